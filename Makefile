@@ -1,0 +1,56 @@
+# Two commands set everything up on a fresh machine with Python 3.11 and make:
+#   make run    virtualenv, install, migrate, demo data, serve on 127.0.0.1:5000
+#   make test   the whole suite on SQLite, and again on PostgreSQL when
+#               TOUCHLINE_TEST_POSTGRES_URL is set
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+export FLASK_APP := app.py
+
+.PHONY: run install install-dev migrate demo test lint format bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt $(VENV)/.installed
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+migrate: install
+	$(BIN)/flask db upgrade
+
+demo: migrate
+	$(BIN)/flask demo load --if-empty
+
+run: demo
+	@echo "Touchline is at http://127.0.0.1:5000/"
+	$(BIN)/flask run --host 127.0.0.1 --port 5000
+
+test: install-dev
+	$(BIN)/python -m pytest -q
+	@if [ -n "$$TOUCHLINE_TEST_POSTGRES_URL" ]; then \
+		echo "--- again on PostgreSQL ---"; \
+		TOUCHLINE_TEST_ENGINE=postgresql $(BIN)/python -m pytest -q; \
+	fi
+
+lint: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install-dev
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: install-dev
+	$(BIN)/python bench/ingest.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

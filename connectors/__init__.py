@@ -1,0 +1,18 @@
+"""Getting data in: connectors that parse inputs, and the pipeline they share.
+
+Importing the package registers every built-in connector.
+"""
+
+from flask import Flask
+
+from connectors import clients, generic  # noqa: F401 - registers the connectors
+from connectors.registry import get, names, register
+
+__all__ = ["get", "init_app", "names", "register"]
+
+
+def init_app(app: Flask) -> None:
+    from connectors.cli import identities_cli, ingest_command
+
+    app.cli.add_command(ingest_command)
+    app.cli.add_command(identities_cli)

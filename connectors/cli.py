@@ -1,0 +1,122 @@
+"""`flask ingest` and `flask identities`: the pipeline from a terminal."""
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from flask import current_app
+from sqlalchemy import select
+
+from connectors import registry
+from connectors.pipeline import Pipeline
+from connectors.readers import UnreadableInput
+from crm.extensions import db
+from crm.identities import IdentityConflict, map_identity
+from crm.models import Client, InboxRecord, IngestRun
+from crm.models.inbox import RUN_COUNTS
+
+SHOWN_PROBLEMS = 10
+
+
+def run_summary(run: IngestRun) -> dict:
+    return {"run_id": run.id, "connector": run.connector, "status": run.status} | run.counts()
+
+
+def _print_summary(run: IngestRun) -> None:
+    click.echo(f"run {run.id} ({run.connector}): {run.total} records")
+    for name in RUN_COUNTS:
+        click.echo(f"  {name:<10}{getattr(run, name):>10}")
+    problems = db.session.scalars(
+        select(InboxRecord)
+        .where(InboxRecord.run_id == run.id, InboxRecord.status.in_(("rejected", "unmatched")))
+        .order_by(InboxRecord.position)
+        .limit(SHOWN_PROBLEMS)
+    ).all()
+    for row in problems:
+        click.echo(f"  {row.status}: {row.locator}: {row.reason}")
+    shown = len(problems)
+    if run.rejected + run.unmatched > shown:
+        click.echo(f"  ... and {run.rejected + run.unmatched - shown} more in the inbox")
+
+
+class _NoBar:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def update(self, done: int) -> None:
+        pass
+
+
+def _progress_bar(content: bytes, name: str, enabled: bool):
+    """A bar on a terminal (records against the file's line count), else nothing."""
+    if not (enabled and sys.stderr.isatty()):
+        return _NoBar()
+    lines = max(content.count(b"\n"), 1)
+    return click.progressbar(length=lines, label=f"ingesting {name}", file=sys.stderr)
+
+
+@click.command("ingest")
+@click.argument("connector_name", metavar="CONNECTOR")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+def ingest_command(connector_name: str, path: Path, as_json: bool) -> None:
+    """Ingest the file at PATH with CONNECTOR (see `flask ingest --help`).
+
+    Exits non-zero only when the file cannot be read at all; bad records are
+    counted and kept in the inbox with their reasons.
+    """
+    try:
+        connector = registry.get(connector_name)
+    except LookupError as error:
+        raise click.UsageError(str(error)) from None
+    try:
+        content = path.read_bytes()
+    except OSError as error:
+        raise click.ClickException(f"cannot read {path}: {error.strerror}") from None
+
+    with _progress_bar(content, path.name, enabled=not as_json) as bar:
+        pipeline = Pipeline(db.session, current_app.config["INGEST_BATCH_SIZE"], bar.update)
+        try:
+            run = pipeline.ingest(connector, content, path.name, started_by=f"cli:{path}")
+        except UnreadableInput as error:
+            raise click.ClickException(f"cannot read {path}: {error}") from None
+    if as_json:
+        click.echo(json.dumps(run_summary(run)))
+    else:
+        _print_summary(run)
+
+
+@click.group("identities")
+def identities_cli() -> None:
+    """How other systems name our clients."""
+
+
+@identities_cli.command("map")
+@click.argument("system")
+@click.argument("key")
+@click.argument("client_slug")
+def map_command(system: str, key: str, client_slug: str) -> None:
+    """Map SYSTEM's KEY to CLIENT_SLUG and replay the records waiting for it."""
+    client = db.session.scalar(select(Client).where(Client.slug == client_slug))
+    if client is None:
+        raise click.ClickException(f"no client with slug {client_slug!r}")
+    try:
+        identity = map_identity(db.session, system, key, client)
+    except IdentityConflict as conflict:
+        raise click.ClickException(str(conflict)) from None
+    db.session.commit()
+    runs = Pipeline(db.session).replay_matching(
+        [(identity.system, identity.external_key)], started_by=f"cli:identities map {system} {key}"
+    )
+    click.echo(f"{identity.system} {identity.external_key} -> {client.slug}")
+    for run in runs:
+        click.echo(
+            f"replayed {run.total} {run.connector} records: {run.accepted} accepted, "
+            f"{run.duplicate} duplicate, {run.unmatched} still unmatched, {run.rejected} rejected"
+        )
+    if not runs:
+        click.echo("no unmatched records were waiting for it")

@@ -1,0 +1,126 @@
+"""The generic formats: one connector per source, so any system can export to us.
+
+Each reads CSV, a JSON array or NDJSON (chosen by file extension) with the
+columns documented in docs/formats.md. Columns that are not part of the
+format are kept on the event as attributes.
+"""
+
+from collections.abc import Sequence
+
+from connectors.base import CanonicalEvent, Connector, RecordError, Skip
+from connectors.fields import Field, build_schema, validate_frame
+from connectors.readers import Record
+from connectors.registry import register
+from crm.identities import ClientHints
+from crm.vocabulary import KINDS, kinds_of
+
+EVENT_FIELDS = (
+    Field("id", "text", required=True, max_length=200),
+    Field("system", "text", max_length=40),
+    Field("kind", "text", required=True, max_length=40),
+    Field("occurred_at", "datetime", required=True),
+    Field("client", "text", max_length=80),
+    Field("account", "text", max_length=200),
+    Field("email", "text", max_length=254),
+    Field("title", "text", max_length=500),
+    Field("detail", "text"),
+    Field("amount", "decimal"),
+    Field("currency", "currency"),
+    Field("thread", "text", max_length=200),
+    Field("actor", "text", max_length=200),
+    Field("url", "text"),
+    Field("status", "text", max_length=32),
+    Field("due_at", "datetime"),
+    Field("priority", "text", max_length=32),
+    Field("category", "text", max_length=80),
+    Field("assignee", "text", max_length=200),
+    Field("sla_due_at", "datetime"),
+    Field("attributes", "json"),
+)
+
+
+def _names_a_client(row: dict) -> RecordError | None:
+    if not (row.get("client") or row.get("account") or row.get("email")):
+        return RecordError("client", "give at least one of client, account or email")
+    return None
+
+
+def _amount_has_currency(row: dict) -> RecordError | None:
+    if row.get("amount") is not None and not row.get("currency"):
+        return RecordError("currency", "is required when amount is given")
+    return None
+
+
+EVENT_RULES = (_names_a_client, _amount_has_currency)
+GenericEventSchema = build_schema("GenericEventSchema", EVENT_FIELDS, EVENT_RULES)
+
+# Below this many records the per-record schema is as fast as building a frame.
+FRAME_THRESHOLD = 200
+
+
+class GenericEventConnector(Connector):
+    natural_key = ("system", "id")
+    schema = GenericEventSchema
+
+    def validate(self, records: Sequence[Record]) -> list:
+        if len(records) < FRAME_THRESHOLD:
+            return super().validate(records)
+        return validate_frame(records, EVENT_FIELDS, EVENT_RULES)
+
+    def key_of(self, data: dict) -> str:
+        return f"{data.get('system') or self.name}:{data.get('id', '')}"
+
+    def convert(self, data: dict) -> list[CanonicalEvent]:
+        kind = data["kind"]
+        if kind not in kinds_of(self.source):
+            known = "known" if kind in KINDS else "unknown"
+            raise Skip(
+                f"kind {kind!r} is not a {self.source} kind ({known} kind); "
+                f"{self.source} kinds: {', '.join(kinds_of(self.source))}"
+            )
+        account, email = data["account"], data["email"]
+        hints = ClientHints(
+            slug=data["client"],
+            identities=(("account", account),) if account else (),
+            emails=(email,) if email else (),
+        )
+        attributes = dict(data["attributes"] or {}) | data["extra"]
+        return [
+            CanonicalEvent(
+                origin=data["system"] or self.name,
+                external_id=data["id"],
+                kind=kind,
+                occurred_at=data["occurred_at"],
+                hints=hints,
+                title=data["title"] or KINDS[kind].summary,
+                detail=data["detail"],
+                amount=data["amount"],
+                currency=data["currency"],
+                thread_key=data["thread"],
+                actor=data["actor"],
+                url=data["url"],
+                attributes=attributes,
+                status=data["status"],
+                due_at=data["due_at"],
+                priority=data["priority"],
+                category=data["category"],
+                assignee=data["assignee"],
+                sla_due_at=data["sla_due_at"],
+            )
+        ]
+
+
+def _generic(source: str) -> type[GenericEventConnector]:
+    cls = type(
+        f"{source.title()}Connector",
+        (GenericEventConnector,),
+        {"name": source, "source": source, "__doc__": f"Generic {source} events."},
+    )
+    return register(cls)
+
+
+BillingConnector = _generic("billing")
+RmmConnector = _generic("rmm")
+TicketsConnector = _generic("tickets")
+MarketingConnector = _generic("marketing")
+SalesConnector = _generic("sales")

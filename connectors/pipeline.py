@@ -1,0 +1,242 @@
+"""The one ingest pipeline every connector goes through.
+
+    store raw -> parse -> validate -> convert -> resolve client -> upsert
+    events -> recompute thread state -> keep every other record in the inbox
+    -> count
+
+It commits once per batch, together with the run's counts, so a crash loses
+at most the batch in flight and rerunning the input completes it: records
+already written come back as duplicates, never as second copies.
+"""
+
+import hashlib
+import itertools
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import select, tuple_
+from sqlalchemy.orm import Session
+
+from connectors import registry
+from connectors.base import ClientProfile, Connector, RecordError, Skip
+from connectors.readers import Record, UnreadableInput, format_of
+from connectors.writers import ClientWriter, EventWriter, Outcome
+from crm.models import InboxHint, InboxRecord, IngestRun, RawPayload
+from crm.models.types import utcnow
+
+DEFAULT_BATCH_SIZE = 5000
+
+
+def batched(items: Iterable, size: int):
+    """itertools.batched, which Python 3.11 does not have yet."""
+    iterator = iter(items)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
+
+
+class _Writers:
+    """The writers of one run; they keep their lookups warm across batches."""
+
+    def __init__(self, session: Session, payload_id: int | None):
+        self.events = EventWriter(session, payload_id)
+        self.clients = ClientWriter(session)
+
+
+@dataclass
+class _Batch:
+    """The records of one batch and what became of each."""
+
+    records: Sequence[Record]
+    outcomes: list[Outcome | None] = field(default_factory=list)
+
+    def __post_init__(self):
+        self.outcomes = [None] * len(self.records)
+
+
+class Pipeline:
+    def __init__(
+        self,
+        session: Session,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        on_progress: Callable[[int], None] | None = None,
+    ):
+        self.session = session
+        self.batch_size = batch_size
+        self.on_progress = on_progress or (lambda done: None)
+
+    # --- entry points --------------------------------------------------------
+
+    def ingest(
+        self, connector: Connector, content: bytes, filename: str | None, started_by: str
+    ) -> IngestRun:
+        """Ingest one file or body. Raises UnreadableInput if it cannot be read
+        at all; the payload and a failed run are kept even then."""
+        payload = self._store_payload(connector, content, filename)
+        run = self._start_run(connector.name, started_by, filename, payload)
+        writers = _Writers(self.session, payload.id)
+        try:
+            records = connector.parse(content, filename)
+            for chunk in batched(records, self.batch_size):
+                batch = self._outcomes(connector, chunk, writers)
+                self.session.add_all(
+                    self._inbox_row(connector, record, outcome, run, payload)
+                    for record, outcome in zip(batch.records, batch.outcomes, strict=True)
+                    if outcome.status != "accepted"
+                )
+                self._commit_batch(run, batch)
+        except UnreadableInput as error:
+            self._fail(run, str(error))
+            raise
+        except BaseException as error:
+            self._fail(run, f"{type(error).__name__}: {error}")
+            raise
+        self._finish(run)
+        self.replay_matching(writers.clients.new_hints, started_by=f"{started_by} (new identities)")
+        return run
+
+    def replay(self, connector: Connector, inbox: Sequence[InboxRecord], started_by: str):
+        """Run stored inbox records through the pipeline again.
+
+        Records that now go through are marked `replayed`; the others keep
+        their row, with the reason brought up to date.
+        """
+        run = self._start_run(connector.name, started_by, "inbox replay", None)
+        writers = _Writers(self.session, payload_id=None)
+        for chunk in batched(inbox, self.batch_size):
+            records = [Record(row.position, row.locator, row.record) for row in chunk]
+            batch = self._outcomes(connector, records, writers)
+            for row, outcome in zip(chunk, batch.outcomes, strict=True):
+                self._update_inbox(row, outcome)
+            self._commit_batch(run, batch)
+        return self._finish(run)
+
+    def replay_matching(self, pairs: Iterable[tuple[str, str]], started_by: str) -> list[IngestRun]:
+        """Replay every unmatched record that named one of these identities."""
+        pairs = sorted(set(pairs))
+        if not pairs:
+            return []
+        waiting: dict[int, InboxRecord] = {}
+        for start in range(0, len(pairs), 500):
+            chunk = pairs[start : start + 500]
+            rows = self.session.scalars(
+                select(InboxRecord)
+                .join(InboxHint)
+                .where(
+                    InboxRecord.status == "unmatched",
+                    tuple_(InboxHint.system, InboxHint.key).in_(chunk),
+                )
+            )
+            waiting.update((row.id, row) for row in rows)
+        by_connector: dict[str, list[InboxRecord]] = {}
+        for row in sorted(waiting.values(), key=lambda r: r.id):
+            by_connector.setdefault(row.connector, []).append(row)
+        return [
+            self.replay(registry.get(name), rows, started_by) for name, rows in by_connector.items()
+        ]
+
+    # --- one batch -----------------------------------------------------------
+
+    def _outcomes(self, connector, records, writers: "_Writers") -> _Batch:
+        batch = _Batch(records)
+        readable = [i for i, record in enumerate(records) if record.parse_error is None]
+        for i, record in enumerate(records):
+            if record.parse_error is not None:
+                batch.outcomes[i] = Outcome.rejected(RecordError(None, record.parse_error))
+        checked = connector.validate([records[i] for i in readable])
+        events, profiles = [], []
+        for i, result in zip(readable, checked, strict=True):
+            if isinstance(result, RecordError):
+                batch.outcomes[i] = Outcome.rejected(result)
+                continue
+            try:
+                items = connector.convert(result)
+            except Skip as skip:
+                batch.outcomes[i] = Outcome("skipped", str(skip))
+                continue
+            except RecordError as error:
+                batch.outcomes[i] = Outcome.rejected(error)
+                continue
+            (profiles if items and isinstance(items[0], ClientProfile) else events).append(
+                (i, items)
+            )
+        for writer, items in ((writers.clients, profiles), (writers.events, events)):
+            for i, outcome in writer.write(items).items():
+                batch.outcomes[i] = outcome
+        return batch
+
+    # --- the inbox and the run -----------------------------------------------
+
+    def _inbox_row(self, connector, record, outcome, run, payload) -> InboxRecord:
+        return InboxRecord(
+            run_id=run.id,
+            payload_id=payload.id if payload else None,
+            connector=connector.name,
+            position=record.position,
+            locator=record.locator,
+            status=outcome.status,
+            field=outcome.field,
+            reason=outcome.reason or outcome.status,
+            natural_key=connector.key_of(record.data)[:255],
+            record=record.data,
+            hints=[InboxHint(system=s, key=k[:254]) for s, k in outcome.hints],
+        )
+
+    def _update_inbox(self, row: InboxRecord, outcome: Outcome) -> None:
+        if outcome.status in ("accepted", "duplicate"):
+            row.status, row.replayed_at = "replayed", utcnow()
+            row.reason = f"{row.reason} (replayed: {outcome.status})"
+        else:
+            row.status, row.field, row.reason = outcome.status, outcome.field, outcome.reason
+
+    def _store_payload(self, connector, content: bytes, filename) -> RawPayload:
+        digest = hashlib.sha256(content).hexdigest()
+        payload = self.session.scalar(
+            select(RawPayload).where(
+                RawPayload.sha256 == digest, RawPayload.connector == connector.name
+            )
+        )
+        if payload is None:
+            try:
+                media_type = format_of(filename, connector.default_format)
+            except UnreadableInput:
+                media_type = "unknown"
+            payload = RawPayload(
+                connector=connector.name,
+                filename=filename,
+                media_type=media_type,
+                sha256=digest,
+                size=len(content),
+                content=content,
+            )
+            self.session.add(payload)
+            self.session.commit()
+        return payload
+
+    def _start_run(self, connector_name, started_by, source_name, payload) -> IngestRun:
+        run = IngestRun(
+            connector=connector_name,
+            started_by=started_by,
+            source_name=source_name,
+            payload_id=payload.id if payload else None,
+        )
+        self.session.add(run)
+        self.session.commit()
+        return run
+
+    def _commit_batch(self, run: IngestRun, batch: _Batch) -> None:
+        """The batch's writes and the run's counts land together, or not at all."""
+        run.total += len(batch.outcomes)
+        for outcome in batch.outcomes:
+            setattr(run, outcome.status, getattr(run, outcome.status) + 1)
+        self.session.commit()
+        self.on_progress(len(batch.outcomes))
+
+    def _fail(self, run: IngestRun, error: str) -> None:
+        self.session.rollback()
+        run.status, run.error, run.finished_at = "failed", error, utcnow()
+        self.session.commit()
+
+    def _finish(self, run: IngestRun) -> IngestRun:
+        run.status, run.finished_at = "finished", utcnow()
+        self.session.commit()
+        return run

@@ -1,0 +1,40 @@
+"""The application factory: builds the app and wires the three packages."""
+
+import os
+
+from flask import Flask
+
+import connectors
+import demo
+import reports
+from crm import config, views
+from crm.database import configure_sqlite
+from crm.extensions import db, migrate
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    app = Flask(
+        "touchline",
+        root_path=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        instance_relative_config=True,
+        static_folder="static",
+        template_folder="templates",
+    )
+    os.makedirs(app.instance_path, exist_ok=True)
+    app.config.from_mapping(config.from_environment(app.instance_path))
+    if test_config:
+        app.config.from_mapping(test_config)
+        app.config["SQLALCHEMY_DATABASE_URI"] = config.normalise_database_url(
+            app.config["SQLALCHEMY_DATABASE_URI"]
+        )
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=os.path.join(app.root_path, "migrations"))
+    with app.app_context():
+        configure_sqlite(db.engine, app.config["SQLITE_BUSY_TIMEOUT_MS"])
+
+    views.init_app(app)
+    connectors.init_app(app)
+    reports.init_app(app)
+    demo.init_app(app)
+    return app

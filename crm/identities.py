@@ -1,0 +1,151 @@
+"""Find which client a record belongs to, and teach Touchline new identities.
+
+A record names its client the way its own system does: a Stripe customer id,
+a Zendesk organization, a contact's email. Resolution tries, in order: our own
+slug, the identity table, a contact's exact email, then the email's domain
+(an identity of system `domain`). A record none of these find is `unmatched`
+and waits in the inbox until someone maps one of its hints to a client.
+"""
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from sqlalchemy import func, select, tuple_
+from sqlalchemy.orm import Session
+
+from crm.models import Client, Contact, Identity
+
+CHUNK = 500  # keeps IN lists well under every engine's parameter limit
+
+
+@dataclass(frozen=True, slots=True)
+class ClientHints:
+    """Everything a record says about whose it is."""
+
+    slug: str | None = None
+    identities: tuple[tuple[str, str], ...] = ()
+    emails: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        object.__setattr__(self, "emails", tuple(e.strip().lower() for e in self.emails if e))
+
+    @property
+    def domains(self) -> tuple[str, ...]:
+        return tuple(email.rpartition("@")[2] for email in self.emails if "@" in email)
+
+    def pairs(self) -> list[tuple[str, str]]:
+        """Every hint as (system, key), the way the inbox indexes them."""
+        pairs = [("touchline", self.slug)] if self.slug else []
+        pairs += list(self.identities)
+        pairs += [("email", email) for email in self.emails]
+        pairs += [("domain", domain) for domain in self.domains]
+        return pairs
+
+    def describe(self) -> str:
+        return ", ".join(f"{system} {key}" for system, key in self.pairs()) or "no client hint"
+
+    def __bool__(self) -> bool:
+        return bool(self.slug or self.identities or self.emails)
+
+
+def _chunks(items: list, size: int = CHUNK) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class ClientResolver:
+    """Resolves hints to client ids, looking each hint up at most once.
+
+    `prefetch` loads the hints of a whole batch in a few queries, so resolving
+    a batch costs a handful of round trips, not one per record.
+    """
+
+    def __init__(self, session: Session):
+        self.session = session
+        self._slugs: dict[str, int | None] = {}
+        self._identities: dict[tuple[str, str], int | None] = {}
+        self._emails: dict[str, int | None] = {}
+
+    def prefetch(self, all_hints: Iterable[ClientHints]) -> None:
+        slugs, pairs, emails = set(), set(), set()
+        for hints in all_hints:
+            if hints.slug:
+                slugs.add(hints.slug)
+            pairs.update(hints.identities)
+            pairs.update(("domain", domain) for domain in hints.domains)
+            emails.update(hints.emails)
+        self._load_slugs(slugs - self._slugs.keys())
+        self._load_identities(pairs - self._identities.keys())
+        self._load_emails(emails - self._emails.keys())
+
+    def resolve(self, hints: ClientHints) -> int | None:
+        self.prefetch([hints])
+        if hints.slug and self._slugs[hints.slug]:
+            return self._slugs[hints.slug]
+        for pair in hints.identities:
+            if self._identities[pair]:
+                return self._identities[pair]
+        for email in hints.emails:
+            if self._emails[email]:
+                return self._emails[email]
+        for domain in hints.domains:
+            if self._identities[("domain", domain)]:
+                return self._identities[("domain", domain)]
+        return None
+
+    def _load_slugs(self, slugs: set[str]) -> None:
+        self._slugs.update(dict.fromkeys(slugs))
+        for chunk in _chunks(sorted(slugs)):
+            rows = self.session.execute(
+                select(Client.slug, Client.id).where(Client.slug.in_(chunk))
+            )
+            self._slugs.update(dict(rows.tuples()))
+
+    def _load_identities(self, pairs: set[tuple[str, str]]) -> None:
+        self._identities.update(dict.fromkeys(pairs))
+        for chunk in _chunks(sorted(pairs)):
+            rows = self.session.execute(
+                select(Identity.system, Identity.external_key, Identity.client_id).where(
+                    tuple_(Identity.system, Identity.external_key).in_(chunk)
+                )
+            )
+            self._identities.update({(system, key): cid for system, key, cid in rows})
+
+    def _load_emails(self, emails: set[str]) -> None:
+        self._emails.update(dict.fromkeys(emails))
+        for chunk in _chunks(sorted(emails)):
+            rows = self.session.execute(
+                select(Contact.email, func.min(Contact.client_id))
+                .where(Contact.email.in_(chunk))
+                .group_by(Contact.email)
+            )
+            self._emails.update(dict(rows.tuples()))
+
+
+class IdentityConflict(ValueError):
+    """The identity already names another client."""
+
+
+def map_identity(session: Session, system: str, key: str, client: Client) -> Identity:
+    """Record that `system` calls `client` by `key`; flushes, never commits.
+
+    Mapping the same identity to the same client again is a no-op; mapping it
+    to a different client is refused, since records already resolved through
+    it would silently change owner.
+    """
+    system, key = system.strip().lower(), key.strip()
+    if system in ("domain", "email"):
+        key = key.lower()
+    existing = session.scalar(
+        select(Identity).where(Identity.system == system, Identity.external_key == key)
+    )
+    if existing is not None:
+        if existing.client_id != client.id:
+            raise IdentityConflict(
+                f"identity {system} {key} already belongs to {existing.client.slug}"
+            )
+        return existing
+    identity = Identity(system=system, external_key=key, client=client)
+    session.add(identity)
+    session.flush()
+    return identity

@@ -1,0 +1,19 @@
+"""All models, imported here so Alembic and the app see one metadata."""
+
+from crm.models.clients import Client, Contact, Group, Identity, client_groups
+from crm.models.inbox import InboxHint, InboxRecord, IngestRun, RawPayload
+from crm.models.timeline import Entity, Event
+
+__all__ = [
+    "Client",
+    "Contact",
+    "Entity",
+    "Event",
+    "Group",
+    "Identity",
+    "InboxHint",
+    "InboxRecord",
+    "IngestRun",
+    "RawPayload",
+    "client_groups",
+]

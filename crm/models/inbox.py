@@ -1,0 +1,101 @@
+"""What came in: raw payloads, the records that were not simply accepted, runs."""
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from crm.extensions import db
+from crm.models.types import Json, UTCDateTime, utcnow
+
+INBOX_STATUSES = ("duplicate", "skipped", "rejected", "unmatched", "replayed")
+RUN_COUNTS = ("accepted", "duplicate", "skipped", "rejected", "unmatched")
+
+
+class RawPayload(db.Model):
+    """A file or request body exactly as received, stored once.
+
+    Records point into it by position, so nothing needs copying per record;
+    the same bytes received twice share one row (found by their SHA-256).
+    """
+
+    __tablename__ = "raw_payloads"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    connector: Mapped[str] = mapped_column(String(40))
+    filename: Mapped[str | None] = mapped_column(String(255))
+    media_type: Mapped[str] = mapped_column(String(32))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    size: Mapped[int]
+    content: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class IngestRun(db.Model):
+    __tablename__ = "ingest_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    connector: Mapped[str] = mapped_column(String(40))
+    started_by: Mapped[str] = mapped_column(String(120))
+    source_name: Mapped[str | None] = mapped_column(String(255))
+    payload_id: Mapped[int | None] = mapped_column(ForeignKey("raw_payloads.id"))
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    total: Mapped[int] = mapped_column(default=0)
+    accepted: Mapped[int] = mapped_column(default=0)
+    duplicate: Mapped[int] = mapped_column(default=0)
+    skipped: Mapped[int] = mapped_column(default=0)
+    rejected: Mapped[int] = mapped_column(default=0)
+    unmatched: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+
+    payload: Mapped[RawPayload | None] = relationship()
+
+    def counts(self) -> dict[str, int]:
+        return {"total": self.total} | {name: getattr(self, name) for name in RUN_COUNTS}
+
+
+class InboxRecord(db.Model):
+    """A received record that was not simply accepted, and why.
+
+    `record` keeps the record as parsed from its payload so that it can be
+    read and replayed without re-parsing the whole file.
+    """
+
+    __tablename__ = "inbox_records"
+    __table_args__ = (Index("ix_inbox_records_status", "status", "connector"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("ingest_runs.id"), index=True)
+    payload_id: Mapped[int | None] = mapped_column(ForeignKey("raw_payloads.id"))
+    connector: Mapped[str] = mapped_column(String(40))
+    position: Mapped[int]
+    locator: Mapped[str] = mapped_column(String(40))  # "line 7", "index 3"
+    status: Mapped[str] = mapped_column(String(16))
+    field: Mapped[str | None] = mapped_column(String(80))
+    reason: Mapped[str] = mapped_column(Text)
+    natural_key: Mapped[str | None] = mapped_column(String(255))
+    record: Mapped[dict] = mapped_column(Json)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    replayed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    hints: Mapped[list["InboxHint"]] = relationship(
+        back_populates="record", cascade="all, delete-orphan"
+    )
+
+
+class InboxHint(db.Model):
+    """An identity an unmatched record named, so mapping it finds the record."""
+
+    __tablename__ = "inbox_hints"
+    __table_args__ = (Index("ix_inbox_hints_identity", "system", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    record_id: Mapped[int] = mapped_column(
+        ForeignKey("inbox_records.id", ondelete="CASCADE"), index=True
+    )
+    system: Mapped[str] = mapped_column(String(40))
+    key: Mapped[str] = mapped_column(String(254))
+
+    record: Mapped[InboxRecord] = relationship(back_populates="hints")

@@ -1,0 +1,98 @@
+"""The timeline: immutable events, and the derived state of each thread."""
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from crm.extensions import db
+from crm.models.clients import Client
+from crm.models.types import Json, Money, UTCDateTime, utcnow
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL needs 64 bits
+# for tens of millions of events.
+BigId = BigInteger().with_variant(Integer, "sqlite")
+
+
+class Event(db.Model):
+    """One fact on a client's timeline, never changed once written.
+
+    (origin, external_id) is the natural key: the system the fact came from
+    and that system's id for it, so re-ingesting the same input is a no-op.
+    """
+
+    __tablename__ = "events"
+    __table_args__ = (
+        UniqueConstraint("origin", "external_id"),
+        # Keyset pagination of a client's timeline, newest first.
+        Index("ix_events_client_timeline", "client_id", "occurred_at", "id"),
+        Index("ix_events_client_thread", "client_id", "thread_type", "thread_key"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    source: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(40))
+    origin: Mapped[str] = mapped_column(String(40))
+    external_id: Mapped[str] = mapped_column(String(200))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    title: Mapped[str] = mapped_column(String(500))
+    detail: Mapped[str | None] = mapped_column(Text)
+    amount: Mapped[Decimal | None] = mapped_column(Money())
+    currency: Mapped[str | None] = mapped_column(String(3))
+    thread_type: Mapped[str | None] = mapped_column(String(16))
+    thread_key: Mapped[str | None] = mapped_column(String(200))
+    actor: Mapped[str | None] = mapped_column(String(200))
+    url: Mapped[str | None] = mapped_column(Text)
+    attributes: Mapped[dict] = mapped_column(Json, default=dict)
+    payload_id: Mapped[int | None] = mapped_column(
+        ForeignKey("raw_payloads.id", ondelete="SET NULL")
+    )
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    client: Mapped[Client] = relationship()
+
+    def __repr__(self) -> str:
+        return f"<Event {self.origin}:{self.external_id} {self.kind}>"
+
+
+class Entity(db.Model):
+    """The current state of one thread (a ticket, an invoice, a dispute, ...).
+
+    Always recomputed from all of the thread's events (see crm.threads), never
+    patched by a single event, so it is the same whatever order events came in.
+    """
+
+    __tablename__ = "entities"
+    __table_args__ = (
+        UniqueConstraint("client_id", "type", "key"),
+        Index("ix_entities_open", "client_id", "type", "closed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    type: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(32))
+    title: Mapped[str | None] = mapped_column(String(500))
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    amount: Mapped[Decimal | None] = mapped_column(Money())
+    currency: Mapped[str | None] = mapped_column(String(3))
+    priority: Mapped[str | None] = mapped_column(String(32))
+    category: Mapped[str | None] = mapped_column(String(80))
+    assignee: Mapped[str | None] = mapped_column(String(200))
+    sla_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_event_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    event_count: Mapped[int] = mapped_column(default=0)
+
+    client: Mapped[Client] = relationship()
+
+    @property
+    def is_open(self) -> bool:
+        return self.closed_at is None
+
+    def __repr__(self) -> str:
+        return f"<Entity {self.type}:{self.key} {self.status}>"

@@ -1,0 +1,75 @@
+"""Column types shared by the models."""
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from sqlalchemy import JSON, BigInteger, DateTime, Numeric, TypeDecorator
+from sqlalchemy.dialects.postgresql import JSONB
+
+
+class UTCDateTime(TypeDecorator):
+    """A timezone-aware datetime stored as UTC.
+
+    SQLite has no time zones and hands back naive values; this type converts
+    every value to UTC on the way in and marks it UTC on the way out, so code
+    compares aware datetimes on both engines.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: give it a time zone")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Money(TypeDecorator):
+    """An exact amount with four decimal places, never a float.
+
+    PostgreSQL stores NUMERIC(18, 4). SQLite's NUMERIC is a float underneath,
+    so there the amount is stored as an integer count of ten-thousandths,
+    which SUM() adds exactly; both engines hand back Decimal.
+    """
+
+    impl = Numeric(18, 4, asdecimal=True)
+    cache_ok = True
+    PLACES = 4
+
+    def load_dialect_impl(self, dialect):
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(BigInteger())
+        return dialect.type_descriptor(self.impl)
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        exact = Decimal(value)
+        if exact != exact.quantize(Decimal(1).scaleb(-self.PLACES)):
+            raise ValueError(f"{value} has more than {self.PLACES} decimal places")
+        return int(exact.scaleb(self.PLACES)) if dialect.name == "sqlite" else exact
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if dialect.name == "sqlite":
+            return Decimal(int(value)).scaleb(-self.PLACES)
+        return Decimal(value)
+
+
+# JSONB on PostgreSQL (indexable, compact), plain JSON text elsewhere.
+Json = JSON().with_variant(JSONB(), "postgresql")

@@ -1,0 +1,30 @@
+"""Service endpoints that belong to the core: health."""
+
+import time
+
+from flask import Blueprint, Flask, jsonify
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from crm.extensions import db
+
+bp = Blueprint("core", __name__)
+
+
+@bp.get("/health")
+def health():
+    """Whether the database answers, and how fast; 503 when it does not."""
+    started = time.perf_counter()
+    try:
+        db.session.execute(text("SELECT 1"))
+    except SQLAlchemyError as error:
+        db.session.rollback()
+        body = {"status": "error", "database": {"ok": False, "error": type(error).__name__}}
+        return jsonify(body), 503
+    elapsed_ms = round((time.perf_counter() - started) * 1000, 2)
+    database = {"ok": True, "engine": db.engine.dialect.name, "latency_ms": elapsed_ms}
+    return jsonify({"status": "ok", "database": database})
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)

@@ -1,0 +1,86 @@
+"""The closed vocabulary of the timeline: sources, event kinds, threads, tiers.
+
+Every event kind belongs to one source and, when it is part of a thread
+(a ticket, an invoice, ...), says which thread type and what status it gives
+the thread. Connectors map vendor payloads onto these kinds; anything they
+cannot map is kept in the inbox as `skipped`, so the vocabulary stays closed.
+"""
+
+from dataclasses import dataclass
+
+SOURCES = ("billing", "rmm", "tickets", "marketing", "sales", "manual")
+TIERS = ("new", "standard", "problem", "key")
+CLIENT_STATUSES = ("active", "churned")
+GROUP_KINDS = ("industry", "product", "location", "timezone", "language", "custom")
+
+# Thread types whose current state is kept as an Entity row, with the statuses
+# that count as closed (an entity is open while its closed_at is empty).
+ENTITY_TYPES = {
+    "ticket": {"resolved"},
+    "invoice": {"paid", "refunded", "void"},
+    "dispute": {"won", "lost", "closed"},
+    "alert": {"resolved"},
+    "deal": {"won", "lost"},
+    "renewal": {"renewed", "cancelled"},
+    "commitment": {"done"},
+}
+
+# Where in a thread's life a kind stands. When two events of one thread carry
+# the same timestamp, the later stage wins, so "resolved" beats "updated".
+OPENS, UPDATES, CLOSES = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    source: str
+    summary: str
+    thread: str | None = None
+    status: str | None = None  # status this kind gives its thread
+    stage: int = UPDATES
+    status_from_record: bool = False  # the record's own `status` may refine it
+
+
+_KINDS = (
+    Kind("invoice.issued", "billing", "An invoice was issued", "invoice", "open", OPENS),
+    Kind("payment.received", "billing", "A payment was received", "invoice", "paid", CLOSES),
+    Kind("payment.failed", "billing", "A payment attempt failed", "invoice", "failed"),
+    Kind("refund.issued", "billing", "Money was refunded", "invoice", "refunded", CLOSES),
+    Kind("dispute.opened", "billing", "A charge was disputed", "dispute", "open", OPENS, True),
+    Kind("dispute.closed", "billing", "A dispute was settled", "dispute", "closed", CLOSES, True),
+    Kind("subscription.created", "billing", "A subscription started"),
+    Kind("subscription.updated", "billing", "A subscription changed"),
+    Kind("subscription.cancelled", "billing", "A subscription ended"),
+    Kind("alert.raised", "rmm", "A monitoring alert fired", "alert", "firing", OPENS),
+    Kind("alert.resolved", "rmm", "A monitoring alert cleared", "alert", "resolved", CLOSES),
+    Kind("ticket.opened", "tickets", "A ticket was opened", "ticket", "open", OPENS, True),
+    Kind("ticket.updated", "tickets", "A ticket changed", "ticket", "open", UPDATES, True),
+    Kind("ticket.resolved", "tickets", "A ticket was solved", "ticket", "resolved", CLOSES),
+    Kind("campaign.sent", "marketing", "A campaign email was sent"),
+    Kind("email.delivered", "marketing", "A campaign email was delivered"),
+    Kind("email.opened", "marketing", "A campaign email was opened"),
+    Kind("email.clicked", "marketing", "A link in a campaign email was clicked"),
+    Kind("email.bounced", "marketing", "A campaign email bounced"),
+    Kind("email.unsubscribed", "marketing", "A contact unsubscribed"),
+    Kind("email.spam_reported", "marketing", "A contact marked an email as spam"),
+    Kind("quote.sent", "sales", "A quote or opportunity is open", "deal", "open", OPENS, True),
+    Kind("deal.won", "sales", "A deal was won", "deal", "won", CLOSES),
+    Kind("deal.lost", "sales", "A deal was lost", "deal", "lost", CLOSES),
+    Kind("renewal.due", "sales", "A contract renewal is coming up", "renewal", "due", OPENS),
+    Kind("renewal.renewed", "sales", "A contract was renewed", "renewal", "renewed", CLOSES),
+    Kind("note", "manual", "A note by our staff"),
+    Kind("call", "manual", "A phone call with the client"),
+    Kind("meeting", "manual", "A meeting with the client"),
+    Kind("commitment.made", "manual", "We promised something", "commitment", "open", OPENS),
+    Kind("commitment.done", "manual", "We kept a promise", "commitment", "done", CLOSES),
+)
+
+KINDS: dict[str, Kind] = {kind.name: kind for kind in _KINDS}
+
+
+def kinds_of(source: str) -> tuple[str, ...]:
+    return tuple(name for name, kind in KINDS.items() if kind.source == source)
+
+
+def is_closed(entity_type: str, status: str) -> bool:
+    return status in ENTITY_TYPES.get(entity_type, ())

@@ -1,0 +1,8 @@
+"""`flask demo load`."""
+
+import click
+
+
+@click.group("demo")
+def demo_cli() -> None:
+    """The demo portfolio."""
