@@ -70,7 +70,12 @@ class _Value(fields.Field):
     def __init__(self, spec: Field, **kwargs):
         if not spec.required:
             kwargs["load_default"] = None
-        super().__init__(required=spec.required, allow_none=not spec.required, **kwargs)
+        super().__init__(
+            required=spec.required,
+            allow_none=not spec.required,
+            error_messages={"required": MISSING, "null": MISSING},
+            **kwargs,
+        )
         self.spec = spec
 
     def _deserialize(self, value, attr, data, **kwargs):
@@ -195,7 +200,7 @@ def _convert_column(text: pd.Series, blank: np.ndarray, spec: Field, fail) -> li
         return text.tolist()
     if spec.type == "currency":
         fail(
-            ~blank & ~text.str.fullmatch(CURRENCY).fillna(False).to_numpy(bool), spec, BAD_CURRENCY
+            ~blank & ~text.str.fullmatch(CURRENCY).eq(True).to_numpy(), spec, BAD_CURRENCY
         )
         return text.str.upper().tolist()
     parse, message = _PARSERS[spec.type]

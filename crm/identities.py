@@ -99,7 +99,7 @@ class ClientResolver:
             rows = self.session.execute(
                 select(Client.slug, Client.id).where(Client.slug.in_(chunk))
             )
-            self._slugs.update(dict(rows.tuples()))
+            self._slugs.update(dict(rows.all()))
 
     def _load_identities(self, pairs: set[tuple[str, str]]) -> None:
         self._identities.update(dict.fromkeys(pairs))
@@ -119,7 +119,7 @@ class ClientResolver:
                 .where(Contact.email.in_(chunk))
                 .group_by(Contact.email)
             )
-            self._emails.update(dict(rows.tuples()))
+            self._emails.update(dict(rows.all()))
 
 
 class IdentityConflict(ValueError):
