@@ -67,7 +67,7 @@ class ClientRecordSchema(Schema):
     )
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     tier = fields.String(load_default="new", validate=validate.OneOf(TIERS))
-    industry = fields.String(load_default=None, allow_none=True)
+    industry = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=80))
     country = fields.String(
         load_default=None,
         allow_none=True,
@@ -75,7 +75,9 @@ class ClientRecordSchema(Schema):
     )
     language = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=16))
     timezone = fields.String(load_default="UTC", validate=_timezone)
-    account_manager = fields.String(load_default=None, allow_none=True)
+    account_manager = fields.String(
+        load_default=None, allow_none=True, validate=validate.Length(max=120)
+    )
     customer_since = fields.Date(load_default=None, allow_none=True)
     status = fields.String(load_default="active", validate=validate.OneOf(CLIENT_STATUSES))
     notes = fields.String(load_default=None, allow_none=True)

@@ -7,6 +7,7 @@ same values and the same first error per record; tests/test_fields.py holds
 them to that.
 """
 
+import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -35,7 +36,8 @@ class Field:
 # Messages shared by both checks, so a record gets the same words either way.
 MISSING = "is required"
 BAD_DATETIME = "is not an ISO 8601 date or time"
-BAD_DECIMAL = f"is not a number with at most {MONEY_PLACES} decimal places"
+MONEY_LIMIT = Decimal(10) ** 14  # NUMERIC(18, 4) holds up to 14 integer digits
+BAD_DECIMAL = f"is not an amount under 10^14 with at most {MONEY_PLACES} decimal places"
 BAD_CURRENCY = "is not a three-letter ISO 4217 currency code"
 BAD_JSON = "is not a JSON object"
 
@@ -48,7 +50,10 @@ def too_long(limit: int) -> str:
 
 
 def _blank(value) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip())
+    """None, blank text, or the NaN pandas puts where a record lacks a key."""
+    if isinstance(value, str):
+        return not value.strip()
+    return value is None or (isinstance(value, float) and value != value)
 
 
 def parse_datetime(text: str) -> datetime:
@@ -59,8 +64,26 @@ def parse_datetime(text: str) -> datetime:
 
 def parse_decimal(text) -> Decimal:
     value = Decimal(str(text).strip())
-    if not value.is_finite() or value.as_tuple().exponent < -MONEY_PLACES:
+    if (
+        not value.is_finite()
+        or value.as_tuple().exponent < -MONEY_PLACES
+        or abs(value) >= MONEY_LIMIT
+    ):
         raise InvalidOperation
+    return value
+
+
+def parse_json_object(value) -> dict | None:
+    """A JSON object as such, or as text (a CSV cell); blank means not given."""
+    if _blank(value):
+        return None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            raise ValueError(BAD_JSON) from None
+    if not isinstance(value, dict):
+        raise ValueError(BAD_JSON)
     return value
 
 
@@ -81,9 +104,10 @@ class _Value(fields.Field):
     def _deserialize(self, value, attr, data, **kwargs):
         spec = self.spec
         if spec.type == "json":
-            if not isinstance(value, dict):
-                raise ValidationError(BAD_JSON)
-            return value
+            try:
+                return parse_json_object(value)
+            except ValueError:
+                raise ValidationError(BAD_JSON) from None
         if _blank(value):
             if spec.required:
                 raise ValidationError(MISSING)
@@ -159,9 +183,7 @@ def validate_frame(
     for spec in specs:
         column = frame[spec.name] if spec.name in frame else pd.Series([None] * count)
         if spec.type == "json":
-            present = column.notna().to_numpy()
-            fail(present & ~column.map(lambda v: isinstance(v, dict)).to_numpy(), spec, BAD_JSON)
-            values[spec.name] = [v if isinstance(v, dict) else None for v in column]
+            values[spec.name] = _parse_each(column.tolist(), spec, parse_json_object, fail)
             continue
         is_scalar = column.map(lambda v: not isinstance(v, bool | dict | list)).to_numpy()
         text = column.where(column.notna(), "").astype(str).str.strip()
@@ -199,26 +221,26 @@ def _convert_column(text: pd.Series, blank: np.ndarray, spec: Field, fail) -> li
             fail((text.str.len() > spec.max_length).to_numpy(), spec, too_long(spec.max_length))
         return text.tolist()
     if spec.type == "currency":
-        fail(
-            ~blank & ~text.str.fullmatch(CURRENCY).eq(True).to_numpy(), spec, BAD_CURRENCY
-        )
+        fail(~blank & ~text.str.fullmatch(CURRENCY).eq(True).to_numpy(), spec, BAD_CURRENCY)
         return text.str.upper().tolist()
-    parse, message = _PARSERS[spec.type]
-    items = text.tolist()
+    parse = {"datetime": parse_datetime, "decimal": parse_decimal}[spec.type]
+    return _parse_each(text.tolist(), spec, parse, fail)
+
+
+_MESSAGES = {"datetime": BAD_DATETIME, "decimal": BAD_DECIMAL, "json": BAD_JSON}
+
+
+def _parse_each(items: list, spec: Field, parse, fail) -> list:
+    """Parse value by value with the very function the schema uses (all are
+    C-fast), so the two checks cannot disagree; blanks stay None."""
     result = [None] * len(items)
     bad = np.zeros(len(items), dtype=bool)
-    for index in np.flatnonzero(~blank):
+    for index, item in enumerate(items):
+        if _blank(item):
+            continue
         try:
-            result[index] = parse(items[index])
+            result[index] = parse(item)
         except (ValueError, InvalidOperation):
             bad[index] = True
-    fail(bad, spec, message)
+    fail(bad, spec, _MESSAGES[spec.type])
     return result
-
-
-# Datetimes and decimals are parsed value by value with the very functions the
-# schema uses (both are C-fast), so the two checks cannot disagree on them.
-_PARSERS = {
-    "datetime": (parse_datetime, BAD_DATETIME),
-    "decimal": (parse_decimal, BAD_DECIMAL),
-}

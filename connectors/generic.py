@@ -41,7 +41,7 @@ EVENT_FIELDS = (
 
 def _names_a_client(row: dict) -> RecordError | None:
     if not (row.get("client") or row.get("account") or row.get("email")):
-        return RecordError("client", "give at least one of client, account or email")
+        return RecordError("client", "is required: give at least one of client, account or email")
     return None
 
 

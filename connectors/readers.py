@@ -1,5 +1,8 @@
 """Turn a received file or body into records, each with its position.
 
+JSON numbers with a fraction are read as exact Decimals, never floats, so an
+amount of 12345678901234.5678 stays exactly that.
+
 A record's position is how a person finds it again: "line 7" of a CSV or
 NDJSON file, "index 3" of a JSON array. A record that cannot be parsed on its
 own (a bad NDJSON line, a CSV row with too many fields) is still yielded, as a
@@ -12,6 +15,7 @@ import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import PurePath
 
 FORMATS = {".csv": "csv", ".json": "json", ".ndjson": "ndjson", ".jsonl": "ndjson"}
@@ -90,7 +94,7 @@ def _ndjson_records(text: str) -> Iterator[Record]:
         if not line.strip():
             continue
         try:
-            data = json.loads(line)
+            data = json.loads(line, parse_float=Decimal)
         except json.JSONDecodeError as error:
             yield Record(number, f"line {number}", {"_raw": line}, f"not valid JSON: {error.msg}")
             continue
@@ -99,7 +103,7 @@ def _ndjson_records(text: str) -> Iterator[Record]:
 
 def _json_records(text: str) -> Iterator[Record]:
     try:
-        document = json.loads(text)
+        document = json.loads(text, parse_float=Decimal)
     except json.JSONDecodeError as error:
         raise UnreadableInput(f"not valid JSON at line {error.lineno}: {error.msg}") from None
     items = document if isinstance(document, list) else [document]

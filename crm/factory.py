@@ -10,6 +10,7 @@ import reports
 from crm import config, views
 from crm.database import configure_sqlite
 from crm.extensions import db, migrate
+from crm.models.types import json_dumps
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -28,6 +29,7 @@ def create_app(test_config: dict | None = None) -> Flask:
             app.config["SQLALCHEMY_DATABASE_URI"]
         )
 
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})["json_serializer"] = json_dumps
     db.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(app.root_path, "migrations"))
     with app.app_context():

@@ -2,9 +2,10 @@
 
 A record names its client the way its own system does: a Stripe customer id,
 a Zendesk organization, a contact's email. Resolution tries, in order: our own
-slug, the identity table, a contact's exact email, then the email's domain
-(an identity of system `domain`). A record none of these find is `unmatched`
-and waits in the inbox until someone maps one of its hints to a client.
+slug, the identity table, a contact's exact email, then identities mapped for
+the email itself or its domain (systems `email` and `domain`). A record none
+of these find is `unmatched` and waits in the inbox until someone maps one of
+its hints to a client.
 """
 
 from collections.abc import Iterable, Iterator
@@ -53,11 +54,16 @@ def _chunks(items: list, size: int = CHUNK) -> Iterator[list]:
         yield items[start : start + size]
 
 
+_UNRESOLVED = object()
+
+
 class ClientResolver:
     """Resolves hints to client ids, looking each hint up at most once.
 
     `prefetch` loads the hints of a whole batch in a few queries, so resolving
-    a batch costs a handful of round trips, not one per record.
+    a batch costs a handful of round trips, not one per record. Each distinct
+    ClientHints is resolved once: a file names the same few clients again and
+    again, and resolving costs several lookups.
     """
 
     def __init__(self, session: Session):
@@ -65,20 +71,31 @@ class ClientResolver:
         self._slugs: dict[str, int | None] = {}
         self._identities: dict[tuple[str, str], int | None] = {}
         self._emails: dict[str, int | None] = {}
+        self._resolved: dict[ClientHints, int | None] = {}
 
     def prefetch(self, all_hints: Iterable[ClientHints]) -> None:
         slugs, pairs, emails = set(), set(), set()
         for hints in all_hints:
+            if hints in self._resolved:
+                continue
             if hints.slug:
                 slugs.add(hints.slug)
-            pairs.update(hints.identities)
-            pairs.update(("domain", domain) for domain in hints.domains)
+            pairs.update(hints.pairs())
             emails.update(hints.emails)
         self._load_slugs(slugs - self._slugs.keys())
         self._load_identities(pairs - self._identities.keys())
         self._load_emails(emails - self._emails.keys())
 
     def resolve(self, hints: ClientHints) -> int | None:
+        """Our slug, then the identity table, then contacts' emails, then any
+        identity mapped by hand for one of the hints (an email, a domain, an
+        old slug), in the order `ClientHints.pairs` lists them."""
+        client_id = self._resolved.get(hints, _UNRESOLVED)
+        if client_id is _UNRESOLVED:
+            client_id = self._resolved[hints] = self._resolve(hints)
+        return client_id
+
+    def _resolve(self, hints: ClientHints) -> int | None:
         self.prefetch([hints])
         if hints.slug and self._slugs[hints.slug]:
             return self._slugs[hints.slug]
@@ -88,9 +105,9 @@ class ClientResolver:
         for email in hints.emails:
             if self._emails[email]:
                 return self._emails[email]
-        for domain in hints.domains:
-            if self._identities[("domain", domain)]:
-                return self._identities[("domain", domain)]
+        for pair in hints.pairs():
+            if self._identities[pair]:
+                return self._identities[pair]
         return None
 
     def _load_slugs(self, slugs: set[str]) -> None:

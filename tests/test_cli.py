@@ -14,7 +14,10 @@ def test_ingest_prints_a_summary_with_the_problems(runner, tmp_path):
     result = runner.invoke(args=["ingest", "tickets", str(path)])
     assert result.exit_code == 0, result.output
     assert "accepted           1" in result.output
-    assert "rejected: line 2: client give at least one of client, account or email" in result.output
+    assert (
+        "rejected: line 2: client is required: give at least one of client, account or email"
+        in result.output
+    )
 
 
 def test_ingest_refuses_unknown_connectors_and_missing_files(runner, tmp_path):

@@ -54,15 +54,19 @@ def test_bad_client_rows_name_the_field(runner, session, tmp_path):
         + "bad-zone,Bad Zone,new,,,,Mars/Olympus,,,,,\n"
         + "Bad Slug!,Bad Slug,new,,,,UTC,,,,,\n"
         + 'bad-ident,Bad Ident,new,,,,UTC,,,,,"stripe"\n'
+        + "long,Long Industry,new,"
+        + "x" * 81
+        + ",,,UTC,,,,,\n"
     )
     summary = ingest(runner, "clients", path)
-    assert (summary["accepted"], summary["rejected"]) == (1, 4)
+    assert (summary["accepted"], summary["rejected"]) == (1, 5)
     fields = dict(session.execute(select(InboxRecord.locator, InboxRecord.field)).all())
     assert fields == {
         "line 3": "tier",
         "line 4": "timezone",
         "line 5": "slug",
         "line 6": "identities",
+        "line 7": "industry",
     }
 
 

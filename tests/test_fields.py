@@ -37,6 +37,10 @@ CASES = [
     VALID | {"due_at": "2026-13-01"},
     VALID | {"attributes": {"k": 1}, "custom_column": "kept"},
     VALID | {"attributes": "not an object"},
+    VALID | {"attributes": ""},
+    VALID | {"attributes": '{"from": "a CSV cell"}'},
+    VALID | {"amount": "100000000000000", "currency": "EUR"},
+    VALID | {"amount": Decimal("12345678901234.5678"), "currency": "EUR"},
     {"kind": "note"},
 ]
 

@@ -2,6 +2,7 @@
 
 import json
 import random
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
@@ -217,3 +218,25 @@ def test_a_duplicate_inside_one_file_is_counted_once(runner, session, tmp_path):
     same = event("n1", "ticket.opened", 0, account="AC-1", thread="T1")
     summary = ingest(runner, "tickets", ndjson(tmp_path / "d.ndjson", [same, same]))
     assert (summary["accepted"], summary["duplicate"]) == (1, 1)
+
+
+def test_json_amounts_stay_exact(runner, session, tmp_path):
+    make_client("acme", identities=[("account", "AC-1")])
+    path = tmp_path / "b.ndjson"
+    path.write_text(
+        '{"id": "i1", "kind": "invoice.issued", "occurred_at": "2026-10-01T00:00:00Z",'
+        ' "account": "AC-1", "amount": 12345678901234.5678, "currency": "EUR", "fx": 1.1}\n'
+    )
+    assert ingest(runner, "billing", path)["accepted"] == 1
+    stored = session.scalars(select(Event)).one()
+    assert stored.amount == Decimal("12345678901234.5678")
+    assert stored.attributes["fx"] == "1.1"
+
+
+def test_an_email_mapped_by_hand_replays_its_records(runner, session, tmp_path):
+    acme = make_client("acme")
+    records = [event("m1", "email.opened", 0, email="cfo@gmail.example")]
+    assert ingest(runner, "marketing", ndjson(tmp_path / "m.ndjson", records))["unmatched"] == 1
+    result = runner.invoke(args=["identities", "map", "email", "CFO@gmail.example", "acme"])
+    assert "1 accepted" in result.output
+    assert session.scalars(select(Event.client_id)).all() == [acme.id]

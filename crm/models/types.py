@@ -1,6 +1,7 @@
 """Column types shared by the models."""
 
-from datetime import UTC, datetime
+import json
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from sqlalchemy import JSON, BigInteger, DateTime, Numeric, TypeDecorator
@@ -32,6 +33,26 @@ class UTCDateTime(TypeDecorator):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+    def bulk_bind_processor(self, dialect):
+        """The bind processor for the bulk writes in crm.database, or None.
+
+        On SQLite, SQLAlchemy's processor converts the value and then formats
+        it field by field, ~2 µs a value; ingest writes several per event. ISO
+        format with microseconds is the very text SQLite's DATETIME stores,
+        at a third of the cost. Other engines take the datetime itself.
+        """
+        if dialect.name != "sqlite":
+            return None
+
+        def process(value):
+            if value is None:
+                return None
+            if value.tzinfo is None:
+                raise ValueError(f"naive datetime {value!r}: give it a time zone")
+            return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+        return process
 
 
 def utcnow() -> datetime:
@@ -69,6 +90,19 @@ class Money(TypeDecorator):
         if dialect.name == "sqlite":
             return Decimal(int(value)).scaleb(-self.PLACES)
         return Decimal(value)
+
+
+def _json_default(value):
+    if isinstance(value, Decimal):
+        return str(value)  # exact; a float would round
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def json_dumps(value) -> str:
+    """The engines' JSON serialiser: exact Decimals and ISO 8601 datetimes."""
+    return json.dumps(value, default=_json_default)
 
 
 # JSONB on PostgreSQL (indexable, compact), plain JSON text elsewhere.
