@@ -27,6 +27,12 @@ from crm.models.types import utcnow
 DEFAULT_BATCH_SIZE = 5000
 
 
+def _chunks(items: list, size: int = 500):
+    """Slices small enough for any engine's limit on IN-list parameters."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
 def batched(items: Iterable, size: int):
     """itertools.batched, which Python 3.11 does not have yet."""
     iterator = iter(items)
@@ -78,6 +84,7 @@ class Pipeline:
             records = connector.parse(content, filename)
             for chunk in batched(records, self.batch_size):
                 batch = self._outcomes(connector, chunk, writers)
+                self._mark_already_waiting(connector, batch)
                 self.session.add_all(
                     self._inbox_row(connector, record, outcome, run, payload)
                     for record, outcome in zip(batch.records, batch.outcomes, strict=True)
@@ -116,8 +123,7 @@ class Pipeline:
         if not pairs:
             return []
         waiting: dict[int, InboxRecord] = {}
-        for start in range(0, len(pairs), 500):
-            chunk = pairs[start : start + 500]
+        for chunk in _chunks(pairs):
             rows = self.session.scalars(
                 select(InboxRecord)
                 .join(InboxHint)
@@ -165,6 +171,30 @@ class Pipeline:
         return batch
 
     # --- the inbox and the run -----------------------------------------------
+
+    def _mark_already_waiting(self, connector: Connector, batch: _Batch) -> None:
+        """An unmatched record received again is a duplicate of the one that
+        already waits, so mapping its identity replays it once, not twice."""
+        keys = {
+            connector.key_of(record.data)[:255]: i
+            for i, (record, outcome) in enumerate(zip(batch.records, batch.outcomes, strict=True))
+            if outcome.status == "unmatched"
+        }
+        waiting = {}
+        for chunk in _chunks(sorted(keys)):
+            waiting.update(
+                self.session.execute(
+                    select(InboxRecord.natural_key, InboxRecord.id).where(
+                        InboxRecord.connector == connector.name,
+                        InboxRecord.status == "unmatched",
+                        InboxRecord.natural_key.in_(chunk),
+                    )
+                ).all()
+            )
+        for key, inbox_id in waiting.items():
+            batch.outcomes[keys[key]] = Outcome(
+                "duplicate", f"already waiting in the inbox as unmatched record {inbox_id}"
+            )
 
     def _inbox_row(self, connector, record, outcome, run, payload) -> InboxRecord:
         return InboxRecord(

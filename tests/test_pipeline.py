@@ -240,3 +240,13 @@ def test_an_email_mapped_by_hand_replays_its_records(runner, session, tmp_path):
     result = runner.invoke(args=["identities", "map", "email", "CFO@gmail.example", "acme"])
     assert "1 accepted" in result.output
     assert session.scalars(select(Event.client_id)).all() == [acme.id]
+
+
+def test_an_unmatched_record_received_twice_waits_once(runner, session, tmp_path):
+    path = ndjson(tmp_path / "r.ndjson", [event("a1", "alert.raised", 0, account="RMM-9")])
+    assert ingest(runner, "rmm", path)["unmatched"] == 1
+    again = ingest(runner, "rmm", path)
+    assert (again["unmatched"], again["duplicate"]) == (0, 1)
+    make_client("acme")
+    result = runner.invoke(args=["identities", "map", "account", "RMM-9", "acme"])
+    assert "replayed 1 rmm records: 1 accepted" in result.output
