@@ -5,6 +5,7 @@ columns documented in docs/formats.md. Columns that are not part of the
 format are kept on the event as attributes.
 """
 
+import functools
 from collections.abc import Sequence
 
 from connectors.base import CanonicalEvent, Connector, RecordError, Skip
@@ -78,12 +79,7 @@ class GenericEventConnector(Connector):
                 f"kind {kind!r} is not a {self.source} kind ({known} kind); "
                 f"{self.source} kinds: {', '.join(kinds_of(self.source))}"
             )
-        account, email = data["account"], data["email"]
-        hints = ClientHints(
-            slug=data["client"],
-            identities=(("account", account),) if account else (),
-            emails=(email,) if email else (),
-        )
+        hints = _hints(data["client"], data["account"], data["email"])
         attributes = dict(data["attributes"] or {}) | data["extra"]
         return [
             CanonicalEvent(
@@ -108,6 +104,17 @@ class GenericEventConnector(Connector):
                 sla_due_at=data["sla_due_at"],
             )
         ]
+
+
+@functools.lru_cache(maxsize=4096)
+def _hints(client: str | None, account: str | None, email: str | None) -> ClientHints:
+    """The hints of a record; a file names the same clients over and over,
+    and building a ClientHints costs more than finding it here."""
+    return ClientHints(
+        slug=client,
+        identities=(("account", account),) if account else (),
+        emails=(email,) if email else (),
+    )
 
 
 def _generic(source: str) -> type[GenericEventConnector]:

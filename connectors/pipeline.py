@@ -9,8 +9,11 @@ at most the batch in flight and rerunning the input completes it: records
 already written come back as duplicates, never as second copies.
 """
 
+import contextlib
+import gc
 import hashlib
 import itertools
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -31,6 +34,25 @@ def _chunks(items: list, size: int = 500):
     """Slices small enough for any engine's limit on IN-list parameters."""
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+@contextlib.contextmanager
+def _collecting_between_batches():
+    """Pause automatic garbage collection; `_commit_batch` collects instead.
+
+    A batch makes some 100,000 container objects that all live until it
+    ends, so the cyclic collector, left to itself, walks the whole heap about
+    once a batch and finds nothing: a quarter of the ingest time. Reference
+    counting frees memory as usual; the collection of the young generations
+    after each batch frees whatever cycles it left, while they are young.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def batched(items: Iterable, size: int):
@@ -81,16 +103,17 @@ class Pipeline:
         run = self._start_run(connector.name, started_by, filename, payload)
         writers = _Writers(self.session, payload.id)
         try:
-            records = connector.parse(content, filename)
-            for chunk in batched(records, self.batch_size):
-                batch = self._outcomes(connector, chunk, writers)
-                self._mark_already_waiting(connector, batch)
-                self.session.add_all(
-                    self._inbox_row(connector, record, outcome, run, payload)
-                    for record, outcome in zip(batch.records, batch.outcomes, strict=True)
-                    if outcome.status != "accepted"
-                )
-                self._commit_batch(run, batch)
+            with _collecting_between_batches():
+                records = connector.parse(content, filename)
+                for chunk in batched(records, self.batch_size):
+                    batch = self._outcomes(connector, chunk, writers)
+                    self._mark_already_waiting(connector, batch)
+                    self.session.add_all(
+                        self._inbox_row(connector, record, outcome, run, payload)
+                        for record, outcome in zip(batch.records, batch.outcomes, strict=True)
+                        if outcome.status != "accepted"
+                    )
+                    self._commit_batch(run, batch)
         except UnreadableInput as error:
             self._fail(run, str(error))
             raise
@@ -109,12 +132,13 @@ class Pipeline:
         """
         run = self._start_run(connector.name, started_by, "inbox replay", None)
         writers = _Writers(self.session, payload_id=None)
-        for chunk in batched(inbox, self.batch_size):
-            records = [Record(row.position, row.locator, row.record) for row in chunk]
-            batch = self._outcomes(connector, records, writers)
-            for row, outcome in zip(chunk, batch.outcomes, strict=True):
-                self._update_inbox(row, outcome)
-            self._commit_batch(run, batch)
+        with _collecting_between_batches():
+            for chunk in batched(inbox, self.batch_size):
+                records = [Record(row.position, row.locator, row.record) for row in chunk]
+                batch = self._outcomes(connector, records, writers)
+                for row, outcome in zip(chunk, batch.outcomes, strict=True):
+                    self._update_inbox(row, outcome)
+                self._commit_batch(run, batch)
         return self._finish(run)
 
     def replay_matching(self, pairs: Iterable[tuple[str, str]], started_by: str) -> list[IngestRun]:
@@ -256,9 +280,10 @@ class Pipeline:
     def _commit_batch(self, run: IngestRun, batch: _Batch) -> None:
         """The batch's writes and the run's counts land together, or not at all."""
         run.total += len(batch.outcomes)
-        for outcome in batch.outcomes:
-            setattr(run, outcome.status, getattr(run, outcome.status) + 1)
+        for status, count in Counter(outcome.status for outcome in batch.outcomes).items():
+            setattr(run, status, getattr(run, status) + count)
         self.session.commit()
+        gc.collect(1)  # see _collecting_between_batches
         self.on_progress(len(batch.outcomes))
 
     def _fail(self, run: IngestRun, error: str) -> None:

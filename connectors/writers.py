@@ -5,22 +5,21 @@ an Outcome per record. It flushes; the pipeline commits.
 """
 
 import dataclasses
+import operator
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connectors.base import CanonicalEvent, ClientProfile, RecordError
-from crm.database import insert_ignoring_conflicts, upsert
+from crm.database import insert_ignoring_conflicts, rows_with_keys, upsert
 from crm.identities import ClientResolver, IdentityConflict, map_identity
 from crm.models import Client, Contact, Entity, Event, Group
 from crm.models.types import utcnow
 from crm.threads import STATE_ATTRIBUTES, ThreadFact, fold
 from crm.vocabulary import ENTITY_TYPES, KINDS
-
-CHUNK = 500
 
 
 @dataclass
@@ -36,9 +35,49 @@ class Outcome:
         return cls("rejected", reason, error.field)
 
 
-def _chunks(items: list, size: int = CHUNK):
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+# Columns of an event row as EventWriter writes it, in this order.
+EVENT_COLUMNS = (
+    "client_id",
+    "source",
+    "kind",
+    "origin",
+    "external_id",
+    "occurred_at",
+    "title",
+    "detail",
+    "amount",
+    "currency",
+    "thread_type",
+    "thread_key",
+    "actor",
+    "url",
+    "attributes",
+    "payload_id",
+    "received_at",
+)
+THREAD_COLUMNS = ("client_id", "thread_type", "thread_key")
+# What a stored event says about its thread, as ThreadFact.from_stored takes it.
+FACT_COLUMNS = ("occurred_at", "kind", "external_id", "title", "amount", "currency", "attributes")
+ENTITY_STATE = (
+    "type",
+    "status",
+    "title",
+    "opened_at",
+    "closed_at",
+    "due_at",
+    "amount",
+    "currency",
+    "priority",
+    "category",
+    "assignee",
+    "sla_due_at",
+    "last_event_at",
+    "event_count",
+)
+_state_values = operator.itemgetter(*ENTITY_STATE)
+
+# Most records are simply accepted; they share one Outcome, which nobody changes.
+ACCEPTED = Outcome("accepted")
 
 
 class EventWriter:
@@ -54,8 +93,7 @@ class EventWriter:
             return {}
         outcomes: dict[int, Outcome] = {}
         self.resolver.prefetch(event.hints for _, events in items for event in events)
-        rows_by_record: dict[int, list[dict]] = {}
-        events_by_key: dict[tuple[str, str], CanonicalEvent] = {}
+        resolved: list[tuple[int, list[CanonicalEvent], list[int]]] = []
         for index, events in items:
             client_ids = [self.resolver.resolve(event.hints) for event in events]
             if None in client_ids:
@@ -64,57 +102,64 @@ class EventWriter:
                     "unmatched", f"no client found for {hints.describe()}", hints=hints.pairs()
                 )
                 continue
-            rows_by_record[index] = [
-                _event_row(event, client_id, self.payload_id)
-                for event, client_id in zip(events, client_ids, strict=True)
-            ]
-            for event in events:
-                events_by_key.setdefault((event.origin, event.external_id), event)
+            resolved.append((index, events, client_ids))
 
-        new_rows = self._new_rows(rows_by_record)
-        insert_ignoring_conflicts(
-            self.session, Event.__table__, [row for _, row in new_rows], ("origin", "external_id")
-        )
-        fresh_records = {index for index, _ in new_rows}
-        for index, rows in rows_by_record.items():
+        new = self._new_events(resolved)
+        fresh_records = {index for index, _, _ in new}
+        for index, events, _ in resolved:
             outcomes[index] = (
-                Outcome("accepted")
+                ACCEPTED
                 if index in fresh_records
-                else Outcome("duplicate", f"already on the timeline as {_key_text(rows)}")
+                else Outcome("duplicate", f"already on the timeline as {_key_text(events)}")
             )
-        self._refresh_threads(
-            [(events_by_key[(r["origin"], r["external_id"])], r["client_id"]) for _, r in new_rows]
+        # Before the insert, so that the stored events it reads are exactly
+        # the thread's events from earlier batches.
+        self._refresh_threads([(event, client_id) for _, event, client_id in new])
+        received_at = utcnow()
+        insert_ignoring_conflicts(
+            self.session,
+            Event.__table__,
+            EVENT_COLUMNS,
+            [
+                _event_row(event, client_id, self.payload_id, received_at)
+                for _, event, client_id in new
+            ],
+            ("origin", "external_id"),
         )
         return outcomes
 
-    def _new_rows(self, rows_by_record: dict[int, list[dict]]) -> list[tuple[int, dict]]:
-        """(record index, row) for each row whose natural key is neither stored
-        nor taken by an earlier record of the batch."""
-        candidates = [(index, row) for index, rows in rows_by_record.items() for row in rows]
-        keys = sorted({(row["origin"], row["external_id"]) for _, row in candidates})
-        seen = set()
-        for chunk in _chunks(keys):
-            seen.update(
-                self.session.execute(
-                    select(Event.origin, Event.external_id).where(
-                        tuple_(Event.origin, Event.external_id).in_(chunk)
-                    )
-                ).tuples()
+    def _new_events(self, resolved) -> list[tuple[int, CanonicalEvent, int]]:
+        """(record index, event, client id) for each event whose natural key is
+        neither stored nor taken by an earlier record of the batch."""
+        candidates = [
+            (index, event, client_id)
+            for index, events, client_ids in resolved
+            for event, client_id in zip(events, client_ids, strict=True)
+        ]
+        keys = {(event.origin, event.external_id) for _, event, _ in candidates}
+        seen = set(
+            rows_with_keys(
+                self.session,
+                Event.__table__,
+                ("origin", "external_id"),
+                ("origin", "external_id"),
+                keys,
             )
-        new_rows = []
-        for index, row in candidates:
-            key = (row["origin"], row["external_id"])
+        )
+        new = []
+        for candidate in candidates:
+            event = candidate[1]
+            key = (event.origin, event.external_id)
             if key not in seen:
                 seen.add(key)
-                new_rows.append((index, row))
-        return new_rows
+                new.append(candidate)
+        return new
 
     def _refresh_threads(self, new_events: list[tuple[CanonicalEvent, int]]) -> None:
-        """Recompute the state of every thread that just gained an event.
+        """Recompute the state of every thread that gains an event.
 
-        A thread with no entity yet has no stored events besides this batch's,
-        so its state folds from memory; one that exists folds from all of its
-        stored events (this batch's are already written).
+        The state folds from the thread's stored events together with this
+        batch's new ones, whatever order they came in (see crm.threads).
         """
         touched: dict[tuple[int, str, str], list[ThreadFact]] = defaultdict(list)
         for event, client_id in new_events:
@@ -123,79 +168,55 @@ class EventWriter:
                 touched[(client_id, thread_type, event.thread_key)].append(_fact(event))
         if not touched:
             return
-        existing = self._existing_threads(list(touched))
-        if existing:
-            stored = self._stored_facts(existing)
-            touched.update(stored)
+        stored = rows_with_keys(
+            self.session, Event.__table__, THREAD_COLUMNS + FACT_COLUMNS, THREAD_COLUMNS, touched
+        )
+        for client_id, thread_type, key, *values in stored:
+            touched[(client_id, thread_type, key)].append(ThreadFact.from_stored(*values))
         rows = [
-            {"client_id": client_id, "key": key} | fold(thread_type, facts)
+            (client_id, key, *_state_values(fold(thread_type, facts)))
             for (client_id, thread_type, key), facts in touched.items()
         ]
-        for chunk in _chunks(rows):
-            upsert(self.session, Entity.__table__, chunk, ("client_id", "type", "key"))
-
-    def _existing_threads(self, keys: list[tuple[int, str, str]]) -> list[tuple[int, str, str]]:
-        found = []
-        for chunk in _chunks(sorted(keys)):
-            found += self.session.execute(
-                select(Entity.client_id, Entity.type, Entity.key).where(
-                    tuple_(Entity.client_id, Entity.type, Entity.key).in_(chunk)
-                )
-            ).tuples()
-        return found
-
-    def _stored_facts(self, keys: list[tuple[int, str, str]]) -> dict:
-        facts: dict[tuple[int, str, str], list[ThreadFact]] = defaultdict(list)
-        for chunk in _chunks(sorted(keys)):
-            rows = self.session.execute(
-                select(
-                    Event.client_id,
-                    Event.thread_type,
-                    Event.thread_key,
-                    Event.occurred_at,
-                    Event.kind,
-                    Event.external_id,
-                    Event.title,
-                    Event.amount,
-                    Event.currency,
-                    Event.attributes,
-                ).where(tuple_(Event.client_id, Event.thread_type, Event.thread_key).in_(chunk))
-            )
-            for client_id, thread_type, key, *values in rows:
-                facts[(client_id, thread_type, key)].append(ThreadFact.from_stored(*values))
-        return facts
+        upsert(
+            self.session,
+            Entity.__table__,
+            ("client_id", "key", *ENTITY_STATE),
+            rows,
+            ("client_id", "type", "key"),
+        )
 
 
-def _key_text(rows: list[dict]) -> str:
-    return ", ".join(f"{row['origin']}:{row['external_id']}" for row in rows)
+def _key_text(events: list[CanonicalEvent]) -> str:
+    return ", ".join(f"{event.origin}:{event.external_id}" for event in events)
 
 
-def _event_row(event: CanonicalEvent, client_id: int, payload_id: int | None) -> dict:
+def _event_row(event: CanonicalEvent, client_id: int, payload_id: int | None, received_at) -> tuple:
+    """The event as a row in EVENT_COLUMNS order."""
     kind = KINDS[event.kind]
     attributes = dict(event.attributes)
     for name in STATE_ATTRIBUTES:
         value = getattr(event, name)
         if value is not None:
             attributes[name] = value.isoformat() if isinstance(value, datetime) else value
-    return {
-        "client_id": client_id,
-        "source": kind.source,
-        "kind": event.kind,
-        "origin": event.origin,
-        "external_id": event.external_id,
-        "occurred_at": event.occurred_at,
-        "title": event.title,
-        "detail": event.detail,
-        "amount": event.amount,
-        "currency": event.currency,
-        "thread_type": kind.thread if event.thread_key else None,
-        "thread_key": event.thread_key,
-        "actor": event.actor,
-        "url": event.url,
-        "attributes": attributes,
-        "payload_id": payload_id,
-        "received_at": utcnow(),
-    }
+    return (
+        client_id,
+        kind.source,
+        event.kind,
+        event.origin,
+        event.external_id,
+        event.occurred_at,
+        event.title,
+        event.detail,
+        event.amount,
+        event.currency,
+        kind.thread if event.thread_key else None,
+        event.thread_key,
+        event.actor,
+        event.url,
+        attributes,
+        payload_id,
+        received_at,
+    )
 
 
 def _fact(event: CanonicalEvent) -> ThreadFact:

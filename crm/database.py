@@ -1,51 +1,175 @@
 """Engine-level set-up and the few statements that differ per engine."""
 
+import functools
 from collections.abc import Iterable, Sequence
 
 from sqlalchemy import Table, event
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+# Set on every SQLite connection (bench/ingest.py gives its raw baseline the
+# same ones, so the comparison stays fair).
+SQLITE_PRAGMAS = (
+    # Readers never block the ingest writer.
+    "journal_mode=WAL",
+    # SQLite leaves foreign keys off unless every connection asks for them.
+    "foreign_keys=ON",
+    # With WAL, NORMAL cannot corrupt the database; only the last commits
+    # before a power cut may be lost.
+    "synchronous=NORMAL",
+)
+
 
 def configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
-    """WAL so readers never block the ingest writer; foreign keys enforced.
-
-    SQLite leaves foreign keys off unless every connection asks for them.
-    """
+    """Apply SQLITE_PRAGMAS and the busy timeout to every new connection."""
     if engine.dialect.name != "sqlite":
         return
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
+        for pragma in SQLITE_PRAGMAS:
+            cursor.execute(f"PRAGMA {pragma}")
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
-        cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
 
-def _insert(session: Session, table: Table):
-    dialect = session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+# --- bulk statements ------------------------------------------------------------
+#
+# Ingest writes and looks up thousands of rows per batch. These helpers send
+# them through the driver's executemany as tuples, with each column's values
+# converted once, column by column, the way its SQLAlchemy type would convert
+# them. Core would build a parameter dict per row and run every value through
+# its type's processors, which cost more than SQLite's own work.
+
+CHUNK = 500  # keys per lookup: few statements, far below every parameter limit
 
 
 def insert_ignoring_conflicts(
-    session: Session, table: Table, rows: Sequence[dict], keys: Iterable[str]
-) -> None:
-    """INSERT ... ON CONFLICT (keys) DO NOTHING, on either engine."""
-    if rows:
-        statement = _insert(session, table).on_conflict_do_nothing(index_elements=list(keys))
-        session.execute(statement, rows)
+    session: Session,
+    table: Table,
+    columns: Sequence[str],
+    rows: Sequence[Sequence],
+    keys: Sequence[str],
+) -> int:
+    """INSERT ... ON CONFLICT (keys) DO NOTHING; answers how many rows went in.
+
+    `rows` hold Python values in `columns` order.
+    """
+    return _write(session, table, tuple(columns), rows, tuple(keys), update=False)
 
 
-def upsert(session: Session, table: Table, rows: Sequence[dict], keys: Sequence[str]) -> None:
+def upsert(
+    session: Session,
+    table: Table,
+    columns: Sequence[str],
+    rows: Sequence[Sequence],
+    keys: Sequence[str],
+) -> int:
     """INSERT ... ON CONFLICT (keys) DO UPDATE every other given column."""
+    return _write(session, table, tuple(columns), rows, tuple(keys), update=True)
+
+
+def rows_with_keys(
+    session: Session,
+    table: Table,
+    columns: Sequence[str],
+    key_columns: Sequence[str],
+    keys: Iterable[tuple],
+) -> list[tuple]:
+    """`columns` of every row whose `key_columns` equal one of `keys`.
+
+    The keys are joined as a VALUES list, so each costs one probe of the index
+    on `key_columns`. The natural spelling, tuple_(...).in_(...), makes SQLite
+    scan the whole index for every statement (EXPLAIN QUERY PLAN: "SCAN ...
+    LIST SUBQUERY"), so each batch got slower as the table grew. Values come
+    back converted by the columns' types, as from a Core select.
+    """
+    connection = session.connection()
+    dialect = connection.dialect
+    keys = sorted(keys)
+    found, processors = [], None
+    for start in range(0, len(keys), CHUNK):
+        chunk = keys[start : start + CHUNK]
+        sql = _lookup_statement(dialect, table, tuple(columns), tuple(key_columns), len(chunk))
+        result = connection.exec_driver_sql(sql, tuple(value for key in chunk for value in key))
+        if processors is None:  # some depend on the type the driver reports
+            processors = [
+                column_type.dialect_impl(dialect).result_processor(dialect, description[1])
+                for column_type, description in zip(
+                    (table.c[name].type for name in columns), result.cursor.description, strict=True
+                )
+            ]
+        found += result.all()
+    return _convert_columns(found, processors or ())
+
+
+def _write(session, table, columns, rows, keys, update: bool) -> int:
     if not rows:
-        return
-    statement = _insert(session, table)
-    updates = {
-        name: statement.excluded[name] for name in rows[0] if name not in keys and name != "id"
-    }
-    session.execute(statement.on_conflict_do_update(index_elements=list(keys), set_=updates), rows)
+        return 0
+    connection = session.connection()
+    sql, processors = _write_statement(connection.dialect, table, columns, keys, update)
+    return connection.exec_driver_sql(sql, _convert_columns(rows, processors)).rowcount
+
+
+@functools.lru_cache(maxsize=64)
+def _write_statement(dialect, table: Table, columns: tuple, keys: tuple, update: bool):
+    quote, mark = dialect.identifier_preparer.quote, _placeholder(dialect)
+    sql = (
+        f"INSERT INTO {dialect.identifier_preparer.format_table(table)}"
+        f" ({', '.join(map(quote, columns))}) VALUES ({', '.join([mark] * len(columns))})"
+        f" ON CONFLICT ({', '.join(map(quote, keys))}) DO "
+    )
+    if update:
+        changed = [quote(name) for name in columns if name not in keys]
+        sql += "UPDATE SET " + ", ".join(f"{name} = excluded.{name}" for name in changed)
+    else:
+        sql += "NOTHING"
+    return sql, [_bind_processor(table.c[name].type, dialect) for name in columns]
+
+
+@functools.lru_cache(maxsize=64)
+def _lookup_statement(dialect, table: Table, columns: tuple, key_columns: tuple, count: int):
+    quote, mark = dialect.identifier_preparer.quote, _placeholder(dialect)
+    wanted = [f"k{i}" for i in range(len(key_columns))]
+    row = "(" + ", ".join([mark] * len(key_columns)) + ")"
+    joined = " AND ".join(
+        f"t.{quote(name)} = wanted.{alias}" for name, alias in zip(key_columns, wanted, strict=True)
+    )
+    return (
+        f"WITH wanted ({', '.join(wanted)}) AS (VALUES {', '.join([row] * count)})"
+        f" SELECT {', '.join(f't.{quote(name)}' for name in columns)}"
+        f" FROM wanted JOIN {dialect.identifier_preparer.format_table(table)} AS t ON {joined}"
+    )
+
+
+def _placeholder(dialect) -> str:
+    if dialect.paramstyle == "qmark":
+        return "?"
+    if dialect.paramstyle in ("format", "pyformat"):
+        return "%s"
+    raise NotImplementedError(f"paramstyle {dialect.paramstyle}")
+
+
+def _bind_processor(column_type, dialect):
+    bulk = getattr(column_type, "bulk_bind_processor", None)
+    return (bulk and bulk(dialect)) or column_type.dialect_impl(dialect).bind_processor(dialect)
+
+
+def _convert_columns(rows: Sequence[Sequence], processors: Sequence) -> list[tuple]:
+    """The rows with each column's values run through its processor, if any."""
+    if not rows or not any(processors):
+        return [tuple(row) for row in rows]
+    columns = list(zip(*rows, strict=True))
+    for index, process in enumerate(processors):
+        if process is not None:
+            columns[index] = _convert(process, columns[index])
+    return list(zip(*columns, strict=True))
+
+
+def _convert(process, values: Sequence) -> Sequence:
+    first = values[0]
+    if all(value is first for value in values):
+        # One object for the whole column (a batch's received_at): convert once.
+        return [process(first)] * len(values)
+    return list(map(process, values))

@@ -1,0 +1,333 @@
+"""How fast the ingest pipeline writes events, next to raw sqlite3.
+
+    python bench/ingest.py [--events N] [--batch-size B] [--json]
+
+Generates N generic NDJSON events (default 200,000) for 1,000 clients, one
+file per source with a realistic mix of threaded and plain kinds, and times
+the pipeline end to end over all files: parsing, validation, conversion,
+client resolution, duplicate detection, the insert and the thread state.
+
+In the same run it reads the events back exactly as the pipeline stored them
+and times a raw `sqlite3.executemany` of those rows into a fresh database with
+the identical schema, indexes and PRAGMAs: the floor no Python code can beat.
+The ratio of the two rates says how much the pipeline costs on top of it.
+
+When TOUCHLINE_TEST_POSTGRES_URL is set, the pipeline also runs against a
+throwaway PostgreSQL database created next to it, and that rate is printed.
+
+It only measures and prints; it does not judge the figures.
+"""
+
+import argparse
+import json
+import os
+import random
+import sqlite3
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+# `python bench/ingest.py` puts bench/ first on the path, not the project.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sqlalchemy import func, insert, select
+
+from connectors import registry
+from connectors.pipeline import Pipeline
+from crm.database import SQLITE_PRAGMAS
+from crm.extensions import db
+from crm.factory import create_app
+from crm.models import Client, Event, Identity
+
+CLIENTS = 1000
+SEED = 20261001
+START = datetime(2025, 1, 1, tzinfo=UTC)
+# Share of the events each source's file carries.
+SOURCES = {"tickets": 0.35, "billing": 0.25, "rmm": 0.2, "marketing": 0.12, "sales": 0.08}
+
+
+# --- the input ---------------------------------------------------------------
+
+
+def account(number: int) -> str:
+    return f"ACC-{number:04d}"
+
+
+def _stamp(when: datetime) -> str:
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _ticket(rng: random.Random, n: int, opened: datetime) -> list[dict]:
+    thread = f"T-{n}"
+    first = {
+        "kind": "ticket.opened",
+        "title": rng.choice(["Printer offline", "VPN drops", "New starter laptop", "Mail bounce"]),
+        "priority": rng.choice(["low", "normal", "high", "urgent"]),
+        "category": rng.choice(["hardware", "network", "email", "access"]),
+        "assignee": rng.choice(["ana", "ben", "chloe", "dev"]),
+        "actor": "portal",
+    }
+    steps = [(opened, first)]
+    when = opened
+    for _ in range(rng.randint(0, 2)):
+        when += timedelta(hours=rng.uniform(0.5, 30))
+        steps.append((when, {"kind": "ticket.updated", "status": "pending", "actor": "ana"}))
+    if rng.random() < 0.85:
+        when += timedelta(hours=rng.uniform(0.5, 48))
+        steps.append((when, {"kind": "ticket.resolved", "detail": "Fixed remotely."}))
+    return [fields | {"occurred_at": w, "thread": thread} for w, fields in steps]
+
+
+def _billing(rng: random.Random, n: int, issued: datetime) -> list[dict]:
+    if rng.random() < 0.15:
+        return [{"kind": "subscription.updated", "occurred_at": issued, "plan": "managed-plus"}]
+    thread = f"INV-{n}"
+    amount = f"{rng.randint(50, 20000)}.{rng.randint(0, 99):02d}"
+    currency = rng.choice(["EUR", "EUR", "GBP", "USD"])
+    due = issued + timedelta(days=30)
+    events = [
+        {"kind": "invoice.issued", "occurred_at": issued, "amount": amount, "due_at": _stamp(due)}
+    ]
+    when = issued + timedelta(days=rng.uniform(1, 40))
+    if rng.random() < 0.1:
+        events.append({"kind": "payment.failed", "occurred_at": when, "amount": amount})
+        when += timedelta(days=rng.uniform(1, 5))
+    if rng.random() < 0.8:
+        events.append({"kind": "payment.received", "occurred_at": when, "amount": amount})
+    return [e | {"thread": thread, "currency": currency} for e in events]
+
+
+def _rmm(rng: random.Random, n: int, raised: datetime) -> list[dict]:
+    thread = f"ALERT-{n}"
+    extra = {"device": f"srv-{rng.randint(1, 40):02d}", "severity": rng.choice(["warn", "crit"])}
+    events = [{"kind": "alert.raised", "occurred_at": raised, "title": "Disk above 90%"} | extra]
+    if rng.random() < 0.9:
+        cleared = raised + timedelta(minutes=rng.uniform(5, 600))
+        events.append({"kind": "alert.resolved", "occurred_at": cleared} | extra)
+    return [e | {"thread": thread} for e in events]
+
+
+def _marketing(rng: random.Random, n: int, sent: datetime) -> list[dict]:
+    campaign = f"newsletter-{sent:%Y-%m}"
+    kinds = ["email.delivered", "email.opened", "email.clicked"][: rng.randint(1, 3)]
+    return [
+        {"kind": kind, "occurred_at": sent + timedelta(minutes=10 * i), "campaign": campaign}
+        for i, kind in enumerate(kinds)
+    ]
+
+
+def _sales(rng: random.Random, n: int, sent: datetime) -> list[dict]:
+    if rng.random() < 0.3:
+        thread = f"REN-{n}"
+        events = [{"kind": "renewal.due", "occurred_at": sent, "title": "Managed services"}]
+        if rng.random() < 0.7:
+            events.append({"kind": "renewal.renewed", "occurred_at": sent + timedelta(days=20)})
+        return [e | {"thread": thread} for e in events]
+    thread = f"DEAL-{n}"
+    amount = f"{rng.randint(1000, 90000)}.00"
+    events = [
+        {"kind": "quote.sent", "occurred_at": sent, "amount": amount, "currency": "EUR"},
+    ]
+    if rng.random() < 0.6:
+        outcome = rng.choice(["deal.won", "deal.lost"])
+        events.append({"kind": outcome, "occurred_at": sent + timedelta(days=rng.uniform(2, 60))})
+    return [e | {"thread": thread} for e in events]
+
+
+THREADS = {
+    "tickets": _ticket,
+    "billing": _billing,
+    "rmm": _rmm,
+    "marketing": _marketing,
+    "sales": _sales,
+}
+
+
+def generate(events: int, seed: int = SEED) -> dict[str, bytes]:
+    """NDJSON content per source, `events` records in all, each file in time order.
+
+    A thread's events lie hours to weeks apart, so many threads span batches
+    and the pipeline folds them again from stored events, as it would in use.
+    """
+    rng = random.Random(seed)
+    quotas = {source: int(events * share) for source, share in SOURCES.items()}
+    quotas["tickets"] += events - sum(quotas.values())
+    files = {}
+    for source, quota in quotas.items():
+        records: list[dict] = []
+        n = 0
+        while len(records) < quota:
+            n += 1
+            client = account(rng.randrange(CLIENTS))
+            started = START + timedelta(minutes=rng.uniform(0, 365 * 24 * 60))
+            for i, record in enumerate(THREADS[source](rng, n, started)):
+                record["id"] = f"{source}-{n}-{i}"
+                record["account"] = client
+                records.append(record)
+        records = records[:quota]
+        records.sort(key=lambda r: r["occurred_at"])
+        lines = (json.dumps(r | {"occurred_at": _stamp(r["occurred_at"])}) for r in records)
+        files[source] = ("\n".join(lines) + "\n").encode()
+    return files
+
+
+# --- the pipeline ------------------------------------------------------------
+
+
+def add_clients(count: int) -> None:
+    """The clients the events name, each known by an `account` code (not timed)."""
+    db.session.execute(
+        insert(Client),
+        [{"slug": f"client-{i}", "name": f"Client {i}"} for i in range(count)],
+    )
+    ids = dict(db.session.execute(select(Client.slug, Client.id)).all())
+    db.session.execute(
+        insert(Identity),
+        [
+            {"system": "account", "external_key": account(i), "client_id": ids[f"client-{i}"]}
+            for i in range(count)
+        ],
+    )
+    db.session.commit()
+
+
+def run_pipeline(url: str, files: dict[str, bytes], batch_size: int | None) -> dict:
+    """Create the schema and clients at `url`, then time ingesting every file."""
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url})
+    with app.app_context():
+        db.create_all()
+        add_clients(CLIENTS)
+        pipeline = Pipeline(db.session, batch_size or app.config["INGEST_BATCH_SIZE"])
+        started = time.perf_counter()
+        runs = [
+            pipeline.ingest(registry.get(source), content, "events.ndjson", "bench")
+            for source, content in files.items()
+        ]
+        seconds = time.perf_counter() - started
+        counts = {name: sum(run.counts()[name] for run in runs) for name in runs[0].counts()}
+        stored = db.session.scalar(select(func.count()).select_from(Event))
+        db.session.remove()
+        db.engine.dispose()
+    total = sum(content.count(b"\n") for content in files.values())
+    if counts["accepted"] != total or stored != total:
+        sys.exit(f"the pipeline accepted {counts} and stored {stored} of {total} events")
+    return {"rows": stored, "seconds": seconds}
+
+
+# --- the raw baseline --------------------------------------------------------
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    """A connection with the PRAGMAs the app sets on every SQLite connection."""
+    connection = sqlite3.connect(path, isolation_level=None)
+    for pragma in SQLITE_PRAGMAS:
+        connection.execute(f"PRAGMA {pragma}")
+    return connection
+
+
+def _schema(source: sqlite3.Connection, tables: list[str]) -> list[str]:
+    marks = ", ".join("?" * len(tables))
+    return [
+        sql
+        for (sql,) in source.execute(
+            f"SELECT sql FROM sqlite_master WHERE tbl_name IN ({marks}) AND sql IS NOT NULL"
+            " ORDER BY type = 'index', rowid",
+            tables,
+        )
+    ]
+
+
+def run_raw(pipeline_db: Path, raw_db: Path) -> dict:
+    """Time executemany of the stored event rows into an identical empty schema.
+
+    The tables `events` references are created and filled first (not timed),
+    so foreign keys are checked against the same rows as in the pipeline run.
+    """
+    source = _connect(pipeline_db)
+    referenced = sorted({row[2] for row in source.execute("PRAGMA foreign_key_list(events)")})
+    tables = [*referenced, "events"]
+    columns = [row[1] for row in source.execute("PRAGMA table_info(events)") if row[1] != "id"]
+    names = ", ".join(columns)
+    rows = source.execute(f"SELECT {names} FROM events ORDER BY id").fetchall()
+
+    target = _connect(raw_db)
+    for statement in _schema(source, tables):
+        target.execute(statement)
+    for table in referenced:
+        copied = source.execute(f"SELECT * FROM {table}").fetchall()
+        if copied:
+            marks = ", ".join("?" * len(copied[0]))
+            target.executemany(f"INSERT INTO {table} VALUES ({marks})", copied)
+    source.close()
+
+    statement = f"INSERT INTO events ({names}) VALUES ({', '.join('?' * len(columns))})"
+    started = time.perf_counter()
+    target.execute("BEGIN")
+    target.executemany(statement, rows)
+    target.execute("COMMIT")
+    seconds = time.perf_counter() - started
+    target.close()
+    return {"rows": len(rows), "seconds": seconds}
+
+
+# --- PostgreSQL --------------------------------------------------------------
+
+
+def run_postgres(files: dict[str, bytes], batch_size: int | None) -> dict:
+    from tests.databases import fresh_database
+
+    with (
+        tempfile.TemporaryDirectory() as directory,
+        fresh_database("postgresql", Path(directory)) as url,
+    ):
+        return run_pipeline(url, files, batch_size)
+
+
+# --- the report --------------------------------------------------------------
+
+
+def _rate(result: dict) -> float:
+    return result["rows"] / result["seconds"]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=200_000, help="events to ingest")
+    parser.add_argument("--batch-size", type=int, help="records per batch (default: the app's)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args(argv)
+
+    files = generate(args.events)
+    with tempfile.TemporaryDirectory() as directory:
+        pipeline_db = Path(directory) / "pipeline.db"
+        pipeline = run_pipeline(f"sqlite:///{pipeline_db}", files, args.batch_size)
+        raw = run_raw(pipeline_db, Path(directory) / "raw.db")
+    postgres = None
+    if os.environ.get("TOUCHLINE_TEST_POSTGRES_URL"):
+        postgres = run_postgres(files, args.batch_size)
+
+    report = {
+        "events": pipeline["rows"],
+        "seconds": round(pipeline["seconds"], 3),
+        "pipeline_rows_per_s": round(_rate(pipeline)),
+        "raw_seconds": round(raw["seconds"], 3),
+        "raw_rows_per_s": round(_rate(raw)),
+        "ratio": round(_rate(pipeline) / _rate(raw), 3),
+        "postgresql_seconds": round(postgres["seconds"], 3) if postgres else None,
+        "postgresql_rows_per_s": round(_rate(postgres)) if postgres else None,
+    }
+    if args.json:
+        print(json.dumps(report))
+        return
+    print(f"events                 {report['events']:>10,}")
+    print(f"pipeline (SQLite)      {report['pipeline_rows_per_s']:>10,} rows/s")
+    print(f"raw executemany        {report['raw_rows_per_s']:>10,} rows/s")
+    print(f"ratio                  {report['ratio']:>10.3f}")
+    if postgres:
+        print(f"pipeline (PostgreSQL)  {report['postgresql_rows_per_s']:>10,} rows/s")
+
+
+if __name__ == "__main__":
+    main()
