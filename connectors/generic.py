@@ -1,5 +1,9 @@
 """The generic formats: one connector per source, so any system can export to us.
 
+`billing`, `rmm`, `tickets`, `marketing` and `sales` take exports of those
+systems; `manual` takes our own touches (notes, calls, meetings, commitments)
+brought over from another CRM or a spreadsheet.
+
 Each reads CSV, a JSON array or NDJSON (chosen by file extension) with the
 columns documented in docs/formats.md. Columns that are not part of the
 format are kept on the event as attributes.
@@ -131,3 +135,5 @@ RmmConnector = _generic("rmm")
 TicketsConnector = _generic("tickets")
 MarketingConnector = _generic("marketing")
 SalesConnector = _generic("sales")
+# Notes, calls, meetings and commitments kept in another CRM or a spreadsheet.
+ManualConnector = _generic("manual")

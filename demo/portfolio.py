@@ -19,6 +19,7 @@ from demo.campaigns import marketing_events
 from demo.roster import DemoClient, build_roster, client_row
 from demo.sales import sales_events
 from demo.tickets import ticket_events
+from demo.touches import touch_events
 from demo.world import Calendar
 
 DEFAULT_SEED = 7
@@ -31,6 +32,7 @@ SOURCES: dict[str, tuple[str, Generator]] = {
     "tickets": ("tickets.json", ticket_events),
     "marketing": ("marketing.csv", marketing_events),
     "sales": ("sales.ndjson", sales_events),
+    "manual": ("touches.csv", touch_events),
 }
 
 

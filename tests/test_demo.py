@@ -15,7 +15,7 @@ from reports.inventory import database_stats
 from tests.factories import make_client
 
 TODAY = date(2026, 3, 10)
-EVENT_SOURCES = {"billing", "rmm", "tickets", "marketing", "sales"}
+EVENT_SOURCES = {"billing", "rmm", "tickets", "marketing", "sales", "manual"}
 DEMO_FILES = [
     "clients.csv",
     "billing.csv",
@@ -23,6 +23,7 @@ DEMO_FILES = [
     "tickets.json",
     "marketing.csv",
     "sales.ndjson",
+    "touches.csv",
 ]
 
 
@@ -128,6 +129,10 @@ def test_load_builds_a_portfolio_worth_a_briefing(runner, session, tmp_path):
     renewals = session.scalars(select(Entity).where(Entity.type == "renewal")).all()
     assert any(now < r.due_at < now + timedelta(days=90) for r in renewals)
     assert {"won", "lost"} <= set(stats["entities"]["deal"])
+    commitments = session.scalars(select(Entity).where(Entity.type == "commitment")).all()
+    assert any(c.is_open and c.due_at < now for c in commitments), "an overdue promise"
+    assert any(c.status == "done" for c in commitments)
+    assert stats["events"]["by_kind"]["manual"]["meeting"] > 0
 
     raised = session.scalars(
         select(Event.attributes).where(
@@ -144,7 +149,7 @@ def test_loading_twice_changes_nothing(runner, session, tmp_path):
     output = _load(runner, tmp_path, "--events", "101")
 
     assert _counts(session) == once
-    assert len(output.splitlines()) == 7
+    assert len(output.splitlines()) == len(DEMO_FILES) + 1  # and bulk.ndjson
     assert all("records: 0 accepted" in line for line in output.splitlines())
     bulk = select(func.count()).select_from(Event).where(Event.external_id.like("bulk-%"))
     assert session.scalar(bulk) == 101
