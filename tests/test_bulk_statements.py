@@ -1,0 +1,111 @@
+"""crm.database's bulk statements store and read back exactly what Core does."""
+
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import insert, select
+
+from crm.database import _lookup_statement, insert_ignoring_conflicts, rows_with_keys, upsert
+from crm.models import Entity, Event
+from tests.factories import make_client
+
+KEY = ("origin", "external_id")
+
+
+def _event(client_id: int, external_id: str) -> dict:
+    return {
+        "client_id": client_id,
+        "source": "billing",
+        "kind": "invoice.issued",
+        "origin": "billing",
+        "external_id": external_id,
+        "occurred_at": datetime(2026, 10, 1, 11, 30, 0, 5, tzinfo=timezone(timedelta(hours=2))),
+        "title": "Invoice",
+        "detail": None,
+        "amount": Decimal("12.3400"),
+        "currency": "EUR",
+        "thread_type": "invoice",
+        "thread_key": "INV-1",
+        "actor": None,
+        "url": None,
+        "attributes": {"due_at": "2026-11-01T00:00:00+00:00", "rate": Decimal("1.5")},
+        "payload_id": None,
+        "received_at": datetime(2026, 10, 1, tzinfo=UTC),
+    }
+
+
+def _stored(session) -> dict[str, dict]:
+    """Every event as the database holds it, before any type conversion."""
+    rows = session.connection().exec_driver_sql("SELECT * FROM events").mappings()
+    return {row["external_id"]: dict(row) for row in rows}
+
+
+def test_bulk_insert_stores_what_core_stores_and_skips_conflicts(session):
+    client = make_client()
+    session.execute(insert(Event), [_event(client.id, "core")])
+    row = _event(client.id, "bulk")
+    columns = list(row)
+
+    assert insert_ignoring_conflicts(session, Event.__table__, columns, [row.values()], KEY) == 1
+    assert insert_ignoring_conflicts(session, Event.__table__, columns, [row.values()], KEY) == 0
+
+    stored = _stored(session)
+    assert len(stored) == 2
+    ignored = {"id", "external_id"}
+    core = {name: value for name, value in stored["core"].items() if name not in ignored}
+    bulk = {name: value for name, value in stored["bulk"].items() if name not in ignored}
+    assert bulk == core
+
+
+def test_lookup_by_keys_reads_values_as_a_select_does(session):
+    client = make_client()
+    session.execute(insert(Event), [_event(client.id, f"e{n}") for n in range(3)])
+    columns = ("external_id", "occurred_at", "amount", "attributes")
+    wanted = [("billing", "e0"), ("billing", "e2"), ("billing", "absent"), ("other", "e1")]
+
+    found = rows_with_keys(session, Event.__table__, columns, KEY, wanted)
+
+    expected = session.execute(
+        select(Event.external_id, Event.occurred_at, Event.amount, Event.attributes).where(
+            Event.external_id.in_(["e0", "e2"])
+        )
+    ).all()
+    assert sorted(found, key=lambda row: row[0]) == [tuple(row) for row in expected]
+    assert found[0][1].tzinfo is not None and isinstance(found[0][2], Decimal)
+
+
+def test_upsert_updates_the_other_columns(session):
+    client = make_client()
+    when = datetime(2026, 10, 1, tzinfo=UTC)
+    columns = ("client_id", "type", "key", "status", "opened_at", "last_event_at", "event_count")
+    keys = ("client_id", "type", "key")
+    upsert(
+        session,
+        Entity.__table__,
+        columns,
+        [(client.id, "ticket", "T1", "open", when, when, 1)],
+        keys,
+    )
+    later = when + timedelta(hours=3)
+    upsert(
+        session,
+        Entity.__table__,
+        columns,
+        [(client.id, "ticket", "T1", "resolved", when, later, 2)],
+        keys,
+    )
+    entity = session.scalars(select(Entity)).one()
+    assert (entity.status, entity.last_event_at, entity.event_count) == ("resolved", later, 2)
+
+
+def test_sqlite_probes_the_index_for_each_key(session):
+    """Row-value IN lists made SQLite scan the whole index per statement."""
+    connection = session.connection()
+    if connection.dialect.name != "sqlite":
+        pytest.skip("a SQLite query plan")
+    sql = _lookup_statement(connection.dialect, Event.__table__, KEY, KEY, 2)
+    plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", ("a", "b", "c", "d")).all()
+    details = [row[-1] for row in plan]
+    assert any(detail.startswith("SEARCH t USING") for detail in details), details
+    assert not any(detail.startswith("SCAN t") for detail in details), details
