@@ -51,7 +51,7 @@ def too_long(limit: int) -> str:
 
 
 def _blank(value) -> bool:
-    """None, blank text, or the NaN pandas puts where a record lacks a key."""
+    """None, blank text, or NaN (which JSON can carry): all mean "not given"."""
     if isinstance(value, str):
         return not value.strip()
     return value is None or (isinstance(value, float) and value != value)
@@ -186,7 +186,7 @@ def _extra(data: dict, known: set[str]) -> dict:
 # --- values, a whole column at a time ----------------------------------------
 
 
-def validate_frame(
+def validate_columns(
     records: Sequence[Record], specs: Sequence[Field], rules: Sequence[RecordRule] = ()
 ) -> list[dict | RecordError]:
     """Check many records a column at a time; same results as the marshmallow schema.

@@ -13,7 +13,7 @@ import functools
 from collections.abc import Sequence
 
 from connectors.base import CanonicalEvent, Connector, RecordError, Skip
-from connectors.fields import Field, build_schema, validate_frame
+from connectors.fields import Field, build_schema, validate_columns
 from connectors.readers import Record
 from connectors.registry import register
 from crm.identities import ClientHints
@@ -70,7 +70,7 @@ class GenericEventConnector(Connector):
     def validate(self, records: Sequence[Record]) -> list:
         if len(records) < FRAME_THRESHOLD:
             return super().validate(records)
-        return validate_frame(records, EVENT_FIELDS, EVENT_RULES)
+        return validate_columns(records, EVENT_FIELDS, EVENT_RULES)
 
     def key_of(self, data: dict) -> str:
         return f"{data.get('system') or self.name}:{data.get('id', '')}"

@@ -17,23 +17,18 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connectors import registry
 from connectors.base import ClientProfile, Connector, RecordError, Skip
 from connectors.readers import Record, UnreadableInput, format_of
 from connectors.writers import ClientWriter, EventWriter, Outcome
+from crm.database import chunks, rows_with_keys
 from crm.models import InboxHint, InboxRecord, IngestRun, RawPayload
 from crm.models.types import utcnow
 
 DEFAULT_BATCH_SIZE = 5000
-
-
-def _chunks(items: list, size: int = 500):
-    """Slices small enough for any engine's limit on IN-list parameters."""
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 @contextlib.contextmanager
@@ -143,23 +138,19 @@ class Pipeline:
 
     def replay_matching(self, pairs: Iterable[tuple[str, str]], started_by: str) -> list[IngestRun]:
         """Replay every unmatched record that named one of these identities."""
-        pairs = sorted(set(pairs))
-        if not pairs:
-            return []
-        waiting: dict[int, InboxRecord] = {}
-        for chunk in _chunks(pairs):
+        hinted = rows_with_keys(
+            self.session, InboxHint.__table__, ("record_id",), ("system", "key"), set(pairs)
+        )
+        record_ids = sorted({record_id for (record_id,) in hinted})
+        by_connector: dict[str, list[InboxRecord]] = {}
+        for chunk in chunks(record_ids):
             rows = self.session.scalars(
                 select(InboxRecord)
-                .join(InboxHint)
-                .where(
-                    InboxRecord.status == "unmatched",
-                    tuple_(InboxHint.system, InboxHint.key).in_(chunk),
-                )
+                .where(InboxRecord.id.in_(chunk), InboxRecord.status == "unmatched")
+                .order_by(InboxRecord.id)
             )
-            waiting.update((row.id, row) for row in rows)
-        by_connector: dict[str, list[InboxRecord]] = {}
-        for row in sorted(waiting.values(), key=lambda r: r.id):
-            by_connector.setdefault(row.connector, []).append(row)
+            for row in rows:
+                by_connector.setdefault(row.connector, []).append(row)
         return [
             self.replay(registry.get(name), rows, started_by) for name, rows in by_connector.items()
         ]
@@ -205,7 +196,7 @@ class Pipeline:
             if outcome.status == "unmatched"
         }
         waiting = {}
-        for chunk in _chunks(sorted(keys)):
+        for chunk in chunks(sorted(keys)):
             waiting.update(
                 self.session.execute(
                     select(InboxRecord.natural_key, InboxRecord.id).where(

@@ -1,7 +1,7 @@
 """Engine-level set-up and the few statements that differ per engine."""
 
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from sqlalchemy import Table, event
 from sqlalchemy.engine import Engine
@@ -52,6 +52,12 @@ def configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
 CHUNK = 2000
 
 
+def chunks(items: Sequence, size: int = CHUNK) -> Iterator[Sequence]:
+    """Slices of `items` small enough for one statement's parameters."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
 def insert_ignoring_conflicts(
     session: Session,
     table: Table,
@@ -96,8 +102,7 @@ def rows_with_keys(
     dialect = connection.dialect
     keys = sorted(keys)
     found, processors = [], None
-    for start in range(0, len(keys), CHUNK):
-        chunk = keys[start : start + CHUNK]
+    for chunk in chunks(keys):
         sql = _lookup_statement(dialect, table, tuple(columns), tuple(key_columns), len(chunk))
         result = connection.exec_driver_sql(sql, tuple(value for key in chunk for value in key))
         if processors is None:  # some depend on the type the driver reports

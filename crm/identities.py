@@ -8,15 +8,14 @@ of these find is `unmatched` and waits in the inbox until someone maps one of
 its hints to a client.
 """
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from crm.database import chunks, rows_with_keys
 from crm.models import Client, Contact, Identity
-
-CHUNK = 500  # keeps IN lists well under every engine's parameter limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,11 +46,6 @@ class ClientHints:
 
     def __bool__(self) -> bool:
         return bool(self.slug or self.identities or self.emails)
-
-
-def _chunks(items: list, size: int = CHUNK) -> Iterator[list]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 _UNRESOLVED = object()
@@ -112,7 +106,7 @@ class ClientResolver:
 
     def _load_slugs(self, slugs: set[str]) -> None:
         self._slugs.update(dict.fromkeys(slugs))
-        for chunk in _chunks(sorted(slugs)):
+        for chunk in chunks(sorted(slugs)):
             rows = self.session.execute(
                 select(Client.slug, Client.id).where(Client.slug.in_(chunk))
             )
@@ -120,17 +114,18 @@ class ClientResolver:
 
     def _load_identities(self, pairs: set[tuple[str, str]]) -> None:
         self._identities.update(dict.fromkeys(pairs))
-        for chunk in _chunks(sorted(pairs)):
-            rows = self.session.execute(
-                select(Identity.system, Identity.external_key, Identity.client_id).where(
-                    tuple_(Identity.system, Identity.external_key).in_(chunk)
-                )
-            )
-            self._identities.update({(system, key): cid for system, key, cid in rows})
+        rows = rows_with_keys(
+            self.session,
+            Identity.__table__,
+            ("system", "external_key", "client_id"),
+            ("system", "external_key"),
+            pairs,
+        )
+        self._identities.update({(system, key): cid for system, key, cid in rows})
 
     def _load_emails(self, emails: set[str]) -> None:
         self._emails.update(dict.fromkeys(emails))
-        for chunk in _chunks(sorted(emails)):
+        for chunk in chunks(sorted(emails)):
             rows = self.session.execute(
                 select(Contact.email, func.min(Contact.client_id))
                 .where(Contact.email.in_(chunk))

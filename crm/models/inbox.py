@@ -64,7 +64,8 @@ class InboxRecord(db.Model):
     """
 
     __tablename__ = "inbox_records"
-    __table_args__ = (Index("ix_inbox_records_status", "status", "connector"),)
+    # Serves the queues by status and finding a record already waiting.
+    __table_args__ = (Index("ix_inbox_records_status", "status", "connector", "natural_key"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("ingest_runs.id"), index=True)

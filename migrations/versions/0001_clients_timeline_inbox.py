@@ -191,7 +191,7 @@ def upgrade():
     )
     with op.batch_alter_table('inbox_records', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_inbox_records_run_id'), ['run_id'], unique=False)
-        batch_op.create_index('ix_inbox_records_status', ['status', 'connector'], unique=False)
+        batch_op.create_index('ix_inbox_records_status', ['status', 'connector', 'natural_key'], unique=False)
 
     op.create_table('inbox_hints',
     sa.Column('id', sa.Integer(), nullable=False),
