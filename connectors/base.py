@@ -55,6 +55,10 @@ class CanonicalEvent:
     category: str | None = None
     assignee: str | None = None
     sla_due_at: datetime | None = None
+    # Identities this event reveals for its client, e.g. a Stripe charge id:
+    # once the event is written they resolve later records that name only
+    # them (a dispute carries its charge id, not the customer).
+    aliases: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(slots=True)

@@ -64,6 +64,10 @@ class _Writers:
         self.events = EventWriter(session, payload_id)
         self.clients = ClientWriter(session)
 
+    def new_hints(self) -> set[tuple[str, str]]:
+        """Identities the run taught us, whose waiting records can now go in."""
+        return self.events.new_hints | self.clients.new_hints
+
 
 @dataclass
 class _Batch:
@@ -116,7 +120,7 @@ class Pipeline:
             self._fail(run, f"{type(error).__name__}: {error}")
             raise
         self._finish(run)
-        self.replay_matching(writers.clients.new_hints, started_by=f"{started_by} (new identities)")
+        self.replay_matching(writers.new_hints(), started_by=f"{started_by} (new identities)")
         return run
 
     def replay(self, connector: Connector, inbox: Sequence[InboxRecord], started_by: str):

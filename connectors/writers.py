@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from connectors.base import CanonicalEvent, ClientProfile, RecordError
 from crm.database import insert_ignoring_conflicts, rows_with_keys, upsert
 from crm.identities import ClientResolver, IdentityConflict, map_identity
-from crm.models import Client, Contact, Entity, Event, Group
+from crm.models import Client, Contact, Entity, Event, Group, Identity
 from crm.models.types import utcnow
 from crm.threads import STATE_ATTRIBUTES, ThreadFact, fold
 from crm.vocabulary import ENTITY_TYPES, KINDS
@@ -87,6 +87,8 @@ class EventWriter:
         self.session = session
         self.payload_id = payload_id
         self.resolver = ClientResolver(session)
+        # Aliases learnt from written events, for the pipeline to replay.
+        self.new_hints: set[tuple[str, str]] = set()
 
     def write(self, items: list[tuple[int, list[CanonicalEvent]]]) -> dict[int, Outcome]:
         if not items:
@@ -126,7 +128,33 @@ class EventWriter:
             ],
             ("origin", "external_id"),
         )
+        self._learn_aliases(new)
         return outcomes
+
+    def _learn_aliases(self, new: list[tuple[int, CanonicalEvent, int]]) -> None:
+        """Record the identities new events reveal; the first owner keeps one."""
+        aliases = {alias: client_id for _, event, client_id in new for alias in event.aliases}
+        if not aliases:
+            return
+        known = set(
+            rows_with_keys(
+                self.session,
+                Identity.__table__,
+                ("system", "external_key"),
+                ("system", "external_key"),
+                aliases,
+            )
+        )
+        fresh = [(s, k, c, utcnow()) for (s, k), c in aliases.items() if (s, k) not in known]
+        insert_ignoring_conflicts(
+            self.session,
+            Identity.__table__,
+            ("system", "external_key", "client_id", "created_at"),
+            fresh,
+            ("system", "external_key"),
+        )
+        self.resolver.forget(alias for alias in aliases)
+        self.new_hints.update((system, key) for system, key, _, _ in fresh)
 
     def _new_events(self, resolved) -> list[tuple[int, CanonicalEvent, int]]:
         """(record index, event, client id) for each event whose natural key is

@@ -80,6 +80,12 @@ class ClientResolver:
         self._load_identities(pairs - self._identities.keys())
         self._load_emails(emails - self._emails.keys())
 
+    def forget(self, pairs: Iterable[tuple[str, str]]) -> None:
+        """Drop what is cached about these identities, which were just added."""
+        for pair in pairs:
+            self._identities.pop(pair, None)
+        self._resolved.clear()
+
     def resolve(self, hints: ClientHints) -> int | None:
         """Our slug, then the identity table, then contacts' emails, then any
         identity mapped by hand for one of the hints (an email, a domain, an

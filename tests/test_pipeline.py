@@ -8,8 +8,11 @@ import pytest
 from sqlalchemy import func, select
 
 from connectors import registry
+from connectors.generic import GenericEventConnector
 from connectors.pipeline import Pipeline
+from connectors.registry import register
 from connectors.writers import EventWriter
+from crm.identities import ClientHints
 from crm.models import Entity, Event, InboxRecord, IngestRun, RawPayload
 from tests.factories import event, make_client, ndjson
 
@@ -250,3 +253,41 @@ def test_an_unmatched_record_received_twice_waits_once(runner, session, tmp_path
     make_client("acme")
     result = runner.invoke(args=["identities", "map", "account", "RMM-9", "acme"])
     assert "replayed 1 rmm records: 1 accepted" in result.output
+
+
+class _ChargesConnector(GenericEventConnector):
+    """Billing records whose `charge` column names a charge, as Stripe's do."""
+
+    name, source = "test-charges", "billing"
+
+    def convert(self, data):
+        events = super().convert(data)
+        charge = data["extra"].get("charge")
+        for canonical in events:
+            if charge and data["account"]:
+                canonical.aliases = (("stripe_charge", charge),)
+            elif charge:
+                canonical.hints = ClientHints(
+                    identities=(("stripe_charge", charge),), emails=canonical.hints.emails
+                )
+        return events
+
+
+register(_ChargesConnector)
+
+
+def test_an_identity_learnt_from_one_event_resolves_the_records_waiting_for_it(
+    runner, session, tmp_path
+):
+    acme = make_client("acme", identities=[("account", "AC-1")])
+    dispute = event("dp_1", "dispute.opened", 5, charge="ch_1", email="x@nowhere.example")
+    assert (
+        ingest(runner, "test-charges", ndjson(tmp_path / "d.ndjson", [dispute]))["unmatched"] == 1
+    )
+
+    charge = event("ch_1", "payment.received", 0, account="AC-1", charge="ch_1", thread="in_1")
+    assert ingest(runner, "test-charges", ndjson(tmp_path / "c.ndjson", [charge]))["accepted"] == 1
+
+    stored = dict(session.execute(select(Event.external_id, Event.client_id)).all())
+    assert stored == {"ch_1": acme.id, "dp_1": acme.id}
+    assert session.scalars(select(InboxRecord.status)).all() == ["replayed"]
