@@ -13,6 +13,8 @@ __all__ = ["get", "init_app", "names", "register"]
 
 def init_app(app: Flask) -> None:
     from connectors.cli import identities_cli, ingest_command
+    from connectors.webhooks import bp as webhooks
 
+    app.register_blueprint(webhooks)
     app.cli.add_command(ingest_command)
     app.cli.add_command(identities_cli)

@@ -19,10 +19,6 @@ from crm.models.inbox import RUN_COUNTS
 SHOWN_PROBLEMS = 10
 
 
-def run_summary(run: IngestRun) -> dict:
-    return {"run_id": run.id, "connector": run.connector, "status": run.status} | run.counts()
-
-
 def _print_summary(run: IngestRun) -> None:
     click.echo(f"run {run.id} ({run.connector}): {run.total} records")
     for name in RUN_COUNTS:
@@ -85,7 +81,7 @@ def ingest_command(connector_name: str, path: Path, as_json: bool) -> None:
         except UnreadableInput as error:
             raise click.ClickException(f"cannot read {path}: {error}") from None
     if as_json:
-        click.echo(json.dumps(run_summary(run)))
+        click.echo(json.dumps(run.summary()))
     else:
         _print_summary(run)
 

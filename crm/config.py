@@ -6,6 +6,8 @@ overrides any of them.
 
 import os
 
+WEBHOOK_SECRET_PREFIX = "TOUCHLINE_WEBHOOK_SECRET_"
+
 
 def _int(name: str, default: int) -> int:
     return int(os.environ.get(name, default))
@@ -22,6 +24,15 @@ def from_environment(instance_path: str) -> dict:
         # uncommitted batch, which a rerun then completes.
         "INGEST_BATCH_SIZE": _int("TOUCHLINE_INGEST_BATCH_SIZE", 5000),
         "SQLITE_BUSY_TIMEOUT_MS": _int("TOUCHLINE_SQLITE_BUSY_TIMEOUT_MS", 5000),
+        # Bodies above this get 413 before they are read.
+        "WEBHOOK_MAX_BYTES": _int("TOUCHLINE_WEBHOOK_MAX_BYTES", 5 * 1024 * 1024),
+        # connector name -> shared secret; a connector without one refuses
+        # webhooks rather than taking them unsigned.
+        "WEBHOOK_SECRETS": {
+            name[len(WEBHOOK_SECRET_PREFIX) :].lower(): value
+            for name, value in os.environ.items()
+            if name.startswith(WEBHOOK_SECRET_PREFIX) and value
+        },
     }
 
 

@@ -55,6 +55,12 @@ class IngestRun(db.Model):
     def counts(self) -> dict[str, int]:
         return {"total": self.total} | {name: getattr(self, name) for name in RUN_COUNTS}
 
+    def summary(self) -> dict:
+        """What `flask ingest --json` and the webhook endpoint answer."""
+        return {"run_id": self.id, "connector": self.connector, "status": self.status} | (
+            self.counts()
+        )
+
 
 class InboxRecord(db.Model):
     """A received record that was not simply accepted, and why.

@@ -1,0 +1,68 @@
+"""Webhook signature checks: Stripe's scheme, and a shared-secret HMAC.
+
+Stripe signs `"{t}.{raw body}"` with HMAC-SHA256 and sends
+`Stripe-Signature: t=<unix time>,v1=<hex>[,v1=<hex>...]`; several v1 values
+appear while a secret is being rolled. Other senders (Alertmanager, Zendesk,
+SendGrid via a proxy, Salesforce outbound tooling) let the sender set
+headers, so they sign the raw body with the shared secret and send
+`X-Touchline-Signature: sha256=<hex>`.
+"""
+
+import hashlib
+import hmac
+import time
+
+STRIPE_HEADER = "Stripe-Signature"
+HMAC_HEADER = "X-Touchline-Signature"
+STRIPE_TOLERANCE_S = 300
+
+
+class SignatureError(ValueError):
+    """Why a webhook's signature was not accepted."""
+
+
+def _hex_hmac(secret: str, message: bytes) -> str:
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def sign_stripe(secret: str, body: bytes, timestamp: int) -> str:
+    """The header Stripe would send for `body` at `timestamp` (for tests, tools)."""
+    return f"t={timestamp},v1={_hex_hmac(secret, f'{timestamp}.'.encode() + body)}"
+
+
+def verify_stripe(secret: str, header: str | None, body: bytes, now: float | None = None) -> None:
+    if not header:
+        raise SignatureError(f"missing {STRIPE_HEADER} header")
+    parts: dict[str, list[str]] = {}
+    for item in header.split(","):
+        name, _, value = item.strip().partition("=")
+        parts.setdefault(name, []).append(value)
+    try:
+        timestamp = int(parts["t"][0])
+    except (KeyError, ValueError):
+        raise SignatureError(f"{STRIPE_HEADER} has no valid timestamp") from None
+    candidates = parts.get("v1", [])
+    if not candidates:
+        raise SignatureError(f"{STRIPE_HEADER} has no v1 signature")
+    expected = _hex_hmac(secret, f"{timestamp}.".encode() + body)
+    if not any(hmac.compare_digest(expected, candidate) for candidate in candidates):
+        raise SignatureError("signature does not match the body")
+    age = (time.time() if now is None else now) - timestamp
+    if abs(age) > STRIPE_TOLERANCE_S:
+        raise SignatureError(
+            f"signature timestamp is {int(age)} s old (limit {STRIPE_TOLERANCE_S})"
+        )
+
+
+def sign_hmac(secret: str, body: bytes) -> str:
+    return f"sha256={_hex_hmac(secret, body)}"
+
+
+def verify_hmac(secret: str, header: str | None, body: bytes) -> None:
+    if not header:
+        raise SignatureError(f"missing {HMAC_HEADER} header")
+    scheme, _, digest = header.strip().partition("=")
+    if scheme.lower() != "sha256" or not digest:
+        raise SignatureError(f"{HMAC_HEADER} must be 'sha256=<hex digest>'")
+    if not hmac.compare_digest(_hex_hmac(secret, body), digest.lower()):
+        raise SignatureError("signature does not match the body")
