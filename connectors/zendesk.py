@@ -1,0 +1,265 @@
+"""The `zendesk` connector: tickets as the Zendesk API and its webhooks send them.
+
+Takes a ticket object, a show/create response (`{"ticket": {...}}`), a list
+or incremental export (`{"tickets": [...]}`, with side-loaded `users` giving
+requester emails), a trigger webhook whose body carries a `ticket` object, and
+the event webhooks' `{"type": "zen:event-type:ticket.*", "detail": {...}}`.
+
+A ticket says how it stands *now*, so each (ticket id, updated_at) is one
+event: re-sending the same version is a duplicate, every change a new fact.
+The organization is the client key (identity system `zendesk`); the requester
+comes along as a second hint (`zendesk-user`, and their email when given), so
+a ticket without an organization waits as unmatched instead of failing.
+"""
+
+import re
+from collections.abc import Iterator, Sequence
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load
+
+from connectors.base import CanonicalEvent, Connector, RecordError, Skip
+from connectors.fields import parse_datetime
+from connectors.readers import Record
+from connectors.registry import register
+from crm.identities import ClientHints
+
+OPEN_STATUSES = ("new", "open", "pending", "hold")
+RESOLVED_STATUSES = ("solved", "closed")
+REQUESTER_SYSTEM = "zendesk-user"
+API_URL = re.compile(r"^(https?://[^/]+)/api/v2/tickets/(\d+)(?:\.json)?")
+AGENT_URL = re.compile(r"^(?:https?://)?([^/]+/agent/tickets/\d+)")
+REQUIRED = {"required": "is required", "null": "is required"}
+
+
+class ZendeskId(fields.Field):
+    """An id as the API sends it (a number) or a webhook does (text); for an
+    optional reference "" and 0 mean none, as placeholders and event webhooks
+    write it."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            raise ValidationError("is not a Zendesk id")
+        text = str(value).strip()
+        if text in ("", "0") and not self.required:
+            return None
+        if not text.isdigit() or len(text) > 30:
+            raise ValidationError(f"{text!r} is not a Zendesk id")
+        return text
+
+
+class Time(fields.Field):
+    """ISO 8601, as Zendesk writes its times; always timezone-aware."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        try:
+            return parse_datetime(value)
+        except (TypeError, ValueError, AttributeError):
+            raise ValidationError("is not an ISO 8601 date or time") from None
+
+
+class TicketSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    id = ZendeskId(required=True, error_messages=REQUIRED)
+    status = fields.String(required=True, error_messages=REQUIRED)
+    created_at = Time(required=True, error_messages=REQUIRED)
+    updated_at = Time(required=True, error_messages=REQUIRED)
+    subject = fields.String(load_default=None, allow_none=True)
+    description = fields.String(load_default=None, allow_none=True)
+    url = fields.String(load_default=None, allow_none=True)
+    priority = fields.String(load_default=None, allow_none=True)
+    type = fields.String(load_default=None, allow_none=True)
+    organization_id = ZendeskId(load_default=None, allow_none=True)
+    requester_id = ZendeskId(load_default=None, allow_none=True)
+    assignee_id = ZendeskId(load_default=None, allow_none=True)
+    group_id = ZendeskId(load_default=None, allow_none=True)
+    due_at = Time(load_default=None, allow_none=True)
+    via = fields.Raw(load_default=None, allow_none=True)
+    tags = fields.Raw(load_default=list, allow_none=True)
+    requester = fields.Raw(load_default=None, allow_none=True)
+
+    @pre_load
+    def tidy(self, data, **kwargs):
+        """Webhooks write "Open" or "OPEN" and "" for nothing; the API "open"
+        and null. Read both the same."""
+        data = {k: (None if v == "" else v) for k, v in data.items()}
+        for name in ("status", "priority", "type"):
+            if isinstance(data.get(name), str):
+                data[name] = data[name].strip().lower()
+        if isinstance(data.get("tags"), str):  # {{ticket.tags}}: space-separated
+            data["tags"] = data["tags"].split()
+        return data
+
+
+@register
+class ZendeskConnector(Connector):
+    """Zendesk tickets; organization records are named and skipped."""
+
+    name = "zendesk"
+    source = "tickets"
+    natural_key = ("id", "updated_at")
+    schema = TicketSchema
+
+    def parse(self, content: bytes, filename: str | None = None) -> Iterator[Record]:
+        """Unwrap API responses and webhook bodies into one record per ticket."""
+        position = 0
+        for outer in super().parse(content, filename):
+            if outer.parse_error is not None:
+                yield Record(position, outer.locator, outer.data, outer.parse_error)
+                position += 1
+                continue
+            for suffix, data in _unwrap(outer.data):
+                locator = _locator(outer.locator, suffix)
+                if isinstance(data, dict):
+                    yield Record(position, locator, data)
+                else:
+                    yield Record(position, locator, {"_raw": data}, "is not a JSON object")
+                position += 1
+
+    def validate(self, records: Sequence[Record]) -> list[dict | RecordError]:
+        """Organizations pass through untouched, to be named and skipped."""
+        tickets = [r for r in records if not _is_organization(r.data)]
+        checked = iter(super().validate(tickets))
+        return [r.data if _is_organization(r.data) else next(checked) for r in records]
+
+    def key_of(self, data: dict) -> str:
+        if _is_organization(data):
+            return f"organization:{data['organization'].get('id', '')}"
+        return super().key_of(data)
+
+    def convert(self, data: dict) -> list[CanonicalEvent]:
+        if _is_organization(data):
+            raise Skip(_organization_reason(data["organization"]))
+        ticket_id, status = data["id"], data["status"]
+        if status in OPEN_STATUSES:
+            first_sight = data["created_at"] == data["updated_at"]
+            kind = "ticket.opened" if first_sight else "ticket.updated"
+        elif status in RESOLVED_STATUSES:
+            kind = "ticket.resolved"
+        else:
+            raise Skip(
+                f"zendesk ticket {ticket_id} status {status!r} is not mapped; "
+                f"mapped: {', '.join(OPEN_STATUSES + RESOLVED_STATUSES)}"
+            )
+        updated = data["updated_at"]
+        via = data["via"] if isinstance(data["via"], dict) else {"channel": data["via"]}
+        tags = data["tags"] if isinstance(data["tags"], list) else []
+        return [
+            CanonicalEvent(
+                origin=self.name,
+                external_id=f"{ticket_id}@{updated.isoformat().replace('+00:00', 'Z')}",
+                kind=kind,
+                occurred_at=updated,
+                hints=_hints(data),
+                title=(data["subject"] or f"Zendesk ticket #{ticket_id}")[:500],
+                detail=data["description"] if kind == "ticket.opened" else f"Status {status}",
+                thread_key=ticket_id,
+                url=_agent_url(data["url"]),
+                attributes={
+                    "zendesk_status": status,
+                    "channel": via.get("channel"),
+                    "tags": [str(tag) for tag in tags],
+                    "organization_id": data["organization_id"],
+                    "requester_id": data["requester_id"],
+                    "group_id": data["group_id"],
+                },
+                status=status if kind != "ticket.resolved" else None,
+                due_at=data["due_at"],
+                priority=_clip(data["priority"], 32),
+                category=_clip(data["type"], 80),
+                assignee=data["assignee_id"],
+            )
+        ]
+
+
+def _unwrap(document: dict) -> list[tuple[str, dict]]:
+    """(locator suffix, record) for each ticket or organization in a document."""
+    users = _emails_by_id(document.get("users"))
+    if isinstance(document.get("tickets"), list):
+        found = [(f"tickets[{i}]", t) for i, t in enumerate(document["tickets"])]
+    elif isinstance(document.get("ticket"), dict):
+        found = [("ticket", document["ticket"])]
+    elif str(document.get("type", "")).startswith("zen:event-type:ticket.") and isinstance(
+        document.get("detail"), dict
+    ):
+        found = [("detail", document["detail"])]
+    elif isinstance(document.get("organizations"), list):
+        return [
+            (f"organizations[{i}]", {"organization": o} if isinstance(o, dict) else o)
+            for i, o in enumerate(document["organizations"])
+        ]
+    elif isinstance(document.get("organization"), dict):
+        return [("organization", {"organization": document["organization"]})]
+    else:
+        found = [("", document)]
+    return [
+        (suffix, _with_email(ticket, users) if isinstance(ticket, dict) else ticket)
+        for suffix, ticket in found
+    ]
+
+
+def _with_email(ticket: dict, users: dict[str, str]) -> dict:
+    requester = str(ticket.get("requester_id"))
+    if "requester" in ticket or requester not in users:
+        return ticket
+    return ticket | {"requester": {"email": users[requester]}}
+
+
+def _locator(outer: str, suffix: str) -> str:
+    """ "tickets[2]" for a single document, "line 3: ticket" within NDJSON."""
+    if not suffix:
+        return outer
+    return suffix if outer == "index 0" else f"{outer}: {suffix}"
+
+
+def _emails_by_id(users) -> dict[str, str]:
+    """Side-loaded users (`?include=users`): requester id -> email."""
+    users = users if isinstance(users, list) else []
+    return {str(u["id"]): u["email"] for u in users if isinstance(u, dict) and u.get("email")}
+
+
+def _is_organization(data: dict) -> bool:
+    return isinstance(data.get("organization"), dict) and "id" not in data
+
+
+def _organization_reason(organization: dict) -> str:
+    org_id, name = organization.get("id", "?"), organization.get("name") or "no name"
+    domains = [str(d) for d in organization.get("domain_names") or []]
+    reason = (
+        f"zendesk organization {org_id} ({name}, domains {', '.join(domains) or 'none'}) "
+        f"is not a timeline event: map it with `flask identities map zendesk {org_id} CLIENT_SLUG`"
+    )
+    if domains:
+        reason += f" (and `flask identities map domain {domains[0]} CLIENT_SLUG` for its domains)"
+    return reason
+
+
+def _hints(data: dict) -> ClientHints:
+    identities = []
+    if data["organization_id"]:
+        identities.append(("zendesk", data["organization_id"]))
+    if data["requester_id"]:
+        identities.append((REQUESTER_SYSTEM, data["requester_id"]))
+    requester = data["requester"]
+    email = requester.get("email") if isinstance(requester, dict) else requester
+    return ClientHints(
+        identities=tuple(identities),
+        emails=(email,) if isinstance(email, str) and "@" in email else (),
+    )
+
+
+def _clip(value: str | None, limit: int) -> str | None:
+    """Entity columns have limits; a webhook body may not keep to them."""
+    return value[:limit] if value else None
+
+
+def _agent_url(url: str | None) -> str | None:
+    """The agent UI page of a ticket, from its API url or a {{ticket.link}}."""
+    if not url:
+        return None
+    if match := API_URL.match(url):
+        return f"{match[1]}/agent/tickets/{match[2]}"
+    if match := AGENT_URL.match(url):
+        return f"https://{match[1]}"
+    return None

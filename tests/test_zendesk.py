@@ -1,0 +1,268 @@
+"""The zendesk connector, against Zendesk's own recorded API responses."""
+
+import copy
+import json
+from pathlib import Path
+
+from sqlalchemy import select
+
+from crm.models import Entity, Event, InboxRecord
+from tests.factories import make_client
+
+VENDORS = Path(__file__).parent / "fixtures" / "vendors"
+SHOW = VENDORS / "zendesk_ticket_show_api_response.json"
+CREATE = VENDORS / "zendesk_ticket_create_api_response.json"
+ORGANIZATION = VENDORS / "zendesk_organization_create_api_response.json"
+
+
+def ingest(runner, path) -> dict:
+    result = runner.invoke(args=["ingest", "zendesk", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def identities_map(runner, system, key, slug) -> str:
+    result = runner.invoke(args=["identities", "map", system, key, slug])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def write(path: Path, document) -> Path:
+    path.write_text(json.dumps(document))
+    return path
+
+
+def counts(summary: dict) -> tuple:
+    return tuple(summary[name] for name in ("accepted", "duplicate", "skipped", "rejected"))
+
+
+def inbox(session) -> dict:
+    return {row.locator: row for row in session.scalars(select(InboxRecord))}
+
+
+def entity_states(session) -> list[tuple]:
+    return session.execute(
+        select(
+            Entity.key,
+            Entity.status,
+            Entity.title,
+            Entity.opened_at,
+            Entity.closed_at,
+            Entity.priority,
+            Entity.category,
+            Entity.assignee,
+            Entity.event_count,
+        ).order_by(Entity.key)
+    ).all()
+
+
+def sample_ticket() -> dict:
+    return json.loads(SHOW.read_text())["ticket"]
+
+
+def test_show_response_waits_for_its_organization_then_replays(runner, session):
+    acme = make_client("acme")
+    first = ingest(runner, SHOW)
+    assert first["unmatched"] == 1
+    waiting = inbox(session)["ticket"]
+    assert "zendesk 20012227" in waiting.reason and "zendesk-user 20014182" in waiting.reason
+    assert ingest(runner, SHOW)["duplicate"] == 1  # already waiting, not queued twice
+
+    output = identities_map(runner, "zendesk", "20012227", "acme")
+    assert "replayed 1 zendesk records: 1 accepted" in output
+
+    event = session.scalars(select(Event)).one()
+    assert (event.client_id, event.kind, event.external_id) == (
+        acme.id,
+        "ticket.updated",
+        "1@2015-09-03T00:37:57Z",
+    )
+    assert event.occurred_at.isoformat() == "2015-09-03T00:37:57+00:00"
+    assert event.title == "This is a sample ticket requested and submitted by you"
+    assert event.url == "https://zendeskapi.zd-staging.com/agent/tickets/1"
+    assert (event.thread_type, event.thread_key) == ("ticket", "1")
+    assert event.attributes["channel"] == "web"
+    assert event.attributes["zendesk_status"] == "pending"
+    ticket = session.scalars(select(Entity)).one()
+    assert (ticket.status, ticket.priority, ticket.category, ticket.assignee) == (
+        "pending",
+        "high",
+        "incident",
+        "20014182",
+    )
+    assert ticket.closed_at is None
+    assert counts(ingest(runner, SHOW)) == (0, 1, 0, 0)
+
+
+def test_ticket_without_organization_matches_by_requester(runner, session):
+    """The create response has no organization: it waits on its requester."""
+    acme = make_client("acme")
+    summary = ingest(runner, CREATE)
+    assert summary["unmatched"] == 1
+    assert "zendesk-user 20014192" in inbox(session)["ticket"].reason
+
+    assert "1 accepted" in identities_map(runner, "zendesk-user", "20014192", "acme")
+    event = session.scalars(select(Event)).one()
+    assert (event.client_id, event.kind, event.detail) == (
+        acme.id,
+        "ticket.opened",
+        "Indeed it is!",
+    )
+    assert event.attributes["tags"] == ["awesome", "blossom"]
+    assert event.attributes["channel"] == "api"
+    ticket = session.scalars(select(Entity)).one()
+    assert (ticket.key, ticket.status, ticket.title) == ("8867", "new", "This is a question?")
+
+
+def test_organization_response_is_skipped_with_how_to_map_it(runner, session):
+    summary = ingest(runner, ORGANIZATION)
+    assert (summary["total"], summary["skipped"]) == (1, 1)
+    row = inbox(session)["organization"]
+    assert row.natural_key == "organization:20526551"
+    assert "zendesk organization 20526551 (Awesome-O" in row.reason
+    assert "flask identities map zendesk 20526551 CLIENT_SLUG" in row.reason
+
+
+def test_organization_list_names_the_domains_to_map(runner, session, tmp_path):
+    organization = json.loads(ORGANIZATION.read_text())["organization"]
+    acme = organization | {"id": 20012227, "name": "Acme", "domain_names": ["acme.example"]}
+    path = write(tmp_path / "organizations.json", {"organizations": [acme, 7], "count": 2})
+    summary = ingest(runner, path)
+    assert (summary["skipped"], summary["rejected"]) == (1, 1)
+    rows = inbox(session)
+    assert "(Acme, domains acme.example)" in rows["organizations[0]"].reason
+    assert "flask identities map domain acme.example" in rows["organizations[0]"].reason
+    assert rows["organizations[1]"].reason == "is not a JSON object"
+
+
+def history() -> list[dict]:
+    """One ticket's life, built on the recorded sample: new, open, solved."""
+    base = sample_ticket() | {"id": 77, "organization_id": None, "requester_id": 501}
+    created = "2026-03-02T08:00:00Z"
+    new = base | {"status": "new", "created_at": created, "updated_at": created}
+    new |= {"assignee_id": None, "priority": "normal"}
+    opened = base | {"status": "open", "created_at": created, "updated_at": "2026-03-02T09:30:00Z"}
+    solved = base | {
+        "status": "solved",
+        "created_at": created,
+        "updated_at": "2026-03-03T10:00:00Z",
+    }
+    return [new, opened, solved]
+
+
+def list_response(tickets: list[dict]) -> dict:
+    users = [{"id": 501, "name": "Ana", "email": "Ana@Acme.example"}]
+    return {"tickets": tickets, "users": users, "next_page": None, "count": len(tickets)}
+
+
+def test_list_response_folds_a_ticket_whatever_the_order(runner, session, tmp_path):
+    """Side-loaded users give the requester's email, which finds the client."""
+    acme = make_client("acme", emails=["ana@acme.example"])
+    path = write(tmp_path / "tickets.json", list_response(history()))
+    assert counts(ingest(runner, path)) == (3, 0, 0, 0)
+    events = session.scalars(select(Event).order_by(Event.occurred_at)).all()
+    assert [(e.kind, e.client_id) for e in events] == [
+        ("ticket.opened", acme.id),
+        ("ticket.updated", acme.id),
+        ("ticket.resolved", acme.id),
+    ]
+    in_order = entity_states(session)
+    ticket = session.scalars(select(Entity)).one()
+    assert (ticket.status, ticket.priority, ticket.assignee, ticket.event_count) == (
+        "resolved",
+        "high",
+        "20014182",
+        3,
+    )
+    assert ticket.closed_at.isoformat() == "2026-03-03T10:00:00+00:00"
+    assert counts(ingest(runner, path)) == (0, 3, 0, 0)
+
+    session.execute(Entity.__table__.delete())
+    session.execute(Event.__table__.delete())
+    session.commit()
+    reverse = write(tmp_path / "reverse.json", list_response(history()[::-1]))
+    assert counts(ingest(runner, reverse)) == (3, 0, 0, 0)
+    assert entity_states(session) == in_order
+    locators = {row.locator for row in session.scalars(select(InboxRecord))}
+    assert locators == {"tickets[0]", "tickets[1]", "tickets[2]"}  # the duplicates
+
+
+def test_webhook_bodies(runner, session, tmp_path):
+    """A trigger's body (text placeholders) and an event webhook's `detail`."""
+    acme = make_client("acme", identities=[("zendesk", "20012227")])
+    trigger = {
+        "ticket": {
+            "id": "35436",
+            "status": "Solved",
+            "created_at": "2026-03-01T08:00:00Z",
+            "updated_at": "2026-03-04T16:20:00Z",
+            "subject": "Printer offline",
+            "organization_id": "20012227",
+            "requester_id": "",
+            "assignee_id": "901",
+            "priority": "Urgent",
+            "type": "",
+            "tags": "printer vip",
+            "url": "acme.zendesk.com/agent/tickets/35436",
+        }
+    }
+    event_webhook = {
+        "type": "zen:event-type:ticket.status_changed",
+        "account_id": 12514403,
+        "id": "2b24ef10-19d4-4740-93cf-8f98ec4776c0",
+        "time": "2026-03-02T09:00:00Z",
+        "detail": {
+            "id": "35436",
+            "status": "OPEN",
+            "created_at": "2026-03-01T08:00:00Z",
+            "updated_at": "2026-03-02T09:00:00Z",
+            "organization_id": "20012227",
+            "requester_id": "0",
+            "priority": "HIGH",
+            "via": {"channel": "web_service"},
+            "tags": ["printer"],
+        },
+        "event": {"current": "OPEN", "previous": "NEW"},
+    }
+    assert ingest(runner, write(tmp_path / "trigger.json", trigger))["accepted"] == 1
+    assert ingest(runner, write(tmp_path / "event.json", event_webhook))["accepted"] == 1
+    events = {e.kind: e for e in session.scalars(select(Event))}
+    assert set(events) == {"ticket.updated", "ticket.resolved"}
+    solved = events["ticket.resolved"]
+    assert solved.client_id == acme.id
+    assert solved.url == "https://acme.zendesk.com/agent/tickets/35436"
+    assert solved.attributes["tags"] == ["printer", "vip"]
+    assert events["ticket.updated"].attributes["channel"] == "web_service"
+    ticket = session.scalars(select(Entity)).one()
+    assert (ticket.key, ticket.status, ticket.priority, ticket.assignee) == (
+        "35436",
+        "resolved",
+        "urgent",
+        "901",
+    )
+
+
+def test_unmapped_status_is_skipped_and_bad_fields_rejected(runner, session, tmp_path):
+    make_client("acme", identities=[("zendesk", "20012227")])
+    ticket = sample_ticket()
+    deleted = ticket | {"status": "deleted"}
+    no_time = copy.deepcopy(ticket)
+    del no_time["updated_at"]
+    bad_id = ticket | {"id": "T-1"}
+    bad_time = ticket | {"updated_at": "yesterday"}
+    path = tmp_path / "tickets.ndjson"
+    path.write_text("".join(json.dumps({"ticket": t}) + "\n" for t in (deleted, no_time)))
+    with path.open("a") as file:
+        file.write(f"{json.dumps(bad_id)}\n{json.dumps(bad_time)}\n[1, 2]\n")
+    summary = ingest(runner, path)
+    assert (summary["skipped"], summary["rejected"], summary["accepted"]) == (1, 4, 0)
+    rows = inbox(session)
+    assert rows["line 1: ticket"].status == "skipped"
+    assert "status 'deleted' is not mapped" in rows["line 1: ticket"].reason
+    assert (rows["line 2: ticket"].field, rows["line 2: ticket"].reason) == (
+        "updated_at",
+        "updated_at is required",
+    )
+    assert rows["line 3"].field == "id"
+    assert rows["line 4"].field == "updated_at"
+    assert rows["line 5"].status == "rejected"
