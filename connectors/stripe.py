@@ -48,6 +48,14 @@ def _invoice(kind):
     return lambda f, origin, ext, at, changed: [so.invoice(kind, f, origin, ext, at)]
 
 
+def _paid(f, origin, ext, at, changed):
+    """Stripe sends both invoice.paid and invoice.payment_succeeded for one
+    payment; keyed by the invoice, as an exported paid invoice is, the second
+    (and the export) come in as duplicates instead of a second payment."""
+    paid_key = f"{f.text('id', required=True)}:paid"
+    return [so.invoice("payment.received", f, origin, paid_key, at)]
+
+
 def _charge(kind):
     return lambda f, origin, ext, at, changed: [so.charge(kind, f, origin, ext, at)]
 
@@ -69,8 +77,8 @@ def _subscription(kind):
 Mapper = Callable[..., list[CanonicalEvent]]
 EVENTS: dict[str, Mapper] = {
     "invoice.finalized": _invoice("invoice.issued"),
-    "invoice.paid": _invoice("payment.received"),
-    "invoice.payment_succeeded": _invoice("payment.received"),
+    "invoice.paid": _paid,
+    "invoice.payment_succeeded": _paid,
     "invoice.payment_failed": _invoice("payment.failed"),
     "invoice.voided": _invoice("invoice.voided"),
     "charge.succeeded": _charge("payment.received"),
