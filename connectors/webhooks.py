@@ -64,10 +64,24 @@ def receive(name: str):
         return jsonify({"status": "duplicate", "run_id": done}), 200
     pipeline = Pipeline(db.session, current_app.config["INGEST_BATCH_SIZE"])
     try:
-        run = pipeline.ingest(connector, body, None, started_by=f"webhook:{name}")
+        run = pipeline.ingest(connector, body, _body_name(), started_by=f"webhook:{name}")
     except UnreadableInput as error:
         return _problem(400, str(error))
     return jsonify(run.summary()), 200
+
+
+# The body's Content-Type picks the reader, as a file's extension does; without
+# one, the connector's own default format applies.
+_MEDIA_TYPES = {
+    "application/json": "body.json",
+    "application/x-ndjson": "body.ndjson",
+    "application/jsonl": "body.ndjson",
+    "text/csv": "body.csv",
+}
+
+
+def _body_name() -> str | None:
+    return _MEDIA_TYPES.get(request.mimetype)
 
 
 def _finished_run_for(connector_name: str, body: bytes) -> int | None:

@@ -21,6 +21,10 @@ SAMPLES = [
     ("zendesk", "zendesk_ticket_create_api_response.json"),
     ("zendesk", "zendesk_organization_create_api_response.json"),
     ("alertmanager", "grafana_alerting_webhook_firing.json"),
+    ("sendgrid", "sendgrid_event_webhook_all_event_types.json"),
+    ("sendgrid", "sendgrid_event_webhook_bounce_with_type.json"),
+    ("salesforce", "salesforce_opportunities_sfdx_tree.json"),
+    ("salesforce", "salesforce_opportunities_dataloader.csv"),
 ]
 
 
@@ -30,13 +34,19 @@ def signature_headers(connector: str, body: bytes) -> dict:
     return {HMAC_HEADER: sign_hmac(SECRET, body)}
 
 
+def content_type(sample: str) -> str:
+    return {".json": "application/json", ".csv": "text/csv"}[Path(sample).suffix]
+
+
 @pytest.mark.parametrize(("connector", "sample"), SAMPLES)
 def test_a_sample_through_the_webhook_matches_the_cli(app, client, runner, connector, sample):
     make_client("acme")
     app.config["WEBHOOK_SECRETS"] = {connector: SECRET}
     body = (VENDORS / sample).read_bytes()
     response = client.post(
-        f"/webhooks/{connector}", data=body, headers=signature_headers(connector, body)
+        f"/webhooks/{connector}",
+        data=body,
+        headers=signature_headers(connector, body) | {"Content-Type": content_type(sample)},
     )
     assert response.status_code == 200, response.json
     hooked = response.json
