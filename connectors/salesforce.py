@@ -34,9 +34,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 
 from flask import current_app, has_app_context
-from marshmallow import (
-    ValidationError,
-)
+from marshmallow import ValidationError
 
 from connectors.base import CanonicalEvent, Connector, RecordError, Skip
 from connectors.readers import Record
