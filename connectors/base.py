@@ -89,7 +89,18 @@ class ClientProfile:
     identities: list[tuple[str, str]] = field(default_factory=list)
 
 
-Converted = CanonicalEvent | ClientProfile
+@dataclass(slots=True)
+class IdentityClaim:
+    """A record that names one client in several systems at once, such as a
+    Zendesk organization with its email domains. It resolves by any of its
+    `hints`; then every alias is registered for that client, so the records
+    waiting for them go in."""
+
+    hints: ClientHints
+    aliases: tuple[tuple[str, str], ...]
+
+
+Converted = CanonicalEvent | ClientProfile | IdentityClaim
 
 
 class Connector:

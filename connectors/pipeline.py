@@ -21,9 +21,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connectors import registry
-from connectors.base import ClientProfile, Connector, RecordError, Skip
+from connectors.base import (
+    CanonicalEvent,
+    ClientProfile,
+    Connector,
+    IdentityClaim,
+    RecordError,
+    Skip,
+)
 from connectors.readers import Record, UnreadableInput, format_of
-from connectors.writers import ClientWriter, EventWriter, Outcome
+from connectors.writers import ClientWriter, EventWriter, IdentityWriter, Outcome
 from crm.database import chunks, rows_with_keys
 from crm.models import InboxHint, InboxRecord, IngestRun, RawPayload
 from crm.models.types import utcnow
@@ -61,12 +68,15 @@ class _Writers:
     """The writers of one run; they keep their lookups warm across batches."""
 
     def __init__(self, session: Session, payload_id: int | None):
-        self.events = EventWriter(session, payload_id)
-        self.clients = ClientWriter(session)
+        self.by_type = {
+            CanonicalEvent: EventWriter(session, payload_id),
+            ClientProfile: ClientWriter(session),
+            IdentityClaim: IdentityWriter(session),
+        }
 
     def new_hints(self) -> set[tuple[str, str]]:
         """Identities the run taught us, whose waiting records can now go in."""
-        return self.events.new_hints | self.clients.new_hints
+        return set().union(*(writer.new_hints for writer in self.by_type.values()))
 
 
 @dataclass
@@ -168,7 +178,7 @@ class Pipeline:
             if record.parse_error is not None:
                 batch.outcomes[i] = Outcome.rejected(RecordError(None, record.parse_error))
         checked = connector.validate([records[i] for i in readable])
-        events, profiles = [], []
+        by_type: dict[type, list] = {CanonicalEvent: [], ClientProfile: [], IdentityClaim: []}
         for i, result in zip(readable, checked, strict=True):
             if isinstance(result, RecordError):
                 batch.outcomes[i] = Outcome.rejected(result)
@@ -181,12 +191,11 @@ class Pipeline:
             except RecordError as error:
                 batch.outcomes[i] = Outcome.rejected(error)
                 continue
-            (profiles if items and isinstance(items[0], ClientProfile) else events).append(
-                (i, items)
-            )
-        for writer, items in ((writers.clients, profiles), (writers.events, events)):
-            for i, outcome in writer.write(items).items():
-                batch.outcomes[i] = outcome
+            by_type[type(items[0]) if items else CanonicalEvent].append((i, items))
+        for item_type, writer in writers.by_type.items():
+            if by_type[item_type]:
+                for i, outcome in writer.write(by_type[item_type]).items():
+                    batch.outcomes[i] = outcome
         return batch
 
     # --- the inbox and the run -----------------------------------------------

@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from connectors.base import CanonicalEvent, ClientProfile, RecordError
+from connectors.base import CanonicalEvent, ClientProfile, IdentityClaim, RecordError
 from crm.database import insert_ignoring_conflicts, rows_with_keys, upsert
 from crm.identities import ClientResolver, IdentityConflict, map_identity
 from crm.models import Client, Contact, Entity, Event, Group, Identity
@@ -132,29 +132,8 @@ class EventWriter:
         return outcomes
 
     def _learn_aliases(self, new: list[tuple[int, CanonicalEvent, int]]) -> None:
-        """Record the identities new events reveal; the first owner keeps one."""
         aliases = {alias: client_id for _, event, client_id in new for alias in event.aliases}
-        if not aliases:
-            return
-        known = set(
-            rows_with_keys(
-                self.session,
-                Identity.__table__,
-                ("system", "external_key"),
-                ("system", "external_key"),
-                aliases,
-            )
-        )
-        fresh = [(s, k, c, utcnow()) for (s, k), c in aliases.items() if (s, k) not in known]
-        insert_ignoring_conflicts(
-            self.session,
-            Identity.__table__,
-            ("system", "external_key", "client_id", "created_at"),
-            fresh,
-            ("system", "external_key"),
-        )
-        self.resolver.forget(alias for alias in aliases)
-        self.new_hints.update((system, key) for system, key, _, _ in fresh)
+        self.new_hints.update(register_aliases(self.session, self.resolver, aliases))
 
     def _new_events(self, resolved) -> list[tuple[int, CanonicalEvent, int]]:
         """(record index, event, client id) for each event whose natural key is
@@ -212,6 +191,64 @@ class EventWriter:
             rows,
             ("client_id", "type", "key"),
         )
+
+
+def register_aliases(
+    session: Session, resolver: ClientResolver, aliases: dict[tuple[str, str], int]
+) -> list[tuple[str, str]]:
+    """Register identities learnt from records; the first owner keeps each.
+    Answers the ones that are new, whose waiting records can now be replayed."""
+    if not aliases:
+        return []
+    known = set(
+        rows_with_keys(
+            session,
+            Identity.__table__,
+            ("system", "external_key"),
+            ("system", "external_key"),
+            aliases,
+        )
+    )
+    fresh = [(s, k, c, utcnow()) for (s, k), c in aliases.items() if (s, k) not in known]
+    insert_ignoring_conflicts(
+        session,
+        Identity.__table__,
+        ("system", "external_key", "client_id", "created_at"),
+        fresh,
+        ("system", "external_key"),
+    )
+    resolver.forget(aliases)
+    return [(system, key) for system, key, _, _ in fresh]
+
+
+class IdentityWriter:
+    """Resolves identity claims and registers their aliases for the client."""
+
+    def __init__(self, session: Session):
+        self.session = session
+        self.resolver = ClientResolver(session)
+        self.new_hints: set[tuple[str, str]] = set()
+
+    def write(self, items: list[tuple[int, list[IdentityClaim]]]) -> dict[int, Outcome]:
+        self.resolver.prefetch(claim.hints for _, claims in items for claim in claims)
+        outcomes = {}
+        for index, claims in items:
+            outcome = ACCEPTED
+            for claim in claims:
+                client_id = self.resolver.resolve(claim.hints)
+                if client_id is None:
+                    reason = f"no client found for {claim.hints.describe()}"
+                    outcome = Outcome("unmatched", reason, hints=claim.hints.pairs())
+                    break
+                fresh = register_aliases(
+                    self.session, self.resolver, dict.fromkeys(claim.aliases, client_id)
+                )
+                self.new_hints.update(fresh)
+                if not fresh:
+                    names = ", ".join(f"{s} {k}" for s, k in claim.aliases)
+                    outcome = Outcome("duplicate", f"identities already known: {names}")
+            outcomes[index] = outcome
+        return outcomes
 
 
 def _key_text(events: list[CanonicalEvent]) -> str:

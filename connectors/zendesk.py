@@ -9,7 +9,9 @@ A ticket says how it stands *now*, so each (ticket id, updated_at) is one
 event: re-sending the same version is a duplicate, every change a new fact.
 The organization is the client key (identity system `zendesk`); the requester
 comes along as a second hint (`zendesk-user`, and their email when given), so
-a ticket without an organization waits as unmatched instead of failing.
+a ticket without an organization waits as unmatched instead of failing. An
+organization record registers its id and `domain_names` for the client it
+resolves to (by either); until then it waits as unmatched.
 """
 
 import re
@@ -17,7 +19,7 @@ from collections.abc import Iterator, Sequence
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load
 
-from connectors.base import CanonicalEvent, Connector, RecordError, Skip
+from connectors.base import CanonicalEvent, Connector, IdentityClaim, RecordError, Skip
 from connectors.fields import parse_datetime
 from connectors.readers import Record
 from connectors.registry import register
@@ -118,7 +120,7 @@ class ZendeskConnector(Connector):
                 position += 1
 
     def validate(self, records: Sequence[Record]) -> list[dict | RecordError]:
-        """Organizations pass through untouched, to be named and skipped."""
+        """Organizations pass through untouched, to be read as identity claims."""
         tickets = [r for r in records if not _is_organization(r.data)]
         checked = iter(super().validate(tickets))
         return [r.data if _is_organization(r.data) else next(checked) for r in records]
@@ -128,9 +130,9 @@ class ZendeskConnector(Connector):
             return f"organization:{data['organization'].get('id', '')}"
         return super().key_of(data)
 
-    def convert(self, data: dict) -> list[CanonicalEvent]:
+    def convert(self, data: dict) -> list[CanonicalEvent | IdentityClaim]:
         if _is_organization(data):
-            raise Skip(_organization_reason(data["organization"]))
+            return [_organization_claim(data["organization"])]
         ticket_id, status = data["id"], data["status"]
         if status in OPEN_STATUSES:
             first_sight = data["created_at"] == data["updated_at"]
@@ -223,16 +225,17 @@ def _is_organization(data: dict) -> bool:
     return isinstance(data.get("organization"), dict) and "id" not in data
 
 
-def _organization_reason(organization: dict) -> str:
-    org_id, name = organization.get("id", "?"), organization.get("name") or "no name"
-    domains = [str(d) for d in organization.get("domain_names") or []]
-    reason = (
-        f"zendesk organization {org_id} ({name}, domains {', '.join(domains) or 'none'}) "
-        f"is not a timeline event: map it with `flask identities map zendesk {org_id} CLIENT_SLUG`"
-    )
-    if domains:
-        reason += f" (and `flask identities map domain {domains[0]} CLIENT_SLUG` for its domains)"
-    return reason
+def _organization_claim(organization: dict) -> IdentityClaim:
+    """The organization names its client in Zendesk and by its email domains.
+
+    Known by either (a mapped organization id, or a `domain` identity), it
+    registers both; unknown, it waits until one is mapped."""
+    org_id = organization.get("id")
+    if org_id in (None, "", 0):
+        raise RecordError("organization.id", "is required")
+    names = [("zendesk", str(org_id))]
+    names += [("domain", str(d).strip().lower()) for d in organization.get("domain_names") or []]
+    return IdentityClaim(hints=ClientHints(identities=tuple(names)), aliases=tuple(names))
 
 
 def _hints(data: dict) -> ClientHints:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from crm.models import Entity, Event, InboxRecord
+from crm.models import Entity, Event, Identity, InboxRecord
 from tests.factories import make_client
 
 VENDORS = Path(__file__).parent / "fixtures" / "vendors"
@@ -114,25 +114,31 @@ def test_ticket_without_organization_matches_by_requester(runner, session):
     assert (ticket.key, ticket.status, ticket.title) == ("8867", "new", "This is a question?")
 
 
-def test_organization_response_is_skipped_with_how_to_map_it(runner, session):
+def test_an_organization_waits_for_its_client_then_registers_its_domains(runner, session):
     summary = ingest(runner, ORGANIZATION)
-    assert (summary["total"], summary["skipped"]) == (1, 1)
-    row = inbox(session)["organization"]
-    assert row.natural_key == "organization:20526551"
-    assert "zendesk organization 20526551 (Awesome-O" in row.reason
-    assert "flask identities map zendesk 20526551 CLIENT_SLUG" in row.reason
+    assert (summary["total"], summary["unmatched"]) == (1, 1)
+    assert "zendesk 20526551" in inbox(session)["organization"].reason
+    make_client("acme")
+    # The sample has no domains: mapping its id by hand leaves nothing new.
+    assert "replayed 1 zendesk records: 0 accepted, 1 duplicate" in identities_map(
+        runner, "zendesk", "20526551", "acme"
+    )
+    assert inbox(session)["organization"].status == "replayed"
+    assert ingest(runner, ORGANIZATION)["duplicate"] == 1
 
 
-def test_organization_list_names_the_domains_to_map(runner, session, tmp_path):
+def test_an_organization_known_by_its_domain_registers_its_id(runner, session, tmp_path):
+    acme = make_client("acme", identities=[("domain", "acme.example")])
     organization = json.loads(ORGANIZATION.read_text())["organization"]
-    acme = organization | {"id": 20012227, "name": "Acme", "domain_names": ["acme.example"]}
-    path = write(tmp_path / "organizations.json", {"organizations": [acme, 7], "count": 2})
+    listed = organization | {"id": 20012227, "name": "Acme", "domain_names": ["Acme.example"]}
+    path = write(tmp_path / "organizations.json", {"organizations": [listed, 7], "count": 2})
     summary = ingest(runner, path)
-    assert (summary["skipped"], summary["rejected"]) == (1, 1)
-    rows = inbox(session)
-    assert "(Acme, domains acme.example)" in rows["organizations[0]"].reason
-    assert "flask identities map domain acme.example" in rows["organizations[0]"].reason
-    assert rows["organizations[1]"].reason == "is not a JSON object"
+    assert (summary["accepted"], summary["rejected"]) == (1, 1)
+    assert inbox(session)["organizations[1]"].reason == "is not a JSON object"
+    known = session.execute(
+        select(Identity.system, Identity.external_key).where(Identity.client_id == acme.id)
+    ).all()
+    assert sorted(known) == [("domain", "acme.example"), ("zendesk", "20012227")]
 
 
 def history() -> list[dict]:
