@@ -11,6 +11,7 @@ from connectors.alertmanager import SETTING, AlertmanagerConnector
 from connectors.base import RecordError
 from crm.models import Entity, Event, InboxRecord
 from tests.factories import make_client
+from tests.helpers import entity_states, ingest_file
 
 VENDORS = Path(__file__).parent / "fixtures" / "vendors"
 GRAFANA = VENDORS / "grafana_alerting_webhook_firing.json"
@@ -19,29 +20,12 @@ NO_END = "0001-01-01T00:00:00Z"
 
 
 def ingest(runner, path) -> dict:
-    result = runner.invoke(args=["ingest", "alertmanager", str(path), "--json"])
-    assert result.exit_code == 0, result.output
-    return json.loads(result.output)
+    return ingest_file(runner, "alertmanager", path)
 
 
 def write(path: Path, document) -> Path:
     path.write_text(json.dumps(document))
     return path
-
-
-def entity_states(session) -> list[tuple]:
-    return session.execute(
-        select(
-            Entity.key,
-            Entity.status,
-            Entity.title,
-            Entity.opened_at,
-            Entity.closed_at,
-            Entity.priority,
-            Entity.category,
-            Entity.event_count,
-        ).order_by(Entity.key)
-    ).all()
 
 
 def alert(status: str, ends_at: str = NO_END, **labels) -> dict:
@@ -142,8 +126,17 @@ def test_firing_then_resolved_is_one_alert_in_any_order(runner, session, tmp_pat
         ("alert.resolved", acme.id, "2026-03-02T10:45:00+00:00"),
     ]
     in_order = entity_states(session)
-    assert in_order[0][:3] == ("a1b2c3d4e5f60718", "resolved", "web-1 is down")
-    assert in_order[0][5:] == ("critical", "HostDown", 2)
+    alert_state = in_order[0]
+    assert (alert_state.key, alert_state.status, alert_state.title) == (
+        "a1b2c3d4e5f60718",
+        "resolved",
+        "web-1 is down",
+    )
+    assert (alert_state.priority, alert_state.category, alert_state.event_count) == (
+        "critical",
+        "HostDown",
+        2,
+    )
     raised = session.scalars(select(Event).where(Event.kind == "alert.raised")).one()
     assert (raised.attributes["instance"], raised.attributes["alertname"]) == (
         "web-1:9100",

@@ -1,11 +1,10 @@
 """The clients file: master data with groups, contacts and identities."""
 
-import json
-
 from sqlalchemy import select
 
 from crm.models import Client, Event, Group, InboxRecord
 from tests.factories import event, ndjson
+from tests.helpers import ingest_file
 
 HEADER = (
     "slug,name,tier,industry,country,language,timezone,account_manager,customer_since,"
@@ -18,10 +17,7 @@ ACME = (
 )
 
 
-def ingest(runner, connector, path) -> dict:
-    result = runner.invoke(args=["ingest", connector, str(path), "--json"])
-    assert result.exit_code == 0, result.output
-    return json.loads(result.output)
+ingest = ingest_file
 
 
 def test_clients_are_created_then_left_alone_when_unchanged(runner, session, tmp_path):

@@ -1,6 +1,5 @@
 """The shared pipeline: idempotent, order-independent, crash-safe, and lossless."""
 
-import json
 import random
 from decimal import Decimal
 
@@ -15,12 +14,9 @@ from connectors.writers import EventWriter
 from crm.identities import ClientHints
 from crm.models import Entity, Event, InboxRecord, IngestRun, RawPayload
 from tests.factories import event, make_client, ndjson
+from tests.helpers import entity_states, ingest_file
 
-
-def ingest(runner, connector, path) -> dict:
-    result = runner.invoke(args=["ingest", connector, str(path), "--json"])
-    assert result.exit_code == 0, result.output
-    return json.loads(result.output)
+ingest = ingest_file
 
 
 def timeline(session) -> list[tuple]:
@@ -28,22 +24,6 @@ def timeline(session) -> list[tuple]:
         select(Event.origin, Event.external_id, Event.client_id, Event.kind, Event.amount).order_by(
             Event.origin, Event.external_id
         )
-    ).all()
-
-
-def entity_states(session) -> list[tuple]:
-    return session.execute(
-        select(
-            Entity.type,
-            Entity.key,
-            Entity.status,
-            Entity.opened_at,
-            Entity.closed_at,
-            Entity.amount,
-            Entity.priority,
-            Entity.assignee,
-            Entity.event_count,
-        ).order_by(Entity.type, Entity.key)
     ).all()
 
 

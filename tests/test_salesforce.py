@@ -11,8 +11,9 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from crm.models import Entity, Event, InboxRecord
+from crm.models import Entity, Event
 from tests.factories import make_client
+from tests.helpers import inbox_by_locator, ingest_file
 
 VENDORS = Path(__file__).parent / "fixtures" / "vendors"
 DATALOADER = VENDORS / "salesforce_opportunities_dataloader.csv"
@@ -23,9 +24,7 @@ HEADER = "Id,AccountId,Name,StageName,Amount,CloseDate,CurrencyIsoCode,LastModif
 
 
 def ingest(runner, path) -> dict:
-    result = runner.invoke(args=["ingest", "salesforce", str(path), "--json"])
-    assert result.exit_code == 0, result.output
-    return json.loads(result.output)
+    return ingest_file(runner, "salesforce", path)
 
 
 def counts(summary: dict) -> tuple:
@@ -73,10 +72,6 @@ def timeline(session) -> list[tuple]:
             Event.external_id
         )
     ).all()
-
-
-def inbox(session) -> dict:
-    return {row.locator: row for row in session.scalars(select(InboxRecord))}
 
 
 def day(text: str) -> datetime:
@@ -180,7 +175,7 @@ def test_unmatched_until_the_account_is_mapped_then_replayed(runner, session):
     assert result.exit_code == 0, result.output
     session.expire_all()
     assert session.scalars(select(Event.client_id)).all() == [northwind.id]
-    statuses = sorted(row.status for row in inbox(session).values())
+    statuses = sorted(row.status for row in inbox_by_locator(session).values())
     assert statuses == ["replayed", "unmatched"]  # Contoso still waits
 
 
@@ -201,7 +196,7 @@ def test_headers_in_any_case_and_dates_in_us_or_iso_form(runner, session, tmp_pa
     assert (lost.amount, lost.currency) == (Decimal("1200.50"), "EUR")
     assert naive(lost.occurred_at) == day("2026-01-02")
     assert lost.thread_key == "006000000000002AAA"
-    rows = inbox(session)
+    rows = inbox_by_locator(session)
     assert (rows["line 4"].field, rows["line 5"].field) == ("CloseDate", "Amount")
     assert "02.01.2026" in rows["line 4"].reason
     assert (rows["line 6"].field, rows["line 7"].field) == ("CloseDate", "AccountId")
@@ -227,5 +222,5 @@ def test_currency_assumed_from_the_setting_and_flags_beat_stage_names(
     assert signed.kind == "deal.won" and signed.currency == "GBP"
     assert signed.attributes["currency_assumed"] is True
     assert events["006000000000008AAA"].kind == "quote.sent"
-    skipped = next(r for r in inbox(session).values() if r.status == "skipped")
+    skipped = next(r for r in inbox_by_locator(session).values() if r.status == "skipped")
     assert "Account" in skipped.reason

@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 
 from crm.models import Entity, Event, InboxRecord
 from tests.factories import make_client
+from tests.helpers import inbox_by_locator, ingest_file
 
 VENDORS = Path(__file__).parent / "fixtures" / "vendors"
 ALL_TYPES = VENDORS / "sendgrid_event_webhook_all_event_types.json"
@@ -16,9 +17,7 @@ SENT_AT = datetime(2017, 12, 15, 0, 59, 29, tzinfo=UTC)  # 1513299569
 
 
 def ingest(runner, path) -> dict:
-    result = runner.invoke(args=["ingest", "sendgrid", str(path), "--json"])
-    assert result.exit_code == 0, result.output
-    return json.loads(result.output)
+    return ingest_file(runner, "sendgrid", path)
 
 
 def counts(summary: dict) -> tuple:
@@ -40,10 +39,6 @@ def timeline(session) -> list[tuple]:
             Event.url,
         ).order_by(Event.external_id)
     ).all()
-
-
-def inbox(session) -> dict:
-    return {row.locator: row for row in session.scalars(select(InboxRecord))}
 
 
 def write(path: Path, events: list[dict]) -> Path:
@@ -74,7 +69,7 @@ def test_every_documented_event_type_is_mapped_or_skipped_by_name(runner, sessio
         assert row.client_id == acme.id
         assert row.occurred_at.replace(tzinfo=UTC) == SENT_AT
         assert (row.thread_type, row.thread_key) == ("campaign", "category:cat facts")
-    skipped = {row.locator: row.reason for row in inbox(session).values()}
+    skipped = {row.locator: row.reason for row in inbox_by_locator(session).values()}
     assert set(skipped) == {"index 0", "index 1", "index 10"}
     assert "'processed' is not mapped" in skipped["index 0"]
     assert "'deferred' is not mapped" in skipped["index 1"]
@@ -134,7 +129,7 @@ def test_twice_and_in_reverse_give_the_same_timeline(runner, session, tmp_path):
 def test_unmatched_until_the_domain_is_mapped_then_replayed(runner, session):
     acme = make_client("acme")
     assert counts(ingest(runner, BOUNCE)) == (0, 0, 0, 0, 1)
-    waiting = next(iter(inbox(session).values()))
+    waiting = next(iter(inbox_by_locator(session).values()))
     assert waiting.status == "unmatched"
     assert {(h.system, h.key) for h in waiting.hints} == {
         ("email", "example@test.com"),
@@ -187,7 +182,7 @@ def test_unknown_events_are_skipped_and_bad_ones_rejected_by_field(runner, sessi
     ]
     summary = ingest(runner, write(tmp_path / "edge.json", events))
     assert counts(summary) == (1, 0, 1, 3, 0)
-    rows = inbox(session)
+    rows = inbox_by_locator(session)
     assert "'machine_opened' is not mapped" in rows["index 0"].reason
     assert (rows["index 1"].status, rows["index 1"].field) == ("rejected", "email")
     assert (rows["index 2"].status, rows["index 2"].field) == ("rejected", "sg_event_id")

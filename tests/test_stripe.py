@@ -14,6 +14,7 @@ from connectors import stripe_fields
 from connectors.signatures import STRIPE_HEADER, sign_stripe
 from crm.models import Entity, Event, Identity, InboxRecord
 from tests.factories import make_client
+from tests.helpers import ingest_file
 
 VENDORS = Path(__file__).parent / "fixtures/vendors"
 CUSTOMER = "cus_QXg1o8vcGmoR32"  # the customer of the fixture invoice and subscription
@@ -47,10 +48,8 @@ def event(event_id: str, type_: str, data_object: dict, created: int = T0, **ext
     }
 
 
-def ingest(runner, path: Path) -> dict:
-    result = runner.invoke(args=["ingest", "stripe", str(path), "--json"])
-    assert result.exit_code == 0, result.output
-    return json.loads(result.output)
+def ingest(runner, path) -> dict:
+    return ingest_file(runner, "stripe", path)
 
 
 def write(tmp_path: Path, name: str, records) -> Path:

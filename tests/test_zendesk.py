@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from crm.models import Entity, Event, Identity, InboxRecord
 from tests.factories import make_client
+from tests.helpers import entity_states, inbox_by_locator, ingest_file
 
 VENDORS = Path(__file__).parent / "fixtures" / "vendors"
 SHOW = VENDORS / "zendesk_ticket_show_api_response.json"
@@ -16,9 +17,7 @@ ORGANIZATION = VENDORS / "zendesk_organization_create_api_response.json"
 
 
 def ingest(runner, path) -> dict:
-    result = runner.invoke(args=["ingest", "zendesk", str(path), "--json"])
-    assert result.exit_code == 0, result.output
-    return json.loads(result.output)
+    return ingest_file(runner, "zendesk", path)
 
 
 def identities_map(runner, system, key, slug) -> str:
@@ -36,26 +35,6 @@ def counts(summary: dict) -> tuple:
     return tuple(summary[name] for name in ("accepted", "duplicate", "skipped", "rejected"))
 
 
-def inbox(session) -> dict:
-    return {row.locator: row for row in session.scalars(select(InboxRecord))}
-
-
-def entity_states(session) -> list[tuple]:
-    return session.execute(
-        select(
-            Entity.key,
-            Entity.status,
-            Entity.title,
-            Entity.opened_at,
-            Entity.closed_at,
-            Entity.priority,
-            Entity.category,
-            Entity.assignee,
-            Entity.event_count,
-        ).order_by(Entity.key)
-    ).all()
-
-
 def sample_ticket() -> dict:
     return json.loads(SHOW.read_text())["ticket"]
 
@@ -64,7 +43,7 @@ def test_show_response_waits_for_its_organization_then_replays(runner, session):
     acme = make_client("acme")
     first = ingest(runner, SHOW)
     assert first["unmatched"] == 1
-    waiting = inbox(session)["ticket"]
+    waiting = inbox_by_locator(session)["ticket"]
     assert "zendesk 20012227" in waiting.reason and "zendesk-user 20014182" in waiting.reason
     assert ingest(runner, SHOW)["duplicate"] == 1  # already waiting, not queued twice
 
@@ -99,7 +78,7 @@ def test_ticket_without_organization_matches_by_requester(runner, session):
     acme = make_client("acme")
     summary = ingest(runner, CREATE)
     assert summary["unmatched"] == 1
-    assert "zendesk-user 20014192" in inbox(session)["ticket"].reason
+    assert "zendesk-user 20014192" in inbox_by_locator(session)["ticket"].reason
 
     assert "1 accepted" in identities_map(runner, "zendesk-user", "20014192", "acme")
     event = session.scalars(select(Event)).one()
@@ -117,13 +96,13 @@ def test_ticket_without_organization_matches_by_requester(runner, session):
 def test_an_organization_waits_for_its_client_then_registers_its_domains(runner, session):
     summary = ingest(runner, ORGANIZATION)
     assert (summary["total"], summary["unmatched"]) == (1, 1)
-    assert "zendesk 20526551" in inbox(session)["organization"].reason
+    assert "zendesk 20526551" in inbox_by_locator(session)["organization"].reason
     make_client("acme")
     # The sample has no domains: mapping its id by hand leaves nothing new.
     assert "replayed 1 zendesk records: 0 accepted, 1 duplicate" in identities_map(
         runner, "zendesk", "20526551", "acme"
     )
-    assert inbox(session)["organization"].status == "replayed"
+    assert inbox_by_locator(session)["organization"].status == "replayed"
     assert ingest(runner, ORGANIZATION)["duplicate"] == 1
 
 
@@ -134,7 +113,7 @@ def test_an_organization_known_by_its_domain_registers_its_id(runner, session, t
     path = write(tmp_path / "organizations.json", {"organizations": [listed, 7], "count": 2})
     summary = ingest(runner, path)
     assert (summary["accepted"], summary["rejected"]) == (1, 1)
-    assert inbox(session)["organizations[1]"].reason == "is not a JSON object"
+    assert inbox_by_locator(session)["organizations[1]"].reason == "is not a JSON object"
     known = session.execute(
         select(Identity.system, Identity.external_key).where(Identity.client_id == acme.id)
     ).all()
@@ -262,7 +241,7 @@ def test_unmapped_status_is_skipped_and_bad_fields_rejected(runner, session, tmp
         file.write(f"{json.dumps(bad_id)}\n{json.dumps(bad_time)}\n[1, 2]\n")
     summary = ingest(runner, path)
     assert (summary["skipped"], summary["rejected"], summary["accepted"]) == (1, 4, 0)
-    rows = inbox(session)
+    rows = inbox_by_locator(session)
     assert rows["line 1: ticket"].status == "skipped"
     assert "status 'deleted' is not mapped" in rows["line 1: ticket"].reason
     assert (rows["line 2: ticket"].field, rows["line 2: ticket"].reason) == (
