@@ -76,9 +76,11 @@ class ClientResolver:
                 slugs.add(hints.slug)
             pairs.update(hints.pairs())
             emails.update(hints.emails)
-        self._load_slugs(slugs - self._slugs.keys())
-        self._load_identities(pairs - self._identities.keys())
-        self._load_emails(emails - self._emails.keys())
+        # Membership tests, not `set - dict.keys()`: that builds a set of the
+        # whole cache each call, which grows with every hint of the run.
+        self._load_slugs({slug for slug in slugs if slug not in self._slugs})
+        self._load_identities({pair for pair in pairs if pair not in self._identities})
+        self._load_emails({email for email in emails if email not in self._emails})
 
     def forget(self, pairs: Iterable[tuple[str, str]]) -> None:
         """Drop what is cached about these identities, which were just added."""
