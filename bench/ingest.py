@@ -1,6 +1,6 @@
 """How fast the ingest pipeline writes events, next to raw sqlite3.
 
-    python bench/ingest.py [--events N] [--batch-size B] [--json]
+    python bench/ingest.py [--events N] [--batch-size B] [--connector NAME] [--json]
 
 Generates N generic NDJSON events (default 200,000) for 1,000 clients, one
 file per source with a realistic mix of threaded and plain kinds, and times
@@ -12,6 +12,16 @@ and times a raw `sqlite3.executemany` of those rows into a fresh database with
 the identical schema, indexes and PRAGMAs: the floor no Python code can beat.
 The ratio of the two rates says how much the pipeline costs on top of it.
 
+`--connector NAME` measures a vendor connector instead (stripe, zendesk,
+alertmanager, sendgrid, salesforce): N records in that vendor's own shape
+(see bench/vendor_payloads.py), for 1,000 clients known by the identities
+that connector resolves them by, timed exactly as the generic run and set
+against the raw insert of the rows it stored. `--connector all` measures
+generic and every vendor connector, one line (or, with --json, one entry of
+an object keyed by connector name) each. A vendor connector that does not
+exist, cannot be imported or crashes is skipped with a note on stderr. Any
+record that does not end up on the timeline is an error naming the connector.
+
 When TOUCHLINE_TEST_POSTGRES_URL is set, the pipeline also runs against a
 throwaway PostgreSQL database created next to it, and that rate is printed.
 
@@ -19,6 +29,7 @@ It only measures and prints; it does not judge the figures.
 """
 
 import argparse
+import importlib
 import json
 import os
 import random
@@ -34,12 +45,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import func, insert, select
 
+from bench.vendor_payloads import VENDORS, Workload
 from connectors import registry
 from connectors.pipeline import Pipeline
 from crm.database import SQLITE_PRAGMAS
 from crm.extensions import db
 from crm.factory import create_app
-from crm.models import Client, Event, Identity
+from crm.models import Client, Contact, Event, Identity, InboxRecord
 
 CLIENTS = 1000
 SEED = 20261001
@@ -173,47 +185,96 @@ def generate(events: int, seed: int = SEED) -> dict[str, bytes]:
     return files
 
 
+def generic(events: int, seed: int = SEED, clients: int = CLIENTS) -> Workload:
+    """The generic run: one NDJSON file per source, clients known by `account`."""
+    files = generate(events, seed)
+    return Workload(
+        files=[(source, "events.ndjson", content) for source, content in files.items()],
+        records=sum(content.count(b"\n") for content in files.values()),
+        identities=[("account", account(i), i) for i in range(clients)],
+    )
+
+
+WORKLOADS = {"generic": generic, **VENDORS}
+
+
 # --- the pipeline ------------------------------------------------------------
 
 
-def add_clients(count: int) -> None:
-    """The clients the events name, each known by an `account` code (not timed)."""
+class NotAccepted(Exception):
+    """Some generated record did not end up on the timeline."""
+
+
+def add_clients(count: int, workload: Workload) -> None:
+    """The clients the records name, with the identities and contacts the
+    workload resolves them by (not timed)."""
     db.session.execute(
         insert(Client),
         [{"slug": f"client-{i}", "name": f"Client {i}"} for i in range(count)],
     )
     ids = dict(db.session.execute(select(Client.slug, Client.id)).all())
-    db.session.execute(
-        insert(Identity),
-        [
-            {"system": "account", "external_key": account(i), "client_id": ids[f"client-{i}"]}
-            for i in range(count)
-        ],
-    )
+    if workload.identities:
+        db.session.execute(
+            insert(Identity),
+            [
+                {"system": system, "external_key": key, "client_id": ids[f"client-{i}"]}
+                for system, key, i in workload.identities
+            ],
+        )
+    if workload.contacts:
+        db.session.execute(
+            insert(Contact),
+            [
+                {"client_id": ids[f"client-{i}"], "name": name, "email": email}
+                for i, name, email in workload.contacts
+            ],
+        )
     db.session.commit()
 
 
-def run_pipeline(url: str, files: dict[str, bytes], batch_size: int | None) -> dict:
-    """Create the schema and clients at `url`, then time ingesting every file."""
+def run_pipeline(url: str, workload: Workload, batch_size: int | None, name: str) -> dict:
+    """Create the schema and clients at `url`, then time ingesting every file.
+
+    Raises NotAccepted unless every record was accepted, by its run or by the
+    replay of waiting records that the same `ingest` call makes.
+    """
     app = create_app({"SQLALCHEMY_DATABASE_URI": url})
     with app.app_context():
-        db.create_all()
-        add_clients(CLIENTS)
-        pipeline = Pipeline(db.session, batch_size or app.config["INGEST_BATCH_SIZE"])
-        started = time.perf_counter()
-        runs = [
-            pipeline.ingest(registry.get(source), content, "events.ndjson", "bench")
-            for source, content in files.items()
-        ]
-        seconds = time.perf_counter() - started
-        counts = {name: sum(run.counts()[name] for run in runs) for name in runs[0].counts()}
-        stored = db.session.scalar(select(func.count()).select_from(Event))
-        db.session.remove()
-        db.engine.dispose()
-    total = sum(content.count(b"\n") for content in files.values())
-    if counts["accepted"] != total or stored != total:
-        sys.exit(f"the pipeline accepted {counts} and stored {stored} of {total} events")
-    return {"rows": stored, "seconds": seconds}
+        try:
+            db.create_all()
+            add_clients(CLIENTS, workload)
+            pipeline = Pipeline(db.session, batch_size or app.config["INGEST_BATCH_SIZE"])
+            started = time.perf_counter()
+            runs = [
+                pipeline.ingest(registry.get(connector), content, filename, "bench")
+                for connector, filename, content in workload.files
+            ]
+            seconds = time.perf_counter() - started
+            counts = {key: sum(run.counts()[key] for run in runs) for key in runs[0].counts()}
+            stored = db.session.scalar(select(func.count()).select_from(Event))
+            inbox = dict(
+                db.session.execute(
+                    select(InboxRecord.status, func.count()).group_by(InboxRecord.status)
+                ).all()
+            )
+            replayed = inbox.pop("replayed", 0)
+            examples = db.session.execute(
+                select(InboxRecord.connector, InboxRecord.locator, InboxRecord.reason)
+                .where(InboxRecord.status != "replayed")
+                .order_by(InboxRecord.id)
+                .limit(3)
+            ).all()
+        finally:
+            db.session.remove()
+            db.engine.dispose()
+    total = workload.records
+    if counts["accepted"] + replayed != total or stored != total or inbox:
+        shown = "; ".join(f"{c} {locator}: {reason}" for c, locator, reason in examples)
+        raise NotAccepted(
+            f"{name}: the pipeline accepted {counts} (then replayed {replayed}) and stored "
+            f"{stored} of {total} records" + (f"; e.g. {shown}" if shown else "")
+        )
+    return {"rows": stored, "seconds": seconds, "replayed": replayed}
 
 
 # --- the raw baseline --------------------------------------------------------
@@ -275,40 +336,58 @@ def run_raw(pipeline_db: Path, raw_db: Path) -> dict:
 # --- PostgreSQL --------------------------------------------------------------
 
 
-def run_postgres(files: dict[str, bytes], batch_size: int | None) -> dict:
+def run_postgres(workload: Workload, batch_size: int | None, name: str) -> dict:
     from tests.databases import fresh_database
 
     with (
         tempfile.TemporaryDirectory() as directory,
         fresh_database("postgresql", Path(directory)) as url,
     ):
-        return run_pipeline(url, files, batch_size)
+        return run_pipeline(url, workload, batch_size, name)
 
 
-# --- the report --------------------------------------------------------------
+# --- one connector -------------------------------------------------------------
 
 
 def _rate(result: dict) -> float:
     return result["rows"] / result["seconds"]
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=200_000, help="events to ingest")
-    parser.add_argument("--batch-size", type=int, help="records per batch (default: the app's)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    args = parser.parse_args(argv)
+def unavailable(name: str) -> str | None:
+    """Why a vendor connector cannot be measured now, or None if it can."""
+    module = f"connectors.{name}"
+    try:
+        importlib.import_module(module)
+    except ModuleNotFoundError as error:
+        if error.name == module:
+            return f"connectors/{name}.py does not exist"
+        return f"connectors/{name}.py cannot be imported ({error})"
+    except Exception as error:
+        return f"connectors/{name}.py cannot be imported ({type(error).__name__}: {error})"
+    if name not in registry.names():
+        return f"connectors/{name}.py registers no connector named {name!r}"
+    return None
 
-    files = generate(args.events)
+
+def measure(name: str, events: int, batch_size: int | None) -> dict:
+    """Generate `events` records for connector `name`, time the pipeline on
+    them, then raw executemany of the rows it stored; the report dict."""
+    workload = WORKLOADS[name](events, SEED, CLIENTS)
     with tempfile.TemporaryDirectory() as directory:
         pipeline_db = Path(directory) / "pipeline.db"
-        pipeline = run_pipeline(f"sqlite:///{pipeline_db}", files, args.batch_size)
+        pipeline = run_pipeline(f"sqlite:///{pipeline_db}", workload, batch_size, name)
         raw = run_raw(pipeline_db, Path(directory) / "raw.db")
     postgres = None
     if os.environ.get("TOUCHLINE_TEST_POSTGRES_URL"):
-        postgres = run_postgres(files, args.batch_size)
-
-    report = {
+        postgres = run_postgres(workload, batch_size, name)
+    if pipeline["replayed"]:
+        print(
+            f"note: {name}: {pipeline['replayed']:,} records waited as unmatched and were "
+            "replayed by the same ingest (they name an identity an earlier record of their "
+            "batch taught the pipeline)",
+            file=sys.stderr,
+        )
+    return {
         "events": pipeline["rows"],
         "seconds": round(pipeline["seconds"], 3),
         "pipeline_rows_per_s": round(_rate(pipeline)),
@@ -318,15 +397,92 @@ def main(argv: list[str] | None = None) -> None:
         "postgresql_seconds": round(postgres["seconds"], 3) if postgres else None,
         "postgresql_rows_per_s": round(_rate(postgres)) if postgres else None,
     }
-    if args.json:
-        print(json.dumps(report))
-        return
+
+
+def measure_or_skip(name: str, events: int, batch_size: int | None) -> dict | str:
+    """The report, or why a vendor connector was skipped (missing, or broken:
+    it cannot be imported or its run raised). NotAccepted goes through."""
+    if name != "generic" and (reason := unavailable(name)):
+        return reason
+    try:
+        return measure(name, events, batch_size)
+    except NotAccepted:
+        raise
+    except Exception as error:
+        if name == "generic":
+            raise
+        return f"its run raised {type(error).__name__}: {error}"
+
+
+# --- the report --------------------------------------------------------------
+
+
+def print_one(name: str, report: dict) -> None:
+    if name != "generic":
+        print(f"connector              {name:>10}")
     print(f"events                 {report['events']:>10,}")
     print(f"pipeline (SQLite)      {report['pipeline_rows_per_s']:>10,} rows/s")
     print(f"raw executemany        {report['raw_rows_per_s']:>10,} rows/s")
     print(f"ratio                  {report['ratio']:>10.3f}")
-    if postgres:
+    if report["postgresql_rows_per_s"] is not None:
         print(f"pipeline (PostgreSQL)  {report['postgresql_rows_per_s']:>10,} rows/s")
+
+
+def print_table(reports: dict[str, dict]) -> None:
+    postgres = any(r["postgresql_rows_per_s"] is not None for r in reports.values())
+    header = f"{'connector':<14}{'events':>10}{'pipeline rows/s':>17}{'raw rows/s':>12}{'ratio':>8}"
+    print(header + (f"{'PostgreSQL rows/s':>19}" if postgres else ""))
+    for name, r in reports.items():
+        line = (
+            f"{name:<14}{r['events']:>10,}{r['pipeline_rows_per_s']:>17,}"
+            f"{r['raw_rows_per_s']:>12,}{r['ratio']:>8.3f}"
+        )
+        if postgres:
+            line += f"{r['postgresql_rows_per_s'] or 0:>19,}"
+        print(line)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=200_000, help="records per connector")
+    parser.add_argument("--batch-size", type=int, help="records per batch (default: the app's)")
+    parser.add_argument(
+        "--connector",
+        default="generic",
+        choices=[*WORKLOADS, "all"],
+        help="whose input to ingest: generic (default), a vendor connector, or all of them",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args(argv)
+
+    names = list(WORKLOADS) if args.connector == "all" else [args.connector]
+    reports: dict[str, dict] = {}
+    failures = []
+    for name in names:
+        try:
+            result = measure_or_skip(name, args.events, args.batch_size)
+        except NotAccepted as error:
+            failures.append(str(error))
+            continue
+        if isinstance(result, str):
+            print(f"note: {name} skipped: {result}", file=sys.stderr)
+            continue
+        reports[name] = result
+
+    if args.connector != "all":
+        if reports:
+            if args.json:
+                print(json.dumps(reports[args.connector]))
+            else:
+                print_one(args.connector, reports[args.connector])
+    elif args.json:
+        print(json.dumps(reports))
+    elif reports:
+        print_table(reports)
+    if failures:
+        sys.exit("\n".join(failures))
+    if not reports:
+        sys.exit(f"nothing measured: {args.connector} was skipped")
 
 
 if __name__ == "__main__":
