@@ -119,17 +119,26 @@ class Connector:
     def validate(self, records: Sequence[Record]) -> list[dict | RecordError]:
         """Load each record with the marshmallow schema, or say what is wrong.
 
-        Connectors with large file inputs may override this with a vectorised
-        check that gives the same answers.
+        Records the schema is not for (`schema_applies` says no) pass through
+        as they are, for `convert` to read or skip by name. Connectors with
+        large file inputs may override this with a column-at-a-time check
+        that gives the same answers.
         """
         schema = self.schema()
         results: list[dict | RecordError] = []
         for record in records:
+            if not self.schema_applies(record.data):
+                results.append(record.data)
+                continue
             try:
                 results.append(schema.load(record.data))
             except ValidationError as error:
                 results.append(first_error(error.messages))
         return results
+
+    def schema_applies(self, data: dict) -> bool:
+        """Whether `schema` describes this record; others reach `convert` raw."""
+        return True
 
     def key_of(self, data: dict) -> str:
         """The natural key of a raw record, for the inbox; best effort."""

@@ -59,7 +59,7 @@ def _amount_has_currency(row: dict) -> RecordError | None:
 EVENT_RULES = (_names_a_client, _amount_has_currency)
 GenericEventSchema = build_schema("GenericEventSchema", EVENT_FIELDS, EVENT_RULES)
 
-# Below this many records the per-record schema is as fast as building a frame.
+# Below this many records the per-record schema is as fast as the column check.
 FRAME_THRESHOLD = 200
 
 

@@ -30,13 +30,13 @@ Assumptions, all visible on the event:
 
 import hashlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from datetime import datetime
 
 from flask import current_app, has_app_context
 from marshmallow import ValidationError
 
-from connectors.base import CanonicalEvent, Connector, RecordError, Skip
+from connectors.base import CanonicalEvent, Connector, Skip
 from connectors.readers import Record
 from connectors.registry import register
 from connectors.salesforce_schema import ALIASES, FOOTER, OpportunitySchema, normalise_header
@@ -74,12 +74,10 @@ class SalesforceConnector(Connector):
             )  # fmt: skip
         return iter(_without_footer(records))
 
-    def validate(self, records: Sequence[Record]) -> list[dict | RecordError]:
-        """Records of other objects (a tree export's Accounts) pass untouched,
-        to be named and skipped."""
-        wanted = [r for r in records if _object_type(r.data) == "Opportunity"]
-        checked = iter(super().validate(wanted))
-        return [next(checked) if _object_type(r.data) == "Opportunity" else r.data for r in records]
+    def schema_applies(self, data: dict) -> bool:
+        """Other objects (a tree export's Accounts) reach convert, which names
+        and skips them."""
+        return _object_type(data) == "Opportunity"
 
     def key_of(self, data: dict) -> str:
         """The external id when the record loads (so two Id-less opportunities

@@ -82,26 +82,25 @@ class Fields:
             raise self.error("currency", f"{code!r} is not a three-letter ISO 4217 code")
         return code.upper()
 
+    def _integer(self, name: str, required: bool, meaning: str) -> int | None:
+        """Stripe's amounts and times are integers; a bool is not one here."""
+        value = self.data.get(name)
+        if value is None:
+            if required:
+                raise self.error(name, "is required")
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.error(name, f"must be {meaning}, not {value!r}")
+        return value
+
     def money(self, name: str, required: bool = True) -> Decimal | None:
         """Integer minor units as an exact Decimal in major units."""
-        value = self.data.get(name)
-        if value is None:
-            if required:
-                raise self.error(name, "is required")
-            return None
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self.error(name, f"must be an integer amount in minor units, not {value!r}")
-        return Decimal(value).scaleb(-exponent(self.currency()))
+        value = self._integer(name, required, "an integer amount in minor units")
+        return None if value is None else Decimal(value).scaleb(-exponent(self.currency()))
 
     def time(self, name: str, required: bool = False) -> datetime | None:
-        value = self.data.get(name)
-        if value is None:
-            if required:
-                raise self.error(name, "is required")
-            return None
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self.error(name, f"must be epoch seconds, not {value!r}")
-        return datetime.fromtimestamp(value, UTC)
+        value = self._integer(name, required, "epoch seconds")
+        return None if value is None else datetime.fromtimestamp(value, UTC)
 
 
 def url(origin: Origin, path: str) -> str:

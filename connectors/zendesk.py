@@ -15,7 +15,7 @@ resolves to (by either); until then it waits as unmatched.
 """
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load
 
@@ -96,7 +96,7 @@ class TicketSchema(Schema):
 
 @register
 class ZendeskConnector(Connector):
-    """Zendesk tickets; organization records are named and skipped."""
+    """Zendesk tickets, and organizations as claims on their id and domains."""
 
     name = "zendesk"
     source = "tickets"
@@ -119,11 +119,9 @@ class ZendeskConnector(Connector):
                     yield Record(position, locator, {"_raw": data}, "is not a JSON object")
                 position += 1
 
-    def validate(self, records: Sequence[Record]) -> list[dict | RecordError]:
-        """Organizations pass through untouched, to be read as identity claims."""
-        tickets = [r for r in records if not _is_organization(r.data)]
-        checked = iter(super().validate(tickets))
-        return [r.data if _is_organization(r.data) else next(checked) for r in records]
+    def schema_applies(self, data: dict) -> bool:
+        """Organizations are not tickets: convert reads them as identity claims."""
+        return not _is_organization(data)
 
     def key_of(self, data: dict) -> str:
         if _is_organization(data):
