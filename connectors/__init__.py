@@ -12,9 +12,14 @@ __all__ = ["get", "init_app", "names", "register"]
 
 
 def init_app(app: Flask) -> None:
+    from connectors.api import blp as ingest_api
     from connectors.cli import identities_cli, ingest_command
+    from connectors.pages import bp as pages
     from connectors.webhooks import bp as webhooks
+    from crm import api
 
     app.register_blueprint(webhooks)
+    app.register_blueprint(pages)
+    api.register(app, ingest_api)
     app.cli.add_command(ingest_command)
     app.cli.add_command(identities_cli)

@@ -7,7 +7,7 @@ from flask import Flask
 import connectors
 import demo
 import reports
-from crm import config, views
+from crm import api, clients, config, formatting, timeline, views
 from crm.database import configure_sqlite
 from crm.extensions import db, migrate
 from crm.models.types import json_dumps
@@ -35,7 +35,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     with app.app_context():
         configure_sqlite(db.engine, app.config["SQLITE_BUSY_TIMEOUT_MS"])
 
+    api.init_app(app)
+    formatting.init_app(app)
     views.init_app(app)
+    clients.init_app(app)
+    timeline.init_app(app)
     connectors.init_app(app)
     reports.init_app(app)
     demo.init_app(app)

@@ -1,14 +1,20 @@
-"""Service endpoints that belong to the core: health."""
+"""Endpoints that belong to the core: the home page and health."""
 
 import time
 
-from flask import Blueprint, Flask, jsonify
+from flask import Blueprint, Flask, jsonify, redirect, url_for
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from crm.extensions import db
 
 bp = Blueprint("core", __name__)
+
+
+@bp.get("/")
+def home():
+    """Account managers start from the client directory."""
+    return redirect(url_for("clients.directory"))
 
 
 @bp.get("/health")

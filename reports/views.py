@@ -9,7 +9,7 @@ from reports.inventory import database_stats, portfolio_overview
 bp = Blueprint("reports", __name__)
 
 
-@bp.get("/")
+@bp.get("/overview")
 def overview():
     clients = portfolio_overview(db.session)
     stats = database_stats(db.session)

@@ -68,7 +68,7 @@ def test_overview_shows_event_counts_per_source(client, runner, tmp_path):
     make_client("acme", name="Acme Dental", identities=[("account", "AC-1")])
     records = [event(f"a{n}", "alert.raised", n, account="AC-1") for n in range(3)]
     runner.invoke(args=["ingest", "rmm", str(ndjson(tmp_path / "r.ndjson", records))])
-    page = client.get("/").get_data(as_text=True)
+    page = client.get("/overview").get_data(as_text=True)
     row = page[page.index("Acme Dental") :].split("</tr>")[0]
     cells = [cell.split("</td>")[0].strip() for cell in row.split('<td class="num">')[1:]]
     assert cells == ["0", "3", "0", "0", "0", "0", "3"]

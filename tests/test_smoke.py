@@ -9,6 +9,6 @@ def test_health_reports_the_database(client):
 
 def test_overview_lists_clients(client):
     make_client("acme-dental", name="Acme Dental", tier="key")
-    page = client.get("/").get_data(as_text=True)
+    page = client.get("/overview").get_data(as_text=True)
     assert "Acme Dental" in page
     assert "tier-key" in page

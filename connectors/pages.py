@@ -1,0 +1,5 @@
+"""Pages over the ingest: the unmatched queue (/unmatched) and runs (/runs)."""
+
+from flask import Blueprint
+
+bp = Blueprint("ingest", __name__)
