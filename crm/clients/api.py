@@ -1,5 +1,89 @@
-"""/api/v1/clients: list with the directory's filters, create, read, update."""
+"""/api/v1/clients: list with the directory's filters, create, read, update.
 
-from crm.api import ApiBlueprint
+The list is paginated by page number (`page`, `per_page` up to 200), not by
+cursor: it sorts by aggregates (open tickets, overdue amount) that change
+under a cursor, and a portfolio has thousands of clients, not millions. The
+body says `total` and `pages`.
+"""
+
+from flask.views import MethodView
+from sqlalchemy import select
+
+from crm.api import ApiBlueprint, abort
+from crm.clients.directory import client_directory
+from crm.clients.operations import ClientInputError, create_client, update_client
+from crm.clients.schemas import (
+    ClientInSchema,
+    ClientOutSchema,
+    ClientPatchSchema,
+    DirectoryPageSchema,
+    DirectoryQuerySchema,
+)
+from crm.extensions import db
+from crm.models import Client
+from crm.models.types import utcnow
 
 blp = ApiBlueprint("clients_api", __name__, description="Clients")
+
+STARTED_BY = "api"
+
+
+@blp.route("/clients")
+class Clients(MethodView):
+    @blp.arguments(DirectoryQuerySchema, location="query")
+    @blp.response(200, DirectoryPageSchema)
+    def get(self, filters):
+        """The client directory: filter, sort and page through clients.
+
+        `flagged=true` keeps the clients with open flags: an open dispute, an
+        overdue invoice, an open failed payment, an overdue commitment, a
+        ticket open over 30 days or past its SLA, or a critical alert firing.
+        Sorting by `overdue` orders by the largest per-currency amount.
+        """
+        return client_directory(db.session, filters, now=utcnow())
+
+    @blp.arguments(ClientInSchema)
+    @blp.response(201, ClientOutSchema)
+    @blp.alt_response(409, description="The slug, or one of the identities, is taken")
+    def post(self, data):
+        """Create a client; the slug is derived from the name unless given."""
+        client = _saved(lambda: create_client(db.session, data, started_by=STARTED_BY))
+        return client, {"Location": f"/api/v1/clients/{client.slug}"}
+
+
+@blp.route("/clients/<slug>")
+class ClientBySlug(MethodView):
+    @blp.response(200, ClientOutSchema)
+    @blp.alt_response(404, description="No client has this slug")
+    def get(self, slug):
+        """One client with its groups, contacts and identities."""
+        return _client(slug)
+
+    @blp.arguments(ClientPatchSchema)
+    @blp.response(200, ClientOutSchema)
+    @blp.alt_response(404, description="No client has this slug")
+    @blp.alt_response(409, description="The slug, or one of the identities, is taken")
+    def patch(self, data, slug):
+        """Change part of a client. A list given (groups, contacts, identities)
+        replaces the client's list; contacts given with their `id` are updated
+        in place. A changed slug keeps the old one resolving to the client."""
+        client = _client(slug)
+        return _saved(lambda: update_client(db.session, client, data, started_by=STARTED_BY))
+
+
+def _client(slug: str) -> Client:
+    client = db.session.scalar(select(Client).where(Client.slug == slug))
+    if client is None:
+        abort(404, f"There is no client {slug}.", field="slug")
+    return client
+
+
+def _saved(change):
+    """Run the operation and commit, or roll back and answer with its error."""
+    try:
+        client = change()
+    except ClientInputError as error:
+        db.session.rollback()
+        abort(error.status, f"{error.field}: {error.message}", field=error.field)
+    db.session.commit()
+    return client

@@ -1,5 +1,207 @@
 """Client pages: the directory, create and edit."""
 
-from flask import Blueprint
+from datetime import date
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from marshmallow import ValidationError
+from sqlalchemy import select
+from webargs.multidictproxy import MultiDictProxy
+from werkzeug.datastructures import MultiDict
+
+from crm.clients.directory import DEFAULT_DIRECTION, client_directory, directory_choices
+from crm.clients.operations import (
+    ClientInputError,
+    all_timezones,
+    create_client,
+    update_client,
+)
+from crm.clients.schemas import (
+    ClientFormSchema,
+    DirectoryQuerySchema,
+    error_messages,
+    filters_from,
+    split_form_rows,
+)
+from crm.extensions import db
+from crm.models import Client
+from crm.models.types import utcnow
+from crm.vocabulary import CLIENT_STATUSES, GROUP_KINDS, TIERS
 
 bp = Blueprint("clients", __name__)
+
+FORM_FIELDS = (
+    "name",
+    "slug",
+    "tier",
+    "status",
+    "account_manager",
+    "industry",
+    "country",
+    "language",
+    "timezone",
+    "customer_since",
+    "notes",
+)
+# Empty rows under a client's contacts and identities, to add new ones
+# without JavaScript.
+BLANK_ROWS = 2
+_ROW_COLUMNS = {
+    "contacts": ("id", "name", "email", "phone", "role"),
+    "identities": ("system", "key"),
+}
+
+
+@bp.get("/clients")
+def directory():
+    schema = DirectoryQuerySchema()
+    errors: dict[str, str] = {}
+    try:
+        filters = schema.load(MultiDictProxy(request.args, schema))
+    except ValidationError as error:
+        # Show what was wrong, and the directory without that one filter.
+        errors = error_messages(error.messages)
+        filters = filters_from(error.valid_data or {})
+    now = utcnow()
+    page = client_directory(db.session, filters, now=now)
+
+    def link(**changes) -> str:
+        args = request.args.to_dict(flat=False)
+        args.update({key: value for key, value in changes.items() if value is not None})
+        return url_for("clients.directory", **args)
+
+    def sort_link(column: str) -> str:
+        if filters.sort == column:
+            direction = "asc" if filters.order == "desc" else "desc"
+        else:
+            direction = DEFAULT_DIRECTION[column]
+        return link(sort=column, direction=direction, page=1)
+
+    return render_template(
+        "clients/directory.html",
+        page=page,
+        filters=filters,
+        errors=errors,
+        choices=directory_choices(db.session),
+        tiers=TIERS,
+        now=now,
+        link=link,
+        sort_link=sort_link,
+    ), (400 if errors else 200)
+
+
+@bp.route("/clients/new", methods=["GET", "POST"])
+def create():
+    if request.method == "GET":
+        return _form_page(None, _values_of(None), {})
+    loaded, errors, status = _load_form(request.form)
+    if loaded is not None:
+        try:
+            client = create_client(db.session, loaded.payload, started_by="web")
+        except ClientInputError as error:
+            db.session.rollback()
+            errors, status = {loaded.form_field(error.field): error.message}, error.status
+        else:
+            db.session.commit()
+            flash(f"Created {client.name}.", "message")
+            return redirect(f"/clients/{client.slug}")
+    return _form_page(None, _values_submitted(request.form), errors), status
+
+
+@bp.route("/clients/<slug>/edit", methods=["GET", "POST"])
+def edit(slug: str):
+    client = db.session.scalar(select(Client).where(Client.slug == slug))
+    if client is None:
+        abort(404, f"There is no client {slug}.")
+    if request.method == "GET":
+        return _form_page(client, _values_of(client), {})
+    loaded, errors, status = _load_form(request.form)
+    if loaded is not None:
+        try:
+            update_client(db.session, client, loaded.payload, started_by="web")
+        except ClientInputError as error:
+            db.session.rollback()
+            errors, status = {loaded.form_field(error.field): error.message}, error.status
+        else:
+            db.session.commit()
+            flash(f"Saved {client.name}.", "message")
+            return redirect(f"/clients/{client.slug}")
+    return _form_page(client, _values_submitted(request.form), errors), status
+
+
+def _load_form(form: MultiDict):
+    """(ClientFormInput, {}, 200) or (None, errors by form field, 422)."""
+    try:
+        return ClientFormSchema().load(form.to_dict()), {}, 200
+    except ValidationError as error:
+        return None, error_messages(error.messages), 422
+
+
+def _form_page(client: Client | None, values: dict, errors: dict[str, str]) -> str:
+    return render_template(
+        "clients/form.html",
+        client=client,
+        values=values,
+        errors=errors,
+        tiers=TIERS,
+        statuses=CLIENT_STATUSES,
+        group_kinds=GROUP_KINDS,
+        timezones=all_timezones(),
+        account_managers=directory_choices(db.session)["account_managers"],
+    )
+
+
+def _values_of(client: Client | None) -> dict:
+    """The form's values for a client as stored (or a new one)."""
+    if client is None:
+        fields = dict.fromkeys(FORM_FIELDS, "")
+        fields |= {"tier": "new", "status": "active", "timezone": "UTC"}
+        return {"fields": fields, "groups": ""} | _with_blank_rows([], [])
+    fields = {}
+    for name in FORM_FIELDS:
+        value = getattr(client, name)
+        fields[name] = value.isoformat() if isinstance(value, date) else (value or "")
+    contacts = [
+        {"id": c.id, "name": c.name, "email": c.email, "phone": c.phone, "role": c.role}
+        for c in client.contacts
+    ]
+    identities = [
+        {"system": i.system, "key": i.external_key}
+        for i in sorted(client.identities, key=lambda i: (i.system, i.external_key))
+    ]
+    groups = "\n".join(f"{group.kind}: {group.name}" for group in client.groups)
+    return {"fields": fields, "groups": groups} | _with_blank_rows(contacts, identities)
+
+
+def _values_submitted(form: MultiDict) -> dict:
+    """The form's values as they were typed, to show again next to the errors."""
+    fields = {name: form.get(name, "") for name in FORM_FIELDS}
+    _, rows = split_form_rows(form)
+    return {"fields": fields, "groups": form.get("groups", "")} | _with_blank_rows(
+        rows["contacts"], rows["identities"]
+    )
+
+
+def _with_blank_rows(contacts: list[dict], identities: list[dict]) -> dict:
+    """The rows, each with every column, and BLANK_ROWS empty ones at the end."""
+    result = {}
+    for name, rows in (("contacts", contacts), ("identities", identities)):
+        columns = _ROW_COLUMNS[name]
+        full = [
+            {column: row.get(column) or "" for column in columns} | _removed(row) for row in rows
+        ]
+        while not _ends_blank(full, columns):
+            full.append(dict.fromkeys(columns, "") | {"remove": False})
+        result[name] = full
+    return result
+
+
+def _removed(row: dict) -> dict:
+    return {"remove": row.get("remove") in ("on", "true", "1", True)}
+
+
+def _ends_blank(rows: list[dict], columns) -> bool:
+    """Whether the rows already end in BLANK_ROWS empty ones."""
+    tail = rows[-BLANK_ROWS:]
+    return len(tail) == BLANK_ROWS and all(
+        not any(row[c] for c in columns if c != "id") for row in tail
+    )

@@ -1,0 +1,453 @@
+"""The client directory: every client with what needs attention, filtered and sorted.
+
+A page costs a fixed number of queries whatever the number of clients, in
+two steps. First the page's clients (and how many match) are chosen by one
+query over `clients`, which joins an aggregate over all open entities only when the
+order or the filter needs one (sort by open tickets or overdue amount,
+"has open flags"). Then what the rows show is read for those clients alone:
+one aggregate over their open entities grouped by client (ix_entities_open:
+client_id, type, closed_at), their last touch, groups and overdue amounts.
+Last touch is a correlated `max(occurred_at)` per client, which the events'
+(client_id, occurred_at, id) index answers with one seek each; grouping all
+events by client would read every event in the database.
+
+A client **has open flags** when, at `now`, it has any of:
+- an open dispute;
+- an overdue invoice: open (not paid, refunded or void) and past its due date;
+- an open failed payment: an open invoice whose latest payment attempt failed;
+- an overdue commitment: open and past its due time;
+- a late ticket: open for more than STALE_TICKET_DAYS days, or past its SLA
+  (sla_due_at passed while open);
+- an active critical alert: an open alert whose priority is "critical" (the
+  Alertmanager connector stores the severity label there) or whose events
+  carry the attribute severity = "critical" (the generic format keeps it there).
+
+**Overdue amount** is per currency, since a client may owe in EUR and GBP at
+once. Sorting by it orders clients by their largest single-currency figure,
+comparing the numbers as they are (no exchange rates): within one currency,
+the order is exact; across currencies it is only a rough "who owes most".
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import (
+    and_,
+    case,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+    union,
+)
+from sqlalchemy.orm import Session
+
+from crm.models import Client, Entity, Event, Group, client_groups
+from crm.vocabulary import GROUP_KINDS
+
+SORTS = ("name", "last_touch", "open_tickets", "overdue")
+DIRECTIONS = ("asc", "desc")
+# Clicking a column header sorts names A-Z but numbers and dates biggest first.
+DEFAULT_DIRECTION = {"name": "asc", "last_touch": "desc", "open_tickets": "desc", "overdue": "desc"}
+PER_PAGE = 50
+MAX_PER_PAGE = 200
+STALE_TICKET_DAYS = 30
+CRITICAL = "critical"
+# Each flag: the aggregate column that counts it, and how a page names it.
+FLAGS = {
+    "open_disputes": "open dispute",
+    "overdue_invoices": "overdue invoice",
+    "failed_payments": "failed payment",
+    "overdue_commitments": "overdue commitment",
+    "late_tickets": "late ticket",
+    "critical_alerts": "critical alert",
+}
+
+
+class BadGroupSelector(ValueError):
+    pass
+
+
+def parse_group_selector(text: str) -> int | tuple[str, str]:
+    """ "12" -> 12; "industry:Dental" (or "industry: Dental") -> ("industry", "Dental")."""
+    text = text.strip()
+    if text.isdigit():
+        return int(text)
+    kind, colon, name = text.partition(":")
+    if not colon or not kind.strip() or not name.strip():
+        raise BadGroupSelector(f"{text!r} is neither a group id nor kind:name")
+    return kind.strip().lower(), name.strip()
+
+
+@dataclass(frozen=True)
+class DirectoryFilters:
+    """What the directory shows and in which order; every field is optional."""
+
+    q: str | None = None
+    tiers: tuple[str, ...] = ()
+    group: str | None = None  # a group id or "kind:name"
+    account_manager: str | None = None
+    flagged: bool | None = None  # True: only flagged clients; False: only the others
+    status: str | None = None
+    sort: str = "name"
+    direction: str | None = None  # None: the column's DEFAULT_DIRECTION
+    page: int = 1
+    per_page: int = PER_PAGE
+
+    def __post_init__(self):
+        if self.sort not in SORTS:
+            raise ValueError(f"sort {self.sort!r} is not one of {', '.join(SORTS)}")
+        if self.direction is not None and self.direction not in DIRECTIONS:
+            raise ValueError(f"direction {self.direction!r} is not asc or desc")
+
+    @property
+    def order(self) -> str:
+        return self.direction or DEFAULT_DIRECTION[self.sort]
+
+
+@dataclass(frozen=True)
+class GroupRef:
+    id: int
+    kind: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Amount:
+    currency: str | None
+    amount: Decimal
+
+
+@dataclass
+class DirectoryRow:
+    id: int
+    slug: str
+    name: str
+    tier: str
+    status: str
+    account_manager: str | None
+    open_tickets: int
+    open_disputes: int
+    failed_payments: int
+    overdue_invoices: int
+    overdue_commitments: int
+    late_tickets: int
+    critical_alerts: int
+    last_touch: datetime | None
+    next_renewal: datetime | None
+    groups: list[GroupRef] = field(default_factory=list)
+    # what is overdue in each currency, largest first
+    overdue: list[Amount] = field(default_factory=list)
+
+    @property
+    def flags(self) -> list[str]:
+        """The open flags, named for people ("overdue invoice", ...)."""
+        return [label for column, label in FLAGS.items() if getattr(self, column)]
+
+    @property
+    def has_open_flags(self) -> bool:
+        return any(getattr(self, column) for column in FLAGS)
+
+
+@dataclass
+class DirectoryPage:
+    rows: list[DirectoryRow]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+    @property
+    def has_previous(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+
+def client_directory(
+    session: Session, filters: DirectoryFilters, *, now: datetime
+) -> DirectoryPage:
+    """One page of the directory as things stand at `now`."""
+    conditions = _conditions(filters, now)
+    # The total rides along as a window count, so the filters (and the flagged
+    # set) are computed once, not again for a separate count.
+    total = func.count().over().label("total")
+    query = select(
+        Client.id,
+        Client.slug,
+        Client.name,
+        Client.tier,
+        Client.status,
+        Client.account_manager,
+        total,
+    ).where(*conditions)
+    if filters.sort == "name":
+        sort_key = func.lower(Client.name)
+    elif filters.sort == "last_touch":
+        sort_key = _last_touch()
+    elif filters.sort == "open_tickets":
+        tickets = _open_ticket_counts()
+        query = query.outerjoin(tickets, tickets.c.client_id == Client.id)
+        sort_key = func.coalesce(tickets.c.open_tickets, 0)
+    else:
+        largest = _largest_overdue(now)
+        query = query.outerjoin(largest, largest.c.client_id == Client.id)
+        sort_key = func.coalesce(largest.c.largest, 0)
+    # A client never touched counts as touched longest ago.
+    primary = (
+        sort_key.desc().nulls_last() if filters.order == "desc" else sort_key.asc().nulls_first()
+    )
+    per_page = min(max(filters.per_page, 1), MAX_PER_PAGE)
+    page = max(filters.page, 1)
+    query = (
+        query.order_by(primary, func.lower(Client.name), Client.id)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    )
+    clients = session.execute(query).all()
+    if clients:
+        matching = clients[0].total
+    elif page == 1:
+        matching = 0
+    else:  # past the last page: the count alone
+        matching = session.scalar(select(func.count(Client.id)).where(*conditions))
+
+    ids = [client.id for client in clients]
+    stats = _open_thread_stats(session, ids, now)
+    last_touches = _last_touches(session, ids)
+    rows = [
+        DirectoryRow(
+            **{name: value for name, value in client._mapping.items() if name != "total"},
+            **stats.get(client.id, _NO_OPEN_THREADS),
+            last_touch=last_touches.get(client.id),
+        )
+        for client in clients
+    ]
+    _attach_groups(session, rows)
+    _attach_overdue(session, rows, now)
+    return DirectoryPage(rows=rows, total=matching, page=page, per_page=per_page)
+
+
+def directory_choices(session: Session) -> dict:
+    """What the filter form offers: every group (by kind) and account manager."""
+    groups = session.execute(
+        select(Group.id, Group.kind, Group.name).order_by(Group.kind, Group.name)
+    )
+    by_kind: dict[str, list[GroupRef]] = defaultdict(list)
+    for group_id, kind, name in groups:
+        by_kind[kind].append(GroupRef(group_id, kind, name))
+    managers = session.scalars(
+        select(Client.account_manager)
+        .where(Client.account_manager.is_not(None))
+        .distinct()
+        .order_by(Client.account_manager)
+    ).all()
+    return {"groups": dict(by_kind), "account_managers": managers}
+
+
+# --- the query ---------------------------------------------------------------------
+
+
+def _flag_conditions(now: datetime) -> dict[str, tuple[str, object]]:
+    """For each flag of FLAGS: the entity type that raises it, and when an
+    open entity of that type does."""
+    stale_before = now - timedelta(days=STALE_TICKET_DAYS)
+    return {
+        "open_disputes": ("dispute", true()),
+        "overdue_invoices": ("invoice", Entity.due_at < now),
+        "failed_payments": ("invoice", Entity.status == "failed"),
+        "overdue_commitments": ("commitment", Entity.due_at < now),
+        "late_tickets": ("ticket", or_(Entity.opened_at < stale_before, Entity.sla_due_at < now)),
+        "critical_alerts": ("alert", _is_critical_alert()),
+    }
+
+
+def _is_critical_alert():
+    """The alert entity's priority says critical, or one of its events does.
+
+    The events of one thread are found through the (client_id, thread_type,
+    thread_key) index. A LIMIT 1 subquery, not EXISTS: PostgreSQL turns an
+    EXISTS under OR into a hash of every alert event in the database.
+    """
+    severity = func.lower(Event.attributes["severity"].as_string())
+    critical_event = (
+        select(literal(1))
+        .where(
+            Event.client_id == Entity.client_id,
+            Event.thread_type == "alert",
+            Event.thread_key == Entity.key,
+            severity == CRITICAL,
+        )
+        .limit(1)
+        .scalar_subquery()
+    )
+    return or_(func.lower(Entity.priority) == CRITICAL, critical_event.is_not(None))
+
+
+def _flagged_clients(now: datetime):
+    """The ids of the clients with open flags.
+
+    One query per flag, each naming its entity type, so that both engines
+    find the open entities of that type through ix_entities_open instead of
+    reading every entity; the per-alert event lookup then runs (and is
+    costed) for open alerts alone.
+    """
+    return union(
+        *(
+            select(Entity.client_id).where(
+                Entity.type == entity_type, Entity.closed_at.is_(None), condition
+            )
+            for entity_type, condition in _flag_conditions(now).values()
+        )
+    )
+
+
+_NO_OPEN_THREADS = dict.fromkeys(("open_tickets", *FLAGS), 0) | {"next_renewal": None}
+
+
+def _open_thread_stats(session: Session, ids: list[int], now: datetime) -> dict[int, dict]:
+    """Per client of `ids` with open threads: its counts and next renewal.
+
+    One aggregate over the clients' open entities, which ix_entities_open
+    (client_id, type, closed_at) finds without reading their closed ones.
+    """
+    if not ids:
+        return {}
+
+    def count(condition):
+        return func.sum(case((condition, 1), else_=0))
+
+    columns = {"open_tickets": count(Entity.type == "ticket")}
+    columns |= {
+        name: count(and_(Entity.type == entity_type, condition))
+        for name, (entity_type, condition) in _flag_conditions(now).items()
+    }
+    columns["next_renewal"] = func.min(case((Entity.type == "renewal", Entity.due_at)))
+    rows = session.execute(
+        select(Entity.client_id, *(value.label(name) for name, value in columns.items()))
+        .where(Entity.client_id.in_(ids), Entity.closed_at.is_(None))
+        .group_by(Entity.client_id)
+    )
+    return {row.client_id: {name: row._mapping[name] for name in columns} for row in rows}
+
+
+def _last_touch():
+    """The latest event of the client in the outer query: one index seek."""
+    return (
+        select(func.max(Event.occurred_at))
+        .where(Event.client_id == Client.id)
+        .correlate(Client)
+        .scalar_subquery()
+    )
+
+
+def _last_touches(session: Session, ids: list[int]) -> dict[int, datetime]:
+    if not ids:
+        return {}
+    rows = session.execute(select(Client.id, _last_touch()).where(Client.id.in_(ids)))
+    return {client_id: touched for client_id, touched in rows if touched is not None}
+
+
+def _open_ticket_counts():
+    """Per client with open tickets: how many (for sorting all clients by it)."""
+    return (
+        select(Entity.client_id, func.count().label("open_tickets"))
+        .where(Entity.type == "ticket", Entity.closed_at.is_(None))
+        .group_by(Entity.client_id)
+        .subquery("open_ticket_counts")
+    )
+
+
+def _overdue_invoices(now: datetime):
+    return (Entity.type == "invoice", Entity.closed_at.is_(None), Entity.due_at < now)
+
+
+def _largest_overdue(now: datetime):
+    """Per client owing anything: its largest per-currency overdue total."""
+    per_currency = (
+        select(Entity.client_id, func.sum(Entity.amount).label("total"))
+        .where(*_overdue_invoices(now), Entity.amount.is_not(None))
+        .group_by(Entity.client_id, Entity.currency)
+        .subquery("overdue_by_currency")
+    )
+    return (
+        select(per_currency.c.client_id, func.max(per_currency.c.total).label("largest"))
+        .group_by(per_currency.c.client_id)
+        .subquery("largest_overdue")
+    )
+
+
+def _conditions(filters: DirectoryFilters, now: datetime) -> list:
+    conditions = []
+    if filters.q and filters.q.strip():
+        needle = filters.q.strip().lower()
+        conditions.append(
+            or_(
+                func.lower(Client.name).contains(needle, autoescape=True),
+                Client.slug.contains(needle, autoescape=True),
+            )
+        )
+    if filters.tiers:
+        conditions.append(Client.tier.in_(filters.tiers))
+    if filters.status:
+        conditions.append(Client.status == filters.status)
+    if filters.account_manager and filters.account_manager.strip():
+        manager = filters.account_manager.strip().lower()
+        conditions.append(func.lower(Client.account_manager) == manager)
+    if filters.group:
+        conditions.append(_in_group(parse_group_selector(filters.group)))
+    if filters.flagged is not None:
+        in_flagged = Client.id.in_(_flagged_clients(now))
+        conditions.append(in_flagged if filters.flagged else ~in_flagged)
+    return conditions
+
+
+def _in_group(selector: int | tuple[str, str]):
+    if isinstance(selector, int):
+        matches = client_groups.c.group_id == selector
+    else:
+        kind, name = selector
+        matches = client_groups.c.group_id.in_(
+            select(Group.id).where(Group.kind == kind, func.lower(Group.name) == name.lower())
+        )
+    return exists().where(client_groups.c.client_id == Client.id, matches)
+
+
+_KIND_ORDER = {kind: position for position, kind in enumerate(GROUP_KINDS)}
+
+
+def _attach_groups(session: Session, rows: list[DirectoryRow]) -> None:
+    by_id = {row.id: row for row in rows}
+    if not by_id:
+        return
+    groups = session.execute(
+        select(client_groups.c.client_id, Group.id, Group.kind, Group.name)
+        .join(Group, Group.id == client_groups.c.group_id)
+        .where(client_groups.c.client_id.in_(by_id))
+    ).all()
+    # Kinds in vocabulary order (industry and products first), names A-Z.
+    groups.sort(key=lambda g: (_KIND_ORDER.get(g.kind, len(_KIND_ORDER)), g.name.lower()))
+    for client_id, group_id, kind, name in groups:
+        by_id[client_id].groups.append(GroupRef(group_id, kind, name))
+
+
+def _attach_overdue(session: Session, rows: list[DirectoryRow], now: datetime) -> None:
+    by_id = {row.id: row for row in rows}
+    if not by_id:
+        return
+    totals = session.execute(
+        select(Entity.client_id, Entity.currency, func.sum(Entity.amount))
+        .where(*_overdue_invoices(now), Entity.amount.is_not(None), Entity.client_id.in_(by_id))
+        .group_by(Entity.client_id, Entity.currency)
+    ).all()
+    for client_id, currency, total in sorted(totals, key=lambda row: row[2], reverse=True):
+        by_id[client_id].overdue.append(Amount(currency, total))

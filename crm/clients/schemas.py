@@ -1,0 +1,488 @@
+"""The shapes clients come in and go out in: the API's JSON, the directory's
+query string, and the client form (whose flat fields `ClientForm` turns into
+the API's shape, so both go through the same schema and operations)."""
+
+import re
+from dataclasses import dataclass
+from types import SimpleNamespace
+
+from marshmallow import (
+    EXCLUDE,
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    pre_dump,
+    pre_load,
+    validate,
+    validates,
+    validates_schema,
+)
+
+from crm.clients.directory import (
+    DIRECTIONS,
+    MAX_PER_PAGE,
+    PER_PAGE,
+    SORTS,
+    BadGroupSelector,
+    DirectoryFilters,
+    parse_group_selector,
+)
+from crm.clients.operations import CASELESS_SYSTEMS, is_timezone, slug_problem
+from crm.vocabulary import CLIENT_STATUSES, GROUP_KINDS, TIERS
+
+
+def _blank_is_none(data, names):
+    """Form fields and JSON alike: "" or spaces in an optional text means "none"."""
+    if not isinstance(data, dict):
+        return data  # the schema reports the wrong type
+    data = dict(data)
+    for name in names:
+        value = data.get(name)
+        if isinstance(value, str):
+            data[name] = value.strip() or None
+    return data
+
+
+def _optional_text(max_length: int | None = None, **kwargs):
+    checks = [validate.Length(max=max_length)] if max_length else []
+    return fields.String(allow_none=True, validate=checks, **kwargs)
+
+
+# --- groups, contacts, identities --------------------------------------------------
+
+
+class ClientGroupSchema(Schema):
+    id = fields.Integer(dump_only=True)
+    kind = fields.String(required=True, validate=validate.OneOf(GROUP_KINDS))
+    name = fields.String(required=True, validate=validate.Length(min=1, max=120))
+
+    @pre_load
+    def tidy(self, data, **kwargs):
+        data = _blank_is_none(data, ("name",))
+        if isinstance(data, dict) and isinstance(data.get("kind"), str):
+            data["kind"] = data["kind"].strip().lower()
+        return data
+
+
+class ClientContactSchema(Schema):
+    id = fields.Integer(allow_none=True, metadata={"description": "Give it to update a contact"})
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    email = fields.Email(allow_none=True, validate=validate.Length(max=254))
+    phone = _optional_text(40)
+    role = _optional_text(120)
+
+    @pre_load
+    def tidy(self, data, **kwargs):
+        return _blank_is_none(data, ("name", "email", "phone", "role"))
+
+    @post_load
+    def lower_email(self, data, **kwargs):
+        if data.get("email"):
+            data["email"] = data["email"].lower()
+        return data
+
+
+class ClientIdentitySchema(Schema):
+    system = fields.String(
+        required=True,
+        validate=[
+            validate.Length(min=1, max=40),
+            validate.Regexp(r"^[a-z0-9_.-]+$", error="use letters, digits, '.', '_' or '-'"),
+        ],
+        metadata={"description": "stripe, zendesk, salesforce, alert, domain, account, ..."},
+    )
+    key = fields.String(required=True, validate=validate.Length(min=1, max=200))
+
+    @pre_load
+    def tidy(self, data, **kwargs):
+        data = _blank_is_none(data, ("system", "key"))
+        if isinstance(data, dict) and isinstance(data.get("system"), str):
+            data["system"] = data["system"].lower()
+            if data["system"] in CASELESS_SYSTEMS and isinstance(data.get("key"), str):
+                data["key"] = data["key"].lower()
+        return data
+
+
+# --- clients ----------------------------------------------------------------------
+
+# Fields where "" (an empty box) means "none"; a date included.
+_TEXT_FIELDS = (
+    "slug",
+    "name",
+    "industry",
+    "country",
+    "language",
+    "timezone",
+    "account_manager",
+    "customer_since",
+    "notes",
+)
+
+
+_NAME_REQUIRED = {"required": "A client needs a name.", "null": "A client needs a name."}
+
+
+class ClientInSchema(Schema):
+    """A client as created (POST); ClientPatchSchema takes any part of it."""
+
+    slug = fields.String(
+        allow_none=True,
+        metadata={"description": "Derived from the name when not given (on create)"},
+    )
+    name = fields.String(
+        required=True, validate=validate.Length(min=1, max=200), error_messages=_NAME_REQUIRED
+    )
+    tier = fields.String(validate=validate.OneOf(TIERS))
+    industry = _optional_text(80)
+    country = fields.String(
+        allow_none=True,
+        validate=validate.Regexp(r"^[A-Z]{2}$", error="use a two-letter ISO 3166 code, e.g. PT"),
+    )
+    language = _optional_text(16)
+    timezone = fields.String(
+        error_messages={"null": "A time zone is required, e.g. Europe/Lisbon."},
+        metadata={"description": "An IANA time zone, e.g. Europe/Lisbon"},
+    )
+    account_manager = _optional_text(120)
+    customer_since = fields.Date(allow_none=True)
+    status = fields.String(validate=validate.OneOf(CLIENT_STATUSES))
+    notes = _optional_text()
+    groups = fields.List(fields.Nested(ClientGroupSchema))
+    contacts = fields.List(fields.Nested(ClientContactSchema))
+    identities = fields.List(fields.Nested(ClientIdentitySchema))
+
+    @pre_load
+    def tidy(self, data, **kwargs):
+        if not isinstance(data, dict):
+            return data
+        data = _blank_is_none(data, _TEXT_FIELDS)
+        if isinstance(data.get("country"), str):
+            data["country"] = data["country"].upper()
+        return data
+
+    @validates("slug")
+    def check_slug(self, value, **kwargs):
+        problem = value and slug_problem(value)
+        if problem:
+            raise ValidationError(problem)
+
+    @validates("timezone")
+    def check_timezone(self, value, **kwargs):
+        if not is_timezone(value):
+            raise ValidationError(f"{value!r} is not an IANA time zone (e.g. Europe/Lisbon)")
+
+
+class ClientPatchSchema(ClientInSchema):
+    """Any part of a client (PATCH): lists given replace the client's list;
+    contacts with an `id` update that contact."""
+
+    name = fields.String(validate=validate.Length(min=1, max=200), error_messages=_NAME_REQUIRED)
+
+
+class ClientContactOutSchema(ClientContactSchema):
+    id = fields.Integer()
+
+
+class ClientIdentityOutSchema(Schema):
+    system = fields.String()
+    key = fields.String(attribute="external_key")
+
+
+class ClientOutSchema(Schema):
+    slug = fields.String()
+    name = fields.String()
+    tier = fields.String()
+    industry = fields.String(allow_none=True)
+    country = fields.String(allow_none=True)
+    language = fields.String(allow_none=True)
+    timezone = fields.String()
+    account_manager = fields.String(allow_none=True)
+    customer_since = fields.Date(allow_none=True)
+    status = fields.String()
+    notes = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    groups = fields.List(fields.Nested(ClientGroupSchema))
+    contacts = fields.List(fields.Nested(ClientContactOutSchema))
+    identities = fields.List(fields.Nested(ClientIdentityOutSchema))
+    url = fields.Function(lambda client: f"/clients/{client.slug}")
+
+    @pre_dump
+    def in_stable_order(self, client, **kwargs):
+        """The client's fields, with its identities sorted (the table keeps no order)."""
+        values = {name: getattr(client, name) for name in self.fields if name != "url"}
+        values["identities"] = sorted(
+            client.identities, key=lambda identity: (identity.system, identity.external_key)
+        )
+        return SimpleNamespace(**values)
+
+
+# --- the directory ----------------------------------------------------------------
+
+
+class DirectoryQuerySchema(Schema):
+    """The directory's filters and order, as a query string."""
+
+    class Meta:
+        unknown = EXCLUDE  # a page's query string may carry other things
+
+    q = fields.String(metadata={"description": "Part of the name or slug"})
+    tier = fields.List(
+        fields.String(validate=validate.OneOf(TIERS)),
+        metadata={"description": "Repeat for several tiers"},
+    )
+    group = fields.String(metadata={"description": "A group id, or kind:name (industry:Dental)"})
+    account_manager = fields.String()
+    flagged = fields.Boolean(
+        metadata={"description": "true: only clients with open flags; false: only those without"}
+    )
+    status = fields.String(validate=validate.OneOf(CLIENT_STATUSES))
+    sort = fields.String(validate=validate.OneOf(SORTS), load_default="name")
+    direction = fields.String(
+        validate=validate.OneOf(DIRECTIONS),
+        metadata={"description": "Default: asc for name, desc for the others"},
+    )
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    per_page = fields.Integer(load_default=PER_PAGE, validate=validate.Range(1, MAX_PER_PAGE))
+
+    @pre_load
+    def drop_blanks(self, data, **kwargs):
+        """An empty box of a GET form arrives as "": it is no filter at all."""
+        tidy = {}
+        for key in data:
+            value = data[key]
+            if isinstance(value, list):
+                value = [v for v in value if isinstance(v, str) and v.strip()] or None
+            elif isinstance(value, str):
+                value = value.strip() or None
+            if value is not None:
+                tidy[key] = value
+        return tidy
+
+    @validates("group")
+    def check_group(self, value, **kwargs):
+        try:
+            parse_group_selector(value)
+        except BadGroupSelector as error:
+            raise ValidationError(str(error)) from None
+
+    @post_load
+    def as_filters(self, data, **kwargs):
+        return filters_from(data)
+
+
+def filters_from(data: dict) -> DirectoryFilters:
+    """DirectoryFilters from loaded (or partly valid) query data."""
+    known = {
+        "q": data.get("q"),
+        "tiers": tuple(data.get("tier") or ()),
+        "group": data.get("group"),
+        "account_manager": data.get("account_manager"),
+        "flagged": data.get("flagged"),
+        "status": data.get("status"),
+        "sort": data.get("sort") or "name",
+        "direction": data.get("direction"),
+        "page": data.get("page") or 1,
+        "per_page": data.get("per_page") or PER_PAGE,
+    }
+    return DirectoryFilters(**known)
+
+
+class OverdueAmountSchema(Schema):
+    currency = fields.String(allow_none=True)
+    amount = fields.Decimal(as_string=True)
+
+
+class DirectoryRowSchema(Schema):
+    slug = fields.String()
+    name = fields.String()
+    tier = fields.String()
+    status = fields.String()
+    account_manager = fields.String(allow_none=True)
+    groups = fields.List(fields.Nested(ClientGroupSchema))
+    open_tickets = fields.Integer()
+    open_disputes = fields.Integer()
+    failed_payments = fields.Integer(metadata={"description": "Open invoices whose payment failed"})
+    overdue = fields.List(
+        fields.Nested(OverdueAmountSchema),
+        metadata={"description": "Open invoices past due, per currency, largest first"},
+    )
+    overdue_invoices = fields.Integer()
+    overdue_commitments = fields.Integer()
+    late_tickets = fields.Integer(metadata={"description": "Open 30+ days or past their SLA"})
+    critical_alerts = fields.Integer()
+    last_touch = fields.DateTime(allow_none=True)
+    next_renewal = fields.DateTime(allow_none=True)
+    flags = fields.List(fields.String())
+    has_open_flags = fields.Boolean()
+    url = fields.Function(lambda row: f"/clients/{row.slug}")
+
+
+class DirectoryPageSchema(Schema):
+    items = fields.List(fields.Nested(DirectoryRowSchema), attribute="rows")
+    total = fields.Integer()
+    page = fields.Integer()
+    per_page = fields.Integer()
+    pages = fields.Integer()
+
+
+# --- the client form --------------------------------------------------------------
+#
+# The page posts flat fields: the client's own, `groups` as lines of
+# "kind: name", and numbered rows `contacts-N-name`, `identities-N-key`, ...
+# with a `remove` box each and blank rows for adding. ClientFormSchema loads
+# them into the API's shape; its errors name the form's own fields and rows.
+
+_ROW_FIELD = re.compile(r"^(contacts|identities)-(\d+)-(\w+)$")
+
+
+def split_form_rows(form) -> tuple[dict, dict[str, list[dict]]]:
+    """The form's own fields, and its numbered rows in row order:
+    contacts-0-name=... -> {"contacts": [{"name": ...}, ...], "identities": [...]}."""
+    flat: dict = {}
+    numbered: dict[str, dict[int, dict]] = {"contacts": {}, "identities": {}}
+    for key, value in form.items():
+        match = _ROW_FIELD.match(key)
+        if match:
+            numbered[match[1]].setdefault(int(match[2]), {})[match[3]] = value
+        else:
+            flat[key] = value
+    rows = {
+        name: [by_number.get(n, {}) for n in range(max(by_number, default=-1) + 1)]
+        for name, by_number in numbered.items()
+    }
+    return flat, rows
+
+
+class GroupLines(fields.Field):
+    """Groups typed one a line, "industry: Dental"; errors name the line."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str):
+            raise ValidationError("type one group a line, as kind: name")
+        groups, problems = [], []
+        for number, line in enumerate(value.splitlines(), start=1):
+            if not line.strip():
+                continue
+            kind, colon, name = line.partition(":")
+            kind, name = kind.strip().lower(), name.strip()
+            if not colon or not kind or not name:
+                problems.append(f"line {number}: {line.strip()!r} is not kind: name")
+            elif kind not in GROUP_KINDS:
+                problems.append(
+                    f"line {number}: {kind!r} is not a kind of group ({', '.join(GROUP_KINDS)})"
+                )
+            elif len(name) > 120:
+                problems.append(f"line {number}: the name is longer than 120 characters")
+            else:
+                groups.append({"kind": kind, "name": name})
+        if problems:
+            raise ValidationError(problems)
+        return groups
+
+
+class _FormRowSchema(Schema):
+    """A row of the form: blank rows and rows marked `remove` are dropped."""
+
+    remove = fields.Boolean(load_default=False)
+
+    @pre_load
+    def tidy(self, data, **kwargs):
+        return _blank_is_none(data, [name for name in data if name != "remove"])
+
+    @staticmethod
+    def keeps(row: dict) -> bool:
+        values = {k: v for k, v in row.items() if k not in ("remove", "id")}
+        return not row["remove"] and any(v is not None for v in values.values())
+
+
+class ContactRowSchema(_FormRowSchema):
+    id = fields.Integer(allow_none=True)
+    name = _optional_text(200)
+    email = fields.Email(allow_none=True, validate=validate.Length(max=254))
+    phone = _optional_text(40)
+    role = _optional_text(120)
+
+    @validates_schema
+    def named(self, data, **kwargs):
+        if self.keeps(data) and not data.get("name"):
+            raise ValidationError("a contact needs a name", "name")
+
+
+class IdentityRowSchema(_FormRowSchema):
+    system = _optional_text(40)
+    key = _optional_text(200)
+
+    @validates_schema
+    def complete(self, data, **kwargs):
+        if self.keeps(data):
+            for name in ("system", "key"):
+                if not data.get(name):
+                    raise ValidationError("is required", name)
+
+
+@dataclass
+class ClientFormInput:
+    """The form as the operations take it, and where each list item came from."""
+
+    payload: dict
+    rows: dict[str, list[int]]  # "contacts" -> form row of each payload contact
+
+    def form_field(self, field: str) -> str:
+        """An operation's field ("contacts.1.email") as the form names it
+        ("contacts.3.email"); a group's becomes the whole "groups" box."""
+        head, _, rest = field.partition(".")
+        if head == "groups":
+            return "groups"
+        if head in self.rows and rest:
+            index, _, tail = rest.partition(".")
+            if index.isdigit() and int(index) < len(self.rows[head]):
+                row = self.rows[head][int(index)]
+                return f"{head}.{row}" + (f".{tail}" if tail else "")
+        return field
+
+
+class ClientFormSchema(ClientInSchema):
+    class Meta:
+        unknown = EXCLUDE  # the submit button, a CSRF token one day
+
+    name = fields.String(
+        required=True, validate=validate.Length(min=1, max=200), error_messages=_NAME_REQUIRED
+    )
+    tier = fields.String(required=True, validate=validate.OneOf(TIERS))
+    timezone = fields.String(
+        required=True, error_messages={"null": "A time zone is required, e.g. Europe/Lisbon."}
+    )
+    status = fields.String(required=True, validate=validate.OneOf(CLIENT_STATUSES))
+    groups = GroupLines(load_default=list)
+    contacts = fields.List(fields.Nested(ContactRowSchema), load_default=list)
+    identities = fields.List(fields.Nested(IdentityRowSchema), load_default=list)
+
+    @pre_load
+    def rows(self, data, **kwargs):
+        flat, rows = split_form_rows(data)
+        return flat | {name: listed for name, listed in rows.items() if listed}
+
+    @post_load
+    def as_input(self, data, **kwargs) -> ClientFormInput:
+        rows = {}
+        for name, schema in (("contacts", ContactRowSchema), ("identities", IdentityRowSchema)):
+            kept = [(n, row) for n, row in enumerate(data[name]) if schema.keeps(row)]
+            rows[name] = [n for n, _ in kept]
+            data[name] = [{k: v for k, v in row.items() if k != "remove"} for _, row in kept]
+        return ClientFormInput(payload=data, rows=rows)
+
+
+def error_messages(errors, prefix: str = "") -> dict[str, str]:
+    """marshmallow's nested errors as {"contacts.2.email": "Not a valid email address."}."""
+    flat: dict[str, str] = {}
+    if isinstance(errors, dict):
+        for key, value in errors.items():
+            name = prefix if key == "_schema" else f"{prefix}.{key}" if prefix else str(key)
+            for field_name, message in error_messages(value, name).items():
+                flat.setdefault(field_name, message)
+    elif isinstance(errors, list) and errors and all(isinstance(e, str) for e in errors):
+        flat[prefix] = " ".join(errors)
+    elif isinstance(errors, str):
+        flat[prefix] = errors
+    return flat
