@@ -7,6 +7,17 @@ overrides any of them.
 import os
 
 WEBHOOK_SECRET_PREFIX = "TOUCHLINE_WEBHOOK_SECRET_"
+TIER_GUIDANCE_PREFIX = "TOUCHLINE_TIER_GUIDANCE_"
+
+# How staff should handle a client of each tier, shown on the pre-contact card.
+TIER_GUIDANCE = {
+    "new": "New client: offer links and quick how-tos, and check that everything we set up works.",
+    "standard": "Standard client: get to the point.",
+    "problem": "Problem client: resolve fast or escalate; do not leave anything open.",
+    "key": "Key client: resolve fast or escalate to the account manager.",
+}
+# When the clients' offices are open, in each client's own time zone.
+BUSINESS_HOURS = "Mon-Fri 09:00-17:30"
 
 
 def _int(name: str, default: int) -> int:
@@ -33,6 +44,18 @@ def from_environment(instance_path: str) -> dict:
             for name, value in os.environ.items()
             if name.startswith(WEBHOOK_SECRET_PREFIX) and value
         },
+        # tier -> handling guidance; TOUCHLINE_TIER_GUIDANCE_KEY replaces the key tier's.
+        "TIER_GUIDANCE": {
+            tier: os.environ.get(TIER_GUIDANCE_PREFIX + tier.upper()) or text
+            for tier, text in TIER_GUIDANCE.items()
+        },
+        # e.g. "Mon-Fri 09:00-17:30" or "Mon-Thu 08:00-17:00; Fri 08:00-13:00",
+        # read in each client's time zone (see crm.timeline.hours).
+        "BUSINESS_HOURS": os.environ.get("TOUCHLINE_BUSINESS_HOURS") or BUSINESS_HOURS,
+        # Paper for the PDFs (briefings, the portfolio report): "A4" or "Letter".
+        "PDF_PAGE_SIZE": os.environ.get("TOUCHLINE_PDF_PAGE_SIZE") or "A4",
+        # A briefing flags a ticket open this many days or more.
+        "BRIEFING_STALE_TICKET_DAYS": _int("TOUCHLINE_BRIEFING_STALE_TICKET_DAYS", 30),
     }
 
 

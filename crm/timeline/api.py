@@ -1,5 +1,180 @@
-"""/api/v1/clients/<slug>/timeline, threads, touches and commitments."""
+"""/api/v1/clients/<slug>/timeline, threads, the card, touches and commitments.
 
-from crm.api import ApiBlueprint
+The timeline endpoint is the hot path: its rows are serialised by hand
+(schemas.timeline_item, kept equal to TimelineItemSchema by the tests) and
+returned as a ready response, which smorest passes through untouched; the
+schema still documents the response. The slug is resolved inside the page's
+own statement: one query per page.
+"""
+
+import json
+
+from flask import current_app
+from sqlalchemy import select
+
+from crm.api import ApiBlueprint, abort
+from crm.extensions import db
+from crm.formatting import zone
+from crm.models import Client
+from crm.models.types import utcnow
+from crm.timeline.hours import business_hours
+from crm.timeline.precontact import precontact_card
+from crm.timeline.queries import commitments, thread, timeline_page_by_slug, timeline_row
+from crm.timeline.schemas import (
+    CardSchema,
+    CommitmentCompletionSchema,
+    CommitmentInSchema,
+    CommitmentListSchema,
+    CommitmentQuerySchema,
+    ThreadDetailSchema,
+    ThreadStateSchema,
+    TimelineItemSchema,
+    TimelinePageSchema,
+    TimelineQuerySchema,
+    TouchSchema,
+    in_zone,
+    timeline_item,
+)
+from crm.timeline.touches import (
+    TouchError,
+    UnknownCommitment,
+    complete_commitment,
+    log_touch,
+    make_commitment,
+)
 
 blp = ApiBlueprint("timeline_api", __name__, description="Timeline, threads and touches")
+
+
+@blp.route("/clients/<slug>/timeline")
+@blp.arguments(TimelineQuerySchema(), location="query")
+@blp.response(200, TimelinePageSchema)
+def timeline(query, slug):
+    """A client's events, newest first, a page at a time.
+
+    Filters combine: `source` and `kind` take several values (repeated or
+    comma-separated), `from` and `to` are UTC days (both included), `q` is
+    text in the title, detail or actor. Pass `next_cursor` back as `cursor`
+    for the next, older page; it is null on the last page.
+    """
+    page = timeline_page_by_slug(
+        db.session, slug, query["filters"], limit=query["limit"], after=query["after"]
+    )
+    if page is None:
+        _no_client(slug)
+    body = {"items": [timeline_item(row) for row in page.rows], "next_cursor": page.next_cursor}
+    return current_app.response_class(_COMPACT.encode(body), mimetype="application/json")
+
+
+# The page's JSON holds only str, int and None values: the plain encoder.
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+
+
+@blp.route("/clients/<slug>/threads/<thread_type>/<path:key>")
+@blp.response(200, ThreadDetailSchema)
+def thread_detail(slug, thread_type, key):
+    """All events of one thread (oldest first) and its current state, if it keeps one."""
+    client = _client(slug)
+    found = thread(db.session, client.id, thread_type, key)
+    if found is None:
+        abort(404, f"{slug} has no {thread_type} {key!r}")
+    return found
+
+
+@blp.route("/clients/<slug>/card")
+@blp.response(200, CardSchema)
+def card(slug):
+    """The pre-contact card: how to handle them, what is open now, what we did lately."""
+    config = current_app.config
+    return precontact_card(
+        db.session,
+        _client(slug),
+        utcnow(),
+        guidance=config["TIER_GUIDANCE"],
+        hours=business_hours(config["BUSINESS_HOURS"]),
+    )
+
+
+@blp.route("/clients/<slug>/touches", methods=["POST"])
+@blp.arguments(TouchSchema())
+@blp.response(201, TimelineItemSchema)
+def create_touch(data, slug):
+    """Log a note, call or meeting; it goes on the timeline at `occurred_at` (default now)."""
+    client = _client(slug)
+    try:
+        event = log_touch(
+            db.session,
+            client,
+            kind=data["kind"],
+            text=data["text"],
+            title=data.get("title"),
+            actor=data["actor"].strip(),
+            occurred_at=in_zone(data.get("occurred_at"), zone(client.timezone)),
+        )
+    except TouchError as error:
+        db.session.rollback()
+        abort(422, error.args[0], field=error.field)
+    row = timeline_row(db.session, event.id)
+    db.session.commit()
+    return row
+
+
+@blp.route("/clients/<slug>/commitments", methods=["POST"])
+@blp.arguments(CommitmentInSchema())
+@blp.response(201, ThreadStateSchema)
+def create_commitment(data, slug):
+    """Promise the client something by `due_at`; the answer's `key` names it."""
+    client = _client(slug)
+    try:
+        commitment = make_commitment(
+            db.session,
+            client,
+            title=data["title"],
+            due_at=in_zone(data["due_at"], zone(client.timezone)),
+            actor=data["actor"].strip(),
+            detail=data.get("detail"),
+        )
+    except TouchError as error:
+        db.session.rollback()
+        abort(422, error.args[0], field=error.field)
+    db.session.commit()
+    return commitment
+
+
+@blp.route("/clients/<slug>/commitments/<key>/complete", methods=["POST"])
+@blp.arguments(CommitmentCompletionSchema())
+@blp.response(200, ThreadStateSchema)
+def complete(data, slug, key):
+    """Mark a commitment done (409 if it is done already)."""
+    client = _client(slug)
+    try:
+        commitment = complete_commitment(db.session, client, key, actor=data["actor"].strip())
+    except UnknownCommitment as error:
+        db.session.rollback()
+        abort(404, str(error))
+    except TouchError as error:
+        db.session.rollback()
+        abort(409, error.message)
+    db.session.commit()
+    return commitment
+
+
+@blp.route("/clients/<slug>/commitments")
+@blp.arguments(CommitmentQuerySchema(), location="query")
+@blp.response(200, CommitmentListSchema)
+def list_commitments(query, slug):
+    """A client's commitments: `open` (overdue ones too), `overdue` or `done`."""
+    client = _client(slug)
+    state = query["state"]
+    return {"state": state, "items": commitments(db.session, client.id, state, utcnow())}
+
+
+def _client(slug: str) -> Client:
+    client = db.session.scalar(select(Client).where(Client.slug == slug))
+    if client is None:
+        _no_client(slug)
+    return client
+
+
+def _no_client(slug: str):
+    abort(404, f"no client with slug {slug!r}", field="slug")

@@ -1,5 +1,322 @@
-"""The client page (card, timeline, log a touch) and the thread page."""
+"""The client page (card, timeline, log a touch) and the thread page.
 
-from flask import Blueprint
+Views parse (schemas.py) and render; the queries and operations decide. A
+form with errors renders the page again with the errors next to the fields
+and what was typed still in them (422); a filter the page cannot apply shows
+its error instead of a timeline (400).
+"""
+
+import functools
+import itertools
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from marshmallow import ValidationError
+from sqlalchemy import select
+from webargs.multidictproxy import MultiDictProxy
+
+from crm.extensions import db
+from crm.formatting import zone
+from crm.models import Client
+from crm.models.types import utcnow
+from crm.timeline.hours import business_hours
+from crm.timeline.precontact import precontact_card
+from crm.timeline.queries import thread, timeline_page
+from crm.timeline.schemas import (
+    CommitmentCompletionSchema,
+    CommitmentInSchema,
+    TimelineQuerySchema,
+    TouchSchema,
+    event_status,
+    in_zone,
+)
+from crm.timeline.touches import (
+    TOUCH_KINDS,
+    TouchError,
+    UnknownCommitment,
+    complete_commitment,
+    log_touch,
+    make_commitment,
+)
+from crm.vocabulary import KINDS, SOURCES
 
 bp = Blueprint("timeline", __name__)
+
+# The actor typed last, remembered in the session so the forms fill it in.
+ACTOR_KEY = "timeline.actor"
+
+
+@bp.record_once
+def _check_settings(state) -> None:
+    """A business-hours setting that cannot be read stops the app at start,
+    not the first client page."""
+    business_hours(state.app.config["BUSINESS_HOURS"])
+
+
+@bp.context_processor
+def _helpers() -> dict:
+    return {
+        "source_link": source_link,
+        "event_status": event_status,
+        "kind_label": kind_label,
+        "status_tone": status_tone,
+        "sources": SOURCES,
+    }
+
+
+def source_link(url: str | None) -> str | None:
+    """The URL if it may become a link (http or https), else None: a
+    `javascript:` or `data:` URL from an import is shown as text."""
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return None
+    return url.strip() if parts.scheme.lower() in ("http", "https") and parts.netloc else None
+
+
+def kind_label(kind: str) -> str:
+    """A kind as people read it: ticket.resolved -> ticket resolved."""
+    return kind.replace(".", " ").replace("_", " ")
+
+
+_GOOD = {"resolved", "paid", "won", "done", "renewed", "closed"}
+_BAD = {"failed", "firing", "needs_response", "lost", "cancelled", "refunded", "void", "overdue"}
+
+
+def status_tone(status: str) -> str:
+    """good, bad or neutral: how a status badge is coloured."""
+    return "good" if status in _GOOD else "bad" if status in _BAD else "neutral"
+
+
+# --- pages -----------------------------------------------------------------------
+
+
+@bp.get("/clients/<slug>")
+def client_page(slug: str):
+    client = _client_or_none(slug)
+    if client is None:
+        return _not_found(f"There is no client “{slug}”.")
+    query, errors = _load(TimelineQuerySchema(), request.args)
+    page = None
+    if not errors:
+        page = timeline_page(
+            db.session, client.id, query["filters"], limit=query["limit"], after=query["after"]
+        )
+    return _client_page(client, page=page, filter_errors=errors, status=400 if errors else 200)
+
+
+@bp.post("/clients/<slug>/touches")
+def log_touch_form(slug: str):
+    client = _client_or_none(slug)
+    if client is None:
+        return _not_found(f"There is no client “{slug}”.")
+    data, errors = _load(TouchSchema(), request.form)
+    if not errors:
+        try:
+            event = log_touch(
+                db.session,
+                client,
+                kind=data["kind"],
+                text=data["text"],
+                title=data.get("title"),
+                actor=data["actor"].strip(),
+                occurred_at=in_zone(data.get("occurred_at"), zone(client.timezone)),
+            )
+        except TouchError as error:
+            db.session.rollback()
+            errors = {error.field or "_schema": [error.message]}
+        else:
+            db.session.commit()
+            session[ACTOR_KEY] = event.actor
+            flash(f"{event.kind.capitalize()} logged: {event.title}")
+            return redirect(url_for(".client_page", slug=slug, _anchor="timeline"))
+    page = timeline_page(db.session, client.id)
+    return _client_page(client, page=page, touch=(request.form, errors), status=422)
+
+
+@bp.post("/clients/<slug>/commitments")
+def commitment_form(slug: str):
+    client = _client_or_none(slug)
+    if client is None:
+        return _not_found(f"There is no client “{slug}”.")
+    data, errors = _load(CommitmentInSchema(), request.form)
+    if not errors:
+        try:
+            commitment = make_commitment(
+                db.session,
+                client,
+                title=data["title"],
+                due_at=in_zone(data["due_at"], zone(client.timezone)),
+                actor=data["actor"].strip(),
+                detail=data.get("detail"),
+            )
+        except TouchError as error:
+            db.session.rollback()
+            errors = {error.field or "_schema": [error.message]}
+        else:
+            db.session.commit()
+            session[ACTOR_KEY] = commitment.assignee
+            flash(f"Commitment recorded: {commitment.title}")
+            return redirect(url_for(".client_page", slug=slug))
+    page = timeline_page(db.session, client.id)
+    return _client_page(client, page=page, commitment=(request.form, errors), status=422)
+
+
+@bp.post("/clients/<slug>/commitments/<key>/done")
+def commitment_done_form(slug: str, key: str):
+    client = _client_or_none(slug)
+    if client is None:
+        return _not_found(f"There is no client “{slug}”.")
+    data, errors = _load(CommitmentCompletionSchema(), request.form)
+    back = request.form.get("next") == "thread"
+    target = (
+        url_for(".thread_page", slug=slug, thread_type="commitment", key=key)
+        if back
+        else url_for(".client_page", slug=slug)
+    )
+    if errors:
+        flash(f"Commitment not marked done: {_describe(errors)}", "error")
+        return redirect(target)
+    try:
+        commitment = complete_commitment(db.session, client, key, actor=data["actor"].strip())
+    except UnknownCommitment:
+        db.session.rollback()
+        return _not_found(f"{client.name} has no commitment “{key}”.")
+    except TouchError as error:
+        db.session.rollback()
+        flash(error.message.capitalize(), "error")
+        return redirect(target)
+    db.session.commit()
+    session[ACTOR_KEY] = data["actor"].strip()
+    flash(f"Commitment done: {commitment.title}")
+    return redirect(target)
+
+
+@bp.get("/clients/<slug>/threads/<thread_type>/<path:key>")
+def thread_page(slug: str, thread_type: str, key: str):
+    client = _client_or_none(slug)
+    if client is None:
+        return _not_found(f"There is no client “{slug}”.")
+    found = thread(db.session, client.id, thread_type, key)
+    if found is None:
+        return _not_found(f"{client.name} has no {thread_type} “{key}”.")
+    return render_template(
+        "timeline/thread.html",
+        client=client,
+        thread=found,
+        now=utcnow(),
+        actor=session.get(ACTOR_KEY, ""),
+    )
+
+
+# --- helpers ---------------------------------------------------------------------
+
+
+def _client_or_none(slug: str) -> Client | None:
+    return db.session.scalar(select(Client).where(Client.slug == slug))
+
+
+def _not_found(message: str):
+    return render_template("timeline/not_found.html", message=message), 404
+
+
+def _load(schema, values) -> tuple[dict, dict]:
+    """(data, {}) or ({}, errors by field) from a query string or form."""
+    try:
+        return schema.load(MultiDictProxy(values, schema)), {}
+    except ValidationError as error:
+        return {}, _by_field(error.messages, schema)
+
+
+def _by_field(messages: dict, schema) -> dict[str, list[str]]:
+    """marshmallow's errors keyed by the names the form uses ("from", not "since")."""
+    names = {name: field.data_key or name for name, field in schema.fields.items()}
+    errors = {}
+    for field, text in messages.items():
+        if isinstance(text, dict):  # a list field: {0: ["..."]}
+            text = [line for lines in text.values() for line in lines]
+        errors[names.get(field, field)] = text
+    return errors
+
+
+def _describe(errors: dict[str, list[str]]) -> str:
+    return "; ".join(
+        f"{field}: {' '.join(texts)}" if field != "_schema" else " ".join(texts)
+        for field, texts in errors.items()
+    )
+
+
+def _client_page(
+    client: Client,
+    *,
+    page=None,
+    filter_errors=None,
+    touch=None,
+    commitment=None,
+    status: int = 200,
+):
+    now = utcnow()
+    config = current_app.config
+    card = precontact_card(
+        db.session,
+        client,
+        now,
+        guidance=config["TIER_GUIDANCE"],
+        hours=business_hours(config["BUSINESS_HOURS"]),
+    )
+    days = []
+    if page is not None:
+        days = [
+            (day, list(rows))
+            for day, rows in itertools.groupby(page.rows, key=lambda row: row.occurred_at.date())
+        ]
+    args = request.args.to_dict(flat=False)
+    older = None
+    if page is not None and page.next_cursor:
+        older_args = args | {"cursor": page.next_cursor}
+        older = url_for(".client_page", slug=client.slug, _anchor="timeline", **older_args)
+    actor = session.get(ACTOR_KEY, "")
+    return (
+        render_template(
+            "timeline/client.html",
+            client=client,
+            card=card,
+            now=now,
+            page=page,
+            days=days,
+            older=older,
+            filters=request.args,
+            selected_sources=_chosen(request.args.getlist("source")),
+            selected_kinds=_chosen(request.args.getlist("kind")),
+            newest_args={name: values for name, values in args.items() if name != "cursor"},
+            filter_errors=filter_errors or {},
+            touch_values=touch[0] if touch else {"kind": "note", "actor": actor},
+            touch_errors=touch[1] if touch else {},
+            commitment_values=commitment[0] if commitment else {"actor": actor},
+            commitment_errors=commitment[1] if commitment else {},
+            touch_kinds=TOUCH_KINDS,
+            kinds_by_source=_kinds_by_source(),
+            actor=actor,
+        ),
+        status,
+    )
+
+
+def _chosen(values: list[str]) -> set[str]:
+    return {part.strip() for value in values for part in value.split(",")}
+
+
+@functools.cache
+def _kinds_by_source() -> dict[str, list[str]]:
+    return {source: [n for n, k in KINDS.items() if k.source == source] for source in SOURCES}

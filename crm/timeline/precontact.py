@@ -1,0 +1,331 @@
+"""The pre-contact card: what to know about a client before calling them.
+
+Who they are and how to handle them (tier guidance, language, their local
+time and whether their office is open), what is open **right now** (tickets
+with their SLA, alerts, disputes, failed payments, overdue invoices, recent
+campaigns, quotes, renewals, our own commitments) and what we finished
+**lately**, so the caller can ask how it is going.
+
+Everything comes from the threads' current state (entities, through the
+index ix_entities_open) and one range of the events index, in a fixed
+handful of queries whatever the client's history: a client with 100,000
+events costs what a client with ten does.
+"""
+
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from crm.formatting import zone
+from crm.models import Client, Contact, Entity, Event
+from crm.timeline.hours import BusinessHours
+from crm.vocabulary import ENTITY_TYPES
+
+RECENT = timedelta(days=14)  # campaigns sent and work completed
+RENEWAL_HORIZON = timedelta(days=90)
+MAIN_CONTACTS = 5
+LATELY = 10  # a busy client finishes hundreds of tickets a fortnight; the card names the latest
+
+# Work worth asking about once it is done: the status that means "done
+# well", the kind of event that closes it, and how a sentence says so.
+COMPLETED = {
+    "ticket": ("resolved", "ticket.resolved", "closed"),
+    "commitment": ("done", "commitment.done", "done"),
+    "deal": ("won", "deal.won", "won"),
+    "renewal": ("renewed", "renewal.renewed", "renewed"),
+}
+CAMPAIGN_REACTIONS = ("email.opened", "email.clicked", "email.bounced", "email.unsubscribed")
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """Where a thread stands against its due time (a ticket's SLA, an invoice's
+    due date): `late` (breached or overdue), `due` (still ahead) or `none`."""
+
+    state: str
+    at: datetime | None
+    word: str  # how the late state is said for this thread: breached, overdue
+
+    @classmethod
+    def of(cls, at: datetime | None, now: datetime, word: str = "overdue") -> "Deadline":
+        if at is None:
+            return cls("none", None, word)
+        return cls(word if at <= now else "due", at, word)
+
+    @property
+    def is_late(self) -> bool:
+        return self.state == self.word
+
+
+@dataclass(frozen=True)
+class Item:
+    """One open thread on the card."""
+
+    entity: Entity
+    deadline: Deadline
+    age: timedelta  # since the thread opened
+
+    @property
+    def type(self) -> str:
+        return self.entity.type
+
+    @property
+    def key(self) -> str:
+        return self.entity.key
+
+
+@dataclass(frozen=True)
+class Campaign:
+    key: str
+    title: str
+    sent_at: datetime
+    recipients: int
+    reactions: dict[str, int]  # email.opened -> how many
+    thread_key: str | None  # when the campaign is a thread that can be opened
+
+
+@dataclass(frozen=True)
+class Completed:
+    """Work finished lately: "Set up a wireless access point, closed 3 Nov by Bob"."""
+
+    type: str
+    key: str
+    title: str
+    verb: str
+    closed_at: datetime
+    by: str | None
+    text: str
+
+
+@dataclass(frozen=True)
+class Card:
+    client: Client
+    now: datetime
+    guidance: str
+    local_now: datetime
+    business_hours: str
+    in_business_hours: bool
+    contacts: list[Contact]
+    more_contacts: int
+    open_tickets: list[Item] = field(default_factory=list)
+    active_alerts: list[Item] = field(default_factory=list)
+    open_disputes: list[Item] = field(default_factory=list)
+    failed_payments: list[Item] = field(default_factory=list)
+    overdue_invoices: list[Item] = field(default_factory=list)
+    campaigns: list[Campaign] = field(default_factory=list)
+    open_quotes: list[Item] = field(default_factory=list)
+    renewals: list[Item] = field(default_factory=list)
+    commitments: list[Item] = field(default_factory=list)
+    lately: list[Completed] = field(default_factory=list)  # the latest few
+    lately_total: int = 0  # all work finished in the last 14 days
+
+    @property
+    def overdue_commitments(self) -> list[Item]:
+        return [item for item in self.commitments if item.deadline.is_late]
+
+    @property
+    def breached_tickets(self) -> list[Item]:
+        return [item for item in self.open_tickets if item.deadline.is_late]
+
+    @property
+    def overdue_totals(self) -> dict[str, Decimal]:
+        """Overdue amount per currency."""
+        totals: dict[str, Decimal] = defaultdict(Decimal)
+        for item in self.overdue_invoices:
+            if item.entity.amount is not None:
+                totals[item.entity.currency or ""] += item.entity.amount
+        return dict(sorted(totals.items()))
+
+    @property
+    def flags(self) -> list[str]:
+        """What the caller must not walk into unaware, most pressing first."""
+        counts = (
+            (len(self.overdue_commitments), "overdue commitment"),
+            (len(self.breached_tickets), "ticket past its SLA"),
+            (len(self.open_disputes), "open dispute"),
+            (len(self.overdue_invoices), "overdue invoice"),
+            (len(self.failed_payments), "failed payment"),
+            (len(self.active_alerts), "active alert"),
+        )
+        return [_count(number, noun) for number, noun in counts if number]
+
+
+def precontact_card(
+    session: Session,
+    client: Client,
+    now: datetime,
+    *,
+    guidance: Mapping[str, str],
+    hours: BusinessHours,
+) -> Card:
+    """The card for `client` as it stands at `now` (aware)."""
+    client_zone = zone(client.timezone)
+    contacts = list(client.contacts)
+    lately, lately_total = _completed_lately(session, client.id, now, client_zone)
+    card = Card(
+        client=client,
+        now=now,
+        guidance=guidance.get(client.tier, ""),
+        local_now=now.astimezone(client_zone),
+        business_hours=hours.text,
+        in_business_hours=hours.is_open(now, client_zone),
+        contacts=contacts[:MAIN_CONTACTS],
+        more_contacts=max(0, len(contacts) - MAIN_CONTACTS),
+        campaigns=_recent_campaigns(session, client.id, now),
+        lately=lately,
+        lately_total=lately_total,
+    )
+    _sort_open_threads(session, client.id, now, card)
+    return card
+
+
+def _sort_open_threads(session: Session, client_id: int, now: datetime, card: Card) -> None:
+    """Put each open thread of the client in its section of the card."""
+    entities = session.scalars(
+        select(Entity)
+        .where(
+            Entity.client_id == client_id,
+            Entity.type.in_(tuple(ENTITY_TYPES)),
+            Entity.closed_at.is_(None),
+        )
+        .order_by(Entity.opened_at, Entity.id)
+    )
+    for entity in entities:
+        age = now - entity.opened_at
+        kind = entity.type
+        if kind == "ticket":
+            deadline = Deadline.of(entity.sla_due_at, now, "breached")
+            card.open_tickets.append(Item(entity, deadline, age))
+            continue
+        deadline = Deadline.of(entity.due_at, now)
+        item = Item(entity, deadline, age)
+        if kind == "alert":
+            card.active_alerts.append(item)
+        elif kind == "dispute":
+            card.open_disputes.append(item)
+        elif kind == "invoice":
+            # An invoice shows once: overdue (with its status, maybe
+            # "failed") or, while still within its terms, as a failed payment.
+            if deadline.is_late:
+                card.overdue_invoices.append(item)
+            elif entity.status == "failed":
+                card.failed_payments.append(item)
+        elif kind == "deal":
+            card.open_quotes.append(item)
+        elif kind == "renewal":
+            # Renewals with no date cannot be said to be coming up; ones past
+            # their date and still open are the most urgent of all.
+            if entity.due_at is not None and entity.due_at <= now + RENEWAL_HORIZON:
+                card.renewals.append(item)
+        elif kind == "commitment":
+            card.commitments.append(item)
+    # Longest overdue first; renewals by date, those past it first.
+    card.overdue_invoices.sort(key=lambda item: item.entity.due_at)
+    card.renewals.sort(key=lambda item: item.entity.due_at)
+    # Soonest due first; promises without a due time last.
+    card.commitments.sort(key=lambda item: (item.entity.due_at is None, item.entity.due_at or now))
+
+
+def _recent_campaigns(session: Session, client_id: int, now: datetime) -> list[Campaign]:
+    """Campaigns sent to the client's contacts in the last 14 days, newest first,
+    with how their recipients reacted since.
+
+    A campaign is its thread when the connector knows one (SendGrid); the
+    generic formats keep it in the `campaign` attribute; failing both, the
+    subject names it.
+    """
+    campaign = func.coalesce(
+        Event.thread_key, Event.attributes["campaign"].as_string(), Event.title
+    ).label("campaign")
+    rows = session.execute(
+        select(
+            campaign,
+            Event.kind,
+            func.count(),
+            func.min(Event.occurred_at),
+            func.min(Event.title),
+            func.max(Event.thread_key),
+        )
+        .where(
+            Event.client_id == client_id,
+            Event.occurred_at >= now - RECENT,
+            Event.occurred_at <= now,
+            Event.source == "marketing",
+        )
+        .group_by(campaign, Event.kind)
+    ).all()
+    reactions: dict[str, dict[str, int]] = defaultdict(dict)
+    for key, kind, count, _, _, _ in rows:
+        if kind in CAMPAIGN_REACTIONS:
+            reactions[key][kind] = count
+    ordered = {
+        key: {kind: counts[kind] for kind in CAMPAIGN_REACTIONS if kind in counts}
+        for key, counts in reactions.items()
+    }
+    campaigns = [
+        Campaign(key, title, first, count, ordered.get(key, {}), thread_key)
+        for key, kind, count, first, title, thread_key in rows
+        if kind == "campaign.sent"
+    ]
+    return sorted(campaigns, key=lambda campaign: (campaign.sent_at, campaign.key), reverse=True)
+
+
+def _completed_lately(
+    session: Session, client_id: int, now: datetime, client_zone
+) -> tuple[list[Completed], int]:
+    """The latest work finished in the last 14 days, newest first, with who
+    finished it (whoever logged the closing event, else the thread's
+    assignee), and how much was finished in all."""
+    finished = and_(
+        Entity.client_id == client_id,
+        Entity.type.in_(COMPLETED),
+        Entity.closed_at >= now - RECENT,
+        Entity.closed_at <= now,
+        or_(*(and_(Entity.type == t, Entity.status == s) for t, (s, _, _) in COMPLETED.items())),
+    )
+    closer = (
+        select(Event.actor)
+        .where(
+            Event.client_id == Entity.client_id,
+            Event.thread_type == Entity.type,
+            Event.thread_key == Entity.key,
+            Event.occurred_at == Entity.closed_at,
+            Event.kind.in_([kind for _, kind, _ in COMPLETED.values()]),
+        )
+        .order_by(Event.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    rows = session.execute(
+        select(
+            Entity.type,
+            Entity.key,
+            Entity.title,
+            Entity.closed_at,
+            func.coalesce(closer, Entity.assignee),
+        )
+        .where(finished)
+        .order_by(Entity.closed_at.desc(), Entity.id.desc())
+        .limit(LATELY)
+    ).all()
+    total = session.scalar(select(func.count()).select_from(Entity).where(finished))
+    completed = []
+    for thread_type, key, title, closed_at, by in rows:
+        verb = COMPLETED[thread_type][2]
+        title = title or key
+        local = closed_at.astimezone(client_zone)
+        text = f"{title}, {verb} {local.day} {local:%b}" + (f" by {by}" if by else "")
+        completed.append(Completed(thread_type, key, title, verb, closed_at, by, text))
+    return completed, total
+
+
+def _count(number: int, noun: str) -> str:
+    if number == 1:
+        return f"1 {noun}"
+    plural = noun.replace("ticket ", "tickets ", 1) if noun.startswith("ticket ") else noun + "s"
+    return f"{number} {plural}"

@@ -1,0 +1,386 @@
+"""What crosses the boundary of the timeline pages and API, in and out.
+
+In: the timeline's filters (query string, pages and API alike), a touch, a
+commitment, its completion. Times typed into a form have no offset and are in
+the client's time zone (the forms say so); the API takes ISO 8601 with an
+offset, or without one in the client's zone like the forms. `in_zone` turns
+either into an aware datetime once the client is known.
+
+Out: timeline rows go through `timeline_item`, a hand-written serialiser that
+gives exactly what TimelineItemSchema documents at a fraction of the cost
+(the timeline is the hot path; tests keep the two equal). Everything else
+is dumped by its schema.
+"""
+
+from datetime import UTC, datetime, tzinfo
+
+from marshmallow import (
+    EXCLUDE,
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    pre_load,
+    validate,
+    validates_schema,
+)
+
+from crm.timeline.queries import (
+    COMMITMENT_STATES,
+    MAX_PAGE_SIZE,
+    PAGE_SIZE,
+    BadCursor,
+    Position,
+    TimelineFilter,
+)
+from crm.timeline.touches import TOUCH_KINDS
+from crm.vocabulary import KINDS, SOURCES
+
+# --- in --------------------------------------------------------------------------
+
+
+class _Choices(fields.List):
+    """Several values from a closed list: repeated (`?source=a&source=b`) or
+    comma-separated (`?source=a,b`); the error names each unknown value."""
+
+    def __init__(self, choices: tuple[str, ...], noun: str, **kwargs):
+        # The inner field documents the choices; _deserialize checks them,
+        # so that one message names every unknown value.
+        super().__init__(fields.String(validate=validate.OneOf(choices)), **kwargs)
+        self.choices, self.noun = choices, noun
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        values = value if isinstance(value, list | tuple) else [value]
+        items = [part.strip() for item in values for part in str(item).split(",")]
+        items = list(dict.fromkeys(item for item in items if item))
+        unknown = [item for item in items if item not in self.choices]
+        if unknown:
+            raise ValidationError(
+                f"unknown {self.noun} {', '.join(map(repr, unknown))}; "
+                f"known: {', '.join(self.choices)}"
+            )
+        return tuple(items)
+
+
+class _Cursor(fields.String):
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return Position.decode(text)
+        except BadCursor as error:
+            raise ValidationError(str(error)) from error
+
+
+class LocalDateTime(fields.DateTime):
+    """ISO 8601; with an offset it is that instant, without one it is the
+    client's wall-clock time, made aware later by `in_zone`."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str):
+            value = value.strip().replace(" ", "T", 1)
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+def in_zone(moment: datetime | None, zone: tzinfo) -> datetime | None:
+    """`moment` as an aware datetime in UTC; a naive one is read in `zone`."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=zone)
+    return moment.astimezone(UTC)
+
+
+class _Form(Schema):
+    """Browser forms send every field, empty ones as "": those are missing."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    @pre_load
+    def _drop_empty(self, data, **kwargs):
+        if hasattr(data, "items"):
+            return {
+                key: value
+                for key, value in data.items()
+                if not (isinstance(value, str) and not value.strip())
+            }
+        return data
+
+
+class TimelineQuerySchema(_Form):
+    """Filters of a timeline; the same from the page's form and the API."""
+
+    source = _Choices(
+        SOURCES, "source", metadata={"description": "Sources to show, e.g. billing,rmm."}
+    )
+    kind = _Choices(tuple(KINDS), "kind", metadata={"description": "Event kinds to show."})
+    since = fields.Date(
+        data_key="from", metadata={"description": "First day to show (UTC), YYYY-MM-DD."}
+    )
+    until = fields.Date(
+        data_key="to", metadata={"description": "Last day to show (UTC), inclusive."}
+    )
+    q = fields.String(
+        validate=validate.Length(max=200),
+        metadata={"description": "Text in the title, detail or actor, in any case."},
+    )
+    cursor = _Cursor(metadata={"description": "`next_cursor` of the previous page."})
+    limit = fields.Integer(
+        load_default=PAGE_SIZE, validate=validate.Range(min=1, max=MAX_PAGE_SIZE)
+    )
+
+    @validates_schema
+    def _days_in_order(self, data, **kwargs):
+        if data.get("since") and data.get("until") and data["until"] < data["since"]:
+            raise ValidationError("is before `from`", "to")
+
+    @post_load
+    def _to_filter(self, data, **kwargs):
+        filters = TimelineFilter(
+            sources=data.get("source", ()),
+            kinds=data.get("kind", ()),
+            since=data.get("since"),
+            until=data.get("until"),
+            text=(data.get("q") or "").strip() or None,
+        )
+        return {"filters": filters, "after": data.get("cursor"), "limit": data["limit"]}
+
+
+def _not_blank(value: str) -> None:
+    if not value.strip():
+        raise ValidationError("must not be blank")
+
+
+def _required_text(max_length: int, description: str) -> fields.String:
+    return fields.String(
+        required=True,
+        validate=[validate.Length(max=max_length), _not_blank],
+        metadata={"description": description},
+    )
+
+
+ACTOR = "Who logged it (until sign-in arrives, typed in)."
+
+
+class TouchSchema(_Form):
+    kind = fields.String(required=True, validate=validate.OneOf(TOUCH_KINDS))
+    text = _required_text(20_000, "What was said or agreed.")
+    title = fields.String(
+        validate=validate.Length(max=500),
+        metadata={"description": "A short title; the first line of the text if left out."},
+    )
+    actor = _required_text(200, ACTOR)
+    occurred_at = LocalDateTime(
+        metadata={
+            "description": "When it happened (default now); without an offset, "
+            "in the client's time zone."
+        }
+    )
+
+
+class CommitmentInSchema(_Form):
+    title = _required_text(500, "What we promised.")
+    due_at = LocalDateTime(
+        required=True,
+        metadata={"description": "When it is due; without an offset, in the client's time zone."},
+    )
+    actor = _required_text(200, ACTOR)
+    detail = fields.String(validate=validate.Length(max=20_000))
+
+
+class CommitmentCompletionSchema(_Form):
+    actor = _required_text(200, ACTOR)
+
+
+class CommitmentQuerySchema(_Form):
+    state = fields.String(load_default="open", validate=validate.OneOf(COMMITMENT_STATES))
+
+
+# --- out -------------------------------------------------------------------------
+
+
+def _exact(**kwargs) -> fields.Decimal:
+    """An amount as an exact decimal string ("120.5000"), never a float."""
+    return fields.Decimal(
+        as_string=True,
+        allow_none=True,
+        metadata={"type": "string", "format": "decimal", "example": "120.5000"},
+        **kwargs,
+    )
+
+
+class TimelineItemSchema(Schema):
+    id = fields.Integer()
+    occurred_at = fields.DateTime()
+    source = fields.String()
+    kind = fields.String()
+    title = fields.String()
+    detail = fields.String(allow_none=True)
+    amount = _exact()
+    currency = fields.String(allow_none=True)
+    status = fields.Function(
+        lambda row: event_status(row.kind, row.status),
+        metadata={
+            "type": "string",
+            "nullable": True,
+            "description": "The status the event gives its thread, if any.",
+        },
+    )
+    thread_type = fields.String(allow_none=True)
+    thread_key = fields.String(allow_none=True)
+    actor = fields.String(allow_none=True)
+    url = fields.String(
+        allow_none=True, metadata={"description": "The event in its source system."}
+    )
+    origin = fields.String()
+    external_id = fields.String()
+
+
+def event_status(kind: str, status: str | None) -> str | None:
+    """The event's own status if it has one ("pending"), else its kind's ("paid")."""
+    return status or _KIND_STATUS.get(kind)
+
+
+_KIND_STATUS = {name: kind.status for name, kind in KINDS.items()}
+
+
+def timeline_item(row) -> dict:
+    """A TIMELINE_COLUMNS row exactly as TimelineItemSchema dumps it, ~10 times faster."""
+    (id_, occurred_at, source, kind, title, detail, amount, currency, thread_type,
+     thread_key, actor, url, origin, external_id, status) = row  # fmt: skip
+    return {
+        "id": id_,
+        "occurred_at": occurred_at.isoformat(),
+        "source": source,
+        "kind": kind,
+        "title": title,
+        "detail": detail,
+        "amount": None if amount is None else format(amount, "f"),
+        "currency": currency,
+        "status": status or _KIND_STATUS.get(kind),
+        "thread_type": thread_type,
+        "thread_key": thread_key,
+        "actor": actor,
+        "url": url,
+        "origin": origin,
+        "external_id": external_id,
+    }
+
+
+class TimelinePageSchema(Schema):
+    items = fields.List(fields.Nested(TimelineItemSchema))
+    next_cursor = fields.String(
+        allow_none=True, metadata={"description": "Pass as `cursor` for the next, older page."}
+    )
+
+
+class ThreadStateSchema(Schema):
+    type = fields.String()
+    key = fields.String()
+    status = fields.String()
+    title = fields.String(allow_none=True)
+    opened_at = fields.DateTime()
+    closed_at = fields.DateTime(allow_none=True)
+    is_open = fields.Boolean()
+    due_at = fields.DateTime(allow_none=True)
+    amount = _exact()
+    currency = fields.String(allow_none=True)
+    priority = fields.String(allow_none=True)
+    category = fields.String(allow_none=True)
+    assignee = fields.String(allow_none=True)
+    sla_due_at = fields.DateTime(allow_none=True)
+    last_event_at = fields.DateTime()
+    event_count = fields.Integer()
+
+
+class ThreadDetailSchema(Schema):
+    thread_type = fields.String()
+    key = fields.String()
+    state = fields.Nested(ThreadStateSchema, allow_none=True)
+    events = fields.List(fields.Nested(TimelineItemSchema))
+
+
+class CommitmentListSchema(Schema):
+    state = fields.String()
+    items = fields.List(fields.Nested(ThreadStateSchema))
+
+
+# --- the card --------------------------------------------------------------------
+
+
+class CardDeadlineSchema(Schema):
+    state = fields.String(metadata={"description": "breached or overdue, due, or none"})
+    at = fields.DateTime(allow_none=True)
+
+
+class CardItemSchema(Schema):
+    type = fields.String()
+    key = fields.String()
+    title = fields.String(attribute="entity.title", allow_none=True)
+    status = fields.String(attribute="entity.status")
+    opened_at = fields.DateTime(attribute="entity.opened_at")
+    age_seconds = fields.Function(lambda item: int(item.age.total_seconds()))
+    deadline = fields.Nested(CardDeadlineSchema)
+    amount = _exact(attribute="entity.amount")
+    currency = fields.String(attribute="entity.currency", allow_none=True)
+    priority = fields.String(attribute="entity.priority", allow_none=True)
+    assignee = fields.String(attribute="entity.assignee", allow_none=True)
+
+
+class CardCampaignSchema(Schema):
+    key = fields.String()
+    title = fields.String()
+    sent_at = fields.DateTime()
+    recipients = fields.Integer()
+    thread_key = fields.String(allow_none=True)
+    reactions = fields.Dict(keys=fields.String(), values=fields.Integer())
+
+
+class CardCompletedSchema(Schema):
+    type = fields.String()
+    key = fields.String()
+    title = fields.String()
+    verb = fields.String()
+    closed_at = fields.DateTime()
+    by = fields.String(allow_none=True)
+    text = fields.String()
+
+
+class CardContactSchema(Schema):
+    name = fields.String()
+    email = fields.String(allow_none=True)
+    phone = fields.String(allow_none=True)
+    role = fields.String(allow_none=True)
+
+
+class CardClientSchema(Schema):
+    slug = fields.String()
+    name = fields.String()
+    tier = fields.String()
+    language = fields.String(allow_none=True)
+    timezone = fields.String()
+    account_manager = fields.String(allow_none=True)
+
+
+class CardSchema(Schema):
+    client = fields.Nested(CardClientSchema)
+    now = fields.DateTime()
+    guidance = fields.String()
+    local_now = fields.DateTime(metadata={"description": "Now in the client's time zone."})
+    business_hours = fields.String()
+    in_business_hours = fields.Boolean()
+    contacts = fields.List(fields.Nested(CardContactSchema))
+    more_contacts = fields.Integer()
+    flags = fields.List(fields.String())
+    open_tickets = fields.List(fields.Nested(CardItemSchema))
+    active_alerts = fields.List(fields.Nested(CardItemSchema))
+    open_disputes = fields.List(fields.Nested(CardItemSchema))
+    failed_payments = fields.List(fields.Nested(CardItemSchema))
+    overdue_invoices = fields.List(fields.Nested(CardItemSchema))
+    overdue_totals = fields.Dict(keys=fields.String(), values=_exact())
+    campaigns = fields.List(fields.Nested(CardCampaignSchema))
+    open_quotes = fields.List(fields.Nested(CardItemSchema))
+    renewals = fields.List(fields.Nested(CardItemSchema))
+    commitments = fields.List(fields.Nested(CardItemSchema))
+    lately = fields.List(fields.Nested(CardCompletedSchema))
+    lately_total = fields.Integer(metadata={"description": "All work finished in 14 days."})
