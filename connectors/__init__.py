@@ -15,11 +15,14 @@ def init_app(app: Flask) -> None:
     from connectors.api import blp as ingest_api
     from connectors.cli import identities_cli, ingest_command
     from connectors.pages import bp as pages
+    from connectors.review import replay_mapped_identities
     from connectors.webhooks import bp as webhooks
-    from crm import api
+    from crm import api, signals
 
     app.register_blueprint(webhooks)
     app.register_blueprint(pages)
     api.register(app, ingest_api)
     app.cli.add_command(ingest_command)
     app.cli.add_command(identities_cli)
+    # A mapping made in crm/ (a client form) replays the records waiting for it.
+    signals.identities_mapped.connect(replay_mapped_identities)

@@ -1,5 +1,193 @@
 """/api/v1: identities, unmatched records, ingest runs and file ingest."""
 
-from crm.api import ApiBlueprint
+from flask import current_app
+from flask.views import MethodView
+from sqlalchemy import select
+
+from connectors import registry, review, run_review
+from connectors.pipeline import Pipeline
+from connectors.readers import UnreadableInput
+from connectors.schemas import (
+    IdentityMappingSchema,
+    InboxRecordPage,
+    IngestFileUpload,
+    IngestRunArgs,
+    IngestRunDetailSchema,
+    IngestRunPage,
+    IngestRunRecordArgs,
+    IngestSummarySchema,
+    MapIdentityBody,
+    MappedIdentityArgs,
+    MappedIdentityPage,
+    ReplayEdit,
+    ReplayResultSchema,
+    UnmatchedArgs,
+    UnmatchedPageSchema,
+    UnmatchedRecordArgs,
+)
+from crm.api import ApiBlueprint, abort
+from crm.extensions import db
+from crm.identities import IdentityConflict
+from crm.models import Client, InboxRecord, IngestRun
 
 blp = ApiBlueprint("ingest_api", __name__, description="Identities, unmatched records, ingest")
+
+
+def _client(slug: str, field: str = "client") -> Client:
+    client = db.session.scalar(select(Client).where(Client.slug == slug))
+    if client is None:
+        abort(404, f"{field}: no client with slug {slug!r}", field=field)
+    return client
+
+
+def _paged(page: review.Page) -> dict:
+    return {
+        "items": page.items,
+        "page": page.page,
+        "per_page": page.per_page,
+        "pages": page.pages,
+        "total": page.total,
+    }
+
+
+@blp.route("/identities")
+class Identities(MethodView):
+    @blp.arguments(MappedIdentityArgs, location="query")
+    @blp.response(200, MappedIdentityPage)
+    def get(self, args):
+        """How other systems name our clients, by system then key."""
+        client = _client(args["client"]) if "client" in args else None
+        return _paged(
+            review.mapped_identities(
+                db.session, args.get("system"), client, args["page"], args["per_page"]
+            )
+        )
+
+    @blp.arguments(MapIdentityBody)
+    @blp.response(200, IdentityMappingSchema)
+    @blp.alt_response(404, description="No client with that slug")
+    @blp.alt_response(409, description="The identity already belongs to another client")
+    @blp.alt_response(422, description="Invalid input, or a public mail domain")
+    def post(self, data):
+        """Map system+key to a client and replay the records waiting for it."""
+        client = _client(data["client"])
+        try:
+            mapping = review.map_and_replay(
+                db.session,
+                data["system"],
+                data["key"],
+                client,
+                started_by=f"api:identities {data['system']} {data['key']}",
+            )
+        except IdentityConflict as conflict:
+            db.session.rollback()
+            abort(409, str(conflict), field="key")
+        except review.UnmappableHint as refused:
+            abort(422, f"key: {refused}", field="key")
+        db.session.commit()
+        return {"identity": mapping.identity, "replay": mapping, "message": mapping.describe()}
+
+
+@blp.route("/unmatched")
+@blp.arguments(UnmatchedArgs, location="query")
+@blp.response(200, UnmatchedPageSchema)
+def unmatched(args):
+    """Unmatched records grouped by the identity they name, with suggested clients."""
+    groups = review.unmatched_groups(
+        db.session, args["page"], args["per_page"], args.get("system"), args.get("q")
+    )
+    return _paged(groups) | {"waiting": review.waiting_records(db.session)}
+
+
+@blp.route("/unmatched/records")
+@blp.arguments(UnmatchedRecordArgs, location="query")
+@blp.response(200, InboxRecordPage)
+def unmatched_records(args):
+    """Unmatched records one by one, oldest first."""
+    return _paged(
+        review.unmatched_records(
+            db.session,
+            system=args.get("system"),
+            key=args.get("key"),
+            connector=args.get("connector"),
+            page=args["page"],
+            per_page=args["per_page"],
+        )
+    )
+
+
+@blp.route("/runs")
+@blp.arguments(IngestRunArgs, location="query")
+@blp.response(200, IngestRunPage)
+def runs(args):
+    """Ingest runs, newest first."""
+    return _paged(
+        run_review.ingest_runs(db.session, args["page"], args["per_page"], args.get("connector"))
+    )
+
+
+@blp.route("/runs/<int:run_id>")
+@blp.arguments(IngestRunRecordArgs, location="query")
+@blp.response(200, IngestRunDetailSchema)
+@blp.alt_response(404, description="No such run")
+def run(args, run_id: int):
+    """One run with its counts and its inbox records (all, or of one `status`)."""
+    found = db.session.get(IngestRun, run_id)
+    if found is None:
+        abort(404, f"no ingest run {run_id}")
+    records = run_review.run_records(
+        db.session, run_id, args.get("status"), args["page"], args["per_page"]
+    )
+    return {
+        "run": found,
+        "inbox": run_review.inbox_counts(db.session, run_id),
+        "records": _paged(records),
+    }
+
+
+@blp.route("/inbox/<int:record_id>/replay", methods=["POST"])
+@blp.arguments(ReplayEdit)
+@blp.response(200, ReplayResultSchema)
+@blp.alt_response(404, description="No such inbox record")
+@blp.alt_response(409, description="The record already went in")
+def replay(data, record_id: int):
+    """Replay one inbox record, after replacing its stored JSON with `record` if given."""
+    row = db.session.get(InboxRecord, record_id)
+    if row is None:
+        abort(404, f"no inbox record {record_id}")
+    try:
+        replay_run = run_review.replay_record(
+            db.session, row, f"api:inbox {record_id} replay", edited=data.get("record")
+        )
+    except run_review.NotReplayable as error:
+        abort(409, str(error), field=error.field)
+    db.session.commit()
+    return {"outcome": run_review.outcome_of(replay_run), "record": row, "run": replay_run}
+
+
+@blp.route("/ingest/<connector>", methods=["POST"])
+@blp.arguments(IngestFileUpload, location="files")
+@blp.response(200, IngestSummarySchema)
+@blp.alt_response(400, description="The file cannot be read at all")
+@blp.alt_response(404, description="No such connector")
+def ingest(files, connector: str):
+    """Ingest a file sent as multipart field `file`.
+
+    Its extension picks the reader (.csv, .json, .ndjson), as `flask ingest`
+    does. Bad records are counted and kept in the inbox with their reasons;
+    only a file that cannot be read at all is refused (400).
+    """
+    try:
+        found = registry.get(connector)
+    except LookupError as error:
+        abort(404, str(error), field="connector")
+    upload = files["file"]
+    filename = upload.filename or None
+    if filename and len(filename) > 255:
+        abort(400, "file: the file name is longer than 255 characters", field="file")
+    pipeline = Pipeline(db.session, current_app.config["INGEST_BATCH_SIZE"])
+    try:
+        done = pipeline.ingest(found, upload.read(), filename, started_by=f"api:{filename}"[:120])
+    except UnreadableInput as error:
+        abort(400, f"file: cannot read {filename}: {error}", field="file")
+    return done.summary()

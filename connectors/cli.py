@@ -11,8 +11,9 @@ from sqlalchemy import select
 from connectors import registry
 from connectors.pipeline import Pipeline
 from connectors.readers import UnreadableInput
+from connectors.review import UnmappableHint, map_and_replay
 from crm.extensions import db
-from crm.identities import IdentityConflict, map_identity
+from crm.identities import IdentityConflict
 from crm.models import Client, InboxRecord, IngestRun
 from crm.models.inbox import RUN_COUNTS
 
@@ -101,13 +102,13 @@ def map_command(system: str, key: str, client_slug: str) -> None:
     if client is None:
         raise click.ClickException(f"no client with slug {client_slug!r}")
     try:
-        identity = map_identity(db.session, system, key, client)
-    except IdentityConflict as conflict:
-        raise click.ClickException(str(conflict)) from None
+        mapping = map_and_replay(
+            db.session, system, key, client, started_by=f"cli:identities map {system} {key}"
+        )
+    except (IdentityConflict, UnmappableHint) as refused:
+        raise click.ClickException(str(refused)) from None
     db.session.commit()
-    runs = Pipeline(db.session).replay_matching(
-        [(identity.system, identity.external_key)], started_by=f"cli:identities map {system} {key}"
-    )
+    identity, runs = mapping.identity, mapping.runs
     click.echo(f"{identity.system} {identity.external_key} -> {client.slug}")
     for run in runs:
         click.echo(

@@ -1,0 +1,223 @@
+"""What the ingest pages and API accept and answer, as marshmallow schemas."""
+
+from flask_smorest.fields import Upload
+from marshmallow import EXCLUDE, Schema, fields, pre_load
+from marshmallow.validate import Length, OneOf, Range
+
+from crm.models.inbox import INBOX_STATUSES
+
+
+class _Lenient(Schema):
+    """Query strings and forms carry extra fields (buttons, filters of other
+    parts of the page); they are not errors."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    @pre_load
+    def _blank_is_missing(self, data, **kwargs):
+        # A filter left empty in a GET form arrives as "", which means "any".
+        return {name: value for name, value in data.items() if value not in ("", None)}
+
+
+class ReviewPageArgs(_Lenient):
+    page = fields.Integer(load_default=1, validate=Range(min=1))
+    per_page = fields.Integer(load_default=25, validate=Range(min=1, max=200))
+
+
+class UnmatchedArgs(ReviewPageArgs):
+    system = fields.String(validate=Length(max=40))
+    q = fields.String(validate=Length(max=200), metadata={"description": "part of the key"})
+
+
+class UnmatchedRecordArgs(ReviewPageArgs):
+    system = fields.String(validate=Length(max=40))
+    key = fields.String(validate=Length(max=254))
+    connector = fields.String(validate=Length(max=40))
+
+
+class IngestRunArgs(ReviewPageArgs):
+    connector = fields.String(validate=Length(max=40))
+
+
+class IngestRunRecordArgs(ReviewPageArgs):
+    status = fields.String(validate=OneOf(INBOX_STATUSES))
+
+
+class MappedIdentityArgs(ReviewPageArgs):
+    system = fields.String(validate=Length(max=40))
+    client = fields.String(validate=Length(max=80), metadata={"description": "client slug"})
+
+
+class MapIdentityBody(Schema):
+    system = fields.String(required=True, validate=Length(min=1, max=40))
+    key = fields.String(required=True, validate=Length(min=1, max=200))
+    client = fields.String(
+        required=True, validate=Length(min=1, max=80), metadata={"description": "client slug"}
+    )
+
+
+class MapHintForm(_Lenient):
+    """The queue's form: a suggested client (radio) or another one typed in,
+    by slug or name; the typed one wins when both are given."""
+
+    system = fields.String(required=True, validate=Length(min=1, max=40))
+    key = fields.String(required=True, validate=Length(min=1, max=200))
+    client = fields.String(
+        required=True,
+        validate=Length(min=1, max=200),
+        error_messages={"required": "choose a client to map it to"},
+    )
+
+    @pre_load
+    def _typed_client_wins(self, data, **kwargs):
+        data = dict(data)
+        other = (data.pop("other_client", "") or "").strip()
+        if other:
+            data["client"] = other
+        return data
+
+
+class ReplayEdit(Schema):
+    record = fields.Dict(
+        metadata={"description": "the record as it should be read; omit to replay it as stored"}
+    )
+
+
+class IngestFileUpload(Schema):
+    file = Upload(required=True, metadata={"description": "a .csv, .json or .ndjson file"})
+
+
+# --- answers -------------------------------------------------------------------
+
+
+class InboxHintSchema(Schema):
+    system = fields.String()
+    key = fields.String()
+
+
+class InboxRecordSchema(Schema):
+    id = fields.Integer()
+    run_id = fields.Integer()
+    connector = fields.String()
+    position = fields.Integer()
+    locator = fields.String()
+    status = fields.String()
+    field = fields.String(allow_none=True)
+    reason = fields.String()
+    natural_key = fields.String(allow_none=True)
+    record = fields.Raw()
+    hints = fields.List(fields.Nested(InboxHintSchema))
+    created_at = fields.DateTime()
+    replayed_at = fields.DateTime(allow_none=True)
+
+
+class ClientSuggestionSchema(Schema):
+    client = fields.String(attribute="slug")
+    name = fields.String()
+    score = fields.Float(metadata={"description": "0..1; 1 is an exact match"})
+    reasons = fields.List(fields.String())
+
+
+class HintGroupSchema(Schema):
+    system = fields.String()
+    key = fields.String()
+    label = fields.String()
+    records = fields.Integer(metadata={"description": "unmatched records naming this hint"})
+    first_seen = fields.DateTime()
+    last_seen = fields.DateTime()
+    connectors = fields.List(fields.String())
+    sample = fields.Nested(InboxRecordSchema, allow_none=True)
+    suggestions = fields.List(fields.Nested(ClientSuggestionSchema))
+
+
+class IngestRunSchema(Schema):
+    run_id = fields.Integer(attribute="id")
+    connector = fields.String()
+    status = fields.String()
+    started_by = fields.String()
+    source_name = fields.String(allow_none=True)
+    started_at = fields.DateTime()
+    finished_at = fields.DateTime(allow_none=True)
+    error = fields.String(allow_none=True)
+    total = fields.Integer()
+    accepted = fields.Integer()
+    duplicate = fields.Integer()
+    skipped = fields.Integer()
+    rejected = fields.Integer()
+    unmatched = fields.Integer()
+
+
+class IngestSummarySchema(Schema):
+    """As `flask ingest --json` prints it."""
+
+    run_id = fields.Integer()
+    connector = fields.String()
+    status = fields.String()
+    total = fields.Integer()
+    accepted = fields.Integer()
+    duplicate = fields.Integer()
+    skipped = fields.Integer()
+    rejected = fields.Integer()
+    unmatched = fields.Integer()
+
+
+class MappedIdentitySchema(Schema):
+    system = fields.String()
+    key = fields.String(attribute="external_key")
+    client = fields.Function(lambda identity: identity.client.slug)
+    client_name = fields.Function(lambda identity: identity.client.name)
+    created_at = fields.DateTime()
+
+
+class ReplaySummarySchema(Schema):
+    replayed = fields.Integer(metadata={"description": "records now on the timeline"})
+    rejected = fields.Integer()
+    skipped = fields.Integer()
+    still_waiting = fields.Integer(metadata={"description": "unmatched records still naming it"})
+    runs = fields.List(fields.Nested(IngestRunSchema))
+
+
+class IdentityMappingSchema(Schema):
+    identity = fields.Nested(MappedIdentitySchema)
+    replay = fields.Nested(ReplaySummarySchema)
+    message = fields.String(metadata={"description": "what happened, in a sentence"})
+
+
+class ReplayResultSchema(Schema):
+    outcome = fields.String(metadata={"description": "what became of the record this time"})
+    record = fields.Nested(InboxRecordSchema)
+    run = fields.Nested(IngestRunSchema)
+
+
+def _paged(item_schema: type[Schema], name: str) -> type[Schema]:
+    return Schema.from_dict(
+        {
+            "items": fields.List(fields.Nested(item_schema)),
+            "page": fields.Integer(),
+            "per_page": fields.Integer(),
+            "pages": fields.Integer(),
+            "total": fields.Integer(),
+        },
+        name=name,
+    )
+
+
+MappedIdentityPage = _paged(MappedIdentitySchema, "MappedIdentityPage")
+HintGroupPage = _paged(HintGroupSchema, "HintGroupPage")
+InboxRecordPage = _paged(InboxRecordSchema, "InboxRecordPage")
+IngestRunPage = _paged(IngestRunSchema, "IngestRunPage")
+
+
+class IngestRunDetailSchema(Schema):
+    run = fields.Nested(IngestRunSchema)
+    inbox = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(),
+        metadata={"description": "the run's inbox records by their status now"},
+    )
+    records = fields.Nested(InboxRecordPage)
+
+
+class UnmatchedPageSchema(HintGroupPage):
+    waiting = fields.Integer(metadata={"description": "unmatched records, each counted once"})

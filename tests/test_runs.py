@@ -1,0 +1,111 @@
+"""Ingest runs: the list with counts, one run's records, fixing and replaying a record."""
+
+import html
+import re
+
+from sqlalchemy import select
+
+from crm.models import Event, InboxRecord, RawPayload
+from tests.factories import event, make_client, ndjson
+from tests.helpers import ingest_file
+
+BILLING_CSV = (
+    "id,kind,occurred_at,account,amount,currency,thread\n"
+    "inv-1,invoice.issued,2026-10-01T10:00:00Z,AC-1,100.00,EUR,INV-1\n"
+    "inv-2,invoice.issued,the 3rd of October,AC-1,50.00,EUR,INV-2\n"
+    "inv-3,invoice.teleported,2026-10-03T10:00:00Z,AC-1,10,EUR,INV-3\n"
+)
+
+
+def _text(response) -> str:
+    """The page as a person reads it: tags gone, whitespace collapsed."""
+    words = re.sub(r"<[^>]+>", " ", response.get_data(as_text=True)).split()
+    return html.unescape(" ".join(words))
+
+
+def _bad_date_run(runner, tmp_path) -> dict:
+    """A billing file with one good, one rejected (bad date), one skipped record."""
+    path = tmp_path / "billing.csv"
+    path.write_text(BILLING_CSV)
+    return ingest_file(runner, "billing", path)
+
+
+def _rejected(session) -> InboxRecord:
+    return session.scalars(select(InboxRecord).where(InboxRecord.status == "rejected")).one()
+
+
+def test_runs_are_listed_newest_first_with_their_counts(client, runner, tmp_path):
+    make_client("acme", identities=[("account", "AC-1")])
+    first = _bad_date_run(runner, tmp_path)
+    second = ingest_file(
+        runner, "rmm", ndjson(tmp_path / "r.ndjson", [event("a1", "alert.raised", account="AC-1")])
+    )
+    page = client.get("/runs").get_data(as_text=True)
+    rows = page.split("<tbody>")[1].split("</tr>")[:2]
+    assert f"#{second['run_id']}" in rows[0] and f"#{first['run_id']}" in rows[1]
+    cells = [c.split("</td>")[0] for c in rows[1].split('<td class="num')[1:]]
+    assert [c.rpartition(">")[2] for c in cells] == ["3", "1", "0", "1", "1", "0"]
+    only_rmm = client.get("/runs?connector=rmm").get_data(as_text=True)
+    assert f"#{second['run_id']}<" in only_rmm and f"#{first['run_id']}<" not in only_rmm
+
+
+def test_a_run_shows_its_rejected_records_with_reasons(client, runner, session, tmp_path):
+    make_client("acme", identities=[("account", "AC-1")])
+    summary = _bad_date_run(runner, tmp_path)
+    text = _text(client.get(f"/runs/{summary['run_id']}"))
+    assert "rejected 1" in text and "skipped 1" in text
+    row = _rejected(session)
+    assert f"line 3 rejected occurred_at {row.reason}" in text
+    assert "ISO 8601" in row.reason
+    assert "invoice.teleported" not in text  # the rejected tab opens first
+    skipped = _text(client.get(f"/runs/{summary['run_id']}?status=skipped"))
+    assert "invoice.teleported" in skipped
+
+
+def test_a_rejected_record_is_fixed_by_editing_and_replayed(client, runner, session, tmp_path):
+    acme = make_client("acme", identities=[("account", "AC-1")])
+    _bad_date_run(runner, tmp_path)
+    row = _rejected(session)
+    page = _text(client.get(f"/inbox/{row.id}"))
+    assert '"occurred_at": "the 3rd of October"' in page
+
+    broken = client.post(f"/inbox/{row.id}", data={"record": '{"id": "inv-2",'})
+    assert broken.status_code == 400
+    assert "record: not valid JSON at line 1 column 16: Expecting property name" in _text(broken)
+    not_object = client.post(f"/inbox/{row.id}", data={"record": "[1, 2]"})
+    assert "record: must be a JSON object" in _text(not_object)
+    session.expire_all()
+    assert _rejected(session).record["occurred_at"] == "the 3rd of October"
+
+    fixed = dict(row.record, occurred_at="2026-10-03T10:00:00Z")
+    response = client.post(f"/inbox/{row.id}", data={"record": str(fixed).replace("'", '"')})
+    assert response.status_code == 302
+    assert "Inbox record" in _text(client.get(response.location))
+    session.expire_all()
+    assert session.get(InboxRecord, row.id).status == "replayed"
+    replayed = session.scalars(select(Event).where(Event.external_id == "inv-2")).one()
+    assert replayed.client_id == acme.id and replayed.amount == 50
+    payload = session.scalars(select(RawPayload)).one()
+    assert b"the 3rd of October" in payload.content  # the file as received
+
+    again = client.post(f"/inbox/{row.id}", data={"record": ""})
+    assert again.status_code == 400
+    assert f"inbox record {row.id} is replayed" in _text(again)
+
+
+def test_a_replay_that_still_fails_says_why(client, runner, session, tmp_path):
+    make_client("acme", identities=[("account", "AC-1")])
+    _bad_date_run(runner, tmp_path)
+    row = _rejected(session)
+    edited = '{"id": "inv-2", "kind": "invoice.issued", "occurred_at": "soon", "account": "AC-1"}'
+    response = client.post(f"/inbox/{row.id}", data={"record": edited}, follow_redirects=True)
+    text = _text(response)
+    assert f"Inbox record {row.id} replayed but still rejected: occurred_at" in text
+    session.expire_all()
+    assert session.get(InboxRecord, row.id).record["occurred_at"] == "soon"
+
+
+def test_unknown_runs_and_records_are_404(client):
+    assert client.get("/runs/999").status_code == 404
+    assert client.get("/inbox/999").status_code == 404
+    assert client.get("/runs?page=0").status_code == 400
