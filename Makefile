@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export FLASK_APP := app.py
 
-.PHONY: run install install-dev migrate demo test lint format bench clean
+.PHONY: run install install-dev migrate demo test lint format bench screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,10 @@ format: install-dev
 
 bench: install-dev
 	$(BIN)/python bench/ingest.py
+
+# The README's screenshots, taken by the browser test over the demo portfolio.
+screenshots: install-dev
+	TOUCHLINE_SCREENSHOT_DIR=docs/screenshots $(BIN)/python -m pytest -q tests/browser/test_demo_pages.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
