@@ -15,6 +15,7 @@ import threading
 import pytest
 from werkzeug.serving import make_server
 
+from crm.extensions import db
 from crm.factory import create_app
 
 CHROMIUM_ARGS = [
@@ -52,6 +53,8 @@ def live_server(database_url):
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
     thread.join()
+    with app.app_context():  # close the server's pooled connections
+        db.engine.dispose()
 
 
 @pytest.fixture(scope="session")
