@@ -15,16 +15,15 @@ is dumped by its schema.
 from datetime import UTC, datetime, tzinfo
 
 from marshmallow import (
-    EXCLUDE,
     Schema,
     ValidationError,
     fields,
     post_load,
-    pre_load,
     validate,
     validates_schema,
 )
 
+from crm.schemas import FormSchema
 from crm.timeline.queries import (
     COMMITMENT_STATES,
     MAX_PAGE_SIZE,
@@ -90,24 +89,7 @@ def in_zone(moment: datetime | None, zone: tzinfo) -> datetime | None:
     return moment.astimezone(UTC)
 
 
-class _Form(Schema):
-    """Browser forms send every field, empty ones as "": those are missing."""
-
-    class Meta:
-        unknown = EXCLUDE
-
-    @pre_load
-    def _drop_empty(self, data, **kwargs):
-        if hasattr(data, "items"):
-            return {
-                key: value
-                for key, value in data.items()
-                if not (isinstance(value, str) and not value.strip())
-            }
-        return data
-
-
-class TimelineQuerySchema(_Form):
+class TimelineQuerySchema(FormSchema):
     """Filters of a timeline; the same from the page's form and the API."""
 
     source = _Choices(
@@ -162,7 +144,7 @@ def _required_text(max_length: int, description: str) -> fields.String:
 ACTOR = "Who logged it (until sign-in arrives, typed in)."
 
 
-class TouchSchema(_Form):
+class TouchSchema(FormSchema):
     kind = fields.String(required=True, validate=validate.OneOf(TOUCH_KINDS))
     text = _required_text(20_000, "What was said or agreed.")
     title = fields.String(
@@ -178,7 +160,7 @@ class TouchSchema(_Form):
     )
 
 
-class CommitmentInSchema(_Form):
+class CommitmentInSchema(FormSchema):
     title = _required_text(500, "What we promised.")
     due_at = LocalDateTime(
         required=True,
@@ -188,11 +170,11 @@ class CommitmentInSchema(_Form):
     detail = fields.String(validate=validate.Length(max=20_000))
 
 
-class CommitmentCompletionSchema(_Form):
+class CommitmentCompletionSchema(FormSchema):
     actor = _required_text(200, ACTOR)
 
 
-class CommitmentQuerySchema(_Form):
+class CommitmentQuerySchema(FormSchema):
     state = fields.String(load_default="open", validate=validate.OneOf(COMMITMENT_STATES))
 
 
