@@ -12,3 +12,11 @@ def init_app(app: Flask) -> None:
 
     app.register_blueprint(bp)
     app.cli.add_command(stats_command)
+
+    from reports import portfolio
+
+    portfolio.init_app(app)
+
+    from reports import briefing
+
+    briefing.init_app(app)

@@ -1,0 +1,28 @@
+"""/api/v1/clients/<slug>/briefing: the briefing as JSON, with the event ids behind every item."""
+
+from sqlalchemy import select
+
+from crm.api import ApiBlueprint, abort
+from crm.extensions import db
+from crm.models import Client
+from reports.briefing import build_briefing
+from reports.briefing.schemas import BriefingQuerySchema, BriefingSchema
+
+blp = ApiBlueprint("briefing_api", __name__, description="Pre-meeting client briefings")
+
+
+@blp.route("/clients/<slug>/briefing")
+@blp.arguments(BriefingQuerySchema, location="query")
+@blp.response(200, BriefingSchema)
+def client_briefing(query, slug):
+    """The briefing for a meeting with the client on `date` (default today).
+
+    Covers the period since the last meeting on the timeline (else 90 days):
+    the health score and what moved it, the flags ranked by severity, talking
+    points and the period in numbers. Flags, talking points and health
+    drivers list the ids of the timeline events they were read from.
+    """
+    client = db.session.scalar(select(Client).where(Client.slug == slug))
+    if client is None:
+        abort(404, f"there is no client {slug!r}", field="slug")
+    return build_briefing(db.session, client, query.get("date"))

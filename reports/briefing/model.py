@@ -1,0 +1,198 @@
+"""What a briefing holds: a tree of dataclasses, the same for the page, the PDF and the API.
+
+Every item that states a fact about the client keeps `event_ids`, the ids of
+the timeline events it was read from, so any line of a briefing can be traced
+back to the timeline (counts in "the period in numbers" are traced instead by
+a link to the timeline filtered to the same days and sources: there can be
+thousands of them).
+"""
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+
+# Most severe first; flags are ranked in this order.
+SEVERITIES = ("critical", "high", "medium", "low")
+
+
+@dataclass
+class Flag:
+    """Something that must not surprise the account manager in the meeting."""
+
+    kind: str  # stale_ticket, sla_breach, open_dispute, failed_payment, ... (flags.KIND_LABELS)
+    severity: str  # one of SEVERITIES
+    title: str  # the thread's own title ("Phones drop calls intermittently")
+    detail: str  # one sentence with the figures that matter
+    opened_at: datetime | None = None
+    age_days: int | None = None
+    due_at: datetime | None = None
+    amount: Decimal | None = None
+    currency: str | None = None
+    owner: str | None = None
+    thread_type: str | None = None
+    thread_key: str | None = None
+    thread_url: str | None = None  # the thread page, set once the client is known
+    aging_bucket: str | None = None  # overdue invoices: "1-30", "31-60", "61-90", "90+"
+    suggestion: str | None = None
+    event_ids: list[int] = field(default_factory=list)
+
+
+@dataclass
+class BucketTotal:
+    currency: str
+    amount: Decimal
+
+
+@dataclass
+class AgingBucket:
+    """Overdue invoices whose days past due fall in one bucket."""
+
+    label: str
+    count: int
+    totals: list[BucketTotal]
+    event_ids: list[int] = field(default_factory=list)
+
+
+@dataclass
+class TalkingPoint:
+    """A line to bring up, phrased the way one would say it."""
+
+    kind: str  # work_done, deal_won, renewal_due, open_quote, campaign
+    text: str
+    at: datetime | None = None  # when it happened, or when it is due
+    amount: Decimal | None = None
+    currency: str | None = None
+    thread_type: str | None = None
+    thread_key: str | None = None
+    thread_url: str | None = None
+    event_ids: list[int] = field(default_factory=list)
+
+
+@dataclass
+class TalkingPoints:
+    work_done: list[TalkingPoint]
+    deals_won: list[TalkingPoint]
+    renewals_due: list[TalkingPoint]
+    open_quotes: list[TalkingPoint]
+    campaigns: list[TalkingPoint]
+
+
+@dataclass
+class HealthDriver:
+    """What one kind of flag costs the health score, now and in the previous period."""
+
+    kind: str
+    label: str
+    count: int
+    points: int  # taken off the score
+    previous_count: int
+    previous_points: int
+    event_ids: list[int] = field(default_factory=list)
+
+    @property
+    def change(self) -> int:
+        """How this driver moved the score since the previous period (+ is better)."""
+        return self.previous_points - self.points
+
+
+@dataclass
+class Health:
+    score: int
+    previous_score: int
+    drivers: list[HealthDriver]  # the ones that cost points now or before, biggest mover first
+
+    @property
+    def change(self) -> int:
+        return self.score - self.previous_score
+
+
+@dataclass
+class SourceCount:
+    source: str
+    count: int
+    previous: int
+    timeline_url: str | None = None
+
+
+@dataclass
+class Revenue:
+    """Money in one currency over the period: never converted between currencies."""
+
+    currency: str
+    invoiced: Decimal
+    collected: Decimal
+    refunded: Decimal
+    previous_invoiced: Decimal
+    previous_collected: Decimal
+
+
+@dataclass
+class MonthActivity:
+    month: date  # the first day of the month, in the client's time zone
+    by_source: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_source.values())
+
+
+@dataclass
+class MonthTickets:
+    month: date
+    opened: int
+    resolved: int
+
+
+@dataclass
+class Numbers:
+    touches: list[SourceCount]
+    tickets_opened: int
+    tickets_resolved: int
+    previous_tickets_opened: int
+    previous_tickets_resolved: int
+    revenue: list[Revenue]
+    activity: list[MonthActivity]  # twelve months, oldest first
+    ticket_trend: list[MonthTickets]
+    tickets_url: str | None = None
+    billing_url: str | None = None
+
+
+@dataclass
+class ClientSummary:
+    slug: str
+    name: str
+    tier: str
+    status: str
+    groups: list[str]
+    account_manager: str | None
+    timezone: str
+    url: str
+
+
+@dataclass
+class Period:
+    """The briefing covers `start` to `end`; `end` is now, or the morning of a past meeting."""
+
+    meeting_date: date
+    start: datetime
+    end: datetime
+    previous_start: datetime
+    last_meeting_at: datetime | None
+    last_meeting_event_id: int | None
+
+    @property
+    def days(self) -> int:
+        return max(0, round((self.end - self.start).total_seconds() / 86400))
+
+
+@dataclass
+class Briefing:
+    client: ClientSummary
+    period: Period
+    generated_at: datetime
+    stale_ticket_days: int
+    health: Health
+    flags: list[Flag]
+    aging: list[AgingBucket]
+    talking_points: TalkingPoints
+    numbers: Numbers

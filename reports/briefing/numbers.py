@@ -1,0 +1,218 @@
+"""The period in numbers, the twelve-month series behind the charts, and the health score.
+
+**Health score** (0-100), read from the flags (reports.briefing.flags):
+
+    score = max(0, 100 - sum over flag kinds of min(KIND_CAP, sum of the kind's flag points))
+
+where each flag costs points by its severity: critical 20, high 10, medium 5,
+low 2. A kind costs at most KIND_CAP (30), so one bad area (five overdue
+invoices) cannot hide the rest, and a clean account scores 100. The same
+formula over the flags as they stood at the start of the period gives the
+previous score; the change is the difference. Each kind of flag is a
+*driver*: what it costs now and cost then, with the events behind it, so the
+briefing can say which drivers moved the score.
+
+Periods are half-open, (start, end]: the last meeting itself, at `start`, is
+not part of the period since it. Money is summed per currency and never
+converted. Months are the client's calendar months.
+"""
+
+from collections import defaultdict
+from datetime import date, datetime, time, tzinfo
+from decimal import Decimal
+
+import pandas as pd
+
+from crm.vocabulary import SOURCES
+from reports.briefing.flags import KIND_LABELS
+from reports.briefing.model import (
+    Flag,
+    Health,
+    HealthDriver,
+    MonthActivity,
+    MonthTickets,
+    Numbers,
+    Revenue,
+    SourceCount,
+)
+
+SEVERITY_POINTS = {"critical": 20, "high": 10, "medium": 5, "low": 2}
+KIND_CAP = 30
+CHART_MONTHS = 12
+# billing kind -> the Revenue figure it adds to
+MONEY_KINDS = {
+    "invoice.issued": "invoiced",
+    "payment.received": "collected",
+    "refund.issued": "refunded",
+}
+
+
+# --- health --------------------------------------------------------------------------
+
+
+def health(flags: list[Flag], previous_flags: list[Flag]) -> Health:
+    now, before = _costs(flags), _costs(previous_flags)
+    drivers = []
+    for kind, label in KIND_LABELS.items():
+        count, points, ids = now.get(kind, (0, 0, []))
+        previous_count, previous_points, _ = before.get(kind, (0, 0, []))
+        if points or previous_points:
+            drivers.append(
+                HealthDriver(kind, label, count, points, previous_count, previous_points, ids)
+            )
+    drivers.sort(key=lambda d: (-abs(d.change), -d.points))
+    return Health(
+        score=max(0, 100 - sum(d.points for d in drivers)),
+        previous_score=max(0, 100 - sum(d.previous_points for d in drivers)),
+        drivers=drivers,
+    )
+
+
+def _costs(flags: list[Flag]) -> dict[str, tuple[int, int, list[int]]]:
+    """kind -> (flags, points it costs, their events)."""
+    counts: dict[str, int] = defaultdict(int)
+    points: dict[str, int] = defaultdict(int)
+    ids: dict[str, list[int]] = defaultdict(list)
+    for flag in flags:
+        counts[flag.kind] += 1
+        points[flag.kind] += SEVERITY_POINTS[flag.severity]
+        ids[flag.kind] += flag.event_ids
+    return {kind: (counts[kind], min(KIND_CAP, points[kind]), ids[kind]) for kind in counts}
+
+
+# --- the period ----------------------------------------------------------------------
+
+
+def period_numbers(
+    events: pd.DataFrame,
+    *,
+    period_start: datetime,
+    previous_start: datetime,
+    as_of: datetime,
+    zone: tzinfo,
+) -> Numbers:
+    now = _between(events, period_start, as_of)
+    before = _between(events, previous_start, period_start)
+    opened, resolved = ticket_flow(now)
+    previous_opened, previous_resolved = ticket_flow(before)
+    return Numbers(
+        touches=touches(now, before),
+        tickets_opened=opened,
+        tickets_resolved=resolved,
+        previous_tickets_opened=previous_opened,
+        previous_tickets_resolved=previous_resolved,
+        revenue=revenue(now, before),
+        activity=monthly_activity(events, as_of, zone),
+        ticket_trend=monthly_tickets(events, as_of, zone),
+    )
+
+
+def touches(now: pd.DataFrame, before: pd.DataFrame) -> list[SourceCount]:
+    """Events per source in the period and the one before, every source listed."""
+    current, previous = now["source"].value_counts(), before["source"].value_counts()
+    return [
+        SourceCount(source, int(current.get(source, 0)), int(previous.get(source, 0)))
+        for source in SOURCES
+    ]
+
+
+def ticket_flow(events: pd.DataFrame) -> tuple[int, int]:
+    """(tickets opened, tickets solved) among `events`."""
+    kinds = events["kind"]
+    return int((kinds == "ticket.opened").sum()), int((kinds == "ticket.resolved").sum())
+
+
+def revenue(now: pd.DataFrame, before: pd.DataFrame) -> list[Revenue]:
+    """Invoiced, collected and refunded per currency; the previous period alongside."""
+    current, previous = _money(now), _money(before)
+    zero = Decimal(0)
+    return [
+        Revenue(
+            currency=currency,
+            invoiced=current[currency]["invoiced"],
+            collected=current[currency]["collected"],
+            refunded=current[currency]["refunded"],
+            previous_invoiced=previous.get(currency, {}).get("invoiced", zero),
+            previous_collected=previous.get(currency, {}).get("collected", zero),
+        )
+        for currency in sorted(current)
+    ]
+
+
+def _money(events: pd.DataFrame) -> dict[str, dict[str, Decimal]]:
+    money = events[events["kind"].isin(tuple(MONEY_KINDS)) & events["amount"].notna()]
+    totals: dict[str, dict[str, Decimal]] = defaultdict(
+        lambda: {figure: Decimal(0) for figure in MONEY_KINDS.values()}
+    )
+    for kind, amount, currency in zip(
+        money["kind"], money["amount"], money["currency"], strict=True
+    ):
+        totals[currency or "XXX"][MONEY_KINDS[kind]] += Decimal(amount)
+    return totals
+
+
+def _between(events: pd.DataFrame, start: datetime, end: datetime) -> pd.DataFrame:
+    moments = events["occurred_at"]
+    return events[(moments > start) & (moments <= end)]
+
+
+# --- twelve months -------------------------------------------------------------------
+
+
+def chart_start(as_of: datetime, zone: tzinfo, months: int = CHART_MONTHS) -> datetime:
+    """Midnight (client time) on the first day of the oldest month the charts show."""
+    local = as_of.astimezone(zone)
+    index = local.year * 12 + local.month - 1 - (months - 1)
+    return datetime.combine(_month(index), time(0), zone)
+
+
+def monthly_activity(
+    events: pd.DataFrame, as_of: datetime, zone: tzinfo, months: int = CHART_MONTHS
+) -> list[MonthActivity]:
+    """Events per source in each of the last `months` months, oldest first."""
+    indexes, recent = _month_indexes(events, as_of, zone, months)
+    counts = recent.groupby([indexes, recent["source"]]).size()
+    return [
+        MonthActivity(
+            _month(index),
+            {source: int(counts.get((index, source), 0)) for source in SOURCES},
+        )
+        for index in _last_months(as_of, zone, months)
+    ]
+
+
+def monthly_tickets(
+    events: pd.DataFrame, as_of: datetime, zone: tzinfo, months: int = CHART_MONTHS
+) -> list[MonthTickets]:
+    """Tickets opened and solved in each of the last `months` months, oldest first."""
+    tickets = events[events["kind"].isin(("ticket.opened", "ticket.resolved"))]
+    indexes, recent = _month_indexes(tickets, as_of, zone, months)
+    counts = recent.groupby([indexes, recent["kind"]]).size()
+    return [
+        MonthTickets(
+            _month(index),
+            opened=int(counts.get((index, "ticket.opened"), 0)),
+            resolved=int(counts.get((index, "ticket.resolved"), 0)),
+        )
+        for index in _last_months(as_of, zone, months)
+    ]
+
+
+def _month_indexes(events: pd.DataFrame, as_of: datetime, zone: tzinfo, months: int):
+    """(month number of each event, year * 12 + month - 1; the events in the window)."""
+    recent = events[
+        (events["occurred_at"] >= chart_start(as_of, zone, months))
+        & (events["occurred_at"] <= as_of)
+    ]
+    local = recent["occurred_at"].dt.tz_convert(zone)
+    return (local.dt.year * 12 + local.dt.month - 1).rename("month"), recent
+
+
+def _last_months(as_of: datetime, zone: tzinfo, months: int) -> range:
+    local = as_of.astimezone(zone)
+    last = local.year * 12 + local.month - 1
+    return range(last - months + 1, last + 1)
+
+
+def _month(index: int) -> date:
+    return date(index // 12, index % 12 + 1, 1)

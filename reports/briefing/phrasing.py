@@ -1,0 +1,73 @@
+"""How a briefing words dates, durations, money and people: as one says them in a meeting.
+
+Dates are the client's own calendar days ("3 Nov", with the year only when it
+is not the year of the briefing), since the meeting is with them.
+"""
+
+import re
+from datetime import datetime, timedelta, tzinfo
+from decimal import Decimal
+
+import pandas as pd
+
+from crm.formatting import money
+
+
+def day_text(moment: datetime | None, zone: tzinfo, reference: datetime | None = None) -> str:
+    """ "3 Nov" (or "3 Nov 2025" outside the reference's year) in `zone`."""
+    if moment is None or pd.isna(moment):
+        return "an unknown day"
+    local = moment.astimezone(zone)
+    text = f"{local.day} {local:%b}"
+    if reference is not None and reference.astimezone(zone).year != local.year:
+        text += f" {local.year}"
+    return text
+
+
+def duration_text(span: timedelta) -> str:
+    """A coarse length: "40 min", "5 h", "1 day", "12 days"."""
+    seconds = abs(span.total_seconds())
+    if seconds < 90 * 60:
+        return f"{max(1, round(seconds / 60))} min"
+    if seconds < 36 * 3600:
+        return f"{round(seconds / 3600)} h"
+    days = round(seconds / 86400)
+    return "1 day" if days == 1 else f"{days} days"
+
+
+def days_between(start: datetime, end: datetime) -> int:
+    """Whole days from `start` to `end` (0 when less than a day)."""
+    return max(0, int((end - start).total_seconds() // 86400))
+
+
+def money_text(amount: Decimal | None, currency: str | None) -> str:
+    return money(amount, currency) if amount is not None else ""
+
+
+_NAME = re.compile(r"^[^\W\d_][\w'.-]*$")
+
+
+def first_name(actor: str | None) -> str | None:
+    """ "Bob Ferreira" -> "Bob"; None for what is not a person's name (an
+    address, a system id, nothing)."""
+    if not actor or "@" in actor:
+        return None
+    first = actor.split()[0]
+    return first if _NAME.match(first) else None
+
+
+def humanise(code: str | None) -> str | None:
+    """ "insufficient_funds" -> "insufficient funds"."""
+    return code.replace("_", " ").strip() if code else None
+
+
+def plural(count: int, noun: str, plural_noun: str | None = None) -> str:
+    return f"{count} {noun if count == 1 else plural_noun or noun + 's'}"
+
+
+_LABEL = re.compile(r"^(quote|won|lost|deal|opportunity|renewal|proposal)\s*:\s*", re.IGNORECASE)
+
+
+def without_label(title: str | None) -> str:
+    """A sales title without the stage word in front: "Quote: Firewall" -> "Firewall"."""
+    return _LABEL.sub("", title or "").strip() or (title or "")

@@ -1,0 +1,174 @@
+"""What crosses the briefing's boundaries: the meeting date in, the briefing out as JSON.
+
+The output schemas mirror reports.briefing.model field for field. Amounts are
+strings (exact decimals, as everywhere in the API) and times ISO 8601 with an
+offset.
+"""
+
+from marshmallow import EXCLUDE, Schema, fields
+
+
+class BriefingQuerySchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    date = fields.Date(
+        metadata={
+            "description": "The meeting day, YYYY-MM-DD (default: today in the client's time "
+            "zone). A day already past gives the briefing as it stood that morning."
+        }
+    )
+
+
+def _money():
+    return fields.Decimal(as_string=True, allow_none=True)
+
+
+def _ids():
+    return fields.List(
+        fields.Integer(),
+        metadata={"description": "Ids of the timeline events this item was read from."},
+    )
+
+
+class BriefingClientSummarySchema(Schema):
+    slug = fields.String()
+    name = fields.String()
+    tier = fields.String()
+    status = fields.String()
+    groups = fields.List(fields.String())
+    account_manager = fields.String(allow_none=True)
+    timezone = fields.String()
+    url = fields.String()
+
+
+class BriefingPeriodSchema(Schema):
+    meeting_date = fields.Date()
+    start = fields.DateTime()
+    end = fields.DateTime(metadata={"description": "Now, or the morning of a past meeting day."})
+    days = fields.Integer()
+    previous_start = fields.DateTime()
+    last_meeting_at = fields.DateTime(allow_none=True)
+    last_meeting_event_id = fields.Integer(allow_none=True)
+
+
+class BriefingHealthDriverSchema(Schema):
+    kind = fields.String()
+    label = fields.String()
+    count = fields.Integer()
+    points = fields.Integer(metadata={"description": "Points this kind of flag takes off."})
+    previous_count = fields.Integer()
+    previous_points = fields.Integer()
+    change = fields.Integer(metadata={"description": "How it moved the score (+ is better)."})
+    event_ids = _ids()
+
+
+class BriefingHealthSchema(Schema):
+    score = fields.Integer()
+    previous_score = fields.Integer()
+    change = fields.Integer()
+    drivers = fields.List(fields.Nested(BriefingHealthDriverSchema))
+
+
+class BriefingFlagSchema(Schema):
+    kind = fields.String()
+    severity = fields.String()
+    title = fields.String()
+    detail = fields.String()
+    opened_at = fields.DateTime(allow_none=True)
+    age_days = fields.Integer(allow_none=True)
+    due_at = fields.DateTime(allow_none=True)
+    amount = _money()
+    currency = fields.String(allow_none=True)
+    owner = fields.String(allow_none=True)
+    thread_type = fields.String(allow_none=True)
+    thread_key = fields.String(allow_none=True)
+    thread_url = fields.String(allow_none=True)
+    aging_bucket = fields.String(allow_none=True)
+    suggestion = fields.String(allow_none=True)
+    event_ids = _ids()
+
+
+class BriefingBucketTotalSchema(Schema):
+    currency = fields.String()
+    amount = _money()
+
+
+class BriefingAgingBucketSchema(Schema):
+    label = fields.String()
+    count = fields.Integer()
+    totals = fields.List(fields.Nested(BriefingBucketTotalSchema))
+    event_ids = _ids()
+
+
+class BriefingTalkingPointSchema(Schema):
+    kind = fields.String()
+    text = fields.String()
+    at = fields.DateTime(allow_none=True)
+    amount = _money()
+    currency = fields.String(allow_none=True)
+    thread_type = fields.String(allow_none=True)
+    thread_key = fields.String(allow_none=True)
+    thread_url = fields.String(allow_none=True)
+    event_ids = _ids()
+
+
+class BriefingTalkingPointsSchema(Schema):
+    work_done = fields.List(fields.Nested(BriefingTalkingPointSchema))
+    deals_won = fields.List(fields.Nested(BriefingTalkingPointSchema))
+    renewals_due = fields.List(fields.Nested(BriefingTalkingPointSchema))
+    open_quotes = fields.List(fields.Nested(BriefingTalkingPointSchema))
+    campaigns = fields.List(fields.Nested(BriefingTalkingPointSchema))
+
+
+class BriefingSourceCountSchema(Schema):
+    source = fields.String()
+    count = fields.Integer()
+    previous = fields.Integer()
+    timeline_url = fields.String(allow_none=True)
+
+
+class BriefingRevenueSchema(Schema):
+    currency = fields.String()
+    invoiced = _money()
+    collected = _money()
+    refunded = _money()
+    previous_invoiced = _money()
+    previous_collected = _money()
+
+
+class BriefingMonthActivitySchema(Schema):
+    month = fields.Date()
+    by_source = fields.Dict(keys=fields.String(), values=fields.Integer())
+    total = fields.Integer()
+
+
+class BriefingMonthTicketsSchema(Schema):
+    month = fields.Date()
+    opened = fields.Integer()
+    resolved = fields.Integer()
+
+
+class BriefingNumbersSchema(Schema):
+    touches = fields.List(fields.Nested(BriefingSourceCountSchema))
+    tickets_opened = fields.Integer()
+    tickets_resolved = fields.Integer()
+    previous_tickets_opened = fields.Integer()
+    previous_tickets_resolved = fields.Integer()
+    revenue = fields.List(fields.Nested(BriefingRevenueSchema))
+    activity = fields.List(fields.Nested(BriefingMonthActivitySchema))
+    ticket_trend = fields.List(fields.Nested(BriefingMonthTicketsSchema))
+    tickets_url = fields.String(allow_none=True)
+    billing_url = fields.String(allow_none=True)
+
+
+class BriefingSchema(Schema):
+    client = fields.Nested(BriefingClientSummarySchema)
+    period = fields.Nested(BriefingPeriodSchema)
+    generated_at = fields.DateTime()
+    stale_ticket_days = fields.Integer()
+    health = fields.Nested(BriefingHealthSchema)
+    flags = fields.List(fields.Nested(BriefingFlagSchema))
+    aging = fields.List(fields.Nested(BriefingAgingBucketSchema))
+    talking_points = fields.Nested(BriefingTalkingPointsSchema)
+    numbers = fields.Nested(BriefingNumbersSchema)

@@ -1,0 +1,266 @@
+"""Talking points: the good news and the open questions, worded for the conversation.
+
+"Bob set up the wireless access point on 3 Nov: is it working well?" is what
+one says; "T123456 resolved" is not. Work that starts with a verb we know
+("Install a network printer") is told as done ("installed the network
+printer"); anything else is told as a problem solved ("solved “Outlook slow”").
+
+Read from the same snapshot as the flags (reports.briefing.flags.Snapshot):
+- work done: tickets solved in the period, newest first;
+- deals won in the period;
+- renewals due within RENEWAL_HORIZON of the briefing, or already past due
+  and not settled;
+- quotes still open;
+- campaigns the client's contacts received lately (in the period, and at
+  least the last CAMPAIGN_WINDOW), so nobody pitches the same thing twice.
+"""
+
+import re
+from datetime import timedelta
+
+import pandas as pd
+
+from reports.briefing.flags import Snapshot
+from reports.briefing.model import TalkingPoint, TalkingPoints
+from reports.briefing.phrasing import (
+    days_between,
+    first_name,
+    money_text,
+    plural,
+    without_label,
+)
+from reports.briefing.threads import records
+
+RENEWAL_HORIZON = timedelta(days=90)
+CAMPAIGN_WINDOW = timedelta(days=90)
+# Imperative verbs tickets start with, and how a sentence says them done.
+PAST_TENSE = {
+    "set up": "set up",
+    "install": "installed",
+    "replace": "replaced",
+    "migrate": "migrated",
+    "mount": "mounted",
+    "cable": "cabled",
+    "configure": "configured",
+    "upgrade": "upgraded",
+    "update": "updated",
+    "move": "moved",
+    "add": "added",
+    "restore": "restored",
+    "deploy": "deployed",
+    "connect": "connected",
+    "create": "created",
+    "remove": "removed",
+    "fix": "fixed",
+    "repair": "repaired",
+    "review": "reviewed",
+    "enable": "enabled",
+    "test": "tested",
+    "renew": "renewed",
+    "order": "ordered",
+    "clean up": "cleaned up",
+    "onboard": "onboarded",
+    "reset": "reset",
+}
+_VERB = re.compile(
+    r"^(" + "|".join(sorted(map(re.escape, PAST_TENSE), key=len, reverse=True)) + r")\s+(.+)$",
+    re.IGNORECASE,
+)
+_ARTICLE = re.compile(r"^(a|an)\s+", re.IGNORECASE)
+
+
+def talking_points(s: Snapshot) -> TalkingPoints:
+    return TalkingPoints(
+        work_done=work_done(s),
+        deals_won=deals_won(s),
+        renewals_due=renewals_due(s),
+        open_quotes=open_quotes(s),
+        campaigns=campaigns(s),
+    )
+
+
+def work_sentence(title: str, actor: str | None, day: str) -> str:
+    """How to bring up a solved ticket in conversation."""
+    who = first_name(actor) or "We"
+    done = _as_done(title.strip())
+    if done:
+        return f"{who} {done} on {day}: is it working well?"
+    return f"{who} solved “{title.strip()}” on {day}: has it stayed fixed?"
+
+
+def _as_done(title: str) -> str | None:
+    """ "Mount and cable a server rack" -> "mounted and cabled the server rack"."""
+    match = _VERB.match(title)
+    if not match:
+        return None
+    verb, rest = match.groups()
+    done = PAST_TENSE[verb.lower()]
+    joined = re.match(r"^and\s+(.+)$", rest, re.IGNORECASE)
+    if joined:
+        second = _VERB.match(joined.group(1))
+        if second:
+            done += f" and {PAST_TENSE[second.group(1).lower()]}"
+            rest = second.group(2)
+    return f"{done} {_ARTICLE.sub('the ', rest)}"
+
+
+def work_done(s: Snapshot) -> list[TalkingPoint]:
+    events = s.events
+    solved = events[(events["kind"] == "ticket.resolved") & s.in_period(events["occurred_at"])]
+    solved = solved[solved["thread_key"].notna()].drop_duplicates("thread_key", keep="last")
+    tickets = _by_key(s.entities, "ticket")
+    points = []
+    for event in reversed(records(solved)):
+        ticket = tickets.get(event.thread_key)
+        title = (ticket.title if ticket is not None else None) or event.title
+        actor = event.actor or (ticket.assignee if ticket is not None else None)
+        points.append(
+            TalkingPoint(
+                kind="work_done",
+                text=work_sentence(title, actor, s.day(event.occurred_at)),
+                at=event.occurred_at.to_pydatetime(),
+                thread_type="ticket",
+                thread_key=event.thread_key,
+                event_ids=s.threads.ids("ticket", event.thread_key),
+            )
+        )
+    return points
+
+
+def deals_won(s: Snapshot) -> list[TalkingPoint]:
+    events = s.events
+    won = events[(events["kind"] == "deal.won") & s.in_period(events["occurred_at"])]
+    deals = _by_key(s.entities, "deal")
+    points = []
+    for event in reversed(records(won)):
+        deal = deals.get(event.thread_key)
+        project = without_label((deal.title if deal is not None else None) or event.title)
+        amount = event.amount if event.amount is not None else _value(deal, "amount")
+        currency = event.currency or _value(deal, "currency")
+        worth = money_text(amount, currency)
+        points.append(
+            TalkingPoint(
+                kind="deal_won",
+                text=(
+                    f"They signed “{project}”{f' ({worth})' if worth else ''} on "
+                    f"{s.day(event.occurred_at)}: ask how it is going."
+                ),
+                at=event.occurred_at.to_pydatetime(),
+                amount=amount,
+                currency=currency,
+                thread_type="deal" if event.thread_key else None,
+                thread_key=event.thread_key,
+                event_ids=(
+                    s.threads.ids("deal", event.thread_key) if event.thread_key else [event.id]
+                ),
+            )
+        )
+    return points
+
+
+def renewals_due(s: Snapshot) -> list[TalkingPoint]:
+    as_of = s.scope.as_of
+    renewals = s.open[(s.open["type"] == "renewal") & s.open["due_at"].notna()]
+    renewals = renewals[renewals["due_at"] <= as_of + RENEWAL_HORIZON].sort_values("due_at")
+    points = []
+    for renewal in records(renewals):
+        worth = money_text(renewal.amount, renewal.currency)
+        what = f"“{renewal.title or renewal.key}”" + (f" ({worth})" if worth else "")
+        if renewal.due_at >= as_of:
+            days = days_between(as_of, renewal.due_at)
+            text = (
+                f"{what} renews on {s.day(renewal.due_at)}, in {plural(days, 'day')}: "
+                "confirm they are renewing and whether anything should change."
+            )
+        else:
+            text = (
+                f"{what} was due for renewal on {s.day(renewal.due_at)} and is not settled: "
+                "settle it in the meeting."
+            )
+        points.append(_thread_point(s, "renewal_due", text, renewal, renewal.due_at))
+    return points
+
+
+def open_quotes(s: Snapshot) -> list[TalkingPoint]:
+    quotes = s.open[s.open["type"] == "deal"].sort_values("opened_at")
+    points = []
+    for quote in records(quotes):
+        worth = money_text(quote.amount, quote.currency)
+        days = days_between(quote.opened_at, s.scope.as_of)
+        text = (
+            f"The quote for “{without_label(quote.title) or quote.key}”"
+            + (f" ({worth})" if worth else "")
+            + f" has been open since {s.day(quote.opened_at)} ({plural(days, 'day')}): "
+            "ask whether they have decided."
+        )
+        points.append(_thread_point(s, "open_quote", text, quote, quote.opened_at))
+    return points
+
+
+def campaigns(s: Snapshot) -> list[TalkingPoint]:
+    since = min(s.scope.period_start, s.scope.as_of - CAMPAIGN_WINDOW)
+    events = s.events
+    marketing = events[(events["source"] == "marketing") & (events["occurred_at"] > since)]
+    if marketing.empty:
+        return []
+    points = []
+    for key, rows in marketing.groupby(_campaign_keys(marketing), sort=False):
+        sent = rows[rows["kind"] == "campaign.sent"]
+        first = sent.iloc[0] if len(sent) else rows.iloc[0]
+        opened = int((rows["kind"] == "email.opened").sum())
+        clicked = int((rows["kind"] == "email.clicked").sum())
+        reactions = []
+        if opened:
+            reactions.append(f"{opened} opened it")
+        if clicked:
+            reactions.append(f"{clicked} clicked through")
+        text = (
+            f"“{first.title}” reached {plural(max(len(sent), 1), 'contact')} on "
+            f"{s.day(first.occurred_at)}"
+            + (f" ({', '.join(reactions)})" if reactions else "")
+            + ": they have heard this one, so build on it rather than pitch it as news."
+        )
+        points.append(
+            TalkingPoint(
+                kind="campaign",
+                text=text,
+                at=first.occurred_at.to_pydatetime(),
+                thread_type="campaign" if rows["thread_key"].notna().any() else None,
+                thread_key=key if rows["thread_key"].notna().any() else None,
+                event_ids=[int(i) for i in rows["id"]],
+            )
+        )
+    return sorted(points, key=lambda p: p.at, reverse=True)
+
+
+def _campaign_keys(events: pd.DataFrame) -> list[str]:
+    """Which campaign each event belongs to: its thread, else the `campaign`
+    attribute the generic format keeps, else its subject."""
+    return [
+        key or (attributes.get("campaign") if isinstance(attributes, dict) else None) or title
+        for key, attributes, title in zip(
+            events["thread_key"], events["attributes"], events["title"], strict=True
+        )
+    ]
+
+
+def _thread_point(s: Snapshot, kind: str, text: str, entity, at) -> TalkingPoint:
+    return TalkingPoint(
+        kind=kind,
+        text=text,
+        at=at.to_pydatetime() if isinstance(at, pd.Timestamp) else at,
+        amount=entity.amount,
+        currency=entity.currency,
+        thread_type=entity.type,
+        thread_key=entity.key,
+        event_ids=s.threads.ids(entity.type, entity.key),
+    )
+
+
+def _by_key(entities: pd.DataFrame, entity_type: str) -> dict:
+    rows = entities[entities["type"] == entity_type]
+    return {row.key: row for row in records(rows)}
+
+
+def _value(row, name: str):
+    return getattr(row, name) if row is not None else None

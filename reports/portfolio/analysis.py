@@ -1,0 +1,301 @@
+"""What the portfolio's figures say: pure functions on the frames of
+reports.portfolio.frames, so each can be checked on a small hand-built frame.
+
+**The 80/20 picture.** A circle is the smallest set of clients that together
+make 80% of a total: clients are taken biggest first until they reach 80%
+(reaching it exactly counts). Where clients tie at the boundary the smaller
+client id (the older record) goes first, so the circle is the same on every
+run. Clients with nothing (or, after refunds, less than nothing) are never in
+a circle. Money is never converted between currencies, so each currency has
+its own revenue circle, and "the revenue circle" is their union: a client
+that makes much of the yen revenue counts as much as one that makes much of
+the euro revenue.
+
+**Suggested tiers**, first rule that applies:
+1. new: a customer for under 90 days at the end of the period (before that,
+   neither its revenue nor its tickets say much yet; a new client's set-up
+   work fills the ticket circle, which must not make it a "problem");
+2. key: in a revenue circle (whether or not also in the ticket circle);
+3. problem: in the ticket circle but not in a revenue circle;
+4. standard: anything else (including a client whose `customer_since` is
+   unknown and who is in neither circle).
+"""
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from fractions import Fraction
+
+import numpy as np
+import pandas as pd
+
+from crm.clients.directory import STALE_TICKET_DAYS
+from reports.portfolio.frames import FLAG_COLUMNS
+
+PARETO_SHARE = Fraction(4, 5)
+NEW_CUSTOMER_DAYS = 90
+TOP_CATEGORIES = 10
+UNCATEGORISED = "uncategorised"
+UNKNOWN = "unknown"
+# Most severe first: a dispute has a bank's deadline and the money is already
+# taken back; a critical alert is an outage now; then money that is not
+# coming in (a failed charge before a merely late invoice); then work we owe.
+FLAG_ORDER = FLAG_COLUMNS
+FLAG_LABELS = {
+    "open_dispute": "open dispute",
+    "critical_alert": "critical alert",
+    "failed_payment": "failed payment",
+    "overdue_invoice": "overdue invoice",
+    "late_ticket": "late ticket",
+    "overdue_commitment": "overdue commitment",
+}
+
+
+@dataclass(frozen=True)
+class Circle:
+    """The clients that make PARETO_SHARE of a total, biggest first."""
+
+    members: tuple[int, ...]
+    total: object  # int tickets or Decimal money: whatever the values were
+    covered: object  # what the members make together
+    contributors: int  # clients with anything at all
+
+    @property
+    def size(self) -> int:
+        return len(self.members)
+
+    @property
+    def covered_share(self) -> float:
+        return float(self.covered / self.total) if self.total else 0.0
+
+    @property
+    def client_share(self) -> float:
+        """The members as a share of the clients that contributed."""
+        return self.size / self.contributors if self.contributors else 0.0
+
+
+def pareto_circle(values: pd.Series, share: Fraction = PARETO_SHARE) -> Circle:
+    """The smallest set of labels of `values` (client id -> amount) whose
+    amounts reach `share` of the total of the positive ones."""
+    positive = values[values > 0]
+    if positive.empty:
+        return Circle(members=(), total=0, covered=0, contributors=0)
+    ordered = (
+        pd.DataFrame({"client_id": positive.index, "value": positive.to_numpy()})
+        .sort_values(["value", "client_id"], ascending=[False, True], kind="stable")
+        .reset_index(drop=True)
+    )
+    total = ordered["value"].sum()
+    cumulative = ordered["value"].cumsum()
+    # Compared as integers over the fraction, so 80% is exact for money too.
+    reached = (cumulative * share.denominator >= total * share.numerator).to_numpy(dtype=bool)
+    size = int(np.argmax(reached)) + 1
+    return Circle(
+        members=tuple(int(client) for client in ordered["client_id"][:size]),
+        total=total,
+        covered=cumulative[size - 1],
+        contributors=len(ordered),
+    )
+
+
+@dataclass(frozen=True)
+class EightyTwenty:
+    """The revenue circle of each currency, the ticket circle, and how they meet."""
+
+    revenue: dict[str, Circle]  # by currency, alphabetically
+    tickets: Circle
+    revenue_members: frozenset[int] = field(init=False)
+
+    def __post_init__(self):
+        members = frozenset().union(*(circle.members for circle in self.revenue.values()))
+        object.__setattr__(self, "revenue_members", members)
+
+    @property
+    def ticket_members(self) -> frozenset[int]:
+        return frozenset(self.tickets.members)
+
+    @property
+    def both(self) -> frozenset[int]:
+        return self.revenue_members & self.ticket_members
+
+    @property
+    def revenue_only(self) -> frozenset[int]:
+        return self.revenue_members - self.ticket_members
+
+    @property
+    def tickets_only(self) -> frozenset[int]:
+        return self.ticket_members - self.revenue_members
+
+    def currencies_of(self, client_id: int) -> list[str]:
+        """The currencies in whose revenue circle the client is."""
+        return [code for code, circle in self.revenue.items() if client_id in circle.members]
+
+
+def eighty_twenty(revenue: pd.DataFrame, tickets: pd.DataFrame) -> EightyTwenty:
+    """From the revenue frame (client_id, currency, revenue) and the tickets
+    frame (client_id, tickets)."""
+    circles = {
+        currency: pareto_circle(rows.set_index("client_id")["revenue"])
+        for currency, rows in sorted(revenue.groupby("currency"), key=lambda item: item[0])
+    }
+    return EightyTwenty(
+        revenue=circles, tickets=pareto_circle(tickets.set_index("client_id")["tickets"])
+    )
+
+
+def suggest_tiers(clients: pd.DataFrame, picture: EightyTwenty, as_of: date) -> pd.DataFrame:
+    """One row per client: client_id, tier, suggested_tier, reason (see the
+    module's docstring for the rules and their precedence)."""
+    ids = clients["client_id"].astype(int)
+    # plain ints (None when unknown): a Series would make them floats
+    days = [
+        (as_of - since).days if isinstance(since, date) else None
+        for since in clients["customer_since"]
+    ]
+    is_new = np.array([n is not None and n < NEW_CUSTOMER_DAYS for n in days], dtype=bool)
+    in_revenue = ids.isin(picture.revenue_members).to_numpy()
+    in_tickets = ids.isin(picture.ticket_members).to_numpy()
+    suggested = np.select(
+        [is_new, in_revenue, in_tickets & ~in_revenue],
+        ["new", "key", "problem"],
+        default="standard",
+    )
+    reasons = []
+    for client_id, tier, since_days, many_tickets in zip(
+        ids, suggested, days, in_tickets, strict=True
+    ):
+        if tier == "new":
+            reasons.append(f"a customer for {since_days} days")
+        elif tier == "key":
+            currencies = ", ".join(picture.currencies_of(client_id))
+            also = " and in the ticket circle" if many_tickets else ""
+            reasons.append(f"in the revenue circle ({currencies}){also}")
+        elif tier == "problem":
+            reasons.append("in the ticket circle, not in a revenue circle")
+        else:
+            reasons.append("in neither circle")
+    return pd.DataFrame(
+        {
+            "client_id": ids.to_numpy(),
+            "tier": clients["tier"].to_numpy(),
+            "suggested_tier": suggested,
+            "reason": reasons,
+        }
+    )
+
+
+def clients_per(clients: pd.DataFrame, tickets: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Clients and their tickets in the period per value of `column`
+    ("timezone", "language"), most clients first; a missing value is "unknown"."""
+    ticket_counts = tickets.set_index("client_id")["tickets"]
+    table = pd.DataFrame(
+        {
+            column: clients[column].fillna(UNKNOWN).to_numpy(),
+            "tickets": clients["client_id"].map(ticket_counts).fillna(0).astype(int).to_numpy(),
+        }
+    )
+    grouped = table.groupby(column, as_index=False).agg(
+        clients=(column, "size"), tickets=("tickets", "sum")
+    )
+    return grouped.sort_values(
+        ["clients", "tickets", column], ascending=[False, False, True], kind="stable"
+    ).reset_index(drop=True)
+
+
+def top_categories(categories: pd.DataFrame, limit: int = TOP_CATEGORIES) -> pd.DataFrame:
+    """The ticket categories with most tickets, each with its share of all
+    tickets in the period; tickets without one are "uncategorised"."""
+    table = categories.assign(category=categories["category"].fillna(UNCATEGORISED))
+    # Two spellings of no category ("" and NULL) become one row.
+    table = table.groupby("category", as_index=False)[["tickets", "clients", "missed_sla"]].sum()
+    total = table["tickets"].sum()
+    table["share"] = table["tickets"] / total if total else 0.0
+    ordered = table.sort_values(["tickets", "category"], ascending=[False, True], kind="stable")
+    return ordered.head(limit).reset_index(drop=True)
+
+
+def flag_counts(flags: pd.DataFrame) -> pd.DataFrame:
+    """Per client with flags: how many threads raise each flag, and `flags`,
+    how many threads are flagged (a thread may raise two: failed and overdue)."""
+    counts = flags.groupby("client_id")[list(FLAG_COLUMNS)].sum().astype(int)
+    counts["flags"] = flags.groupby("client_id").size()
+    return counts
+
+
+def ranked_flags(flags: pd.DataFrame, clients: pd.DataFrame, now: datetime) -> pd.DataFrame:
+    """Every flagged thread, most severe flag first and, within one flag, the
+    one that has been waiting longest first.
+
+    Adds `flag` (the thread's most severe flag), `labels` (all of them, for
+    people), `since` (when the thread became a problem: opened for a dispute
+    or an alert, the last failed attempt of a failed payment, the due date of
+    an invoice or commitment, the moment a ticket passed its SLA or turned
+    STALE_TICKET_DAYS old, whichever came first), `days` (since then), the
+    client's slug, name, tier and account manager, and `owner` (the thread's
+    assignee, else the account manager).
+    """
+    if flags.empty:
+        added = ("flag", "labels", "since", "days", "slug", "name", "tier", "account_manager")
+        return flags.assign(**{column: [] for column in (*added, "owner")})
+    table = flags.copy()
+    for column in ("opened_at", "due_at", "sla_due_at", "last_event_at"):
+        table[column] = pd.to_datetime(table[column], utc=True)
+    raised = table[list(FLAG_ORDER)].to_numpy(dtype=bool)
+    severity = raised.argmax(axis=1)  # the first (most severe) flag raised
+    table["flag"] = np.array(FLAG_ORDER)[severity]
+    table["labels"] = [
+        ", ".join(FLAG_LABELS[name] for name, on in zip(FLAG_ORDER, row, strict=True) if on)
+        for row in raised
+    ]
+    stale_at = table["opened_at"] + pd.Timedelta(days=STALE_TICKET_DAYS)
+    late_at = pd.concat([stale_at, table["sla_due_at"]], axis=1).min(axis=1)
+    since_by_flag = {
+        "open_dispute": table["opened_at"],
+        "critical_alert": table["opened_at"],
+        "failed_payment": table["last_event_at"],
+        "overdue_invoice": table["due_at"],
+        "late_ticket": late_at,
+        "overdue_commitment": table["due_at"],
+    }
+    since = table["opened_at"]
+    for name, moment in since_by_flag.items():
+        since = since.where(table["flag"] != name, moment)
+    table["since"] = since
+    table["days"] = (pd.Timestamp(now) - table["since"]).dt.days
+    table["severity"] = severity
+    who = clients[["client_id", "slug", "name", "tier", "account_manager"]]
+    table = table.merge(who, on="client_id", how="left")
+    # Whoever works the thread; a bill or a dispute is the account manager's.
+    table["owner"] = table["assignee"].fillna(table["account_manager"])
+    table = table.sort_values(
+        ["severity", "since", "slug", "key"], ascending=[True, True, True, True], kind="stable"
+    )
+    return table.drop(columns="severity").reset_index(drop=True)
+
+
+def client_table(
+    clients: pd.DataFrame,
+    revenue: pd.DataFrame,
+    tickets: pd.DataFrame,
+    picture: EightyTwenty,
+    suggestions: pd.DataFrame,
+    flags: pd.DataFrame,
+) -> pd.DataFrame:
+    """One row per client with its figures: revenue in each currency
+    (`revenue_EUR`, ...; empty where it paid nothing in that currency),
+    tickets, whether it is in each circle, tier and suggested tier, and its
+    open flags. Alphabetical by name."""
+    table = clients.merge(suggestions.drop(columns="tier"), on="client_id", how="left")
+    # the revenue frame has one row per client and currency
+    by_currency = revenue.pivot(index="client_id", columns="currency", values="revenue")
+    for currency in sorted(by_currency.columns):
+        table[f"revenue_{currency}"] = table["client_id"].map(by_currency[currency])
+    ticket_counts = tickets.set_index("client_id")["tickets"]
+    table["tickets"] = table["client_id"].map(ticket_counts).fillna(0).astype(int)
+    table["in_revenue_circle"] = table["client_id"].isin(picture.revenue_members)
+    table["in_ticket_circle"] = table["client_id"].isin(picture.ticket_members)
+    counts = flag_counts(flags)
+    for column in (*FLAG_COLUMNS, "flags"):
+        table[column] = table["client_id"].map(counts[column]).fillna(0).astype(int)
+    table["sort_name"] = table["name"].str.lower()
+    ordered = table.sort_values(["sort_name", "client_id"], kind="stable")
+    return ordered.drop(columns="sort_name").reset_index(drop=True)

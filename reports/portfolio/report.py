@@ -1,0 +1,69 @@
+"""The portfolio report: its frames read, analysed and put together once, for
+the page, the PDF, the CSV and the API alike.
+
+Imports pandas (~0.6 s), so the views and the API import this module when a
+report is asked for, never at app start.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+import pandas as pd
+from sqlalchemy.orm import Session
+
+from reports.portfolio import analysis
+from reports.portfolio.frames import read_frames
+from reports.portfolio.period import Period
+
+
+@dataclass(frozen=True)
+class PortfolioReport:
+    period: Period
+    generated_at: datetime  # also the moment the open flags are read at
+    clients: pd.DataFrame  # analysis.client_table: one row per active client
+    picture: analysis.EightyTwenty
+    revenue_totals: dict[str, Decimal]  # by currency, as picture.revenue
+    tickets_total: int
+    timezones: pd.DataFrame
+    languages: pd.DataFrame
+    categories: pd.DataFrame
+    flags: pd.DataFrame  # analysis.ranked_flags
+
+    @property
+    def tier_changes(self) -> pd.DataFrame:
+        """The clients whose suggested tier is not their tier."""
+        return self.clients[self.clients["suggested_tier"] != self.clients["tier"]]
+
+    @property
+    def flagged_clients(self) -> int:
+        return int((self.clients["flags"] > 0).sum())
+
+    def slugs(self, client_ids) -> list[str]:
+        """The slugs of `client_ids`, in their order."""
+        by_id = self.clients.set_index("client_id")["slug"]
+        return [by_id[client_id] for client_id in client_ids]
+
+
+def build_portfolio(session: Session, period: Period, now: datetime) -> PortfolioReport:
+    frames = read_frames(session, period, now)
+    picture = analysis.eighty_twenty(frames.revenue, frames.tickets)
+    suggestions = analysis.suggest_tiers(frames.clients, picture, as_of=period.end)
+    table = analysis.client_table(
+        frames.clients, frames.revenue, frames.tickets, picture, suggestions, frames.flags
+    )
+    return PortfolioReport(
+        period=period,
+        generated_at=now,
+        clients=table,
+        picture=picture,
+        revenue_totals={
+            code: total
+            for code, total in frames.revenue.groupby("currency")["revenue"].sum().items()
+        },
+        tickets_total=int(frames.tickets["tickets"].sum()),
+        timezones=analysis.clients_per(frames.clients, frames.tickets, "timezone"),
+        languages=analysis.clients_per(frames.clients, frames.tickets, "language"),
+        categories=analysis.top_categories(frames.categories),
+        flags=analysis.ranked_flags(frames.flags, frames.clients, now),
+    )

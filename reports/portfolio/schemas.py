@@ -1,0 +1,167 @@
+"""The portfolio report's boundaries: the period asked for (page and API), the
+form that accepts a suggested tier, and the report as JSON."""
+
+from datetime import date
+
+from marshmallow import (
+    Schema,
+    ValidationError,
+    fields,
+    validate,
+    validates_schema,
+)
+
+from crm.schemas import FormSchema
+from crm.vocabulary import TIERS
+from reports.portfolio.period import Period, last_twelve_months
+
+
+class PeriodQuerySchema(FormSchema):
+    """`?from=&to=`: whole UTC days, both included; by default the last 12 months."""
+
+    start = fields.Date(
+        data_key="from",
+        metadata={"description": "First day (UTC), YYYY-MM-DD; default: a year before `to`."},
+    )
+    end = fields.Date(
+        data_key="to", metadata={"description": "Last day (UTC), included; default: today."}
+    )
+
+    @validates_schema
+    def _days_in_order(self, data, **kwargs):
+        if data.get("start") and data.get("end") and data["end"] < data["start"]:
+            raise ValidationError("is before `from`", "to")
+
+
+def period_from(data: dict, today: date) -> Period:
+    """The Period a loaded PeriodQuerySchema asks for; what it leaves out is
+    the last twelve months up to `to` (or today)."""
+    start = data.get("start")
+    # a `from` after today alone asks for that day, not for a period backwards
+    end = data.get("end") or (max(today, start) if start else today)
+    return Period(start or last_twelve_months(end).start, end)
+
+
+class TierAcceptSchema(PeriodQuerySchema):
+    """Accept one suggestion: give `slug` the tier `tier` (from/to: the period
+    of the report to go back to)."""
+
+    slug = fields.String(required=True, validate=validate.Length(min=1, max=80))
+    tier = fields.String(required=True, validate=validate.OneOf(TIERS))
+
+
+# --- out ---------------------------------------------------------------------------
+
+
+def _exact(description: str | None = None) -> fields.Decimal:
+    """An amount as an exact decimal string ("120.5000"), never a float."""
+    metadata = {"type": "string", "format": "decimal", "example": "120.5000"}
+    if description:
+        metadata["description"] = description
+    return fields.Decimal(as_string=True, allow_none=True, metadata=metadata)
+
+
+class PeriodSchema(Schema):
+    start = fields.Date(data_key="from")
+    end = fields.Date(data_key="to")
+
+
+class CircleSchema(Schema):
+    size = fields.Integer(metadata={"description": "Clients in the circle"})
+    contributors = fields.Integer(metadata={"description": "Clients with anything at all"})
+    share_of_total = fields.Float(metadata={"description": "What the circle makes, 0-1"})
+    share_of_clients = fields.Float(metadata={"description": "The circle among contributors"})
+    members = fields.List(fields.String(), metadata={"description": "Slugs, biggest first"})
+
+
+class RevenueCircleSchema(CircleSchema):
+    currency = fields.String()
+    total = _exact("Collected in the period: payments minus refunds")
+
+
+class TicketCircleSchema(CircleSchema):
+    total = fields.Integer(metadata={"description": "Tickets opened in the period"})
+
+
+class OverlapSchema(Schema):
+    both = fields.List(fields.String())
+    revenue_only = fields.List(fields.String())
+    tickets_only = fields.List(fields.String())
+
+
+class RevenueSchema(Schema):
+    currency = fields.String()
+    amount = _exact()
+
+
+class TierChangeSchema(Schema):
+    slug = fields.String()
+    name = fields.String()
+    tier = fields.String()
+    suggested_tier = fields.String()
+    reason = fields.String(metadata={"description": "Why that tier, in words"})
+
+
+class ClientFiguresSchema(TierChangeSchema):
+    customer_since = fields.Date(allow_none=True)
+    timezone = fields.String()
+    language = fields.String(allow_none=True)
+    account_manager = fields.String(allow_none=True)
+    revenue = fields.List(fields.Nested(RevenueSchema))
+    tickets = fields.Integer()
+    in_revenue_circle = fields.Boolean()
+    in_ticket_circle = fields.Boolean()
+    flags = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(),
+        metadata={"description": "Open threads raising each flag (only flags it has)"},
+    )
+
+
+class GroupCountSchema(Schema):
+    name = fields.String()
+    clients = fields.Integer()
+    tickets = fields.Integer(metadata={"description": "Opened in the period"})
+
+
+class CategorySchema(Schema):
+    category = fields.String()
+    tickets = fields.Integer()
+    share = fields.Float()
+    clients = fields.Integer()
+    missed_sla = fields.Integer()
+
+
+class FlagSchema(Schema):
+    client = fields.String(metadata={"description": "The client's slug"})
+    name = fields.String()
+    flag = fields.String(metadata={"description": "The most severe flag the thread raises"})
+    labels = fields.List(fields.String(), metadata={"description": "Every flag it raises"})
+    thread_type = fields.String()
+    key = fields.String()
+    title = fields.String(allow_none=True)
+    since = fields.DateTime()
+    days = fields.Integer()
+    amount = _exact()
+    currency = fields.String(allow_none=True)
+    owner = fields.String(allow_none=True)
+    url = fields.String(metadata={"description": "The thread's page"})
+
+
+class PortfolioSchema(Schema):
+    period = fields.Nested(PeriodSchema)
+    generated_at = fields.DateTime(metadata={"description": "Open flags are as of this time"})
+    active_clients = fields.Integer()
+    revenue = fields.List(fields.Nested(RevenueCircleSchema))
+    tickets = fields.Nested(TicketCircleSchema)
+    overlap = fields.Nested(OverlapSchema)
+    tier_changes = fields.List(
+        fields.Nested(TierChangeSchema),
+        metadata={"description": "Clients whose suggested tier is not their tier"},
+    )
+    timezones = fields.List(fields.Nested(GroupCountSchema))
+    languages = fields.List(fields.Nested(GroupCountSchema))
+    categories = fields.List(fields.Nested(CategorySchema))
+    flags = fields.List(fields.Nested(FlagSchema))
+    flags_total = fields.Integer(metadata={"description": "Flagged threads (all are listed)"})
+    clients = fields.List(fields.Nested(ClientFiguresSchema))
