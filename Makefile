@@ -1,5 +1,6 @@
 # Two commands set everything up on a fresh machine with Python 3.11 and make:
-#   make run    virtualenv, install, migrate, demo data, serve on 127.0.0.1:5000
+#   make run    virtualenv, install, migrate, demo data, a demo admin (first run
+#               only: its password is printed), serve on 127.0.0.1:5000
 #   make test   the whole suite on SQLite, and again on PostgreSQL when
 #               TOUCHLINE_TEST_POSTGRES_URL is set
 PYTHON ?= python3.11
@@ -31,6 +32,7 @@ demo: migrate
 	$(BIN)/flask demo load --if-empty
 
 run: demo
+	$(BIN)/flask users ensure-demo-admin
 	@echo "Touchline is at http://127.0.0.1:5000/"
 	$(BIN)/flask run --host 127.0.0.1 --port 5000
 

@@ -1,12 +1,12 @@
 """/api/v1: identities, unmatched records, ingest runs and file ingest."""
 
-from flask import current_app
+from flask import current_app, request
 from flask.views import MethodView
 from sqlalchemy import select
 
 from connectors import registry, review, run_review
 from connectors.pipeline import Pipeline
-from connectors.readers import UnreadableInput
+from connectors.readers import UnreadableInput, safe_filename
 from connectors.schemas import (
     IdentityMappingSchema,
     InboxRecordPage,
@@ -25,6 +25,7 @@ from connectors.schemas import (
     UnmatchedPageSchema,
     UnmatchedRecordArgs,
 )
+from crm.accounts.operations import audit
 from crm.api import ApiBlueprint, abort
 from crm.extensions import db
 from crm.identities import IdentityConflict
@@ -84,6 +85,13 @@ class Identities(MethodView):
             abort(409, str(conflict), field="key")
         except review.UnmappableHint as refused:
             abort(422, f"key: {refused}", field="key")
+        detail = {
+            "system": mapping.identity.system,
+            "key": mapping.identity.external_key,
+            "replayed": mapping.replayed,
+            "via": "api",
+        }
+        audit(db.session, "identity.map", "client", client.slug, detail)
         db.session.commit()
         return {"identity": mapping.identity, "replay": mapping, "message": mapping.describe()}
 
@@ -161,8 +169,30 @@ def replay(data, record_id: int):
         )
     except run_review.NotReplayable as error:
         abort(409, str(error), field=error.field)
+    outcome = run_review.outcome_of(replay_run)
+    detail = {"outcome": outcome, "edited": data.get("record") is not None, "via": "api"}
+    audit(db.session, "inbox.replay", "inbox", str(record_id), detail)
     db.session.commit()
-    return {"outcome": run_review.outcome_of(replay_run), "record": row, "run": replay_run}
+    return {"outcome": outcome, "record": row, "run": replay_run}
+
+
+@blp.before_request
+def _refuse_too_large_uploads():
+    """An upload over MAX_CONTENT_LENGTH (TOUCHLINE_MAX_UPLOAD_BYTES) gets 413
+    from its Content-Length, before a byte of it is read. Werkzeug would
+    refuse it as well, but only once the form is parsed, in words that name
+    neither the field nor the limit."""
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    length = request.content_length
+    if request.endpoint != f"{blp.name}.ingest" or limit is None or length is None:
+        return
+    if length > limit:
+        abort(
+            413,
+            f"file: the upload is {length} bytes; the limit is {limit} bytes "
+            "(TOUCHLINE_MAX_UPLOAD_BYTES); use `flask ingest` on the server for bigger files",
+            field="file",
+        )
 
 
 @blp.route("/ingest/<connector>", methods=["POST"])
@@ -170,24 +200,31 @@ def replay(data, record_id: int):
 @blp.response(200, IngestSummarySchema)
 @blp.alt_response(400, description="The file cannot be read at all")
 @blp.alt_response(404, description="No such connector")
+@blp.alt_response(413, description="The upload is over TOUCHLINE_MAX_UPLOAD_BYTES")
 def ingest(files, connector: str):
     """Ingest a file sent as multipart field `file`.
 
     Its extension picks the reader (.csv, .json, .ndjson), as `flask ingest`
     does. Bad records are counted and kept in the inbox with their reasons;
-    only a file that cannot be read at all is refused (400).
+    only a file that cannot be read at all is refused (400). The file name is
+    kept without any directories or control characters it was sent with.
     """
     try:
         found = registry.get(connector)
     except LookupError as error:
         abort(404, str(error), field="connector")
     upload = files["file"]
-    filename = upload.filename or None
-    if filename and len(filename) > 255:
+    if upload.filename and len(upload.filename) > 255:
         abort(400, "file: the file name is longer than 255 characters", field="file")
+    filename = safe_filename(upload.filename)
+    if upload.filename and filename is None:
+        abort(400, f"file: {upload.filename!r} is not a usable file name", field="file")
     pipeline = Pipeline(db.session, current_app.config["INGEST_BATCH_SIZE"])
     try:
         done = pipeline.ingest(found, upload.read(), filename, started_by=f"api:{filename}"[:120])
     except UnreadableInput as error:
         abort(400, f"file: cannot read {filename}: {error}", field="file")
+    detail = {"file": filename, "run_id": done.id, "status": done.status}
+    audit(db.session, "ingest.file", "connector", connector, detail)
+    db.session.commit()
     return done.summary()

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from connectors import review, run_review
 from connectors.schemas import IngestRunArgs, IngestRunRecordArgs, MapHintForm, UnmatchedArgs
+from crm.accounts.operations import audit
 from crm.extensions import db
 from crm.identities import IdentityConflict
 from crm.models import InboxRecord, IngestRun
@@ -90,9 +91,21 @@ def map_hint():
         db.session.rollback()
         flash(f"Nothing changed: {refused}.", "error")
         return redirect(back)
+    audit(db.session, "identity.map", "client", client.slug, _mapped(mapping, "page"))
     db.session.commit()
     flash(mapping.describe())
     return redirect(back)
+
+
+def _mapped(mapping: review.MappingResult, via: str) -> dict:
+    """What the audit log keeps of a mapping."""
+    identity = mapping.identity
+    return {
+        "system": identity.system,
+        "key": identity.external_key,
+        "replayed": mapping.replayed,
+        "via": via,
+    }
 
 
 def _safe_back(target: str | None) -> str:
@@ -149,8 +162,10 @@ def inbox_record(record_id: int):
     except run_review.NotReplayable as error:
         db.session.rollback()
         return _record_page(row, error=str(error), text=text), 400
-    db.session.commit()
     outcome = run_review.outcome_of(replay_run)
+    detail = {"outcome": outcome, "edited": edited is not None, "via": "page"}
+    audit(db.session, "inbox.replay", "inbox", str(record_id), detail)
+    db.session.commit()
     if outcome in ("accepted", "duplicate"):
         flash(f"Inbox record {record_id} replayed: {outcome}; it is on the timeline now.")
     else:

@@ -30,6 +30,12 @@ from connectors.base import (
     Skip,
 )
 from connectors.readers import Record, UnreadableInput, format_of
+from connectors.storable import (
+    check_lengths,
+    may_hold_unstorable_text,
+    scrubbed,
+    unstorable_text,
+)
 from connectors.writers import ClientWriter, EventWriter, IdentityWriter, Outcome
 from crm.database import chunks, rows_with_keys
 from crm.models import InboxHint, InboxRecord, IngestRun, RawPayload
@@ -111,11 +117,12 @@ class Pipeline:
         payload = self._store_payload(connector, content, filename)
         run = self._start_run(connector.name, started_by, filename, payload)
         writers = _Writers(self.session, payload.id)
+        check_text = may_hold_unstorable_text(content)
         try:
             with _collecting_between_batches():
                 records = connector.parse(content, filename)
                 for chunk in batched(records, self.batch_size):
-                    batch = self._outcomes(connector, chunk, writers)
+                    batch = self._outcomes(connector, chunk, writers, check_text)
                     self._mark_already_waiting(connector, batch)
                     self.session.add_all(
                         self._inbox_row(connector, record, outcome, run, payload)
@@ -139,14 +146,23 @@ class Pipeline:
         Records that now go through are marked `replayed`; the others keep
         their row, with the reason brought up to date.
         """
+        records = [Record(row.position, row.locator, row.record) for row in inbox]
+        # An edited record may carry text the database cannot hold: its row
+        # keeps a copy it can before the run's first commit writes the row;
+        # the record goes on as it is, to be rejected saying why.
+        for row in inbox:
+            if unstorable_text(row.record) is not None:
+                row.record = scrubbed(row.record)
+                row.natural_key = connector.key_of(row.record)[:255]
         run = self._start_run(connector.name, started_by, "inbox replay", None)
         writers = _Writers(self.session, payload_id=None)
         with _collecting_between_batches():
-            for chunk in batched(inbox, self.batch_size):
-                records = [Record(row.position, row.locator, row.record) for row in chunk]
-                batch = self._outcomes(connector, records, writers)
-                for row, outcome in zip(chunk, batch.outcomes, strict=True):
-                    self._update_inbox(row, outcome)
+            for chunk in batched(range(len(inbox)), self.batch_size):
+                batch = self._outcomes(
+                    connector, [records[i] for i in chunk], writers, check_text=True
+                )
+                for i, outcome in zip(chunk, batch.outcomes, strict=True):
+                    self._update_inbox(inbox[i], outcome)
                 self._commit_batch(run, batch)
         return self._finish(run)
 
@@ -171,12 +187,18 @@ class Pipeline:
 
     # --- one batch -----------------------------------------------------------
 
-    def _outcomes(self, connector, records, writers: "_Writers") -> _Batch:
+    def _outcomes(self, connector, records, writers: "_Writers", check_text: bool) -> _Batch:
+        """What becomes of each record. `check_text`: whether a record may
+        carry text the database cannot hold (see connectors.storable)."""
         batch = _Batch(records)
-        readable = [i for i, record in enumerate(records) if record.parse_error is None]
         for i, record in enumerate(records):
-            if record.parse_error is not None:
+            unstorable = unstorable_text(record.data) if check_text else None
+            if unstorable is not None:
+                record.data = scrubbed(record.data)  # for its inbox row
+                batch.outcomes[i] = Outcome.rejected(unstorable)
+            elif record.parse_error is not None:
                 batch.outcomes[i] = Outcome.rejected(RecordError(None, record.parse_error))
+        readable = [i for i, outcome in enumerate(batch.outcomes) if outcome is None]
         checked = connector.validate([records[i] for i in readable])
         by_type: dict[type, list] = {CanonicalEvent: [], ClientProfile: [], IdentityClaim: []}
         for i, result in zip(readable, checked, strict=True):
@@ -185,6 +207,7 @@ class Pipeline:
                 continue
             try:
                 items = connector.convert(result)
+                check_lengths(items)
             except Skip as skip:
                 batch.outcomes[i] = Outcome("skipped", str(skip))
                 continue

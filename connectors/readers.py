@@ -8,11 +8,20 @@ NDJSON file, "index 3" of a JSON array. A record that cannot be parsed on its
 own (a bad NDJSON line, a CSV row with too many fields) is still yielded, as a
 `Record` carrying its parse error, so it is rejected alone and the rest of the
 file goes on. Only input that cannot be read at all raises `UnreadableInput`.
+
+Text is UTF-8, with or without a byte order mark, in every format. A file
+that starts with a UTF-16 or UTF-32 byte order mark (Excel's "Unicode text",
+PowerShell's default) says exactly how to read it, so it is read that way.
+Anything else is refused with what is wrong, never guessed at: Latin-1 read
+as UTF-8, or UTF-16 without its mark, would store mojibake.
 """
 
+import codecs
 import csv
 import io
 import json
+import re
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -47,11 +56,95 @@ def format_of(filename: str | None, default: str = "json") -> str:
     return FORMATS[suffix]
 
 
+# Longest first: a UTF-32 little-endian mark starts with UTF-16's.
+_BYTE_ORDER_MARKS = (
+    (codecs.BOM_UTF32_LE, "utf-32-le", "UTF-32"),
+    (codecs.BOM_UTF32_BE, "utf-32-be", "UTF-32"),
+    (codecs.BOM_UTF8, "utf-8", "UTF-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le", "UTF-16"),
+    (codecs.BOM_UTF16_BE, "utf-16-be", "UTF-16"),
+)
+# How some files that are not text begin, to say what was sent instead.
+_NOT_TEXT = (
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"%PDF-", "a PDF document"),
+    (b"PK\x03\x04", "a ZIP archive (an Excel .xlsx workbook is one)"),
+    (b"\xd0\xcf\x11\xe0", "an old Office document (.xls, .doc)"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"MZ", "a Windows program"),
+    (b"\x7fELF", "a program"),
+)
+SAVE_AS_UTF8 = "save it as UTF-8 and send it again"
+
+
 def decode(content: bytes) -> str:
+    """The text of a file, or UnreadableInput saying what is wrong with it."""
+    for mark, codec, name in _BYTE_ORDER_MARKS:
+        if content.startswith(mark):
+            try:
+                return content[len(mark) :].decode(codec)
+            except UnicodeDecodeError as error:
+                offset = len(mark) + error.start
+                raise UnreadableInput(
+                    f"not {name} text: it starts with a {name} byte order mark, but "
+                    f"{_where(content, offset, codec)} is not {name}; {SAVE_AS_UTF8}"
+                ) from None
     try:
-        return content.decode("utf-8-sig")
+        text = content.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise UnreadableInput(f"not UTF-8 text (byte {error.start})") from None
+        for magic, what in _NOT_TEXT:
+            if content.startswith(magic):
+                raise UnreadableInput(f"not a text file: it is {what}") from None
+        if _looks_like_utf16(content):
+            raise UnreadableInput(_UTF16_WITHOUT_MARK) from None
+        raise UnreadableInput(
+            f"not UTF-8 text: {_where(content, error.start, 'utf-8')} is not UTF-8 "
+            f"(Latin-1 or Windows-1252, perhaps); {SAVE_AS_UTF8}"
+        ) from None
+    if _looks_like_utf16(content):
+        raise UnreadableInput(_UTF16_WITHOUT_MARK)
+    return text
+
+
+_UTF16_WITHOUT_MARK = (
+    "not UTF-8 text: it looks like UTF-16 without a byte order mark, which cannot be "
+    "read safely; save it as UTF-8, or as UTF-16 with a byte order mark, and send it again"
+)
+
+
+def _where(content: bytes, offset: int, codec: str) -> str:
+    """ "byte 14 (0xE4, line 2)": where a person finds the bad byte."""
+    if offset >= len(content):
+        return "the end of the file"
+    byte = content[offset : offset + 1].hex().upper()
+    if codec != "utf-8":
+        return f"byte {offset} (0x{byte})"
+    line = content.count(b"\n", 0, offset) + 1
+    return f"byte {offset} (0x{byte}, line {line})"
+
+
+def _looks_like_utf16(content: bytes) -> bool:
+    """Mostly-ASCII text in UTF-16 has a NUL in every other byte; no UTF-8
+    text file does (a stray NUL is one record's problem, not the file's)."""
+    sample = content[:4096]
+    pairs = len(sample) // 2
+    if pairs < 2:
+        return False
+    return max(sample[0::2].count(0), sample[1::2].count(0)) * 2 > pairs
+
+
+def safe_filename(name: str | None) -> str | None:
+    """A file name as a client sent it, made safe to keep and show: its last
+    path part only (`../../etc/passwd.csv` -> `passwd.csv`, also with
+    backslashes), without control or bidirectional-override characters.
+    None when nothing usable is left."""
+    if not name:
+        return None
+    base = re.split(r"[/\\]", name)[-1]
+    base = "".join(ch for ch in base if unicodedata.category(ch)[0] != "C").strip()
+    return None if base in ("", ".", "..") else base
 
 
 def read_records(content: bytes, fmt: str) -> Iterator[Record]:
@@ -64,8 +157,6 @@ def read_records(content: bytes, fmt: str) -> Iterator[Record]:
 
 
 def _csv_records(text: str) -> Iterator[Record]:
-    if "\x00" in text:
-        raise UnreadableInput("the CSV contains a NUL byte")
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = [name.strip() for name in next(reader)]

@@ -5,8 +5,11 @@ overrides any of them.
 """
 
 import os
+from datetime import timedelta
 
 WEBHOOK_SECRET_PREFIX = "TOUCHLINE_WEBHOOK_SECRET_"
+# Signs the session cookie; fine on a laptop, refused when TOUCHLINE_ENV=production.
+DEVELOPMENT_SECRET_KEY = "dev-only-not-secret"
 TIER_GUIDANCE_PREFIX = "TOUCHLINE_TIER_GUIDANCE_"
 
 # How staff should handle a client of each tier, shown on the pre-contact card.
@@ -24,10 +27,44 @@ def _int(name: str, default: int) -> int:
     return int(os.environ.get(name, default))
 
 
+def _bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name, "").strip().lower()
+    if not value:
+        return default
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{name} must be on or off (1/0, true/false, yes/no), not {value!r}")
+
+
 def from_environment(instance_path: str) -> dict:
     default_db = "sqlite:///" + os.path.join(instance_path, "touchline.db")
+    env_name = os.environ.get("TOUCHLINE_ENV", "development").strip().lower()
     return {
-        "SECRET_KEY": os.environ.get("SECRET_KEY", "dev-only-not-secret"),
+        "SECRET_KEY": os.environ.get("SECRET_KEY", DEVELOPMENT_SECRET_KEY),
+        # "production" makes cookies secure by default, refuses the development
+        # SECRET_KEY and the demo admin.
+        "ENV_NAME": env_name,
+        # --- accounts and sessions (crm.accounts) ---
+        "SESSION_COOKIE_SECURE": _bool("TOUCHLINE_SECURE_COOKIES", env_name == "production"),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        # A session ends after this long unused (each request renews it).
+        "PERMANENT_SESSION_LIFETIME": timedelta(hours=_int("TOUCHLINE_SESSION_HOURS", 12)),
+        # A form's CSRF token is good for as long as its session.
+        "WTF_CSRF_TIME_LIMIT": None,
+        # Failed sign-ins within the window before more are refused (429): per
+        # email, and per address (higher: an office signs in from one address).
+        "LOGIN_MAX_FAILURES": _int("TOUCHLINE_LOGIN_MAX_FAILURES", 5),
+        "LOGIN_MAX_FAILURES_PER_IP": _int("TOUCHLINE_LOGIN_MAX_FAILURES_PER_IP", 20),
+        "LOGIN_WINDOW_MINUTES": _int("TOUCHLINE_LOGIN_WINDOW_MINUTES", 15),
+        "PASSWORD_MIN_LENGTH": _int("TOUCHLINE_PASSWORD_MIN_LENGTH", 12),
+        # werkzeug's generate_password_hash method; the tests pass a cheap one.
+        "PASSWORD_HASH_METHOD": "scrypt",
+        # Reverse proxies in front of the app whose X-Forwarded-For/-Proto/-Host
+        # to trust (0: none), so rate limits and the audit log see real addresses.
+        "PROXY_COUNT": _int("TOUCHLINE_PROXY_COUNT", 0),
         "SQLALCHEMY_DATABASE_URI": normalise_database_url(
             os.environ.get("DATABASE_URL", default_db)
         ),
@@ -37,6 +74,9 @@ def from_environment(instance_path: str) -> dict:
         "SQLITE_BUSY_TIMEOUT_MS": _int("TOUCHLINE_SQLITE_BUSY_TIMEOUT_MS", 5000),
         # Bodies above this get 413 before they are read.
         "WEBHOOK_MAX_BYTES": _int("TOUCHLINE_WEBHOOK_MAX_BYTES", 5 * 1024 * 1024),
+        # Any request body, above all a file sent to POST /api/v1/ingest/<connector>:
+        # a bigger one gets 413 before it is read (Flask's own setting).
+        "MAX_CONTENT_LENGTH": _int("TOUCHLINE_MAX_UPLOAD_BYTES", 100 * 1024 * 1024),
         # connector name -> shared secret; a connector without one refuses
         # webhooks rather than taking them unsigned.
         "WEBHOOK_SECRETS": {
@@ -56,6 +96,9 @@ def from_environment(instance_path: str) -> dict:
         "PDF_PAGE_SIZE": os.environ.get("TOUCHLINE_PDF_PAGE_SIZE") or "A4",
         # A briefing flags a ticket open this many days or more.
         "BRIEFING_STALE_TICKET_DAYS": _int("TOUCHLINE_BRIEFING_STALE_TICKET_DAYS", 30),
+        # Most briefings one web request makes (ZIP or combined PDF); bigger
+        # batches are for `flask briefing --out`.
+        "BRIEFING_BATCH_MAX": _int("TOUCHLINE_BRIEFING_BATCH_MAX", 200),
     }
 
 

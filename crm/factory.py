@@ -7,7 +7,7 @@ from flask import Flask
 import connectors
 import demo
 import reports
-from crm import api, clients, config, formatting, timeline, views
+from crm import accounts, api, clients, config, formatting, timeline, views
 from crm.database import configure_sqlite
 from crm.extensions import db, migrate
 from crm.models.types import json_dumps
@@ -36,6 +36,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         configure_sqlite(db.engine, app.config["SQLITE_BUSY_TIMEOUT_MS"])
 
     api.init_app(app)
+    # Before any page exists: the access hook and CSRF guard all of them.
+    accounts.init_app(app)
     formatting.init_app(app)
     views.init_app(app)
     clients.init_app(app)

@@ -1,5 +1,13 @@
 """Fixtures: a fresh database per test session, emptied after every test.
 
+`client` is signed in as an account holding every role, with a session for
+the pages and an API token for the API, so a test of a page or endpoint is
+about that page, not about access; tests/test_access_policy.py is about
+access. `login_as("staff")` gives a client of one role, `anonymous` one that
+never signed in, `api_as("executive")` one that only sends a Bearer token.
+CSRF checks are off in the `app` fixture (tests post forms without the
+token); the tests of CSRF itself turn them on.
+
 `TOUCHLINE_TEST_ENGINE=postgresql` runs the suite on PostgreSQL: a database
 of its own is created next to TOUCHLINE_TEST_POSTGRES_URL's and dropped at the
 end, so two runs never collide. Otherwise each session gets a SQLite file.
@@ -11,6 +19,7 @@ import pytest
 
 from crm.extensions import db
 from crm.factory import create_app
+from tests.accounts import FAST_HASH, make_user, signed_in_client, token_for, with_token
 from tests.databases import fresh_database
 
 ENGINE = os.environ.get("TOUCHLINE_TEST_ENGINE", "sqlite")
@@ -33,6 +42,8 @@ def app(database_url, tmp_path):
             "SQLALCHEMY_DATABASE_URI": database_url,
             "TESTING": True,
             "INGEST_BATCH_SIZE": 50,
+            "WTF_CSRF_ENABLED": False,
+            "PASSWORD_HASH_METHOD": FAST_HASH,
         }
     )
     with app.app_context():
@@ -50,6 +61,37 @@ def _empty_all_tables() -> None:
 
 @pytest.fixture
 def client(app):
+    """Signed in (session and API token) as an account with every role."""
+    user = make_user(email="everyone@touchline.test", name="Test Everyone")
+    return with_token(signed_in_client(app, user), token_for(user))
+
+
+@pytest.fixture
+def login_as(app):
+    """login_as("staff", "executive") -> a client signed in with just those roles;
+    token=True adds an API token of that account, as `client` has."""
+
+    def signed_in(*roles: str, token: bool = False):
+        user = make_user(*roles)
+        http = signed_in_client(app, user)
+        return with_token(http, token_for(user)) if token else http
+
+    return signed_in
+
+
+@pytest.fixture
+def api_as(app):
+    """api_as("manager") -> a client that sends only a Bearer token of an
+    account with those roles (no session)."""
+
+    def with_roles(*roles: str):
+        return with_token(app.test_client(), token_for(make_user(*roles)))
+
+    return with_roles
+
+
+@pytest.fixture
+def anonymous(app):
     return app.test_client()
 
 

@@ -28,6 +28,7 @@ from crm.models.types import utcnow
 from reports.briefing import build_briefing
 from reports.briefing.flags import KIND_LABELS, PROBLEM_TICKET
 from reports.briefing.model import Briefing
+from tests.accounts import signed_in_client
 
 
 @dataclass
@@ -191,7 +192,7 @@ def test_the_pdf_of_a_demo_briefing_reads_its_flags(demo, tmp_path):
     slug, _ = _recurring_alert_client(demo.now)
     briefing = demo.brief(slug)
 
-    response = demo.app.test_client().get(f"/clients/{slug}/briefing.pdf")
+    response = signed_in_client(demo.app).get(f"/clients/{slug}/briefing.pdf")
 
     assert response.status_code == 200 and response.mimetype == "application/pdf"
     day = briefing.period.meeting_date.isoformat()
@@ -215,7 +216,7 @@ def test_the_pdf_of_a_demo_briefing_reads_its_flags(demo, tmp_path):
 
 def test_the_page_and_the_json_of_a_demo_client_agree(demo):
     slug = next(iter(sorted(demo.slugs(_open("dispute").with_only_columns(Client.slug)))))
-    http = demo.app.test_client()
+    http = signed_in_client(demo.app)
 
     page = http.get(f"/clients/{slug}/briefing").get_data(as_text=True)
     body = http.get(f"/api/v1/clients/{slug}/briefing").get_json()

@@ -24,6 +24,7 @@ from crm.extensions import db
 from crm.factory import create_app
 from crm.models.types import utcnow
 from reports.portfolio.period import last_twelve_months
+from tests.accounts import signed_in_client
 
 ALL_FLAGS = {
     "open dispute",
@@ -62,7 +63,7 @@ def args(period):
 
 @pytest.fixture(scope="module")
 def report(demo, args):
-    response = demo.test_client().get("/api/v1/reports/portfolio", query_string=args)
+    response = signed_in_client(demo).get("/api/v1/reports/portfolio", query_string=args)
     assert response.status_code == 200, response.get_json()
     return response.get_json()
 
@@ -283,7 +284,7 @@ def test_every_kind_of_flag_shows_up_ranked_by_severity(report):
 
 
 def test_the_page_shows_the_report_with_one_accept_form_per_suggestion(demo, args, report):
-    page = demo.test_client().get("/reports/portfolio", query_string=args)
+    page = signed_in_client(demo).get("/reports/portfolio", query_string=args)
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     for heading in ("The 80/20 picture", "Suggested tiers", "Open flags across the portfolio"):
@@ -294,7 +295,7 @@ def test_the_page_shows_the_report_with_one_accept_form_per_suggestion(demo, arg
 
 
 def test_the_pdf_reads_well(demo, args, report, tmp_path):
-    response = demo.test_client().get("/reports/portfolio.pdf", query_string=args)
+    response = signed_in_client(demo).get("/reports/portfolio.pdf", query_string=args)
     assert response.status_code == 200
     assert response.mimetype == "application/pdf"
     assert "attachment" in response.headers["Content-Disposition"]
@@ -322,7 +323,7 @@ def test_the_pdf_reads_well(demo, args, report, tmp_path):
 
 
 def test_the_csv_has_one_row_per_client_with_its_figures(demo, args, report):
-    response = demo.test_client().get("/reports/portfolio.csv", query_string=args)
+    response = signed_in_client(demo).get("/reports/portfolio.csv", query_string=args)
     assert response.status_code == 200
     assert response.mimetype == "text/csv"
     table = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))

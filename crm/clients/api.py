@@ -9,6 +9,7 @@ body says `total` and `pages`.
 from flask.views import MethodView
 from sqlalchemy import select
 
+from crm.accounts.audit import ClientState, audit_client_change
 from crm.api import ApiBlueprint, abort
 from crm.clients.directory import client_directory
 from crm.clients.operations import ClientInputError, create_client, update_client
@@ -47,7 +48,9 @@ class Clients(MethodView):
     @blp.alt_response(409, description="The slug, or one of the identities, is taken")
     def post(self, data):
         """Create a client; the slug is derived from the name unless given."""
-        client = _saved(lambda: create_client(db.session, data, started_by=STARTED_BY))
+        client = _saved(
+            lambda: create_client(db.session, data, started_by=STARTED_BY), ClientState.of(None)
+        )
         return client, {"Location": f"/api/v1/clients/{client.slug}"}
 
 
@@ -68,7 +71,10 @@ class ClientBySlug(MethodView):
         replaces the client's list; contacts given with their `id` are updated
         in place. A changed slug keeps the old one resolving to the client."""
         client = _client(slug)
-        return _saved(lambda: update_client(db.session, client, data, started_by=STARTED_BY))
+        before = ClientState.of(client)
+        return _saved(
+            lambda: update_client(db.session, client, data, started_by=STARTED_BY), before
+        )
 
 
 def _client(slug: str) -> Client:
@@ -78,12 +84,14 @@ def _client(slug: str) -> Client:
     return client
 
 
-def _saved(change):
-    """Run the operation and commit, or roll back and answer with its error."""
+def _saved(change, before: ClientState):
+    """Run the operation, note what it changed in the audit log and commit, or
+    roll back and answer with its error."""
     try:
         client = change()
     except ClientInputError as error:
         db.session.rollback()
         abort(error.status, f"{error.field}: {error.message}", field=error.field)
+    audit_client_change(db.session, before, client, via=STARTED_BY)
     db.session.commit()
     return client

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from webargs.multidictproxy import MultiDictProxy
 from werkzeug.datastructures import MultiDict
 
+from crm.accounts.audit import ClientState, audit_client_change
 from crm.clients.directory import DEFAULT_DIRECTION, client_directory, directory_choices
 from crm.clients.operations import (
     ClientInputError,
@@ -101,6 +102,7 @@ def create():
             db.session.rollback()
             errors, status = {loaded.form_field(error.field): error.message}, error.status
         else:
+            audit_client_change(db.session, ClientState.of(None), client, via="page")
             db.session.commit()
             flash(f"Created {client.name}.", "message")
             return redirect(f"/clients/{client.slug}")
@@ -116,12 +118,14 @@ def edit(slug: str):
         return _form_page(client, _values_of(client), {})
     loaded, errors, status = _load_form(request.form)
     if loaded is not None:
+        before = ClientState.of(client)
         try:
             update_client(db.session, client, loaded.payload, started_by="web")
         except ClientInputError as error:
             db.session.rollback()
             errors, status = {loaded.form_field(error.field): error.message}, error.status
         else:
+            audit_client_change(db.session, before, client, via="page")
             db.session.commit()
             flash(f"Saved {client.name}.", "message")
             return redirect(f"/clients/{client.slug}")

@@ -17,6 +17,7 @@ this one starts.
 
 from datetime import UTC, date, datetime, time, timedelta
 from urllib.parse import quote, urlencode
+from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app
 from sqlalchemy import select
@@ -35,10 +36,11 @@ from reports.briefing.flags import (
 )
 from reports.briefing.frames import Window, load_frames
 from reports.briefing.model import Briefing, ClientSummary, Period
-from reports.briefing.numbers import chart_start, health, period_numbers
+from reports.briefing.numbers import chart_months, health, period_numbers
 from reports.briefing.talking_points import CAMPAIGN_WINDOW, talking_points
+from reports.briefing.threads import ThreadEvents
 
-__all__ = ["build_briefing", "init_app", "meeting_period"]
+__all__ = ["briefing_window", "build_briefing", "init_app", "meeting_period"]
 
 DEFAULT_PERIOD = timedelta(days=90)
 
@@ -69,25 +71,13 @@ def build_briefing(
     if stale_ticket_days is None:
         stale_ticket_days = current_app.config.get("BRIEFING_STALE_TICKET_DAYS", DEFAULT_STALE_DAYS)
     period = meeting_period(session, client, meeting_date, now)
-    window = Window(
-        as_of=period.end,
-        period_start=period.start,
-        previous_start=period.previous_start,
-        earliest=min(
-            period.previous_start,
-            chart_start(period.end, zone),
-            period.end - CAMPAIGN_WINDOW,
-            period.start - RECURRING_WINDOW,
-        ),
-        # the previous period's flags look for recurrences before its end too
-        alerts_since=period.start - RECURRING_WINDOW,
-    )
-    frames = load_frames(session, client.id, window)
+    frames = load_frames(session, client.id, briefing_window(period, zone))
     scope = Scope(period.end, period.start, stale_ticket_days, zone, period.last_meeting_at)
-    snapshot = Snapshot.take(frames.events, frames.entities, scope)
+    threads = ThreadEvents(frames.events)
+    snapshot = Snapshot.take(frames.events, frames.entities, scope, threads)
     flags = snapshot_flags(snapshot)
     before = Scope(period.start, period.previous_start, stale_ticket_days, zone)
-    previous_flags = snapshot_flags(Snapshot.take(frames.events, frames.entities, before))
+    previous_flags = snapshot_flags(Snapshot.take(frames.events, frames.entities, before, threads))
     points = talking_points(snapshot)
     numbers = period_numbers(
         frames.events,
@@ -95,6 +85,7 @@ def build_briefing(
         previous_start=period.previous_start,
         as_of=period.end,
         zone=zone,
+        months=frames.months,
     )
     briefing = Briefing(
         client=ClientSummary(
@@ -118,6 +109,24 @@ def build_briefing(
     )
     _link(briefing)
     return briefing
+
+
+def briefing_window(period: Period, zone: ZoneInfo) -> Window:
+    """What the frames must hold for a briefing of `period`: the previous period,
+    recent campaigns, recurring alerts, and the twelve months of the charts."""
+    return Window(
+        as_of=period.end,
+        period_start=period.start,
+        previous_start=period.previous_start,
+        earliest=min(
+            period.previous_start,
+            period.end - CAMPAIGN_WINDOW,
+            period.start - RECURRING_WINDOW,
+        ),
+        # the previous period's flags look for recurrences before its end too
+        alerts_since=period.start - RECURRING_WINDOW,
+        chart_months=tuple(chart_months(period.end, zone)),
+    )
 
 
 def meeting_period(

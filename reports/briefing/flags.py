@@ -95,11 +95,27 @@ class Snapshot:
     threads: ThreadEvents
 
     @classmethod
-    def take(cls, events: pd.DataFrame, entities: pd.DataFrame, scope: Scope) -> "Snapshot":
-        events = events[events["occurred_at"] <= scope.as_of]
+    def take(
+        cls,
+        events: pd.DataFrame,
+        entities: pd.DataFrame,
+        scope: Scope,
+        threads: ThreadEvents | None = None,
+    ) -> "Snapshot":
+        """`threads`, the ThreadEvents of the whole `events` frame, saves indexing
+        it again for each moment a briefing reads it at."""
+        existed = events["occurred_at"] <= scope.as_of
+        count = int(existed.sum())
+        # In time order (reports.briefing.frames), what existed is the frame's head.
+        if threads is not None and bool(existed.iloc[:count].all()):
+            threads = threads.until(count)
+            events = events.iloc[:count]
+        else:
+            events = events[existed]
+            threads = ThreadEvents(events)
         entities = entities[entities["opened_at"] <= scope.as_of]
         is_open = entities["closed_at"].isna() | (entities["closed_at"] > scope.as_of)
-        return cls(scope, events, entities, entities[is_open], ThreadEvents(events))
+        return cls(scope, events, entities, entities[is_open], threads)
 
     def in_period(self, moments: pd.Series) -> pd.Series:
         return (moments > self.scope.period_start) & (moments <= self.scope.as_of)
@@ -237,8 +253,11 @@ def invoice_flags(s: Snapshot) -> list[Flag]:
     """Unpaid invoices whose payment failed, overdue invoices, and payments
     that failed in the period on invoices settled since."""
     as_of, flags = s.scope.as_of, []
+    events = s.events
+    # Few invoices ever fail: only theirs are looked into.
+    failing = set(events.loc[events["kind"] == "payment.failed", "thread_key"])
     for invoice in _rows(s.open, "invoice"):
-        failures = _failures(s, invoice)
+        failures = _failures(s, invoice, failing)
         overdue = _known(invoice.due_at) and invoice.due_at < as_of
         if failures:
             last = failures[-1]
@@ -269,7 +288,7 @@ def invoice_flags(s: Snapshot) -> list[Flag]:
     invoices = s.entities[s.entities["type"] == "invoice"]
     for invoice in records(invoices[s.in_period(invoices["closed_at"])]):
         start = s.scope.period_start
-        failures = [f for f in _failures(s, invoice) if f.occurred_at > start]
+        failures = [f for f in _failures(s, invoice, failing) if f.occurred_at > start]
         if not failures:
             continue
         last = failures[-1]
@@ -301,7 +320,9 @@ def _invoice_flag(s, invoice, kind, severity, detail, failures=None, last=None) 
     )
 
 
-def _failures(s: Snapshot, invoice) -> list:
+def _failures(s: Snapshot, invoice, failing: set) -> list:
+    if invoice.key not in failing:
+        return []
     return [row for row in s.threads.rows("invoice", invoice.key) if row.kind == "payment.failed"]
 
 

@@ -1,25 +1,31 @@
-"""A client's events and thread states as two DataFrames: the only reads a briefing makes.
+"""A client's events and thread states as DataFrames: the only reads a briefing makes.
 
-One query for events and one for entities (besides reading the client and
-finding its last meeting); everything else is pandas over these frames, in
-pure functions that tests feed hand-built frames of the same columns.
+One query for events, one for entities and one counting the events of the
+chart months (besides reading the client and finding its last meeting);
+everything else is pandas over these frames, in pure functions that tests
+feed hand-built frames of the same columns.
 
-The events frame holds what the briefing window needs: from `earliest`
-(the start of the previous period or of the twelve-month charts, whichever is
-older) up to `as_of`, plus the older events of the threads it looks at, so a
-ticket opened two years ago still traces to its events. The entities frame
-holds the threads open at the start of the previous period or closed since
-(alerts: open at the start of this period or later; a closed alert is never
-flagged, and the recurrence of alerts is read from their events).
+The events frame holds what the briefing's figures need: from `earliest`
+(the start of the previous period, of recent campaigns or of the alerts
+checked for recurrence, whichever is oldest) up to `as_of`, plus the older
+events of the threads it looks at, so a ticket opened two years ago still
+traces to its events. The twelve-month charts only count events by month,
+source and kind: the months frame has those counts, read by the database,
+as a year of events one by one would cost most of a briefing. The entities
+frame holds the threads open at the start of the previous period or closed
+since (alerts: open at the start of this period or later; a closed alert is
+never flagged, and the recurrence of alerts is read from their events).
 """
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 import pandas as pd
-from sqlalchemy import and_, case, null, or_, select, type_coerce, union_all
+from sqlalchemy import and_, case, func, null, or_, select, type_coerce, union_all
 from sqlalchemy.orm import Session
-from sqlalchemy.types import NullType
+from sqlalchemy.types import NullType, TypeDecorator
 
 from crm.models import Entity, Event
 
@@ -51,14 +57,22 @@ ENTITY_COLUMNS = (
     "assignee",
     "sla_due_at",
 )
+# The months frame: `month` is year * 12 + month - 1 (the client's calendar).
+MONTH_COLUMNS = ("month", "source", "kind", "count")
 EVENT_TIMES = ("occurred_at",)
 ENTITY_TIMES = ("opened_at", "closed_at", "due_at", "sla_due_at")
+# Read as the driver hands them over and decoded here where not empty: most
+# events have no amount, and most carry no attributes (see _events), so
+# decoding them row by row, as the models' types would, is mostly wasted.
+EVENT_RAW = ("amount", "attributes")
+ENTITY_RAW = ("amount",)
 
 
 @dataclass(frozen=True)
 class Frames:
     events: pd.DataFrame
     entities: pd.DataFrame
+    months: pd.DataFrame  # MONTH_COLUMNS: events per chart month, source and kind
 
 
 @dataclass(frozen=True)
@@ -68,8 +82,11 @@ class Window:
     as_of: datetime
     period_start: datetime
     previous_start: datetime
-    earliest: datetime  # the oldest event any figure needs (charts, previous period)
+    earliest: datetime  # the oldest event any figure but the charts needs
     alerts_since: datetime  # alerts raised since then are checked for recurrence
+    # The first moment of each chart month (the client's midnights), oldest
+    # first; the last month runs to as_of.
+    chart_months: tuple[datetime, ...] = ()
 
 
 # Kinds whose attributes the analysis reads (a dispute's reason and deadline, why a
@@ -78,10 +95,11 @@ ATTRIBUTE_KINDS = ("dispute.opened", "dispute.closed", "payment.failed")
 
 
 def load_frames(session: Session, client_id: int, window: Window) -> Frames:
-    """The client's events and thread states for a briefing window."""
+    """The client's events, thread states and chart counts for a briefing window."""
     return Frames(
         events=_events(session, client_id, window),
         entities=_entities(session, client_id, window),
+        months=_months(session, client_id, window),
     )
 
 
@@ -114,9 +132,10 @@ def _events(session: Session, client_id: int, window: Window):
         and_(alert, Event.occurred_at > window.alerts_since),
         and_(alert, open_alert),
     )
-    attributes = type_coerce(case((keep, Event.attributes), else_=null()), Event.attributes.type)
+    attributes = type_coerce(case((keep, Event.attributes), else_=null()), NullType())
+    raw = EVENT_TIMES + EVENT_RAW
     columns = [
-        attributes.label(name) if name == "attributes" else _column(Event, name, EVENT_TIMES)
+        attributes.label(name) if name == "attributes" else _column(Event, name, raw)
         for name in EVENT_COLUMNS
     ]
     in_window = select(*columns).where(
@@ -126,7 +145,7 @@ def _events(session: Session, client_id: int, window: Window):
     )
     # A thread open for longer than the window still traces to all of its events.
     older_of_open_threads = (
-        select(*(_column(Event, name, EVENT_TIMES) for name in EVENT_COLUMNS))
+        select(*(_column(Event, name, raw) for name in EVENT_COLUMNS))
         .join(
             Entity,
             and_(
@@ -138,45 +157,104 @@ def _events(session: Session, client_id: int, window: Window):
         .where(Event.client_id == client_id, Event.occurred_at < window.earliest, _needed(window))
     )
     rows = session.execute(union_all(in_window, older_of_open_threads)).all()
-    return event_frame(rows)
+    return event_frame(rows, _decoders(session, Event, EVENT_RAW))
 
 
 def _entities(session: Session, client_id: int, window: Window):
-    columns = [_column(Entity, name, ENTITY_TIMES) for name in ENTITY_COLUMNS]
+    columns = [_column(Entity, name, ENTITY_TIMES + ENTITY_RAW) for name in ENTITY_COLUMNS]
     rows = session.execute(
         select(*columns).where(
             Entity.client_id == client_id, Entity.opened_at <= window.as_of, _needed(window)
         )
     ).all()
-    return entity_frame(rows)
+    return entity_frame(rows, _decoders(session, Entity, ENTITY_RAW))
 
 
-def _column(model, name: str, times: tuple[str, ...]):
-    """A column to select; times as the driver hands them over (SQLite's UTC text,
-    PostgreSQL's aware datetime), which pandas parses in one go far faster than
-    the model's type converts them one by one."""
+def _months(session: Session, client_id: int, window: Window) -> pd.DataFrame:
+    """Events per chart month, source and kind, counted by the database."""
+    starts = window.chart_months
+    if not starts:
+        return month_frame([])
+    # The month an event falls in: the last month start it is not before.
+    month = case(
+        *((Event.occurred_at < start, number) for number, start in enumerate(starts[1:])),
+        else_=len(starts) - 1,
+    ).label("month")
+    rows = session.execute(
+        select(month, Event.source, Event.kind, func.count())
+        .where(
+            Event.client_id == client_id,
+            Event.occurred_at >= starts[0],
+            Event.occurred_at <= window.as_of,
+        )
+        .group_by(month, Event.source, Event.kind)
+    ).all()
+    numbers = [start.year * 12 + start.month - 1 for start in starts]
+    return month_frame([(numbers[row[0]], row[1], row[2], row[3]) for row in rows])
+
+
+def month_frame(rows) -> pd.DataFrame:
+    """Counts as (month, source, kind, count) rows (reports.briefing.numbers)."""
+    values = list(zip(*rows, strict=True)) if rows else [() for _ in MONTH_COLUMNS]
+    return pd.DataFrame(
+        {
+            name: pd.Series(column, dtype="int64" if name in ("month", "count") else object)
+            for name, column in zip(MONTH_COLUMNS, values, strict=True)
+        }
+    )
+
+
+def _column(model, name: str, raw: tuple[str, ...]):
+    """A column to select; those of `raw` as the driver hands them over. Times
+    so (SQLite's UTC text, PostgreSQL's aware datetime) pandas parses in one go
+    far faster than the model's type converts them one by one."""
     column = getattr(model, name)
-    return type_coerce(column, NullType()).label(name) if name in times else column
+    return type_coerce(column, NullType()).label(name) if name in raw else column
 
 
-def event_frame(rows) -> pd.DataFrame:
+def _decoders(session: Session, model, names: tuple[str, ...]) -> dict[str, Callable]:
+    """What the models' types would do to each raw value of these columns, per name."""
+    dialect = session.get_bind().dialect
+    decoders = {}
+    for name in names:
+        column_type = getattr(model, name).type
+        if isinstance(column_type, TypeDecorator):
+            # Money: the drivers hand over what it decodes (SQLite an integer,
+            # psycopg a Decimal), with nothing for its underlying type to do.
+            decoders[name] = functools.partial(column_type.process_result_value, dialect=dialect)
+            continue
+        decode = column_type.dialect_impl(dialect).result_processor(dialect, None)
+        if decode is not None:  # JSON text on SQLite; psycopg decodes JSONB itself
+            decoders[name] = decode
+    return decoders
+
+
+def event_frame(rows, decoders: dict[str, Callable] | None = None) -> pd.DataFrame:
     """Events as a frame (tests build theirs with this too): times UTC, amounts Decimal."""
-    frame = _frame(rows, EVENT_COLUMNS, EVENT_TIMES)
-    frame["attributes"] = frame["attributes"].map(lambda value: value or {})
+    frame = _frame(rows, EVENT_COLUMNS, EVENT_TIMES, decoders)
+    frame["attributes"] = [value or {} for value in frame["attributes"].tolist()]
     return frame.sort_values(["occurred_at", "id"], kind="stable", ignore_index=True)
 
 
-def entity_frame(rows) -> pd.DataFrame:
-    return _frame(rows, ENTITY_COLUMNS, ENTITY_TIMES)
+def entity_frame(rows, decoders: dict[str, Callable] | None = None) -> pd.DataFrame:
+    return _frame(rows, ENTITY_COLUMNS, ENTITY_TIMES, decoders)
 
 
-def _frame(rows, columns: tuple[str, ...], times: tuple[str, ...]) -> pd.DataFrame:
+def _frame(
+    rows,
+    columns: tuple[str, ...],
+    times: tuple[str, ...],
+    decoders: dict[str, Callable] | None = None,
+) -> pd.DataFrame:
     """Columns of Python values with None for missing ones (pandas would make
     text columns `str` with NaN), so the analysis can say `value or default`;
     times as UTC datetimes (text without an offset is UTC, as crm.models.types
     stores it on SQLite). Built column by column: DataFrame.from_records followed
     by that conversion costs ten times as much on a small frame."""
     values = list(zip(*rows, strict=True)) if rows else [() for _ in columns]
+    for name, decode in (decoders or {}).items():
+        at = columns.index(name)
+        values[at] = [value if value is None else decode(value) for value in values[at]]
     return pd.DataFrame(
         {
             name: pd.to_datetime(pd.Series(column, dtype=object), utc=True, format="ISO8601")

@@ -90,7 +90,12 @@ def period_numbers(
     previous_start: datetime,
     as_of: datetime,
     zone: tzinfo,
+    months: pd.DataFrame | None = None,
 ) -> Numbers:
+    """The figures of the period and the one before, from `events`; the charts
+    from `months` (reports.briefing.frames' counts per month, source and kind),
+    or, without it, from the events."""
+    recent = months if months is not None else with_months(events, as_of, zone)
     now = _between(events, period_start, as_of)
     before = _between(events, previous_start, period_start)
     opened, resolved = ticket_flow(now)
@@ -102,8 +107,8 @@ def period_numbers(
         previous_tickets_opened=previous_opened,
         previous_tickets_resolved=previous_resolved,
         revenue=revenue(now, before),
-        activity=monthly_activity(events, as_of, zone),
-        ticket_trend=monthly_tickets(events, as_of, zone),
+        activity=_activity(recent, as_of, zone, CHART_MONTHS),
+        ticket_trend=_tickets(recent, as_of, zone, CHART_MONTHS),
     )
 
 
@@ -166,12 +171,45 @@ def chart_start(as_of: datetime, zone: tzinfo, months: int = CHART_MONTHS) -> da
     return datetime.combine(_month(index), time(0), zone)
 
 
+def chart_months(as_of: datetime, zone: tzinfo, months: int = CHART_MONTHS) -> list[datetime]:
+    """Midnight (client time) on the first day of each month the charts show, oldest first."""
+    return [
+        datetime.combine(_month(index), time(0), zone)
+        for index in _last_months(as_of, zone, months)
+    ]
+
+
+def with_months(events: pd.DataFrame, as_of: datetime, zone: tzinfo, months: int = CHART_MONTHS):
+    """The events of the last `months` months counted as the months frame of
+    reports.briefing.frames counts them: one row each, with its month
+    (year * 12 + month - 1, in the client's calendar), source and kind."""
+    recent = events[
+        (events["occurred_at"] >= chart_start(as_of, zone, months))
+        & (events["occurred_at"] <= as_of)
+    ]
+    local = recent["occurred_at"].dt.tz_convert(zone)
+    month = local.dt.year * 12 + local.dt.month - 1
+    return pd.DataFrame(
+        {"month": month, "source": recent["source"], "kind": recent["kind"], "count": 1}
+    )
+
+
 def monthly_activity(
     events: pd.DataFrame, as_of: datetime, zone: tzinfo, months: int = CHART_MONTHS
 ) -> list[MonthActivity]:
     """Events per source in each of the last `months` months, oldest first."""
-    indexes, recent = _month_indexes(events, as_of, zone, months)
-    counts = recent.groupby([indexes, recent["source"]]).size()
+    return _activity(with_months(events, as_of, zone, months), as_of, zone, months)
+
+
+def monthly_tickets(
+    events: pd.DataFrame, as_of: datetime, zone: tzinfo, months: int = CHART_MONTHS
+) -> list[MonthTickets]:
+    """Tickets opened and solved in each of the last `months` months, oldest first."""
+    return _tickets(with_months(events, as_of, zone, months), as_of, zone, months)
+
+
+def _activity(recent: pd.DataFrame, as_of, zone, months: int) -> list[MonthActivity]:
+    counts = recent.groupby(["month", "source"])["count"].sum()
     return [
         MonthActivity(
             _month(index),
@@ -181,13 +219,9 @@ def monthly_activity(
     ]
 
 
-def monthly_tickets(
-    events: pd.DataFrame, as_of: datetime, zone: tzinfo, months: int = CHART_MONTHS
-) -> list[MonthTickets]:
-    """Tickets opened and solved in each of the last `months` months, oldest first."""
-    tickets = events[events["kind"].isin(("ticket.opened", "ticket.resolved"))]
-    indexes, recent = _month_indexes(tickets, as_of, zone, months)
-    counts = recent.groupby([indexes, recent["kind"]]).size()
+def _tickets(recent: pd.DataFrame, as_of, zone, months: int) -> list[MonthTickets]:
+    tickets = recent[recent["kind"].isin(("ticket.opened", "ticket.resolved"))]
+    counts = tickets.groupby(["month", "kind"])["count"].sum()
     return [
         MonthTickets(
             _month(index),
@@ -196,16 +230,6 @@ def monthly_tickets(
         )
         for index in _last_months(as_of, zone, months)
     ]
-
-
-def _month_indexes(events: pd.DataFrame, as_of: datetime, zone: tzinfo, months: int):
-    """(month number of each event, year * 12 + month - 1; the events in the window)."""
-    recent = events[
-        (events["occurred_at"] >= chart_start(as_of, zone, months))
-        & (events["occurred_at"] <= as_of)
-    ]
-    local = recent["occurred_at"].dt.tz_convert(zone)
-    return (local.dt.year * 12 + local.dt.month - 1).rename("month"), recent
 
 
 def _last_months(as_of: datetime, zone: tzinfo, months: int) -> range:

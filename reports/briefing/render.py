@@ -70,6 +70,15 @@ def briefing_html(
     return render_template("reports/briefing.html", **context)
 
 
+def briefing_body(
+    briefing: Briefing, *, for_pdf: bool = False, link_base: str | None = None
+) -> Markup:
+    """The briefing's sections alone, for a document that holds several briefings
+    (reports.briefing.batch): ids inside are prefixed with the client's slug."""
+    context = _context(briefing, for_pdf=for_pdf, link_base=link_base)
+    return Markup(render_template("reports/_briefing_body.html", **context))
+
+
 def briefing_page(briefing: Briefing) -> str:
     """The briefing inside the app's layout (needs a request, for the navigation)."""
     return render_template("reports/briefing_page.html", **_context(briefing, link_base=""))

@@ -5,7 +5,7 @@ strings (exact decimals, as everywhere in the API) and times ISO 8601 with an
 offset.
 """
 
-from marshmallow import EXCLUDE, Schema, fields
+from marshmallow import EXCLUDE, Schema, fields, pre_load
 
 
 class BriefingQuerySchema(Schema):
@@ -18,6 +18,37 @@ class BriefingQuerySchema(Schema):
             "zone). A day already past gives the briefing as it stood that morning."
         }
     )
+
+
+class BatchQuerySchema(Schema):
+    """Which clients' briefings to make at once (reports.briefing.batch) and for which day.
+
+    The filters are checked by batch.Selection.parse, which names the bad one."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    tier = fields.List(
+        fields.String(), metadata={"description": "new, standard, problem or key; repeatable"}
+    )
+    group = fields.String(metadata={"description": "A group id, or kind:name (industry:Dental)"})
+    account_manager = fields.String()
+    date = fields.Date(
+        metadata={"description": "The meeting day, YYYY-MM-DD (default: each client's today)."}
+    )
+
+    @pre_load
+    def drop_blanks(self, data, **kwargs):
+        """An empty box of a GET form arrives as "": no filter at all."""
+        tidy = {}
+        for key, value in data.items():
+            if isinstance(value, list):
+                value = [item for item in value if isinstance(item, str) and item.strip()]
+            elif isinstance(value, str):
+                value = value.strip()
+            if value:
+                tidy[key] = value
+        return tidy
 
 
 def _money():

@@ -16,6 +16,7 @@ Read from the same snapshot as the flags (reports.briefing.flags.Snapshot):
 """
 
 import re
+from collections import defaultdict
 from datetime import timedelta
 
 import pandas as pd
@@ -203,12 +204,18 @@ def campaigns(s: Snapshot) -> list[TalkingPoint]:
     marketing = events[(events["source"] == "marketing") & (events["occurred_at"] > since)]
     if marketing.empty:
         return []
+    # Grouped by hand: a few dozen campaigns, and pandas' per-group cost
+    # would be most of the briefing's talking points.
+    by_campaign: dict[str, list] = defaultdict(list)
+    for key, row in zip(_campaign_keys(marketing), records(marketing), strict=True):
+        if key is not None:
+            by_campaign[key].append(row)
     points = []
-    for key, rows in marketing.groupby(_campaign_keys(marketing), sort=False):
-        sent = rows[rows["kind"] == "campaign.sent"]
-        first = sent.iloc[0] if len(sent) else rows.iloc[0]
-        opened = int((rows["kind"] == "email.opened").sum())
-        clicked = int((rows["kind"] == "email.clicked").sum())
+    for key, rows in by_campaign.items():
+        sent = [row for row in rows if row.kind == "campaign.sent"]
+        first = sent[0] if sent else rows[0]
+        opened = sum(row.kind == "email.opened" for row in rows)
+        clicked = sum(row.kind == "email.clicked" for row in rows)
         reactions = []
         if opened:
             reactions.append(f"{opened} opened it")
@@ -220,14 +227,15 @@ def campaigns(s: Snapshot) -> list[TalkingPoint]:
             + (f" ({', '.join(reactions)})" if reactions else "")
             + ": they have heard this one, so build on it rather than pitch it as news."
         )
+        threaded = any(row.thread_key is not None for row in rows)
         points.append(
             TalkingPoint(
                 kind="campaign",
                 text=text,
                 at=first.occurred_at.to_pydatetime(),
-                thread_type="campaign" if rows["thread_key"].notna().any() else None,
-                thread_key=key if rows["thread_key"].notna().any() else None,
-                event_ids=[int(i) for i in rows["id"]],
+                thread_type="campaign" if threaded else None,
+                thread_key=key if threaded else None,
+                event_ids=[int(row.id) for row in rows],
             )
         )
     return sorted(points, key=lambda p: p.at, reverse=True)

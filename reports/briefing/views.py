@@ -1,19 +1,39 @@
-"""The briefing page (`/clients/<slug>/briefing`) and its PDF (`/clients/<slug>/briefing.pdf`).
+"""The briefing page (`/clients/<slug>/briefing`) and its PDF (`/clients/<slug>/briefing.pdf`),
+and the executives' batches (`/briefings`, `/briefings.zip`, `/briefings.pdf`).
 
-Both take `?date=YYYY-MM-DD`, the meeting day (default today). A date that
+All take `?date=YYYY-MM-DD`, the meeting day (default today). A date that
 cannot be read is a 400 naming the field; an unknown client a 404.
 """
+
+from datetime import date
+from tempfile import SpooledTemporaryFile
 
 from flask import Blueprint, Response, render_template, request
 from marshmallow import ValidationError
 from sqlalchemy import select
+from werkzeug.wsgi import wrap_file
 
+from crm.accounts.operations import audit
+from crm.clients.directory import directory_choices
 from crm.extensions import db
 from crm.models import Client
+from crm.models.types import utcnow
+from crm.vocabulary import TIERS
 from reports.briefing import build_briefing
+from reports.briefing.batch import (
+    BadSelection,
+    Batch,
+    Outcome,
+    Selection,
+    batch_max,
+    combined_pdf,
+    find_clients,
+    make_briefings,
+    write_zip,
+)
 from reports.briefing.render import briefing_page as render_page
 from reports.briefing.render import briefing_pdf, page_size, pdf_filename
-from reports.briefing.schemas import BriefingQuerySchema
+from reports.briefing.schemas import BatchQuerySchema, BriefingQuerySchema
 
 bp = Blueprint("briefing", __name__)
 
@@ -29,7 +49,9 @@ def briefing_page(slug: str):
     client, meeting_date, problem = _read(slug)
     if problem:
         return problem
-    return render_page(build_briefing(db.session, client, meeting_date))
+    briefing = build_briefing(db.session, client, meeting_date)
+    _audit("briefing.view", [briefing], {"format": "html"})
+    return render_page(briefing)
 
 
 @bp.get("/clients/<slug>/briefing.pdf")
@@ -40,6 +62,7 @@ def briefing_pdf_download(slug: str):
     briefing = build_briefing(db.session, client, meeting_date)
     # Links in the PDF lead back to this app wherever the file travels.
     pdf = briefing_pdf(briefing, link_base=request.host_url)
+    _audit("briefing.download", [briefing], {"format": "pdf"})
     return Response(
         pdf,
         mimetype="application/pdf",
@@ -61,5 +84,172 @@ def _read(slug: str):
     return client, query.get("date"), None
 
 
+def _audit(action: str, briefings, detail: dict) -> None:
+    """Who saw which client's briefing, one audit entry per client (committed)."""
+    for briefing in briefings:
+        meeting = briefing.period.meeting_date.isoformat()
+        audit(db.session, action, "client", briefing.client.slug, detail | {"meeting": meeting})
+    db.session.commit()
+
+
+def _made(outcomes: list[Outcome]) -> list:
+    return [outcome.briefing for outcome in outcomes if outcome.briefing is not None]
+
+
 def _error(status: int, message: str):
     return render_template("reports/briefing_error.html", message=message), status
+
+
+# --- batches -------------------------------------------------------------------------
+# `/briefings` picks the clients (tier, group, account manager) and a day;
+# `/briefings.zip` and `/briefings.pdf` take the same query string. A request
+# makes at most BRIEFING_BATCH_MAX briefings: each takes a fraction of a
+# second, and a request must end before the server gives up on it.
+
+# A ZIP stays in memory up to this size, then spills to a temporary file.
+ZIP_IN_MEMORY = 32 * 1024 * 1024
+
+
+@bp.get("/briefings")
+def batch_page():
+    batch, meeting_date, problem = _read_batch()
+    status = 400 if problem else 200
+    return _batch_page(batch, meeting_date, problem), status
+
+
+@bp.get("/briefings.zip")
+def batch_zip():
+    batch, meeting_date, refusal = _batch_to_make()
+    if refusal:
+        return refusal
+    now = utcnow()
+    # Handed to the response, which closes it once sent.
+    spool = SpooledTemporaryFile(max_size=ZIP_IN_MEMORY)  # noqa: SIM115
+    try:
+        briefings = make_briefings(
+            db.session, batch.clients, meeting_date, now=now, pdf=True, link_base=request.host_url
+        )
+        outcomes = write_zip(briefings, spool)
+    except BaseException:
+        spool.close()
+        raise
+    if not any(outcome.briefing for outcome in outcomes):
+        spool.close()
+        return _nothing_made(batch, meeting_date, outcomes)
+    _audit("briefing.batch", _made(outcomes), {"format": "zip", "batch": batch.title})
+    size = spool.tell()
+    spool.seek(0)
+    return Response(
+        wrap_file(request.environ, spool),  # closes the file when the response ends
+        mimetype="application/zip",
+        direct_passthrough=True,
+        headers={
+            "Content-Length": str(size),
+            "Content-Disposition": _attachment(batch, meeting_date, now, "zip"),
+        },
+    )
+
+
+@bp.get("/briefings.pdf")
+def batch_pdf():
+    batch, meeting_date, refusal = _batch_to_make()
+    if refusal:
+        return refusal
+    now = utcnow()
+    outcomes = list(make_briefings(db.session, batch.clients, meeting_date, now=now))
+    if not any(outcome.briefing for outcome in outcomes):
+        return _nothing_made(batch, meeting_date, outcomes)
+    pdf = combined_pdf(
+        batch, outcomes, meeting_date=meeting_date, generated_at=now, link_base=request.host_url
+    )
+    _audit("briefing.batch", _made(outcomes), {"format": "pdf", "batch": batch.title})
+    return Response(
+        pdf,
+        mimetype="application/pdf",
+        headers={"Content-Disposition": _attachment(batch, meeting_date, now, "pdf")},
+    )
+
+
+def _read_batch() -> tuple[Batch | None, date | None, str | None]:
+    """(the clients picked or None when nothing is picked yet, the meeting day, a problem)."""
+    args = request.args
+    data = {name: args.get(name, "") for name in ("group", "account_manager", "date")}
+    try:
+        query = BatchQuerySchema().load({**data, "tier": args.getlist("tier")})
+    except ValidationError as error:
+        return None, None, _describe(error) + " Give the meeting day as YYYY-MM-DD."
+    meeting_date = query.get("date")
+    try:
+        selection = Selection.parse(
+            query.get("tier", ()), query.get("group"), query.get("account_manager")
+        )
+        if selection.is_empty:
+            return None, meeting_date, None
+        return find_clients(db.session, selection), meeting_date, None
+    except BadSelection as error:
+        return None, meeting_date, f"{error.field}: {error}"
+
+
+def _batch_to_make():
+    """(batch, meeting day, None) when this request may make the batch, else a
+    third item: the page that says why not."""
+    batch, meeting_date, problem = _read_batch()
+    if not problem and batch is None:
+        problem = "Pick a tier, a group or an account manager first."
+    if problem:
+        return None, None, (_batch_page(batch, meeting_date, problem), 400)
+    if not batch.clients:
+        message = f"No active clients match: {batch.title.lower()}. There is nothing to download."
+        return None, None, (_batch_page(batch, meeting_date, message), 404)
+    limit = batch_max()
+    if len(batch.clients) > limit:
+        message = (
+            f"{len(batch.clients)} clients match, more than the {limit} one download makes: "
+            "narrow the selection, or make them with the command line."
+        )
+        return None, None, (_batch_page(batch, meeting_date, message), 400)
+    return batch, meeting_date, None
+
+
+def _nothing_made(batch: Batch, meeting_date: date | None, outcomes: list[Outcome]):
+    failures = "; ".join(f"{outcome.slug}: {outcome.error}" for outcome in outcomes)
+    message = f"None of the briefings could be made ({failures})."
+    return _batch_page(batch, meeting_date, message), 500
+
+
+def _batch_page(batch: Batch | None, meeting_date: date | None, problem: str | None) -> str:
+    selection = batch.selection if batch else None
+    query = {
+        "tier": list(selection.tiers) if selection else request.args.getlist("tier"),
+        "group": request.args.get("group", "").strip(),
+        "account_manager": request.args.get("account_manager", "").strip(),
+        "date": meeting_date.isoformat() if meeting_date else request.args.get("date", ""),
+    }
+    download = {name: value for name, value in query.items() if value}
+    command = None
+    if selection:
+        command = f"flask briefing {selection.cli_options()} --out briefings"
+        if meeting_date:
+            command += f" --date {meeting_date.isoformat()}"
+    return render_template(
+        "reports/briefing_batch.html",
+        batch=batch,
+        problem=problem,
+        query=query,
+        download=download,
+        command=command,
+        limit=batch_max(),
+        tiers=TIERS,
+        choices=directory_choices(db.session),
+    )
+
+
+def _attachment(batch: Batch, meeting_date: date | None, now, extension: str) -> str:
+    day = (meeting_date or now.date()).isoformat()
+    return f'attachment; filename="briefings-{batch.label}-{day}.{extension}"'
+
+
+def _describe(error: ValidationError) -> str:
+    field, messages = next(iter(error.messages.items()))
+    text = " ".join(messages) if isinstance(messages, list) else str(messages)
+    return f"{field}: {text}"

@@ -9,6 +9,7 @@ from flask import Blueprint, Response, abort, flash, redirect, request, url_for
 from marshmallow import ValidationError
 from sqlalchemy import select
 
+from crm.accounts.operations import audit
 from crm.clients.operations import ClientInputError, update_client
 from crm.extensions import db
 from crm.models import Client
@@ -41,7 +42,9 @@ def report_pdf():
     from reports.portfolio.render import file_stem, portfolio_pdf
 
     built = _build(_period_or_400())
-    return _download(portfolio_pdf(built), "application/pdf", file_stem(built) + ".pdf")
+    pdf = portfolio_pdf(built)
+    _audit_export("pdf", built)
+    return _download(pdf, "application/pdf", file_stem(built) + ".pdf")
 
 
 @bp.get("/reports/portfolio.csv")
@@ -49,7 +52,9 @@ def report_csv():
     from reports.portfolio.render import file_stem, portfolio_csv
 
     built = _build(_period_or_400())
-    return _download(portfolio_csv(built), "text/csv; charset=utf-8", file_stem(built) + ".csv")
+    csv = portfolio_csv(built)
+    _audit_export("csv", built)
+    return _download(csv, "text/csv; charset=utf-8", file_stem(built) + ".csv")
 
 
 @bp.post("/reports/portfolio/tiers")
@@ -74,6 +79,8 @@ def accept_tier():
         db.session.rollback()
         flash(f"The tier of {client.name} was not changed: {error}", "error")
     else:
+        change = {"from": before, "to": data["tier"], "via": "portfolio report"}
+        audit(db.session, "client.tier", "client", client.slug, change)
         db.session.commit()
         flash(f"{client.name} is now {data['tier']} (was {before}).", "message")
     return _back_to_report(request.form)
@@ -112,6 +119,13 @@ def _period_or_400() -> Period:
 def _back_to_report(form):
     period, _ = _period(form)
     return redirect(url_for("portfolio.report", **period_args(period)) + "#tiers", 303)
+
+
+def _audit_export(file_format: str, built) -> None:
+    period = built.period
+    detail = {"format": file_format, "from": period.start.isoformat(), "to": period.end.isoformat()}
+    audit(db.session, "portfolio.export", "report", "portfolio", detail)
+    db.session.commit()
 
 
 def _download(body, mimetype: str, filename: str) -> Response:

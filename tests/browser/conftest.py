@@ -3,6 +3,9 @@
 The app is served by werkzeug in a thread, on the session's test database,
 so data a test writes through the `app` fixture is what the browser sees.
 
+`page` is signed in, through the real login page (CSRF on, as in
+production), as an account holding every role; `anonymous_page` is not.
+
 Locally a machine without Chromium skips these tests and says how to install
 it; `.ci/run` sets TOUCHLINE_REQUIRE_BROWSER=1, where a missing browser fails.
 Playwright's own browser download (`playwright install`) is never used.
@@ -17,6 +20,7 @@ from werkzeug.serving import make_server
 
 from crm.extensions import db
 from crm.factory import create_app
+from tests.accounts import PASSWORD, make_user
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -68,7 +72,7 @@ def browser(chromium_path):
 
 
 @pytest.fixture
-def page(browser, live_server, app):
+def anonymous_page(browser, live_server, app):
     """A fresh page whose relative URLs go to the live server. Depends on `app`
     so the tables are emptied after each test, as in the rest of the suite."""
     context = browser.new_context(base_url=live_server, viewport={"width": 1280, "height": 900})
@@ -76,3 +80,21 @@ def page(browser, live_server, app):
     page.set_default_timeout(10_000)
     yield page
     context.close()
+
+
+@pytest.fixture
+def page(anonymous_page):
+    """`anonymous_page` signed in through the login form as an account with every role."""
+    user = make_user(email="browser@touchline.test", name="Browser Tester")
+    sign_in_page(anonymous_page, user.email)
+    return anonymous_page
+
+
+def sign_in_page(page, email: str, password: str = PASSWORD) -> None:
+    from playwright.sync_api import expect
+
+    page.goto("/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()

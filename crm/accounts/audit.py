@@ -1,0 +1,115 @@
+"""The audit log: what its actions mean, reading it back a page at a time, and
+what a change to a client adds to it.
+
+Entries are written with crm.accounts.operations.audit where the thing
+happens (the views); this module decides nothing about who may read them.
+"""
+
+import math
+from dataclasses import dataclass
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from crm.accounts.models import AuditEntry
+from crm.accounts.operations import audit
+from crm.models import Client
+
+# action -> what it records (the audit page offers these as its filter).
+ACTIONS = {
+    "user.sign_in": "signed in",
+    "user.create": "created an account",
+    "user.roles": "changed an account's roles",
+    "user.deactivate": "deactivated an account",
+    "user.activate": "activated an account",
+    "user.password": "set an account's password",
+    "token.create": "made an API token",
+    "token.revoke": "revoked an API token",
+    "briefing.view": "viewed a client's briefing",
+    "briefing.download": "downloaded a client's briefing as PDF",
+    "briefing.batch": "downloaded a client's briefing in a batch",
+    "portfolio.export": "downloaded the portfolio report",
+    "client.create": "created a client",
+    "client.tier": "changed a client's tier",
+    "identity.map": "mapped an identity to a client",
+    "identity.unmap": "removed an identity from a client",
+    "inbox.replay": "replayed an inbox record",
+    "ingest.file": "ingested a file",
+}
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    items: list[AuditEntry]
+    page: int
+    per_page: int
+    total: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.total / self.per_page))
+
+
+def audit_page(
+    session: Session,
+    *,
+    action: str | None = None,
+    actor: str | None = None,
+    client: str | None = None,
+    page: int = 1,
+    per_page: int = 50,
+) -> AuditPage:
+    """Entries newest first. `action` matches exactly, or a family ("user"
+    for every user.* action); `actor` is part of an email; `client` a slug."""
+    query = select(AuditEntry)
+    if action:
+        query = query.where(
+            or_(AuditEntry.action == action, AuditEntry.action.startswith(action + "."))
+        )
+    if actor:
+        query = query.where(AuditEntry.actor_email.contains(actor.strip().lower(), autoescape=True))
+    if client:
+        query = query.where(AuditEntry.target_type == "client", AuditEntry.target == client.strip())
+    total = session.scalar(select(func.count()).select_from(query.subquery()))
+    items = session.scalars(
+        query.order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    ).all()
+    return AuditPage(list(items), page, per_page, total)
+
+
+# --- changes to a client ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClientState:
+    """What the audit log follows of a client: its tier and identities."""
+
+    tier: str | None
+    identities: frozenset[tuple[str, str]]
+
+    @classmethod
+    def of(cls, client: Client | None) -> "ClientState":
+        if client is None:
+            return cls(None, frozenset())
+        return cls(client.tier, frozenset((i.system, i.external_key) for i in client.identities))
+
+
+def audit_client_change(session: Session, before: ClientState, client: Client, via: str) -> None:
+    """Record a created client, a changed tier and the identities mapped or
+    removed, comparing the client now with `before` (flushed, not committed)."""
+    after = ClientState.of(client)
+    if before.tier is None:
+        audit(session, "client.create", "client", client.slug, {"tier": after.tier, "via": via})
+    elif before.tier != after.tier:
+        change = {"from": before.tier, "to": after.tier, "via": via}
+        audit(session, "client.tier", "client", client.slug, change)
+    for action, pairs in (
+        ("identity.map", after.identities - before.identities),
+        ("identity.unmap", before.identities - after.identities),
+    ):
+        for system, key in sorted(pairs):
+            audit(
+                session, action, "client", client.slug, {"system": system, "key": key, "via": via}
+            )

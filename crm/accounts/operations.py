@@ -1,0 +1,263 @@
+"""Accounts, API tokens and the audit log: what pages, the API and the CLI do
+with them. Everything here flushes; the caller commits.
+
+Passwords are hashed with werkzeug's generate_password_hash, by the method
+in the PASSWORD_HASH_METHOD setting (scrypt; the tests use a cheap one). A
+stored hash names its method, so changing the setting affects new passwords
+only and old ones still verify.
+"""
+
+import hashlib
+import secrets
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from flask import current_app, has_request_context, request
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from crm.accounts.models import ROLES, ApiToken, AuditEntry, User, UserRole
+from crm.models.types import utcnow
+
+TOKEN_PREFIX = "tl_"
+# How much of a token is kept in clear to tell tokens apart ("tl_" and 7 more).
+SHOWN_TOKEN_CHARACTERS = 10
+# A token's last use is written at most this often, not on every call.
+TOKEN_USE_RESOLUTION = timedelta(minutes=1)
+MAX_PASSWORD_LENGTH = 1024
+MAX_EMAIL_LENGTH = 254
+# Who an entry names when no account did it: `flask users ...`, or a request
+# before anyone signed in.
+COMMAND_LINE = "command line"
+ANONYMOUS = "anonymous"
+
+
+class AccountError(ValueError):
+    """Input an account operation refuses, naming the field it is about."""
+
+    def __init__(self, field: str, message: str, status: int = 422):
+        super().__init__(message)
+        self.field = field
+        self.message = message
+        self.status = status
+
+
+# --- users ----------------------------------------------------------------------------
+
+
+def normalise_email(text: str) -> str:
+    return (text or "").strip().lower()
+
+
+def find_user(session: Session, email: str) -> User | None:
+    return session.scalar(select(User).where(User.email == normalise_email(email)))
+
+
+def create_user(
+    session: Session,
+    email: str,
+    name: str | None,
+    roles: Iterable[str],
+    password: str | None,
+) -> User:
+    """A new active account. Without a password it cannot sign in until an
+    admin sets one (its API tokens still work)."""
+    email = normalise_email(email)
+    if not email or "@" not in email or len(email) > MAX_EMAIL_LENGTH:
+        raise AccountError("email", f"{email or 'an empty text'} is not an email address")
+    if find_user(session, email) is not None:
+        raise AccountError("email", f"there is already an account for {email}", status=409)
+    user = User(email=email, name=(name or "").strip() or email.split("@")[0], active=True)
+    user.role_rows = [UserRole(role=role) for role in _checked_roles(roles)]
+    if password is not None:
+        set_password(user, password)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def set_password(user: User, password: str) -> None:
+    """Hash and store a new password; the user's other sessions end."""
+    minimum = current_app.config["PASSWORD_MIN_LENGTH"]
+    if len(password) < minimum:
+        raise AccountError("password", f"a password needs at least {minimum} characters")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise AccountError("password", f"a password has at most {MAX_PASSWORD_LENGTH} characters")
+    if password.strip().lower() == normalise_email(user.email):
+        raise AccountError("password", "the password cannot be the email address")
+    user.password_hash = generate_password_hash(
+        password, method=current_app.config["PASSWORD_HASH_METHOD"]
+    )
+    _end_sessions(user)
+
+
+def generate_password() -> str:
+    """A password for someone to change or keep: 16 random URL-safe characters."""
+    return secrets.token_urlsafe(12)
+
+
+def set_roles(session: Session, user: User, roles: Iterable[str]) -> None:
+    wanted = _checked_roles(roles)
+    if "admin" in user.roles and "admin" not in wanted:
+        _keep_an_admin(session, user, "roles")
+    held = {row.role: row for row in user.role_rows}
+    user.role_rows = [held.get(role) or UserRole(role=role) for role in wanted]
+    session.flush()
+
+
+def set_active(session: Session, user: User, active: bool) -> None:
+    """Deactivating signs the user out and stops their tokens; nothing is deleted."""
+    if not active and user.active and "admin" in user.roles:
+        _keep_an_admin(session, user, "active")
+    if user.active != active:
+        user.active = active
+        _end_sessions(user)
+    session.flush()
+
+
+def authenticate(session: Session, email: str, password: str) -> User | None:
+    """The active account with this email and password, or None.
+
+    An unknown email costs a hash check too, so the answer's timing does not
+    tell which addresses have accounts.
+    """
+    user = find_user(session, email)
+    if user is None or user.password_hash is None:
+        check_password_hash(_dummy_hash(), password)
+        return None
+    if not check_password_hash(user.password_hash, password) or not user.active:
+        return None
+    return user
+
+
+def _checked_roles(roles: Iterable[str]) -> list[str]:
+    chosen = {role.strip().lower() for role in roles}
+    unknown = sorted(chosen - set(ROLES))
+    if unknown:
+        raise AccountError(
+            "roles", f"unknown role {', '.join(unknown)}: roles are {', '.join(ROLES)}"
+        )
+    if not chosen:
+        raise AccountError("roles", f"give at least one role of {', '.join(ROLES)}")
+    return [role for role in ROLES if role in chosen]
+
+
+def _keep_an_admin(session: Session, user: User, field: str) -> None:
+    """Refuse to leave the service without an active admin: no one could manage it."""
+    others = session.scalar(
+        select(func.count())
+        .select_from(User)
+        .join(UserRole, UserRole.user_id == User.id)
+        .where(UserRole.role == "admin", User.active.is_(True), User.id != user.id)
+    )
+    if not others:
+        raise AccountError(
+            field,
+            f"{user.email} is the only active admin: make another account admin first",
+            status=409,
+        )
+
+
+def _end_sessions(user: User) -> None:
+    user.session_version = (user.session_version or 0) + 1
+
+
+def _dummy_hash() -> str:
+    method = current_app.config["PASSWORD_HASH_METHOD"]
+    cache = current_app.extensions.setdefault("touchline-dummy-hash", {})
+    if method not in cache:
+        cache[method] = generate_password_hash(secrets.token_hex(16), method=method)
+    return cache[method]
+
+
+# --- API tokens -------------------------------------------------------------------------
+
+
+def create_token(session: Session, user: User, name: str | None) -> tuple[ApiToken, str]:
+    """A new token for `user` and its secret, which is not stored: show it once."""
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(
+        user=user,
+        name=(name or "").strip()[:120] or "API token",
+        token_hash=hash_token(secret),
+        prefix=secret[:SHOWN_TOKEN_CHARACTERS],
+    )
+    session.add(token)
+    session.flush()
+    return token, secret
+
+
+def revoke_token(token: ApiToken, now: datetime | None = None) -> bool:
+    """Revoke; False when it was revoked already."""
+    if token.revoked_at is not None:
+        return False
+    token.revoked_at = now or utcnow()
+    return True
+
+
+def hash_token(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def token_for_secret(session: Session, secret: str) -> ApiToken | None:
+    """The live token with this secret whose user is active, or None."""
+    if not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
+        return None
+    token = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(secret)))
+    if token is None or token.revoked_at is not None or not token.user.active:
+        return None
+    return token
+
+
+def note_token_use(token: ApiToken, now: datetime) -> bool:
+    """Record that the token was used; True when that changed the row (at most
+    once per TOKEN_USE_RESOLUTION, so API calls do not each write)."""
+    if token.last_used_at is not None and now - token.last_used_at < TOKEN_USE_RESOLUTION:
+        return False
+    token.last_used_at = now
+    return True
+
+
+# --- the audit log -----------------------------------------------------------------------
+
+
+def audit(
+    session: Session,
+    action: str,
+    target_type: str | None = None,
+    target: str | None = None,
+    detail: dict | None = None,
+    *,
+    actor: User | None = None,
+    ip: str | None = None,
+) -> AuditEntry:
+    """Add an entry to the audit log (flushed with the caller's work).
+
+    Inside a request the actor and the address default to the signed-in
+    user's and the client's; the API token used, if any, goes in the detail.
+    Outside one (the CLI) the actor is the command line.
+    """
+    detail = dict(detail or {})
+    nobody = COMMAND_LINE
+    if has_request_context():
+        nobody = ANONYMOUS
+        from crm.accounts.guard import current_token, current_user_or_none
+
+        actor = actor or current_user_or_none()
+        ip = ip or request.remote_addr
+        token = current_token()
+        if token is not None:
+            detail.setdefault("token", token.prefix)
+    entry = AuditEntry(
+        actor_id=actor.id if actor is not None else None,
+        actor_email=actor.email if actor is not None else nobody,
+        action=action,
+        target_type=target_type,
+        target=None if target is None else str(target)[:254],
+        detail=detail,
+        ip=ip,
+    )
+    session.add(entry)
+    session.flush()
+    return entry

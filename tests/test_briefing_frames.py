@@ -1,0 +1,56 @@
+"""What a briefing reads from the database: the chart months the database counts must
+be the months the events fall in, in the client's calendar, on both engines."""
+
+import dataclasses
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from reports.briefing import briefing_window, build_briefing, meeting_period
+from reports.briefing.frames import load_frames
+from reports.briefing.numbers import monthly_activity, monthly_tickets
+from tests.factories import make_client, stored_event
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("zone_name", ["America/New_York", "Asia/Tokyo"])
+def test_the_chart_counts_match_the_months_of_the_events(session, zone_name):
+    zone = ZoneInfo(zone_name)
+    client = make_client("acme", timezone=zone_name)
+    local = datetime(2026, 11, 1, tzinfo=zone)  # New York leaves summer time that night
+    moments = [
+        local - timedelta(minutes=1),  # still October for the client
+        local,  # the first moment of November
+        local + timedelta(hours=3),
+        datetime(2026, 1, 1, tzinfo=zone) - timedelta(seconds=1),  # December 2025
+        datetime(2025, 12, 1, tzinfo=zone),  # the charts' first moment
+        datetime(2025, 12, 1, tzinfo=zone) - timedelta(seconds=1),  # before the charts
+        NOW - timedelta(hours=1),
+        NOW,  # the briefing's moment itself counts
+    ]
+    kinds = ("ticket.opened", "ticket.resolved", "note", "alert.raised", "invoice.issued")
+    for number, moment in enumerate(moments):
+        kind = kinds[number % len(kinds)]
+        thread = f"T{number}" if kind.startswith(("ticket", "alert", "invoice")) else None
+        stored_event(client, kind, moment, thread=thread)
+    for day in range(0, 330, 7):  # and a year of ordinary days
+        stored_event(client, kinds[day % len(kinds)], NOW - timedelta(days=day, hours=5))
+
+    briefing = build_briefing(session, client, now=NOW)
+    # Every event of the chart months, as the frames held them before the database counted.
+    window = briefing_window(meeting_period(session, client, None, NOW), zone)
+    events = load_frames(
+        session, client.id, dataclasses.replace(window, earliest=window.chart_months[0])
+    ).events
+
+    activity = briefing.numbers.activity
+    assert activity == monthly_activity(events, NOW, zone)
+    assert briefing.numbers.ticket_trend == monthly_tickets(events, NOW, zone)
+    assert sum(month.total for month in activity) == len(moments) - 1 + 48
+    assert [month.month.isoformat() for month in (activity[0], activity[-1])] == [
+        "2025-12-01",
+        "2026-11-01",
+    ]
+    assert activity[-2].total >= 1 and activity[0].total >= 2  # the moments before midnight
