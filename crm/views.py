@@ -2,10 +2,12 @@
 
 import time
 
-from flask import Blueprint, Flask, jsonify, redirect, url_for
+from flask import Blueprint, Flask, jsonify, redirect
+from flask_login import current_user
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from crm.accounts.guard import landing_page
 from crm.extensions import db
 
 bp = Blueprint("core", __name__)
@@ -13,8 +15,9 @@ bp = Blueprint("core", __name__)
 
 @bp.get("/")
 def home():
-    """Account managers start from the client directory."""
-    return redirect(url_for("clients.directory"))
+    """Everyone starts on the first page their roles open: account managers on
+    the client directory, an admin who only wires connectors on the runs."""
+    return redirect(landing_page(current_user))
 
 
 @bp.get("/health")

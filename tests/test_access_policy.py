@@ -353,3 +353,13 @@ def test_refusals_are_in_the_openapi_document(client):
         for method, operation in operations.items():
             if method in ("get", "post", "patch", "put", "delete"):
                 assert {"401", "403"} <= set(operation["responses"]), (method, path)
+
+
+def test_everyone_lands_on_a_page_their_roles_open(login_as):
+    assert login_as("staff").get("/").headers["Location"].endswith("/clients")
+    assert login_as("admin").get("/").headers["Location"].endswith("/unmatched")
+
+
+def test_the_directory_offers_new_client_only_to_who_may_create_one(login_as):
+    assert "New client" in login_as("manager").get("/clients").get_data(as_text=True)
+    assert "New client" not in login_as("staff").get("/clients").get_data(as_text=True)

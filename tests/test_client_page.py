@@ -256,3 +256,12 @@ def test_unreadable_business_hours_stop_the_app_at_start(database_url):
 def test_timestamps_on_the_page_are_utc(client, acme):
     html = page(client, "/clients/acme")
     assert '<time datetime="2026-10-01T09:00:00+00:00">09:00</time>' in html
+
+
+def test_the_forms_name_the_signed_in_user_until_another_name_is_typed(app):
+    from tests.accounts import make_user, signed_in_client
+
+    make_client("acme", name="Acme")
+    http = signed_in_client(app, make_user("staff", name="Bob Ferreira"))
+    page = http.get("/clients/acme").get_data(as_text=True)
+    assert page.count('name="actor" maxlength="200" required value="Bob Ferreira"') == 2

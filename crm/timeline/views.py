@@ -20,6 +20,7 @@ from flask import (
     session,
     url_for,
 )
+from flask_login import current_user
 from marshmallow import ValidationError
 from sqlalchemy import select
 from webargs.multidictproxy import MultiDictProxy
@@ -53,6 +54,15 @@ bp = Blueprint("timeline", __name__)
 
 # The actor typed last, remembered in the session so the forms fill it in.
 ACTOR_KEY = "timeline.actor"
+
+
+def _default_actor() -> str:
+    """Who the forms say logged a touch: the name typed last, else the signed-in
+    user's name (a shared account may still be used by several people)."""
+    typed = session.get(ACTOR_KEY)
+    if typed:
+        return typed
+    return (getattr(current_user, "name", None) or "") if current_user.is_authenticated else ""
 
 
 @bp.record_once
@@ -216,7 +226,7 @@ def thread_page(slug: str, thread_type: str, key: str):
         client=client,
         thread=found,
         now=utcnow(),
-        actor=session.get(ACTOR_KEY, ""),
+        actor=_default_actor(),
     )
 
 
@@ -286,7 +296,7 @@ def _client_page(
     if page is not None and page.next_cursor:
         older_args = args | {"cursor": page.next_cursor}
         older = url_for(".client_page", slug=client.slug, _anchor="timeline", **older_args)
-    actor = session.get(ACTOR_KEY, "")
+    actor = _default_actor()
     return (
         render_template(
             "timeline/client.html",
