@@ -10,6 +10,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import Flask
+from markupsafe import Markup, escape
 
 from crm.models.types import utcnow
 
@@ -63,8 +64,15 @@ def zone(name: str | None) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
+def isolate_join(items, separator: str = ", ") -> Markup:
+    """Join texts from records, each in its own <bdi>, so that a right-to-left
+    override inside one name cannot reorder the separators and names after it."""
+    return Markup(escape(separator)).join(Markup("<bdi>%s</bdi>") % item for item in items)
+
+
 def init_app(app: Flask) -> None:
     app.add_template_filter(money)
     app.add_template_filter(when)
     app.add_template_filter(day)
     app.add_template_filter(age)
+    app.add_template_filter(isolate_join)
