@@ -1,6 +1,7 @@
 # Two commands set everything up on a fresh machine with Python 3.11 and make:
 #   make run    virtualenv, install, migrate, demo data, a demo admin (first run
 #               only: its password is printed), serve on 127.0.0.1:5000
+#   make serve  the same database with gunicorn (gunicorn.conf.py; docs/deploy.md)
 #   make test   the whole suite on SQLite, and again on PostgreSQL when
 #               TOUCHLINE_TEST_POSTGRES_URL is set
 PYTHON ?= python3.11
@@ -8,7 +9,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export FLASK_APP := app.py
 
-.PHONY: run install install-dev migrate demo test lint format bench screenshots clean
+.PHONY: run serve worker install install-dev migrate demo test lint format bench screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +36,18 @@ run: demo
 	$(BIN)/flask users ensure-demo-admin
 	@echo "Touchline is at http://127.0.0.1:5000/"
 	$(BIN)/flask run --host 127.0.0.1 --port 5000
+
+# Production-style serving: TOUCHLINE_WEB_WORKERS processes (TOUCHLINE_WEB_THREADS
+# threads each) on TOUCHLINE_WEB_BIND, against DATABASE_URL, after migrating it.
+serve: migrate
+	$(BIN)/gunicorn -c gunicorn.conf.py
+
+# A Celery worker for the background jobs (crm.jobs); needs REDIS_URL, and
+# DATABASE_URL as the web processes have it. Without REDIS_URL there is no
+# queue: `make run` does every job in-process.
+worker: migrate
+	@if [ -z "$$REDIS_URL" ]; then echo "make worker needs REDIS_URL (e.g. redis://127.0.0.1:6379/0)"; exit 1; fi
+	$(BIN)/celery -A crm.jobs.worker worker --loglevel=INFO
 
 test: install-dev
 	$(BIN)/python -m pytest -q

@@ -12,6 +12,7 @@ __all__ = ["get", "init_app", "names", "register"]
 
 
 def init_app(app: Flask) -> None:
+    from connectors import tasks  # noqa: F401 - registers the ingest task with Celery
     from connectors.api import blp as ingest_api
     from connectors.cli import identities_cli, ingest_command
     from connectors.pages import bp as pages

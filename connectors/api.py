@@ -1,6 +1,6 @@
 """/api/v1: identities, unmatched records, ingest runs and file ingest."""
 
-from flask import current_app, request
+from flask import current_app, jsonify, request
 from flask.views import MethodView
 from sqlalchemy import select
 
@@ -25,10 +25,13 @@ from connectors.schemas import (
     UnmatchedPageSchema,
     UnmatchedRecordArgs,
 )
+from connectors.tasks import queue_payload
+from crm.accounts.guard import current_user_or_none
 from crm.accounts.operations import audit
-from crm.api import ApiBlueprint, abort
+from crm.api import ID, ApiBlueprint, abort
 from crm.extensions import db
 from crm.identities import IdentityConflict
+from crm.jobs.schemas import JobSchema
 from crm.models import Client, InboxRecord, IngestRun
 
 blp = ApiBlueprint("ingest_api", __name__, description="Identities, unmatched records, ingest")
@@ -55,6 +58,7 @@ def _paged(page: review.Page) -> dict:
 class Identities(MethodView):
     @blp.arguments(MappedIdentityArgs, location="query")
     @blp.response(200, MappedIdentityPage)
+    @blp.alt_response(404, description="No client has the slug given as `client`")
     def get(self, args):
         """How other systems name our clients, by system then key."""
         client = _client(args["client"]) if "client" in args else None
@@ -134,7 +138,7 @@ def runs(args):
     )
 
 
-@blp.route("/runs/<int:run_id>")
+@blp.route(f"/runs/<{ID}:run_id>")
 @blp.arguments(IngestRunRecordArgs, location="query")
 @blp.response(200, IngestRunDetailSchema)
 @blp.alt_response(404, description="No such run")
@@ -153,7 +157,7 @@ def run(args, run_id: int):
     }
 
 
-@blp.route("/inbox/<int:record_id>/replay", methods=["POST"])
+@blp.route(f"/inbox/<{ID}:record_id>/replay", methods=["POST"])
 @blp.arguments(ReplayEdit)
 @blp.response(200, ReplayResultSchema)
 @blp.alt_response(404, description="No such inbox record")
@@ -201,6 +205,9 @@ def _refuse_too_large_uploads():
 @blp.alt_response(400, description="The file cannot be read at all")
 @blp.alt_response(404, description="No such connector")
 @blp.alt_response(413, description="The upload is over TOUCHLINE_MAX_UPLOAD_BYTES")
+@blp.alt_response(
+    202, schema=JobSchema, description="Over TOUCHLINE_BACKGROUND_INGEST_BYTES: a job"
+)
 def ingest(files, connector: str):
     """Ingest a file sent as multipart field `file`.
 
@@ -220,11 +227,26 @@ def ingest(files, connector: str):
     if upload.filename and filename is None:
         abort(400, f"file: {upload.filename!r} is not a usable file name", field="file")
     pipeline = Pipeline(db.session, current_app.config["INGEST_BATCH_SIZE"])
+    content = upload.read()
+    if len(content) > current_app.config["BACKGROUND_INGEST_BYTES"]:
+        return _ingest_in_background(pipeline, found, content, filename)
     try:
-        done = pipeline.ingest(found, upload.read(), filename, started_by=f"api:{filename}"[:120])
+        done = pipeline.ingest(found, content, filename, started_by=f"api:{filename}"[:120])
     except UnreadableInput as error:
         abort(400, f"file: cannot read {filename}: {error}", field="file")
     detail = {"file": filename, "run_id": done.id, "status": done.status}
     audit(db.session, "ingest.file", "connector", connector, detail)
     db.session.commit()
     return done.summary()
+
+
+def _ingest_in_background(pipeline: Pipeline, connector, content: bytes, filename):
+    """A big file: stored now, ingested by a job; 202 with the job to follow
+    at /api/v1/jobs/<id> (already finished when there is no broker)."""
+    payload = pipeline.store_payload(connector, content, filename)
+    user = current_user_or_none()
+    job = queue_payload(payload, "ingest", user.email, f"api:{filename}"[:120])
+    detail = {"file": filename, "job_id": job.id, "status": job.status}
+    audit(db.session, "ingest.file", "connector", connector.name, detail)
+    db.session.commit()
+    return jsonify(JobSchema().dump(job)), 202

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from connectors import review, run_review
 from connectors.schemas import IngestRunArgs, IngestRunRecordArgs, MapHintForm, UnmatchedArgs
 from crm.accounts.operations import audit
+from crm.api import ID
 from crm.extensions import db
 from crm.identities import IdentityConflict
 from crm.models import InboxRecord, IngestRun
@@ -127,7 +128,7 @@ def runs():
     return render_template("ingest/runs.html", runs=page, args=args, connectors=connectors)
 
 
-@bp.get("/runs/<int:run_id>")
+@bp.get(f"/runs/<{ID}:run_id>")
 def run(run_id: int):
     found = db.get_or_404(IngestRun, run_id, description=f"There is no ingest run {run_id}.")
     args = _args(IngestRunRecordArgs())
@@ -148,7 +149,7 @@ def run(run_id: int):
     )
 
 
-@bp.route("/inbox/<int:record_id>", methods=["GET", "POST"])
+@bp.route(f"/inbox/<{ID}:record_id>", methods=["GET", "POST"])
 def inbox_record(record_id: int):
     row = db.get_or_404(
         InboxRecord, record_id, description=f"There is no inbox record {record_id}."

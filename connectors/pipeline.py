@@ -114,7 +114,15 @@ class Pipeline:
     ) -> IngestRun:
         """Ingest one file or body. Raises UnreadableInput if it cannot be read
         at all; the payload and a failed run are kept even then."""
-        payload = self._store_payload(connector, content, filename)
+        payload = self.store_payload(connector, content, filename)
+        return self.ingest_payload(connector, payload, started_by)
+
+    def ingest_payload(
+        self, connector: Connector, payload: RawPayload, started_by: str
+    ) -> IngestRun:
+        """Ingest a payload stored before (by `store_payload`), as `ingest` does:
+        a background job stores the body in the request and ingests it later."""
+        content, filename = payload.content, payload.filename
         run = self._start_run(connector.name, started_by, filename, payload)
         writers = _Writers(self.session, payload.id)
         check_text = may_hold_unstorable_text(content)
@@ -269,7 +277,8 @@ class Pipeline:
         else:
             row.status, row.field, row.reason = outcome.status, outcome.field, outcome.reason
 
-    def _store_payload(self, connector, content: bytes, filename) -> RawPayload:
+    def store_payload(self, connector, content: bytes, filename) -> RawPayload:
+        """The payload with these bytes, stored (and committed) unless it already is."""
         digest = hashlib.sha256(content).hexdigest()
         payload = self.session.scalar(
             select(RawPayload).where(

@@ -17,13 +17,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Generic, TypeVar
 
+from flask import current_app, has_request_context
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
+from connectors import tasks
 from connectors.pipeline import Pipeline
 from connectors.suggestions import FREEMAIL, ClientMatcher, Suggestion
+from crm.accounts.guard import current_user_or_none
 from crm.extensions import db
 from crm.identities import map_identity
+from crm.jobs.models import Job
 from crm.models import Client, Identity, InboxHint, InboxRecord, IngestRun
 
 # How people name the systems that name our clients.
@@ -263,6 +267,8 @@ class MappingResult:
     identity: Identity
     runs: list[IngestRun]
     still_waiting: int
+    # The job replaying the records when there were too many for one request.
+    job: Job | None = None
 
     @property
     def replayed(self) -> int:
@@ -281,6 +287,11 @@ class MappingResult:
         """What a person is told: "12 records replayed onto Acme Dental"."""
         client = self.identity.client.name
         hint = describe_hint(self.identity.system, self.identity.external_key)
+        if self.job is not None and not self.job.finished:
+            return (
+                f"{hint} now belongs to {client}; the {self.job.total} records waiting for it "
+                f"are being replayed in the background (job #{self.job.id}, see Jobs)."
+            )
         if not self.runs:
             return f"{hint} now belongs to {client}; no records were waiting for it."
         noun = "record" if self.replayed == 1 else "records"
@@ -334,8 +345,8 @@ def map_and_replay(
             f"{client.name} every address there; map the address itself instead"
         )
     identity = map_identity(session, system, key, client)
-    runs = replay_waiting(session, [(identity.system, identity.external_key)], started_by)
-    return MappingResult(identity, runs, _still_waiting(session, identity))
+    runs, job = replay_or_queue(session, [(identity.system, identity.external_key)], started_by)
+    return MappingResult(identity, runs, _still_waiting(session, identity), job)
 
 
 def replay_waiting(
@@ -345,10 +356,26 @@ def replay_waiting(
     return Pipeline(session).replay_matching(pairs, started_by[:120])
 
 
+def replay_or_queue(
+    session: Session, pairs: Iterable[tuple[str, str]], started_by: str
+) -> tuple[list[IngestRun], Job | None]:
+    """Replay now, or, when more records wait than TOUCHLINE_BACKGROUND_REPLAY_RECORDS,
+    in a job sent once the caller commits the mapping: (runs done so far, the job)."""
+    pairs = list(pairs)
+    waiting = len(tasks.waiting_for(pairs))
+    if waiting <= current_app.config["BACKGROUND_REPLAY_RECORDS"]:
+        return replay_waiting(session, pairs, started_by), None
+    user = current_user_or_none() if has_request_context() else None
+    job = tasks.queue_replay(pairs, waiting, user.email if user else started_by, started_by)
+    done = (job.result or {}).get("run_ids", []) if job.status == "done" else []
+    return [session.get(IngestRun, run_id) for run_id in done], job
+
+
 def replay_mapped_identities(sender, *, pairs, started_by, **_extra) -> list[IngestRun]:
     """Receiver of crm.signals.identities_mapped: identities mapped anywhere
     (a client form) bring in the records that waited for them."""
-    return replay_waiting(db.session, pairs, started_by)
+    runs, _job = replay_or_queue(db.session, pairs, started_by)
+    return runs
 
 
 def _still_waiting(session: Session, identity: Identity) -> int:

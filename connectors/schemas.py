@@ -21,7 +21,8 @@ class _Lenient(Schema):
 
 
 class ReviewPageArgs(_Lenient):
-    page = fields.Integer(load_default=1, validate=Range(min=1))
+    # A page past the last is empty; one past a million would not fit the query's OFFSET.
+    page = fields.Integer(load_default=1, validate=Range(min=1, max=1_000_000))
     per_page = fields.Integer(load_default=25, validate=Range(min=1, max=200))
 
 

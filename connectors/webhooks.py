@@ -2,20 +2,23 @@
 
 Order matters: the signature is checked on the raw bytes first (a bad one
 gets 401 and nothing is stored), then the body is stored as a raw payload,
-committed, and only then processed. Processing is inline for now, but the
-stored payload does not depend on it: a failed run keeps the body, and the
-sender's retry (Stripe retries for days) processes it again. A delivery whose
-body was already processed answers 200 and changes nothing.
+committed, and only then processed, by a background job (connectors.tasks):
+the answer is 202 with the job's id as soon as the body and its job are
+committed. Without a broker (no REDIS_URL) the job runs in the request and
+the answer is the run's summary (200), or 400 for a body that cannot be read.
+A failed run keeps the body, and the sender's retry (Stripe retries for days)
+processes it again. A delivery whose body was already processed, or is being
+processed, answers without a second run.
 """
 
 import hashlib
 
 from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from connectors import registry
 from connectors.pipeline import Pipeline
-from connectors.readers import UnreadableInput
 from connectors.signatures import (
     HMAC_HEADER,
     STRIPE_HEADER,
@@ -23,8 +26,11 @@ from connectors.signatures import (
     verify_hmac,
     verify_stripe,
 )
+from connectors.tasks import ingest_payload, queue_payload
 from crm.config import WEBHOOK_SECRET_PREFIX
 from crm.extensions import db
+from crm.jobs import operations as jobs
+from crm.jobs.celery import enqueue
 from crm.models import IngestRun, RawPayload
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
@@ -62,12 +68,42 @@ def receive(name: str):
     done = _finished_run_for(name, body)
     if done is not None:
         return jsonify({"status": "duplicate", "run_id": done}), 200
-    pipeline = Pipeline(db.session, current_app.config["INGEST_BATCH_SIZE"])
-    try:
-        run = pipeline.ingest(connector, body, _body_name(), started_by=f"webhook:{name}")
-    except UnreadableInput as error:
-        return _problem(400, str(error))
-    return jsonify(run.summary()), 200
+    payload = Pipeline(db.session).store_payload(connector, body, _body_name())
+    key = f"webhook:{name}:{payload.sha256}"
+    job = jobs.job_for_key(db.session, key)
+    if job is not None and job.status != "failed":
+        return _accepted(job, "duplicate")  # the first delivery's job is on it
+    if job is not None:
+        jobs.requeue(db.session, job)  # the sender's retry of a body that failed
+        db.session.commit()
+        enqueue(ingest_payload, job.id)
+    else:
+        try:
+            job = queue_payload(payload, "webhook", f"webhook:{name}", f"webhook:{name}", key)
+        except IntegrityError:  # the same body, delivered twice at once
+            db.session.rollback()
+            return _accepted(jobs.job_for_key(db.session, key), "duplicate")
+    return _answer(job)
+
+
+def _accepted(job, status: str = "queued"):
+    return jsonify(
+        {"status": status, "job_id": job.id, "payload_id": job.params["payload_id"]}
+    ), 202
+
+
+def _answer(job):
+    """202 with the job while it waits for a worker. Without a broker the job
+    ran in this request: the answer is then the run's, as it always was."""
+    if not job.finished:
+        return _accepted(job)
+    run_id = (job.result or {}).get("run_id")
+    run = db.session.get(IngestRun, run_id) if run_id else None
+    if job.status == "done" and run is not None:
+        return jsonify(run.summary()), 200
+    if run is not None and run.status == "failed":
+        return _problem(400, run.error)
+    return _problem(500, f"job {job.id} failed: {job.error}")
 
 
 # The body's Content-Type picks the reader, as a file's extension does; without

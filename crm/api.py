@@ -15,23 +15,121 @@ which layer refused the request:
 Raise one from a view with `abort(code, message=..., field=...)`.
 """
 
+import re
+
+from apispec import BasePlugin
 from flask import Flask, request
 from flask_smorest import Api
-from flask_smorest import Blueprint as ApiBlueprint
+from flask_smorest import Blueprint as SmorestBlueprint
 from flask_smorest import abort as _abort
+from flask_smorest.error_handler import ErrorSchema as SmorestErrorSchema
+from marshmallow import ValidationError, fields
+from webargs.flaskparser import FlaskParser
 
-__all__ = ["ApiBlueprint", "abort", "init_app", "register"]
+__all__ = ["ID", "ApiBlueprint", "abort", "init_app", "register"]
 
 PREFIX = "/api/v1"
 EXTENSION = "touchline-api"
+# The URL converter for a row id, in pages and the API: `f"/runs/<{ID}:run_id>"`.
+# Ids are INTEGER columns, so a bigger number names no row: the route answers
+# 404 for it (and the OpenAPI document says the maximum) rather than hand the
+# database a number it cannot bind (SQLite's OverflowError, PostgreSQL's
+# "integer out of range": a 500).
+ID = f"int(max={2**31 - 1})"
+# PostgreSQL holds no NUL (U+0000) in text, and no database half a surrogate
+# pair (a lone U+D800-DFFF, which JSON's "\ud800" makes): one in a request's
+# path, parameters or body is refused before any query sees it, alike on
+# every engine, rather than failing in the database with a 500.
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_UNSTORABLE_MESSAGE = "holds a character no text can keep: NUL (U+0000) or half a surrogate pair"
+
+
+class _ArgumentsParser(FlaskParser):
+    """webargs' parser, with a 422 naming the field for an argument the
+    operation declares that holds an unstorable character, or that is given
+    several times when it takes one value (webargs would keep the first)."""
+
+    def pre_load(self, location_data, *, schema, req, location):
+        declared = {field.data_key or name: field for name, field in schema.fields.items()}
+        for name, value in _pairs(location_data):
+            where = _unstorable(value, str(name)) if name in declared else None
+            if where:
+                raise ValidationError({where: [_UNSTORABLE_MESSAGE]})
+        values_of = getattr(getattr(location_data, "data", None), "getlist", None)
+        for name, field in declared.items():
+            if values_of and not isinstance(field, fields.List) and len(values_of(name)) > 1:
+                raise ValidationError({name: ["takes one value; it was given several times"]})
+        return super().pre_load(location_data, schema=schema, req=req, location=location)
+
+
+def _pairs(data) -> list:
+    data = getattr(data, "data", data)  # webargs' MultiDictProxy wraps the request's MultiDict
+    if not hasattr(data, "items"):
+        return []  # a JSON body that is not an object: the schema refuses it
+    try:
+        return list(data.items(multi=True))
+    except TypeError:
+        return list(data.items())
+
+
+def _unstorable(value, where: str) -> str | None:
+    """The dotted path, from `where`, to a string in `value` holding an
+    unstorable character (in a key: the object holding it), if there is one."""
+    if isinstance(value, str):
+        return where if UNSTORABLE.search(value) else None
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        if isinstance(key, str) and UNSTORABLE.search(key):
+            return where
+        found = _unstorable(item, f"{where}.{key}")
+        if found:
+            return found
+    return None
+
+
+class ApiBlueprint(SmorestBlueprint):
+    """A package's endpoints: smorest's Blueprint, refusing unstorable text."""
+
+    ARGUMENTS_PARSER = _ArgumentsParser()
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # A blueprint's hooks run after the app's: the access check answers first.
+        self.before_request(_refuse_unstorable_path)
+
+
+def _refuse_unstorable_path() -> None:
+    """Nothing is named with an unstorable character: 404, before the lookup."""
+    for name, value in (request.view_args or {}).items():
+        if isinstance(value, str) and UNSTORABLE.search(value):
+            abort(404, f"{name}: no {name} {_UNSTORABLE_MESSAGE}", field=name)
+
+
+class ErrorSchema(SmorestErrorSchema):
+    """What every error answer holds (documentation only: errors are not dumped through it)."""
+
+    field = fields.String(
+        allow_none=True, metadata={"description": "The input field at fault, if one is"}
+    )
 
 
 class TouchlineApi(Api):
+    ERROR_SCHEMA = ErrorSchema
+
     def handle_http_exception(self, error):
         # smorest answers every HTTP error app-wide; pages keep Flask's own.
         if not request.path.startswith("/api/"):
             return error
         payload, code, headers = super().handle_http_exception(error)
+        # smorest answers with only the headers given to abort(): keep those the
+        # exception itself carries, such as a 405's `Allow` (RFC 9110 requires it).
+        own = {name: value for name, value in error.get_headers() if name != "Content-Type"}
+        headers = own | dict(headers or {})
         data = getattr(error, "data", None) or {}
         field, message = _first_error(payload.get("errors"))
         payload["field"] = data.get("field", field)
@@ -74,7 +172,19 @@ def init_app(app: Flask) -> None:
     app.config.setdefault(
         "OPENAPI_SWAGGER_UI_URL", "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5.17.14/"
     )
-    app.extensions[EXTENSION] = TouchlineApi(app)
+    api = TouchlineApi(app)
+    api.spec.plugins.append(_UnreadableBodyResponse())
+    app.extensions[EXTENSION] = api
+
+
+class _UnreadableBodyResponse(BasePlugin):
+    """An apispec plugin: every operation that takes a body may answer 400
+    (webargs' "Invalid JSON body." when the body does not parse)."""
+
+    def operation_helper(self, path=None, operations=None, **kwargs) -> None:
+        for operation in (operations or {}).values():
+            if "requestBody" in operation:
+                operation.setdefault("responses", {}).setdefault("400", "DEFAULT_ERROR")
 
 
 def register(app: Flask, blueprint: ApiBlueprint) -> None:

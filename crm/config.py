@@ -99,7 +99,34 @@ def from_environment(instance_path: str) -> dict:
         # Most briefings one web request makes (ZIP or combined PDF); bigger
         # batches are for `flask briefing --out`.
         "BRIEFING_BATCH_MAX": _int("TOUCHLINE_BRIEFING_BATCH_MAX", 200),
+        # --- background jobs (crm.jobs) ---
+        # Celery's broker and result store; unset, tasks run in-process.
+        "REDIS_URL": os.environ.get("REDIS_URL") or None,
+        # The Celery queue the web processes send to and `make worker` reads.
+        "CELERY_QUEUE": os.environ.get("TOUCHLINE_CELERY_QUEUE") or "touchline",
+        # Seconds before a task whose worker died is handed to another worker;
+        # must be longer than the longest task (a big import, a batch of PDFs).
+        "CELERY_VISIBILITY_TIMEOUT": _int("TOUCHLINE_CELERY_VISIBILITY_TIMEOUT", 3600),
+        # A file sent to POST /api/v1/ingest/<connector> bigger than this is
+        # ingested by a job (202 and the job) rather than in the request.
+        "BACKGROUND_INGEST_BYTES": _int("TOUCHLINE_BACKGROUND_INGEST_BYTES", 1024 * 1024),
+        # Mapping an identity that more unmatched records wait for than this
+        # replays them in a job rather than in the request.
+        "BACKGROUND_REPLAY_RECORDS": _int("TOUCHLINE_BACKGROUND_REPLAY_RECORDS", 2000),
+        # Where jobs keep the files they make (default: instance/job-files).
+        "JOB_FILES_DIR": os.environ.get("TOUCHLINE_JOB_FILES_DIR") or None,
+        # --- serving (crm.logs; gunicorn.conf.py reads its own TOUCHLINE_WEB_*) ---
+        "LOG_FORMAT": log_format(),
+        "LOG_LEVEL": (os.environ.get("TOUCHLINE_LOG_LEVEL") or "INFO").strip().upper(),
     }
+
+
+def log_format() -> str:
+    """TOUCHLINE_LOG_FORMAT: "json" (one object a line, for a log shipper) by
+    default in production, "text" (for people) elsewhere."""
+    env_name = os.environ.get("TOUCHLINE_ENV", "development").strip().lower()
+    default = "json" if env_name == "production" else "text"
+    return (os.environ.get("TOUCHLINE_LOG_FORMAT") or default).strip().lower()
 
 
 def normalise_database_url(url: str) -> str:

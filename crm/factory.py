@@ -7,7 +7,7 @@ from flask import Flask
 import connectors
 import demo
 import reports
-from crm import accounts, api, clients, config, formatting, timeline, views
+from crm import accounts, api, clients, config, formatting, jobs, logs, timeline, views
 from crm.database import configure_sqlite
 from crm.extensions import db, migrate
 from crm.models.types import json_dumps
@@ -35,11 +35,14 @@ def create_app(test_config: dict | None = None) -> Flask:
     with app.app_context():
         configure_sqlite(db.engine, app.config["SQLITE_BUSY_TIMEOUT_MS"])
 
+    # First: its request hook must run before the access hook can answer.
+    logs.init_app(app)
     api.init_app(app)
     # Before any page exists: the access hook and CSRF guard all of them.
     accounts.init_app(app)
     formatting.init_app(app)
     views.init_app(app)
+    jobs.init_app(app)
     clients.init_app(app)
     timeline.init_app(app)
     connectors.init_app(app)

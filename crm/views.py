@@ -1,14 +1,15 @@
-"""Endpoints that belong to the core: the home page and health."""
+"""Endpoints that belong to the core: the home page, liveness and readiness."""
 
 import time
 
-from flask import Blueprint, Flask, jsonify, redirect
+from flask import Blueprint, Flask, current_app, jsonify, redirect
 from flask_login import current_user
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from crm.accounts.guard import landing_page
 from crm.extensions import db
+from crm.readiness import readiness
 
 bp = Blueprint("core", __name__)
 
@@ -33,6 +34,17 @@ def health():
     elapsed_ms = round((time.perf_counter() - started) * 1000, 2)
     database = {"ok": True, "engine": db.engine.dialect.name, "latency_ms": elapsed_ms}
     return jsonify({"status": "ok", "database": database})
+
+
+@bp.get("/ready")
+def ready():
+    """Whether this process can take traffic: the database and, when
+    configured, Redis answer; 503 naming the ones that failed."""
+    ok, checks = readiness(current_app.config.get("REDIS_URL"))
+    if ok:
+        return jsonify({"status": "ok", "checks": checks})
+    failed = sorted(name for name, check in checks.items() if not check["ok"])
+    return jsonify({"status": "unavailable", "failed": failed, "checks": checks}), 503
 
 
 def init_app(app: Flask) -> None:

@@ -17,6 +17,7 @@ from tests.factories import event, make_client, stored_event
 PUBLIC_ENDPOINTS = {
     "static",
     "core.health",
+    "core.ready",
     "webhooks.receive",
     "accounts.login",
     "accounts.logout",
@@ -40,6 +41,7 @@ SAMPLE_ARGS = {
     "token_id": 1,
     "connector": "tickets",
     "name": "tickets",
+    "job_id": 1,
     "filename": "touchline.css",
 }
 

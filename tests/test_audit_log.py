@@ -47,6 +47,22 @@ def test_viewing_and_downloading_a_briefing_are_recorded(app):
     assert len(entries("briefing.view")) == 1  # nothing shown, nothing recorded
 
 
+def test_reading_a_briefing_through_the_api_is_recorded(app):
+    make_client("acme", tier="key")
+    executive = make_user("executive", email="ceo@example.com")
+    http = with_token(app.test_client(), token_for(executive))
+
+    response = http.get("/api/v1/clients/acme/briefing?date=2026-11-20")
+    assert response.status_code == 200
+    assert response.json["client"]["slug"] == "acme"
+    [viewed] = entries("briefing.view")
+    assert _summary(viewed) == ("ceo@example.com", "briefing.view", "client", "acme")
+    assert viewed.detail["format"] == "json" and viewed.detail["meeting"] == "2026-11-20"
+    assert http.get("/api/v1/clients/nobody/briefing").status_code == 404
+    assert http.get("/api/v1/clients/acme/briefing?date=soon").status_code == 422
+    assert len(entries("briefing.view")) == 1  # nothing answered, nothing recorded
+
+
 def test_a_batch_download_records_each_client_in_it(app):
     make_client("acme", tier="key")
     make_client("zeta", tier="key")

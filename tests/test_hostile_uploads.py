@@ -237,17 +237,17 @@ def test_an_ndjson_record_with_unstorable_text_is_rejected_naming_the_field(
     assert "\x00" not in json.dumps(row.record, ensure_ascii=False)
 
 
-def test_an_edited_record_with_a_nul_is_rejected_again_not_stored(client, session, acme):
+def test_an_edited_record_with_a_nul_is_refused_and_nothing_changes(client, session, acme):
     first = _upload(client, (TEXTS["ndjson"] + '{"id": "t3"}\n').encode(), "events.ndjson")
     assert first.json["rejected"] == 1
     row = session.scalars(select(InboxRecord)).one()
+    before = (row.status, row.field, row.reason, dict(row.record))
     edited = RECORDS[1] | {"id": "t3", "title": "nul \x00 here"}
     response = client.post(f"/api/v1/inbox/{row.id}/replay", json={"record": edited})
-    assert response.status_code == 200, response.json
-    assert response.json["outcome"] == "rejected"
+    assert response.status_code == 422, response.json
+    assert response.json["field"] == "record.title" and "NUL" in response.json["message"]
     session.expire_all()
-    assert row.field == "title" and "NUL" in row.reason
-    assert row.record["title"] == "nul \ufffd here"
+    assert (row.status, row.field, row.reason, dict(row.record)) == before
 
 
 # --- size --------------------------------------------------------------------------

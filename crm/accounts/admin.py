@@ -32,6 +32,7 @@ from crm.accounts.schemas import (
     TokenFormSchema,
     UserCreateFormSchema,
 )
+from crm.api import ID
 from crm.extensions import db
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -73,12 +74,12 @@ def users():
     return _user_page(user, created=message, password=shown), 201
 
 
-@bp.get("/users/<int:user_id>")
+@bp.get(f"/users/<{ID}:user_id>")
 def user(user_id: int):
     return _user_page(_user(user_id))
 
 
-@bp.post("/users/<int:user_id>/roles")
+@bp.post(f"/users/<{ID}:user_id>/roles")
 def user_roles(user_id: int):
     found = _user(user_id)
     try:
@@ -99,7 +100,7 @@ def user_roles(user_id: int):
     return redirect(url_for("admin.user", user_id=user_id))
 
 
-@bp.post("/users/<int:user_id>/active")
+@bp.post(f"/users/<{ID}:user_id>/active")
 def user_active(user_id: int):
     found = _user(user_id)
     try:
@@ -121,7 +122,7 @@ def user_active(user_id: int):
     return redirect(url_for("admin.user", user_id=user_id))
 
 
-@bp.post("/users/<int:user_id>/password")
+@bp.post(f"/users/<{ID}:user_id>/password")
 def user_password(user_id: int):
     found = _user(user_id)
     try:
@@ -144,7 +145,7 @@ def user_password(user_id: int):
 # --- API tokens ----------------------------------------------------------------------------
 
 
-@bp.route("/users/<int:user_id>/tokens", methods=["GET", "POST"])
+@bp.route(f"/users/<{ID}:user_id>/tokens", methods=["GET", "POST"])
 def tokens(user_id: int):
     found = _user(user_id)
     if request.method == "GET":
@@ -160,7 +161,7 @@ def tokens(user_id: int):
     return _tokens_page(found, new_token=token, secret=secret), 201
 
 
-@bp.post("/users/<int:user_id>/tokens/<int:token_id>/revoke")
+@bp.post(f"/users/<{ID}:user_id>/tokens/<{ID}:token_id>/revoke")
 def revoke_token_form(user_id: int, token_id: int):
     found = _user(user_id)
     token = db.session.scalar(

@@ -53,10 +53,11 @@ SIGNED_IN = "signed in"  # any active account, whatever its roles
 # HEAD is checked as GET, OPTIONS as GET.
 
 ENDPOINTS: dict[str, str | Mapping[str, str]] = {
-    # open to all: signing in, static files, health, and the webhooks, which
+    # open to all: signing in, static files, health and readiness, and the webhooks, which
     # check their senders' signatures instead of a user
     "static": PUBLIC,
     "core.health": PUBLIC,
+    "core.ready": PUBLIC,
     "webhooks.receive": PUBLIC,
     "accounts.login": PUBLIC,
     "accounts.logout": PUBLIC,
@@ -67,6 +68,12 @@ ENDPOINTS: dict[str, str | Mapping[str, str]] = {
     "accounts.account": SIGNED_IN,
     "accounts.change_password": SIGNED_IN,
     "accounts_api.me": SIGNED_IN,
+    # background jobs: each sees the jobs they started, an admin all (crm.jobs.queries)
+    "jobs.jobs": SIGNED_IN,
+    "jobs.job": SIGNED_IN,
+    "jobs.download": SIGNED_IN,
+    "jobs_api.jobs": SIGNED_IN,
+    "jobs_api.job": SIGNED_IN,
     # clients
     "clients.directory": CLIENTS_READ,
     "clients.create": CLIENTS_WRITE,
@@ -93,6 +100,7 @@ ENDPOINTS: dict[str, str | Mapping[str, str]] = {
     "briefing.batch_page": BRIEFINGS,
     "briefing.batch_zip": BRIEFINGS,
     "briefing.batch_pdf": BRIEFINGS,
+    "briefing.batch_job": BRIEFINGS,
     "briefing_api.client_briefing": BRIEFINGS,
     # the portfolio report; accepting a suggested tier edits the client
     "portfolio.report": PORTFOLIO,

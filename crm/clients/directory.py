@@ -72,10 +72,16 @@ class BadGroupSelector(ValueError):
     pass
 
 
+# Group ids are INTEGER columns: a bigger number is no group, and no query gets it.
+LARGEST_ID = 2**31 - 1
+
+
 def parse_group_selector(text: str) -> int | tuple[str, str]:
     """ "12" -> 12; "industry:Dental" (or "industry: Dental") -> ("industry", "Dental")."""
     text = text.strip()
-    if text.isdigit():
+    if text.isascii() and text.isdigit():  # "²" and "٣" are digits to isdigit(), not to int()
+        if len(text) > 10 or int(text) > LARGEST_ID:
+            raise BadGroupSelector(f"is too large for a group id (they go up to {LARGEST_ID})")
         return int(text)
     kind, colon, name = text.partition(":")
     if not colon or not kind.strip() or not name.strip():

@@ -242,7 +242,8 @@ class DirectoryQuerySchema(Schema):
         validate=validate.OneOf(DIRECTIONS),
         metadata={"description": "Default: asc for name, desc for the others"},
     )
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    # A page past the last is empty; one past a million would not fit the query's OFFSET.
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
     per_page = fields.Integer(load_default=PER_PAGE, validate=validate.Range(1, MAX_PER_PAGE))
 
     @pre_load

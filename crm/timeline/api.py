@@ -49,6 +49,7 @@ blp = ApiBlueprint("timeline_api", __name__, description="Timeline, threads and 
 @blp.route("/clients/<slug>/timeline")
 @blp.arguments(TimelineQuerySchema(), location="query")
 @blp.response(200, TimelinePageSchema)
+@blp.alt_response(404, description="No client has this slug")
 def timeline(query, slug):
     """A client's events, newest first, a page at a time.
 
@@ -72,6 +73,7 @@ _COMPACT = json.JSONEncoder(separators=(",", ":"))
 
 @blp.route("/clients/<slug>/threads/<thread_type>/<path:key>")
 @blp.response(200, ThreadDetailSchema)
+@blp.alt_response(404, description="No client has this slug, or it has no such thread")
 def thread_detail(slug, thread_type, key):
     """All events of one thread (oldest first) and its current state, if it keeps one."""
     client = _client(slug)
@@ -83,6 +85,7 @@ def thread_detail(slug, thread_type, key):
 
 @blp.route("/clients/<slug>/card")
 @blp.response(200, CardSchema)
+@blp.alt_response(404, description="No client has this slug")
 def card(slug):
     """The pre-contact card: how to handle them, what is open now, what we did lately."""
     config = current_app.config
@@ -98,6 +101,7 @@ def card(slug):
 @blp.route("/clients/<slug>/touches", methods=["POST"])
 @blp.arguments(TouchSchema())
 @blp.response(201, TimelineItemSchema)
+@blp.alt_response(404, description="No client has this slug")
 def create_touch(data, slug):
     """Log a note, call or meeting; it goes on the timeline at `occurred_at` (default now)."""
     client = _client(slug)
@@ -122,6 +126,7 @@ def create_touch(data, slug):
 @blp.route("/clients/<slug>/commitments", methods=["POST"])
 @blp.arguments(CommitmentInSchema())
 @blp.response(201, ThreadStateSchema)
+@blp.alt_response(404, description="No client has this slug")
 def create_commitment(data, slug):
     """Promise the client something by `due_at`; the answer's `key` names it."""
     client = _client(slug)
@@ -144,6 +149,8 @@ def create_commitment(data, slug):
 @blp.route("/clients/<slug>/commitments/<key>/complete", methods=["POST"])
 @blp.arguments(CommitmentCompletionSchema())
 @blp.response(200, ThreadStateSchema)
+@blp.alt_response(404, description="No client has this slug, or it has no such commitment")
+@blp.alt_response(409, description="The commitment is done already")
 def complete(data, slug, key):
     """Mark a commitment done (409 if it is done already)."""
     client = _client(slug)
@@ -162,6 +169,7 @@ def complete(data, slug, key):
 @blp.route("/clients/<slug>/commitments")
 @blp.arguments(CommitmentQuerySchema(), location="query")
 @blp.response(200, CommitmentListSchema)
+@blp.alt_response(404, description="No client has this slug")
 def list_commitments(query, slug):
     """A client's commitments: `open` (overdue ones too), `overdue` or `done`."""
     client = _client(slug)

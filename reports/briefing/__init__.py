@@ -48,6 +48,7 @@ DEFAULT_PERIOD = timedelta(days=90)
 def init_app(app: Flask) -> None:
     """The page and PDF (views), the JSON (api) and `flask briefing` (cli)."""
     from crm import api
+    from reports.briefing import tasks  # noqa: F401 - registers the batch task
     from reports.briefing.api import blp
     from reports.briefing.cli import briefing_command
     from reports.briefing.views import bp

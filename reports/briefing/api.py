@@ -2,6 +2,7 @@
 
 from sqlalchemy import select
 
+from crm.accounts.operations import audit
 from crm.api import ApiBlueprint, abort
 from crm.extensions import db
 from crm.models import Client
@@ -14,6 +15,7 @@ blp = ApiBlueprint("briefing_api", __name__, description="Pre-meeting client bri
 @blp.route("/clients/<slug>/briefing")
 @blp.arguments(BriefingQuerySchema, location="query")
 @blp.response(200, BriefingSchema)
+@blp.alt_response(404, description="No client has this slug")
 def client_briefing(query, slug):
     """The briefing for a meeting with the client on `date` (default today).
 
@@ -21,8 +23,14 @@ def client_briefing(query, slug):
     the health score and what moved it, the flags ranked by severity, talking
     points and the period in numbers. Flags, talking points and health
     drivers list the ids of the timeline events they were read from.
+    Reading it is recorded in the audit log, as opening the page is.
     """
     client = db.session.scalar(select(Client).where(Client.slug == slug))
     if client is None:
         abort(404, f"there is no client {slug!r}", field="slug")
-    return build_briefing(db.session, client, query.get("date"))
+    briefing = build_briefing(db.session, client, query.get("date"))
+    # Who read which client's briefing, as the page records it (one entry, committed).
+    detail = {"format": "json", "meeting": briefing.period.meeting_date.isoformat()}
+    audit(db.session, "briefing.view", "client", client.slug, detail)
+    db.session.commit()
+    return briefing

@@ -8,11 +8,12 @@ cannot be read is a 400 naming the field; an unknown client a 404.
 from datetime import date
 from tempfile import SpooledTemporaryFile
 
-from flask import Blueprint, Response, render_template, request
+from flask import Blueprint, Response, redirect, render_template, request, url_for
 from marshmallow import ValidationError
 from sqlalchemy import select
 from werkzeug.wsgi import wrap_file
 
+from crm.accounts.guard import current_user_or_none
 from crm.accounts.operations import audit
 from crm.clients.directory import directory_choices
 from crm.extensions import db
@@ -34,6 +35,7 @@ from reports.briefing.batch import (
 from reports.briefing.render import briefing_page as render_page
 from reports.briefing.render import briefing_pdf, page_size, pdf_filename
 from reports.briefing.schemas import BatchQuerySchema, BriefingQuerySchema
+from reports.briefing.tasks import FORMATS, queue_batch
 
 bp = Blueprint("briefing", __name__)
 
@@ -170,9 +172,31 @@ def batch_pdf():
     )
 
 
-def _read_batch() -> tuple[Batch | None, date | None, str | None]:
+@bp.post("/briefings/jobs")
+def batch_job():
+    """The batch as a background job (any size): its page shows the progress
+    and offers the file when it is made."""
+    batch, meeting_date, problem = _read_batch(request.form)
+    file_format = request.form.get("format", "")
+    if not problem and batch is None:
+        problem = "Pick a tier, a group or an account manager first."
+    if not problem and file_format not in FORMATS:
+        problem = f"format: choose {' or '.join(FORMATS)}, not {file_format!r}."
+    if not problem and not batch.clients:
+        problem = f"No active clients match: {batch.title.lower()}. There is nothing to make."
+    if problem:
+        return _batch_page(batch, meeting_date, problem, request.form), 400
+    user = current_user_or_none()
+    job = queue_batch(batch, meeting_date, file_format, user.email, request.host_url)
+    detail = {"format": file_format, "batch": batch.title, "job_id": job.id}
+    audit(db.session, "briefing.batch_job", None, None, detail)
+    db.session.commit()
+    return redirect(url_for("jobs.job", job_id=job.id), 303)
+
+
+def _read_batch(args=None) -> tuple[Batch | None, date | None, str | None]:
     """(the clients picked or None when nothing is picked yet, the meeting day, a problem)."""
-    args = request.args
+    args = request.args if args is None else args
     data = {name: args.get(name, "") for name in ("group", "account_manager", "date")}
     try:
         query = BatchQuerySchema().load({**data, "tier": args.getlist("tier")})
@@ -217,13 +241,16 @@ def _nothing_made(batch: Batch, meeting_date: date | None, outcomes: list[Outcom
     return _batch_page(batch, meeting_date, message), 500
 
 
-def _batch_page(batch: Batch | None, meeting_date: date | None, problem: str | None) -> str:
+def _batch_page(
+    batch: Batch | None, meeting_date: date | None, problem: str | None, args=None
+) -> str:
+    args = request.args if args is None else args
     selection = batch.selection if batch else None
     query = {
-        "tier": list(selection.tiers) if selection else request.args.getlist("tier"),
-        "group": request.args.get("group", "").strip(),
-        "account_manager": request.args.get("account_manager", "").strip(),
-        "date": meeting_date.isoformat() if meeting_date else request.args.get("date", ""),
+        "tier": list(selection.tiers) if selection else args.getlist("tier"),
+        "group": args.get("group", "").strip(),
+        "account_manager": args.get("account_manager", "").strip(),
+        "date": meeting_date.isoformat() if meeting_date else args.get("date", ""),
     }
     download = {name: value for name, value in query.items() if value}
     command = None

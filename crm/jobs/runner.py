@@ -1,0 +1,88 @@
+"""Running a job's task: status, commits, and which errors are worth a retry.
+
+A task body runs inside `running(task, job_id)`. The job is marked running
+and committed first; an error of the record's or the input's own making
+fails the job (kept with its message, never retried); a transient database
+error (a dropped connection, a lock) is raised again for Celery to retry
+with backoff, leaving the job running, until the retries run out.
+"""
+
+import contextlib
+import logging
+
+import psycopg
+from sqlalchemy.exc import DisconnectionError, OperationalError
+
+from crm.extensions import db
+from crm.jobs import operations
+from crm.jobs.models import Job
+
+logger = logging.getLogger(__name__)
+
+TRANSIENT_ERRORS = (OperationalError, DisconnectionError, psycopg.OperationalError)
+# Keyword arguments of every job task: retries with exponential backoff
+# (1, 2, 4 ... seconds, jittered, at most 5 minutes apart).
+RETRY_OPTIONS = {
+    "autoretry_for": TRANSIENT_ERRORS,
+    "retry_backoff": True,
+    "retry_backoff_max": 300,
+    "retry_jitter": True,
+    "max_retries": 5,
+    "acks_late": True,
+}
+
+
+class JobFailed(Exception):
+    """Raised by a task body to fail its job with this message (and no traceback)."""
+
+    def __init__(self, message: str, result: dict | None = None):
+        super().__init__(message)
+        self.result = result
+
+
+@contextlib.contextmanager
+def running(task, job_id: int):
+    """Yield the job, running; or None when there is nothing to do (no such
+    job, or it already finished: a second delivery of the same message)."""
+    session = db.session
+    job = session.get(Job, job_id)
+    if job is None or job.finished:
+        yield None
+        return
+    operations.start(session, job)
+    session.commit()
+    try:
+        yield job
+    except TRANSIENT_ERRORS as error:
+        session.rollback()
+        if task.request.retries >= task.max_retries:
+            _fail(job_id, f"gave up after {task.max_retries} retries: {error}")
+        raise
+    except JobFailed as failure:
+        session.rollback()
+        _fail(job_id, str(failure), failure.result)
+    except Exception as error:
+        logger.exception("job %s (%s) failed", job_id, task.name)
+        session.rollback()
+        _fail(job_id, f"{type(error).__name__}: {error}")
+    else:
+        operations.finish(session, job, job.result)
+        session.commit()
+
+
+def _fail(job_id: int, message: str, result: dict | None = None) -> None:
+    session = db.session
+    job = session.get(Job, job_id)
+    operations.fail(session, job, message, result)
+    session.commit()
+
+
+def reporter(job: Job):
+    """A callback for work that reports each step: adds `count` to the job's
+    progress and commits it, so /jobs shows it while the work goes on."""
+
+    def advance(count: int) -> None:
+        operations.progress(db.session, job, job.done + count)
+        db.session.commit()
+
+    return advance

@@ -1,0 +1,43 @@
+"""Jobs in JSON (/api/v1/jobs) and the list's query string."""
+
+from marshmallow import Schema, fields, validate
+
+from crm.jobs.models import STATUSES
+
+
+class JobSchema(Schema):
+    id = fields.Integer()
+    kind = fields.String()
+    title = fields.String()
+    status = fields.String(metadata={"enum": list(STATUSES)})
+    done = fields.Integer()
+    total = fields.Integer(allow_none=True)
+    percent = fields.Integer(allow_none=True)
+    result = fields.Dict(allow_none=True)
+    error = fields.String(allow_none=True)
+    started_by = fields.String()
+    created_at = fields.DateTime()
+    started_at = fields.DateTime(allow_none=True)
+    finished_at = fields.DateTime(allow_none=True)
+    download_url = fields.Method("_download_url", allow_none=True)
+
+    def _download_url(self, job):
+        from flask import url_for
+
+        if job.status != "done" or not (job.result or {}).get("file"):
+            return None
+        return url_for("jobs.download", job_id=job.id)
+
+
+class JobListArgs(Schema):
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
+    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+    status = fields.String(validate=validate.OneOf(STATUSES))
+
+
+class JobPageSchema(Schema):
+    items = fields.List(fields.Nested(JobSchema))
+    page = fields.Integer()
+    per_page = fields.Integer()
+    pages = fields.Integer()
+    total = fields.Integer()
