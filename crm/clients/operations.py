@@ -387,7 +387,10 @@ def _announce(pairs: list[tuple[str, str]], started_by: str) -> None:
 def _find_group(session: Session, kind: str, name: str) -> Group:
     group = session.scalar(
         select(Group)
-        .where(Group.kind == kind, func.lower(Group.name) == name.lower())
+        # The database lowers both sides: SQLite's lower() leaves "Ï" as it is,
+        # Python's does not, and a name must always find itself (else the
+        # insert below breaks the unique kind+name).
+        .where(Group.kind == kind, func.lower(Group.name) == func.lower(name))
         .order_by(Group.id)
         .limit(1)
     )
