@@ -3,10 +3,13 @@
 A connector declares its name, its source and the natural key of its records,
 turns an input into records (`parse`), checks them (`validate`) and maps each
 valid record to what it means for Touchline (`convert`): canonical events for
-the timeline, or client profiles. The shared pipeline does everything else.
+the timeline, or client profiles. The pipeline asks for a batch at a time
+(`convert_batch`), and does everything else.
 """
 
-from collections.abc import Iterator, Sequence
+import dataclasses
+import operator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -103,6 +106,115 @@ class IdentityClaim:
 Converted = CanonicalEvent | ClientProfile | IdentityClaim
 
 
+# --- a batch of converted records ----------------------------------------------
+#
+# A big file's batch holds thousands of events, and every step after
+# conversion (checking lengths, resolving clients, building rows, folding
+# threads) reads one field of all of them at a time. Holding them as one list
+# per field lets those steps run over lists instead of objects, and lets a
+# connector that checks its records column by column (the generic formats)
+# hand its columns over without ever building an object per event.
+
+EVENT_FIELDS = tuple(f.name for f in dataclasses.fields(CanonicalEvent))
+# Fields a connector may leave out of its columns: those with a plain default.
+_EVENT_DEFAULTS = {
+    f.name: f.default
+    for f in dataclasses.fields(CanonicalEvent)
+    if f.default is not dataclasses.MISSING
+}
+_event_values = operator.attrgetter(*EVENT_FIELDS)
+
+
+class EventColumns:
+    """Canonical events as one list per CanonicalEvent field, and `record`:
+    the position, in its batch, of the record each event came from."""
+
+    __slots__ = ("columns", "record")
+
+    def __init__(self, record: list[int], columns: dict[str, list]):
+        for name in _EVENT_DEFAULTS.keys() - columns.keys():
+            columns[name] = [_EVENT_DEFAULTS[name]] * len(record)
+        if columns.keys() != set(EVENT_FIELDS) or any(
+            len(column) != len(record) for column in columns.values()
+        ):
+            raise ValueError(f"events need {', '.join(EVENT_FIELDS)}, one value per event")
+        self.record = record
+        self.columns = columns
+
+    @classmethod
+    def from_events(cls, items: Iterable[tuple[int, list[CanonicalEvent]]]) -> "EventColumns":
+        record, events = [], []
+        for position, converted in items:
+            record += [position] * len(converted)
+            events += converted
+        if not events:
+            return cls([], {name: [] for name in EVENT_FIELDS})
+        values = zip(*map(_event_values, events), strict=True)
+        return cls(record, dict(zip(EVENT_FIELDS, map(list, values), strict=True)))
+
+    def __len__(self) -> int:
+        return len(self.record)
+
+    def __getitem__(self, name: str) -> list:
+        return self.columns[name]
+
+    def take(self, positions: Sequence[int]) -> "EventColumns":
+        """The events at these positions, in this order."""
+        if len(positions) == len(self.record):
+            return self
+        return EventColumns(
+            [self.record[i] for i in positions],
+            {name: [column[i] for i in positions] for name, column in self.columns.items()},
+        )
+
+    def without_records(self, records: set[int]) -> "EventColumns":
+        """These events but those of the given records."""
+        if not records:
+            return self
+        return self.take([i for i, record in enumerate(self.record) if record not in records])
+
+    def remapped(self, positions: Sequence[int]) -> "EventColumns":
+        """The same events, the record at position `p` now at `positions[p]`."""
+        return EventColumns([positions[p] for p in self.record], self.columns)
+
+    def event(self, i: int) -> CanonicalEvent:
+        """The event at position `i` as an object, for messages and tests."""
+        return CanonicalEvent(**{name: column[i] for name, column in self.columns.items()})
+
+
+@dataclass
+class ConvertedBatch:
+    """What a batch of records became, each record known by its position in
+    the batch: events, client profiles and identity claims, and the records
+    that were skipped or are wrong."""
+
+    events: EventColumns = field(default_factory=lambda: EventColumns.from_events([]))
+    profiles: list[tuple[int, list[ClientProfile]]] = field(default_factory=list)
+    claims: list[tuple[int, list[IdentityClaim]]] = field(default_factory=list)
+    failed: dict[int, RecordError | Skip] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, converted: Iterable[tuple[int, list[Converted]]], failed) -> "ConvertedBatch":
+        """A batch from each record's converted items (all of one type)."""
+        events, profiles, claims = [], [], []
+        by_type = {CanonicalEvent: events, ClientProfile: profiles, IdentityClaim: claims}
+        for position, items in converted:
+            if items:
+                by_type[type(items[0])].append((position, items))
+            else:
+                failed[position] = Skip("the record holds nothing Touchline keeps")
+        return cls(EventColumns.from_events(events), profiles, claims, failed)
+
+    def remapped(self, positions: Sequence[int]) -> "ConvertedBatch":
+        """The same batch, the record at position `p` now at `positions[p]`."""
+        return ConvertedBatch(
+            self.events.remapped(positions),
+            [(positions[p], items) for p, items in self.profiles],
+            [(positions[p], items) for p, items in self.claims],
+            {positions[p]: error for p, error in self.failed.items()},
+        )
+
+
 class Connector:
     name: ClassVar[str]
     source: ClassVar[str]
@@ -135,6 +247,23 @@ class Connector:
             except ValidationError as error:
                 results.append(first_error(error.messages))
         return results
+
+    def convert_batch(self, records: Sequence[Record]) -> ConvertedBatch:
+        """Validate and convert a batch of records, each known by its position.
+
+        By default each record is validated and converted on its own; a
+        connector for large files may override this to work column by column.
+        """
+        converted, failed = [], {}
+        for position, result in enumerate(self.validate(records)):
+            if isinstance(result, RecordError):
+                failed[position] = result
+                continue
+            try:
+                converted.append((position, self.convert(result)))
+            except (Skip, RecordError) as error:
+                failed[position] = error
+        return ConvertedBatch.of(converted, failed)
 
     def schema_applies(self, data: dict) -> bool:
         """Whether `schema` describes this record; others reach `convert` raw."""

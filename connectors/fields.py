@@ -19,7 +19,7 @@ from types import NoneType
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validates_schema
 
-from connectors.base import RecordError
+from connectors.base import RecordError, first_error
 from connectors.readers import Record
 
 CURRENCY = re.compile(r"[A-Za-z]{3}")
@@ -60,6 +60,8 @@ def _blank(value) -> bool:
 def parse_datetime(text: str) -> datetime:
     """ISO 8601 date or date-time; a value without an offset is taken as UTC."""
     value = datetime.fromisoformat(text.strip().replace("z", "Z"))
+    if value.tzinfo is UTC:  # "Z" or "+00:00", as most exports write them
+        return value
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
@@ -151,10 +153,20 @@ class _Value(fields.Field):
             raise ValidationError(str(error)) from None
 
 
-RecordRule = Callable[[dict], RecordError | None]
+@dataclass(frozen=True)
+class Rule:
+    """A check across fields of one record: `check` takes the clean values of
+    `fields`, in that order, and answers the record's error or None. Both
+    checks run it, the schema on each record, the column check on columns."""
+
+    fields: tuple[str, ...]
+    check: Callable[..., RecordError | None]
+
+    def on_record(self, data: dict) -> RecordError | None:
+        return self.check(*(data.get(name) for name in self.fields))
 
 
-def build_schema(name: str, specs: Sequence[Field], rules: Sequence[RecordRule] = ()) -> type:
+def build_schema(name: str, specs: Sequence[Field], rules: Sequence[Rule] = ()) -> type:
     """A marshmallow schema for the format; unknown keys are kept as `extra`."""
     attrs = {spec.name: _Value(spec, data_key=spec.name) for spec in specs}
     known = {spec.name for spec in specs}
@@ -166,7 +178,7 @@ def build_schema(name: str, specs: Sequence[Field], rules: Sequence[RecordRule] 
     @validates_schema
     def check_rules(self, data, **kwargs):
         for rule in rules:
-            error = rule(data)
+            error = rule.on_record(data)
             if error:
                 raise ValidationError(error.message, field_name=error.field or "_schema")
 
@@ -186,10 +198,49 @@ def _extra(data: dict, known: set[str]) -> dict:
 # --- values, a whole column at a time ----------------------------------------
 
 
+@dataclass
+class CheckedColumns:
+    """Records checked against a format, column by column: each field's clean
+    values (one per record; None where the record is wrong), each record's
+    other non-blank columns (`extra`), and each record's first error or None."""
+
+    columns: dict[str, list]
+    extra: list[dict]
+    errors: list[RecordError | None]
+
+    def results(self) -> list[dict | RecordError]:
+        """Record by record, as the marshmallow schema loads them: the clean
+        values with `extra`, or the error."""
+        names = list(self.columns)
+        rows = zip(*self.columns.values(), strict=True) if names else ((),) * len(self.errors)
+        return [
+            error or dict(zip(names, values, strict=True), extra=extra)
+            for values, extra, error in zip(rows, self.extra, self.errors, strict=True)
+        ]
+
+
+def load_columns(
+    schema: Schema, records: Sequence[Record], specs: Sequence[Field]
+) -> CheckedColumns:
+    """Load each record with the format's marshmallow schema, as columns."""
+    rows: list[dict | None] = []
+    errors: list[RecordError | None] = []
+    for record in records:
+        try:
+            rows.append(schema.load(record.data))
+            errors.append(None)
+        except ValidationError as error:
+            rows.append(None)
+            errors.append(first_error(error.messages))
+    columns = {spec.name: [row[spec.name] if row else None for row in rows] for spec in specs}
+    return CheckedColumns(columns, [row["extra"] if row else {} for row in rows], errors)
+
+
 def validate_columns(
-    records: Sequence[Record], specs: Sequence[Field], rules: Sequence[RecordRule] = ()
-) -> list[dict | RecordError]:
-    """Check many records a column at a time; same results as the marshmallow schema.
+    records: Sequence[Record], specs: Sequence[Field], rules: Sequence[Rule] = ()
+) -> CheckedColumns:
+    """Check many records a column at a time; the same values and errors as
+    the marshmallow schema.
 
     The first error of a record is its first bad field in declaration order,
     then the first broken rule, as marshmallow reports them.
@@ -198,31 +249,25 @@ def validate_columns(
     count = len(datas)
     errors: list[RecordError | None] = [None] * count
     given = set().union(*datas)
-    columns = []
+    columns = {}
     for spec in specs:
         # A key no record has is None throughout, as a missing key is to the schema.
         if spec.name in given:
             raw = list(map(dict.get, datas, itertools.repeat(spec.name)))
+            columns[spec.name] = _check_column(spec, raw, errors)
         else:
-            raw = [None] * count
-        columns.append(_check_column(spec, raw, errors))
-
-    names = [spec.name for spec in specs]
-    known = set(names)
-    rows: list[dict | RecordError] = []
-    for data, error, values in zip(datas, errors, zip(*columns, strict=True), strict=True):
-        if error is not None:
-            rows.append(error)
-            continue
-        row = dict(zip(names, values, strict=True))
-        row["extra"] = _extra(data, known)
-        for rule in rules:
-            error = rule(row)
-            if error:
-                row = error
-                break
-        rows.append(row)
-    return rows
+            if spec.required:
+                for index in range(count):
+                    errors[index] = errors[index] or RecordError(spec.name, MISSING)
+            columns[spec.name] = [None] * count
+    for rule in rules:
+        broken = map(rule.check, *(columns[name] for name in rule.fields))
+        for index, error in enumerate(broken):
+            if error is not None and errors[index] is None:
+                errors[index] = error
+    known = {spec.name for spec in specs}
+    extra = [{} for _ in datas] if given <= known else [_extra(data, known) for data in datas]
+    return CheckedColumns(columns, extra, errors)
 
 
 def _check_column(spec: Field, raw: list, errors: list) -> list:

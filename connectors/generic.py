@@ -12,8 +12,15 @@ format are kept on the event as attributes.
 import functools
 from collections.abc import Sequence
 
-from connectors.base import CanonicalEvent, Connector, RecordError, Skip
-from connectors.fields import Field, build_schema, validate_columns
+from connectors.base import Connector, ConvertedBatch, EventColumns, RecordError, Skip
+from connectors.fields import (
+    CheckedColumns,
+    Field,
+    Rule,
+    build_schema,
+    load_columns,
+    validate_columns,
+)
 from connectors.readers import Record
 from connectors.registry import register
 from crm.identities import ClientHints
@@ -44,70 +51,114 @@ EVENT_FIELDS = (
 )
 
 
-def _names_a_client(row: dict) -> RecordError | None:
-    if not (row.get("client") or row.get("account") or row.get("email")):
+def _names_a_client(client, account, email) -> RecordError | None:
+    if not (client or account or email):
         return RecordError("client", "is required: give at least one of client, account or email")
     return None
 
 
-def _amount_has_currency(row: dict) -> RecordError | None:
-    if row.get("amount") is not None and not row.get("currency"):
+def _amount_has_currency(amount, currency) -> RecordError | None:
+    if amount is not None and not currency:
         return RecordError("currency", "is required when amount is given")
     return None
 
 
-EVENT_RULES = (_names_a_client, _amount_has_currency)
+EVENT_RULES = (
+    Rule(("client", "account", "email"), _names_a_client),
+    Rule(("amount", "currency"), _amount_has_currency),
+)
 GenericEventSchema = build_schema("GenericEventSchema", EVENT_FIELDS, EVENT_RULES)
 
 # Below this many records the per-record schema is as fast as the column check.
 FRAME_THRESHOLD = 200
+_SUMMARY = {name: kind.summary for name, kind in KINDS.items()}
 
 
 class GenericEventConnector(Connector):
+    """Events in the generic formats, converted a batch at a time, column by column."""
+
     natural_key = ("system", "id")
     schema = GenericEventSchema
 
-    def validate(self, records: Sequence[Record]) -> list:
+    def check(self, records: Sequence[Record]) -> CheckedColumns:
+        """The records checked against the format: by the marshmallow schema
+        for a few (a webhook, a small file), column by column for many."""
         if len(records) < FRAME_THRESHOLD:
-            return super().validate(records)
+            return load_columns(self.schema(), records, EVENT_FIELDS)
         return validate_columns(records, EVENT_FIELDS, EVENT_RULES)
+
+    def validate(self, records: Sequence[Record]) -> list:
+        return self.check(records).results()
 
     def key_of(self, data: dict) -> str:
         return f"{data.get('system') or self.name}:{data.get('id', '')}"
 
-    def convert(self, data: dict) -> list[CanonicalEvent]:
-        kind = data["kind"]
-        if kind not in kinds_of(self.source):
-            known = "known" if kind in KINDS else "unknown"
-            raise Skip(
-                f"kind {kind!r} is not a {self.source} kind ({known} kind); "
-                f"{self.source} kinds: {', '.join(kinds_of(self.source))}"
-            )
-        hints = _hints(data["client"], data["account"], data["email"])
-        attributes = dict(data["attributes"] or {}) | data["extra"]
-        return [
-            CanonicalEvent(
-                origin=data["system"] or self.name,
-                external_id=data["id"],
-                kind=kind,
-                occurred_at=data["occurred_at"],
-                hints=hints,
-                title=data["title"] or KINDS[kind].summary,
-                detail=data["detail"],
-                amount=data["amount"],
-                currency=data["currency"],
-                thread_key=data["thread"],
-                actor=data["actor"],
-                url=data["url"],
-                attributes=attributes,
-                status=data["status"],
-                due_at=data["due_at"],
-                priority=data["priority"],
-                category=data["category"],
-                assignee=data["assignee"],
-                sla_due_at=data["sla_due_at"],
-            )
-        ]
+    def convert_batch(self, records: Sequence[Record]) -> ConvertedBatch:
+        checked = self.check(records)
+        kinds = checked.columns["kind"]
+        allowed = set(kinds_of(self.source))
+        failed: dict[int, RecordError | Skip] = {}
+        if not any(checked.errors) and allowed.issuperset(kinds):
+            keep = range(len(kinds))
+        else:
+            keep = []
+            for position, (kind, error) in enumerate(zip(kinds, checked.errors, strict=True)):
+                if error is not None:
+                    failed[position] = error
+                elif kind not in allowed:
+                    failed[position] = self._not_ours(kind)
+                else:
+                    keep.append(position)
+        return ConvertedBatch(self._events(checked, keep), failed=failed)
+
+    def _not_ours(self, kind: str) -> Skip:
+        known = "known" if kind in KINDS else "unknown"
+        return Skip(
+            f"kind {kind!r} is not a {self.source} kind ({known} kind); "
+            f"{self.source} kinds: {', '.join(kinds_of(self.source))}"
+        )
+
+    def _events(self, checked: CheckedColumns, keep: Sequence[int]) -> EventColumns:
+        """The events of the records at `keep`: one each, column by column."""
+        everything = len(keep) == len(checked.errors)
+
+        def column(name: str) -> list:
+            values = checked.columns[name]
+            return values if everything else [values[i] for i in keep]
+
+        kinds, extra = column("kind"), checked.extra
+        extra = extra if everything else [extra[i] for i in keep]
+        return EventColumns(
+            list(keep),
+            {
+                "origin": [system or self.name for system in column("system")],
+                "external_id": column("id"),
+                "kind": kinds,
+                "occurred_at": column("occurred_at"),
+                "hints": list(map(_hints, column("client"), column("account"), column("email"))),
+                "title": [
+                    title or _SUMMARY[kind]
+                    for title, kind in zip(column("title"), kinds, strict=True)
+                ],
+                "detail": column("detail"),
+                "amount": column("amount"),
+                "currency": column("currency"),
+                "thread_key": column("thread"),
+                "actor": column("actor"),
+                "url": column("url"),
+                # Columns that are not part of the format are kept as attributes.
+                "attributes": [
+                    {**(given or {}), **more}
+                    for given, more in zip(column("attributes"), extra, strict=True)
+                ],
+                "status": column("status"),
+                "due_at": column("due_at"),
+                "priority": column("priority"),
+                "category": column("category"),
+                "assignee": column("assignee"),
+                "sla_due_at": column("sla_due_at"),
+            },
+        )
 
 
 @functools.lru_cache(maxsize=4096)

@@ -21,22 +21,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connectors import registry
-from connectors.base import (
-    CanonicalEvent,
-    ClientProfile,
-    Connector,
-    IdentityClaim,
-    RecordError,
-    Skip,
-)
+from connectors.base import ClientProfile, Connector, IdentityClaim, RecordError
 from connectors.readers import Record, UnreadableInput, format_of
 from connectors.storable import (
     check_lengths,
+    length_errors,
     may_hold_unstorable_text,
     scrubbed,
     unstorable_text,
 )
-from connectors.writers import ClientWriter, EventWriter, IdentityWriter, Outcome
+from connectors.writers import ClientWriter, EventWriter, IdentityWriter, Outcome, PreparedEvents
 from crm.database import chunks, rows_with_keys
 from crm.models import InboxHint, InboxRecord, IngestRun, RawPayload
 from crm.models.types import utcnow
@@ -74,23 +68,25 @@ class _Writers:
     """The writers of one run; they keep their lookups warm across batches."""
 
     def __init__(self, session: Session, payload_id: int | None):
-        self.by_type = {
-            CanonicalEvent: EventWriter(session, payload_id),
-            ClientProfile: ClientWriter(session),
-            IdentityClaim: IdentityWriter(session),
-        }
+        self.events = EventWriter(session, payload_id)
+        self.clients = ClientWriter(session)
+        self.identities = IdentityWriter(session)
 
     def new_hints(self) -> set[tuple[str, str]]:
         """Identities the run taught us, whose waiting records can now go in."""
-        return set().union(*(writer.new_hints for writer in self.by_type.values()))
+        return self.events.new_hints | self.clients.new_hints | self.identities.new_hints
 
 
 @dataclass
 class _Batch:
-    """The records of one batch and what became of each."""
+    """The records of one batch, what is ready to be written of them, and
+    what became of each."""
 
     records: Sequence[Record]
     outcomes: list[Outcome | None] = field(default_factory=list)
+    events: PreparedEvents | None = None
+    profiles: list[tuple[int, list[ClientProfile]]] = field(default_factory=list)
+    claims: list[tuple[int, list[IdentityClaim]]] = field(default_factory=list)
 
     def __post_init__(self):
         self.outcomes = [None] * len(self.records)
@@ -130,7 +126,8 @@ class Pipeline:
             with _collecting_between_batches():
                 records = connector.parse(content, filename)
                 for chunk in batched(records, self.batch_size):
-                    batch = self._outcomes(connector, chunk, writers, check_text)
+                    batch = self._prepare(connector, chunk, writers, check_text)
+                    self._write(batch, writers)
                     self._mark_already_waiting(connector, batch)
                     self.session.add_all(
                         self._inbox_row(connector, record, outcome, run, payload)
@@ -166,9 +163,10 @@ class Pipeline:
         writers = _Writers(self.session, payload_id=None)
         with _collecting_between_batches():
             for chunk in batched(range(len(inbox)), self.batch_size):
-                batch = self._outcomes(
+                batch = self._prepare(
                     connector, [records[i] for i in chunk], writers, check_text=True
                 )
+                self._write(batch, writers)
                 for i, outcome in zip(chunk, batch.outcomes, strict=True):
                     self._update_inbox(inbox[i], outcome)
                 self._commit_batch(run, batch)
@@ -195,9 +193,12 @@ class Pipeline:
 
     # --- one batch -----------------------------------------------------------
 
-    def _outcomes(self, connector, records, writers: "_Writers", check_text: bool) -> _Batch:
-        """What becomes of each record. `check_text`: whether a record may
-        carry text the database cannot hold (see connectors.storable)."""
+    def _prepare(self, connector, records, writers: "_Writers", check_text: bool) -> _Batch:
+        """Everything about a batch that needs no writing: the records checked
+        and converted, their events made ready (see EventWriter.prepare), and
+        the outcome of each record that goes no further. `check_text`:
+        whether a record may carry text the database cannot hold (see
+        connectors.storable)."""
         batch = _Batch(records)
         for i, record in enumerate(records):
             unstorable = unstorable_text(record.data) if check_text else None
@@ -207,27 +208,41 @@ class Pipeline:
             elif record.parse_error is not None:
                 batch.outcomes[i] = Outcome.rejected(RecordError(None, record.parse_error))
         readable = [i for i, outcome in enumerate(batch.outcomes) if outcome is None]
-        checked = connector.validate([records[i] for i in readable])
-        by_type: dict[type, list] = {CanonicalEvent: [], ClientProfile: [], IdentityClaim: []}
-        for i, result in zip(readable, checked, strict=True):
-            if isinstance(result, RecordError):
-                batch.outcomes[i] = Outcome.rejected(result)
-                continue
+        converted = connector.convert_batch([records[i] for i in readable])
+        if len(readable) < len(records):
+            converted = converted.remapped(readable)
+        for i, error in converted.failed.items():
+            batch.outcomes[i] = Outcome.failed(error)
+        too_long = length_errors(converted.events)
+        for i, error in too_long.items():
+            batch.outcomes[i] = Outcome.rejected(error)
+        batch.events = writers.events.prepare(converted.events.without_records(set(too_long)))
+        batch.profiles = self._fitting(converted.profiles, batch)
+        batch.claims = self._fitting(converted.claims, batch)
+        return batch
+
+    @staticmethod
+    def _fitting(items: list[tuple[int, list]], batch: _Batch) -> list[tuple[int, list]]:
+        """The records whose values fit their columns; the others are rejected."""
+        fitting = []
+        for i, converted_items in items:
             try:
-                items = connector.convert(result)
-                check_lengths(items)
-            except Skip as skip:
-                batch.outcomes[i] = Outcome("skipped", str(skip))
-                continue
+                check_lengths(converted_items)
             except RecordError as error:
                 batch.outcomes[i] = Outcome.rejected(error)
-                continue
-            by_type[type(items[0]) if items else CanonicalEvent].append((i, items))
-        for item_type, writer in writers.by_type.items():
-            if by_type[item_type]:
-                for i, outcome in writer.write(by_type[item_type]).items():
-                    batch.outcomes[i] = outcome
-        return batch
+            else:
+                fitting.append((i, converted_items))
+        return fitting
+
+    def _write(self, batch: _Batch, writers: "_Writers") -> None:
+        """Write what `_prepare` made ready; the outcome of every other record."""
+        written = writers.events.write(batch.events) if batch.events is not None else {}
+        if batch.profiles:
+            written |= writers.clients.write(batch.profiles)
+        if batch.claims:
+            written |= writers.identities.write(batch.claims)
+        for i, outcome in written.items():
+            batch.outcomes[i] = outcome
 
     # --- the inbox and the run -----------------------------------------------
 

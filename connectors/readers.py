@@ -1,7 +1,11 @@
 """Turn a received file or body into records, each with its position.
 
 JSON numbers with a fraction are read as exact Decimals, never floats, so an
-amount of 12345678901234.5678 stays exactly that.
+amount of 12345678901234.5678 stays exactly that. orjson reads most records
+at a third of the json module's cost, but only into floats: a record it
+reads with any float in it (or any object or array, which may hold one) is
+read again by the json module, as is every record orjson refuses, so the
+values and the error messages are the json module's throughout.
 
 A record's position is how a person finds it again: "line 7" of a CSV or
 NDJSON file, "index 3" of a JSON array. A record that cannot be parsed on its
@@ -27,10 +31,15 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import PurePath
 
+import orjson
+
 FORMATS = {".csv": "csv", ".json": "json", ".ndjson": "ndjson", ".jsonl": "ndjson"}
 # One decoder for every document: json.loads(text, parse_float=...) would
 # build a new one per call, which costs as much as parsing an NDJSON line.
 _DECODER = json.JSONDecoder(parse_float=Decimal)
+# What orjson may have read differently from _DECODER: a float (or a number
+# too large for 64 bits, which it reads as one), and containers that may hold one.
+_MAYBE_INEXACT = frozenset({float, dict, list})
 
 
 class UnreadableInput(ValueError):
@@ -187,22 +196,55 @@ def _ndjson_records(text: str) -> Iterator[Record]:
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
-        try:
-            data = _DECODER.decode(line)
-        except json.JSONDecodeError as error:
-            yield Record(number, f"line {number}", {"_raw": line}, f"not valid JSON: {error.msg}")
-            continue
+        data = _quick_object(line)
+        if data is None:
+            try:
+                data = _DECODER.decode(line)
+            except json.JSONDecodeError as error:
+                yield Record(
+                    number, f"line {number}", {"_raw": line}, f"not valid JSON: {error.msg}"
+                )
+                continue
         yield _object_record(number, f"line {number}", data)
 
 
-def _json_records(text: str) -> Iterator[Record]:
+def _quick_object(line: str) -> dict | None:
+    """The line's JSON object as orjson reads it, if that is exactly what
+    _DECODER reads; else None."""
     try:
-        document = _DECODER.decode(text)
-    except json.JSONDecodeError as error:
-        raise UnreadableInput(f"not valid JSON at line {error.lineno}: {error.msg}") from None
+        data = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    if type(data) is dict and _MAYBE_INEXACT.isdisjoint(map(type, data.values())):
+        return data
+    return None
+
+
+def _json_records(text: str) -> Iterator[Record]:
+    document = _quick_document(text)
+    if document is None:
+        try:
+            document = _DECODER.decode(text)
+        except json.JSONDecodeError as error:
+            raise UnreadableInput(f"not valid JSON at line {error.lineno}: {error.msg}") from None
     items = document if isinstance(document, list) else [document]
     for index, data in enumerate(items):
         yield _object_record(index, f"index {index}", data)
+
+
+def _quick_document(text: str) -> list | None:
+    """An array of objects as orjson reads it, if that is exactly what
+    _DECODER reads; else None."""
+    try:
+        document = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+    if type(document) is not list:
+        return None
+    for item in document:
+        if type(item) is not dict or not _MAYBE_INEXACT.isdisjoint(map(type, item.values())):
+            return None
+    return document
 
 
 def _object_record(position: int, locator: str, data) -> Record:

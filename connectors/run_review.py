@@ -119,14 +119,13 @@ def outcome_of(run: IngestRun) -> str:
 def _refresh_hints(connector, row: InboxRecord) -> None:
     """An edited record may name other identities than the one received;
     the queue finds it by the ones it names now."""
-    (checked,) = connector.validate([Record(row.position, row.locator, row.record)])
-    if isinstance(checked, dict):
-        items = connector.convert(checked)
+    converted = connector.convert_batch([Record(row.position, row.locator, row.record)])
+    if not converted.failed:
+        claims = [claim for _, items in converted.claims for claim in items]
         named = {
             (system, key[:254])
-            for item in items
-            if getattr(item, "hints", None)
-            for system, key in item.hints.pairs()
+            for hints in [*converted.events["hints"], *(claim.hints for claim in claims)]
+            for system, key in hints.pairs()
         }
         kept = [hint for hint in row.hints if (hint.system, hint.key) in named]
         known = {(hint.system, hint.key) for hint in kept}

@@ -21,7 +21,7 @@ import re
 
 from sqlalchemy import String, Table
 
-from connectors.base import CanonicalEvent, ClientProfile, Converted, IdentityClaim, RecordError
+from connectors.base import ClientProfile, EventColumns, IdentityClaim, RecordError
 from connectors.fields import too_long
 from crm.models import Client, Contact, Entity, Event, Group, Identity, InboxRecord
 
@@ -111,14 +111,31 @@ _GROUP_KIND, _GROUP_NAME = (length for _, length in _limits(Group.__table__, ("k
 _SYSTEM, _KEY = (length for _, length in _limits(Identity.__table__, ("system", "external_key")))
 
 
-def check_lengths(items: list[Converted]) -> None:
+def length_errors(events: EventColumns) -> dict[int, RecordError]:
+    """The records some of whose events hold a value longer than its column,
+    each with its first such field. A column at a time: in a whole column
+    of fitting values, the longest fits."""
+    errors: dict[int, RecordError] = {}
+    for name, limit in _EVENT + _THREAD_STATE:
+        column = events[name]
+        if max(map(len, filter(None, column)), default=0) <= limit:
+            continue
+        for record, value in zip(events.record, column, strict=True):
+            if value is not None and len(value) > limit and record not in errors:
+                errors[record] = RecordError(name, too_long(limit))
+    if any(events["aliases"]):
+        for record, aliases in zip(events.record, events["aliases"], strict=True):
+            try:
+                _check_identities(aliases, "aliases")
+            except RecordError as error:
+                errors.setdefault(record, error)
+    return errors
+
+
+def check_lengths(items: list[ClientProfile | IdentityClaim]) -> None:
     """Raise RecordError for the first value longer than its column."""
     for item in items:
-        if isinstance(item, CanonicalEvent):
-            _check(item, _EVENT, "")
-            _check(item, _THREAD_STATE, "")
-            _check_identities(item.aliases, "aliases")
-        elif isinstance(item, ClientProfile):
+        if isinstance(item, ClientProfile):
             _check(item, _CLIENT, "")
             for index, contact in enumerate(item.contacts):
                 _check(contact, _CONTACT, f"contacts.{index}.")

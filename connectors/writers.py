@@ -1,24 +1,31 @@
 """Where converted records meet the database: events and client profiles.
 
-A writer takes `(record index, items)` pairs for one batch and answers with
-an Outcome per record. It flushes; the pipeline commits.
+A writer takes one batch's converted records and answers with an Outcome
+per record, by the record's position in the batch: EventWriter takes the
+events column by column, the others `(position, items)` pairs. It flushes;
+the pipeline commits.
 """
 
 import dataclasses
-import operator
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from connectors.base import CanonicalEvent, ClientProfile, IdentityClaim, RecordError
-from crm.database import insert_ignoring_conflicts, rows_with_keys, upsert
+from connectors.base import ClientProfile, EventColumns, IdentityClaim, RecordError, Skip
+from crm.database import (
+    insert_ignoring_conflicts,
+    insert_new_stored,
+    rows_with_keys,
+    storage_columns,
+)
+from crm.entities import Thread, ThreadPlan, plan_threads, refresh_threads
 from crm.identities import ClientResolver, IdentityConflict, map_identity
-from crm.models import Client, Contact, Entity, Event, Group, Identity
+from crm.models import Client, Contact, Event, Group, Identity
 from crm.models.types import utcnow
-from crm.threads import STATE_ATTRIBUTES, ThreadFact, fold
+from crm.threads import STATE_ATTRIBUTES, ThreadFact
 from crm.vocabulary import ENTITY_TYPES, KINDS
 
 
@@ -34,163 +41,199 @@ class Outcome:
         reason = f"{error.field} {error.message}" if error.field else error.message
         return cls("rejected", reason, error.field)
 
+    @classmethod
+    def failed(cls, error: RecordError | Skip) -> "Outcome":
+        """A record its connector skipped, or found wrong."""
+        return cls("skipped", str(error)) if isinstance(error, Skip) else cls.rejected(error)
 
-# Columns of an event row as EventWriter writes it, in this order.
-EVENT_COLUMNS = (
-    "client_id",
-    "source",
-    "kind",
-    "origin",
-    "external_id",
-    "occurred_at",
-    "title",
-    "detail",
-    "amount",
-    "currency",
-    "thread_type",
-    "thread_key",
-    "actor",
-    "url",
-    "attributes",
-    "payload_id",
-    "received_at",
-)
-THREAD_COLUMNS = ("client_id", "thread_type", "thread_key")
-# What a stored event says about its thread, as ThreadFact.from_stored takes it.
-FACT_COLUMNS = ("occurred_at", "kind", "external_id", "title", "amount", "currency", "attributes")
-ENTITY_STATE = (
-    "type",
-    "status",
-    "title",
-    "opened_at",
-    "closed_at",
-    "due_at",
-    "amount",
-    "currency",
-    "priority",
-    "category",
-    "assignee",
-    "sla_due_at",
-    "last_event_at",
-    "event_count",
-)
-_state_values = operator.itemgetter(*ENTITY_STATE)
 
 # Most records are simply accepted; they share one Outcome, which nobody changes.
 ACCEPTED = Outcome("accepted")
 
+EVENT_KEY = ("origin", "external_id")
+_SOURCE = {name: kind.source for name, kind in KINDS.items()}
+_THREAD = {name: kind.thread for name, kind in KINDS.items()}
+# Kinds whose threads keep a state (an Entity), with that thread type.
+_STATEFUL = {name: kind.thread for name, kind in KINDS.items() if kind.thread in ENTITY_TYPES}
+
+
+@dataclass
+class PreparedEvents:
+    """A batch's events made ready to write, before its transaction begins:
+    their clients found, each natural key given to its first event, the rows
+    converted for the driver and their threads planned as if every event
+    were new, as nearly always (EventWriter.write mends the plan if not)."""
+
+    events: EventColumns  # the events of records with a known client
+    client_ids: list[int]
+    keys: list[tuple[str, str]]
+    first: list[int]  # positions in `events` of the first event with each key
+    rows: dict[str, Sequence]  # the events at `first`, as stored values
+    threads: ThreadPlan
+    unmatched: dict[int, Outcome]
+
+    def __len__(self) -> int:
+        return len(self.events)
+
 
 class EventWriter:
-    """Resolves clients, inserts new events once, recomputes their threads."""
+    """Resolves clients, inserts new events once, refreshes their threads.
+
+    Works on a batch's events column by column (connectors.base.EventColumns),
+    in two steps: `prepare` reads, `write` writes, so that a batch's
+    transaction holds only what must be in it.
+    """
 
     def __init__(self, session: Session, payload_id: int | None):
         self.session = session
         self.payload_id = payload_id
         self.resolver = ClientResolver(session)
+        self.dialect = session.get_bind().dialect
         # Aliases learnt from written events, for the pipeline to replay.
         self.new_hints: set[tuple[str, str]] = set()
 
-    def write(self, items: list[tuple[int, list[CanonicalEvent]]]) -> dict[int, Outcome]:
-        if not items:
-            return {}
-        outcomes: dict[int, Outcome] = {}
-        self.resolver.prefetch(event.hints for _, events in items for event in events)
-        resolved: list[tuple[int, list[CanonicalEvent], list[int]]] = []
-        for index, events in items:
-            client_ids = [self.resolver.resolve(event.hints) for event in events]
-            if None in client_ids:
-                hints = events[client_ids.index(None)].hints
-                outcomes[index] = Outcome(
-                    "unmatched", f"no client found for {hints.describe()}", hints=hints.pairs()
-                )
-                continue
-            resolved.append((index, events, client_ids))
-
-        new = self._new_events(resolved)
-        fresh_records = {index for index, _, _ in new}
-        for index, events, _ in resolved:
-            outcomes[index] = (
-                ACCEPTED
-                if index in fresh_records
-                else Outcome("duplicate", f"already on the timeline as {_key_text(events)}")
-            )
-        # Before the insert, so that the stored events it reads are exactly
-        # the thread's events from earlier batches.
-        self._refresh_threads([(event, client_id) for _, event, client_id in new])
-        received_at = utcnow()
-        insert_ignoring_conflicts(
-            self.session,
-            Event.__table__,
-            EVENT_COLUMNS,
-            [
-                _event_row(event, client_id, self.payload_id, received_at)
-                for _, event, client_id in new
-            ],
-            ("origin", "external_id"),
+    def prepare(self, events: EventColumns) -> PreparedEvents:
+        events, client_ids, unmatched = self._resolved(events)
+        keys = list(zip(events["origin"], events["external_id"], strict=True))
+        first = _first_of_each(keys)
+        unique = events.take(first)
+        unique_ids = client_ids if len(first) == len(keys) else [client_ids[i] for i in first]
+        return PreparedEvents(
+            events,
+            client_ids,
+            keys,
+            first,
+            storage_columns(
+                self.dialect,
+                Event.__table__,
+                _event_columns(unique, unique_ids) | self._receipt(len(unique)),
+            ),
+            plan_threads(self.dialect, _thread_facts(unique, unique_ids)),
+            unmatched,
         )
-        self._learn_aliases(new)
+
+    def write(self, prepared: PreparedEvents) -> dict[int, Outcome]:
+        """Insert the events whose keys are new; each record's Outcome."""
+        events, first = prepared.events, prepared.first
+        inserted = insert_new_stored(self.session, Event.__table__, prepared.rows, EVENT_KEY)
+        threads = prepared.threads
+        if len(inserted) < len(first):
+            new = [first[i] for i in inserted]
+            client_ids = [prepared.client_ids[i] for i in new]
+            threads = plan_threads(self.dialect, _thread_facts(events.take(new), client_ids))
+        else:
+            new = first
+        refresh_threads(self.session, threads)
+        self._learn_aliases(events, prepared.client_ids, new)
+
+        outcomes = dict(prepared.unmatched)
+        accepted = {events.record[i] for i in new}
+        outcomes.update(dict.fromkeys(accepted, ACCEPTED))
+        duplicates: dict[int, list[tuple[str, str]]] = defaultdict(list)
+        for record, key in zip(events.record, prepared.keys, strict=True):
+            if record not in accepted:
+                duplicates[record].append(key)
+        for record, record_keys in duplicates.items():
+            names = ", ".join(f"{origin}:{external_id}" for origin, external_id in record_keys)
+            outcomes[record] = Outcome("duplicate", f"already on the timeline as {names}")
         return outcomes
 
-    def _learn_aliases(self, new: list[tuple[int, CanonicalEvent, int]]) -> None:
-        aliases = {alias: client_id for _, event, client_id in new for alias in event.aliases}
+    def _resolved(self, events: EventColumns) -> tuple[EventColumns, list[int], dict]:
+        """The events whose records name a known client, those clients' ids,
+        and the `unmatched` outcome of each record that does not."""
+        hints = events["hints"]
+        self.resolver.prefetch(set(hints))
+        client_ids = list(map(self.resolver.resolve, hints))
+        if None not in client_ids:
+            return events, client_ids, {}
+        unmatched: dict[int, Outcome] = {}
+        for record, record_hints, client_id in zip(events.record, hints, client_ids, strict=True):
+            if client_id is None and record not in unmatched:
+                unmatched[record] = Outcome(
+                    "unmatched",
+                    f"no client found for {record_hints.describe()}",
+                    hints=record_hints.pairs(),
+                )
+        kept = [i for i, record in enumerate(events.record) if record not in unmatched]
+        return events.take(kept), [client_ids[i] for i in kept], unmatched
+
+    def _receipt(self, count: int) -> dict[str, list]:
+        """The payload the batch came in and the time it did, for every event."""
+        return {"payload_id": [self.payload_id] * count, "received_at": [utcnow()] * count}
+
+    def _learn_aliases(self, events: EventColumns, client_ids: list[int], new: list[int]) -> None:
+        column = events["aliases"]
+        if not any(column):
+            return
+        aliases = {alias: client_ids[i] for i in new for alias in column[i]}
         self.new_hints.update(register_aliases(self.session, self.resolver, aliases))
 
-    def _new_events(self, resolved) -> list[tuple[int, CanonicalEvent, int]]:
-        """(record index, event, client id) for each event whose natural key is
-        neither stored nor taken by an earlier record of the batch."""
-        candidates = [
-            (index, event, client_id)
-            for index, events, client_ids in resolved
-            for event, client_id in zip(events, client_ids, strict=True)
-        ]
-        keys = {(event.origin, event.external_id) for _, event, _ in candidates}
-        seen = set(
-            rows_with_keys(
-                self.session,
-                Event.__table__,
-                ("origin", "external_id"),
-                ("origin", "external_id"),
-                keys,
-            )
-        )
-        new = []
-        for candidate in candidates:
-            event = candidate[1]
-            key = (event.origin, event.external_id)
-            if key not in seen:
-                seen.add(key)
-                new.append(candidate)
-        return new
 
-    def _refresh_threads(self, new_events: list[tuple[CanonicalEvent, int]]) -> None:
-        """Recompute the state of every thread that gains an event.
+def _event_columns(events: EventColumns, client_ids: list[int]) -> dict[str, list]:
+    """The events as rows of the events table, column by column, as Python
+    values; but the payload and time of receipt (EventWriter._receipt)."""
+    kinds, thread_keys = events["kind"], events["thread_key"]
+    return {
+        "client_id": client_ids,
+        "source": list(map(_SOURCE.__getitem__, kinds)),
+        "kind": kinds,
+        "origin": events["origin"],
+        "external_id": events["external_id"],
+        "occurred_at": events["occurred_at"],
+        "title": events["title"],
+        "detail": events["detail"],
+        "amount": events["amount"],
+        "currency": events["currency"],
+        "thread_type": [
+            _THREAD[kind] if key else None for kind, key in zip(kinds, thread_keys, strict=True)
+        ],
+        "thread_key": thread_keys,
+        "actor": events["actor"],
+        "url": events["url"],
+        "attributes": _stored_attributes(events),
+    }
 
-        The state folds from the thread's stored events together with this
-        batch's new ones, whatever order they came in (see crm.threads).
-        """
-        touched: dict[tuple[int, str, str], list[ThreadFact]] = defaultdict(list)
-        for event, client_id in new_events:
-            thread_type = KINDS[event.kind].thread
-            if thread_type in ENTITY_TYPES and event.thread_key:
-                touched[(client_id, thread_type, event.thread_key)].append(_fact(event))
-        if not touched:
-            return
-        stored = rows_with_keys(
-            self.session, Event.__table__, THREAD_COLUMNS + FACT_COLUMNS, THREAD_COLUMNS, touched
-        )
-        for client_id, thread_type, key, *values in stored:
-            touched[(client_id, thread_type, key)].append(ThreadFact.from_stored(*values))
-        rows = [
-            (client_id, key, *_state_values(fold(thread_type, facts)))
-            for (client_id, thread_type, key), facts in touched.items()
-        ]
-        upsert(
-            self.session,
-            Entity.__table__,
-            ("client_id", "key", *ENTITY_STATE),
-            rows,
-            ("client_id", "type", "key"),
-        )
+
+def _first_of_each(keys: list[tuple]) -> list[int]:
+    """Where each key first occurs: a natural key goes to the first event of
+    the batch that has it, and later ones are duplicates."""
+    if len(set(keys)) == len(keys):
+        return list(range(len(keys)))
+    first: dict[tuple, int] = {}
+    for position, key in enumerate(keys):
+        first.setdefault(key, position)
+    return list(first.values())
+
+
+def _stored_attributes(events: EventColumns) -> list[dict]:
+    """Each event's attributes with what it says about its thread's state
+    (crm.threads.STATE_ATTRIBUTES), which is stored among them."""
+    stated = [
+        (name, events[name])
+        for name in STATE_ATTRIBUTES
+        if any(value is not None for value in events[name])
+    ]
+    if not stated:
+        return events["attributes"]
+    stored = [dict(attributes) for attributes in events["attributes"]]
+    for name, column in stated:
+        for attributes, value in zip(stored, column, strict=True):
+            if value is not None:
+                attributes[name] = value
+    return stored
+
+
+def _thread_facts(events: EventColumns, client_ids: list[int]) -> dict[Thread, list[ThreadFact]]:
+    """What each event says about its thread, for the threads that keep a state."""
+    facts = zip(*(events[name] for name in ThreadFact._fields), strict=True)
+    touched: dict[Thread, list[ThreadFact]] = defaultdict(list)
+    for kind, key, client_id, values in zip(
+        events["kind"], events["thread_key"], client_ids, facts, strict=True
+    ):
+        thread_type = _STATEFUL.get(kind)
+        if thread_type and key:
+            touched[(client_id, thread_type, key)].append(ThreadFact._make(values))
+    return touched
 
 
 def register_aliases(
@@ -249,56 +292,6 @@ class IdentityWriter:
                     outcome = Outcome("duplicate", f"identities already known: {names}")
             outcomes[index] = outcome
         return outcomes
-
-
-def _key_text(events: list[CanonicalEvent]) -> str:
-    return ", ".join(f"{event.origin}:{event.external_id}" for event in events)
-
-
-def _event_row(event: CanonicalEvent, client_id: int, payload_id: int | None, received_at) -> tuple:
-    """The event as a row in EVENT_COLUMNS order."""
-    kind = KINDS[event.kind]
-    attributes = dict(event.attributes)
-    for name in STATE_ATTRIBUTES:
-        value = getattr(event, name)
-        if value is not None:
-            attributes[name] = value.isoformat() if isinstance(value, datetime) else value
-    return (
-        client_id,
-        kind.source,
-        event.kind,
-        event.origin,
-        event.external_id,
-        event.occurred_at,
-        event.title,
-        event.detail,
-        event.amount,
-        event.currency,
-        kind.thread if event.thread_key else None,
-        event.thread_key,
-        event.actor,
-        event.url,
-        attributes,
-        payload_id,
-        received_at,
-    )
-
-
-def _fact(event: CanonicalEvent) -> ThreadFact:
-    return ThreadFact(
-        event.occurred_at,
-        event.kind,
-        event.external_id,
-        event.title,
-        event.amount,
-        event.currency,
-        event.status,
-        event.due_at,
-        event.priority,
-        event.category,
-        event.assignee,
-        event.sla_due_at,
-    )
 
 
 class ClientWriter:

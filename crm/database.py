@@ -1,7 +1,8 @@
 """Engine-level set-up and the few statements that differ per engine."""
 
 import functools
-from collections.abc import Iterable, Iterator, Sequence
+import itertools
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 from sqlalchemy import Table, event
 from sqlalchemy.engine import Engine
@@ -50,6 +51,9 @@ def configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
 # 32,766 and PostgreSQL's 65,535. PostgreSQL answers a lookup in a table of
 # up to ~1M rows with one scan of it, so fewer, larger statements pay off.
 CHUNK = 2000
+# Parameters per multi-row INSERT: under SQLite's limit of 32,766 (and
+# PostgreSQL's 65,535), and large enough that one statement writes ~1,000 events.
+MAX_PARAMETERS = 20_000
 
 
 def chunks(items: Sequence, size: int = CHUNK) -> Iterator[Sequence]:
@@ -81,6 +85,84 @@ def upsert(
 ) -> int:
     """INSERT ... ON CONFLICT (keys) DO UPDATE every other given column."""
     return _write(session, table, tuple(columns), rows, tuple(keys), update=True)
+
+
+def storage_columns(dialect, table: Table, columns: Mapping[str, Sequence]) -> dict[str, Sequence]:
+    """Each column's values as the driver takes them for `table`, converted
+    the way the column's type converts them. Pure: a batch can be made ready
+    before its transaction begins."""
+    processors = _processors(dialect, table, tuple(columns))
+    return {
+        name: _convert(process, values) if process and values else values
+        for process, (name, values) in zip(processors, columns.items(), strict=True)
+    }
+
+
+def insert_new(
+    session: Session, table: Table, columns: Mapping[str, Sequence], keys: Sequence[str]
+) -> list[int]:
+    """Insert the rows whose `keys` are not taken; answers the positions of
+    the rows that went in, in order. `columns` maps each column name to its
+    Python values, one per row (see `insert_new_stored`)."""
+    dialect = session.get_bind().dialect
+    return insert_new_stored(session, table, storage_columns(dialect, table, columns), keys)
+
+
+def insert_new_stored(
+    session: Session, table: Table, stored: Mapping[str, Sequence], keys: Sequence[str]
+) -> list[int]:
+    """`insert_new` for values already converted by `storage_columns`.
+
+    No two rows may share their keys. The table's primary key must be `id`.
+    INSERT ... ON CONFLICT (keys) DO NOTHING, and then what tells which rows
+    went in costs the least on each engine:
+
+    - SQLite: executemany, whose count says whether every row went in, as
+      nearly always; only when some did not are the rows looked up by key.
+      SQLite numbers each new row one past the largest id in the table, and
+      only one connection writes at a time, so the rows that went in are
+      those holding the last `count` ids. (A multi-row INSERT ... RETURNING
+      costs a quarter more than executemany here.)
+    - PostgreSQL: multi-row INSERT ... RETURNING keys, which says which rows
+      went in as it writes them, whatever other sessions write meanwhile.
+    """
+    names, keys = tuple(stored), tuple(keys)
+    values = list(stored.values())
+    count = len(values[0]) if values else 0
+    if not count:
+        return []
+    connection = session.connection()
+    dialect = connection.dialect
+    key_columns = [stored[name] for name in keys]
+    if dialect.name == "sqlite":
+        sql = _write_statement(dialect, table, names, keys, update=False)
+        inserted = connection.exec_driver_sql(sql, list(zip(*values, strict=True))).rowcount
+        if inserted == count:
+            return list(range(count))
+        if inserted == 0:
+            return []
+        last = connection.exec_driver_sql("SELECT last_insert_rowid()").scalar_one()
+        wanted = list(zip(*key_columns, strict=True))
+        ids = {
+            tuple(found[:-1]): found[-1]
+            for found in rows_with_keys(session, table, (*keys, "id"), keys, wanted)
+        }
+        first = last - inserted + 1
+        return [position for position, key in enumerate(wanted) if ids[key] >= first]
+    went_in: set[tuple] = set()
+    per_statement = max(1, MAX_PARAMETERS // len(names))
+    for start in range(0, count, per_statement):
+        rows = zip(*(column[start : start + per_statement] for column in values), strict=True)
+        parameters = tuple(itertools.chain.from_iterable(rows))
+        sql = _insert_new_statement(dialect, table, names, keys, len(parameters) // len(names))
+        result = connection.exec_driver_sql(sql, parameters)
+        # Straight from the driver's cursor: a Row object per key costs more
+        # than the insert's own work for the row.
+        went_in.update(map(tuple, result.cursor.fetchall()))
+        result.close()
+    return [
+        position for position, key in enumerate(zip(*key_columns, strict=True)) if key in went_in
+    ]
 
 
 def rows_with_keys(
@@ -120,24 +202,48 @@ def _write(session, table, columns, rows, keys, update: bool) -> int:
     if not rows:
         return 0
     connection = session.connection()
-    sql, processors = _write_statement(connection.dialect, table, columns, keys, update)
+    sql = _write_statement(connection.dialect, table, columns, keys, update)
+    processors = _processors(connection.dialect, table, columns)
     return connection.exec_driver_sql(sql, _convert_columns(rows, processors)).rowcount
 
 
 @functools.lru_cache(maxsize=64)
-def _write_statement(dialect, table: Table, columns: tuple, keys: tuple, update: bool):
-    quote, mark = dialect.identifier_preparer.quote, _placeholder(dialect)
-    sql = (
-        f"INSERT INTO {dialect.identifier_preparer.format_table(table)}"
-        f" ({', '.join(map(quote, columns))}) VALUES ({', '.join([mark] * len(columns))})"
-        f" ON CONFLICT ({', '.join(map(quote, keys))}) DO "
-    )
+def _write_statement(dialect, table: Table, columns: tuple, keys: tuple, update: bool) -> str:
+    sql = _insert_head(dialect, table, columns) + _values_row(dialect, len(columns))
+    sql += f" ON CONFLICT ({', '.join(map(dialect.identifier_preparer.quote, keys))}) DO "
     if update:
+        quote = dialect.identifier_preparer.quote
         changed = [quote(name) for name in columns if name not in keys]
-        sql += "UPDATE SET " + ", ".join(f"{name} = excluded.{name}" for name in changed)
-    else:
-        sql += "NOTHING"
-    return sql, [_bind_processor(table.c[name].type, dialect) for name in columns]
+        return sql + "UPDATE SET " + ", ".join(f"{name} = excluded.{name}" for name in changed)
+    return sql + "NOTHING"
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_new_statement(dialect, table: Table, columns: tuple, keys: tuple, count: int) -> str:
+    quote = dialect.identifier_preparer.quote
+    quoted_keys = ", ".join(map(quote, keys))
+    return (
+        _insert_head(dialect, table, columns)
+        + ", ".join([_values_row(dialect, len(columns))] * count)
+        + f" ON CONFLICT ({quoted_keys}) DO NOTHING RETURNING {quoted_keys}"
+    )
+
+
+def _insert_head(dialect, table: Table, columns: tuple) -> str:
+    quote = dialect.identifier_preparer.quote
+    return (
+        f"INSERT INTO {dialect.identifier_preparer.format_table(table)}"
+        f" ({', '.join(map(quote, columns))}) VALUES "
+    )
+
+
+def _values_row(dialect, width: int) -> str:
+    return "(" + ", ".join([_placeholder(dialect)] * width) + ")"
+
+
+@functools.lru_cache(maxsize=64)
+def _processors(dialect, table: Table, columns: tuple) -> list:
+    return [_bind_processor(table.c[name].type, dialect) for name in columns]
 
 
 @functools.lru_cache(maxsize=64)

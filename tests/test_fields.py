@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 from connectors.base import Connector, RecordError
-from connectors.fields import validate_columns
+from connectors.fields import load_columns, validate_columns
 from connectors.generic import EVENT_FIELDS, EVENT_RULES, GenericEventSchema
 from connectors.readers import Record
 
@@ -60,9 +60,11 @@ def _normalise(result):
 
 def test_both_checks_agree_on_every_case():
     records = [Record(i, f"index {i}", case) for i, case in enumerate(CASES)]
-    frame_results = validate_columns(records, EVENT_FIELDS, EVENT_RULES)
-    for case, frame_result in zip(CASES, frame_results, strict=True):
-        assert _normalise(frame_result) == _normalise(_schema_result(case)), case
+    column_results = validate_columns(records, EVENT_FIELDS, EVENT_RULES).results()
+    loaded_results = load_columns(GenericEventSchema(), records, EVENT_FIELDS).results()
+    for case, by_columns, loaded in zip(CASES, column_results, loaded_results, strict=True):
+        assert _normalise(by_columns) == _normalise(_schema_result(case)), case
+        assert _normalise(loaded) == _normalise(_schema_result(case)), case
 
 
 @pytest.mark.parametrize(

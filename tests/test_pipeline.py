@@ -240,17 +240,18 @@ class _ChargesConnector(GenericEventConnector):
 
     name, source = "test-charges", "billing"
 
-    def convert(self, data):
-        events = super().convert(data)
-        charge = data["extra"].get("charge")
-        for canonical in events:
-            if charge and data["account"]:
-                canonical.aliases = (("stripe_charge", charge),)
+    def convert_batch(self, records):
+        converted = super().convert_batch(records)
+        events = converted.events
+        for i, position in enumerate(events.record):
+            charge = events["attributes"][i].get("charge")
+            if charge and records[position].data.get("account"):
+                events["aliases"][i] = (("stripe_charge", charge),)
             elif charge:
-                canonical.hints = ClientHints(
-                    identities=(("stripe_charge", charge),), emails=canonical.hints.emails
+                events["hints"][i] = ClientHints(
+                    identities=(("stripe_charge", charge),), emails=events["hints"][i].emails
                 )
-        return events
+        return converted
 
 
 register(_ChargesConnector)
