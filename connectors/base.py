@@ -160,16 +160,20 @@ class EventColumns:
 
     def take(self, positions: Sequence[int]) -> "EventColumns":
         """The events at these positions, in this order."""
-        if len(positions) == len(self.record):
-            return self
+        if len(positions) < 2:
+            return EventColumns(
+                [self.record[i] for i in positions],
+                {name: [column[i] for i in positions] for name, column in self.columns.items()},
+            )
+        pick = operator.itemgetter(*positions)
         return EventColumns(
-            [self.record[i] for i in positions],
-            {name: [column[i] for i in positions] for name, column in self.columns.items()},
+            list(pick(self.record)),
+            {name: list(pick(column)) for name, column in self.columns.items()},
         )
 
     def without_records(self, records: set[int]) -> "EventColumns":
         """These events but those of the given records."""
-        if not records:
+        if not records or not records.intersection(self.record):
             return self
         return self.take([i for i, record in enumerate(self.record) if record not in records])
 

@@ -76,7 +76,12 @@ def ingest_command(connector_name: str, path: Path, as_json: bool) -> None:
         raise click.ClickException(f"cannot read {path}: {error.strerror}") from None
 
     with _progress_bar(content, path.name, enabled=not as_json) as bar:
-        pipeline = Pipeline(db.session, current_app.config["INGEST_BATCH_SIZE"], bar.update)
+        pipeline = Pipeline(
+            db.session,
+            current_app.config["INGEST_BATCH_SIZE"],
+            bar.update,
+            processes=current_app.config["INGEST_PROCESSES"],
+        )
         try:
             run = pipeline.ingest(connector, content, path.name, started_by=f"cli:{path}")
         except UnreadableInput as error:

@@ -26,8 +26,7 @@ import io
 import json
 import re
 import unicodedata
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import PurePath
 
@@ -46,12 +45,56 @@ class UnreadableInput(ValueError):
     """The whole input is unusable: wrong encoding, broken JSON document."""
 
 
-@dataclass(slots=True)
 class Record:
-    position: int
-    locator: str
-    data: dict
-    parse_error: str | None = None
+    """One record of an input: where it stands (`position`, and `locator`
+    in words), its data, and why it could not be parsed, if it could not.
+
+    A record of a line-by-line format (an NDJSON line, a CSV row) is parsed
+    when its data or parse error is first asked for, by `read` from `raw`:
+    a process that leaves a batch to another (connectors.parallel) never
+    pays for parsing it.
+    """
+
+    __slots__ = ("_data", "_parse_error", "_raw", "_read", "locator", "position")
+
+    def __init__(
+        self,
+        position: int,
+        locator: str,
+        data: dict | None = None,
+        parse_error: str | None = None,
+        *,
+        raw=None,
+        read: Callable[[object], tuple[dict, str | None]] | None = None,
+    ):
+        self.position, self.locator = position, locator
+        self._data, self._parse_error = data, parse_error
+        self._raw, self._read = raw, read
+
+    def _parse(self) -> None:
+        self._data, self._parse_error = self._read(self._raw)
+        self._raw = self._read = None
+
+    @property
+    def data(self) -> dict:
+        if self._read is not None:
+            self._parse()
+        return self._data
+
+    @data.setter
+    def data(self, value: dict) -> None:
+        if self._read is not None:
+            self._parse()
+        self._data = value
+
+    @property
+    def parse_error(self) -> str | None:
+        if self._read is not None:
+            self._parse()
+        return self._parse_error
+
+    def __repr__(self) -> str:
+        return f"Record({self.position!r}, {self.locator!r}, {self.data!r}, {self.parse_error!r})"
 
 
 def format_of(filename: str | None, default: str = "json") -> str:
@@ -173,6 +216,13 @@ def _csv_records(text: str) -> Iterator[Record]:
         return
     except csv.Error as error:
         raise UnreadableInput(f"line 1: {error}") from None
+
+    def read(row: list[str]) -> tuple[dict, str | None]:
+        data = dict(zip(header, row, strict=False))
+        if len(row) != len(header):
+            return data, f"has {len(row)} fields but the header has {len(header)}"
+        return data, None
+
     start = reader.line_num + 1
     while True:
         try:
@@ -184,28 +234,27 @@ def _csv_records(text: str) -> Iterator[Record]:
             start = reader.line_num + 1
             continue
         if row:
-            data = dict(zip(header, row, strict=False))
-            error = None
-            if len(row) != len(header):
-                error = f"has {len(row)} fields but the header has {len(header)}"
-            yield Record(start, f"line {start}", data, error)
+            yield Record(start, f"line {start}", raw=row, read=read)
         start = reader.line_num + 1
 
 
 def _ndjson_records(text: str) -> Iterator[Record]:
     for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        data = _quick_object(line)
-        if data is None:
-            try:
-                data = _DECODER.decode(line)
-            except json.JSONDecodeError as error:
-                yield Record(
-                    number, f"line {number}", {"_raw": line}, f"not valid JSON: {error.msg}"
-                )
-                continue
-        yield _object_record(number, f"line {number}", data)
+        if line and not line.isspace():
+            yield Record(number, f"line {number}", raw=line, read=_read_line)
+
+
+def _read_line(line: str) -> tuple[dict, str | None]:
+    """An NDJSON line's object, or what is wrong with the line."""
+    data = _quick_object(line)
+    if data is None:
+        try:
+            data = _DECODER.decode(line)
+        except json.JSONDecodeError as error:
+            return {"_raw": line}, f"not valid JSON: {error.msg}"
+    if isinstance(data, dict):
+        return data, None
+    return {"_raw": data}, "is not a JSON object"
 
 
 def _quick_object(line: str) -> dict | None:

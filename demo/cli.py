@@ -59,7 +59,11 @@ def load_command(if_empty: bool, events: int, seed: int, directory: Path | None)
     files = write_portfolio(directory, today, seed)
     if events:
         files.append(write_bulk_events(directory / "bulk.ndjson", events, today, seed))
-    pipeline = Pipeline(db.session, current_app.config["INGEST_BATCH_SIZE"])
+    pipeline = Pipeline(
+        db.session,
+        current_app.config["INGEST_BATCH_SIZE"],
+        processes=current_app.config["INGEST_PROCESSES"],
+    )
     for demo_file in files:
         started = time.perf_counter()
         run = pipeline.ingest(

@@ -42,6 +42,8 @@ def app(database_url, tmp_path):
             "SQLALCHEMY_DATABASE_URI": database_url,
             "TESTING": True,
             "INGEST_BATCH_SIZE": 50,
+            # One process: tests/test_parallel_ingest.py asks for more itself.
+            "INGEST_PROCESSES": 1,
             "WTF_CSRF_ENABLED": False,
             "PASSWORD_HASH_METHOD": FAST_HASH,
         }

@@ -109,3 +109,30 @@ def test_sqlite_probes_the_index_for_each_key(session):
     details = [row[-1] for row in plan]
     assert any(detail.startswith("SEARCH t USING") for detail in details), details
     assert not any(detail.startswith("SCAN t") for detail in details), details
+
+
+def test_datetime_text_for_sqlite_is_what_sqlalchemy_stores():
+    """The bulk writes' own formatting (crm.models.types) against SQLAlchemy's
+    SQLite DATETIME over a spread of instants, zones and microseconds."""
+    import random
+
+    from sqlalchemy import DateTime
+    from sqlalchemy.dialects import sqlite
+
+    from crm.models.types import UTCDateTime
+
+    dialect = sqlite.dialect()
+    theirs = DateTime().dialect_impl(dialect).bind_processor(dialect)
+    ours = UTCDateTime().bulk_bind_processor(dialect)
+    rng = random.Random(7)
+    start = datetime(1, 1, 2, tzinfo=UTC)
+    for _ in range(5000):
+        instant = start + timedelta(microseconds=rng.randrange(0, 3 * 10**17))
+        if rng.random() < 0.5:
+            instant = instant.replace(microsecond=0)
+        zone = timezone(timedelta(minutes=rng.randrange(-12 * 60, 14 * 60, 15)))
+        shown = instant.astimezone(zone) if 2 <= instant.year <= 9998 else instant
+        assert ours(shown) == theirs(instant.replace(tzinfo=None)), instant
+    assert ours(None) is None
+    with pytest.raises(ValueError, match="naive"):
+        ours(datetime(2026, 1, 1))

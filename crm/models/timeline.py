@@ -60,8 +60,10 @@ class Event(db.Model):
 class Entity(db.Model):
     """The current state of one thread (a ticket, an invoice, a dispute, ...).
 
-    Always recomputed from all of the thread's events (see crm.threads), never
-    patched by a single event, so it is the same whatever order events came in.
+    Always the fold of all of the thread's events (see crm.threads), so it is
+    the same whatever order events came in: continued from the stored state
+    when the new events all come after it, folded again otherwise
+    (crm.entities).
     """
 
     __tablename__ = "entities"

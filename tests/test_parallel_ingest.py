@@ -1,0 +1,141 @@
+"""One input ingested by several processes ends exactly as by one."""
+
+import json
+import multiprocessing
+import random
+
+import pytest
+from sqlalchemy import delete, func, select
+
+from connectors import parallel, registry
+from connectors.parallel import ParallelIngestFailed, batched, processes_available
+from connectors.pipeline import Pipeline
+from connectors.writers import EventWriter
+from crm.models import Entity, Event, InboxHint, InboxRecord, IngestRun, RawPayload
+from tests.factories import event, make_client
+from tests.helpers import entity_states
+
+BATCH = 50
+
+
+def mixed_input(threads: int = 60) -> bytes:
+    """Tickets whose events arrive shuffled (so threads span batches, and
+    later batches hold earlier events), with a bad line, a bad date, a record
+    for an unknown client and a duplicate among them."""
+    records = []
+    for n in range(threads):
+        thread = {"account": "AC-1", "thread": f"T{n}"}
+        records += [
+            event(f"{n}-open", "ticket.opened", n, title=f"Ticket {n}", priority="low", **thread),
+            event(f"{n}-up", "ticket.updated", n + 1, status="pending", assignee="ana", **thread),
+            event(f"{n}-done", "ticket.resolved", n + 2, **thread),
+        ]
+    random.Random(11).shuffle(records)
+    records[40]["occurred_at"] = "yesterday"
+    records[90] = event("lost-1", "ticket.opened", 3, account="NOBODY", thread="X")
+    records.append(dict(records[7]))
+    lines = [json.dumps(record) for record in records]
+    lines.insert(120, "{not json")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def outcome(session) -> tuple:
+    """Everything an ingest leaves behind that must not depend on how it ran."""
+    events = session.execute(
+        select(Event.origin, Event.external_id, Event.client_id, Event.kind).order_by(
+            Event.origin, Event.external_id
+        )
+    ).all()
+    inbox = session.execute(
+        select(InboxRecord.locator, InboxRecord.status, InboxRecord.reason).order_by(
+            InboxRecord.position
+        )
+    ).all()
+    return events, entity_states(session), inbox
+
+
+def wipe(session) -> None:
+    for model in (Entity, Event, InboxHint, InboxRecord, IngestRun, RawPayload):
+        session.execute(delete(model))
+    session.commit()
+
+
+def counts(run: IngestRun) -> dict:
+    return run.counts()
+
+
+def test_two_processes_write_what_one_writes(app, session):
+    make_client("acme", identities=[("account", "AC-1")])
+    content, tickets = mixed_input(), registry.get("tickets")
+
+    alone = Pipeline(session, BATCH).ingest(tickets, content, "t.ndjson", "test")
+    expected, expected_counts = outcome(session), counts(alone)
+    wipe(session)
+    shared = Pipeline(session, BATCH, processes=2).ingest(tickets, content, "t.ndjson", "test")
+
+    assert outcome(session) == expected
+    assert counts(shared) == expected_counts
+    assert expected_counts["accepted"] == 178 and expected_counts["rejected"] == 2
+    assert (expected_counts["unmatched"], expected_counts["duplicate"]) == (1, 1)
+    # The damaged tickets stay pending: their resolution was the bad record.
+    assert {state.status for state in entity_states(session)} == {"resolved", "pending"}
+
+
+def test_the_same_input_again_changes_nothing(app, session):
+    make_client("acme", identities=[("account", "AC-1")])
+    content, tickets = mixed_input(), registry.get("tickets")
+    Pipeline(session, BATCH, processes=2).ingest(tickets, content, "t.ndjson", "test")
+    first = outcome(session)[:2]
+    again = Pipeline(session, BATCH, processes=2).ingest(tickets, content, "t.ndjson", "test")
+    assert outcome(session)[:2] == first
+    # Every record but the two bad ones; the unmatched one already waits.
+    assert (again.accepted, again.duplicate, again.rejected) == (0, 180, 2)
+
+
+def test_progress_counts_every_record_once(app, session):
+    make_client("acme", identities=[("account", "AC-1")])
+    content, seen = mixed_input(), []
+    Pipeline(session, BATCH, seen.append, processes=2).ingest(
+        registry.get("tickets"), content, "t.ndjson", "test"
+    )
+    assert sum(seen) == content.count(b"\n")
+
+
+def test_a_helper_that_fails_fails_the_run_and_a_rerun_completes_it(app, session, monkeypatch):
+    make_client("acme", identities=[("account", "AC-1")])
+    content, tickets = mixed_input(), registry.get("tickets")
+    coordinator = multiprocessing.current_process().pid
+    real_write = EventWriter.write
+
+    def write_or_crash(self, prepared):
+        if multiprocessing.current_process().pid != coordinator:
+            raise RuntimeError("helper lost its disk")
+        return real_write(self, prepared)
+
+    monkeypatch.setattr(EventWriter, "write", write_or_crash)
+    with pytest.raises(ParallelIngestFailed, match="helper lost its disk"):
+        Pipeline(session, BATCH, processes=2).ingest(tickets, content, "t.ndjson", "test")
+    failed = session.scalars(select(IngestRun)).one()
+    assert failed.status == "failed" and "helper lost its disk" in failed.error
+    written = session.scalar(select(func.count()).select_from(Event))
+    assert 0 < written < 178
+
+    monkeypatch.setattr(EventWriter, "write", real_write)
+    rerun = Pipeline(session, BATCH, processes=2).ingest(tickets, content, "t.ndjson", "test")
+    assert rerun.accepted == 178 - written
+    assert session.scalar(select(func.count()).select_from(Event)) == 178
+    assert {state.status for state in entity_states(session)} == {"resolved", "pending"}
+
+
+def test_one_process_where_forking_is_not_possible(monkeypatch):
+    assert processes_available(3) == 3
+    assert processes_available(1) == 1
+    monkeypatch.setattr(multiprocessing.current_process(), "daemon", True)
+    assert processes_available(3) == 1
+
+
+def test_shared_batches_start_small_and_double():
+    sizes = [len(chunk) for chunk in batched(range(1000), 160, first=10)]
+    assert sizes == [10, 20, 40, 80, 160, 160, 160, 160, 160, 50]
+    assert [len(c) for c in batched(range(5), 2)] == [2, 2, 1]
+    assert parallel.FIRST_BATCH_PART > 1
