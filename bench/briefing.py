@@ -211,26 +211,25 @@ def _reusable(url: str, events: int) -> str | None:
 # --- the measurement ---------------------------------------------------------
 
 
-def measure(url: str, slug: str, runs: int, profile: bool) -> dict:
+def measure(url: str, slug: str, runs: int, profile: bool, pdf: bool = True) -> dict:
+    """The figures for `slug`'s briefing; `pdf=False` times the HTML only."""
     from pypdf import PdfReader
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": url})
     with app.app_context():
-        preload()
+        if pdf:
+            preload()
 
         def html() -> str:
             client = db.session.scalar(select(Client).where(Client.slug == slug))
             return briefing_html(build_briefing(db.session, client))
 
-        def pdf() -> bytes:
+        def make_pdf() -> bytes:
             client = db.session.scalar(select(Client).where(Client.slug == slug))
             return briefing_pdf(build_briefing(db.session, client))
 
         html()  # warm up: templates compiled, statements cached
         html_times = _times(html, runs)
-        pdf_times = _times(pdf, PDF_RUNS, warm_up=1)
-        trivial_times = _times(lambda: render_pdf(TRIVIAL_HTML), PDF_RUNS, warm_up=1)
-        document = pdf()
         client = db.session.scalar(select(Client).where(Client.slug == slug))
         briefing = build_briefing(db.session, client)
         own = _count(client.id)
@@ -246,11 +245,17 @@ def measure(url: str, slug: str, runs: int, profile: bool) -> dict:
             "pdf_runs": PDF_RUNS,
             "html_ms": _median_ms(html_times),
             "html_p95_ms": round(sorted(html_times)[int(len(html_times) * 0.95) - 1] * 1000, 1),
-            "pdf_ms": _median_ms(pdf_times),
-            "trivial_pdf_ms": _median_ms(trivial_times),
-            "pages": len(PdfReader(io.BytesIO(document)).pages),
-            "pdf_bytes": len(document),
         }
+        if pdf:
+            pdf_times = _times(make_pdf, PDF_RUNS, warm_up=1)
+            trivial_times = _times(lambda: render_pdf(TRIVIAL_HTML), PDF_RUNS, warm_up=1)
+            document = make_pdf()
+            report |= {
+                "pdf_ms": _median_ms(pdf_times),
+                "trivial_pdf_ms": _median_ms(trivial_times),
+                "pages": len(PdfReader(io.BytesIO(document)).pages),
+                "pdf_bytes": len(document),
+            }
         if profile:
             profiler = cProfile.Profile()
             profiler.runcall(html)

@@ -171,6 +171,8 @@ def rows_with_keys(
     columns: Sequence[str],
     key_columns: Sequence[str],
     keys: Iterable[tuple],
+    *,
+    lock: bool = False,
 ) -> list[tuple]:
     """`columns` of every row whose `key_columns` equal one of `keys`.
 
@@ -179,13 +181,22 @@ def rows_with_keys(
     scan the whole index for every statement (EXPLAIN QUERY PLAN: "SCAN ...
     LIST SUBQUERY"), so each batch got slower as the table grew. Values come
     back converted by the columns' types, as from a Core select.
+
+    `lock`: the rows are to be rewritten from what is read, so on PostgreSQL
+    they are locked (FOR UPDATE, in key order, so two writers never wait for
+    each other in a circle) until the transaction ends; a row another
+    transaction is changing is read once that one has committed. SQLite has
+    one writer at a time, whose reads nobody can change under it.
     """
     connection = session.connection()
     dialect = connection.dialect
     keys = sorted(keys)
+    lock = lock and dialect.name == "postgresql"
     found, processors = [], None
     for chunk in chunks(keys):
-        sql = _lookup_statement(dialect, table, tuple(columns), tuple(key_columns), len(chunk))
+        sql = _lookup_statement(
+            dialect, table, tuple(columns), tuple(key_columns), len(chunk), lock
+        )
         result = connection.exec_driver_sql(sql, tuple(value for key in chunk for value in key))
         if processors is None:  # some depend on the type the driver reports
             processors = [
@@ -247,18 +258,24 @@ def _processors(dialect, table: Table, columns: tuple) -> list:
 
 
 @functools.lru_cache(maxsize=64)
-def _lookup_statement(dialect, table: Table, columns: tuple, key_columns: tuple, count: int):
+def _lookup_statement(
+    dialect, table: Table, columns: tuple, key_columns: tuple, count: int, lock: bool = False
+):
     quote, mark = dialect.identifier_preparer.quote, _placeholder(dialect)
     wanted = [f"k{i}" for i in range(len(key_columns))]
     row = "(" + ", ".join([mark] * len(key_columns)) + ")"
     joined = " AND ".join(
         f"t.{quote(name)} = wanted.{alias}" for name, alias in zip(key_columns, wanted, strict=True)
     )
-    return (
+    sql = (
         f"WITH wanted ({', '.join(wanted)}) AS (VALUES {', '.join([row] * count)})"
         f" SELECT {', '.join(f't.{quote(name)}' for name in columns)}"
         f" FROM wanted JOIN {dialect.identifier_preparer.format_table(table)} AS t ON {joined}"
     )
+    if lock:
+        order = ", ".join(f"t.{quote(name)}" for name in key_columns)
+        sql += f" ORDER BY {order} FOR UPDATE OF t"
+    return sql
 
 
 def _placeholder(dialect) -> str:

@@ -75,7 +75,9 @@ class ThreadPlan:
 
 def plan_threads(dialect, new_facts: Mapping[Thread, list[ThreadFact]]) -> ThreadPlan:
     """The plan for these threads' new facts, in any order. Pure."""
-    facts = {thread: _in_order(thread_facts) for thread, thread_facts in new_facts.items()}
+    # Threads in key order: two writers that add rows for the same new
+    # threads then take their places in one order, never waiting in a circle.
+    facts = {thread: _in_order(new_facts[thread]) for thread in sorted(new_facts)}
     states = {thread: fold_ordered(thread[1], ordered) for thread, ordered in facts.items()}
     return ThreadPlan(
         facts, states, storage_columns(dialect, Entity.__table__, _columns(states.items()))
@@ -137,8 +139,16 @@ def _with_status(values: tuple, state: ThreadState) -> tuple:
 
 
 def _stored_states(session: Session, threads: list[Thread]) -> dict[Thread, ThreadState]:
+    """The stored states of these threads, locked until the batch commits: a
+    state is rewritten from the one read, and another writer's must not slip
+    in between (crm.database.rows_with_keys)."""
     rows = rows_with_keys(
-        session, Entity.__table__, ("client_id", "key", *STATE_COLUMNS), THREAD_KEY, threads
+        session,
+        Entity.__table__,
+        ("client_id", "key", *STATE_COLUMNS),
+        THREAD_KEY,
+        threads,
+        lock=True,
     )
     return {(client_id, values[0], key): ThreadState(*values) for client_id, key, *values in rows}
 

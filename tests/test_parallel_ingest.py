@@ -139,3 +139,45 @@ def test_shared_batches_start_small_and_double():
     assert sizes == [10, 20, 40, 80, 160, 160, 160, 160, 160, 50]
     assert [len(c) for c in batched(range(5), 2)] == [2, 2, 1]
     assert parallel.FIRST_BATCH_PART > 1
+
+
+def test_two_ingests_of_one_threads_events_at_once_end_as_one(app, session):
+    """Two runs that do not share a writer's turn (two workers, say) write
+    the same threads at once: each thread ends as if one run had it all."""
+    make_client("acme", identities=[("account", "AC-1")])
+    records = []
+    for n in range(40):
+        thread = {"account": "AC-1", "thread": f"T{n}"}
+        records += [
+            event(f"{n}-open", "ticket.opened", n, title=f"Ticket {n}", **thread),
+            event(f"{n}-up", "ticket.updated", n + 1, status="pending", assignee="ana", **thread),
+            event(f"{n}-late", "ticket.updated", n + 1.5, priority="high", **thread),
+            event(f"{n}-done", "ticket.resolved", n + 2, **thread),
+        ]
+    halves = [records[0::2], records[1::2]]
+    contents = [("\n".join(json.dumps(r) for r in half) + "\n").encode() for half in halves]
+    tickets = registry.get("tickets")
+
+    Pipeline(session, 5).ingest(tickets, contents[0] + contents[1], "all.ndjson", "test")
+    expected = entity_states(session)
+    wipe(session)
+
+    context = multiprocessing.get_context("fork")
+    start = context.Barrier(2)
+
+    def ingest(content: bytes, name: str) -> set:
+        start.wait()
+        Pipeline(session, 5).ingest(tickets, content, name, "test")
+        return set()
+
+    session.commit()
+    session.get_bind().dispose()
+    helper = context.Process(
+        target=parallel._helper,
+        args=(session, lambda s, _: ingest(contents[1], "b.ndjson"), None, context.SimpleQueue()),
+    )
+    helper.start()
+    ingest(contents[0], "a.ndjson")
+    helper.join(60)
+    assert helper.exitcode == 0
+    assert entity_states(session) == expected
