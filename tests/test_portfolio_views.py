@@ -189,3 +189,36 @@ def test_the_period_defaults_to_the_twelve_months_up_to_to_or_today():
     )
     leap = last_twelve_months(date(2028, 2, 29))
     assert (leap.start, leap.days) == (date(2027, 3, 1), 366)
+
+
+def test_the_pages_pdf_button_makes_a_job_whose_page_offers_the_file(app, client, tmp_path):
+    """No broker in the tests: the job runs in the request, as with no REDIS_URL."""
+    from crm.accounts.models import AuditEntry
+    from crm.jobs.models import Job
+
+    app.config["JOB_FILES_DIR"] = str(tmp_path)
+    make_client("one", customer_since=LONG_AGO)
+    page = client.get("/reports/portfolio", query_string=PERIOD).get_data(as_text=True)
+    assert 'action="/reports/portfolio/pdf-jobs"' in page
+
+    asked = client.post("/reports/portfolio/pdf-jobs", data=PERIOD)
+    assert asked.status_code == 303
+    job = db.session.scalars(db.select(Job)).one()
+    assert asked.headers["Location"].endswith(f"/jobs/{job.id}")
+    assert (job.kind, job.status, job.done, job.total) == ("portfolio", "done", 2, 2)
+    assert "Download portfolio-2026-01-01-to-2026-06-30.pdf" in client.get(
+        f"/jobs/{job.id}"
+    ).get_data(as_text=True)
+    download = client.get(f"/jobs/{job.id}/download")
+    assert download.mimetype == "application/pdf"
+    pdf = download.data
+    download.close()  # the response holds the file open until closed
+    assert PdfReader(io.BytesIO(pdf)).pages
+    exported = db.session.scalars(
+        db.select(AuditEntry).where(AuditEntry.action == "portfolio.export")
+    ).one()
+    assert exported.detail["job_id"] == job.id and exported.detail["from"] == "2026-01-01"
+
+    refused = client.post("/reports/portfolio/pdf-jobs", data={"from": "soon"})
+    assert refused.status_code == 400
+    assert db.session.scalar(db.select(db.func.count()).select_from(Job)) == 1

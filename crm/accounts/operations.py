@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from flask import current_app, has_request_context, request
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from crm.accounts.models import ROLES, ApiToken, AuditEntry, User, UserRole
@@ -204,7 +204,16 @@ def token_for_secret(session: Session, secret: str) -> ApiToken | None:
     """The live token with this secret whose user is active, or None."""
     if not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
         return None
-    token = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(secret)))
+    # The user and their roles in the same round trip: every API call asks.
+    token = (
+        session.scalars(
+            select(ApiToken)
+            .options(joinedload(ApiToken.user).joinedload(User.role_rows))
+            .where(ApiToken.token_hash == hash_token(secret))
+        )
+        .unique()
+        .one_or_none()
+    )
     if token is None or token.revoked_at is not None or not token.user.active:
         return None
     return token

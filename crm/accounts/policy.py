@@ -105,6 +105,7 @@ ENDPOINTS: dict[str, str | Mapping[str, str]] = {
     # the portfolio report; accepting a suggested tier edits the client
     "portfolio.report": PORTFOLIO,
     "portfolio.report_pdf": PORTFOLIO,
+    "portfolio.report_pdf_job": PORTFOLIO,
     "portfolio.report_csv": PORTFOLIO,
     "portfolio_api.portfolio": PORTFOLIO,
     "portfolio.accept_tier": CLIENTS_WRITE,

@@ -14,6 +14,18 @@ def files_dir() -> str:
     return folder
 
 
+def write_job_file(job_id: int, download_name: str, body: bytes) -> str:
+    """Keep `body` as the job's file; answers its name relative to files_dir().
+    Written under a temporary name and renamed, so a job run twice replaces
+    the file whole and a download never sees half of one."""
+    stored = f"job-{job_id}-{download_name}"
+    path = os.path.join(files_dir(), stored)
+    with open(f"{path}.part", "wb") as target:
+        target.write(body)
+    os.replace(f"{path}.part", path)
+    return stored
+
+
 def path_for(relative: str) -> str | None:
     """The absolute path of a job file, or None for a name that leaves the folder."""
     root = os.path.realpath(files_dir())

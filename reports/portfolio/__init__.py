@@ -7,6 +7,7 @@ from crm.api import register
 
 
 def init_app(app: Flask) -> None:
+    from reports.portfolio import tasks  # noqa: F401 - registers the PDF task
     from reports.portfolio.api import blp
     from reports.portfolio.views import bp
 

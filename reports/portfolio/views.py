@@ -9,6 +9,7 @@ from flask import Blueprint, Response, abort, flash, redirect, request, url_for
 from marshmallow import ValidationError
 from sqlalchemy import select
 
+from crm.accounts.guard import current_user_or_none
 from crm.accounts.operations import audit
 from crm.clients.operations import ClientInputError, update_client
 from crm.extensions import db
@@ -45,6 +46,22 @@ def report_pdf():
     pdf = portfolio_pdf(built)
     _audit_export("pdf", built)
     return _download(pdf, "application/pdf", file_stem(built) + ".pdf")
+
+
+@bp.post("/reports/portfolio/pdf-jobs")
+def report_pdf_job():
+    """The PDF as a background job: its page shows it going and offers the
+    file once it is made (laying out a big portfolio takes seconds)."""
+    from reports.portfolio.tasks import queue_report_pdf
+
+    period, errors = _period(request.form)
+    if errors:
+        abort(400, _describe(errors))
+    job = queue_report_pdf(period, current_user_or_none().email)
+    detail = {"format": "pdf", "job_id": job.id} | period_args(period)
+    audit(db.session, "portfolio.export", "report", "portfolio", detail)
+    db.session.commit()
+    return redirect(url_for("jobs.job", job_id=job.id), 303)
 
 
 @bp.get("/reports/portfolio.csv")
