@@ -42,7 +42,7 @@ def test_the_chart_counts_match_the_months_of_the_events(session, zone_name):
     # Every event of the chart months, as the frames held them before the database counted.
     window = briefing_window(meeting_period(session, client, None, NOW), zone)
     events = load_frames(
-        session, client.id, dataclasses.replace(window, earliest=window.chart_months[0])
+        session, client.id, dataclasses.replace(window, previous_start=window.chart_months[0])
     ).events
 
     activity = briefing.numbers.activity

@@ -119,13 +119,9 @@ def briefing_window(period: Period, zone: ZoneInfo) -> Window:
         as_of=period.end,
         period_start=period.start,
         previous_start=period.previous_start,
-        earliest=min(
-            period.previous_start,
-            period.end - CAMPAIGN_WINDOW,
-            period.start - RECURRING_WINDOW,
-        ),
         # the previous period's flags look for recurrences before its end too
         alerts_since=period.start - RECURRING_WINDOW,
+        campaigns_since=period.end - CAMPAIGN_WINDOW,
         chart_months=tuple(chart_months(period.end, zone)),
     )
 

@@ -5,11 +5,13 @@ chart months (besides reading the client and finding its last meeting);
 everything else is pandas over these frames, in pure functions that tests
 feed hand-built frames of the same columns.
 
-The events frame holds what the briefing's figures need: from `earliest`
-(the start of the previous period, of recent campaigns or of the alerts
-checked for recurrence, whichever is oldest) up to `as_of`, plus the older
-events of the threads it looks at, so a ticket opened two years ago still
-traces to its events. The twelve-month charts only count events by month,
+The events frame holds what the briefing's figures need up to `as_of`:
+every event since the start of the previous period; before it, the alerts
+raised since those checked for recurrence, the campaigns' events since the
+campaigns looked back on, and the older events of the threads it looks at,
+so a ticket opened two years ago still traces to its events. (A client with
+200,000 events a year has some 50,000 in the ninety days of campaigns, of
+which the campaigns are a few hundred.) The twelve-month charts only count events by month,
 source and kind: the months frame has those counts, read by the database,
 as a year of events one by one would cost most of a briefing. The entities
 frame holds the threads open at the start of the previous period or closed
@@ -23,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import pandas as pd
-from sqlalchemy import and_, case, func, null, or_, select, type_coerce, union_all
+from sqlalchemy import BigInteger, and_, case, cast, func, null, or_, select, type_coerce, union_all
 from sqlalchemy.orm import Session
 from sqlalchemy.types import NullType, TypeDecorator
 
@@ -61,6 +63,7 @@ ENTITY_COLUMNS = (
 MONTH_COLUMNS = ("month", "source", "kind", "count")
 EVENT_TIMES = ("occurred_at",)
 ENTITY_TIMES = ("opened_at", "closed_at", "due_at", "sla_due_at")
+TIMES = frozenset(EVENT_TIMES + ENTITY_TIMES)
 # Read as the driver hands them over and decoded here where not empty: most
 # events have no amount, and most carry no attributes (see _events), so
 # decoding them row by row, as the models' types would, is mostly wasted.
@@ -81,12 +84,17 @@ class Window:
 
     as_of: datetime
     period_start: datetime
-    previous_start: datetime
-    earliest: datetime  # the oldest event any figure but the charts needs
+    previous_start: datetime  # every event since then
     alerts_since: datetime  # alerts raised since then are checked for recurrence
+    campaigns_since: datetime  # campaigns (marketing events) since then are recalled
     # The first moment of each chart month (the client's midnights), oldest
     # first; the last month runs to as_of.
     chart_months: tuple[datetime, ...] = ()
+
+    @property
+    def earliest(self) -> datetime:
+        """The oldest event any figure but the charts needs."""
+        return min(self.previous_start, self.alerts_since, self.campaigns_since)
 
 
 # Kinds whose attributes the analysis reads (a dispute's reason and deadline, why a
@@ -134,18 +142,37 @@ def _events(session: Session, client_id: int, window: Window):
     )
     attributes = type_coerce(case((keep, Event.attributes), else_=null()), NullType())
     raw = EVENT_TIMES + EVENT_RAW
+    engine = session.get_bind().dialect.name
     columns = [
-        attributes.label(name) if name == "attributes" else _column(Event, name, raw)
+        attributes.label(name) if name == "attributes" else _column(Event, name, raw, engine)
         for name in EVENT_COLUMNS
     ]
-    in_window = select(*columns).where(
+    before = window.previous_start
+    recurring = and_(alert, Event.occurred_at >= window.alerts_since)
+    campaign = and_(Event.source == "marketing", Event.occurred_at >= window.campaigns_since)
+    # Each event at most once: since the previous period all of them; before
+    # it the recurring alerts and the campaigns (one range of the timeline
+    # index each), then the older events of the threads looked at.
+    since_previous = select(*columns).where(
         Event.client_id == client_id,
-        Event.occurred_at >= window.earliest,
+        Event.occurred_at >= before,
         Event.occurred_at <= window.as_of,
+    )
+    recurring_alerts = select(*columns).where(
+        Event.client_id == client_id,
+        Event.occurred_at >= window.alerts_since,
+        Event.occurred_at < before,
+        alert,
+    )
+    campaigns = select(*columns).where(
+        Event.client_id == client_id,
+        Event.occurred_at >= window.campaigns_since,
+        Event.occurred_at < before,
+        Event.source == "marketing",
     )
     # A thread open for longer than the window still traces to all of its events.
     older_of_open_threads = (
-        select(*(_column(Event, name, raw) for name in EVENT_COLUMNS))
+        select(*(_column(Event, name, raw, engine) for name in EVENT_COLUMNS))
         .join(
             Entity,
             and_(
@@ -154,20 +181,29 @@ def _events(session: Session, client_id: int, window: Window):
                 Entity.key == Event.thread_key,
             ),
         )
-        .where(Event.client_id == client_id, Event.occurred_at < window.earliest, _needed(window))
+        .where(
+            Event.client_id == client_id,
+            Event.occurred_at < before,
+            _needed(window),
+            ~or_(recurring, campaign),
+        )
     )
-    rows = session.execute(union_all(in_window, older_of_open_threads)).all()
-    return event_frame(rows, _decoders(session, Event, EVENT_RAW))
+    rows = session.execute(
+        union_all(since_previous, recurring_alerts, campaigns, older_of_open_threads)
+    ).all()
+    return event_frame(rows, _decoders(session, Event, EVENT_RAW), epoch=engine == "postgresql")
 
 
 def _entities(session: Session, client_id: int, window: Window):
-    columns = [_column(Entity, name, ENTITY_TIMES + ENTITY_RAW) for name in ENTITY_COLUMNS]
+    engine = session.get_bind().dialect.name
+    raw = ENTITY_TIMES + ENTITY_RAW
+    columns = [_column(Entity, name, raw, engine) for name in ENTITY_COLUMNS]
     rows = session.execute(
         select(*columns).where(
             Entity.client_id == client_id, Entity.opened_at <= window.as_of, _needed(window)
         )
     ).all()
-    return entity_frame(rows, _decoders(session, Entity, ENTITY_RAW))
+    return entity_frame(rows, _decoders(session, Entity, ENTITY_RAW), epoch=engine == "postgresql")
 
 
 def _months(session: Session, client_id: int, window: Window) -> pd.DataFrame:
@@ -204,11 +240,15 @@ def month_frame(rows) -> pd.DataFrame:
     )
 
 
-def _column(model, name: str, raw: tuple[str, ...]):
-    """A column to select; those of `raw` as the driver hands them over. Times
-    so (SQLite's UTC text, PostgreSQL's aware datetime) pandas parses in one go
-    far faster than the model's type converts them one by one."""
+def _column(model, name: str, raw: tuple[str, ...], dialect_name: str):
+    """A column to select; those of `raw` as the driver hands them over, for
+    pandas to convert a whole column at once, far faster than the model's
+    type converts values one by one. Times so: SQLite's UTC text as it is,
+    PostgreSQL's as microseconds since 1970 (an aware datetime per value
+    costs pandas a microsecond to take apart; an integer nothing)."""
     column = getattr(model, name)
+    if name in raw and name in TIMES and dialect_name == "postgresql":
+        return cast(func.extract("epoch", column) * 1_000_000, BigInteger).label(name)
     return type_coerce(column, NullType()).label(name) if name in raw else column
 
 
@@ -229,15 +269,20 @@ def _decoders(session: Session, model, names: tuple[str, ...]) -> dict[str, Call
     return decoders
 
 
-def event_frame(rows, decoders: dict[str, Callable] | None = None) -> pd.DataFrame:
-    """Events as a frame (tests build theirs with this too): times UTC, amounts Decimal."""
-    frame = _frame(rows, EVENT_COLUMNS, EVENT_TIMES, decoders)
+def event_frame(
+    rows, decoders: dict[str, Callable] | None = None, epoch: bool = False
+) -> pd.DataFrame:
+    """Events as a frame (tests build theirs with this too): times UTC, amounts
+    Decimal. `epoch`: times come as microseconds since 1970 (see _column)."""
+    frame = _frame(rows, EVENT_COLUMNS, EVENT_TIMES, decoders, epoch)
     frame["attributes"] = [value or {} for value in frame["attributes"].tolist()]
     return frame.sort_values(["occurred_at", "id"], kind="stable", ignore_index=True)
 
 
-def entity_frame(rows, decoders: dict[str, Callable] | None = None) -> pd.DataFrame:
-    return _frame(rows, ENTITY_COLUMNS, ENTITY_TIMES, decoders)
+def entity_frame(
+    rows, decoders: dict[str, Callable] | None = None, epoch: bool = False
+) -> pd.DataFrame:
+    return _frame(rows, ENTITY_COLUMNS, ENTITY_TIMES, decoders, epoch)
 
 
 def _frame(
@@ -245,6 +290,7 @@ def _frame(
     columns: tuple[str, ...],
     times: tuple[str, ...],
     decoders: dict[str, Callable] | None = None,
+    epoch: bool = False,
 ) -> pd.DataFrame:
     """Columns of Python values with None for missing ones (pandas would make
     text columns `str` with NaN), so the analysis can say `value or default`;
@@ -257,9 +303,15 @@ def _frame(
         values[at] = [value if value is None else decode(value) for value in values[at]]
     return pd.DataFrame(
         {
-            name: pd.to_datetime(pd.Series(column, dtype=object), utc=True, format="ISO8601")
+            name: _times(column, epoch)
             if name in times
             else pd.Series(column, dtype="int64" if name == "id" else object)
             for name, column in zip(columns, values, strict=True)
         }
     )
+
+
+def _times(values, epoch: bool) -> pd.Series:
+    if epoch:  # microseconds, exact as floats until the year 2255
+        return pd.to_datetime(pd.Series(values, dtype="float64"), unit="us", utc=True)
+    return pd.to_datetime(pd.Series(values, dtype=object), utc=True, format="ISO8601")
