@@ -35,6 +35,7 @@ It only measures and prints; it does not judge the figures.
 import argparse
 import cProfile
 import dataclasses
+import gc
 import io
 import json
 import pstats
@@ -229,6 +230,7 @@ def measure(url: str, slug: str, runs: int, profile: bool, pdf: bool = True) -> 
             return briefing_pdf(build_briefing(db.session, client))
 
         html()  # warm up: templates compiled, statements cached
+        gc.freeze()  # as app.py does once the app is built (see there)
         html_times = _times(html, runs)
         client = db.session.scalar(select(Client).where(Client.slug == slug))
         briefing = build_briefing(db.session, client)

@@ -35,6 +35,7 @@ It only measures and prints; it does not judge the figures.
 """
 
 import argparse
+import gc
 import json
 import os
 import random
@@ -189,6 +190,7 @@ def measure(url: str, slug: str, runs: int) -> dict:
         "deep": f"/api/v1/clients/{slug}/timeline?limit={LIMIT}&cursor={deep.encode()}",
     }
     http = app.test_client()
+    gc.freeze()  # as app.py does once the app is built (see there)
     with app.app_context():
         raw = db.engine.raw_connection()
     cursor = raw.cursor()

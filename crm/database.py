@@ -25,8 +25,21 @@ SQLITE_PRAGMAS = (
 )
 
 
-def configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
-    """Apply SQLITE_PRAGMAS and the busy timeout to every new connection."""
+def configure_engine(engine: Engine, busy_timeout_ms: int) -> None:
+    """Settings every new connection gets: on SQLite, SQLITE_PRAGMAS and the
+    busy timeout; on PostgreSQL, no JIT compilation. The app's statements
+    each read a few thousand rows at most, which PostgreSQL's JIT takes for
+    big ones: compiling them took longer than running them (90 of a
+    briefing's 170 ms of events query at ten million events)."""
+    if engine.dialect.name == "postgresql":
+
+        @event.listens_for(engine, "connect")
+        def _no_jit(dbapi_connection, _record):
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute("SET jit = off")
+            dbapi_connection.commit()
+
+        return
     if engine.dialect.name != "sqlite":
         return
 

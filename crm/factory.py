@@ -8,7 +8,7 @@ import connectors
 import demo
 import reports
 from crm import accounts, api, clients, config, formatting, jobs, logs, timeline, views
-from crm.database import configure_sqlite
+from crm.database import configure_engine
 from crm.extensions import db, migrate
 from crm.models.types import json_dumps
 
@@ -33,7 +33,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     db.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(app.root_path, "migrations"))
     with app.app_context():
-        configure_sqlite(db.engine, app.config["SQLITE_BUSY_TIMEOUT_MS"])
+        configure_engine(db.engine, app.config["SQLITE_BUSY_TIMEOUT_MS"])
 
     # First: its request hook must run before the access hook can answer.
     logs.init_app(app)
