@@ -35,9 +35,8 @@ def database_url(tmp_path_factory):
         yield url
 
 
-@pytest.fixture
-def app(database_url, tmp_path):
-    app = create_app(
+def _test_app(database_url: str):
+    return create_app(
         {
             "SQLALCHEMY_DATABASE_URI": database_url,
             "TESTING": True,
@@ -48,11 +47,33 @@ def app(database_url, tmp_path):
             "PASSWORD_HASH_METHOD": FAST_HASH,
         }
     )
+
+
+@pytest.fixture(scope="session")
+def _shared_app(database_url):
+    """One app for the session: building one (its OpenAPI document above
+    all) costs ~0.1 s, which a test each would pay some 700 times a run."""
+    return _test_app(database_url)
+
+
+@pytest.fixture
+def app(request, _shared_app, database_url):
+    """The app, with its settings and extensions as built: whatever a test
+    changes in them is put back after it, and its data is emptied. A test
+    marked `fresh_app` (one that adds routes, which Flask allows only before
+    the first request) gets an app of its own."""
+    fresh = request.node.get_closest_marker("fresh_app") is not None
+    app = _test_app(database_url) if fresh else _shared_app
+    config, extensions = dict(app.config), dict(app.extensions)
     with app.app_context():
         yield app
         db.session.remove()
         _empty_all_tables()
         db.engine.dispose()
+    app.config.clear()
+    app.config.update(config)
+    app.extensions.clear()
+    app.extensions.update(extensions)
 
 
 def _empty_all_tables() -> None:

@@ -92,6 +92,7 @@ def test_the_roles_grant_what_the_issue_says():
     assert {role: set(granted) for role, granted in policy.ROLE_CAPABILITIES.items()} == ALLOWED
 
 
+@pytest.mark.fresh_app
 def test_a_route_missing_from_the_policy_is_refused_even_with_every_role(app, login_as, anonymous):
     app.add_url_rule("/forgotten", "forgotten", lambda: "secret")
 

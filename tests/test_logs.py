@@ -87,6 +87,7 @@ def test_a_refused_request_is_logged_too_without_an_account(anonymous, json_logs
     assert "user_id" not in access
 
 
+@pytest.mark.fresh_app
 def test_lines_the_app_writes_during_a_request_carry_its_id(app, anonymous, json_logs):
     def shout():
         logging.getLogger("touchline.example").warning("disk %s full", "/var")
