@@ -63,7 +63,7 @@ from connectors import registry
 from connectors.pipeline import Pipeline
 from connectors.readers import Record
 from connectors.tasks import queue_payload
-from connectors.writers import _event_columns, _thread_facts
+from connectors.writers import event_rows, thread_facts
 from crm.database import storage_columns
 from crm.entities import plan_threads
 from crm.extensions import db
@@ -175,12 +175,12 @@ def load_bulk(accounts: list[tuple[int, str]], events: int, rng) -> None:
                 raise RuntimeError(f"{source}: {next(iter(converted.failed.values()))}")
             columns = converted.events
             client_ids = [client_of[hints.identities[0][1]] for hints in columns["hints"]]
-            rows = _event_columns(columns, client_ids) | {
+            rows = event_rows(columns, client_ids) | {
                 "payload_id": [None] * len(columns),
                 "received_at": [received] * len(columns),
             }
             _copy(cursor, Event.__table__, storage_columns(dialect, Event.__table__, rows))
-            plan = plan_threads(dialect, _thread_facts(columns, client_ids))
+            plan = plan_threads(dialect, thread_facts(columns, client_ids))
             _copy(cursor, Entity.__table__, plan.rows)
         done += share
         raw.commit()

@@ -111,9 +111,9 @@ class EventWriter:
             storage_columns(
                 self.dialect,
                 Event.__table__,
-                _event_columns(unique, unique_ids) | self._receipt(len(unique)),
+                event_rows(unique, unique_ids) | self._receipt(len(unique)),
             ),
-            plan_threads(self.dialect, _thread_facts(unique, unique_ids)),
+            plan_threads(self.dialect, thread_facts(unique, unique_ids)),
             unmatched,
         )
 
@@ -125,7 +125,7 @@ class EventWriter:
         if len(inserted) < len(first):
             new = [first[i] for i in inserted]
             client_ids = [prepared.client_ids[i] for i in new]
-            threads = plan_threads(self.dialect, _thread_facts(events.take(new), client_ids))
+            threads = plan_threads(self.dialect, thread_facts(events.take(new), client_ids))
         else:
             new = first
         refresh_threads(self.session, threads)
@@ -174,7 +174,7 @@ class EventWriter:
         self.new_hints.update(register_aliases(self.session, self.resolver, aliases))
 
 
-def _event_columns(events: EventColumns, client_ids: list[int]) -> dict[str, list]:
+def event_rows(events: EventColumns, client_ids: list[int]) -> dict[str, list]:
     """The events as rows of the events table, column by column, as Python
     values; but the payload and time of receipt (EventWriter._receipt)."""
     kinds, thread_keys = events["kind"], events["thread_key"]
@@ -228,7 +228,7 @@ def _stored_attributes(events: EventColumns) -> list[dict]:
     return stored
 
 
-def _thread_facts(events: EventColumns, client_ids: list[int]) -> dict[Thread, list[ThreadFact]]:
+def thread_facts(events: EventColumns, client_ids: list[int]) -> dict[Thread, list[ThreadFact]]:
     """What each event says about its thread, for the threads that keep a state."""
     facts = zip(*(events[name] for name in ThreadFact._fields), strict=True)
     touched: dict[Thread, list[ThreadFact]] = defaultdict(list)
