@@ -246,31 +246,41 @@ def _ndjson_records(text: str) -> Iterator[Record]:
 
 def _read_line(line: str) -> tuple[dict, str | None]:
     """An NDJSON line's object, or what is wrong with the line."""
-    data = _quick_object(line)
+    data = _quick(line)
     if data is None:
         try:
             data = _DECODER.decode(line)
         except json.JSONDecodeError as error:
             return {"_raw": line}, f"not valid JSON: {error.msg}"
+    return _as_object(data)
+
+
+def _as_object(data) -> tuple[dict, str | None]:
+    """A JSON value as a record's data: an object as it is, anything else kept
+    under `_raw` with the reason it cannot be a record."""
     if isinstance(data, dict):
         return data, None
     return {"_raw": data}, "is not a JSON object"
 
 
-def _quick_object(line: str) -> dict | None:
-    """The line's JSON object as orjson reads it, if that is exactly what
-    _DECODER reads; else None."""
+def _quick(text: str):
+    """The JSON value as orjson reads it, when that is exactly what _DECODER
+    reads: an object, or an array of objects, holding nothing orjson may read
+    differently. Else None."""
     try:
-        data = orjson.loads(line)
+        value = orjson.loads(text)
     except orjson.JSONDecodeError:
         return None
-    if type(data) is dict and _MAYBE_INEXACT.isdisjoint(map(type, data.values())):
-        return data
-    return None
+    objects = value if type(value) is list else [value]
+    exact = all(
+        type(item) is dict and _MAYBE_INEXACT.isdisjoint(map(type, item.values()))
+        for item in objects
+    )
+    return value if exact else None
 
 
 def _json_records(text: str) -> Iterator[Record]:
-    document = _quick_document(text)
+    document = _quick(text)
     if document is None:
         try:
             document = _DECODER.decode(text)
@@ -281,22 +291,5 @@ def _json_records(text: str) -> Iterator[Record]:
         yield _object_record(index, f"index {index}", data)
 
 
-def _quick_document(text: str) -> list | None:
-    """An array of objects as orjson reads it, if that is exactly what
-    _DECODER reads; else None."""
-    try:
-        document = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return None
-    if type(document) is not list:
-        return None
-    for item in document:
-        if type(item) is not dict or not _MAYBE_INEXACT.isdisjoint(map(type, item.values())):
-            return None
-    return document
-
-
 def _object_record(position: int, locator: str, data) -> Record:
-    if isinstance(data, dict):
-        return Record(position, locator, data)
-    return Record(position, locator, {"_raw": data}, "is not a JSON object")
+    return Record(position, locator, *_as_object(data))
