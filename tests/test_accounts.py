@@ -6,7 +6,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from sqlalchemy import select, update
 
-from crm.accounts.models import ApiToken, LoginAttempt, User
+from crm.accounts.models import ApiToken, LoginAttempt, User, UserRole
 from crm.accounts.operations import TOKEN_PREFIX
 from crm.extensions import db
 from crm.factory import create_app
@@ -272,6 +272,24 @@ def test_a_tokens_last_use_is_written_at_most_once_a_minute(app):
     db.session.commit()
     api.get("/api/v1/me")
     assert db.session.get(ApiToken, token.id).last_used_at > first - timedelta(minutes=2)
+
+
+def test_a_token_call_is_decided_on_the_roles_its_user_holds_now(app):
+    owner = make_user("executive", "staff")
+    api = with_token(app.test_client(), token_for(owner))
+    me = api.get("/api/v1/me").json
+    assert me["roles"] == ["staff", "executive"] and me["authenticated_by"] == "token"
+    assert api.get("/api/v1/audit").status_code == 403
+
+    owner.role_rows.clear()
+    db.session.commit()
+    refused = api.get("/api/v1/clients")
+    assert refused.status_code == 403
+    assert "Your roles (no role)" in refused.json["message"]
+
+    owner.role_rows.append(UserRole(role="admin"))
+    db.session.commit()
+    assert api.get("/api/v1/audit").status_code == 200
 
 
 # --- admin pages --------------------------------------------------------------------------

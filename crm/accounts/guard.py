@@ -28,7 +28,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from crm.accounts import policy
 from crm.accounts.models import ApiToken, User
-from crm.accounts.operations import note_token_use, token_for_secret
+from crm.accounts.operations import TokenGrant, grant_for_secret, note_token_use
 from crm.extensions import db
 from crm.models.types import utcnow
 
@@ -78,9 +78,18 @@ def current_user_or_none() -> User | None:
     return user if user is not None and user.is_authenticated else None
 
 
+def current_grant() -> TokenGrant | None:
+    """What the API token this request sent grants, if it sent a live one
+    (looked up once a request)."""
+    if "token_grant" not in g:
+        g.token_grant = _grant_from_header()
+    return g.token_grant
+
+
 def current_token() -> ApiToken | None:
     """The API token this request was authenticated by, if it was."""
-    return g.get("api_token")
+    grant = current_grant()
+    return grant.token(db.session) if grant is not None else None
 
 
 def is_api_request() -> bool:
@@ -88,7 +97,7 @@ def is_api_request() -> bool:
 
 
 def _forget_previous_request() -> None:
-    for name in ("_login_user", "api_token", current_app.config["WTF_CSRF_FIELD_NAME"]):
+    for name in ("_login_user", "token_grant", current_app.config["WTF_CSRF_FIELD_NAME"]):
         g.pop(name, None)
 
 
@@ -105,18 +114,22 @@ def _user_from_session(user_id: str) -> User | None:
 
 
 def _user_from_token(req) -> User | None:
+    """Flask-Login's loader for token requests, asked only when a view wants
+    the user itself: the access hook decides on the grant's roles alone."""
+    grant = current_grant()
+    return grant.user(db.session) if grant is not None else None
+
+
+def _grant_from_header() -> TokenGrant | None:
     if not is_api_request():
         return None
     secret = _bearer_secret()
     if secret is None:
         return None
-    token = token_for_secret(db.session, secret)
-    if token is None:
-        return None
-    g.api_token = token
-    if note_token_use(token, utcnow()):
+    grant = grant_for_secret(db.session, secret)
+    if grant is not None and note_token_use(db.session, grant, utcnow()):
         db.session.commit()
-    return token.user
+    return grant
 
 
 def _bearer_secret() -> str | None:
@@ -136,17 +149,22 @@ def enforce():
         _check_csrf(endpoint)
         return None
     api = is_api_request()
-    user = current_user_or_none()
-    if user is None:
-        if api:
-            return _unauthorized()
-        return _to_login()
-    if api and request.method not in SAFE_METHODS and current_token() is None:
-        return _unauthorized(
-            "The API changes nothing on a session cookie: send Authorization: Bearer <token>."
-        )
-    if not policy.allows(user.roles, needed):
-        return _forbidden(user, needed, api)
+    grant = current_grant() if api else None
+    if grant is not None:
+        roles = grant.roles
+    else:
+        user = current_user_or_none()
+        if user is None:
+            if api:
+                return _unauthorized()
+            return _to_login()
+        if api and request.method not in SAFE_METHODS:
+            return _unauthorized(
+                "The API changes nothing on a session cookie: send Authorization: Bearer <token>."
+            )
+        roles = user.roles
+    if not policy.allows(roles, needed):
+        return _forbidden(roles, needed, api)
     if not api:
         _check_csrf(endpoint)
     return None
@@ -206,10 +224,9 @@ def _unauthorized(message: str | None = None):
     )
 
 
-def _forbidden(user: User, needed: str | None, api: bool):
+def _forbidden(roles: tuple[str, ...], needed: str | None, api: bool):
     what = policy.CAPABILITIES.get(needed or "", "use this page")
-    roles = ", ".join(user.roles) or "no role"
-    message = f"Your roles ({roles}) do not allow you to {what}."
+    message = f"Your roles ({', '.join(roles) or 'no role'}) do not allow you to {what}."
     if needed is None:
         message = "Nobody may use this address: it has no entry in the access policy."
     if api:

@@ -10,11 +10,12 @@ only and old ones still verify.
 import hashlib
 import secrets
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app, has_request_context, request
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from crm.accounts.models import ROLES, ApiToken, AuditEntry, User, UserRole
@@ -200,31 +201,58 @@ def hash_token(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
-def token_for_secret(session: Session, secret: str) -> ApiToken | None:
-    """The live token with this secret whose user is active, or None."""
+@dataclass(frozen=True)
+class TokenGrant:
+    """What a live API token lets its request do: whose it is and their roles.
+
+    Every API call asks, and most never look at the token or its user again,
+    so this is read as plain values in one round trip; `token` and `user`
+    load the ORM objects for the calls that do (the audit log, /me). Loading
+    the token, its user and their roles as objects cost about 1 ms a call, a
+    fifth of a timeline page's time."""
+
+    token_id: int
+    user_id: int
+    roles: tuple[str, ...]
+    last_used_at: datetime | None
+
+    def token(self, session: Session) -> ApiToken:
+        return session.get(ApiToken, self.token_id)
+
+    def user(self, session: Session) -> User:
+        return session.get(User, self.user_id)
+
+
+def grant_for_secret(session: Session, secret: str) -> TokenGrant | None:
+    """What the token with this secret grants, or None when no live token of
+    an active user has it."""
     if not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
         return None
-    # The user and their roles in the same round trip: every API call asks.
-    token = (
-        session.scalars(
-            select(ApiToken)
-            .options(joinedload(ApiToken.user).joinedload(User.role_rows))
-            .where(ApiToken.token_hash == hash_token(secret))
+    rows = session.execute(
+        select(ApiToken.id, ApiToken.user_id, ApiToken.last_used_at, UserRole.role)
+        .join(User, User.id == ApiToken.user_id)
+        .outerjoin(UserRole, UserRole.user_id == User.id)
+        .where(
+            ApiToken.token_hash == hash_token(secret),
+            ApiToken.revoked_at.is_(None),
+            User.active.is_(True),
         )
-        .unique()
-        .one_or_none()
-    )
-    if token is None or token.revoked_at is not None or not token.user.active:
+    ).all()
+    if not rows:
         return None
-    return token
+    token_id, user_id, last_used_at, _ = rows[0]
+    held = {row.role for row in rows}
+    roles = tuple(role for role in ROLES if role in held)
+    return TokenGrant(token_id, user_id, roles, last_used_at)
 
 
-def note_token_use(token: ApiToken, now: datetime) -> bool:
+def note_token_use(session: Session, grant: TokenGrant, now: datetime) -> bool:
     """Record that the token was used; True when that changed the row (at most
     once per TOKEN_USE_RESOLUTION, so API calls do not each write)."""
-    if token.last_used_at is not None and now - token.last_used_at < TOKEN_USE_RESOLUTION:
+    last = grant.last_used_at
+    if last is not None and now - last < TOKEN_USE_RESOLUTION:
         return False
-    token.last_used_at = now
+    session.execute(update(ApiToken).where(ApiToken.id == grant.token_id).values(last_used_at=now))
     return True
 
 
