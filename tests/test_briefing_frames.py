@@ -54,3 +54,22 @@ def test_the_chart_counts_match_the_months_of_the_events(session, zone_name):
         "2026-11-01",
     ]
     assert activity[-2].total >= 1 and activity[0].total >= 2  # the moments before midnight
+
+
+def test_a_thread_open_since_before_the_window_brings_all_of_its_events(session):
+    client = make_client("acme", timezone="UTC")
+    long_ago = NOW - timedelta(days=400)
+    stored_event(client, "ticket.opened", long_ago, thread="OLD-OPEN")
+    stored_event(client, "ticket.updated", long_ago + timedelta(days=200), thread="OLD-OPEN")
+    stored_event(client, "ticket.opened", long_ago, thread="OLD-SOLVED")
+    stored_event(client, "ticket.resolved", long_ago + timedelta(days=1), thread="OLD-SOLVED")
+    stored_event(client, "ticket.opened", NOW - timedelta(days=3), thread="NEW")
+
+    window = briefing_window(meeting_period(session, client, None, NOW), ZoneInfo("UTC"))
+    events = load_frames(session, client.id, window).events
+
+    assert list(zip(events["thread_key"], events["kind"], strict=True)) == [
+        ("OLD-OPEN", "ticket.opened"),
+        ("OLD-OPEN", "ticket.updated"),
+        ("NEW", "ticket.opened"),
+    ]

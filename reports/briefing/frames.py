@@ -25,11 +25,24 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import pandas as pd
-from sqlalchemy import BigInteger, and_, case, cast, func, null, or_, select, type_coerce, union_all
+from sqlalchemy import (
+    BigInteger,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    type_coerce,
+    union_all,
+)
 from sqlalchemy.orm import Session
 from sqlalchemy.types import NullType, TypeDecorator
 
 from crm.models import Entity, Event
+from crm.vocabulary import KINDS
 
 EVENT_COLUMNS = (
     "id",
@@ -184,6 +197,9 @@ def _events(session: Session, client_id: int, window: Window):
         .where(
             Event.client_id == client_id,
             Event.occurred_at < before,
+            # A thread opens with its first event (crm.threads): one opened
+            # since has none before. (Most of a busy client's threads.)
+            Entity.opened_at < before,
             _needed(window),
             ~or_(recurring, campaign),
         )
@@ -211,22 +227,24 @@ def _months(session: Session, client_id: int, window: Window) -> pd.DataFrame:
     starts = window.chart_months
     if not starts:
         return month_frame([])
-    # The month an event falls in: the last month start it is not before.
-    month = case(
-        *((Event.occurred_at < start, number) for number, start in enumerate(starts[1:])),
-        else_=len(starts) - 1,
-    ).label("month")
-    rows = session.execute(
-        select(month, Event.source, Event.kind, func.count())
-        .where(
-            Event.client_id == client_id,
-            Event.occurred_at >= starts[0],
-            Event.occurred_at <= window.as_of,
-        )
-        .group_by(month, Event.source, Event.kind)
-    ).all()
+    # One range of the timeline index per month, counted by kind alone (the
+    # kind names its source): on PostgreSQL that index carries the kind, so
+    # the counts never read the events themselves, and a range per month
+    # spares every event a search for its month (a CASE of twelve tests cost
+    # as much as reading the index).
+    ends = [Event.occurred_at < start for start in starts[1:]]
+    ends.append(Event.occurred_at <= window.as_of)
+    months = [
+        select(literal(number).label("month"), Event.kind, func.count())
+        .where(Event.client_id == client_id, Event.occurred_at >= start, before_end)
+        .group_by(Event.kind)
+        for number, (start, before_end) in enumerate(zip(starts, ends, strict=True))
+    ]
+    rows = session.execute(union_all(*months)).all()
     numbers = [start.year * 12 + start.month - 1 for start in starts]
-    return month_frame([(numbers[row[0]], row[1], row[2], row[3]) for row in rows])
+    return month_frame(
+        [(numbers[month], KINDS[kind].source, kind, count) for month, kind, count in rows]
+    )
 
 
 def month_frame(rows) -> pd.DataFrame:

@@ -109,7 +109,7 @@ def work_done(s: Snapshot) -> list[TalkingPoint]:
     events = s.events
     solved = events[(events["kind"] == "ticket.resolved") & s.in_period(events["occurred_at"])]
     solved = solved[solved["thread_key"].notna()].drop_duplicates("thread_key", keep="last")
-    tickets = _by_key(s.entities, "ticket")
+    tickets = _by_key(s.entities, "ticket", solved["thread_key"])
     points = []
     for event in reversed(records(solved)):
         ticket = tickets.get(event.thread_key)
@@ -131,7 +131,7 @@ def work_done(s: Snapshot) -> list[TalkingPoint]:
 def deals_won(s: Snapshot) -> list[TalkingPoint]:
     events = s.events
     won = events[(events["kind"] == "deal.won") & s.in_period(events["occurred_at"])]
-    deals = _by_key(s.entities, "deal")
+    deals = _by_key(s.entities, "deal", won["thread_key"])
     points = []
     for event in reversed(records(won)):
         deal = deals.get(event.thread_key)
@@ -265,8 +265,10 @@ def _thread_point(s: Snapshot, kind: str, text: str, entity, at) -> TalkingPoint
     )
 
 
-def _by_key(entities: pd.DataFrame, entity_type: str) -> dict:
-    rows = entities[entities["type"] == entity_type]
+def _by_key(entities: pd.DataFrame, entity_type: str, keys: pd.Series) -> dict:
+    """The threads of `entity_type` with these keys, by key (a busy client
+    has thousands of threads, and a row costs far more than a lookup)."""
+    rows = entities[(entities["type"] == entity_type) & entities["key"].isin(keys)]
     return {row.key: row for row in records(rows)}
 
 
