@@ -286,7 +286,8 @@ def invoice_flags(s: Snapshot) -> list[Flag]:
             flag.age_days, flag.aging_bucket = days, bucket
             flags.append(flag)
     invoices = s.entities[s.entities["type"] == "invoice"]
-    for invoice in records(invoices[s.in_period(invoices["closed_at"])]):
+    settled = invoices[s.in_period(invoices["closed_at"]) & invoices["key"].isin(failing)]
+    for invoice in records(settled):
         start = s.scope.period_start
         failures = [f for f in _failures(s, invoice, failing) if f.occurred_at > start]
         if not failures:
@@ -407,7 +408,8 @@ def recurring_alert_flags(s: Snapshot) -> list[Flag]:
         (events["kind"] == "alert.raised") & (events["occurred_at"] > as_of - RECURRING_WINDOW)
     ]
     occurrences: dict[tuple[str, str], list] = defaultdict(list)
-    for alert in records(raised):
+    # Only what the flag reads: a busy client raises thousands of alerts a month.
+    for alert in records(raised[["id", "occurred_at", "thread_key", "attributes"]]):
         device, check = alert.attributes.get("instance"), alert.attributes.get("alertname")
         if device and check:
             occurrences[(str(device), str(check))].append(alert)

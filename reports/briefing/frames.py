@@ -204,9 +204,9 @@ def _events(session: Session, client_id: int, window: Window):
             ~or_(recurring, campaign),
         )
     )
-    rows = session.execute(
-        union_all(since_previous, recurring_alerts, campaigns, older_of_open_threads)
-    ).all()
+    rows = _read(
+        session, union_all(since_previous, recurring_alerts, campaigns, older_of_open_threads)
+    )
     return event_frame(rows, _decoders(session, Event, EVENT_RAW), epoch=engine == "postgresql")
 
 
@@ -214,11 +214,12 @@ def _entities(session: Session, client_id: int, window: Window):
     engine = session.get_bind().dialect.name
     raw = ENTITY_TIMES + ENTITY_RAW
     columns = [_column(Entity, name, raw, engine) for name in ENTITY_COLUMNS]
-    rows = session.execute(
+    rows = _read(
+        session,
         select(*columns).where(
             Entity.client_id == client_id, Entity.opened_at <= window.as_of, _needed(window)
-        )
-    ).all()
+        ),
+    )
     return entity_frame(rows, _decoders(session, Entity, ENTITY_RAW), epoch=engine == "postgresql")
 
 
@@ -240,11 +241,18 @@ def _months(session: Session, client_id: int, window: Window) -> pd.DataFrame:
         .group_by(Event.kind)
         for number, (start, before_end) in enumerate(zip(starts, ends, strict=True))
     ]
-    rows = session.execute(union_all(*months)).all()
+    rows = _read(session, union_all(*months))
     numbers = [start.year * 12 + start.month - 1 for start in starts]
     return month_frame(
         [(numbers[month], KINDS[kind].source, kind, count) for month, kind, count in rows]
     )
+
+
+def _read(session: Session, statement) -> list:
+    """The statement's rows, run as Core on the session's connection: through
+    the session, the ORM handles every row of a select of its models'
+    columns too (a sixth of the time of reading 7,000 threads)."""
+    return session.connection().execute(statement).all()
 
 
 def month_frame(rows) -> pd.DataFrame:
@@ -294,6 +302,9 @@ def event_frame(
     Decimal. `epoch`: times come as microseconds since 1970 (see _column)."""
     frame = _frame(rows, EVENT_COLUMNS, EVENT_TIMES, decoders, epoch)
     frame["attributes"] = [value or {} for value in frame["attributes"].tolist()]
+    # The analysis picks events by kind over and over: compared as strings
+    # each pick cost a millisecond at 20,000 events, as categories nothing.
+    frame["kind"] = frame["kind"].astype("category")
     return frame.sort_values(["occurred_at", "id"], kind="stable", ignore_index=True)
 
 

@@ -111,7 +111,7 @@ def work_done(s: Snapshot) -> list[TalkingPoint]:
     solved = solved[solved["thread_key"].notna()].drop_duplicates("thread_key", keep="last")
     tickets = _by_key(s.entities, "ticket", solved["thread_key"])
     points = []
-    for event in reversed(records(solved)):
+    for event in reversed(records(solved[["occurred_at", "title", "actor", "thread_key"]])):
         ticket = tickets.get(event.thread_key)
         title = (ticket.title if ticket is not None else None) or event.title
         actor = event.actor or (ticket.assignee if ticket is not None else None)
