@@ -132,11 +132,15 @@ def insert_new_stored(
       only one connection writes at a time, so the rows that went in are
       those holding the last `count` ids. (A multi-row INSERT ... RETURNING
       costs a quarter more than executemany here.)
-    - PostgreSQL: psycopg's executemany with RETURNING keys, which sends the
-      rows in one pipeline and says which went in as it writes them,
-      whatever other sessions write meanwhile (three times as fast as one
-      multi-row INSERT of a thousand rows, which psycopg and the server
-      both take a long time over).
+    - PostgreSQL: COPY into a temporary table of the session, then one
+      INSERT ... SELECT from it with RETURNING keys, which says which rows
+      went in whatever other sessions write meanwhile. The server then does
+      per row only what the table needs (its indexes, its foreign keys), not
+      a statement's work as well: into ten million events a quarter less of
+      its time than executemany's statement per row (itself three times as
+      fast as one multi-row INSERT of a thousand rows), and less of ours.
+      (Where several workers share the server's cores, its time is what
+      bounds them.)
     """
     names, keys = tuple(stored), tuple(keys)
     values = list(stored.values())
@@ -161,18 +165,37 @@ def insert_new_stored(
         }
         first = last - inserted + 1
         return [position for position, key in enumerate(wanted) if ids[key] >= first]
-    sql = _write_statement(dialect, table, names, keys, update=False)
-    sql += f" RETURNING {', '.join(map(dialect.identifier_preparer.quote, keys))}"
-    went_in: set[tuple] = set()
-    with connection.connection.cursor() as cursor:
-        cursor.executemany(sql, list(zip(*values, strict=True)), returning=True)
-        while True:
-            went_in.update(map(tuple, cursor.fetchall()))
-            if not cursor.nextset():
-                break
+    went_in = set(_copy_in_new(connection, table, names, keys, zip(*values, strict=True)))
     return [
         position for position, key in enumerate(zip(*key_columns, strict=True)) if key in went_in
     ]
+
+
+def _copy_in_new(connection, table: Table, names, keys, rows: Iterable[tuple]) -> list[tuple]:
+    """PostgreSQL: the rows whose keys are new go into `table` through a
+    staging table; the keys of those that went in."""
+    quote = connection.dialect.identifier_preparer.quote
+    target = connection.dialect.identifier_preparer.format_table(table)
+    staging = quote(f"staging_{table.name}")
+    columns = ", ".join(map(quote, names))
+    key_list = ", ".join(map(quote, keys))
+    with connection.connection.cursor() as cursor:
+        # The session's own table, emptied at every commit, and here too: a
+        # transaction may write more than one batch. Made again after a
+        # rollback (which takes its making back with it).
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} ON COMMIT DELETE ROWS"
+            f" AS SELECT {columns} FROM {target} WITH NO DATA"
+        )
+        cursor.execute(f"TRUNCATE {staging}")
+        with cursor.copy(f"COPY {staging} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cursor.execute(
+            f"INSERT INTO {target} ({columns}) SELECT {columns} FROM {staging}"
+            f" ON CONFLICT ({key_list}) DO NOTHING RETURNING {key_list}"
+        )
+        return [tuple(found) for found in cursor.fetchall()]
 
 
 def rows_with_keys(
