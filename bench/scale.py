@@ -373,6 +373,11 @@ def run(url: str, args, directory: Path, reuse: bool) -> dict:
         "timeline_first_p95_ms": timeline["first_app"]["p95_ms"],
         "timeline_deep_p50_ms": timeline["deep_app"]["median_ms"],
         "timeline_deep_p95_ms": timeline["deep_app"]["p95_ms"],
+        # The bare statements, timed interleaved with the app: this machine's
+        # speed wanders (by half within minutes), the ratio much less.
+        "timeline_bare_first_p50_ms": timeline["first_bare"]["median_ms"],
+        "timeline_bare_first_p95_ms": timeline["first_bare"]["p95_ms"],
+        "timeline_app_vs_bare": timeline["first_page_ratio"],
         "timeline_depth": timeline["depth"],
         "timeline_plan": timeline["plan"],
         "briefing_html_ms": briefing["html_ms"],
@@ -397,6 +402,11 @@ def print_report(report: dict) -> None:
             f"  {label + ' (app)':<34}{report[f'timeline_{key}_p50_ms']:>10.3f}"
             f"{report[f'timeline_{key}_p95_ms']:>10.3f}"
         )
+    print(
+        f"  {'timeline, first page (bare SQL)':<34}{report['timeline_bare_first_p50_ms']:>10.3f}"
+        f"{report['timeline_bare_first_p95_ms']:>10.3f}"
+        f"   (app / bare: {report['timeline_app_vs_bare']})"
+    )
     print(
         f"  {'briefing HTML':<34}{report['briefing_html_ms']:>10.1f}"
         f"{report['briefing_html_p95_ms']:>10.1f}"
