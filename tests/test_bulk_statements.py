@@ -6,7 +6,13 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import insert, select
 
-from crm.database import _lookup_statement, insert_ignoring_conflicts, rows_with_keys, upsert
+from crm.database import (
+    _lookup_statement,
+    insert_ignoring_conflicts,
+    insert_new,
+    rows_with_keys,
+    upsert,
+)
 from crm.models import Entity, Event
 from tests.factories import make_client
 
@@ -56,6 +62,41 @@ def test_bulk_insert_stores_what_core_stores_and_skips_conflicts(session):
     core = {name: value for name, value in stored["core"].items() if name not in ignored}
     bulk = {name: value for name, value in stored["bulk"].items() if name not in ignored}
     assert bulk == core
+
+
+def _columns(rows: list[dict], leave_out: tuple[str, ...] = ()) -> dict[str, list]:
+    return {name: [row[name] for row in rows] for name in rows[0] if name not in leave_out}
+
+
+def test_insert_new_answers_which_rows_went_in_and_stores_what_core_stores(session):
+    client = make_client()
+    session.execute(insert(Event), [_event(client.id, "core")])
+    rows = [_event(client.id, key) for key in ("new-1", "core", "new-2")]
+
+    # Without the columns that may be left to their defaults first, then
+    # again in the same transaction with all of them: only the rows not
+    # there yet go in.
+    assert insert_new(session, Event.__table__, _columns(rows, ("detail", "url")), KEY) == [0, 2]
+    more = [_event(client.id, key) for key in ("new-2", "new-3")]
+    assert insert_new(session, Event.__table__, _columns(more), KEY) == [1]
+
+    stored = _stored(session)
+    assert sorted(stored) == ["core", "new-1", "new-2", "new-3"]
+    ignored = {"id", "external_id"}
+    core = {name: value for name, value in stored["core"].items() if name not in ignored}
+    for key in ("new-1", "new-3"):
+        assert {name: value for name, value in stored[key].items() if name not in ignored} == core
+
+
+def test_insert_new_works_again_after_a_rollback(session):
+    client = make_client()
+    session.commit()
+    rows = [_event(client.id, "first")]
+    assert insert_new(session, Event.__table__, _columns(rows), KEY) == [0]
+    session.rollback()
+    assert insert_new(session, Event.__table__, _columns(rows), KEY) == [0]
+    session.commit()
+    assert list(_stored(session)) == ["first"]
 
 
 def test_lookup_by_keys_reads_values_as_a_select_does(session):
