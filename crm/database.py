@@ -137,10 +137,9 @@ def insert_new_stored(
       went in whatever other sessions write meanwhile. The server then does
       per row only what the table needs (its indexes, its foreign keys), not
       a statement's work as well: into ten million events a sixth to a
-      quarter less of its time than executemany's statement per row (itself three times as
-      fast as one multi-row INSERT of a thousand rows), and less of ours.
-      (Where several workers share the server's cores, its time is what
-      bounds them.)
+      quarter less of its time than executemany's statement per row, and
+      less of ours. (Where several workers share the server's cores, its
+      time is what bounds them.)
     """
     names, keys = tuple(stored), tuple(keys)
     values = list(stored.values())

@@ -2,10 +2,13 @@
 be the months the events fall in, in the client's calendar, on both engines."""
 
 import dataclasses
+import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import psycopg.sql
 import pytest
+from sqlalchemy import event
 
 from reports.briefing import briefing_window, build_briefing, meeting_period
 from reports.briefing.frames import load_frames
@@ -73,3 +76,49 @@ def test_a_thread_open_since_before_the_window_brings_all_of_its_events(session)
         ("OLD-OPEN", "ticket.updated"),
         ("NEW", "ticket.opened"),
     ]
+
+
+def test_the_last_meeting_is_found_by_the_index_of_meetings(session):
+    """Also as PostgreSQL plans a statement it has prepared for any values
+    (psycopg prepares what runs often): with the kind as a parameter, that
+    plan walked the timeline back to the meeting instead."""
+    client = make_client("acme")
+    for hours in range(300):  # a client busy enough that the index matters
+        stored_event(client, "note", NOW - timedelta(hours=hours))
+    stored_event(client, "meeting", NOW - timedelta(days=20))
+    session.commit()
+    statements = []
+    engine = session.get_bind()
+    listener = lambda *args: statements.append(args[2:4])  # noqa: E731 - (statement, parameters)
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        meeting_period(session, client, None, NOW)
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+    [(sql, parameters)] = [found for found in statements if "FROM events" in found[0]]
+    connection = session.connection()
+    connection.exec_driver_sql("ANALYZE")
+    if engine.dialect.name == "sqlite":
+        plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", parameters).all()
+    else:
+        cursor = connection.connection.cursor()
+        cursor.execute("SET plan_cache_mode = force_generic_plan")
+        cursor.execute(sql, parameters, prepare=True)
+        [name] = cursor.execute(
+            "SELECT name FROM pg_prepared_statements WHERE statement = %s",
+            (re.sub(r"%\((\w+)\)s", lambda m: f"${_number(sql, m.group(1))}", sql),),
+        ).fetchone()
+        # EXPLAIN takes no parameters: the values go in as literals.
+        values = psycopg.sql.SQL(", ").join(psycopg.sql.Literal(parameters[n]) for n in _names(sql))
+        plan = cursor.execute(f"EXPLAIN EXECUTE {name}({values.as_string(cursor)})").fetchall()
+        cursor.execute("RESET plan_cache_mode")
+    assert "ix_events_client_meetings" in " ".join(str(row) for row in plan)
+
+
+def _names(sql: str) -> list[str]:
+    """psycopg's parameters in the order it numbers them ($1, $2, ...)."""
+    return list(dict.fromkeys(re.findall(r"%\((\w+)\)s", sql)))
+
+
+def _number(sql: str, name: str) -> int:
+    return _names(sql).index(name) + 1

@@ -2,7 +2,7 @@
 
 from crm.models.clients import Client, Contact, Group, Identity, client_groups
 from crm.models.inbox import InboxHint, InboxRecord, IngestRun, RawPayload
-from crm.models.timeline import Entity, Event
+from crm.models.timeline import Entity, Event, is_meeting
 
 __all__ = [
     "Client",
@@ -16,4 +16,5 @@ __all__ = [
     "IngestRun",
     "RawPayload",
     "client_groups",
+    "is_meeting",
 ]

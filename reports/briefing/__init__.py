@@ -24,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm.formatting import zone as client_zone
-from crm.models import Client, Event
+from crm.models import Client, Event, is_meeting
 from crm.models.types import utcnow
 from reports.briefing.flags import (
     DEFAULT_STALE_DAYS,
@@ -139,7 +139,7 @@ def meeting_period(
         select(Event.id, Event.occurred_at)
         .where(
             Event.client_id == client.id,
-            Event.kind == "meeting",
+            is_meeting,
             Event.occurred_at < min(morning, end),
         )
         .order_by(Event.occurred_at.desc(), Event.id.desc())
