@@ -29,6 +29,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from crm.accounts import policy
 from crm.accounts.models import ApiToken, User
 from crm.accounts.operations import TokenGrant, grant_for_secret, note_token_use
+from crm.database import commits_every_statement, read_outside_transaction
 from crm.extensions import db
 from crm.models.types import utcnow
 
@@ -66,6 +67,7 @@ def init_app(app: Flask) -> None:
     # not carry over to the next.
     app.before_request_funcs.setdefault(None, []).insert(0, _forget_previous_request)
     app.before_request(enforce)
+    app.teardown_request(_end_read)
     app.register_error_handler(CSRFError, _csrf_refused)
     app.context_processor(lambda: {"may_open": may_open, "signed_in": current_user_or_none})
 
@@ -94,6 +96,15 @@ def current_token() -> ApiToken | None:
 
 def is_api_request() -> bool:
     return request.path.startswith("/api/") and request.endpoint not in PAGES_UNDER_API
+
+
+def _end_read(_error) -> None:
+    """Give back a read's connection, outside a transaction, as the request
+    ends: the app context (and its session) may outlive the request, under
+    the test client, and the next request may write. Its statements are
+    committed already; a rollback drops what was never flushed."""
+    if g.pop("read_outside_transaction", False):
+        db.session.rollback()
 
 
 def _forget_previous_request() -> None:
@@ -127,7 +138,8 @@ def _grant_from_header() -> TokenGrant | None:
     if secret is None:
         return None
     grant = grant_for_secret(db.session, secret)
-    if grant is not None and note_token_use(db.session, grant, utcnow()):
+    used = grant is not None and note_token_use(db.session, grant, utcnow())
+    if used and not commits_every_statement(db.session):
         db.session.commit()
     return grant
 
@@ -149,6 +161,8 @@ def enforce():
         _check_csrf(endpoint)
         return None
     api = is_api_request()
+    if api and request.method in SAFE_METHODS:
+        g.read_outside_transaction = read_outside_transaction(db.session)
     grant = current_grant() if api else None
     if grant is not None:
         roles = grant.roles
