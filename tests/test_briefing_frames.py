@@ -8,8 +8,9 @@ from zoneinfo import ZoneInfo
 
 import psycopg.sql
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, select
 
+from crm.models import Entity
 from reports.briefing import briefing_window, build_briefing, meeting_period
 from reports.briefing.frames import load_frames
 from reports.briefing.numbers import monthly_activity, monthly_tickets
@@ -122,3 +123,35 @@ def _names(sql: str) -> list[str]:
 
 def _number(sql: str, name: str) -> int:
     return _names(sql).index(name) + 1
+
+
+def _prepared_reads_of(session, table: str) -> int:
+    """How many statements reading `table` this PostgreSQL session has prepared."""
+    return (
+        session.connection()
+        .exec_driver_sql(
+            "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s",
+            (f"%FROM {table} %",),
+        )
+        .scalar_one()
+    )
+
+
+def test_a_briefings_reads_are_planned_for_their_client_every_time(session):
+    """A briefing reads as much as a busy client holds; a plan PostgreSQL
+    cached for any client (psycopg prepares what runs five times) cost a
+    busy one's threads twice their own plan. A statement run as often
+    elsewhere is prepared."""
+    client = make_client("acme", timezone="UTC")
+    stored_event(client, "ticket.opened", NOW - timedelta(days=3), thread="T1")
+    window = briefing_window(meeting_period(session, client, None, NOW), ZoneInfo("UTC"))
+    for _ in range(8):
+        frames = load_frames(session, client.id, window)
+    assert list(frames.entities["key"]) == ["T1"]
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    assert _prepared_reads_of(session, "entities") == 0
+    statement = select(Entity.key).where(Entity.client_id == client.id)
+    for _ in range(8):
+        session.execute(statement)
+    assert _prepared_reads_of(session, "entities") == 1

@@ -41,6 +41,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 from sqlalchemy.types import NullType, TypeDecorator
 
+from crm.database import planned_for_their_values
 from crm.models import Entity, Event
 from crm.vocabulary import KINDS
 
@@ -117,11 +118,12 @@ ATTRIBUTE_KINDS = ("dispute.opened", "dispute.closed", "payment.failed")
 
 def load_frames(session: Session, client_id: int, window: Window) -> Frames:
     """The client's events, thread states and chart counts for a briefing window."""
-    return Frames(
-        events=_events(session, client_id, window),
-        entities=_entities(session, client_id, window),
-        months=_months(session, client_id, window),
-    )
+    with planned_for_their_values(session):
+        return Frames(
+            events=_events(session, client_id, window),
+            entities=_entities(session, client_id, window),
+            months=_months(session, client_id, window),
+        )
 
 
 def _needed(window: Window):
