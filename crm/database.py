@@ -98,13 +98,6 @@ def planned_for_their_values(session: Session | scoped_session) -> Iterator[None
         dbapi_connection.prepare_threshold = threshold
 
 
-def commits_every_statement(session: Session | scoped_session) -> bool:
-    """Whether the session reads outside a transaction (read_outside_transaction):
-    what it writes is committed already, and a commit would end that."""
-    options = session.connection().get_execution_options()
-    return options.get("isolation_level") == "AUTOCOMMIT"
-
-
 # --- bulk statements ------------------------------------------------------------
 #
 # Ingest writes and looks up thousands of rows per batch. These helpers send

@@ -29,7 +29,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from crm.accounts import policy
 from crm.accounts.models import ApiToken, User
 from crm.accounts.operations import TokenGrant, grant_for_secret, note_token_use
-from crm.database import commits_every_statement, read_outside_transaction
+from crm.database import read_outside_transaction
 from crm.extensions import db
 from crm.models.types import utcnow
 
@@ -139,7 +139,8 @@ def _grant_from_header() -> TokenGrant | None:
         return None
     grant = grant_for_secret(db.session, secret)
     used = grant is not None and note_token_use(db.session, grant, utcnow())
-    if used and not commits_every_statement(db.session):
+    # Outside a transaction the UPDATE is committed already; a commit would end the read's mode.
+    if used and not g.get("read_outside_transaction"):
         db.session.commit()
     return grant
 
