@@ -58,7 +58,7 @@ def read_outside_transaction(session: Session | scoped_session) -> bool:
 
     For a read, PostgreSQL's READ COMMITTED takes a new snapshot for every
     statement anyway, so its BEGIN and ROLLBACK buy nothing but two round
-    trips: a seventh of an API page's time. A write the read makes (a
+    trips: a tenth of an API page's time. A write the read makes (a
     token's last use, an audit entry) is one statement, committed at once.
     SQLite has no round trip to save. Only before the session's transaction
     has begun; later it changes nothing.
