@@ -83,7 +83,8 @@ def ingest_command(connector_name: str, path: Path, as_json: bool) -> None:
             processes=current_app.config["INGEST_PROCESSES"],
         )
         try:
-            run = pipeline.ingest(connector, content, path.name, started_by=f"cli:{path}")
+            with pipeline:
+                run = pipeline.ingest(connector, content, path.name, started_by=f"cli:{path}")
         except UnreadableInput as error:
             raise click.ClickException(f"cannot read {path}: {error}") from None
     if as_json:

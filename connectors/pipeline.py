@@ -10,8 +10,10 @@ already written come back as duplicates, never as second copies.
 """
 
 import contextlib
+import functools
 import gc
 import hashlib
+import weakref
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -21,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from connectors import registry
 from connectors.base import ClientProfile, Connector, IdentityClaim, RecordError
-from connectors.parallel import Shared, Solo, batched, processes_available, run_in_processes
+from connectors.parallel import Helpers, Shared, Solo, batched, processes_available
 from connectors.readers import Record, UnreadableInput, format_of
 from connectors.storable import (
     check_lengths,
@@ -98,6 +100,11 @@ class _Batch:
         self.outcomes = [None] * len(self.records)
 
 
+def _ingest_part(batch_size: int, session: Session, share: Shared, input_: _Input) -> set:
+    """One process's part of a shared input (see connectors.parallel.Helpers)."""
+    return Pipeline(session, batch_size)._ingest_batches(input_, share)
+
+
 class Pipeline:
     def __init__(
         self,
@@ -113,6 +120,31 @@ class Pipeline:
         self.batch_size = batch_size
         self.on_progress = on_progress or (lambda done: None)
         self.processes = processes
+        self._helpers: Helpers | None = None
+
+    def __enter__(self) -> "Pipeline":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the helper processes, if a big input started some. A pipeline
+        that is garbage collected stops them too; a caller that ingests
+        several files says when it is done."""
+        if self._helpers is not None:
+            self._helpers.close()
+            self._helpers = None
+
+    def _helpers_for(self, processes: int) -> Helpers:
+        """The helpers of this pipeline, forked at its first big input (or
+        again, when the last ones failed)."""
+        if self._helpers is None or not self._helpers.alive:
+            self.close()
+            work = functools.partial(_ingest_part, self.batch_size)
+            self._helpers = Helpers(processes, self.session, work)
+            weakref.finalize(self, self._helpers.close)
+        return self._helpers
 
     # --- entry points --------------------------------------------------------
 
@@ -138,10 +170,6 @@ class Pipeline:
         filename = payload.filename
         run = self._start_run(connector.name, started_by, filename, payload)
         input_ = _Input(connector, content, filename, payload.id, run.id)
-
-        def work(session: Session, share: Solo | Shared) -> set[tuple[str, str]]:
-            return Pipeline(session, self.batch_size)._ingest_batches(input_, share)
-
         processes = processes_available(self.processes)
         # Records are about one a line in every format but a one-line JSON
         # array; below a few batches' worth, sharing gains nothing.
@@ -150,9 +178,10 @@ class Pipeline:
         try:
             with _collecting_between_batches():
                 if processes > 1:
-                    learnt = run_in_processes(processes, self.session, work, self.on_progress)
+                    helpers = self._helpers_for(processes)
+                    learnt = helpers.run(self.session, input_, self.on_progress)
                 else:
-                    learnt = work(self.session, Solo(self.on_progress))
+                    learnt = self._ingest_batches(input_, Solo(self.on_progress))
         except UnreadableInput as error:
             self._fail(run, str(error))
             raise

@@ -64,14 +64,17 @@ def load_command(if_empty: bool, events: int, seed: int, directory: Path | None)
         current_app.config["INGEST_BATCH_SIZE"],
         processes=current_app.config["INGEST_PROCESSES"],
     )
-    for demo_file in files:
-        started = time.perf_counter()
-        run = pipeline.ingest(
-            registry.get(demo_file.connector),
-            demo_file.path.read_bytes(),
-            demo_file.path.name,
-            started_by="demo",
-        )
-        counts = ", ".join(f"{getattr(run, name)} {name}" for name in RUN_COUNTS)
-        elapsed = time.perf_counter() - started
-        click.echo(f"{demo_file.path.name:<15} {run.total:>8} records: {counts} ({elapsed:.1f}s)")
+    with pipeline:
+        for demo_file in files:
+            started = time.perf_counter()
+            run = pipeline.ingest(
+                registry.get(demo_file.connector),
+                demo_file.path.read_bytes(),
+                demo_file.path.name,
+                started_by="demo",
+            )
+            counts = ", ".join(f"{getattr(run, name)} {name}" for name in RUN_COUNTS)
+            elapsed = time.perf_counter() - started
+            click.echo(
+                f"{demo_file.path.name:<15} {run.total:>8} records: {counts} ({elapsed:.1f}s)"
+            )

@@ -1,8 +1,12 @@
 """One input ingested by several processes ends exactly as by one."""
 
+import gc
 import json
 import multiprocessing
+import os
 import random
+import signal
+import time
 
 import pytest
 from sqlalchemy import delete, func, select
@@ -18,21 +22,22 @@ from tests.helpers import entity_states
 BATCH = 50
 
 
-def mixed_input(threads: int = 60) -> bytes:
+def mixed_input(threads: int = 60, prefix: str = "") -> bytes:
     """Tickets whose events arrive shuffled (so threads span batches, and
     later batches hold earlier events), with a bad line, a bad date, a record
-    for an unknown client and a duplicate among them."""
+    for an unknown client and a duplicate among them. `prefix` starts every
+    id and thread: another input of as many records."""
     records = []
     for n in range(threads):
-        thread = {"account": "AC-1", "thread": f"T{n}"}
+        thread, id_ = {"account": "AC-1", "thread": f"{prefix}T{n}"}, f"{prefix}{n}"
         records += [
-            event(f"{n}-open", "ticket.opened", n, title=f"Ticket {n}", priority="low", **thread),
-            event(f"{n}-up", "ticket.updated", n + 1, status="pending", assignee="ana", **thread),
-            event(f"{n}-done", "ticket.resolved", n + 2, **thread),
+            event(f"{id_}-open", "ticket.opened", n, title=f"Ticket {n}", priority="low", **thread),
+            event(f"{id_}-up", "ticket.updated", n + 1, status="pending", assignee="ana", **thread),
+            event(f"{id_}-done", "ticket.resolved", n + 2, **thread),
         ]
     random.Random(11).shuffle(records)
     records[40]["occurred_at"] = "yesterday"
-    records[90] = event("lost-1", "ticket.opened", 3, account="NOBODY", thread="X")
+    records[90] = event(f"{prefix}lost-1", "ticket.opened", 3, account="NOBODY", thread="X")
     records.append(dict(records[7]))
     lines = [json.dumps(record) for record in records]
     lines.insert(120, "{not json")
@@ -165,19 +170,77 @@ def test_two_ingests_of_one_threads_events_at_once_end_as_one(app, session):
     context = multiprocessing.get_context("fork")
     start = context.Barrier(2)
 
-    def ingest(content: bytes, name: str) -> set:
+    def ingest(content: bytes, name: str) -> None:
         start.wait()
         Pipeline(session, 5).ingest(tickets, content, name, "test")
-        return set()
 
+    def other_worker() -> None:
+        code = 1
+        try:
+            ingest(contents[1], "b.ndjson")
+            code = 0
+        finally:
+            os._exit(code)
+
+    # As Helpers does: no connection crosses the fork.
     session.commit()
     session.get_bind().dispose()
-    helper = context.Process(
-        target=parallel._helper,
-        args=(session, lambda s, _: ingest(contents[1], "b.ndjson"), None, context.SimpleQueue()),
-    )
+    helper = context.Process(target=other_worker)
     helper.start()
     ingest(contents[0], "a.ndjson")
     helper.join(60)
     assert helper.exitcode == 0
     assert entity_states(session) == expected
+
+
+def _stopped(pids: list[int]) -> bool:
+    """Whether none of these child processes runs any more (each is reaped)."""
+    for pid in pids:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            continue
+        return False
+    return True
+
+
+def test_a_pipeline_keeps_its_helpers_for_its_next_inputs(app, session):
+    make_client("acme", identities=[("account", "AC-1")])
+    content, tickets = mixed_input(), registry.get("tickets")
+    later = mixed_input(prefix="b-")
+    expected = []
+    with Pipeline(session, BATCH) as alone:
+        for name, data in (("a.ndjson", content), ("b.ndjson", later)):
+            expected.append(counts(alone.ingest(tickets, data, name, "test")))
+    expected_outcome = outcome(session)
+    wipe(session)
+
+    with Pipeline(session, BATCH, processes=2) as pipeline:
+        first = counts(pipeline.ingest(tickets, content, "a.ndjson", "test"))
+        helpers = pipeline._helpers.pids
+        second = counts(pipeline.ingest(tickets, later, "b.ndjson", "test"))
+        assert pipeline._helpers.pids == helpers and len(helpers) == 1
+    assert [first, second] == expected
+    assert outcome(session) == expected_outcome
+    assert _stopped(helpers)
+
+
+def test_helpers_that_died_between_inputs_are_forked_again(app, session):
+    make_client("acme", identities=[("account", "AC-1")])
+    content, tickets = mixed_input(), registry.get("tickets")
+    pipeline = Pipeline(session, BATCH, processes=2)
+    pipeline.ingest(tickets, content, "a.ndjson", "test")
+    (gone,) = pipeline._helpers.pids
+    os.kill(gone, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while pipeline._helpers.alive and time.monotonic() < deadline:
+        time.sleep(0.01)
+    wipe(session)
+
+    run = pipeline.ingest(tickets, content, "a.ndjson", "test")
+    assert run.status == "finished" and run.accepted == 178
+    assert pipeline._helpers.pids != [gone]
+    helpers = pipeline._helpers.pids
+    del pipeline
+    gc.collect()
+    assert _stopped(helpers)
