@@ -172,11 +172,6 @@ class Helpers:
             self._helpers.append((helper, ours))
 
     @property
-    def processes(self) -> int:
-        """How many processes take part, this one included."""
-        return len(self._helpers) + 1
-
-    @property
     def pids(self) -> list[int]:
         return [helper.pid for helper, _ in self._helpers]
 
@@ -188,11 +183,11 @@ class Helpers:
         """Do `task` in this process and in every helper; the union of what
         they answer.
 
-        If this process's part raises, the helpers are stopped (what they have
-        not committed is rolled back) and the error goes on. If a helper fails
-        or dies, ParallelIngestFailed is raised once the others are done; in
-        both cases the helpers are gone, and the pipeline forks new ones for
-        its next input.
+        If this process's part raises (or it is interrupted while it waits),
+        the helpers are stopped (what they have not committed is rolled back)
+        and the error goes on. If a helper fails or dies, ParallelIngestFailed
+        is raised once the others are done. Either way the helpers are gone,
+        and the pipeline forks new ones for its next input.
         """
         self.shared.reset()
         try:
@@ -203,12 +198,12 @@ class Helpers:
             raise ParallelIngestFailed(f"a helper process is gone ({error})") from None
         try:
             learnt = set(self._work(session, _Reporting(self.shared, on_progress), task))
+            answers = [self._answer(helper, pipe, on_progress) for helper, pipe in self._helpers]
         except BaseException:
             self.close(now=True)
             raise
         failures = []
-        for helper, pipe in self._helpers:
-            status, value = self._answer(helper, pipe, on_progress)
+        for status, value in answers:
             if status == "done":
                 learnt |= value
             else:

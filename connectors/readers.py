@@ -271,6 +271,8 @@ def _quick(text: str):
         value = orjson.loads(text)
     except orjson.JSONDecodeError:
         return None
+    if type(value) is dict:  # an NDJSON line, the common case
+        return value if _MAYBE_INEXACT.isdisjoint(map(type, value.values())) else None
     objects = value if type(value) is list else [value]
     exact = all(
         type(item) is dict and _MAYBE_INEXACT.isdisjoint(map(type, item.values()))
