@@ -147,7 +147,8 @@ class Helpers:
     the database when its last connection closes. bench/ingest.py's five
     files took 300,000 page faults with a fork per file, 170,000 with the
     helpers kept, and a tenth less time. A helper that stays keeps its
-    memory and its connection warm.
+    memory and its connection warm; what it cannot share is the input
+    itself, which came after the fork: it holds its own copy of the bytes.
 
     `work(session, share, task)` is what every process does with a task, the
     same in all of them; it answers the identities its batches taught.
@@ -179,9 +180,10 @@ class Helpers:
     def alive(self) -> bool:
         return bool(self._helpers) and all(helper.is_alive() for helper, _ in self._helpers)
 
-    def run(self, session: Session, task, on_progress: Callable[[int], None]) -> set:
+    def run(self, session: Session, task, on_progress: Callable[[int], None], ours=None) -> set:
         """Do `task` in this process and in every helper; the union of what
-        they answer.
+        they answer. `ours`: the task as this process does it, when it holds
+        more than the helpers are sent (what they can read for themselves).
 
         If this process's part raises (or it is interrupted while it waits),
         the helpers are stopped (what they have not committed is rolled back)
@@ -197,7 +199,8 @@ class Helpers:
             self.close(now=True)
             raise ParallelIngestFailed(f"a helper process is gone ({error})") from None
         try:
-            learnt = set(self._work(session, _Reporting(self.shared, on_progress), task))
+            reporting = _Reporting(self.shared, on_progress)
+            learnt = set(self._work(session, reporting, task if ours is None else ours))
             answers = [self._answer(helper, pipe, on_progress) for helper, pipe in self._helpers]
         except BaseException:
             self.close(now=True)

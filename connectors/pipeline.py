@@ -10,6 +10,7 @@ already written come back as duplicates, never as second copies.
 """
 
 import contextlib
+import dataclasses
 import functools
 import gc
 import hashlib
@@ -79,7 +80,7 @@ class _Input:
     """One input being ingested, as every process that takes part knows it."""
 
     connector: Connector
-    content: bytes
+    content: bytes | None  # None: read it from the payload (a helper does)
     filename: str | None
     payload_id: int
     run_id: int
@@ -101,7 +102,15 @@ class _Batch:
 
 
 def _ingest_part(batch_size: int, session: Session, share: Shared, input_: _Input) -> set:
-    """One process's part of a shared input (see connectors.parallel.Helpers)."""
+    """One process's part of a shared input (see connectors.parallel.Helpers).
+    A helper is sent the input without its bytes and reads them from the
+    stored payload: a copy through a pipe would cost the coordinator a
+    second copy of a file that may be hundreds of megabytes."""
+    if input_.content is None:
+        content = session.scalar(
+            select(RawPayload.content).where(RawPayload.id == input_.payload_id)
+        )
+        input_ = dataclasses.replace(input_, content=content)
     return Pipeline(session, batch_size)._ingest_batches(input_, share)
 
 
@@ -179,7 +188,8 @@ class Pipeline:
             with _collecting_between_batches():
                 if processes > 1:
                     helpers = self._helpers_for(processes)
-                    learnt = helpers.run(self.session, input_, self.on_progress)
+                    sent = dataclasses.replace(input_, content=None)
+                    learnt = helpers.run(self.session, sent, self.on_progress, ours=input_)
                 else:
                     learnt = self._ingest_batches(input_, Solo(self.on_progress))
         except UnreadableInput as error:
