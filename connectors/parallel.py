@@ -174,6 +174,7 @@ class Helpers:
 
     @property
     def pids(self) -> list[int]:
+        """The helpers' process ids, for logs and tests."""
         return [helper.pid for helper, _ in self._helpers]
 
     @property
