@@ -155,17 +155,17 @@ class Helpers:
     """
 
     def __init__(self, processes: int, session: Session, work: Callable[..., set]):
-        self._context = multiprocessing.get_context("fork")
+        context = multiprocessing.get_context("fork")
         self._work = work
-        self.shared = Shared(self._context)
+        self.shared = Shared(context)
         # No connection may cross the fork: the session gives its connection
         # back and the pool closes it; each process then opens its own.
         session.commit()
         session.get_bind().dispose()
         self._helpers: list[tuple[multiprocessing.Process, Connection]] = []
         for _ in range(processes - 1):
-            ours, theirs = self._context.Pipe()
-            helper = self._context.Process(
+            ours, theirs = context.Pipe()
+            helper = context.Process(
                 target=_serve, args=(session, work, self.shared, theirs), daemon=True
             )
             helper.start()

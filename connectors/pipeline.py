@@ -130,6 +130,9 @@ class Pipeline:
         self.on_progress = on_progress or (lambda done: None)
         self.processes = processes
         self._helpers: Helpers | None = None
+        # Stops the helpers: when close() calls it, or when the pipeline is
+        # garbage collected, whichever comes first (then never again).
+        self._stop_helpers: weakref.finalize | None = None
 
     def __enter__(self) -> "Pipeline":
         return self
@@ -141,9 +144,9 @@ class Pipeline:
         """Stop the helper processes, if a big input started some. A pipeline
         that is garbage collected stops them too; a caller that ingests
         several files says when it is done."""
-        if self._helpers is not None:
-            self._helpers.close()
-            self._helpers = None
+        if self._stop_helpers is not None:
+            self._stop_helpers()
+        self._helpers = self._stop_helpers = None
 
     def _helpers_for(self, processes: int) -> Helpers:
         """The helpers of this pipeline, forked at its first big input (or
@@ -152,7 +155,7 @@ class Pipeline:
             self.close()
             work = functools.partial(_ingest_part, self.batch_size)
             self._helpers = Helpers(processes, self.session, work)
-            weakref.finalize(self, self._helpers.close)
+            self._stop_helpers = weakref.finalize(self, self._helpers.close)
         return self._helpers
 
     # --- entry points --------------------------------------------------------
