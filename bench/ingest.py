@@ -266,11 +266,12 @@ def run_pipeline(url: str, workload: Workload, settings: Settings, name: str) ->
                 processes=settings.processes or app.config["INGEST_PROCESSES"],
             )
             started = time.perf_counter()
+            inputs = [
+                (registry.get(connector), content, filename)
+                for connector, filename, content in workload.files
+            ]
             with pipeline:
-                runs = [
-                    pipeline.ingest(registry.get(connector), content, filename, "bench")
-                    for connector, filename, content in workload.files
-                ]
+                runs = pipeline.ingest_all(inputs, "bench")
             seconds = time.perf_counter() - started
             counts = {key: sum(run.counts()[key] for run in runs) for key in runs[0].counts()}
             stored = db.session.scalar(select(func.count()).select_from(Event))

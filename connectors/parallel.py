@@ -10,7 +10,10 @@ engine (crm.entities reads a thread's stored state and writes the next).
 So each process reads the whole input, takes the next batch nobody has taken
 yet, prepares it while another process writes its own, then waits its turn
 to write. On two cores the preparing hides behind the writing, and an input
-goes in at nearly the speed its rows can be written.
+goes in at nearly the speed its rows can be written. Several inputs given at
+once are one stream of batches: a process with nothing left to take of one
+input goes on to the next while another writes the last batch of the one
+before, instead of waiting for it.
 
 Each batch still commits alone with its counts (added in SQL, so processes
 never overwrite each other's), so a crash loses at most the batches in
@@ -42,6 +45,9 @@ STOP_SECONDS = 5
 # The first batch of a shared input is this part of a batch; the next ones
 # double until they are whole.
 FIRST_BATCH_PART = 16
+# A batch is known to Shared.claim by its input's number and its index in
+# the input, as one number: the input's number in the bits above these.
+_INPUT_SHIFT = 40
 
 
 def processes_available(wanted: int) -> int:
@@ -71,10 +77,10 @@ class Solo:
     def __init__(self, on_progress: Callable[[int], None]):
         self._on_progress = on_progress
 
-    def batches(self, records: Iterable, size: int) -> Iterator[list]:
+    def batches(self, records: Iterable, size: int, first_input: bool = True) -> Iterator[list]:
         return batched(records, size)
 
-    def claim(self, index: int) -> bool:
+    def claim(self, input_number: int, index: int) -> bool:
         return True
 
     def writing(self):
@@ -100,21 +106,28 @@ class Shared:
         self._written.value = 0
         self._reported = 0
 
-    def batches(self, records: Iterable, size: int) -> Iterator[list]:
+    def batches(self, records: Iterable, size: int, first_input: bool = True) -> Iterator[list]:
         """The batches every process cuts the input into alike. The first
-        ones are small and grow: nothing can be written until the first is
-        prepared, and each next one is prepared while the one before it is
-        written."""
+        ones of a task's first input are small and grow: nothing can be
+        written until the first is prepared, and each next one is prepared
+        while the one before it is written. A later input's first batch is
+        prepared while the input before it is still being written."""
+        if not first_input:
+            return batched(records, size)
         return batched(records, size, first=max(size // FIRST_BATCH_PART, 1))
 
-    def claim(self, index: int) -> bool:
-        """Whether this process takes batch `index`. Every process reads the
-        batches in order, so when one reaches `index`, every batch before it
-        is taken: `index` is free exactly when the next one to take is it."""
+    def claim(self, input_number: int, index: int) -> bool:
+        """Whether this process takes batch `index` of the task's input
+        `input_number`. Every process reads the inputs and their batches in
+        order, so when one reaches a batch, every batch before it is taken:
+        the batch is free exactly when the next one to take is it, or, for
+        an input's first batch, when the next one to take belongs to an
+        input before it (one whose batches are all taken)."""
+        key = (input_number << _INPUT_SHIFT) + index
         with self._next.get_lock():
-            if self._next.value != index:
+            if self._next.value != key and (index or self._next.value > key):
                 return False
-            self._next.value += 1
+            self._next.value = key + 1
             return True
 
     def writing(self):
@@ -181,10 +194,17 @@ class Helpers:
     def alive(self) -> bool:
         return bool(self._helpers) and all(helper.is_alive() for helper, _ in self._helpers)
 
-    def run(self, session: Session, task, on_progress: Callable[[int], None], ours=None) -> set:
+    def run(
+        self,
+        session: Session,
+        task,
+        on_progress: Callable[[int], None],
+        ours: Callable[[object], set] | None = None,
+    ) -> set:
         """Do `task` in this process and in every helper; the union of what
-        they answer. `ours`: the task as this process does it, when it holds
-        more than the helpers are sent (what they can read for themselves).
+        they answer. `ours(share)`: this process's part, when it differs from
+        `work(session, share, task)` (it holds what the helpers are left to
+        read for themselves, or keeps more of what it finds).
 
         If this process's part raises (or it is interrupted while it waits),
         the helpers are stopped (what they have not committed is rolled back)
@@ -201,7 +221,7 @@ class Helpers:
             raise ParallelIngestFailed(f"a helper process is gone ({error})") from None
         try:
             reporting = _Reporting(self.shared, on_progress)
-            learnt = set(self._work(session, reporting, task if ours is None else ours))
+            learnt = set(ours(reporting) if ours else self._work(session, reporting, task))
             answers = [self._answer(helper, pipe, on_progress) for helper, pipe in self._helpers]
         except BaseException:
             self.close(now=True)
@@ -255,11 +275,11 @@ class _Reporting:
         self._shared = shared
         self._on_progress = on_progress
 
-    def batches(self, records: Iterable, size: int) -> Iterator[list]:
-        return self._shared.batches(records, size)
+    def batches(self, records: Iterable, size: int, first_input: bool = True) -> Iterator[list]:
+        return self._shared.batches(records, size, first_input)
 
-    def claim(self, index: int) -> bool:
-        return self._shared.claim(index)
+    def claim(self, input_number: int, index: int) -> bool:
+        return self._shared.claim(input_number, index)
 
     def writing(self):
         return self._shared.writing()

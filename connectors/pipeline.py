@@ -101,17 +101,9 @@ class _Batch:
         self.outcomes = [None] * len(self.records)
 
 
-def _ingest_part(batch_size: int, session: Session, share: Shared, input_: _Input) -> set:
-    """One process's part of a shared input (see connectors.parallel.Helpers).
-    A helper is sent the input without its bytes and reads them from the
-    stored payload: a copy through a pipe would cost the coordinator a
-    second copy of a file that may be hundreds of megabytes."""
-    if input_.content is None:
-        content = session.scalar(
-            select(RawPayload.content).where(RawPayload.id == input_.payload_id)
-        )
-        input_ = dataclasses.replace(input_, content=content)
-    return Pipeline(session, batch_size)._ingest_batches(input_, share)
+def _ingest_part(batch_size: int, session: Session, share: Shared, inputs: list[_Input]) -> set:
+    """One process's part of shared inputs (see connectors.parallel.Helpers)."""
+    return Pipeline(session, batch_size)._ingest_batches(inputs, share, unreadable={})
 
 
 class Pipeline:
@@ -179,41 +171,100 @@ class Pipeline:
         a background job stores the body in the request and ingests it later.
         `content`: the payload's bytes, if at hand (else they are read back)."""
         content = payload.content if content is None else content
-        filename = payload.filename
-        run = self._start_run(connector.name, started_by, filename, payload)
-        input_ = _Input(connector, content, filename, payload.id, run.id)
+        [run] = self._ingest_stored([(connector, payload, content)], started_by)
+        if run.status == "failed":
+            raise UnreadableInput(run.error)
+        return run
+
+    def ingest_all(
+        self, inputs: Sequence[tuple[Connector, bytes, str | None]], started_by: str
+    ) -> list[IngestRun]:
+        """Ingest several files, each `(connector, content, filename)` in a run
+        of its own, as one stream of batches (see connectors.parallel): a
+        process done with one file starts on the next while another writes
+        the last batch of the one before. So a file may be read before the
+        one before it is all written: a file whose records need another's
+        (clients before their events) goes in a call of its own. A file that
+        cannot be read at all fails its own run, which says why; the others
+        go on."""
+        stored = [
+            (connector, self.store_payload(connector, content, filename), content)
+            for connector, content, filename in inputs
+        ]
+        return self._ingest_stored(stored, started_by)
+
+    def _ingest_stored(
+        self, stored: list[tuple[Connector, RawPayload, bytes]], started_by: str
+    ) -> list[IngestRun]:
+        runs = [
+            self._start_run(connector.name, started_by, payload.filename, payload)
+            for connector, payload, _ in stored
+        ]
+        inputs = [
+            _Input(connector, content, payload.filename, payload.id, run.id)
+            for (connector, payload, content), run in zip(stored, runs, strict=True)
+        ]
         processes = processes_available(self.processes)
         # Records are about one a line in every format but a one-line JSON
         # array; below a few batches' worth, sharing gains nothing.
-        if processes > 1 and content.count(b"\n") < self.batch_size // 2:
+        lines = sum(input_.content.count(b"\n") for input_ in inputs)
+        if processes > 1 and lines < self.batch_size // 2:
             processes = 1
+        unreadable: dict[int, str] = {}
         try:
             with _collecting_between_batches():
                 if processes > 1:
                     helpers = self._helpers_for(processes)
-                    sent = dataclasses.replace(input_, content=None)
-                    learnt = helpers.run(self.session, sent, self.on_progress, ours=input_)
+                    # A helper reads the bytes from the stored payload: a copy
+                    # through a pipe would cost this process a second copy of
+                    # files that may be hundreds of megabytes.
+                    sent = [dataclasses.replace(input_, content=None) for input_ in inputs]
+                    ours = functools.partial(self._ingest_batches, inputs, unreadable=unreadable)
+                    learnt = helpers.run(self.session, sent, self.on_progress, ours)
                 else:
-                    learnt = self._ingest_batches(input_, Solo(self.on_progress))
-        except UnreadableInput as error:
-            self._fail(run, str(error))
-            raise
+                    share = Solo(self.on_progress)
+                    learnt = self._ingest_batches(inputs, share, unreadable)
         except BaseException as error:
-            self._fail(run, f"{type(error).__name__}: {error}")
+            for run in runs:
+                self._fail(run, f"{type(error).__name__}: {error}")
             raise
-        self._finish(run)
+        for run in runs:
+            if run.id in unreadable:
+                self._fail(run, unreadable[run.id])
+            else:
+                self._finish(run)
         self.replay_matching(learnt, started_by=f"{started_by} (new identities)")
-        return run
+        return runs
 
-    def _ingest_batches(self, input_: "_Input", share: Solo | Shared) -> set[tuple[str, str]]:
-        """Prepare and write every batch of the input that this process takes;
-        answers the identities its batches taught (see connectors.parallel)."""
+    def _ingest_batches(
+        self, inputs: list[_Input], share: Solo | Shared, unreadable: dict[int, str]
+    ) -> set[tuple[str, str]]:
+        """Prepare and write every batch of the inputs that this process
+        takes; answers the identities its batches taught. Why an input
+        cannot be read goes in `unreadable`, by run id: every process finds
+        the same in the same place, and goes on with the next input."""
+        learnt = set()
+        for number, input_ in enumerate(inputs):
+            try:
+                learnt |= self._ingest_input(number, input_, share)
+            except UnreadableInput as error:
+                unreadable[input_.run_id] = str(error)
+        return learnt
+
+    def _ingest_input(self, number: int, input_: _Input, share: Solo | Shared) -> set:
         connector = input_.connector
+        content = input_.content
+        if content is None:
+            content = self.session.scalar(
+                select(RawPayload.content).where(RawPayload.id == input_.payload_id)
+            )
         writers = _Writers(self.session, input_.payload_id)
-        check_text = may_hold_unstorable_text(input_.content)
-        records = connector.parse(input_.content, input_.filename)
-        for index, chunk in enumerate(share.batches(records, self.batch_size)):
-            if not share.claim(index):
+        check_text = may_hold_unstorable_text(content)
+        records = connector.parse(content, input_.filename)
+        for index, chunk in enumerate(
+            share.batches(records, self.batch_size, first_input=number == 0)
+        ):
+            if not share.claim(number, index):
                 continue
             batch = self._prepare(connector, chunk, writers, check_text)
             with share.writing():

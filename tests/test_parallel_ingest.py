@@ -204,6 +204,46 @@ def _stopped(pids: list[int]) -> bool:
     return True
 
 
+def test_a_batch_is_taken_once_across_the_inputs_of_a_task():
+    shared = parallel.Shared(multiprocessing.get_context("fork"))
+    assert shared.claim(0, 0) and not shared.claim(0, 0)
+    assert shared.claim(0, 1)
+    # A process done with input 0 takes input 1's first batch; one still
+    # reading input 0 finds its batches taken.
+    assert shared.claim(1, 0) and not shared.claim(0, 2)
+    assert not shared.claim(1, 0) and shared.claim(1, 1)
+    # An input nobody took a batch of (it could not be read) is passed over.
+    assert shared.claim(3, 0) and not shared.claim(2, 0)
+    shared.reset()
+    assert shared.claim(0, 0)
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_inputs_ingested_together_end_as_one_after_another(app, session, processes):
+    make_client("acme", identities=[("account", "AC-1")])
+    tickets = registry.get("tickets")
+    inputs = [
+        (tickets, mixed_input(), "a.ndjson"),
+        (tickets, "caf\xe9\n".encode("latin-1"), "latin1.ndjson"),
+        (tickets, mixed_input(prefix="b-"), "b.ndjson"),
+    ]
+    with Pipeline(session, BATCH) as alone:
+        expected = [
+            counts(alone.ingest(*inputs[0], "test")),
+            counts(alone.ingest(*inputs[2], "test")),
+        ]
+    expected_outcome = outcome(session)
+    wipe(session)
+
+    with Pipeline(session, BATCH, processes=processes) as pipeline:
+        first, unreadable, last = pipeline.ingest_all(inputs, "test")
+    assert [counts(first), counts(last)] == expected
+    assert (first.status, last.status) == ("finished", "finished")
+    assert unreadable.status == "failed" and "UTF-8" in unreadable.error
+    assert unreadable.payload.filename == "latin1.ndjson"
+    assert outcome(session) == expected_outcome
+
+
 def test_a_pipeline_keeps_its_helpers_for_its_next_inputs(app, session):
     make_client("acme", identities=[("account", "AC-1")])
     content, tickets = mixed_input(), registry.get("tickets")
