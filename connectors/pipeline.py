@@ -101,9 +101,23 @@ class _Batch:
         self.outcomes = [None] * len(self.records)
 
 
+@dataclass
+class _Reading:
+    """What a process found reading the inputs of a task, by run id: why an
+    input could not be read, and how many records an input it read to the
+    end holds. Every process finds the same; the coordinator's ends the runs."""
+
+    unreadable: dict[int, str] = field(default_factory=dict)
+    records: dict[int, int] = field(default_factory=dict)
+
+    def all_written(self, run: IngestRun) -> bool:
+        """Whether every record of the run's input is written (and counted)."""
+        return run.id in self.records and run.total == self.records[run.id]
+
+
 def _ingest_part(batch_size: int, session: Session, share: Shared, inputs: list[_Input]) -> set:
     """One process's part of shared inputs (see connectors.parallel.Helpers)."""
-    return Pipeline(session, batch_size)._ingest_batches(inputs, share, unreadable={})
+    return Pipeline(session, batch_size)._ingest_batches(inputs, share, _Reading())
 
 
 class Pipeline:
@@ -210,7 +224,7 @@ class Pipeline:
         lines = sum(input_.content.count(b"\n") for input_ in inputs)
         if processes > 1 and lines < self.batch_size // 2:
             processes = 1
-        unreadable: dict[int, str] = {}
+        reading = _Reading()
         try:
             with _collecting_between_batches():
                 if processes > 1:
@@ -219,39 +233,49 @@ class Pipeline:
                     # through a pipe would cost this process a second copy of
                     # files that may be hundreds of megabytes.
                     sent = [dataclasses.replace(input_, content=None) for input_ in inputs]
-                    ours = functools.partial(self._ingest_batches, inputs, unreadable=unreadable)
+                    ours = functools.partial(self._ingest_batches, inputs, reading=reading)
                     learnt = helpers.run(self.session, sent, self.on_progress, ours)
                 else:
                     share = Solo(self.on_progress)
-                    learnt = self._ingest_batches(inputs, share, unreadable)
+                    learnt = self._ingest_batches(inputs, share, reading)
         except BaseException as error:
+            # An input whose every batch was committed before the error is
+            # done; the others fail, and running them again completes them.
+            self.session.rollback()
             for run in runs:
-                self._fail(run, f"{type(error).__name__}: {error}")
+                if reading.all_written(run):
+                    self._finish(run)
+                else:
+                    self._fail(run, f"{type(error).__name__}: {error}")
             raise
         for run in runs:
-            if run.id in unreadable:
-                self._fail(run, unreadable[run.id])
+            if run.id in reading.unreadable:
+                self._fail(run, reading.unreadable[run.id])
             else:
                 self._finish(run)
         self.replay_matching(learnt, started_by=f"{started_by} (new identities)")
         return runs
 
     def _ingest_batches(
-        self, inputs: list[_Input], share: Solo | Shared, unreadable: dict[int, str]
+        self, inputs: list[_Input], share: Solo | Shared, reading: _Reading
     ) -> set[tuple[str, str]]:
         """Prepare and write every batch of the inputs that this process
-        takes; answers the identities its batches taught. Why an input
-        cannot be read goes in `unreadable`, by run id: every process finds
-        the same in the same place, and goes on with the next input."""
+        takes; answers the identities its batches taught. An input that
+        cannot be read goes in `reading`, and the next one goes on."""
         learnt = set()
         for number, input_ in enumerate(inputs):
             try:
-                learnt |= self._ingest_input(number, input_, share)
+                records, taught = self._ingest_input(number, input_, share)
             except UnreadableInput as error:
-                unreadable[input_.run_id] = str(error)
+                reading.unreadable[input_.run_id] = str(error)
+            else:
+                reading.records[input_.run_id] = records
+                learnt |= taught
         return learnt
 
-    def _ingest_input(self, number: int, input_: _Input, share: Solo | Shared) -> set:
+    def _ingest_input(self, number: int, input_: _Input, share: Solo | Shared) -> tuple[int, set]:
+        """This process's batches of one input; how many records the input
+        holds, and the identities its batches taught."""
         connector = input_.connector
         content = input_.content
         if content is None:
@@ -261,9 +285,10 @@ class Pipeline:
         writers = _Writers(self.session, input_.payload_id)
         check_text = may_hold_unstorable_text(content)
         records = connector.parse(content, input_.filename)
-        for index, chunk in enumerate(
-            share.batches(records, self.batch_size, first_input=number == 0)
-        ):
+        batches = share.batches(records, self.batch_size, first_input=number == 0)
+        records_read = 0
+        for index, chunk in enumerate(batches):
+            records_read += len(chunk)
             if not share.claim(number, index):
                 continue
             batch = self._prepare(connector, chunk, writers, check_text)
@@ -277,7 +302,7 @@ class Pipeline:
                 )
                 self._commit_batch(input_.run_id, batch)
             share.wrote(len(chunk))
-        return writers.new_hints()
+        return records_read, writers.new_hints()
 
     def replay(self, connector: Connector, inbox: Sequence[InboxRecord], started_by: str):
         """Run stored inbox records through the pipeline again.

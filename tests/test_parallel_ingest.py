@@ -244,6 +244,41 @@ def test_inputs_ingested_together_end_as_one_after_another(app, session, process
     assert outcome(session) == expected_outcome
 
 
+def test_a_failure_among_inputs_together_fails_the_unfinished_and_a_rerun_completes_them(
+    app, session, monkeypatch
+):
+    make_client("acme", identities=[("account", "AC-1")])
+    tickets = registry.get("tickets")
+    inputs = [
+        (tickets, mixed_input(), "a.ndjson"),
+        (tickets, mixed_input(prefix="b-"), "b.ndjson"),
+    ]
+    real_write, written_batches = EventWriter.write, []
+
+    def crash_in_the_second_input(self, prepared):
+        if self.payload_id == session.scalar(select(func.max(RawPayload.id))):
+            written_batches.append(len(prepared))
+            if len(written_batches) == 2:
+                raise RuntimeError("disk full")
+        return real_write(self, prepared)
+
+    monkeypatch.setattr(EventWriter, "write", crash_in_the_second_input)
+    with pytest.raises(RuntimeError, match="disk full"):
+        Pipeline(session, BATCH).ingest_all(inputs, "test")
+    # The first input was all written before the second failed: its run is done.
+    done, failed = session.scalars(select(IngestRun).order_by(IngestRun.id)).all()
+    assert (done.status, done.accepted, done.total) == ("finished", 178, 182)
+    assert failed.status == "failed" and "disk full" in failed.error
+    written = session.scalar(select(func.count()).select_from(Event))
+    assert 178 < written < 2 * 178
+
+    monkeypatch.setattr(EventWriter, "write", real_write)
+    first, second = Pipeline(session, BATCH, processes=2).ingest_all(inputs, "test")
+    assert (first.accepted, first.duplicate) == (0, 180)
+    assert second.status == "finished" and second.accepted == 2 * 178 - written
+    assert session.scalar(select(func.count()).select_from(Event)) == 2 * 178
+
+
 def test_a_pipeline_keeps_its_helpers_for_its_next_inputs(app, session):
     make_client("acme", identities=[("account", "AC-1")])
     content, tickets = mixed_input(), registry.get("tickets")
