@@ -48,49 +48,79 @@ class _NoBar:
         pass
 
 
-def _progress_bar(content: bytes, name: str, enabled: bool):
-    """A bar on a terminal (records against the file's line count), else nothing."""
+def _progress_bar(contents: list[bytes], name: str, enabled: bool):
+    """A bar on a terminal (records against the files' line count), else nothing."""
     if not (enabled and sys.stderr.isatty()):
         return _NoBar()
-    lines = max(content.count(b"\n"), 1)
+    lines = max(sum(content.count(b"\n") for content in contents), 1)
     return click.progressbar(length=lines, label=f"ingesting {name}", file=sys.stderr)
 
 
 @click.command("ingest")
 @click.argument("connector_name", metavar="CONNECTOR")
-@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
-def ingest_command(connector_name: str, path: Path, as_json: bool) -> None:
-    """Ingest the file at PATH with CONNECTOR (see `flask ingest --help`).
+@click.argument(
+    "paths",
+    metavar="PATH...",
+    nargs=-1,
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print each file's summary as one JSON object."
+)
+def ingest_command(connector_name: str, paths: tuple[Path, ...], as_json: bool) -> None:
+    """Ingest the files at PATH... with CONNECTOR (see `flask ingest --help`),
+    each in a run of its own. Several files go in together, as one stream of
+    batches (their records must not need each other's: clients before their
+    events take two calls).
 
-    Exits non-zero only when the file cannot be read at all; bad records are
-    counted and kept in the inbox with their reasons.
+    Exits non-zero only when a file cannot be read at all (the others are
+    ingested all the same); bad records are counted and kept in the inbox
+    with their reasons. `--json` prints one JSON object a file, a line each.
     """
     try:
         connector = registry.get(connector_name)
     except LookupError as error:
         raise click.UsageError(str(error)) from None
-    try:
-        content = path.read_bytes()
-    except OSError as error:
-        raise click.ClickException(f"cannot read {path}: {error.strerror}") from None
+    contents = []
+    for path in paths:
+        try:
+            contents.append(path.read_bytes())
+        except OSError as error:
+            raise click.ClickException(f"cannot read {path}: {error.strerror}") from None
 
-    with _progress_bar(content, path.name, enabled=not as_json) as bar:
+    name = paths[0].name if len(paths) == 1 else f"{len(paths)} files"
+    with _progress_bar(contents, name, enabled=not as_json) as bar:
         pipeline = Pipeline(
             db.session,
             current_app.config["INGEST_BATCH_SIZE"],
             bar.update,
             processes=current_app.config["INGEST_PROCESSES"],
         )
-        try:
-            with pipeline:
-                run = pipeline.ingest(connector, content, path.name, started_by=f"cli:{path}")
-        except UnreadableInput as error:
-            raise click.ClickException(f"cannot read {path}: {error}") from None
-    if as_json:
-        click.echo(json.dumps(run.summary()))
-    else:
-        _print_summary(run)
+        with pipeline:
+            if len(paths) == 1:
+                try:
+                    runs = [
+                        pipeline.ingest(connector, contents[0], paths[0].name, f"cli:{paths[0]}")
+                    ]
+                except UnreadableInput as error:
+                    raise click.ClickException(f"cannot read {paths[0]}: {error}") from None
+            else:
+                inputs = [
+                    (connector, content, path.name)
+                    for path, content in zip(paths, contents, strict=True)
+                ]
+                runs = pipeline.ingest_all(inputs, started_by=f"cli:{len(paths)} files"[:120])
+    for path, run in zip(paths, runs, strict=True):
+        if as_json:
+            click.echo(json.dumps(run.summary() | ({"file": str(path)} if len(paths) > 1 else {})))
+        elif run.status == "failed":
+            click.echo(f"run {run.id} ({run.connector}): cannot read {path}: {run.error}")
+        else:
+            _print_summary(run)
+    unreadable = [path for path, run in zip(paths, runs, strict=True) if run.status == "failed"]
+    if unreadable:
+        raise click.ClickException(f"cannot read {', '.join(map(str, unreadable))}")
 
 
 @click.group("identities")

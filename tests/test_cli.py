@@ -20,6 +20,28 @@ def test_ingest_prints_a_summary_with_the_problems(runner, tmp_path):
     )
 
 
+def test_ingest_takes_several_files_and_says_which_cannot_be_read(runner, tmp_path):
+    make_client("acme", identities=[("account", "AC-1")])
+    first = ndjson(tmp_path / "a.ndjson", [event("1", "ticket.opened", 0, account="AC-1")])
+    latin1 = tmp_path / "latin1.ndjson"
+    latin1.write_bytes("caf\xe9\n".encode("latin-1"))
+    last = ndjson(tmp_path / "b.ndjson", [event("2", "ticket.opened", 1, account="AC-1")])
+    paths = [str(first), str(latin1), str(last)]
+
+    result = runner.invoke(args=["ingest", "tickets", *paths, "--json"])
+    assert result.exit_code == 1 and f"cannot read {latin1}" in result.output
+    summaries = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
+    assert [(s["file"], s["status"], s["accepted"]) for s in summaries] == [
+        (paths[0], "finished", 1),
+        (paths[1], "failed", 0),
+        (paths[2], "finished", 1),
+    ]
+
+    again = runner.invoke(args=["ingest", "tickets", str(first), str(last)])
+    assert again.exit_code == 0, again.output
+    assert again.output.count("duplicate          1") == 2
+
+
 def test_ingest_refuses_unknown_connectors_and_missing_files(runner, tmp_path):
     result = runner.invoke(args=["ingest", "nosuch", str(tmp_path / "x.csv")])
     assert result.exit_code == 2 and "no connector named 'nosuch'" in result.output
