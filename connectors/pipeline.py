@@ -171,8 +171,10 @@ class Pipeline:
     ) -> IngestRun:
         """Ingest one file or body. Raises UnreadableInput if it cannot be read
         at all; the payload and a failed run are kept even then."""
-        payload = self.store_payload(connector, content, filename)
-        return self.ingest_payload(connector, payload, started_by, content)
+        [run] = self.ingest_all([(connector, content, filename)], started_by)
+        if run.status == "failed":
+            raise UnreadableInput(run.error)
+        return run
 
     def ingest_payload(
         self,
@@ -185,7 +187,8 @@ class Pipeline:
         a background job stores the body in the request and ingests it later.
         `content`: the payload's bytes, if at hand (else they are read back)."""
         content = payload.content if content is None else content
-        [run] = self._ingest_stored([(connector, payload, content)], started_by)
+        processes = self._processes_for([content])
+        [run] = self._ingest_stored([(connector, payload, content)], started_by, processes)
         if run.status == "failed":
             raise UnreadableInput(run.error)
         return run
@@ -201,14 +204,32 @@ class Pipeline:
         (clients before their events) goes in a call of its own. A file that
         cannot be read at all fails its own run, which says why; the others
         go on."""
+        processes = self._processes_for([content for _, content, _ in inputs])
+        if processes > 1:
+            # Forked before the payloads are stored: the fork closes every
+            # connection, and closing SQLite's last one copies the WAL (which
+            # would then hold the payloads) back into the database.
+            self._helpers_for(processes)
         stored = [
             (connector, self.store_payload(connector, content, filename), content)
             for connector, content, filename in inputs
         ]
-        return self._ingest_stored(stored, started_by)
+        return self._ingest_stored(stored, started_by, processes)
+
+    def _processes_for(self, contents: list[bytes]) -> int:
+        """How many processes share these inputs."""
+        processes = processes_available(self.processes)
+        # Records are about one a line in every format but a one-line JSON
+        # array; below a few batches' worth, sharing gains nothing.
+        if (
+            processes > 1
+            and sum(content.count(b"\n") for content in contents) < self.batch_size // 2
+        ):
+            return 1
+        return processes
 
     def _ingest_stored(
-        self, stored: list[tuple[Connector, RawPayload, bytes]], started_by: str
+        self, stored: list[tuple[Connector, RawPayload, bytes]], started_by: str, processes: int
     ) -> list[IngestRun]:
         runs = [
             self._start_run(connector.name, started_by, payload.filename, payload)
@@ -218,12 +239,6 @@ class Pipeline:
             _Input(connector, content, payload.filename, payload.id, run.id)
             for (connector, payload, content), run in zip(stored, runs, strict=True)
         ]
-        processes = processes_available(self.processes)
-        # Records are about one a line in every format but a one-line JSON
-        # array; below a few batches' worth, sharing gains nothing.
-        lines = sum(input_.content.count(b"\n") for input_ in inputs)
-        if processes > 1 and lines < self.batch_size // 2:
-            processes = 1
         reading = _Reading()
         try:
             with _collecting_between_batches():
