@@ -110,7 +110,7 @@ def ingest_command(connector_name: str, paths: tuple[Path, ...], as_json: bool) 
                     (connector, content, path.name)
                     for path, content in zip(paths, contents, strict=True)
                 ]
-                runs = pipeline.ingest_all(inputs, started_by=f"cli:{len(paths)} files"[:120])
+                runs = pipeline.ingest_all(inputs, started_by=f"cli:{len(paths)} files")
     for path, run in zip(paths, runs, strict=True):
         if as_json:
             click.echo(json.dumps(run.summary() | ({"file": str(path)} if len(paths) > 1 else {})))
