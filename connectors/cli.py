@@ -69,10 +69,10 @@ def _progress_bar(contents: list[bytes], name: str, enabled: bool):
     "--json", "as_json", is_flag=True, help="Print each file's summary as one JSON object."
 )
 def ingest_command(connector_name: str, paths: tuple[Path, ...], as_json: bool) -> None:
-    """Ingest the files at PATH... with CONNECTOR (see `flask ingest --help`),
-    each in a run of its own. Several files go in together, as one stream of
-    batches (their records must not need each other's: clients before their
-    events take two calls).
+    """Ingest the files at PATH... with CONNECTOR (`billing`, `tickets`,
+    `stripe`, ...: an unknown name lists them all), each in a run of its own.
+    Several files go in together, as one stream of batches (their records
+    must not need each other's: clients before their events take two calls).
 
     Exits non-zero only when a file cannot be read at all (the others are
     ingested all the same); bad records are counted and kept in the inbox
