@@ -41,7 +41,7 @@ ID = f"int(max={2**31 - 1})"
 # path, parameters or body is refused before any query sees it, alike on
 # every engine, rather than failing in the database with a 500.
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-_UNSTORABLE_MESSAGE = "holds a character no text can keep: NUL (U+0000) or half a surrogate pair"
+UNSTORABLE_MESSAGE = "holds a character no text can keep: NUL (U+0000) or half a surrogate pair"
 
 
 class _ArgumentsParser(FlaskParser):
@@ -54,7 +54,7 @@ class _ArgumentsParser(FlaskParser):
         for name, value in _pairs(location_data):
             where = _unstorable(value, str(name)) if name in declared else None
             if where:
-                raise ValidationError({where: [_UNSTORABLE_MESSAGE]})
+                raise ValidationError({where: [UNSTORABLE_MESSAGE]})
         values_of = getattr(getattr(location_data, "data", None), "getlist", None)
         for name, field in declared.items():
             if values_of and not isinstance(field, fields.List) and len(values_of(name)) > 1:
@@ -107,7 +107,7 @@ def _refuse_unstorable_path() -> None:
     """Nothing is named with an unstorable character: 404, before the lookup."""
     for name, value in (request.view_args or {}).items():
         if isinstance(value, str) and UNSTORABLE.search(value):
-            abort(404, f"{name}: no {name} {_UNSTORABLE_MESSAGE}", field=name)
+            abort(404, f"{name}: no {name} {UNSTORABLE_MESSAGE}", field=name)
 
 
 class ErrorSchema(SmorestErrorSchema):

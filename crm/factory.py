@@ -7,7 +7,18 @@ from flask import Flask
 import connectors
 import demo
 import reports
-from crm import accounts, api, clients, config, formatting, jobs, logs, timeline, views
+from crm import (
+    accounts,
+    api,
+    clients,
+    config,
+    formatting,
+    jobs,
+    logs,
+    page_input,
+    timeline,
+    views,
+)
 from crm.database import configure_engine
 from crm.extensions import db, migrate
 from crm.models.types import json_dumps
@@ -40,6 +51,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     api.init_app(app)
     # Before any page exists: the access hook and CSRF guard all of them.
     accounts.init_app(app)
+    page_input.init_app(app)
     formatting.init_app(app)
     views.init_app(app)
     jobs.init_app(app)
