@@ -10,7 +10,6 @@ from sqlalchemy import select
 
 from connectors import registry
 from connectors.pipeline import Pipeline
-from connectors.readers import UnreadableInput
 from connectors.review import UnmappableHint, map_and_replay
 from crm.extensions import db
 from crm.identities import IdentityConflict
@@ -97,30 +96,24 @@ def ingest_command(connector_name: str, paths: tuple[Path, ...], as_json: bool) 
             bar.update,
             processes=current_app.config["INGEST_PROCESSES"],
         )
+        inputs = [
+            (connector, content, path.name) for path, content in zip(paths, contents, strict=True)
+        ]
+        started_by = f"cli:{paths[0]}" if len(paths) == 1 else f"cli:{len(paths)} files"
         with pipeline:
-            if len(paths) == 1:
-                try:
-                    runs = [
-                        pipeline.ingest(connector, contents[0], paths[0].name, f"cli:{paths[0]}")
-                    ]
-                except UnreadableInput as error:
-                    raise click.ClickException(f"cannot read {paths[0]}: {error}") from None
-            else:
-                inputs = [
-                    (connector, content, path.name)
-                    for path, content in zip(paths, contents, strict=True)
-                ]
-                runs = pipeline.ingest_all(inputs, started_by=f"cli:{len(paths)} files")
+            runs = pipeline.ingest_all(inputs, started_by)
+    unreadable = []
     for path, run in zip(paths, runs, strict=True):
         if as_json:
-            click.echo(json.dumps(run.summary() | ({"file": str(path)} if len(paths) > 1 else {})))
-        elif run.status == "failed":
-            click.echo(f"run {run.id} ({run.connector}): cannot read {path}: {run.error}")
-        else:
+            # One file's summary stays what it always was; several say whose.
+            named = {"file": str(path)} if len(paths) > 1 else {}
+            click.echo(json.dumps(run.summary() | named))
+        if run.status == "failed":
+            unreadable.append(f"cannot read {path}: {run.error}")
+        elif not as_json:
             _print_summary(run)
-    unreadable = [path for path, run in zip(paths, runs, strict=True) if run.status == "failed"]
     if unreadable:
-        raise click.ClickException(f"cannot read {', '.join(map(str, unreadable))}")
+        raise click.ClickException("; ".join(unreadable))
 
 
 @click.group("identities")

@@ -120,6 +120,14 @@ def _ingest_part(batch_size: int, session: Session, share: Shared, inputs: list[
     return Pipeline(session, batch_size)._ingest_batches(inputs, share, _Reading())
 
 
+def _readable(run: IngestRun) -> IngestRun:
+    """The run of one input, or UnreadableInput if it failed for that reason
+    (the only failure that ends a run without raising)."""
+    if run.status == "failed":
+        raise UnreadableInput(run.error)
+    return run
+
+
 class Pipeline:
     def __init__(
         self,
@@ -172,9 +180,7 @@ class Pipeline:
         """Ingest one file or body. Raises UnreadableInput if it cannot be read
         at all; the payload and a failed run are kept even then."""
         [run] = self.ingest_all([(connector, content, filename)], started_by)
-        if run.status == "failed":
-            raise UnreadableInput(run.error)
-        return run
+        return _readable(run)
 
     def ingest_payload(
         self,
@@ -189,9 +195,7 @@ class Pipeline:
         content = payload.content if content is None else content
         processes = self._processes_for([content])
         [run] = self._ingest_stored([(connector, payload, content)], started_by, processes)
-        if run.status == "failed":
-            raise UnreadableInput(run.error)
-        return run
+        return _readable(run)
 
     def ingest_all(
         self, inputs: Sequence[tuple[Connector, bytes, str | None]], started_by: str
