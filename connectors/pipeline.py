@@ -235,6 +235,8 @@ class Pipeline:
     def _ingest_stored(
         self, stored: list[tuple[Connector, RawPayload, bytes]], started_by: str, processes: int
     ) -> list[IngestRun]:
+        """Ingest stored payloads, a run each, with `processes` sharing them;
+        the runs, ended (see ingest_all)."""
         runs = [
             self._start_run(connector.name, started_by, payload.filename, payload)
             for connector, payload, _ in stored
