@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connectors.base import ClientProfile, EventColumns, IdentityClaim, RecordError, Skip
+from connectors.lifecycle import IMPLIED_BY
 from crm.database import (
     insert_ignoring_conflicts,
     insert_new_stored,
@@ -95,7 +96,7 @@ class EventWriter:
     def prepare(self, events: EventColumns) -> PreparedEvents:
         events, client_ids, unmatched = self._resolved(events)
         keys = list(zip(events["origin"], events["external_id"], strict=True))
-        first = _first_of_each(keys)
+        first = _first_of_each(keys, events["attributes"])
         # Written client by client, each client's in time order: the two
         # indexes that begin with the client then take a batch's rows side by
         # side, not one here and one there (a quarter less insert time).
@@ -199,14 +200,19 @@ def event_rows(events: EventColumns, client_ids: list[int]) -> dict[str, list]:
     }
 
 
-def _first_of_each(keys: list[tuple]) -> list[int]:
+def _first_of_each(keys: list[tuple], attributes: list[dict]) -> list[int]:
     """Where each key first occurs: a natural key goes to the first event of
-    the batch that has it, and later ones are duplicates."""
+    the batch that has it, and later ones are duplicates; but an event a
+    record told of itself goes before one another record implied
+    (connectors.lifecycle), which carries less of the moment."""
     if len(set(keys)) == len(keys):
         return list(range(len(keys)))
     first: dict[tuple, int] = {}
     for position, key in enumerate(keys):
-        first.setdefault(key, position)
+        taken = first.setdefault(key, position)
+        told = IMPLIED_BY not in attributes[position]
+        if taken != position and told and IMPLIED_BY in attributes[taken]:
+            first[key] = position
     return list(first.values())
 
 

@@ -7,6 +7,13 @@ the event webhooks' `{"type": "zen:event-type:ticket.*", "detail": {...}}`.
 
 A ticket says how it stands *now*, so each (ticket id, updated_at) is one
 event: re-sending the same version is a duplicate, every change a new fact.
+It also says when it was created (`created_at`) and, with the ticket metrics
+side-loaded (`include=metric_sets`, or a `metric_set` or `solved_at` on the
+ticket), when it was solved: a ticket first seen through a later update still
+opens at `created_at` and closes at `solved_at` (connectors.lifecycle). The
+implied events have the ids the real ones would have had (`ID@created_at`,
+`ID@solved_at`), so seeing both the creation and a later snapshot gives one
+opening.
 The organization is the client key (identity system `zendesk`); the requester
 comes along as a second hint (`zendesk-user`, and their email when given), so
 a ticket without an organization waits as unmatched instead of failing. An
@@ -21,6 +28,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load
 
 from connectors.base import CanonicalEvent, Connector, IdentityClaim, RecordError, Skip
 from connectors.fields import parse_datetime
+from connectors.lifecycle import Moment, implied
 from connectors.readers import Record
 from connectors.registry import register
 from crm.identities import ClientHints
@@ -80,6 +88,7 @@ class TicketSchema(Schema):
     via = fields.Raw(load_default=None, allow_none=True)
     tags = fields.Raw(load_default=list, allow_none=True)
     requester = fields.Raw(load_default=None, allow_none=True)
+    solved_at = Time(load_default=None, allow_none=True)
 
     @pre_load
     def tidy(self, data, **kwargs):
@@ -91,6 +100,9 @@ class TicketSchema(Schema):
                 data[name] = data[name].strip().lower()
         if isinstance(data.get("tags"), str):  # {{ticket.tags}}: space-separated
             data["tags"] = data["tags"].split()
+        metrics = data.get("metric_set")
+        if data.get("solved_at") is None and isinstance(metrics, dict):
+            data["solved_at"] = metrics.get("solved_at")
         return data
 
 
@@ -145,37 +157,53 @@ class ZendeskConnector(Connector):
         updated = data["updated_at"]
         via = data["via"] if isinstance(data["via"], dict) else {"channel": data["via"]}
         tags = data["tags"] if isinstance(data["tags"], list) else []
-        return [
-            CanonicalEvent(
-                origin=self.name,
-                external_id=f"{ticket_id}@{updated.isoformat().replace('+00:00', 'Z')}",
-                kind=kind,
-                occurred_at=updated,
-                hints=_hints(data),
-                title=(data["subject"] or f"Zendesk ticket #{ticket_id}")[:500],
-                detail=data["description"] if kind == "ticket.opened" else f"Status {status}",
-                thread_key=ticket_id,
-                url=_agent_url(data["url"]),
-                attributes={
-                    "zendesk_status": status,
-                    "channel": via.get("channel"),
-                    "tags": [str(tag) for tag in tags],
-                    "organization_id": data["organization_id"],
-                    "requester_id": data["requester_id"],
-                    "group_id": data["group_id"],
-                },
-                status=status if kind != "ticket.resolved" else None,
-                due_at=data["due_at"],
-                priority=_clip(data["priority"], 32),
-                category=_clip(data["type"], 80),
-                assignee=data["assignee_id"],
-            )
-        ]
+        event = CanonicalEvent(
+            origin=self.name,
+            external_id=_version_id(ticket_id, updated),
+            kind=kind,
+            occurred_at=updated,
+            hints=_hints(data),
+            title=(data["subject"] or f"Zendesk ticket #{ticket_id}")[:500],
+            detail=data["description"] if kind == "ticket.opened" else f"Status {status}",
+            thread_key=ticket_id,
+            url=_agent_url(data["url"]),
+            attributes={
+                "zendesk_status": status,
+                "channel": via.get("channel"),
+                "tags": [str(tag) for tag in tags],
+                "organization_id": data["organization_id"],
+                "requester_id": data["requester_id"],
+                "group_id": data["group_id"],
+            },
+            status=status if kind != "ticket.resolved" else None,
+            due_at=data["due_at"],
+            priority=_clip(data["priority"], 32),
+            category=_clip(data["type"], 80),
+            assignee=data["assignee_id"],
+        )
+        created, solved = data["created_at"], data["solved_at"]
+        return implied(
+            event,
+            opened=Moment(
+                created, _version_id(ticket_id, created), "new", detail=data["description"]
+            ),
+            closed=(
+                Moment(solved, _version_id(ticket_id, solved), detail="Status solved")
+                if solved is not None and kind == "ticket.resolved"
+                else None
+            ),
+        )
+
+
+def _version_id(ticket_id: str, at) -> str:
+    """The id of the ticket as it stood at `at`: what its update then was called."""
+    return f"{ticket_id}@{at.isoformat().replace('+00:00', 'Z')}"
 
 
 def _unwrap(document: dict) -> list[tuple[str, dict]]:
     """(locator suffix, record) for each ticket or organization in a document."""
     users = _emails_by_id(document.get("users"))
+    metrics = _metrics_by_ticket(document.get("metric_sets"))
     if isinstance(document.get("tickets"), list):
         found = [(f"tickets[{i}]", t) for i, t in enumerate(document["tickets"])]
     elif isinstance(document.get("ticket"), dict):
@@ -194,9 +222,26 @@ def _unwrap(document: dict) -> list[tuple[str, dict]]:
     else:
         found = [("", document)]
     return [
-        (suffix, _with_email(ticket, users) if isinstance(ticket, dict) else ticket)
+        (suffix, _with_metrics(_with_email(ticket, users), metrics))
+        if isinstance(ticket, dict)
+        else (suffix, ticket)
         for suffix, ticket in found
     ]
+
+
+def _metrics_by_ticket(metric_sets) -> dict[str, dict]:
+    """Side-loaded ticket metrics (`include=metric_sets`): ticket id -> metrics."""
+    metric_sets = metric_sets if isinstance(metric_sets, list) else []
+    return {
+        str(m["ticket_id"]): m for m in metric_sets if isinstance(m, dict) and m.get("ticket_id")
+    }
+
+
+def _with_metrics(ticket: dict, metrics: dict[str, dict]) -> dict:
+    found = metrics.get(str(ticket.get("id")))
+    if found is None or "metric_set" in ticket:
+        return ticket
+    return ticket | {"metric_set": found}
 
 
 def _with_email(ticket: dict, users: dict[str, str]) -> dict:

@@ -6,6 +6,12 @@ matters, and folding the same set again gives the same state. A late
 `ticket.updated` stamped before `ticket.resolved` sorts before it and so can
 never reopen the ticket.
 
+A thread is closed at the moment it *became* closed: a ticket solved on
+Monday and closed (Zendesk's later, automatic step) on Friday was closed on
+Monday, and a snapshot of an invoice that was paid long ago does not move
+its payment to the day the snapshot was taken. A closed status after another
+closed status keeps the first one's time; only a reopening starts over.
+
 Every field of the state is the first or the last value some event gives it,
 so the state of a run of events followed by a later run is the first state
 continued by the second (`ThreadState.then`): a thread whose new events all
@@ -91,6 +97,10 @@ class ThreadState:
     category: str | None = None
     assignee: str | None = None
     sla_due_at: datetime | None = None
+    # Whether every event of the run that gave a status gave a closed one:
+    # continued after a closed state, such a run keeps the earlier closing
+    # time. Not stored: only a freshly folded run (`later` in `then`) asks.
+    closed_throughout: bool = False
 
     def then(self, later: "ThreadState") -> "ThreadState":
         """This state continued by `later`, the state of events that all come
@@ -100,9 +110,12 @@ class ThreadState:
             last_event_at=later.last_event_at,
             event_count=self.event_count + later.event_count,
             title=self.title or later.title,
+            closed_throughout=self.closed_throughout and later.closed_throughout,
         )
         if later.status is not None:
-            merged.status, merged.closed_at = later.status, later.closed_at
+            merged.status = later.status
+            still_closed = later.closed_throughout and self.closed_at is not None
+            merged.closed_at = self.closed_at if still_closed else later.closed_at
         for name in _LATEST_WINS:
             value = getattr(later, name)
             if value is not None:
@@ -111,7 +124,11 @@ class ThreadState:
 
     def as_entity(self) -> dict:
         """The Entity row's state columns (see crm.models.Entity)."""
-        values = {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
+        values = {
+            field.name: getattr(self, field.name)
+            for field in dataclasses.fields(self)
+            if field.name != "closed_throughout"
+        }
         values["status"] = self.status or "open"
         return values
 
@@ -122,6 +139,7 @@ def fold_ordered(entity_type: str, ordered: list[ThreadFact]) -> ThreadState:
         raise ValueError("a thread has at least one event")
     closed_statuses = ENTITY_TYPES[entity_type]
     status = closed_at = title = None
+    closed_throughout = True
     amount = currency = due_at = priority = category = assignee = sla_due_at = None
     # One pass with locals, not a dict of state: ingest folds every thread a
     # batch touches, and this loop is most of that cost.
@@ -130,7 +148,10 @@ def fold_ordered(entity_type: str, ordered: list[ThreadFact]) -> ThreadState:
         fact_status = (fact.status if refined else None) or given
         if fact_status:
             status = fact_status
-            closed_at = fact.occurred_at if fact_status in closed_statuses else None
+            if fact_status in closed_statuses:
+                closed_at = closed_at or fact.occurred_at
+            else:
+                closed_at, closed_throughout = None, False
         # The first title names the thread ("Printer offline"); later events
         # ("Payment received") describe a step, not the thread.
         title = title or fact.title
@@ -163,6 +184,7 @@ def fold_ordered(entity_type: str, ordered: list[ThreadFact]) -> ThreadState:
         category,
         assignee,
         sla_due_at,
+        closed_throughout and status is not None,
     )
 
 

@@ -82,6 +82,13 @@ _KINDS = (
 
 KINDS: dict[str, Kind] = {kind.name: kind for kind in _KINDS}
 
+# The kind that opens each thread type that keeps a state: what a record
+# implies happened when it says its object was created before the record
+# itself (see connectors.lifecycle).
+OPENING_KIND: dict[str, str] = {
+    kind.thread: kind.name for kind in _KINDS if kind.stage == OPENS and kind.thread in ENTITY_TYPES
+}
+
 
 @functools.cache  # asked once per converted record
 def kinds_of(source: str) -> tuple[str, ...]:

@@ -235,7 +235,7 @@ def test_each_event_type_maps_to_its_kind_and_thread(runner, session, tmp_path):
         Decimal("4.00"),
         "USD",
         at(1234567890),  # due_date of the finalized invoice
-        at(T0 + 50),
+        at(T0 + 20),  # closed when it was paid; the refund after it keeps that time
         6,
     )
     assert states[("dispute", DISPUTE)] == (

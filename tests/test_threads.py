@@ -4,7 +4,7 @@ import itertools
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from crm.threads import ThreadFact, fold
+from crm.threads import ThreadFact, fold, fold_state
 
 T0 = datetime(2026, 10, 1, 9, tzinfo=UTC)
 
@@ -58,3 +58,31 @@ def test_dispute_status_comes_from_the_record():
     state = fold("dispute", [closed, opened])
     assert state["status"] == "lost"
     assert state["closed_at"] is not None
+
+
+def test_a_thread_is_closed_when_it_became_closed():
+    """Solved on day 1, closed (Zendesk's automatic later step) on day 5, a
+    snapshot of it seen on day 9: the ticket was closed on day 1."""
+    facts = [
+        fact("ticket.opened", 0),
+        fact("ticket.resolved", 24),
+        fact("ticket.resolved", 120),
+        fact("ticket.resolved", 216),
+    ]
+    assert fold("ticket", facts)["closed_at"] == T0 + timedelta(hours=24)
+    reopened = [*facts, fact("ticket.updated", 300), fact("ticket.resolved", 310)]
+    assert fold("ticket", reopened)["closed_at"] == T0 + timedelta(hours=310)
+
+
+def test_a_state_continued_by_later_events_is_their_fold():
+    """`then`, which ingest uses when new events all come after the stored
+    ones, gives what folding every event gives, for every split of every
+    sequence of open and closed steps."""
+    kinds = ("ticket.updated", "ticket.resolved")
+    for steps in itertools.product(kinds, repeat=4):
+        facts = [fact("ticket.opened", 0)]
+        facts += [fact(kind, hours + 1) for hours, kind in enumerate(steps)]
+        whole = fold_state("ticket", facts)
+        for cut in range(1, len(facts)):
+            continued = fold_state("ticket", facts[:cut]).then(fold_state("ticket", facts[cut:]))
+            assert continued.as_entity() == whole.as_entity(), (steps, cut)

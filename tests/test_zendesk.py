@@ -50,7 +50,15 @@ def test_show_response_waits_for_its_organization_then_replays(runner, session):
     output = identities_map(runner, "zendesk", "20012227", "acme")
     assert "replayed 1 zendesk records: 1 accepted" in output
 
-    event = session.scalars(select(Event)).one()
+    # Created in 2012, first seen through its update of 2015: the ticket
+    # opened in 2012, and the timeline says so.
+    opened, event = session.scalars(select(Event).order_by(Event.occurred_at)).all()
+    assert (opened.kind, opened.external_id, opened.occurred_at.isoformat()) == (
+        "ticket.opened",
+        "1@2012-09-06T20:15:09Z",
+        "2012-09-06T20:15:09+00:00",
+    )
+    assert opened.attributes["implied_by"] == "1@2015-09-03T00:37:57Z"
     assert (event.client_id, event.kind, event.external_id) == (
         acme.id,
         "ticket.updated",
@@ -70,6 +78,7 @@ def test_show_response_waits_for_its_organization_then_replays(runner, session):
         "20014182",
     )
     assert ticket.closed_at is None
+    assert ticket.opened_at.isoformat() == "2012-09-06T20:15:09+00:00"
     assert counts(ingest(runner, SHOW)) == (0, 1, 0, 0)
 
 
@@ -212,13 +221,16 @@ def test_webhook_bodies(runner, session, tmp_path):
     assert ingest(runner, write(tmp_path / "trigger.json", trigger))["accepted"] == 1
     assert ingest(runner, write(tmp_path / "event.json", event_webhook))["accepted"] == 1
     events = {e.kind: e for e in session.scalars(select(Event))}
-    assert set(events) == {"ticket.updated", "ticket.resolved"}
+    # Neither body was the ticket's creation; both say when it was.
+    assert set(events) == {"ticket.opened", "ticket.updated", "ticket.resolved"}
+    assert events["ticket.opened"].occurred_at.isoformat() == "2026-03-01T08:00:00+00:00"
     solved = events["ticket.resolved"]
     assert solved.client_id == acme.id
     assert solved.url == "https://acme.zendesk.com/agent/tickets/35436"
     assert solved.attributes["tags"] == ["printer", "vip"]
     assert events["ticket.updated"].attributes["channel"] == "web_service"
     ticket = session.scalars(select(Entity)).one()
+    assert ticket.opened_at.isoformat() == "2026-03-01T08:00:00+00:00"
     assert (ticket.key, ticket.status, ticket.priority, ticket.assignee) == (
         "35436",
         "resolved",
