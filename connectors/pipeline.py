@@ -329,8 +329,19 @@ class Pipeline:
         """Run stored inbox records through the pipeline again.
 
         Records that now go through are marked `replayed`; the others keep
-        their row, with the reason brought up to date.
+        their row, with the reason brought up to date. What the replayed
+        records teach (a charge's id, a requester's organization) replays in
+        turn the records that waited for it (see `replay_matching`).
         """
+        run, learnt = self._replay(connector, inbox, started_by)
+        self.replay_matching(learnt, started_by)
+        return run
+
+    def _replay(
+        self, connector: Connector, inbox: Sequence[InboxRecord], started_by: str
+    ) -> tuple[IngestRun, set[tuple[str, str]]]:
+        """`replay` without following what it teaches: the run, and the
+        identities its records taught."""
         records = [Record(row.position, row.locator, row.record) for row in inbox]
         # An edited record may carry text the database cannot hold: its row
         # keeps a copy it can before the run's first commit writes the row;
@@ -351,12 +362,31 @@ class Pipeline:
                     self._update_inbox(inbox[i], outcome)
                 self._commit_batch(run.id, batch)
                 self.on_progress(len(chunk))
-        return self._finish(run)
+        return self._finish(run), writers.new_hints()
 
     def replay_matching(self, pairs: Iterable[tuple[str, str]], started_by: str) -> list[IngestRun]:
-        """Replay every unmatched record that named one of these identities."""
+        """Replay every unmatched record that named one of these identities,
+        and, transitively, every record waiting for an identity that those
+        taught: mapping a Stripe customer replays its charges, whose ids
+        then place the disputes that name only their charge, in one call.
+        Ends, since every round replays records that were unmatched and
+        follows only identities that are new."""
+        runs: list[IngestRun] = []
+        pending, followed = set(pairs), set()
+        while pending:
+            followed |= pending
+            learnt: set[tuple[str, str]] = set()
+            for connector, rows in self._waiting_for(pending).items():
+                run, taught = self._replay(registry.get(connector), rows, started_by)
+                runs.append(run)
+                learnt |= taught
+            pending = learnt - followed
+        return runs
+
+    def _waiting_for(self, pairs: set[tuple[str, str]]) -> dict[str, list[InboxRecord]]:
+        """The unmatched records that named one of these identities, by connector."""
         hinted = rows_with_keys(
-            self.session, InboxHint.__table__, ("record_id",), ("system", "key"), set(pairs)
+            self.session, InboxHint.__table__, ("record_id",), ("system", "key"), pairs
         )
         record_ids = sorted({record_id for (record_id,) in hinted})
         by_connector: dict[str, list[InboxRecord]] = {}
@@ -368,9 +398,7 @@ class Pipeline:
             )
             for row in rows:
                 by_connector.setdefault(row.connector, []).append(row)
-        return [
-            self.replay(registry.get(name), rows, started_by) for name, rows in by_connector.items()
-        ]
+        return by_connector
 
     # --- one batch -----------------------------------------------------------
 
