@@ -15,10 +15,14 @@ implied events have the ids the real ones would have had (`ID@created_at`,
 `ID@solved_at`), so seeing both the creation and a later snapshot gives one
 opening.
 The organization is the client key (identity system `zendesk`); the requester
-comes along as a second hint (`zendesk-user`, and their email when given), so
-a ticket without an organization waits as unmatched instead of failing. An
-organization record registers its id and `domain_names` for the client it
-resolves to (by either); until then it waits as unmatched.
+comes along as a second hint (`zendesk-user`, and their email and organization
+when side-loaded with `include=users`), so a ticket without an organization
+waits as unmatched instead of failing. Three records tie a requester to a
+client, and so place the tickets waiting on them: a ticket that names both its
+organization and its requester, a user (`{"user": ...}`, `{"users": [...]}`)
+with an organization or an email we know, and an organization record, which
+registers its id and `domain_names` for the client it resolves to (by either);
+until then each waits as unmatched.
 """
 
 import re
@@ -132,20 +136,27 @@ class ZendeskConnector(Connector):
                 position += 1
 
     def schema_applies(self, data: dict) -> bool:
-        """Organizations are not tickets: convert reads them as identity claims."""
-        return not _is_organization(data)
+        """Organizations and users are not tickets: convert reads them as
+        identity claims."""
+        return not (_is_organization(data) or _is_user(data))
 
     def key_of(self, data: dict) -> str:
         if _is_organization(data):
             return f"organization:{data['organization'].get('id', '')}"
+        if _is_user(data):
+            return f"user:{data['user'].get('id', '')}"
         return super().key_of(data)
 
     def convert(self, data: dict) -> list[CanonicalEvent | IdentityClaim]:
         if _is_organization(data):
             return [_organization_claim(data["organization"])]
+        if _is_user(data):
+            return [_user_claim(data["user"])]
         ticket_id, status = data["id"], data["status"]
         if status in OPEN_STATUSES:
-            first_sight = data["created_at"] == data["updated_at"]
+            # Zendesk's clocks may stamp a new ticket's update a second
+            # before its creation: a version at or before the creation is it.
+            first_sight = data["updated_at"] <= data["created_at"]
             kind = "ticket.opened" if first_sight else "ticket.updated"
         elif status in RESOLVED_STATUSES:
             kind = "ticket.resolved"
@@ -154,7 +165,7 @@ class ZendeskConnector(Connector):
                 f"zendesk ticket {ticket_id} status {status!r} is not mapped; "
                 f"mapped: {', '.join(OPEN_STATUSES + RESOLVED_STATUSES)}"
             )
-        updated = data["updated_at"]
+        updated = max(data["updated_at"], data["created_at"])
         via = data["via"] if isinstance(data["via"], dict) else {"channel": data["via"]}
         tags = data["tags"] if isinstance(data["tags"], list) else []
         event = CanonicalEvent(
@@ -180,6 +191,13 @@ class ZendeskConnector(Connector):
             priority=_clip(data["priority"], 32),
             category=_clip(data["type"], 80),
             assignee=data["assignee_id"],
+            # A requester who opens a ticket for their organization belongs
+            # to its client: their tickets without one then go there too.
+            aliases=(
+                ((REQUESTER_SYSTEM, data["requester_id"]),)
+                if data["organization_id"] and data["requester_id"]
+                else ()
+            ),
         )
         created, solved = data["created_at"], data["solved_at"]
         return implied(
@@ -202,7 +220,7 @@ def _version_id(ticket_id: str, at) -> str:
 
 def _unwrap(document: dict) -> list[tuple[str, dict]]:
     """(locator suffix, record) for each ticket or organization in a document."""
-    users = _emails_by_id(document.get("users"))
+    users = _users_by_id(document.get("users"))
     metrics = _metrics_by_ticket(document.get("metric_sets"))
     if isinstance(document.get("tickets"), list):
         found = [(f"tickets[{i}]", t) for i, t in enumerate(document["tickets"])]
@@ -212,21 +230,34 @@ def _unwrap(document: dict) -> list[tuple[str, dict]]:
         document.get("detail"), dict
     ):
         found = [("detail", document["detail"])]
-    elif isinstance(document.get("organizations"), list):
-        return [
-            (f"organizations[{i}]", {"organization": o} if isinstance(o, dict) else o)
-            for i, o in enumerate(document["organizations"])
-        ]
-    elif isinstance(document.get("organization"), dict):
-        return [("organization", {"organization": document["organization"]})]
+    elif claims := _claims(document):
+        return claims
     else:
         found = [("", document)]
     return [
-        (suffix, _with_metrics(_with_email(ticket, users), metrics))
+        (suffix, _with_metrics(_with_requester(ticket, users), metrics))
         if isinstance(ticket, dict)
         else (suffix, ticket)
         for suffix, ticket in found
     ]
+
+
+# Records that are not tickets but say who someone is: one name for a list of
+# them and one for a single one, as the API's responses name them.
+CLAIMS = (("organizations", "organization"), ("users", "user"))
+
+
+def _claims(document: dict) -> list[tuple[str, dict]]:
+    """The organizations or users of a document, each wrapped as its own record."""
+    for plural, singular in CLAIMS:
+        if isinstance(document.get(plural), list):
+            return [
+                (f"{plural}[{i}]", {singular: item} if isinstance(item, dict) else item)
+                for i, item in enumerate(document[plural])
+            ]
+        if isinstance(document.get(singular), dict):
+            return [(singular, {singular: document[singular]})]
+    return []
 
 
 def _metrics_by_ticket(metric_sets) -> dict[str, dict]:
@@ -244,11 +275,13 @@ def _with_metrics(ticket: dict, metrics: dict[str, dict]) -> dict:
     return ticket | {"metric_set": found}
 
 
-def _with_email(ticket: dict, users: dict[str, str]) -> dict:
-    requester = str(ticket.get("requester_id"))
-    if "requester" in ticket or requester not in users:
+def _with_requester(ticket: dict, users: dict[str, dict]) -> dict:
+    """The side-loaded requester's email and organization, as the ticket's
+    `requester`: either may name the client of a ticket without one."""
+    requester = users.get(str(ticket.get("requester_id")))
+    if "requester" in ticket or requester is None:
         return ticket
-    return ticket | {"requester": {"email": users[requester]}}
+    return ticket | {"requester": requester}
 
 
 def _locator(outer: str, suffix: str) -> str:
@@ -258,10 +291,37 @@ def _locator(outer: str, suffix: str) -> str:
     return suffix if outer == "index 0" else f"{outer}: {suffix}"
 
 
-def _emails_by_id(users) -> dict[str, str]:
-    """Side-loaded users (`?include=users`): requester id -> email."""
+def _users_by_id(users) -> dict[str, dict]:
+    """Side-loaded users (`?include=users`): requester id -> their email and
+    organization, where given."""
     users = users if isinstance(users, list) else []
-    return {str(u["id"]): u["email"] for u in users if isinstance(u, dict) and u.get("email")}
+    return {
+        str(u["id"]): {name: u[name] for name in ("email", "organization_id") if u.get(name)}
+        for u in users
+        if isinstance(u, dict) and u.get("id") and (u.get("email") or u.get("organization_id"))
+    }
+
+
+def _is_user(data: dict) -> bool:
+    return isinstance(data.get("user"), dict) and "id" not in data
+
+
+def _user_claim(user: dict) -> IdentityClaim:
+    """A user (a ticket's requester) belongs to the client of their
+    organization, or of their email: known by either, the user's id is
+    registered for it, and the tickets waiting on their requester go in."""
+    user_id = user.get("id")
+    if user_id in (None, "", 0) or isinstance(user_id, bool):
+        raise RecordError("user.id", "is required")
+    organization = user.get("organization_id")
+    email = user.get("email")
+    hints = ClientHints(
+        identities=(("zendesk", str(organization)),) if organization else (),
+        emails=(email,) if isinstance(email, str) and "@" in email else (),
+    )
+    if not hints:
+        raise RecordError("user.organization_id", "is required when the user has no email")
+    return IdentityClaim(hints=hints, aliases=((REQUESTER_SYSTEM, str(user_id)),))
 
 
 def _is_organization(data: dict) -> bool:
@@ -285,9 +345,12 @@ def _hints(data: dict) -> ClientHints:
     identities = []
     if data["organization_id"]:
         identities.append(("zendesk", data["organization_id"]))
+    requester = data["requester"]
+    organization = requester.get("organization_id") if isinstance(requester, dict) else None
+    if organization and str(organization) != data["organization_id"]:
+        identities.append(("zendesk", str(organization)))
     if data["requester_id"]:
         identities.append((REQUESTER_SYSTEM, data["requester_id"]))
-    requester = data["requester"]
     email = requester.get("email") if isinstance(requester, dict) else requester
     return ClientHints(
         identities=tuple(identities),

@@ -263,3 +263,75 @@ def test_unmapped_status_is_skipped_and_bad_fields_rejected(runner, session, tmp
     assert rows["line 3"].field == "id"
     assert rows["line 4"].field == "updated_at"
     assert rows["line 5"].status == "rejected"
+
+
+TICKETS = VENDORS / "zendesk_ticket_list_api_response.json"
+USER = VENDORS / "zendesk_user_show_api_response.json"
+ORGANIZATION_ID = "20012227"  # of the 27 listed tickets that name one
+NO_ORGANIZATION_REQUESTER = "20014192"  # who asked the 73 others
+
+
+def test_a_ticket_list_opens_every_ticket_when_it_was_created(runner, session):
+    """A list gives each ticket once, as it stands: each thread still opens at
+    its `created_at`, not at the update that is the first we see of it."""
+    make_client("acme", identities=[("zendesk", ORGANIZATION_ID)])
+    listed = {str(t["id"]): t for t in json.loads(TICKETS.read_text())["tickets"]}
+    summary = ingest(runner, TICKETS)
+    assert (summary["accepted"], summary["unmatched"]) == (27, 73)
+    tickets = session.scalars(select(Entity)).all()
+    assert len(tickets) == 27
+    for ticket in tickets:
+        created = listed[ticket.key]["created_at"].replace("Z", "+00:00")
+        assert ticket.opened_at.isoformat() == created, ticket.key
+    # One opening per ticket, whether the list was its creation or a later update.
+    openings = session.scalars(select(Event).where(Event.kind == "ticket.opened")).all()
+    assert sorted(e.thread_key for e in openings) == sorted(t.key for t in tickets)
+    assert counts(ingest(runner, TICKETS))[0] == 0
+
+
+def test_a_user_record_places_the_tickets_of_its_requester(runner, session, tmp_path):
+    """Tickets that name only their requester wait; a user record that says
+    which organization the requester belongs to places all of them."""
+    acme = make_client("acme", identities=[("zendesk", ORGANIZATION_ID)])
+    assert ingest(runner, TICKETS)["unmatched"] == 73
+    # Zendesk's recorded user response, as the requester of those tickets
+    # (its id and organization set to theirs; every other field verbatim).
+    user = json.loads(USER.read_text())
+    user["user"] |= {"id": int(NO_ORGANIZATION_REQUESTER), "organization_id": 20012227}
+    summary = ingest(runner, write(tmp_path / "user.json", user))
+    assert summary["accepted"] == 1
+    waiting = session.scalars(select(InboxRecord).where(InboxRecord.status == "unmatched")).all()
+    assert waiting == []
+    placed = session.scalars(select(Entity).where(Entity.client_id == acme.id)).all()
+    assert len(placed) == 100
+    identity = session.scalars(
+        select(Identity).where(Identity.external_key == NO_ORGANIZATION_REQUESTER)
+    ).one()
+    assert (identity.system, identity.client_id) == ("zendesk-user", acme.id)
+
+
+def test_a_ticket_that_names_its_organization_teaches_its_requester(runner, session, tmp_path):
+    """The requester of a ticket filed for an organization belongs to its
+    client: their tickets that name no organization go there too, whichever
+    came first."""
+    acme = make_client("acme", identities=[("zendesk", ORGANIZATION_ID)])
+    lone = sample_ticket() | {"id": 901, "organization_id": None}
+    assert ingest(runner, write(tmp_path / "lone.json", {"ticket": lone}))["unmatched"] == 1
+    assert ingest(runner, SHOW)["accepted"] == 1
+    tickets = session.scalars(select(Entity).order_by(Entity.key)).all()
+    assert [(t.key, t.client_id) for t in tickets] == [("1", acme.id), ("901", acme.id)]
+
+
+def test_metric_sets_say_when_a_ticket_was_solved(runner, session, tmp_path):
+    """Closed on Friday by Zendesk's automation, solved on Monday: with the
+    metrics side-loaded (`include=metric_sets`), the ticket closed Monday."""
+    make_client("acme", identities=[("zendesk", ORGANIZATION_ID)])
+    closed = sample_ticket() | {"status": "closed", "updated_at": "2015-09-07T09:00:00Z"}
+    metrics = {"ticket_id": 1, "solved_at": "2015-09-03T00:37:57Z", "reopens": 0}
+    document = {"tickets": [closed], "metric_sets": [metrics], "count": 1}
+    assert ingest(runner, write(tmp_path / "export.json", document))["accepted"] == 1
+    ticket = session.scalars(select(Entity)).one()
+    assert ticket.opened_at.isoformat() == "2012-09-06T20:15:09+00:00"
+    assert ticket.closed_at.isoformat() == "2015-09-03T00:37:57+00:00"
+    kinds = session.scalars(select(Event.kind).order_by(Event.occurred_at)).all()
+    assert kinds == ["ticket.opened", "ticket.resolved", "ticket.resolved"]
