@@ -7,6 +7,12 @@ brought over from another CRM or a spreadsheet.
 Each reads CSV, a JSON array or NDJSON (chosen by file extension) with the
 columns documented in docs/formats.md. Columns that are not part of the
 format are kept on the event as attributes.
+
+A record of a thread may say when the thread was opened (`opened_at`) or
+closed (`closed_at`), as an export of a PSA's tickets says when each was
+created and solved: the record then implies those moments as events
+(connectors.lifecycle), `<thread>:opened` and `<thread>:closed` of the same
+system, so every record of the thread implies the same two.
 """
 
 import functools
@@ -21,10 +27,11 @@ from connectors.fields import (
     load_columns,
     validate_columns,
 )
+from connectors.lifecycle import Moment, implied
 from connectors.readers import Record
 from connectors.registry import register
 from crm.identities import ClientHints
-from crm.vocabulary import KINDS, kinds_of
+from crm.vocabulary import CLOSES, KINDS, OPENING_KIND, kinds_of
 
 EVENT_FIELDS = (
     Field("id", "text", required=True, max_length=200),
@@ -47,6 +54,8 @@ EVENT_FIELDS = (
     Field("category", "text", max_length=80),
     Field("assignee", "text", max_length=200),
     Field("sla_due_at", "datetime"),
+    Field("opened_at", "datetime"),
+    Field("closed_at", "datetime"),
     Field("attributes", "json"),
 )
 
@@ -63,9 +72,29 @@ def _amount_has_currency(amount, currency) -> RecordError | None:
     return None
 
 
+def _closes_its_thread(kind, thread, closed_at) -> RecordError | None:
+    """A closing time is implied as the event that closed the thread: one of
+    the kind's own thread, which only a record of a closing kind names."""
+    if closed_at is None or kind not in KINDS:
+        return None
+    if KINDS[kind].stage != CLOSES or not thread:
+        return RecordError("closed_at", "is only read on a closing kind's record with a thread")
+    return None
+
+
+def _opens_a_thread(kind, thread, opened_at) -> RecordError | None:
+    if opened_at is None or kind not in KINDS:
+        return None
+    if KINDS[kind].thread not in OPENING_KIND or not thread:
+        return RecordError("opened_at", "is only read on a record of a thread that keeps a state")
+    return None
+
+
 EVENT_RULES = (
     Rule(("client", "account", "email"), _names_a_client),
     Rule(("amount", "currency"), _amount_has_currency),
+    Rule(("kind", "thread", "opened_at"), _opens_a_thread),
+    Rule(("kind", "thread", "closed_at"), _closes_its_thread),
 )
 GenericEventSchema = build_schema("GenericEventSchema", EVENT_FIELDS, EVENT_RULES)
 
@@ -109,7 +138,9 @@ class GenericEventConnector(Connector):
                     failed[position] = self._not_ours(kind)
                 else:
                     keep.append(position)
-        return ConvertedBatch(self._events(checked, keep), failed=failed)
+        return ConvertedBatch(
+            self._with_implied(self._events(checked, keep), checked), failed=failed
+        )
 
     def _not_ours(self, kind: str) -> Skip:
         known = "known" if kind in KINDS else "unknown"
@@ -159,6 +190,33 @@ class GenericEventConnector(Connector):
                 "sla_due_at": column("sla_due_at"),
             },
         )
+
+    def _with_implied(self, events: EventColumns, checked: CheckedColumns) -> EventColumns:
+        """The events with the moments their records imply (see the module's
+        docstring); most files give none, and cost nothing more."""
+        opened, closed = checked.columns["opened_at"], checked.columns["closed_at"]
+        if not any(opened) and not any(closed):
+            return events
+        record = events.record
+        converted = []
+        for i, position in enumerate(record):
+            event = events.event(i)
+            thread = event.thread_key
+            converted.append(
+                (
+                    position,
+                    implied(
+                        event,
+                        _moment(opened[position], f"{thread}:opened"),
+                        _moment(closed[position], f"{thread}:closed"),
+                    ),
+                )
+            )
+        return EventColumns.from_events(converted)
+
+
+def _moment(at, external_id: str) -> Moment | None:
+    return Moment(at, external_id) if at is not None else None
 
 
 @functools.lru_cache(maxsize=4096)
