@@ -502,18 +502,26 @@ class Pipeline:
             row.status, row.field, row.reason = outcome.status, outcome.field, outcome.reason
 
     def store_payload(self, connector, content: bytes, filename) -> RawPayload:
-        """The payload with these bytes, stored (and committed) unless it already is."""
+        """The payload with these bytes, to be read in the format `filename`
+        names, stored (and committed) unless it already is. The same bytes
+        sent as another format are another payload: a JSON body sent as CSV
+        by mistake must not make the same body, sent again as JSON, look
+        already read."""
         digest = hashlib.sha256(content).hexdigest()
+        try:
+            media_type = format_of(filename, connector.default_format)
+        except UnreadableInput:
+            media_type = "unknown"
         payload = self.session.scalar(
-            select(RawPayload).where(
-                RawPayload.sha256 == digest, RawPayload.connector == connector.name
+            select(RawPayload)
+            .where(
+                RawPayload.sha256 == digest,
+                RawPayload.connector == connector.name,
+                RawPayload.media_type == media_type,
             )
+            .limit(1)
         )
         if payload is None:
-            try:
-                media_type = format_of(filename, connector.default_format)
-            except UnreadableInput:
-                media_type = "unknown"
             payload = RawPayload(
                 connector=connector.name,
                 filename=filename,

@@ -11,8 +11,6 @@ processes it again. A delivery whose body was already processed, or is being
 processed, answers without a second run.
 """
 
-import hashlib
-
 from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -65,11 +63,15 @@ def receive(name: str):
     except SignatureError as error:
         return _problem(401, str(error))
 
-    done = _finished_run_for(name, body)
+    body_name = _body_name()
+    mismatch = _declared_wrongly(body, body_name)
+    if mismatch:
+        return _problem(415, mismatch)
+    payload = Pipeline(db.session).store_payload(connector, body, body_name)
+    done = _finished_run_for(payload)
     if done is not None:
         return jsonify({"status": "duplicate", "run_id": done}), 200
-    payload = Pipeline(db.session).store_payload(connector, body, _body_name())
-    key = f"webhook:{name}:{payload.sha256}"
+    key = delivery_key(payload)
     job = jobs.job_for_key(db.session, key)
     if job is not None and job.status != "failed":
         return _accepted(job, "duplicate")  # the first delivery's job is on it
@@ -84,6 +86,12 @@ def receive(name: str):
             db.session.rollback()
             return _accepted(jobs.job_for_key(db.session, key), "duplicate")
     return _answer(job)
+
+
+def delivery_key(payload: RawPayload) -> str:
+    """The job of a delivered body: one per connector, format and bytes, so a
+    body delivered again joins its first delivery's job."""
+    return f"webhook:{payload.connector}:{payload.media_type}:{payload.sha256}"
 
 
 def _accepted(job, status: str = "queued"):
@@ -120,16 +128,25 @@ def _body_name() -> str | None:
     return _MEDIA_TYPES.get(request.mimetype)
 
 
-def _finished_run_for(connector_name: str, body: bytes) -> int | None:
-    """The run that already processed these exact bytes, if any."""
-    digest = hashlib.sha256(body).hexdigest()
+def _declared_wrongly(body: bytes, body_name: str | None) -> str | None:
+    """Why the body cannot be what its Content-Type says, when it evidently
+    is not: a JSON object or array sent as CSV would be read as a header and
+    no record, and its sender told all went well."""
+    if body_name is None or not body_name.endswith(".csv"):
+        return None
+    start = body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    if start in (b"{", b"["):
+        return (
+            "the body is JSON but was sent as text/csv: send it again as application/json "
+            "(or application/x-ndjson, one object a line)"
+        )
+    return None
+
+
+def _finished_run_for(payload: RawPayload) -> int | None:
+    """The run that already read this payload to the end, if any."""
     return db.session.scalar(
         select(IngestRun.id)
-        .join(RawPayload, IngestRun.payload_id == RawPayload.id)
-        .where(
-            RawPayload.connector == connector_name,
-            RawPayload.sha256 == digest,
-            IngestRun.status == "finished",
-        )
+        .where(IngestRun.payload_id == payload.id, IngestRun.status == "finished")
         .limit(1)
     )

@@ -81,9 +81,7 @@ def test_an_export_of_current_states_opens_and_closes_threads_at_their_own_times
     assert first.closed_at.isoformat() == "2026-03-19T17:00:00+00:00"
 
 
-def test_times_that_cannot_be_read_as_a_threads_are_rejected_naming_them(
-    runner, session, tmp_path
-):
+def test_times_that_cannot_be_read_as_a_threads_are_rejected_naming_them(runner, session, tmp_path):
     make_client("acme")
     export = write_csv(
         tmp_path / "bad.csv",

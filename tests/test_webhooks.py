@@ -145,3 +145,46 @@ def test_stripe_accepts_any_of_several_v1_signatures():
 
 def test_hmac_verifies_its_own_signature():
     verify_hmac("s", sign_hmac("s", b"{}"), b"{}")
+
+
+def test_a_json_body_sent_as_csv_is_refused_and_not_taken_as_seen(app, client, session):
+    """Stripe's event, posted as text/csv, would be read as a CSV header and
+    no record: refused, and the same body sent as JSON is then read."""
+    app.config["WEBHOOK_SECRETS"] = {"stripe": "whsec_test"}
+    make_client("acme", identities=[("stripe", "cus_QXg1o8vcGmoR32")])
+    invoice = json.loads((VECTORS.parent / "stripe_openapi_fixture_invoice.json").read_text())
+    event_body = {
+        "id": "evt_1",
+        "object": "event",
+        "type": "invoice.finalized",
+        "created": int(time.time()),
+        "data": {"object": invoice},
+    }
+    body = json.dumps(event_body).encode()
+
+    def send(content_type: str):
+        signature = sign_stripe("whsec_test", body, int(time.time()))
+        headers = {"Content-Type": content_type, "Stripe-Signature": signature}
+        return client.post("/webhooks/stripe", data=body, headers=headers)
+
+    refused = send("text/csv")
+    assert refused.status_code == 415
+    assert "JSON but was sent as text/csv" in refused.json["error"]
+    assert count(session, RawPayload) == 0
+    accepted = send("application/json")
+    assert accepted.status_code == 200, accepted.json
+    assert accepted.json["accepted"] == 1
+    assert count(session, Event) == 1
+
+
+def test_the_same_bytes_read_as_another_format_are_not_a_duplicate(client, session, signed):
+    """A run of a body read as one format says nothing about the same bytes
+    read as another: the payload is kept once per format."""
+    body = b"id,kind,occurred_at,account\nz9,ticket.opened,2026-10-01T09:00Z,AC-1\n"
+    as_json = post(client, body, sign_hmac(SECRET, body))  # application/json: unreadable
+    assert as_json.status_code == 400
+    headers = {"Content-Type": "text/csv", "X-Touchline-Signature": sign_hmac(SECRET, body)}
+    as_csv = client.post("/webhooks/tickets", data=body, headers=headers)
+    assert as_csv.status_code == 200, as_csv.json
+    assert as_csv.json["accepted"] == 1
+    assert count(session, RawPayload) == 2
