@@ -21,6 +21,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, val
 
 from connectors.base import RecordError, first_error
 from connectors.readers import Record
+from crm import jsontext
 
 CURRENCY = re.compile(r"[A-Za-z]{3}")
 MONEY_PLACES = 4
@@ -82,7 +83,7 @@ def parse_json_object(value) -> dict | None:
         return None
     if isinstance(value, str):
         try:
-            value = json.loads(value)
+            value = jsontext.loads(value)
         except json.JSONDecodeError:
             raise ValueError(BAD_JSON) from None
     if not isinstance(value, dict):

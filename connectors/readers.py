@@ -4,8 +4,9 @@ JSON numbers with a fraction are read as exact Decimals, never floats, so an
 amount of 12345678901234.5678 stays exactly that. orjson reads most records
 at a third of the json module's cost, but only into floats: a record it
 reads with any float in it (or any object or array, which may hold one) is
-read again by the json module, as is every record orjson refuses, so the
-values and the error messages are the json module's throughout.
+read again by crm.jsontext (the json module, with limits on depth and
+number size), as is every record orjson refuses, so the values and the error
+messages are crm.jsontext's throughout.
 
 A record's position is how a person finds it again: "line 7" of a CSV or
 NDJSON file, "index 3" of a JSON array. A record that cannot be parsed on its
@@ -27,16 +28,14 @@ import json
 import re
 import unicodedata
 from collections.abc import Callable, Iterator
-from decimal import Decimal
 from pathlib import PurePath
 
 import orjson
 
+from crm import jsontext
+
 FORMATS = {".csv": "csv", ".json": "json", ".ndjson": "ndjson", ".jsonl": "ndjson"}
-# One decoder for every document: json.loads(text, parse_float=...) would
-# build a new one per call, which costs as much as parsing an NDJSON line.
-_DECODER = json.JSONDecoder(parse_float=Decimal)
-# What orjson may have read differently from _DECODER: a float (or a number
+# What orjson may have read differently from crm.jsontext: a float (or a number
 # too large for 64 bits, which it reads as one), and containers that may hold one.
 _MAYBE_INEXACT = frozenset({float, dict, list})
 
@@ -249,7 +248,7 @@ def _read_line(line: str) -> tuple[dict, str | None]:
     data = _quick(line)
     if data is None:
         try:
-            data = _DECODER.decode(line)
+            data = jsontext.loads(line)
         except json.JSONDecodeError as error:
             return {"_raw": line}, f"not valid JSON: {error.msg}"
     return _as_object(data)
@@ -264,8 +263,8 @@ def _as_object(data) -> tuple[dict, str | None]:
 
 
 def _quick(text: str):
-    """The JSON value as orjson reads it, when that is exactly what _DECODER
-    reads: an object, or an array of objects, holding nothing orjson may read
+    """The JSON value as orjson reads it, when that is exactly what
+    crm.jsontext reads: an object, or an array of objects, holding nothing orjson may read
     differently. Else None."""
     try:
         value = orjson.loads(text)
@@ -285,7 +284,7 @@ def _json_records(text: str) -> Iterator[Record]:
     document = _quick(text)
     if document is None:
         try:
-            document = _DECODER.decode(text)
+            document = jsontext.loads(text)
         except json.JSONDecodeError as error:
             raise UnreadableInput(f"not valid JSON at line {error.lineno}: {error.msg}") from None
     items = document if isinstance(document, list) else [document]

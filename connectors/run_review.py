@@ -7,7 +7,6 @@ pipeline again on its own with `replay_record`.
 """
 
 import json
-from decimal import Decimal
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -16,6 +15,7 @@ from connectors import registry
 from connectors.pipeline import Pipeline
 from connectors.readers import Record
 from connectors.review import Page
+from crm import jsontext
 from crm.models import InboxHint, InboxRecord, IngestRun
 from crm.models.inbox import RUN_COUNTS
 
@@ -76,7 +76,7 @@ class NotReplayable(ValueError):
 def parse_record(text: str) -> dict:
     """An edited record as typed into a form: a JSON object, numbers exact."""
     try:
-        data = json.loads(text, parse_float=Decimal)
+        data = jsontext.loads(text)
     except json.JSONDecodeError as error:
         raise NotReplayable(
             f"record: not valid JSON at line {error.lineno} column {error.colno}: {error.msg}",

@@ -24,7 +24,10 @@ from flask_smorest import Blueprint as SmorestBlueprint
 from flask_smorest import abort as _abort
 from flask_smorest.error_handler import ErrorSchema as SmorestErrorSchema
 from marshmallow import ValidationError, fields
-from webargs.flaskparser import FlaskParser
+from webargs.core import missing
+from webargs.flaskparser import FlaskParser, is_json_request
+
+from crm import jsontext
 
 __all__ = ["ID", "ApiBlueprint", "abort", "init_app", "register"]
 
@@ -47,7 +50,19 @@ UNSTORABLE_MESSAGE = "holds a character no text can keep: NUL (U+0000) or half a
 class _ArgumentsParser(FlaskParser):
     """webargs' parser, with a 422 naming the field for an argument the
     operation declares that holds an unstorable character, or that is given
-    several times when it takes one value (webargs would keep the first)."""
+    several times when it takes one value (webargs would keep the first).
+    A JSON body is read by crm.jsontext, whose limits on depth and number
+    size make a hostile body a 400 that says what is wrong, not a 500."""
+
+    def _raw_load_json(self, req):
+        if not is_json_request(req):
+            return missing
+        return jsontext.loads(req.get_data(cache=True))
+
+    def _handle_invalid_json_error(self, error, req, *args, **kwargs):
+        if isinstance(error, jsontext.JSONLimitError):
+            abort(400, f"the JSON body {error.msg}", field="json")
+        return super()._handle_invalid_json_error(error, req, *args, **kwargs)
 
     def pre_load(self, location_data, *, schema, req, location):
         declared = {field.data_key or name: field for name, field in schema.fields.items()}
