@@ -45,13 +45,21 @@ def verify_stripe(secret: str, header: str | None, body: bytes, now: float | Non
     if not candidates:
         raise SignatureError(f"{STRIPE_HEADER} has no v1 signature")
     expected = _hex_hmac(secret, f"{timestamp}.".encode() + body)
-    if not any(hmac.compare_digest(expected, candidate) for candidate in candidates):
+    if not any(_same_digest(expected, candidate) for candidate in candidates):
         raise SignatureError("signature does not match the body")
     age = (time.time() if now is None else now) - timestamp
     if abs(age) > STRIPE_TOLERANCE_S:
         raise SignatureError(
             f"signature timestamp is {int(age)} s old (limit {STRIPE_TOLERANCE_S})"
         )
+
+
+def _same_digest(expected: str, given: str) -> bool:
+    """Whether a header's digest is the expected one, in constant time. A
+    header may carry any byte (Werkzeug reads them as Latin-1), and
+    compare_digest refuses text that is not ASCII: such a digest is simply
+    not ours."""
+    return given.isascii() and hmac.compare_digest(expected, given)
 
 
 def sign_hmac(secret: str, body: bytes) -> str:
@@ -64,5 +72,5 @@ def verify_hmac(secret: str, header: str | None, body: bytes) -> None:
     scheme, _, digest = header.strip().partition("=")
     if scheme.lower() != "sha256" or not digest:
         raise SignatureError(f"{HMAC_HEADER} must be 'sha256=<hex digest>'")
-    if not hmac.compare_digest(_hex_hmac(secret, body), digest.lower()):
+    if not _same_digest(_hex_hmac(secret, body), digest.lower()):
         raise SignatureError("signature does not match the body")

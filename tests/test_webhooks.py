@@ -188,3 +188,18 @@ def test_the_same_bytes_read_as_another_format_are_not_a_duplicate(client, sessi
     assert as_csv.status_code == 200, as_csv.json
     assert as_csv.json["accepted"] == 1
     assert count(session, RawPayload) == 2
+
+
+@pytest.mark.parametrize(
+    ("name", "header", "value"),
+    [
+        ("stripe", "Stripe-Signature", "t={now},v1=\xe9\xe9"),
+        ("tickets", "X-Touchline-Signature", "sha256=\xe9"),
+    ],
+)
+def test_a_signature_that_is_not_ascii_is_refused(app, client, session, name, header, value):
+    app.config["WEBHOOK_SECRETS"] = {"stripe": "whsec_test", "tickets": SECRET}
+    headers = {"Content-Type": "application/json", header: value.format(now=int(time.time()))}
+    response = client.post(f"/webhooks/{name}", data=b"[]", headers=headers)
+    assert response.status_code == 401
+    assert count(session, RawPayload) == 0
