@@ -1,6 +1,36 @@
 """Schema bases shared by every package's pages and API."""
 
-from marshmallow import EXCLUDE, Schema, pre_load
+from datetime import date
+
+from marshmallow import EXCLUDE, Schema, fields, pre_load, validate
+
+# The days a query may name. Every day in it can be moved by the spans the
+# app works with (a briefing's period and previous period, a year of charts,
+# a timeline's last day taken to the next midnight) and stay a date; day 1 of
+# year 1 or the last of 9999 cannot, and once answered with a 500.
+FIRST_DAY = date(1900, 1, 1)
+LAST_DAY = date(2999, 12, 31)
+
+
+class Day(fields.Date):
+    """A day, YYYY-MM-DD, between FIRST_DAY and LAST_DAY."""
+
+    def __init__(self, **kwargs):
+        kwargs["validate"] = [
+            validate.Range(
+                min=FIRST_DAY,
+                max=LAST_DAY,
+                error=f"must be a day from {FIRST_DAY.isoformat()} to {LAST_DAY.isoformat()}",
+            ),
+            *_as_list(kwargs.get("validate")),
+        ]
+        super().__init__(**kwargs)
+
+
+def _as_list(validators) -> list:
+    if validators is None:
+        return []
+    return list(validators) if isinstance(validators, list | tuple) else [validators]
 
 
 class FormSchema(Schema):

@@ -23,7 +23,7 @@ from marshmallow import (
     validates_schema,
 )
 
-from crm.schemas import FormSchema
+from crm.schemas import Day, FormSchema
 from crm.timeline.queries import (
     COMMITMENT_STATES,
     MAX_PAGE_SIZE,
@@ -96,12 +96,8 @@ class TimelineQuerySchema(FormSchema):
         SOURCES, "source", metadata={"description": "Sources to show, e.g. billing,rmm."}
     )
     kind = _Choices(tuple(KINDS), "kind", metadata={"description": "Event kinds to show."})
-    since = fields.Date(
-        data_key="from", metadata={"description": "First day to show (UTC), YYYY-MM-DD."}
-    )
-    until = fields.Date(
-        data_key="to", metadata={"description": "Last day to show (UTC), inclusive."}
-    )
+    since = Day(data_key="from", metadata={"description": "First day to show (UTC), YYYY-MM-DD."})
+    until = Day(data_key="to", metadata={"description": "Last day to show (UTC), inclusive."})
     q = fields.String(
         validate=validate.Length(max=200),
         metadata={"description": "Text in the title, detail or actor, in any case."},

@@ -7,12 +7,14 @@ offset.
 
 from marshmallow import EXCLUDE, Schema, fields, pre_load
 
+from crm.schemas import Day
+
 
 class BriefingQuerySchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    date = fields.Date(
+    date = Day(
         metadata={
             "description": "The meeting day, YYYY-MM-DD (default: today in the client's time "
             "zone). A day already past gives the briefing as it stood that morning."
@@ -33,7 +35,7 @@ class BatchQuerySchema(Schema):
     )
     group = fields.String(metadata={"description": "A group id, or kind:name (industry:Dental)"})
     account_manager = fields.String()
-    date = fields.Date(
+    date = Day(
         metadata={"description": "The meeting day, YYYY-MM-DD (default: each client's today)."}
     )
 

@@ -11,7 +11,7 @@ from marshmallow import (
     validates_schema,
 )
 
-from crm.schemas import FormSchema
+from crm.schemas import Day, FormSchema
 from crm.vocabulary import TIERS
 from reports.portfolio.period import Period, last_twelve_months
 
@@ -19,13 +19,11 @@ from reports.portfolio.period import Period, last_twelve_months
 class PeriodQuerySchema(FormSchema):
     """`?from=&to=`: whole UTC days, both included; by default the last 12 months."""
 
-    start = fields.Date(
+    start = Day(
         data_key="from",
         metadata={"description": "First day (UTC), YYYY-MM-DD; default: a year before `to`."},
     )
-    end = fields.Date(
-        data_key="to", metadata={"description": "Last day (UTC), included; default: today."}
-    )
+    end = Day(data_key="to", metadata={"description": "Last day (UTC), included; default: today."})
 
     @validates_schema
     def _days_in_order(self, data, **kwargs):
@@ -62,8 +60,8 @@ def _exact(description: str | None = None) -> fields.Decimal:
 
 
 class PeriodSchema(Schema):
-    start = fields.Date(data_key="from")
-    end = fields.Date(data_key="to")
+    start = Day(data_key="from")
+    end = Day(data_key="to")
 
 
 class CircleSchema(Schema):
