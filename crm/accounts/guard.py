@@ -20,13 +20,14 @@ from flask import (
     redirect,
     render_template,
     request,
+    session,
     url_for,
 )
 from flask_login import LoginManager, current_user
 from flask_smorest import abort as api_abort
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
-from crm.accounts import policy
+from crm.accounts import policy, sessions
 from crm.accounts.models import ApiToken, User
 from crm.accounts.operations import TokenGrant, grant_for_secret, note_token_use
 from crm.database import read_outside_transaction
@@ -121,6 +122,8 @@ def _user_from_session(user_id: str) -> User | None:
     user = db.session.get(User, int(number))
     if user is None or not user.active or user.session_version != int(version):
         return None  # deactivated, or signed out everywhere by a new password
+    if not sessions.is_live(db.session, user, session.get(sessions.COOKIE_KEY)):
+        return None  # signed out: this cookie is a copy of one that ended
     return user
 
 

@@ -63,6 +63,23 @@ class User(db.Model):
         return f"<User {self.email}>"
 
 
+class UserSession(db.Model):
+    """One signed-in browser: the session cookie holds its token, this row its
+    SHA-256. Signing out ends the row, so a copy of the cookie is worth
+    nothing afterwards; "sign out everywhere", a new password and
+    deactivation end all of an account's rows."""
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ip: Mapped[str | None] = mapped_column(String(45))
+    agent: Mapped[str | None] = mapped_column(String(200))
+
+
 class UserRole(db.Model):
     __tablename__ = "user_roles"
     __table_args__ = (

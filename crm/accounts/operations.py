@@ -16,9 +16,10 @@ from datetime import datetime, timedelta
 
 from flask import current_app, has_request_context, request
 from sqlalchemy import bindparam, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from crm.accounts import sessions
 from crm.accounts.models import ROLES, ApiToken, AuditEntry, User, UserRole
 from crm.models.types import utcnow
 
@@ -162,7 +163,12 @@ def _keep_an_admin(session: Session, user: User, field: str) -> None:
 
 
 def _end_sessions(user: User) -> None:
+    """Sign the user out everywhere: every session row, and every cookie of
+    the current session version."""
     user.session_version = (user.session_version or 0) + 1
+    session = object_session(user)
+    if session is not None and user.id is not None:
+        sessions.end_all(session, user)
 
 
 def _dummy_hash() -> str:

@@ -67,6 +67,7 @@ ENDPOINTS: dict[str, str | Mapping[str, str]] = {
     "api-docs.openapi_swagger_ui": SIGNED_IN,
     "accounts.account": SIGNED_IN,
     "accounts.change_password": SIGNED_IN,
+    "accounts.end_other_sessions": SIGNED_IN,
     "accounts_api.me": SIGNED_IN,
     # background jobs: each sees the jobs they started, an admin all (crm.jobs.queries)
     "jobs.jobs": SIGNED_IN,

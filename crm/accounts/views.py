@@ -15,7 +15,7 @@ from flask import (
 from flask_login import login_user, logout_user
 from marshmallow import ValidationError
 
-from crm.accounts import ratelimit
+from crm.accounts import ratelimit, sessions
 from crm.accounts.guard import current_user_or_none, landing_page
 from crm.accounts.operations import (
     MAX_EMAIL_LENGTH,
@@ -70,13 +70,22 @@ def login():
     audit(db.session, "user.sign_in", "user", user.email, actor=user)
     db.session.commit()
     session.clear()  # nothing from before signing in carries over
+    _begin(user)
+    return redirect(target or landing_page(user))
+
+
+def _begin(user) -> None:
+    """Sign this browser in as `user`, in a session the server can end."""
+    session[sessions.COOKIE_KEY] = sessions.start(db.session, user)
+    db.session.commit()
     login_user(user)
     session.permanent = True  # lasts PERMANENT_SESSION_LIFETIME, renewed as it is used
-    return redirect(target or landing_page(user))
 
 
 @bp.post("/logout")
 def logout():
+    sessions.end(db.session, session.get(sessions.COOKIE_KEY))
+    db.session.commit()
     logout_user()
     session.clear()
     flash("You are signed out.", "message")
@@ -107,9 +116,20 @@ def change_password():
     audit(db.session, "user.password", "user", user.email, {"own": True})
     db.session.commit()
     # The new password ended every session, this one too: start a fresh one.
-    login_user(user)
-    session.permanent = True
+    _begin(user)
     flash("Your password is changed; your other sessions are signed out.", "message")
+    return redirect(url_for("accounts.account"))
+
+
+@bp.post("/account/sessions/end")
+def end_other_sessions():
+    """Sign out everywhere else: every other browser's session ends now."""
+    user = current_user_or_none()
+    ended = sessions.end_all(db.session, user, keep=session.get(sessions.COOKIE_KEY))
+    audit(db.session, "user.sessions_ended", "user", user.email, {"sessions": ended})
+    db.session.commit()
+    noun = "session" if ended == 1 else "sessions"
+    flash(f"{ended} other {noun} signed out.", "message")
     return redirect(url_for("accounts.account"))
 
 
@@ -135,6 +155,8 @@ def _account_page(errors: dict[str, str]) -> str:
         user=user,
         abilities=[text for name, text in CAPABILITIES.items() if name in granted],
         errors=errors,
+        sessions=sessions.live(db.session, user),
+        this_session=sessions.token_hash(session.get(sessions.COOKIE_KEY)),
     )
 
 
