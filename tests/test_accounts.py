@@ -1,11 +1,13 @@
 """Signing in and out, passwords, login rate limiting and API tokens."""
 
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 from sqlalchemy import select, update
 
+from crm.accounts import ratelimit
 from crm.accounts.models import ApiToken, LoginAttempt, User, UserRole
 from crm.accounts.operations import TOKEN_PREFIX
 from crm.extensions import db
@@ -193,6 +195,58 @@ def test_every_process_counts_the_same_attempts(app, anonymous, database_url):
     finally:
         with other.app_context():
             db.engine.dispose()
+
+
+def test_attempts_arriving_together_are_never_checked_past_the_limit(app):
+    """Recorded before they are counted: of attempts that all arrive before
+    any is checked, the k-th recorded sees k, so only the limit's first pass.
+    (Counted first, 60 parallel wrong passwords had 6 checked against 5.)"""
+    limits = ratelimit.Limits(per_email=5, per_address=100, window=timedelta(minutes=15))
+    now = utcnow()
+    attempts = [
+        ratelimit.begin(db.session, "victim@example.com", "10.0.0.7", now) for _ in range(9)
+    ]
+    verdicts = [ratelimit.refusal(db.session, attempt, limits, now) for attempt in attempts]
+    assert sum(verdict is None for verdict in verdicts) == 5
+
+
+def test_parallel_wrong_passwords_are_checked_at_most_the_limit(app):
+    """60 browsers at once, each with its own connection."""
+    app.config["LOGIN_MAX_FAILURES"] = 5
+    user = make_user("staff")
+    email = user.email
+
+    def attempt(_):
+        with app.app_context():
+            try:
+                return app.test_client().post("/login", data={"email": email, "password": "x"})
+            finally:
+                db.session.remove()
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        codes = [response.status_code for response in pool.map(attempt, range(60))]
+    assert codes.count(401) <= 5
+    assert codes.count(401) + codes.count(429) == 60
+
+
+def test_the_owner_still_signs_in_from_an_address_they_used_before(app):
+    """A stranger's failures lock the email out everywhere but where its owner
+    signed in before; there only the address's own limit applies."""
+    app.config["LOGIN_MAX_FAILURES"] = 3
+    user = make_user("staff")
+    office = app.test_client()
+    office.environ_base["REMOTE_ADDR"] = "192.0.2.10"
+    assert sign_in(office, user.email).status_code == 302
+    office.post("/logout")
+    stranger = app.test_client()
+    stranger.environ_base["REMOTE_ADDR"] = "198.51.100.66"
+    for _ in range(4):
+        sign_in(stranger, user.email, "guess")
+    assert sign_in(stranger, user.email).status_code == 429
+    new_place = app.test_client()
+    new_place.environ_base["REMOTE_ADDR"] = "203.0.113.5"
+    assert sign_in(new_place, user.email).status_code == 429
+    assert sign_in(office, user.email).status_code == 302
 
 
 # --- API tokens ---------------------------------------------------------------------------

@@ -51,8 +51,9 @@ def login():
     email = normalise_email(form["email"])[:MAX_EMAIL_LENGTH]
     ip = request.remote_addr or "unknown"
     now = utcnow()
+    attempt = ratelimit.begin(db.session, email, ip, now)
     refused = ratelimit.refusal(
-        db.session, email, ip, ratelimit.Limits.from_config(current_app.config), now
+        db.session, attempt, ratelimit.Limits.from_config(current_app.config), now
     )
     if refused is not None:
         message = (
@@ -62,7 +63,7 @@ def login():
         page = _login_page(target, email, message)
         return page, 429, {"Retry-After": str(refused.seconds)}
     user = authenticate(db.session, email, form["password"])
-    ratelimit.record(db.session, email, ip, user is not None, now)
+    ratelimit.finish(db.session, attempt, user is not None)
     if user is None:
         db.session.commit()
         return _login_page(target, email, WRONG), 401
