@@ -39,6 +39,11 @@ from crm.models import InboxHint, InboxRecord, IngestRun, RawPayload
 from crm.models.types import utcnow
 
 DEFAULT_BATCH_SIZE = 5000
+# What becomes of a record that the run's counts say all about: an accepted
+# record is on the timeline, a duplicate is already there (or already waits
+# in the inbox). Neither gets an inbox row: a rerun of a million-record file
+# would otherwise store a million rows that say "already there".
+KEPT_ONLY_AS_COUNTS = frozenset({"accepted", "duplicate"})
 
 
 @contextlib.contextmanager
@@ -319,7 +324,7 @@ class Pipeline:
                 self.session.add_all(
                     self._inbox_row(connector, record, outcome, input_.run_id, input_.payload_id)
                     for record, outcome in zip(batch.records, batch.outcomes, strict=True)
-                    if outcome.status != "accepted"
+                    if outcome.status not in KEPT_ONLY_AS_COUNTS
                 )
                 self._commit_batch(input_.run_id, batch)
             share.wrote(len(chunk))
