@@ -14,6 +14,7 @@ import dataclasses
 import functools
 import gc
 import hashlib
+import itertools
 import weakref
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -89,6 +90,9 @@ class _Input:
     filename: str | None
     payload_id: int
     run_id: int
+    # Records a run resumed had written already: the first ones of the input,
+    # since one process commits its batches in order.
+    skip: int = 0
 
 
 @dataclass
@@ -193,13 +197,30 @@ class Pipeline:
         payload: RawPayload,
         started_by: str,
         content: bytes | None = None,
+        *,
+        job_id: int | None = None,
     ) -> IngestRun:
         """Ingest a payload stored before (by `store_payload`), as `ingest` does:
         a background job stores the body in the request and ingests it later.
-        `content`: the payload's bytes, if at hand (else they are read back)."""
+        `content`: the payload's bytes, if at hand (else they are read back).
+
+        `job_id`: the job doing it. A run of the same job left running (its
+        worker died) is resumed, not started again: its committed batches
+        are the input's first records, in one process, so the rest goes on
+        from there, and its counts describe the whole input once."""
         content = payload.content if content is None else content
-        processes = self._processes_for([content])
-        [run] = self._ingest_stored([(connector, payload, content)], started_by, processes)
+        resumed = None
+        if job_id is not None:
+            resumed = self.session.scalar(
+                select(IngestRun)
+                .where(IngestRun.job_id == job_id, IngestRun.status == "running")
+                .order_by(IngestRun.id.desc())
+                .limit(1)
+            )
+        processes = 1 if resumed is not None else self._processes_for([content])
+        [run] = self._ingest_stored(
+            [(connector, payload, content)], started_by, processes, job_id=job_id, resumed=resumed
+        )
         return _readable(run)
 
     def ingest_all(
@@ -238,16 +259,27 @@ class Pipeline:
         return processes
 
     def _ingest_stored(
-        self, stored: list[tuple[Connector, RawPayload, bytes]], started_by: str, processes: int
+        self,
+        stored: list[tuple[Connector, RawPayload, bytes]],
+        started_by: str,
+        processes: int,
+        *,
+        job_id: int | None = None,
+        resumed: IngestRun | None = None,
     ) -> list[IngestRun]:
         """Ingest stored payloads, a run each, with `processes` sharing them;
-        the runs, ended (see ingest_all)."""
-        runs = [
-            self._start_run(connector.name, started_by, payload.filename, payload)
+        the runs, ended (see ingest_all). `resumed`: the run of the one
+        input, to go on with (see ingest_payload)."""
+        runs = [resumed] if resumed is not None else []
+        runs = runs or [
+            self._start_run(connector.name, started_by, payload.filename, payload, job_id)
             for connector, payload, _ in stored
         ]
+        skip = resumed.total if resumed is not None else 0
+        if skip:
+            self.on_progress(skip)  # done before: the progress counts all the input
         inputs = [
-            _Input(connector, content, payload.filename, payload.id, run.id)
+            _Input(connector, content, payload.filename, payload.id, run.id, skip)
             for (connector, payload, content), run in zip(stored, runs, strict=True)
         ]
         reading = _Reading()
@@ -311,8 +343,10 @@ class Pipeline:
         writers = _Writers(self.session, input_.payload_id)
         check_text = may_hold_unstorable_text(content)
         records = connector.parse(content, input_.filename)
+        if input_.skip:
+            records = itertools.islice(records, input_.skip, None)
         batches = share.batches(records, self.batch_size, first_input=number == 0)
-        records_read = 0
+        records_read = input_.skip
         for index, chunk in enumerate(batches):
             records_read += len(chunk)
             if not share.claim(number, index):
@@ -539,12 +573,15 @@ class Pipeline:
             self.session.commit()
         return payload
 
-    def _start_run(self, connector_name, started_by, source_name, payload) -> IngestRun:
+    def _start_run(
+        self, connector_name, started_by, source_name, payload, job_id: int | None = None
+    ) -> IngestRun:
         run = IngestRun(
             connector=connector_name,
             started_by=started_by,
             source_name=source_name,
             payload_id=payload.id if payload else None,
+            job_id=job_id,
         )
         self.session.add(run)
         self.session.commit()
@@ -560,7 +597,7 @@ class Pipeline:
             runs.update()
             .where(runs.c.id == run_id)
             .values(
-                {runs.c.total: runs.c.total + len(batch.outcomes)}
+                {runs.c.total: runs.c.total + len(batch.outcomes), runs.c.heartbeat_at: utcnow()}
                 | {runs.c[status]: runs.c[status] + count for status, count in counts.items()}
             )
         )

@@ -4,6 +4,7 @@ from flask_smorest.fields import Upload
 from marshmallow import EXCLUDE, Schema, fields, pre_load
 from marshmallow.validate import Length, OneOf, Range
 
+from crm.heartbeat import INTERRUPTED
 from crm.models.inbox import INBOX_STATUSES
 
 
@@ -135,7 +136,15 @@ class HintGroupSchema(Schema):
 class IngestRunSchema(Schema):
     run_id = fields.Integer(attribute="id")
     connector = fields.String()
-    status = fields.String()
+    status = fields.String(
+        attribute="shown_status",
+        metadata={
+            "enum": ["running", "finished", "failed", INTERRUPTED],
+            "description": f"`{INTERRUPTED}`: running, but its process stopped (no heartbeat for "
+            "TOUCHLINE_HEARTBEAT_STALE_SECONDS); ingest the same file again to complete it",
+        },
+    )
+    heartbeat_at = fields.DateTime(allow_none=True)
     started_by = fields.String()
     source_name = fields.String(allow_none=True)
     started_at = fields.DateTime()

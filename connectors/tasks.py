@@ -22,7 +22,6 @@ from crm.jobs.celery import enqueue, enqueue_after_commit
 from crm.jobs.models import Job
 from crm.jobs.runner import RETRY_OPTIONS, JobFailed, reporter, running
 from crm.models import InboxHint, InboxRecord, IngestRun, RawPayload
-from crm.models.types import utcnow
 
 
 def queue_payload(
@@ -56,13 +55,15 @@ def ingest_payload(self, job_id: int) -> None:
         if finished:
             job.result = finished[-1].summary()  # this very job did it before it was lost
             return
-        _close_interrupted_runs(payload, job)
         connector = registry.get(payload.connector)
         pipeline = Pipeline(
             db.session, current_app.config["INGEST_BATCH_SIZE"], on_progress=reporter(job)
         )
         try:
-            run = pipeline.ingest_payload(connector, payload, job.params["started_by"])
+            # A run this job left behind (its worker died) is resumed.
+            run = pipeline.ingest_payload(
+                connector, payload, job.params["started_by"], job_id=job.id
+            )
         except UnreadableInput as error:
             failed = _runs_of(payload, "failed")
             raise JobFailed(str(error), {"run_id": failed[-1].id} if failed else None) from None
@@ -77,15 +78,6 @@ def _runs_of(payload: RawPayload, status: str) -> list[IngestRun]:
             .order_by(IngestRun.id)
         )
     )
-
-
-def _close_interrupted_runs(payload: RawPayload, job: Job) -> None:
-    """A run left `running` by a worker that died: failed, saying what took over.
-    Its committed batches stay; the new run finds them as duplicates."""
-    for run in _runs_of(payload, "running"):
-        run.status, run.finished_at = "failed", utcnow()
-        run.error = f"interrupted (the worker stopped); job {job.id} ran the payload again"
-    db.session.commit()
 
 
 # --- replaying what waited for an identity ---------------------------------------------

@@ -27,6 +27,7 @@ from connectors.signatures import (
 from connectors.tasks import ingest_payload, queue_payload
 from crm.config import WEBHOOK_SECRET_PREFIX
 from crm.extensions import db
+from crm.heartbeat import INTERRUPTED
 from crm.jobs import operations as jobs
 from crm.jobs.celery import enqueue
 from crm.models import IngestRun, RawPayload
@@ -73,10 +74,12 @@ def receive(name: str):
         return jsonify({"status": "duplicate", "run_id": done}), 200
     key = delivery_key(payload)
     job = jobs.job_for_key(db.session, key)
-    if job is not None and job.status != "failed":
+    if job is not None and job.shown_status not in ("failed", INTERRUPTED):
         return _accepted(job, "duplicate")  # the first delivery's job is on it
     if job is not None:
-        jobs.requeue(db.session, job)  # the sender's retry of a body that failed
+        # The sender's retry of a body that failed, or whose worker died
+        # with no other to take it over: the job resumes its run.
+        jobs.requeue(db.session, job)
         db.session.commit()
         enqueue(ingest_payload, job.id)
     else:

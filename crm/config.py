@@ -111,6 +111,7 @@ def from_environment(instance_path: str) -> dict:
         # Seconds before a task whose worker died is handed to another worker;
         # must be longer than the longest task (a big import, a batch of PDFs).
         "CELERY_VISIBILITY_TIMEOUT": _int("TOUCHLINE_CELERY_VISIBILITY_TIMEOUT", 3600),
+        "HEARTBEAT_STALE_SECONDS": _int("TOUCHLINE_HEARTBEAT_STALE_SECONDS", 600),
         # A file sent to POST /api/v1/ingest/<connector> bigger than this is
         # ingested by a job (202 and the job) rather than in the request.
         "BACKGROUND_INGEST_BYTES": _int("TOUCHLINE_BACKGROUND_INGEST_BYTES", 1024 * 1024),

@@ -5,9 +5,10 @@ jobs, run twice without duplicates, retry transient errors, and show at
 import io
 import json
 import zipfile
+from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import OperationalError
 
 from connectors import registry
@@ -17,10 +18,11 @@ from connectors.tasks import ingest_payload
 from connectors.webhooks import delivery_key
 from crm.accounts.models import User
 from crm.extensions import db
-from crm.jobs import operations
+from crm.jobs import operations, runner
 from crm.jobs.celery import enqueue
 from crm.jobs.models import Job
 from crm.models import Event, InboxRecord, IngestRun
+from crm.models.types import utcnow
 from tests.factories import event, make_client
 
 SECRET = "tickets-secret"
@@ -141,24 +143,46 @@ def test_a_task_delivered_twice_changes_nothing_the_second_time(app, signed):
     assert (job.status, count(Event), count(IngestRun)) == ("done", 5, 1)
 
 
-def test_a_job_whose_worker_died_mid_batch_completes_without_duplicates(app, signed):
-    records = tickets(120)
-    job = _queued_ingest(records)
-    # What a worker killed after its first batch leaves: the job running, a
-    # run running, the first 50 records committed.
-    operations.start(db.session, job)
-    partial = Pipeline(db.session, 50)
-    partial.ingest(registry.get("tickets"), json.dumps(records[:50]).encode(), "part.json", "test")
-    interrupted = IngestRun(
-        connector="tickets", started_by="test", payload_id=job.params["payload_id"]
-    )
-    db.session.add(interrupted)
+def test_a_job_whose_worker_died_mid_batch_resumes_its_run(app, signed, monkeypatch):
+    """What a worker killed after its second batch leaves: the job and its run
+    `running`, 100 records committed. The next delivery, once the heartbeat
+    has stopped, goes on from record 101 with the same run."""
+    app.config["INGEST_BATCH_SIZE"] = 50
+    job = _queued_ingest(tickets(120))
+    real_commit, commits = Pipeline._commit_batch, []
+
+    def killed_after_two_batches(self, run_id, batch):
+        real_commit(self, run_id, batch)
+        commits.append(run_id)
+        if len(commits) == 2:
+            raise KeyboardInterrupt("kill -9")  # nothing after this runs in a killed process
+
+    monkeypatch.setattr(Pipeline, "_commit_batch", killed_after_two_batches)
+    monkeypatch.setattr(Pipeline, "_fail", lambda self, run, error: None)
+    monkeypatch.setattr(runner, "_fail", lambda job_id, message, result=None: None)
+    with pytest.raises(KeyboardInterrupt):
+        enqueue(ingest_payload, job.id)
+    monkeypatch.undo()
+    db.session.rollback()
+    run = db.session.scalars(select(IngestRun)).one()
+    assert (job.status, run.status, run.total, count(Event)) == ("running", "running", 100, 100)
+
+    enqueue(ingest_payload, job.id)  # too soon: the heartbeat is fresh, another may be on it
+    db.session.refresh(job)
+    assert job.status == "running" and job.shown_status == "running"
+    stale = utcnow() - timedelta(hours=1)
+    db.session.execute(update(Job).values(heartbeat_at=stale))
+    db.session.execute(update(IngestRun).values(heartbeat_at=stale))
     db.session.commit()
+    assert job.shown_status == run.shown_status == "interrupted"
 
     enqueue(ingest_payload, job.id)
-    assert job.status == "done" and job.result["accepted"] + job.result["duplicate"] == 120
-    assert job.result["duplicate"] == 50 and count(Event) == 120
-    assert interrupted.status == "failed" and f"job {job.id}" in interrupted.error
+    db.session.refresh(job)
+    db.session.refresh(run)
+    assert job.status == "done" and (job.done, job.total) == (120, None)
+    assert (run.status, run.total, run.accepted, run.duplicate) == ("finished", 120, 120, 0)
+    assert job.result["accepted"] == 120 and job.result["run_id"] == run.id
+    assert (count(Event), count(IngestRun), count(InboxRecord)) == (120, 1, 0)
 
 
 def test_a_transient_database_error_is_retried(app, signed, monkeypatch):

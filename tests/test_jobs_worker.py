@@ -28,7 +28,7 @@ from connectors.signatures import sign_hmac
 from crm.extensions import db
 from crm.jobs import celery as job_celery
 from crm.jobs.models import Job
-from crm.models import Event, IngestRun
+from crm.models import Event, InboxRecord, IngestRun
 from tests.factories import event, make_client
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,11 +66,13 @@ def queued_app(app, redis_url):
 
 def start_worker(app, batch_size: int = 50, env: dict | None = None) -> subprocess.Popen:
     """A worker process with the app's settings; a task whose worker died is
-    handed on after 2 s (the default is an hour)."""
+    handed on after 2 s (the default is an hour), and taken over once its
+    heartbeat is 3 s old (the default is 10 minutes)."""
     env = (
         dict(os.environ)
         | {
             "TOUCHLINE_CELERY_VISIBILITY_TIMEOUT": "2",
+            "TOUCHLINE_HEARTBEAT_STALE_SECONDS": "3",
             "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
             "REDIS_URL": app.config["REDIS_URL"],
             "TOUCHLINE_CELERY_QUEUE": app.config["CELERY_QUEUE"],
@@ -157,8 +159,40 @@ def test_a_worker_killed_mid_ingest_leaves_the_job_to_the_next_one(queued_app, c
     assert job.status == "done", job.error
     assert count(Event) == 3000
     assert db.session.scalar(select(func.count(func.distinct(Event.external_id)))) == 3000
-    runs = db.session.scalars(select(IngestRun.status).order_by(IngestRun.id)).all()
-    assert runs == ["failed", "finished"]
+    # The second worker resumed the first one's run: one run, counting each record once.
+    runs = db.session.scalars(select(IngestRun).order_by(IngestRun.id)).all()
+    assert [(run.status, run.total, run.accepted, run.duplicate) for run in runs] == [
+        ("finished", 3000, 3000, 0)
+    ]
+    assert (job.done, job.result["accepted"], job.result["duplicate"]) == (3000, 3000, 0)
+    assert count(InboxRecord) == 0
+
+
+def test_a_job_redelivered_while_it_still_runs_is_run_once(queued_app, client):
+    """A visibility timeout shorter than the job (2 s here) hands the message
+    to a second worker while the first still runs it: the second leaves it
+    to the first, and the counts describe the database. (The file stays
+    under the test client's 500 KB in memory; small batches make it long.)"""
+    queued_app.config["BACKGROUND_INGEST_BYTES"] = 0
+    records = [event(f"r{i}", "ticket.opened", i, account="AC-1") for i in range(4000)]
+    data = "\n".join(json.dumps(record) for record in records).encode()
+    response = client.post(
+        "/api/v1/ingest/tickets", data={"file": (io.BytesIO(data), "long.ndjson")}
+    )
+    job_id = response.json["id"]
+    workers = [start_worker(queued_app, batch_size=4) for _ in range(2)]
+    try:
+        job = wait_for(job_id, lambda job: job.finished, timeout=90)
+    finally:
+        for worker in workers:
+            stop(worker)
+    assert job.status == "done", job.error
+    runs = db.session.scalars(select(IngestRun)).all()
+    assert [(run.status, run.total, run.accepted, run.error) for run in runs] == [
+        ("finished", 4000, 4000, None)
+    ]
+    assert (job.done, job.result["accepted"]) == (4000, 4000)
+    assert (count(Event), count(InboxRecord)) == (4000, 0)
 
 
 def test_a_batch_of_briefings_goes_through_a_real_worker(queued_app, client, tmp_path):

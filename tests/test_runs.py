@@ -109,3 +109,23 @@ def test_unknown_runs_and_records_are_404(client):
     assert client.get("/runs/999").status_code == 404
     assert client.get("/inbox/999").status_code == 404
     assert client.get("/runs?page=0").status_code == 400
+
+
+def test_a_run_whose_process_stopped_is_shown_interrupted(client, session):
+    """`flask ingest` killed with -9 leaves its run `running`: once its
+    heartbeat is older than the setting, pages and API say interrupted."""
+    from datetime import timedelta
+
+    from crm.models import IngestRun
+    from crm.models.types import utcnow
+
+    run = IngestRun(connector="tickets", started_by="cli", source_name="big.ndjson")
+    session.add(run)
+    session.commit()
+    assert client.get(f"/api/v1/runs/{run.id}").json["run"]["status"] == "running"
+    run.heartbeat_at = utcnow() - timedelta(minutes=11)
+    session.commit()
+    assert client.get(f"/api/v1/runs/{run.id}").json["run"]["status"] == "interrupted"
+    page = client.get(f"/runs/{run.id}").get_data(as_text=True)
+    assert "interrupted" in page and "Ingest the same" in page
+    assert "interrupted" in client.get("/runs").get_data(as_text=True)

@@ -6,6 +6,7 @@ from sqlalchemy import CheckConstraint, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm.extensions import db
+from crm.heartbeat import shown_status
 from crm.models.types import Json, UTCDateTime, utcnow
 
 STATUSES = ("queued", "running", "done", "failed")
@@ -40,6 +41,16 @@ class Job(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Written as the job makes progress (crm.heartbeat), under the lease of
+    # the one worker running it: a second delivery takes a job over only
+    # when its heartbeat has stopped.
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lease: Mapped[str | None] = mapped_column(String(32))
+
+    @property
+    def shown_status(self) -> str:
+        """The status, or `interrupted` when its worker stopped mid-job."""
+        return shown_status(self.status, self.heartbeat_at or self.started_at)
 
     @property
     def finished(self) -> bool:

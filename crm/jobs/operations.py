@@ -4,13 +4,27 @@ that ends a unit of work commits.
 Every step is safe to repeat: a task delivered twice (a worker died before it
 acknowledged the message) finds its job already running or finished and
 carries on from there, never counting the same work twice.
+
+One worker runs a job at a time. It `claim`s the job with a lease (a token
+of its own) in one conditional UPDATE, which only a queued job, or a running
+one whose heartbeat has stopped (crm.heartbeat), grants; its progress is
+written under that lease, and a worker that finds its lease taken (it was
+thought dead) stops instead of counting the same work a second time.
 """
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+import uuid
 
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+
+from crm.heartbeat import stale_after
 from crm.jobs.models import Job
 from crm.models.types import utcnow
+
+
+class LeaseLost(Exception):
+    """Another worker took the job over: this one must stop."""
 
 
 def create_job(
@@ -48,24 +62,61 @@ def requeue(session: Session, job: Job) -> Job:
     return job
 
 
-def start(session: Session, job: Job, total: int | None = None) -> None:
-    """Running; a job started again after a lost worker keeps its first start time
-    and begins counting again (the work it repeats is idempotent)."""
-    if job.status == "running":
-        job.done = 0
-    job.status = "running"
-    job.started_at = job.started_at or utcnow()
-    if total is not None:
-        job.total = total
-    session.flush()
+def claim(session: Session, job: Job) -> bool:
+    """Take the job to run it: True when it was queued, or running with a
+    heartbeat that stopped (its worker died); False when another worker is
+    on it, or it finished. A job taken over keeps its first start time and
+    counts its progress again. Commits, so the claim is seen at once."""
+    now, lease = utcnow(), uuid.uuid4().hex
+    stopped = (Job.status == "running") & (
+        Job.heartbeat_at.is_(None) | (Job.heartbeat_at < now - stale_after())
+    )
+    claimed = session.execute(
+        update(Job)
+        .where(Job.id == job.id, or_(Job.status == "queued", stopped))
+        .values(
+            status="running",
+            lease=lease,
+            heartbeat_at=now,
+            done=0,
+            started_at=func.coalesce(Job.started_at, now),
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    session.commit()
+    session.refresh(job)
+    return bool(claimed) and job.lease == lease
+
+
+def release(session: Session, job: Job) -> None:
+    """Give up the job's lease (and commit), so that the retry of the same
+    delivery, after an error worth retrying, may claim it again at once."""
+    session.execute(
+        update(Job)
+        .where(Job.id == job.id, Job.lease == job.lease, Job.status == "running")
+        .values(lease=None, heartbeat_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
 
 
 def progress(session: Session, job: Job, done: int, total: int | None = None) -> None:
-    """`done` units of work so far (absolute, so a repeated report changes nothing)."""
-    job.done = done
+    """`done` units of work so far (absolute, so a repeated report changes
+    nothing), and a heartbeat; under the job's lease, if it has one.
+    Raises LeaseLost when another worker holds the job now."""
+    values = {"done": done, "heartbeat_at": utcnow()}
     if total is not None:
-        job.total = total
-    session.flush()
+        values["total"] = total
+    condition = [Job.id == job.id]
+    if job.lease is not None:
+        condition.append(Job.lease == job.lease)
+    written = session.execute(
+        update(Job).where(*condition).values(values).execution_options(synchronize_session=False)
+    ).rowcount
+    if not written:
+        raise LeaseLost(f"job {job.id} was taken over by another worker")
+    for name, value in values.items():
+        set_committed_value(job, name, value)  # written above; nothing to flush
 
 
 def finish(session: Session, job: Job, result: dict | None = None) -> None:

@@ -1,7 +1,10 @@
 """Running a job's task: status, commits, and which errors are worth a retry.
 
-A task body runs inside `running(task, job_id)`. The job is marked running
-and committed first; an error of the record's or the input's own making
+A task body runs inside `running(task, job_id)`. The job is claimed (marked
+running under this worker's lease, crm.jobs.operations.claim) and committed
+first; a job another worker is still on is left to it, and looked at again
+once that worker's heartbeat would have stopped. An error of the record's or
+the input's own making
 fails the job (kept with its message, never retried); a transient database
 error (a dropped connection, a lock) is raised again for Celery to retry
 with backoff, leaving the job running, until the retries run out.
@@ -14,6 +17,7 @@ import psycopg
 from sqlalchemy.exc import DisconnectionError, OperationalError
 
 from crm.extensions import db
+from crm.heartbeat import stale_after
 from crm.jobs import operations
 from crm.jobs.models import Job
 
@@ -49,12 +53,20 @@ def running(task, job_id: int):
     if job is None or job.finished:
         yield None
         return
-    operations.start(session, job)
-    session.commit()
+    if not operations.claim(session, job):
+        if job.finished or task.request.is_eager:
+            yield None
+            return
+        # Another worker is on it (a redelivered message): look again once
+        # its heartbeat would have stopped, and take over only then.
+        raise task.retry(countdown=stale_after().total_seconds(), max_retries=None)
     try:
         yield job
+    except operations.LeaseLost:
+        session.rollback()  # the worker that took it over finishes it
     except TRANSIENT_ERRORS as error:
         session.rollback()
+        operations.release(session, job)  # the retry of this very delivery claims it again
         if task.request.retries >= task.max_retries:
             _fail(job_id, f"gave up after {task.max_retries} retries: {error}")
         raise

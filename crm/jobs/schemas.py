@@ -2,6 +2,7 @@
 
 from marshmallow import Schema, fields, validate
 
+from crm.heartbeat import INTERRUPTED
 from crm.jobs.models import STATUSES
 
 
@@ -9,7 +10,15 @@ class JobSchema(Schema):
     id = fields.Integer()
     kind = fields.String()
     title = fields.String()
-    status = fields.String(metadata={"enum": list(STATUSES)})
+    status = fields.String(
+        attribute="shown_status",
+        metadata={
+            "enum": [*STATUSES, INTERRUPTED],
+            "description": f"`{INTERRUPTED}`: running, but its worker stopped; its next "
+            "delivery takes it over and resumes it",
+        },
+    )
+    heartbeat_at = fields.DateTime(allow_none=True)
     done = fields.Integer()
     total = fields.Integer(allow_none=True)
     percent = fields.Integer(allow_none=True)

@@ -6,6 +6,7 @@ from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.extensions import db
+from crm.heartbeat import shown_status
 from crm.models.types import Json, UTCDateTime, utcnow
 
 INBOX_STATUSES = ("duplicate", "skipped", "rejected", "unmatched", "replayed")
@@ -49,8 +50,19 @@ class IngestRun(db.Model):
     rejected: Mapped[int] = mapped_column(default=0)
     unmatched: Mapped[int] = mapped_column(default=0)
     error: Mapped[str | None] = mapped_column(Text)
+    # Written with every committed batch (crm.heartbeat).
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow)
+    # The background job that ran it, if one did: its next run resumes this one.
+    job_id: Mapped[int | None] = mapped_column(
+        ForeignKey("jobs.id", ondelete="SET NULL"), index=True
+    )
 
     payload: Mapped[RawPayload | None] = relationship()
+
+    @property
+    def shown_status(self) -> str:
+        """The status, or `interrupted` when its process stopped mid-run."""
+        return shown_status(self.status, self.heartbeat_at)
 
     def counts(self) -> dict[str, int]:
         return {"total": self.total} | {name: getattr(self, name) for name in RUN_COUNTS}
