@@ -35,8 +35,11 @@ from pathlib import PurePosixPath
 
 from connectors.readers import FORMATS, Record, UnreadableInput, read_records
 from connectors.salesforce_schema import normalise_header
+from crm.models import InboxRecord
 
 ARCHIVE_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a ZIP archive, or an empty one
+# How long a record's locator may be ("Opportunitys.json: records[3]").
+LOCATOR_LIMIT = InboxRecord.__table__.c["locator"].type.length
 # An archive unpacking past this is refused before a byte is unpacked: a
 # tree export holds at most a few thousand records per object.
 UNPACKED_LIMIT = 256 * 1024 * 1024
@@ -146,10 +149,9 @@ def expand(sources: Iterable[tuple[str | None, Record, str | None]]) -> list[Rec
     the member holds if its records do not say)."""
     flat: list[tuple[str, dict, str | None]] = []
     for member, record, default in sources:
-        where = f"{member}: " if member and record.locator != member else ""
         if record.parse_error is not None:
             if not _is_plan(record.data.get("_raw")):  # `jq -s` joins the plan in too
-                flat.append((where + record.locator, record.data, record.parse_error))
+                flat.append((_locator(member, record.locator), record.data, record.parse_error))
             continue
         data = record.data
         if isinstance(data.get("records"), list):  # a tree file or a query result
@@ -162,7 +164,7 @@ def expand(sources: Iterable[tuple[str | None, Record, str | None]]) -> list[Rec
             items = [(record.locator, data)]
         for locator, item in items:
             for path, flattened, error in _flattened(item, locator, default):
-                flat.append((where + path, flattened, error))
+                flat.append((_locator(member, path), flattened, error))
     accounts = _accounts_by_reference(data for _, data, error in flat if error is None)
     return [
         Record(position, locator, _resolved(data, accounts) if error is None else data, error)
@@ -187,7 +189,20 @@ def _flattened(item, locator: str, default: str | None) -> Iterator[tuple[str, d
         for i, child in enumerate(value["records"]):
             if isinstance(child, dict) and object_type(record) == "Account":
                 child = {"Account": _parent(record)} | child
-            yield from _flattened(child, f"{locator}.{key}.records[{i}]", None)
+            yield from _flattened(child, f"{locator}.{key}[{i}]", None)
+
+
+def _locator(member: str | None, path: str) -> str:
+    """Where a record is, in a few words: "data/Opportunitys.json: records[3]",
+    "records[0].Opportunities[1]". Within the locator column's length: the
+    file's folders give way first, then its name, then the path's start."""
+    if not member or member == path:
+        return path if len(path) <= LOCATOR_LIMIT else "…" + path[1 - LOCATOR_LIMIT :]
+    room = LOCATOR_LIMIT - len(path) - len(": ")
+    name = member if len(member) <= room else PurePosixPath(member).name
+    if room < 4:
+        return _locator(None, path)
+    return f"{name if len(name) <= room else name[: room - 1] + '…'}: {path}"
 
 
 def _is_child_list(value) -> bool:

@@ -397,7 +397,7 @@ def test_a_missing_field_rejects_only_when_nothing_can_stand_in(runner, session,
     rows = inbox_by_locator(session)
     assert (rows["index 1"].field, rows["index 3"].field) == ("StageName", "CloseDate")
     assert "without LastModifiedDate" in rows["index 3"].reason
-    child = rows["index 4.OpportunityLineItems.records[0]"]
+    child = rows["index 4.OpportunityLineItems[0]"]
     assert "OpportunityLineItem records are not mapped" in child.reason
     events = {e.thread_key: e for e in session.scalars(select(Event))}
     assert events["006000000000031AAA"].kind == "deal.won"

@@ -110,7 +110,7 @@ def test_an_export_nested_by_parent_or_split_by_a_plan_gives_the_same_events(
     # Their 4 deals go in; their accounts' names are known already; the rest wait.
     assert ingest(runner, NESTED) == (4, 2, 0, 0, 24)
     rows = inbox_by_locator(session)
-    nested = rows["records[2].Opportunities.records[0]"]
+    nested = rows["records[2].Opportunities[0]"]
     assert nested.record["Account"]["Name"] == "Burlington Textiles"
     events = timeline(session)
 
@@ -324,3 +324,19 @@ def test_a_query_result_with_children_gives_them_their_parents_id(runner, sessio
     assert (event.client_id, event.thread_key) == (northwind.id, "006xx000001a2b3AAA")
     known = session.scalars(select(Identity.external_key).where(Identity.client_id == northwind.id))
     assert sorted(known) == ["001xx000003DHzvAAG", "BigDogs"]
+
+
+def test_locators_fit_their_column_however_deep_or_long_the_names(runner, session, tmp_path):
+    long_folder = "exports/" + "salesforce-" * 6
+    export = archive(
+        tmp_path / "deep.zip",
+        {
+            f"{long_folder}/Accounts.json": NESTED,
+            f"{long_folder}/{'x' * 60}-Opportunitys.json": LWC["Opportunities.json"],
+        },
+    )
+    ingest(runner, export)
+    locators = session.scalars(select(InboxRecord.locator)).all()
+    assert len(locators) == 50 and max(map(len, locators)) <= 40
+    assert "Accounts.j…: records[0].Opportunities[1]" in locators
+    assert any(locator.endswith("…: records[19]") for locator in locators)
