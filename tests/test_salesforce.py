@@ -146,6 +146,11 @@ def test_report_export_with_labels_us_dates_and_footer(runner, session):
     assert renewal.kind == "renewal.renewed" and renewal.client_id == contoso.id
     assert naive(renewal.occurred_at) == day("2025-11-28")
     assert {s[0] for s in states(session).values()} == {"Qualification", "won", "renewed"}
+    # First seen renewed, the renewal still opened when it was created.
+    assert opened(session)[renewal.thread_key] == (day("2025-09-15"), day("2025-11-28"))
+    opening = session.scalars(select(Event).where(Event.external_id.endswith(":created")))
+    kinds = {e.thread_key: e.kind for e in opening}
+    assert kinds[renewal.thread_key] == "renewal.due"
 
 
 def test_exports_without_ids_reimport_idempotently_across_shapes(runner, session):
