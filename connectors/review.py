@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from connectors import tasks
 from connectors.pipeline import Pipeline
-from connectors.suggestions import FREEMAIL, ClientMatcher, Suggestion
+from connectors.suggestions import FREEMAIL, NAME_SYSTEMS, ClientMatcher, Suggestion
 from crm.accounts.guard import current_user_or_none
 from crm.extensions import db
 from crm.identities import map_identity
@@ -42,6 +42,7 @@ SYSTEM_LABELS = {
     "email": "email",
     "domain": "email domain",
     "touchline": "client slug",
+    **NAME_SYSTEMS,
 }
 
 T = TypeVar("T")

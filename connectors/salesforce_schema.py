@@ -1,11 +1,17 @@
 """How Salesforce writes an Opportunity: header aliases, values, the schema.
 
 Kept apart from the connector (connectors/salesforce.py) because reading
-three export shapes' headers and locale-formatted values is its own job.
+several export shapes' headers and locale-formatted values is its own job.
+
+The account is named by `AccountId` or by the parent relationship a query
+selected (`"Account": {"attributes": {"url": ".../Account/001..."}, "Name":
+...}`), which is also how connectors.salesforce_export writes in the account
+a tree export names by reference or by nesting. Either will do: a record
+rejects for want of an account only when it names none this input resolves.
 """
 
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 from marshmallow import (
     EXCLUDE,
@@ -41,6 +47,13 @@ ALIASES = {
     "opportunityowner": "Owner", "ownername": "Owner", "ownerfullname": "Owner",
 }  # fmt: skip
 SF_ID = re.compile(r"[a-zA-Z0-9]{15}(?:[A-Z0-5]{3})?")
+# The id at the end of a record's REST url (`/services/data/v59.0/sobjects/Account/001...`).
+URL_ID = re.compile(r"/sobjects/[A-Za-z0-9_]+/([a-zA-Z0-9]{15}(?:[a-zA-Z0-9]{3})?)/?\Z")
+UNRESOLVED = (
+    "names its account by a reference of its export ({ref}), and this input holds no one "
+    "account by that reference: send the export's files together (a ZIP archive of its "
+    "output directory), or export the opportunities with Account.Name"
+)
 US_DATE = re.compile(
     r"(\d{1,2})/(\d{1,2})/(\d{4})(?:,?\s+(\d{1,2}):(\d{2})(?::(\d{2}))?\s*([AaPp][Mm])?)?"
 )
@@ -66,23 +79,24 @@ def full_id(value: str) -> str:
 
 def parse_when(text: str, date_only: bool) -> datetime:
     """ISO 8601 (`2025-12-31`, `2025-11-03T14:22:10.000+0000`) or US M/D/YYYY
-    with an optional time; without an offset, UTC."""
+    with an optional time; without an offset, UTC. A date field given a time
+    (sample data writes `"closedate": "2020-12-22T21:16:01Z"`) is the day as
+    written, at midnight UTC: Salesforce dates have no time zone."""
     text = text.strip()
     if match := US_DATE.fullmatch(text):
         month, day, year, hour, minute, second, half = match.groups()
-        if date_only and hour:
-            raise ValueError
         hour = int(hour or 0)
         if half:
             if not 1 <= hour <= 12:
                 raise ValueError
             hour = hour % 12 + (12 if half.lower() == "pm" else 0)
-        return datetime(
+        value = datetime(
             int(year), int(month), int(day), hour, int(minute or 0), int(second or 0), tzinfo=UTC
         )
+    else:
+        value = datetime.fromisoformat(text.replace("z", "Z"))
     if date_only:
-        return datetime.combine(date.fromisoformat(text), datetime.min.time(), UTC)
-    value = datetime.fromisoformat(text.replace("z", "Z"))
+        return datetime.combine(value.date(), datetime.min.time(), UTC)
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
@@ -99,12 +113,20 @@ class When(fields.Field):
             raise ValidationError(f"{value!r} is not {what} (YYYY-MM-DD or M/D/YYYY)") from None
 
 
+def salesforce_id(value) -> str:
+    """The 18-character form of an id, or ValueError saying what is wrong."""
+    text = str(value).strip()
+    if not SF_ID.fullmatch(text):
+        raise ValueError(f"{text!r} is not a Salesforce id (15 or 18 letters and digits)")
+    return full_id(text)
+
+
 class SalesforceId(fields.String):
     def _deserialize(self, value, attr, data, **kwargs):
-        text = str(value).strip()
-        if not SF_ID.fullmatch(text):
-            raise ValidationError(f"{text!r} is not a Salesforce id (15 or 18 letters and digits)")
-        return full_id(text)
+        try:
+            return salesforce_id(value)
+        except ValueError as error:
+            raise ValidationError(str(error)) from None
 
 
 class Amount(fields.Field):
@@ -142,16 +164,27 @@ def _optional(field_class, **kwargs):
     return field_class(load_default=None, allow_none=True, **kwargs)
 
 
+class AccountReference(SalesforceId):
+    """A Salesforce id, or a tree export's reference to an account of the
+    same export (`@AccountRef1`), kept as written."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = str(value).strip()
+        if text.startswith("@") and len(text) > 1:
+            return text
+        return super()._deserialize(text, attr, data, **kwargs)
+
+
 class OpportunitySchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
     Id = _optional(SalesforceId)
-    AccountId = SalesforceId(required=True, error_messages=REQUIRED)
+    AccountId = _optional(AccountReference)
     Name = _optional(fields.String)
-    StageName = fields.String(required=True, error_messages=REQUIRED)
+    StageName = _optional(fields.String)
     Amount = _optional(Amount)
-    CloseDate = When(date_only=True, required=True)
+    CloseDate = _optional(When, date_only=True)
     Type = _optional(fields.String)
     Probability = _optional(Percent)
     Description = _optional(fields.String)
@@ -164,11 +197,14 @@ class OpportunitySchema(Schema):
     IsWon = _optional(Flag)
     AccountName = _optional(fields.String)
     Owner = _optional(fields.String)
+    # The account's own id, from the parent relationship a query selected.
+    ParentId = _optional(SalesforceId)
     other = fields.Dict(load_default=dict)
 
     @pre_load
     def by_api_name(self, data, **kwargs):
         """Rename labels and odd cases to API names; blanks mean not given;
+        parents a query selected (`Account`, `Owner`) give their name and id;
         columns we do not read are kept as `other`."""
         out, other = {}, {}
         for key, value in data.items():
@@ -176,8 +212,11 @@ class OpportunitySchema(Schema):
                 value = value.strip()
             if value in ("", None) or key == "attributes":
                 continue
-            if key == "Account" and isinstance(value, dict):  # a tree export's parent
-                out.setdefault("AccountName", value.get("Name"))
+            if key == "Account" and isinstance(value, dict):
+                _read_parent(value, out, "AccountName", "ParentId")
+                continue
+            if key == "Owner" and isinstance(value, dict):
+                _read_parent(value, out, "Owner", None)
                 continue
             name = ALIASES.get(normalise_header(key))
             if name is None:
@@ -188,5 +227,42 @@ class OpportunitySchema(Schema):
 
     @validates_schema
     def identifiable(self, data, **kwargs):
+        """What a record cannot do without: its account, its stage (the
+        IsClosed flag will do), and a key (an Id, else its Name)."""
+        if not any(account_of(data)):
+            reference = data["AccountId"]
+            message = UNRESOLVED.format(ref=reference) if reference else "is required"
+            raise ValidationError(message, "AccountId")
+        if not data.get("StageName") and data.get("IsClosed") is None:
+            raise ValidationError("is required (or IsClosed)", "StageName")
         if not data.get("Id") and not data.get("Name"):
             raise ValidationError("is required when there is no Id column", "Name")
+
+
+def _read_parent(parent: dict, out: dict, name_field: str, id_field: str | None) -> None:
+    """A parent relationship (`{"attributes": {"url": ...}, "Name": ...}`):
+    its name, and its id from `Id` or the end of its REST url."""
+    if parent.get("Name") not in (None, ""):
+        out.setdefault(name_field, parent["Name"])
+    if id_field is None:
+        return
+    parent_id = parent.get("Id") or id_from_url(parent)
+    if parent_id:
+        out.setdefault(id_field, parent_id)
+
+
+def id_from_url(record: dict) -> str | None:
+    """The id at the end of a record's REST url (`attributes.url`), if any."""
+    attributes = record.get("attributes")
+    url = attributes.get("url") if isinstance(attributes, dict) else None
+    match = URL_ID.search(url) if isinstance(url, str) else None
+    return match.group(1) if match else None
+
+
+def account_of(data: dict) -> tuple[str | None, str | None]:
+    """(the account's 18-character id, its name) of a loaded record: the
+    id of `AccountId` or of the parent a query selected, never a reference."""
+    account_id = data["AccountId"]
+    if account_id is None or account_id.startswith("@"):
+        account_id = data["ParentId"]
+    return account_id, data["AccountName"]

@@ -54,6 +54,10 @@ NAME_FIELDS = frozenset((
     "organization_name", "customer_name", "account_name", "accountname", "business_name",
     "client_name",
 ))  # fmt: skip
+# Systems whose keys are names, not ids (a Salesforce account an export
+# names only by its name), with how people call them: the key itself is
+# the name to compare with the clients' names.
+NAME_SYSTEMS = {"salesforce-name": "Salesforce account name"}
 # Second-level labels under which companies register: acme.co.uk, acme.com.br.
 SECOND_LEVEL = frozenset(("co", "com", "org", "net", "gov", "ac", "edu", "ne", "or"))
 _SEPARATORS = re.compile(r"[^a-z0-9]+")
@@ -233,6 +237,8 @@ def _evidence(
         emails.add(key.lower())
     elif system == "domain":
         names.append((domain_stem(key), f"domain {key}"))
+    elif system in NAME_SYSTEMS:
+        names.append((key, f"{NAME_SYSTEMS[system]} “{key}”"))
     elif sum(ch.isalpha() for ch in key) >= 3:
         names.append((key, f"{system} key {key}"))
     for path, value in (item for record in records for item in _strings(record)):
