@@ -1,4 +1,5 @@
-"""The alertmanager connector: Grafana's published body and Alertmanager's format."""
+"""The alertmanager connector: Grafana's published body, Alertmanager's format and
+bodies the real Alertmanager 0.25 delivered (tests/fixtures/vendors/SOURCES.md)."""
 
 import json
 import re
@@ -9,13 +10,15 @@ from sqlalchemy import select
 
 from connectors.alertmanager import SETTING, AlertmanagerConnector
 from connectors.base import RecordError
-from crm.models import Entity, Event, InboxRecord
+from crm.models import Entity, Event, InboxHint, InboxRecord
 from tests.factories import make_client
 from tests.helpers import entity_states, ingest_file
 
 VENDORS = Path(__file__).parent / "fixtures" / "vendors"
 GRAFANA = VENDORS / "grafana_alerting_webhook_firing.json"
 TEMPLATE = VENDORS / "prometheus_alertmanager_webhook_format_SCHEMA_TEMPLATE.txt"
+RECORDED_FIRING = VENDORS / "alertmanager_0.25_webhook_firing_RECORDED.json"
+RECORDED_RESOLVED = VENDORS / "alertmanager_0.25_webhook_resolved_RECORDED.json"
 NO_END = "0001-01-01T00:00:00Z"
 
 
@@ -28,7 +31,7 @@ def write(path: Path, document) -> Path:
     return path
 
 
-def alert(status: str, ends_at: str = NO_END, **labels) -> dict:
+def alert(status: str, ends_at: str = NO_END, starts_at="2026-03-02T10:00:00.000Z", **labels):
     """One alert as prometheus/alertmanager docs/configuration.md lays it out."""
     return {
         "status": status,
@@ -40,7 +43,7 @@ def alert(status: str, ends_at: str = NO_END, **labels) -> dict:
         }
         | labels,
         "annotations": {"summary": "web-1 is down", "description": "No scrape for 5 minutes"},
-        "startsAt": "2026-03-02T10:00:00.000Z",
+        "startsAt": starts_at,
         "endsAt": ends_at,
         "generatorURL": "http://prometheus:9090/graph?g0.expr=up+%3D%3D+0",
         "fingerprint": "a1b2c3d4e5f60718",
@@ -78,7 +81,8 @@ def test_the_written_body_follows_the_documented_template():
 
 
 def test_grafana_sample_needs_the_client_label(runner, session):
-    """Grafana's sample has no `customer` label: each alert says what is missing."""
+    """Grafana's sample has no `customer` label, and no `instance`, `job` or
+    `cluster` that could place it: each alert says what is missing."""
     summary = ingest(runner, GRAFANA)
     assert (summary["total"], summary["rejected"]) == (2, 2)
     rows = session.scalars(select(InboxRecord).order_by(InboxRecord.position)).all()
@@ -98,8 +102,8 @@ def test_grafana_sample_with_a_configured_label(app, runner, session):
 
     events = session.scalars(select(Event).order_by(Event.occurred_at)).all()
     assert [(e.kind, e.client_id, e.thread_key) for e in events] == [
-        ("alert.raised", acme.id, "c6eadffa33fcdf37"),
-        ("alert.raised", acme.id, "bc97ff14869b13e3"),
+        ("alert.raised", acme.id, "c6eadffa33fcdf37@2021-10-12T07:51:03.157076Z"),
+        ("alert.raised", acme.id, "bc97ff14869b13e3@2021-10-12T07:56:03.157076Z"),
     ]
     first = events[0]
     assert first.external_id == "c6eadffa33fcdf37:2021-10-12T07:51:03.157076Z:firing"
@@ -115,7 +119,10 @@ def test_grafana_sample_with_a_configured_label(app, runner, session):
     assert ingest(runner, GRAFANA)["duplicate"] == 2
 
 
-def test_firing_then_resolved_is_one_alert_in_any_order(runner, session, tmp_path):
+OCCURRENCE = "a1b2c3d4e5f60718@2026-03-02T10:00:00Z"
+
+
+def test_firing_then_resolved_is_one_occurrence_in_any_order(runner, session, tmp_path):
     acme = make_client("acme", identities=[("alertmanager", "acme")])
     firing, resolved = write(tmp_path / "f.json", FIRING), write(tmp_path / "r.json", RESOLVED)
     assert ingest(runner, firing)["accepted"] == 1
@@ -128,7 +135,7 @@ def test_firing_then_resolved_is_one_alert_in_any_order(runner, session, tmp_pat
     in_order = entity_states(session)
     alert_state = in_order[0]
     assert (alert_state.key, alert_state.status, alert_state.title) == (
-        "a1b2c3d4e5f60718",
+        OCCURRENCE,
         "resolved",
         "web-1 is down",
     )
@@ -136,6 +143,10 @@ def test_firing_then_resolved_is_one_alert_in_any_order(runner, session, tmp_pat
         "critical",
         "HostDown",
         2,
+    )
+    assert (alert_state.opened_at.isoformat(), alert_state.closed_at.isoformat()) == (
+        "2026-03-02T10:00:00+00:00",
+        "2026-03-02T10:45:00+00:00",
     )
     raised = session.scalars(select(Event).where(Event.kind == "alert.raised")).one()
     assert (raised.attributes["instance"], raised.attributes["alertname"]) == (
@@ -148,9 +159,84 @@ def test_firing_then_resolved_is_one_alert_in_any_order(runner, session, tmp_pat
     session.execute(Entity.__table__.delete())
     session.execute(Event.__table__.delete())
     session.commit()
+    # Resolved first: the record implies the raise, with the id the firing
+    # record's raise has; the firing record then adds nothing.
     assert ingest(runner, write(tmp_path / "r2.json", RESOLVED))["accepted"] == 1
-    assert ingest(runner, write(tmp_path / "f2.json", FIRING))["accepted"] == 1
+    assert ingest(runner, write(tmp_path / "f2.json", FIRING))["duplicate"] == 1
     assert entity_states(session) == in_order
+
+
+def test_an_alert_that_arrives_resolved_still_fired(runner, session, tmp_path):
+    """An imported history is mostly resolved alerts: each one fired at
+    `startsAt`, with the labels the briefing reads recurrence from."""
+    make_client("acme", identities=[("alertmanager", "acme")])
+    assert ingest(runner, write(tmp_path / "r.json", RESOLVED))["accepted"] == 1
+    raised, resolved = session.scalars(select(Event).order_by(Event.occurred_at)).all()
+    assert (raised.kind, raised.occurred_at.isoformat()) == (
+        "alert.raised",
+        "2026-03-02T10:00:00+00:00",
+    )
+    assert raised.external_id == "a1b2c3d4e5f60718:2026-03-02T10:00:00Z:firing"
+    assert raised.attributes["implied_by"] == resolved.external_id
+    assert (raised.attributes["instance"], raised.attributes["alertname"]) == (
+        "web-1:9100",
+        "HostDown",
+    )
+    assert (raised.title, raised.detail) == ("web-1 is down", "No scrape for 5 minutes")
+    assert raised.thread_key == resolved.thread_key == OCCURRENCE
+
+
+def test_each_occurrence_is_its_own_thread(runner, session, tmp_path):
+    """The same check on the same target, firing three times: three alerts,
+    whichever way they arrive; a fourth still firing stays open."""
+    make_client("acme", identities=[("alertmanager", "acme")])
+    starts = ["2026-03-02T10:00:00Z", "2026-03-05T08:00:00Z", "2026-03-09T22:30:00Z"]
+    ends = ["2026-03-02T10:20:00Z", "2026-03-05T09:00:00Z", "2026-03-10T01:00:00Z"]
+    history = [
+        alert("resolved", end, start, customer="acme")
+        for start, end in zip(starts, ends, strict=True)
+    ]
+    history.append(alert("firing", starts_at="2026-03-11T06:00:00Z", customer="acme"))
+    assert ingest(runner, write(tmp_path / "h.json", body("resolved", history)))["accepted"] == 4
+    threads = session.scalars(select(Entity).order_by(Entity.opened_at)).all()
+    assert [(t.key, t.status) for t in threads] == [
+        ("a1b2c3d4e5f60718@2026-03-02T10:00:00Z", "resolved"),
+        ("a1b2c3d4e5f60718@2026-03-05T08:00:00Z", "resolved"),
+        ("a1b2c3d4e5f60718@2026-03-09T22:30:00Z", "resolved"),
+        ("a1b2c3d4e5f60718@2026-03-11T06:00:00Z", "firing"),
+    ]
+    raises = session.scalars(select(Event.occurred_at).where(Event.kind == "alert.raised"))
+    assert sorted(at.isoformat() for at in raises) == [
+        "2026-03-02T10:00:00+00:00",
+        "2026-03-05T08:00:00+00:00",
+        "2026-03-09T22:30:00+00:00",
+        "2026-03-11T06:00:00+00:00",
+    ]
+
+
+def test_the_bodies_alertmanager_delivered(runner, session):
+    """Bodies the real Alertmanager 0.25 posted for one alert, firing then
+    resolved. They carry no client label: they wait under the host of their
+    `instance`, and one mapping places both."""
+    assert ingest(runner, RECORDED_RESOLVED)["unmatched"] == 1
+    assert ingest(runner, RECORDED_FIRING)["unmatched"] == 1
+    reasons = session.scalars(select(InboxRecord.reason)).all()
+    assert reasons == ["no client found for host web-1.acme.example"] * 2
+    acme = make_client("acme")
+    result = runner.invoke(args=["identities", "map", "host", "web-1.acme.example", "acme"])
+    # Replayed together, the firing record's own raise goes in, not the implied one.
+    assert "replayed 2 alertmanager records: 2 accepted" in result.output
+    [thread] = session.scalars(select(Entity)).all()
+    assert (thread.client_id, thread.key, thread.status) == (
+        acme.id,
+        "29dbe43989c481a2@2026-12-04T16:16:18Z",
+        "resolved",
+    )
+    assert (thread.opened_at.isoformat(), thread.closed_at.isoformat()) == (
+        "2026-12-04T16:16:18+00:00",
+        "2026-12-04T16:26:18+00:00",
+    )
+    assert thread.event_count == 2
 
 
 def test_tenant_label_is_the_fallback_and_waits_until_mapped(runner, session, tmp_path):
@@ -192,13 +278,48 @@ def test_odd_alerts_are_skipped_or_rejected_by_name(runner, session, tmp_path):
 def test_the_client_label_is_configurable(app, monkeypatch):
     record = alert("firing", site="north", customer="acme") | {"group": {}}
     data = AlertmanagerConnector.schema().load(record)
-    assert AlertmanagerConnector().convert(data)[0].hints.identities == (("alertmanager", "acme"),)
+    host = ("host", "web-1")  # the device, which the inventory may know the client of
+    assert AlertmanagerConnector().convert(data)[0].hints.identities == (
+        ("alertmanager", "acme"),
+        host,
+    )
     chosen = AlertmanagerConnector(client_label="site").convert(data)[0]
-    assert chosen.hints.identities == (("alertmanager", "north"),)
+    assert chosen.hints.identities == (("alertmanager", "north"), host)
     monkeypatch.setenv(SETTING, "site")
     assert AlertmanagerConnector().client_label == "site"
     app.config[SETTING] = "region"
     assert AlertmanagerConnector().client_label == "region"
+    assert AlertmanagerConnector().convert(data)[0].hints.identities == (host,)
+    unplaced = data | {"labels": {"alertname": "HostDown", "customer": "acme"}}
     with pytest.raises(RecordError) as error:
-        AlertmanagerConnector().convert(data)
+        AlertmanagerConnector().convert(unplaced)
     assert error.value.field == "labels.region"
+
+
+@pytest.mark.parametrize(
+    ("labels", "hint"),
+    [
+        (
+            {"instance": "https://shop.acme.example/health", "job": "blackbox"},
+            ("host", "shop.acme.example"),
+        ),
+        ({"instance": "[fe80::1]:9100", "job": "node"}, ("host", "fe80::1")),
+        ({"job": "acme-node", "cluster": "eu-1"}, ("alertmanager-job", "acme-node")),
+        ({"cluster": "acme-prod"}, ("alertmanager-cluster", "acme-prod")),
+    ],
+)
+def test_an_alert_without_a_client_label_waits_under_what_it_carries(
+    runner, session, tmp_path, labels, hint
+):
+    """Its device's host (without the port), else its job, else its cluster:
+    one mapping of that hint places every alert that carries it."""
+    acme = make_client("acme")
+    raw = [alert(status, "2026-03-02T10:45:00Z") for status in ("firing", "resolved")]
+    for record in raw:
+        record["labels"] = {"alertname": "Probe"} | labels
+    assert ingest(runner, write(tmp_path / "a.json", body("firing", raw)))["unmatched"] == 2
+    hints = session.execute(select(InboxHint.system, InboxHint.key)).all()
+    assert hints == [hint, hint]
+    result = runner.invoke(args=["identities", "map", *hint, "acme"])
+    assert "2 accepted" in result.output, result.output
+    assert set(session.scalars(select(Event.client_id))) == {acme.id}
