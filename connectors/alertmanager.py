@@ -41,7 +41,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, vali
 from connectors.base import CanonicalEvent, Connector, RecordError, Skip
 from connectors.fields import parse_datetime
 from connectors.lifecycle import Moment, implied
-from connectors.readers import Record
+from connectors.readers import Record, items_under
 from connectors.registry import register
 from crm.devices import HOST_SYSTEM, host_key
 from crm.identities import ClientHints
@@ -129,22 +129,7 @@ class AlertmanagerConnector(Connector):
 
     def parse(self, content: bytes, filename: str | None = None) -> Iterator[Record]:
         """One record per alert, carrying what it needs of its group."""
-        position = 0
-        for outer in super().parse(content, filename):
-            alerts = outer.data.get("alerts") if outer.parse_error is None else None
-            if not isinstance(alerts, list):
-                yield Record(position, outer.locator, outer.data, outer.parse_error)
-                position += 1
-                continue
-            group = {k: outer.data[k] for k in GROUP_FIELDS if outer.data.get(k) is not None}
-            prefix = "" if outer.locator == "index 0" else f"{outer.locator}: "
-            for i, alert in enumerate(alerts):
-                locator = f"{prefix}alerts[{i}]"
-                if isinstance(alert, dict):
-                    yield Record(position, locator, alert | {"group": group})
-                else:
-                    yield Record(position, locator, {"_raw": alert}, "is not a JSON object")
-                position += 1
+        return items_under(super().parse(content, filename), "alerts", _group)
 
     def convert(self, data: dict) -> list[CanonicalEvent]:
         labels, notes = data["labels"], data["annotations"]
@@ -217,6 +202,11 @@ class AlertmanagerConnector(Connector):
                 "else placed by label `instance`, `job` or `cluster`, and this alert has none",
             )
         return ClientHints(identities=tuple(identities))
+
+
+def _group(body: dict) -> dict:
+    """What of its group an alert's record keeps, so that it replays on its own."""
+    return {"group": {k: body[k] for k in GROUP_FIELDS if body.get(k) is not None}}
 
 
 def _text(value) -> str | None:

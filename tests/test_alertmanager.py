@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from connectors.alertmanager import SETTING, AlertmanagerConnector
 from connectors.base import RecordError
+from connectors.review import unmatched_groups
 from crm.models import Entity, Event, InboxHint, InboxRecord
 from tests.factories import make_client
 from tests.helpers import entity_states, ingest_file
@@ -323,3 +324,16 @@ def test_an_alert_without_a_client_label_waits_under_what_it_carries(
     result = runner.invoke(args=["identities", "map", *hint, "acme"])
     assert "2 accepted" in result.output, result.output
     assert set(session.scalars(select(Event.client_id))) == {acme.id}
+
+
+def test_the_queue_names_the_device_and_whose_it_probably_is(runner, session):
+    """One group per device, with the client whose mail domain its host is in."""
+    make_client("acme", name="Acme Corp", emails=["ops@acme.example"])
+    make_client("globex", name="Globex")
+    ingest(runner, RECORDED_FIRING)
+    ingest(runner, RECORDED_RESOLVED)
+    [group] = unmatched_groups(session).items
+    assert (group.label, group.records) == ("device web-1.acme.example", 2)
+    best = group.suggestions[0]
+    assert best.slug == "acme"
+    assert best.reasons[0].startswith("same email domain acme.example")
