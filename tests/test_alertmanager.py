@@ -3,6 +3,7 @@ bodies the real Alertmanager 0.25 delivered (tests/fixtures/vendors/SOURCES.md).
 
 import json
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -337,3 +338,32 @@ def test_the_queue_names_the_device_and_whose_it_probably_is(runner, session):
     best = group.suggestions[0]
     assert best.slug == "acme"
     assert best.reasons[0].startswith("same email domain acme.example")
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def test_the_briefing_counts_occurrences_and_flags_the_recurrence(client, runner, tmp_path):
+    """The same check on the same device three times in a month, each time
+    delivered resolved only: three alerts raised and resolved, each timed,
+    and the recurring-alert flag, read from the raises the records implied."""
+    make_client("acme", identities=[("alertmanager", "acme")])
+    now = datetime.now(UTC).replace(microsecond=0)
+    history = []
+    for days, minutes in ((20, 30), (12, 90), (4, 60)):
+        start = now - timedelta(days=days)
+        end = start + timedelta(minutes=minutes)
+        history.append(alert("resolved", iso(end), iso(start), customer="acme"))
+    assert ingest(runner, write(tmp_path / "h.json", body("resolved", history)))["accepted"] == 3
+
+    briefing = client.get("/api/v1/clients/acme/briefing").json
+    numbers = briefing["numbers"]
+    assert (numbers["alerts_raised"], numbers["alerts_resolved"]) == (3, 3)
+    assert (numbers["alerts_timed"], numbers["median_time_to_resolve_seconds"]) == (3, 3600)
+    [recurring] = [flag for flag in briefing["flags"] if flag["kind"] == "recurring_alert"]
+    assert recurring["title"] == "HostDown on web-1:9100"
+    assert len(recurring["event_ids"]) == 3
+    page = client.get("/clients/acme/briefing").get_data(as_text=True)
+    assert "Median time to resolve: 60 min (3 alerts)." in page
+    assert "3 alerts raised and 3 resolved in 12 months" in page
