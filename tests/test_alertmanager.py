@@ -367,3 +367,14 @@ def test_the_briefing_counts_occurrences_and_flags_the_recurrence(client, runner
     page = client.get("/clients/acme/briefing").get_data(as_text=True)
     assert "Median time to resolve: 60 min (3 alerts)." in page
     assert "3 alerts raised and 3 resolved in 12 months" in page
+
+
+def test_an_occurrence_has_its_page(client, runner, tmp_path):
+    make_client("acme", identities=[("alertmanager", "acme")])
+    ingest(runner, write(tmp_path / "r.json", RESOLVED))
+    page = client.get(f"/clients/acme/threads/alert/{OCCURRENCE}")
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert "web-1 is down" in text and "alert raised" in text and "alert resolved" in text
+    answer = client.get(f"/api/v1/clients/acme/threads/alert/{OCCURRENCE}").json
+    assert [event["kind"] for event in answer["events"]] == ["alert.raised", "alert.resolved"]
