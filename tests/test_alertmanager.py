@@ -7,11 +7,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from connectors.alertmanager import SETTING, AlertmanagerConnector
 from connectors.base import RecordError
-from connectors.review import unmatched_groups
+from connectors.pipeline import Pipeline
+from connectors.review import map_and_replay, unmatched_groups
+from crm.extensions import db
 from crm.models import Entity, Event, InboxHint, InboxRecord
 from tests.factories import make_client
 from tests.helpers import entity_states, ingest_file
@@ -378,3 +382,51 @@ def test_an_occurrence_has_its_page(client, runner, tmp_path):
     assert "web-1 is down" in text and "alert raised" in text and "alert resolved" in text
     answer = client.get(f"/api/v1/clients/acme/threads/alert/{OCCURRENCE}").json
     assert [event["kind"] for event in answer["events"]] == ["alert.raised", "alert.resolved"]
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_any_split_order_and_mapping_of_deliveries_gives_the_same_alerts(app, session, data):
+    """Occurrences seen firing, resolved or both, delivered in any order and
+    any split into bodies, with the client label mapped before or after:
+    each occurrence is one thread, raised at its start once, closed at its end
+    when a resolve came."""
+    for table in reversed(db.metadata.sorted_tables):
+        session.execute(table.delete())
+    session.commit()
+    seen = data.draw(
+        st.lists(st.sampled_from(["firing", "resolved", "both"]), min_size=1, max_size=4)
+    )
+    records, expected = [], []
+    for day, what in enumerate(seen, start=1):
+        start, end = f"2026-03-0{day}T10:00:00Z", f"2026-03-0{day}T11:30:00Z"
+        if what in ("firing", "both"):
+            records.append(alert("firing", starts_at=start, customer="acme"))
+        if what in ("resolved", "both"):
+            records.append(alert("resolved", end, start, customer="acme"))
+        closed = datetime.fromisoformat(end) if what != "firing" else None
+        expected.append((f"a1b2c3d4e5f60718@{start}", datetime.fromisoformat(start), closed))
+    deliveries = data.draw(st.permutations(records))
+    cuts = sorted(data.draw(st.lists(st.integers(1, len(deliveries)), max_size=3)))
+    mapped_first = data.draw(st.booleans())
+
+    acme = make_client("acme", identities=[("alertmanager", "acme")] if mapped_first else [])
+    connector = AlertmanagerConnector()
+    for begin, stop in zip([0, *cuts], [*cuts, len(deliveries)], strict=True):
+        if begin < stop:
+            content = json.dumps(body("firing", list(deliveries[begin:stop]))).encode()
+            Pipeline(session).ingest(connector, content, "body.json", "test")
+    if not mapped_first:
+        map_and_replay(session, "alertmanager", "acme", acme, "test")
+        session.commit()
+
+    threads = session.execute(
+        select(Entity.key, Entity.opened_at, Entity.closed_at).order_by(Entity.opened_at)
+    ).all()
+    assert [tuple(thread) for thread in threads] == expected
+    raises = session.scalars(select(Event.occurred_at).where(Event.kind == "alert.raised"))
+    assert sorted(raises) == [opened for _, opened, _ in expected]
