@@ -229,7 +229,9 @@ def test_the_bodies_alertmanager_delivered(runner, session):
     reasons = session.scalars(select(InboxRecord.reason)).all()
     assert reasons == ["no client found for host web-1.acme.example"] * 2
     acme = make_client("acme")
-    result = runner.invoke(args=["identities", "map", "host", "web-1.acme.example", "acme"])
+    # A host is named in any case, as a person types it.
+    result = runner.invoke(args=["identities", "map", "host", "WEB-1.acme.example", "acme"])
+    assert result.output.startswith("host web-1.acme.example -> acme")
     # Replayed together, the firing record's own raise goes in, not the implied one.
     assert "replayed 2 alertmanager records: 2 accepted" in result.output
     [thread] = session.scalars(select(Entity)).all()
