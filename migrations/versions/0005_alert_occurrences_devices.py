@@ -10,7 +10,7 @@ to the same: each Alertmanager alert event moves to its occurrence's thread,
 each occurrence seen only resolved gets the raise the connector would now
 imply (the id a firing record of it has, marked `implied_by`), and the
 threads are folded again (crm.threads: the fold of the code that runs the
-migration). A client at a time, so memory holds one client's alerts.
+migration), a few hundred threads at a time.
 
 devices: a client's devices, as an RMM's inventory lists them (crm.models.Device).
 
@@ -152,31 +152,40 @@ def _starts_at(row) -> str | None:
 def _rethread(new_key) -> None:
     """Move each client's Alertmanager alert events to the threads `new_key`
     names, give occurrences seen only resolved their raise (on the way up),
-    and fold the threads they left and joined."""
+    and fold the threads they left and joined. A client's threads a few
+    hundred at a time: an old thread's events only ever move to threads of
+    their own, so memory holds those few threads' events, however many a
+    client has."""
     connection = op.get_bind()
     clients = connection.execute(
         sa.select(events.c.client_id).where(ALERTMANAGER_ALERTS).distinct()
     ).scalars()
     for client_id in list(clients):
-        rows = connection.execute(
-            sa.select(events).where(ALERTMANAGER_ALERTS, events.c.client_id == client_id)
-        ).all()
-        moves = {row.id: new_key(row) for row in rows}
-        moves = {event_id: key for event_id, key in moves.items() if key is not None}
-        if not moves:
-            continue
-        left = {row.thread_key for row in rows if row.id in moves}
-        for chunk in _chunks(list(moves.items())):
-            connection.execute(
-                events.update()
-                .where(events.c.id == sa.bindparam("event_id"))
-                .values(thread_key=sa.bindparam("key")),
-                [{"event_id": event_id, "key": key} for event_id, key in chunk],
-            )
-        joined = set(moves.values())
-        if new_key is _by_occurrence:
-            _imply_raises(connection, [row for row in rows if row.id in moves], moves)
-        _refold(connection, client_id, left | joined)
+        mine = sa.and_(ALERTMANAGER_ALERTS, events.c.client_id == client_id)
+        keys = connection.execute(sa.select(events.c.thread_key).where(mine).distinct())
+        for chunk in _chunks(sorted(keys.scalars())):
+            rows = connection.execute(
+                sa.select(events).where(mine, events.c.thread_key.in_(chunk))
+            ).all()
+            _move(connection, client_id, rows, new_key)
+
+
+def _move(connection, client_id: int, rows, new_key) -> None:
+    moves = {row.id: new_key(row) for row in rows}
+    moves = {event_id: key for event_id, key in moves.items() if key is not None}
+    if not moves:
+        return
+    for chunk in _chunks(list(moves.items())):
+        connection.execute(
+            events.update()
+            .where(events.c.id == sa.bindparam("event_id"))
+            .values(thread_key=sa.bindparam("key")),
+            [{"event_id": event_id, "key": key} for event_id, key in chunk],
+        )
+    if new_key is _by_occurrence:
+        _imply_raises(connection, [row for row in rows if row.id in moves], moves)
+    left = {row.thread_key for row in rows if row.id in moves}
+    _refold(connection, client_id, left | set(moves.values()))
 
 
 def _imply_raises(connection, rows, moves: dict[int, str]) -> None:
