@@ -5,7 +5,16 @@ Importing the package registers every built-in connector.
 
 from flask import Flask
 
-from connectors import alertmanager, clients, generic, salesforce, sendgrid, stripe, zendesk  # noqa: F401 - registers the connectors
+from connectors import (  # noqa: F401 - registers the connectors
+    alertmanager,
+    clients,
+    devices,
+    generic,
+    salesforce,
+    sendgrid,
+    stripe,
+    zendesk,
+)
 from connectors.registry import get, names, register
 
 __all__ = ["get", "init_app", "names", "register"]

@@ -1,14 +1,33 @@
 """The `alertmanager` connector: the Alertmanager webhook body, which Grafana sends too.
 
-One body groups several alerts; each alert is one record ("alerts[2]") and one
-event: `firing` raises it at `startsAt`, `resolved` clears it at `endsAt`.
-Both join the thread keyed by the alert's `fingerprint`, so a raise and its
-resolve land on the same alert entity whatever order they arrive in.
+One body groups several alerts; each alert is one record ("alerts[2]").
+Every *occurrence* of an alert (its `fingerprint` and `startsAt`: the same
+check on the same target firing again starts a new one) is a thread of its
+own, keyed `FINGERPRINT@STARTS_AT`, so the timeline, the counts and the
+recurrence of alerts see each time it fired:
+
+- `firing` raises the occurrence at `startsAt` (`alert.raised`);
+- `resolved` clears it at `endsAt` (`alert.resolved`) and implies the raise
+  at `startsAt` (connectors.lifecycle), with the very id a firing record of
+  that occurrence gives its raise (`FINGERPRINT:STARTS_AT:firing`): an
+  alert that arrives resolved still fired, and seeing both is one raise.
+  Alertmanager and Grafana send resolved notifications, and an imported
+  history is mostly resolved alerts.
+
+Every raise keeps the `instance` and `alertname` labels among its attributes:
+the briefing reads "the same check on the same device" from them.
 
 Alertmanager has no client field: the provider puts the client in a label.
 Which label is a setting, `TOUCHLINE_ALERTMANAGER_CLIENT_LABEL` (app config,
 else the environment), default `customer`; an alert without it falls back to
-label `tenant`. Its value is the key of identity system `alertmanager`.
+label `tenant`. Its value is the key of identity system `alertmanager`. An
+alert also names the device it is about: the host of its `instance` label
+(without the port) is a key of system `host`, which the device inventory
+(connectors.devices) registers for the device's client. An alert whose labels
+name no client waits in the unmatched queue under the most precise of what it
+does carry: its host, else its `job` (`alertmanager-job`), else its `cluster`
+(`alertmanager-cluster`); mapping that one hint places all of its alerts. Only
+an alert with none of these is rejected, naming the setting.
 """
 
 import hashlib
@@ -21,12 +40,21 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, vali
 
 from connectors.base import CanonicalEvent, Connector, RecordError, Skip
 from connectors.fields import parse_datetime
-from connectors.readers import Record
+from connectors.lifecycle import Moment, implied
+from connectors.readers import Record, items_under
 from connectors.registry import register
+from crm.devices import HOST_SYSTEM, host_key
 from crm.identities import ClientHints
 
 SETTING = "TOUCHLINE_ALERTMANAGER_CLIENT_LABEL"
 FALLBACK_LABEL = "tenant"
+# Labels that place an alert with no client label, most precise first, and
+# the identity system each is a key of.
+PLACING_LABELS = (
+    ("instance", HOST_SYSTEM),
+    ("job", "alertmanager-job"),
+    ("cluster", "alertmanager-cluster"),
+)
 # Alertmanager's "no end yet" (Go's zero time).
 ZERO_TIME = "0001-01-01T00:00:00Z"
 REQUIRED = {"required": "is required", "null": "is required"}
@@ -101,78 +129,84 @@ class AlertmanagerConnector(Connector):
 
     def parse(self, content: bytes, filename: str | None = None) -> Iterator[Record]:
         """One record per alert, carrying what it needs of its group."""
-        position = 0
-        for outer in super().parse(content, filename):
-            alerts = outer.data.get("alerts") if outer.parse_error is None else None
-            if not isinstance(alerts, list):
-                yield Record(position, outer.locator, outer.data, outer.parse_error)
-                position += 1
-                continue
-            group = {k: outer.data[k] for k in GROUP_FIELDS if outer.data.get(k) is not None}
-            prefix = "" if outer.locator == "index 0" else f"{outer.locator}: "
-            for i, alert in enumerate(alerts):
-                locator = f"{prefix}alerts[{i}]"
-                if isinstance(alert, dict):
-                    yield Record(position, locator, alert | {"group": group})
-                else:
-                    yield Record(position, locator, {"_raw": alert}, "is not a JSON object")
-                position += 1
+        return items_under(super().parse(content, filename), "alerts", _group)
 
     def convert(self, data: dict) -> list[CanonicalEvent]:
         labels, notes = data["labels"], data["annotations"]
         status = data["status"].strip().lower()
-        if status == "firing":
-            kind, occurred_at = "alert.raised", data["startsAt"]
-        elif status == "resolved":
-            kind, occurred_at = "alert.resolved", data["endsAt"]
-            if occurred_at is None:
-                raise RecordError("endsAt", "is required for a resolved alert")
-        else:
+        if status not in ("firing", "resolved"):
             raise Skip(
                 f"alertmanager alert status {status!r} is not mapped; mapped: firing, resolved"
             )
         if data["startsAt"] is None:
             raise RecordError("startsAt", "is required")
+        if status == "resolved" and data["endsAt"] is None:
+            raise RecordError("endsAt", "is required for a resolved alert")
+        fingerprint = data["fingerprint"] or _fingerprint(labels)
+        started = data["startsAt"].isoformat().replace("+00:00", "Z")
+        alertname, instance = labels.get("alertname"), labels.get("instance")
+        where = f" on {instance}" if instance else ""
+        title = (_text(notes.get("summary")) or f"{alertname or 'Alert'}{where}")[:500]
+        detail = _text(notes.get("description"))
+        occurrence = f"{fingerprint}:{started}"
+        raised = Moment(data["startsAt"], f"{occurrence}:firing", "firing", title, detail)
+        event = CanonicalEvent(
+            origin=self.name,
+            external_id=f"{occurrence}:{status}",
+            kind="alert.raised" if status == "firing" else "alert.resolved",
+            occurred_at=data["startsAt"] if status == "firing" else data["endsAt"],
+            hints=self.hints(labels),
+            title=title,
+            detail=detail,
+            thread_key=f"{fingerprint}@{started}",
+            url=data["generatorURL"] or data["silenceURL"],
+            attributes={
+                "alertname": alertname,
+                "instance": instance,
+                "host": host_key(instance) if instance else None,
+                "severity": labels.get("severity"),
+                "labels": labels,
+                "fingerprint": fingerprint,
+                "starts_at": started,
+                "runbook_url": _text(notes.get("runbook_url")),
+                "silence_url": data["silenceURL"],
+                "dashboard_url": data["dashboardURL"],
+                "panel_url": data["panelURL"],
+                "values": data["values"],
+            }
+            | data["group"],
+            status=status,
+            priority=_clip(labels.get("severity"), 32),
+            category=_clip(alertname, 80),
+        )
+        return [event] if status == "firing" else implied(event, opened=raised)
+
+    def hints(self, labels: dict) -> ClientHints:
+        """Whose the alert is: the client label; the device's host, which the
+        device inventory knows the client of; else the job or the cluster."""
+        identities = []
         client = labels.get(self.client_label) or labels.get(FALLBACK_LABEL)
-        if not client:
+        if client:
+            identities.append((self.name, client))
+        for label, system in PLACING_LABELS:
+            value = labels.get(label, "").strip()
+            key = host_key(value) if system == HOST_SYSTEM else value
+            if key and (not client or system == HOST_SYSTEM):
+                identities.append((system, key))
+                break
+        if not identities:
             raise RecordError(
                 f"labels.{self.client_label}",
                 f"is required: the client is named by label `{self.client_label}` "
-                f"(or `{FALLBACK_LABEL}`); set {SETTING} to use another label",
+                f"(or `{FALLBACK_LABEL}`; set {SETTING} to use another label), "
+                "else placed by label `instance`, `job` or `cluster`, and this alert has none",
             )
-        fingerprint = data["fingerprint"] or _fingerprint(labels)
-        alertname, instance = labels.get("alertname"), labels.get("instance")
-        started = data["startsAt"].isoformat().replace("+00:00", "Z")
-        where = f" on {instance}" if instance else ""
-        return [
-            CanonicalEvent(
-                origin=self.name,
-                external_id=f"{fingerprint}:{started}:{status}",
-                kind=kind,
-                occurred_at=occurred_at,
-                hints=ClientHints(identities=((self.name, client),)),
-                title=(_text(notes.get("summary")) or f"{alertname or 'Alert'}{where}")[:500],
-                detail=_text(notes.get("description")),
-                thread_key=fingerprint,
-                url=data["generatorURL"] or data["silenceURL"],
-                attributes={
-                    "alertname": alertname,
-                    "instance": instance,
-                    "severity": labels.get("severity"),
-                    "labels": labels,
-                    "starts_at": started,
-                    "runbook_url": _text(notes.get("runbook_url")),
-                    "silence_url": data["silenceURL"],
-                    "dashboard_url": data["dashboardURL"],
-                    "panel_url": data["panelURL"],
-                    "values": data["values"],
-                }
-                | data["group"],
-                status=status,
-                priority=_clip(labels.get("severity"), 32),
-                category=_clip(alertname, 80),
-            )
-        ]
+        return ClientHints(identities=tuple(identities))
+
+
+def _group(body: dict) -> dict:
+    """What of its group an alert's record keeps, so that it replays on its own."""
+    return {"group": {k: body[k] for k in GROUP_FIELDS if body.get(k) is not None}}
 
 
 def _text(value) -> str | None:

@@ -103,7 +103,28 @@ class IdentityClaim:
     aliases: tuple[tuple[str, str], ...]
 
 
-Converted = CanonicalEvent | ClientProfile | IdentityClaim
+@dataclass(slots=True)
+class DeviceProfile:
+    """A device as an RMM's inventory lists it (connectors.devices): written
+    for the client its `hints` find, by its hostname; its hostname (and DNS
+    name) then place that client's alerts (crm.devices)."""
+
+    hints: ClientHints
+    hostname: str
+    dns_name: str | None = None
+    serial_number: str | None = None
+    site: str | None = None
+    operating_system: str | None = None
+    device_type: str | None = None
+    last_seen_at: datetime | None = None
+    rmm: str | None = None
+    rmm_id: str | None = None
+
+
+# What an inventory says of a device: the columns of its row (crm.models.Device).
+DEVICE_FIELDS = tuple(f.name for f in dataclasses.fields(DeviceProfile) if f.name != "hints")
+
+Converted = CanonicalEvent | ClientProfile | IdentityClaim | DeviceProfile
 
 
 # --- a batch of converted records ----------------------------------------------
@@ -189,25 +210,31 @@ class EventColumns:
 @dataclass
 class ConvertedBatch:
     """What a batch of records became, each record known by its position in
-    the batch: events, client profiles and identity claims, and the records
-    that were skipped or are wrong."""
+    the batch: events, client profiles, identity claims and devices, and the
+    records that were skipped or are wrong."""
 
     events: EventColumns = field(default_factory=lambda: EventColumns.from_events([]))
     profiles: list[tuple[int, list[ClientProfile]]] = field(default_factory=list)
     claims: list[tuple[int, list[IdentityClaim]]] = field(default_factory=list)
     failed: dict[int, RecordError | Skip] = field(default_factory=dict)
+    devices: list[tuple[int, list[DeviceProfile]]] = field(default_factory=list)
 
     @classmethod
     def of(cls, converted: Iterable[tuple[int, list[Converted]]], failed) -> "ConvertedBatch":
         """A batch from each record's converted items (all of one type)."""
-        events, profiles, claims = [], [], []
-        by_type = {CanonicalEvent: events, ClientProfile: profiles, IdentityClaim: claims}
+        events, profiles, claims, devices = [], [], [], []
+        by_type = {
+            CanonicalEvent: events,
+            ClientProfile: profiles,
+            IdentityClaim: claims,
+            DeviceProfile: devices,
+        }
         for position, items in converted:
             if items:
                 by_type[type(items[0])].append((position, items))
             else:
                 failed[position] = Skip("the record holds nothing Touchline keeps")
-        return cls(EventColumns.from_events(events), profiles, claims, failed)
+        return cls(EventColumns.from_events(events), profiles, claims, failed, devices)
 
     def remapped(self, positions: Sequence[int]) -> "ConvertedBatch":
         """The same batch, the record at position `p` now at `positions[p]`."""
@@ -216,6 +243,7 @@ class ConvertedBatch:
             [(positions[p], items) for p, items in self.profiles],
             [(positions[p], items) for p, items in self.claims],
             {positions[p]: error for p, error in self.failed.items()},
+            [(positions[p], items) for p, items in self.devices],
         )
 
 

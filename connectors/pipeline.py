@@ -24,7 +24,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connectors import registry
-from connectors.base import ClientProfile, Connector, IdentityClaim, RecordError
+from connectors.base import ClientProfile, Connector, DeviceProfile, IdentityClaim, RecordError
+from connectors.device_writer import DeviceWriter
 from connectors.parallel import Helpers, Shared, Solo, batched, processes_available
 from connectors.readers import Record, UnreadableInput, format_of
 from connectors.storable import (
@@ -75,10 +76,12 @@ class _Writers:
         self.events = EventWriter(session, payload_id)
         self.clients = ClientWriter(session)
         self.identities = IdentityWriter(session)
+        self.devices = DeviceWriter(session)
 
     def new_hints(self) -> set[tuple[str, str]]:
         """Identities the run taught us, whose waiting records can now go in."""
-        return self.events.new_hints | self.clients.new_hints | self.identities.new_hints
+        writers = (self.events, self.clients, self.identities, self.devices)
+        return set().union(*(writer.new_hints for writer in writers))
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,7 @@ class _Batch:
     events: PreparedEvents | None = None
     profiles: list[tuple[int, list[ClientProfile]]] = field(default_factory=list)
     claims: list[tuple[int, list[IdentityClaim]]] = field(default_factory=list)
+    devices: list[tuple[int, list[DeviceProfile]]] = field(default_factory=list)
 
     def __post_init__(self):
         self.outcomes = [None] * len(self.records)
@@ -467,6 +471,7 @@ class Pipeline:
         batch.events = writers.events.prepare(converted.events.without_records(set(too_long)))
         batch.profiles = self._fitting(converted.profiles, batch)
         batch.claims = self._fitting(converted.claims, batch)
+        batch.devices = self._fitting(converted.devices, batch)
         return batch
 
     @staticmethod
@@ -489,6 +494,8 @@ class Pipeline:
             written |= writers.clients.write(batch.profiles)
         if batch.claims:
             written |= writers.identities.write(batch.claims)
+        if batch.devices:
+            written |= writers.devices.write(batch.devices)
         for i, outcome in written.items():
             batch.outcomes[i] = outcome
 

@@ -27,7 +27,7 @@ import io
 import json
 import re
 import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import PurePath
 
 import orjson
@@ -94,6 +94,31 @@ class Record:
 
     def __repr__(self) -> str:
         return f"Record({self.position!r}, {self.locator!r}, {self.data!r}, {self.parse_error!r})"
+
+
+def items_under(
+    records: Iterable[Record], key: str, shared: Callable[[dict], dict] | None = None
+) -> Iterator[Record]:
+    """Each item of the list a record holds under `key` as a record of its own
+    ("alerts[2]", or "index 1: alerts[2]" past a file's first record), with
+    what `shared` takes for every item from the record that listed it; a
+    record without such a list goes on as it is. Numbered in one run."""
+    position = 0
+    for outer in records:
+        items = outer.data.get(key) if outer.parse_error is None else None
+        if not isinstance(items, list):
+            yield Record(position, outer.locator, outer.data, outer.parse_error)
+            position += 1
+            continue
+        common = shared(outer.data) if shared else {}
+        prefix = "" if outer.locator == "index 0" else f"{outer.locator}: "
+        for i, item in enumerate(items):
+            locator = f"{prefix}{key}[{i}]"
+            if isinstance(item, dict):
+                yield Record(position, locator, item | common)
+            else:
+                yield Record(position, locator, {"_raw": item}, "is not a JSON object")
+            position += 1
 
 
 def format_of(filename: str | None, default: str = "json") -> str:

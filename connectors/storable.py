@@ -21,9 +21,16 @@ import re
 
 from sqlalchemy import String, Table
 
-from connectors.base import ClientProfile, EventColumns, IdentityClaim, RecordError
+from connectors.base import (
+    DEVICE_FIELDS,
+    ClientProfile,
+    DeviceProfile,
+    EventColumns,
+    IdentityClaim,
+    RecordError,
+)
 from connectors.fields import too_long
-from crm.models import Client, Contact, Entity, Event, Group, Identity, InboxRecord
+from crm.models import Client, Contact, Device, Entity, Event, Group, Identity, InboxRecord
 
 # --- text the database can hold --------------------------------------------------
 
@@ -109,6 +116,7 @@ _CLIENT = _limits(
 _CONTACT = _limits(Contact.__table__, ("name", "email", "phone", "role"))
 _GROUP_KIND, _GROUP_NAME = (length for _, length in _limits(Group.__table__, ("kind", "name")))
 _SYSTEM, _KEY = (length for _, length in _limits(Identity.__table__, ("system", "external_key")))
+_DEVICE = _limits(Device.__table__, DEVICE_FIELDS)
 
 
 def length_errors(events: EventColumns) -> dict[int, RecordError]:
@@ -132,7 +140,7 @@ def length_errors(events: EventColumns) -> dict[int, RecordError]:
     return errors
 
 
-def check_lengths(items: list[ClientProfile | IdentityClaim]) -> None:
+def check_lengths(items: list[ClientProfile | IdentityClaim | DeviceProfile]) -> None:
     """Raise RecordError for the first value longer than its column."""
     for item in items:
         if isinstance(item, ClientProfile):
@@ -145,6 +153,8 @@ def check_lengths(items: list[ClientProfile | IdentityClaim]) -> None:
             _check_identities(item.identities, "identities")
         elif isinstance(item, IdentityClaim):
             _check_identities(item.aliases, "aliases")
+        elif isinstance(item, DeviceProfile):
+            _check(item, _DEVICE, "")
 
 
 def _check(item, limits: tuple[tuple[str, int], ...], prefix: str) -> None:

@@ -13,6 +13,7 @@ there are: fuzzy comparison only runs on the few names that share enough
 trigrams with the term, never on the whole list.
 """
 
+import ipaddress
 import re
 import unicodedata
 from collections import Counter, defaultdict
@@ -23,6 +24,7 @@ from difflib import SequenceMatcher
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from crm.devices import HOST_SYSTEM
 from crm.models import Client, Contact, Identity
 
 SHOWN = 3
@@ -221,7 +223,25 @@ class ClientMatcher:
 
 
 def _hinted_domain(system: str, key: str) -> set[str]:
-    return {key.lower()} if system == "domain" else set()
+    """The mail domains a hint names: a domain itself; the domains a device's
+    host is in (web-1.acme.example is in acme.example)."""
+    if system == "domain":
+        return {key.lower()}
+    if system == HOST_SYSTEM:
+        return set(host_domains(key))
+    return set()
+
+
+def host_domains(host: str) -> list[str]:
+    """The domains a host name may be a mail domain of, itself first:
+    "web-1.acme.co.uk" -> ["web-1.acme.co.uk", "acme.co.uk", "co.uk"]; none
+    for an address or a name without a dot."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        labels = host.lower().strip(".").split(".")
+        return [".".join(labels[i:]) for i in range(len(labels) - 1)]
+    return []
 
 
 def _evidence(
@@ -239,6 +259,10 @@ def _evidence(
         names.append((domain_stem(key), f"domain {key}"))
     elif system in NAME_SYSTEMS:
         names.append((key, f"{NAME_SYSTEMS[system]} “{key}”"))
+    elif system == HOST_SYSTEM and host_domains(key):
+        # The domain names the company ("acme" of web-1.acme.example); the
+        # device's own name seldom does.
+        names.append((domain_stem(key), f"host {key}"))
     elif sum(ch.isalpha() for ch in key) >= 3:
         names.append((key, f"{system} key {key}"))
     for path, value in (item for record in records for item in _strings(record)):

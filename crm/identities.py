@@ -49,6 +49,9 @@ class ClientHints:
 
 
 _UNRESOLVED = object()
+# Systems whose keys are case-insensitive, stored lower-cased: mail domains
+# and addresses, and devices' hosts (crm.devices).
+CASELESS_SYSTEMS = ("domain", "email", "host")
 
 
 class ClientResolver:
@@ -154,7 +157,7 @@ def map_identity(session: Session, system: str, key: str, client: Client) -> Ide
     it would silently change owner.
     """
     system, key = system.strip().lower(), key.strip()
-    if system in ("domain", "email"):
+    if system in CASELESS_SYSTEMS:
         key = key.lower()
     existing = session.scalar(
         select(Identity).where(Identity.system == system, Identity.external_key == key)

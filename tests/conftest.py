@@ -49,6 +49,17 @@ def _test_app(database_url: str):
     )
 
 
+@pytest.fixture
+def empty_database_app(tmp_path):
+    """An app on a database of its own with no tables, for migration tests."""
+    with fresh_database(ENGINE, tmp_path) as url:
+        app = create_app({"SQLALCHEMY_DATABASE_URI": url, "TESTING": True})
+        with app.app_context():
+            yield app
+            db.session.remove()
+            db.engine.dispose()
+
+
 @pytest.fixture(scope="session")
 def _shared_app(database_url):
     """One app for the session: building one (its OpenAPI document above

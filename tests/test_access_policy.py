@@ -163,6 +163,7 @@ PROBES = {
         ("GET", "/api/v1/clients/acme", {}, 200),
         ("GET", "/api/v1/clients/acme/timeline", {}, 200),
         ("GET", "/api/v1/clients/acme/card", {}, 200),
+        ("GET", "/api/v1/clients/acme/devices", {}, 200),
         ("GET", "/api/v1/clients/acme/threads/ticket/T-1", {}, 200),
         ("GET", "/api/v1/clients/acme/commitments", {}, 200),
     ],

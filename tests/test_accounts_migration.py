@@ -1,26 +1,12 @@
 """Migration 0002 adds the account tables to a database that has data, and
 takes them away again without touching the rest."""
 
-import pytest
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import inspect, text
 
 from crm.extensions import db
-from crm.factory import create_app
-from tests.conftest import ENGINE
-from tests.databases import fresh_database
 
 ACCOUNT_TABLES = {"users", "user_roles", "api_tokens", "audit_entries", "login_attempts"}
-
-
-@pytest.fixture
-def empty_database_app(tmp_path):
-    with fresh_database(ENGINE, tmp_path) as url:
-        app = create_app({"SQLALCHEMY_DATABASE_URI": url, "TESTING": True})
-        with app.app_context():
-            yield app
-            db.session.remove()
-            db.engine.dispose()
 
 
 def test_0002_upgrades_a_database_with_clients_and_downgrades_cleanly(empty_database_app):

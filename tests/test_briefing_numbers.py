@@ -5,12 +5,13 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from reports.briefing.charts import activity_chart, axis, tickets_chart
-from reports.briefing.model import Flag, MonthActivity, MonthTickets
+from reports.briefing.charts import activity_chart, alerts_chart, axis, tickets_chart
+from reports.briefing.model import Flag, MonthActivity, MonthAlerts, MonthTickets
 from reports.briefing.numbers import (
     chart_start,
     health,
     monthly_activity,
+    monthly_alerts,
     monthly_tickets,
     period_numbers,
 )
@@ -124,6 +125,44 @@ def test_touches_tickets_and_money_in_the_period_and_the_one_before():
     assert (usd.currency, usd.invoiced, usd.collected) == ("USD", Decimal("50"), 0)
 
 
+def test_alerts_count_each_time_they_fired_and_how_long_each_took_to_clear():
+    """Alertmanager gives every occurrence a thread; an RMM may reuse one thread
+    for a check that fires again. Either way each firing counts once, and
+    each clearing is timed from the raise it closed."""
+    hour = timedelta(hours=1)
+    events = events_frame(
+        # one check firing twice, a thread per occurrence
+        {"kind": "alert.raised", "occurred_at": ago(20), "thread_key": "fp@1"},
+        {"kind": "alert.resolved", "occurred_at": ago(20) + hour / 2, "thread_key": "fp@1"},
+        {"kind": "alert.raised", "occurred_at": ago(10), "thread_key": "fp@2"},
+        {"kind": "alert.resolved", "occurred_at": ago(10) + 2 * hour, "thread_key": "fp@2"},
+        # one check firing twice in one thread
+        {"kind": "alert.raised", "occurred_at": ago(8), "thread_key": "disk-C"},
+        {"kind": "alert.resolved", "occurred_at": ago(8) + hour, "thread_key": "disk-C"},
+        {"kind": "alert.raised", "occurred_at": ago(3), "thread_key": "disk-C"},
+        {"kind": "alert.resolved", "occurred_at": ago(3) + 4 * hour, "thread_key": "disk-C"},
+        # raised in the previous period, cleared in this one
+        {"kind": "alert.raised", "occurred_at": ago(35), "thread_key": "old"},
+        {"kind": "alert.resolved", "occurred_at": ago(25), "thread_key": "old"},
+        # the previous period's own
+        {"kind": "alert.raised", "occurred_at": ago(40), "thread_key": "before"},
+        {"kind": "alert.resolved", "occurred_at": ago(39), "thread_key": "before"},
+        # firing now
+        {"kind": "alert.raised", "occurred_at": ago(1), "thread_key": "now"},
+    )
+
+    numbers = period_numbers(
+        events, period_start=START, previous_start=PREVIOUS, as_of=NOW, zone=UTC
+    )
+
+    assert (numbers.alerts_raised, numbers.alerts_resolved) == (5, 5)
+    assert (numbers.previous_alerts_raised, numbers.previous_alerts_resolved) == (2, 1)
+    # 30 min, 1 h, 2 h, 4 h and 10 days
+    assert (numbers.alerts_timed, numbers.median_time_to_resolve) == (5, 2 * hour)
+    march = {m.month: m for m in numbers.alert_trend}[date(2026, 3, 1)]
+    assert (march.raised, march.resolved) == (3, 2)  # since 2 March
+
+
 def test_twelve_months_of_activity_in_the_clients_calendar():
     tokyo = ZoneInfo("Asia/Tokyo")
     events = events_frame(
@@ -139,6 +178,7 @@ def test_twelve_months_of_activity_in_the_clients_calendar():
 
     activity = monthly_activity(events, NOW, tokyo)
     tickets = monthly_tickets(events, NOW, tokyo)
+    alerts = monthly_alerts(events, NOW, tokyo)
 
     assert chart_start(NOW, tokyo) == datetime(2025, 4, 1, tzinfo=tokyo)
     assert [m.month for m in activity] == [date(2025 + (3 + i) // 12, (3 + i) % 12 + 1, 1)
@@ -150,6 +190,9 @@ def test_twelve_months_of_activity_in_the_clients_calendar():
         "billing": 0, "rmm": 1, "tickets": 2, "marketing": 0, "sales": 0, "manual": 0,
     }  # fmt: skip
     assert [(t.opened, t.resolved) for t in tickets if t.opened or t.resolved] == [(0, 1), (1, 1)]
+    assert [(a.month, a.raised, a.resolved) for a in alerts if a.raised] == [
+        (date(2026, 3, 1), 1, 0)
+    ]
 
 
 # --- charts --------------------------------------------------------------------------
@@ -176,6 +219,21 @@ def test_the_activity_chart_stacks_sources_and_is_well_formed_svg():
     assert len(bars) == 3
     description = root.find(f"{SVG}desc").text
     assert description == "12 events in 12 months; busiest month Mar 2026 with 7"
+
+
+def test_the_alerts_chart_pairs_raised_and_resolved():
+    months = [MonthAlerts(date(2026, 2, 1), 0, 0), MonthAlerts(date(2026, 3, 1), 5, 4)]
+
+    root = ET.fromstring(str(alerts_chart(months, "acme")))
+
+    tips = [title.text for title in root.iter(f"{SVG}title")]
+    assert tips == [
+        "Alerts raised and resolved per month",
+        "Mar 2026: 5 raised",
+        "Mar 2026: 4 resolved",
+    ]
+    assert root.find(f"{SVG}desc").text == "5 alerts raised and 4 resolved in 2 months"
+    assert "No alerts" in str(alerts_chart([MonthAlerts(date(2026, 3, 1), 0, 0)]))
 
 
 def test_chart_text_is_escaped():

@@ -1,25 +1,13 @@
 """The migrations build the schema the models describe, on either engine."""
 
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import create_engine, inspect, text
 
 from crm.extensions import db
-from crm.factory import create_app
 from tests.conftest import ENGINE
 from tests.databases import fresh_database
-
-
-@pytest.fixture
-def empty_database_app(tmp_path):
-    with fresh_database(ENGINE, tmp_path) as url:
-        app = create_app({"SQLALCHEMY_DATABASE_URI": url, "TESTING": True})
-        with app.app_context():
-            yield app
-            db.session.remove()
-            db.engine.dispose()
 
 
 def test_upgrade_from_empty_matches_the_models(empty_database_app):

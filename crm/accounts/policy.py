@@ -18,7 +18,7 @@ TOKENS = "tokens"  # API tokens of any user
 CONNECTORS = "connectors"  # ingest runs, file ingest, replaying inbox records
 IDENTITIES = "identities"  # the unmatched queue, mapping identities to clients
 AUDIT = "audit"  # reading the audit log
-CLIENTS_READ = "clients:read"  # directory, client page, timeline, threads, card
+CLIENTS_READ = "clients:read"  # directory, client page, timeline, threads, card, devices
 CLIENTS_WRITE = "clients:write"  # create and edit clients (groups, contacts, identities, tier)
 TOUCHES = "touches"  # log touches, make and complete commitments
 BRIEFINGS = "briefings"  # briefings: page, PDF, batches, JSON
@@ -87,6 +87,7 @@ ENDPOINTS: dict[str, str | Mapping[str, str]] = {
     "timeline_api.timeline": CLIENTS_READ,
     "timeline_api.thread_detail": CLIENTS_READ,
     "timeline_api.card": CLIENTS_READ,
+    "timeline_api.devices": CLIENTS_READ,
     "timeline_api.list_commitments": CLIENTS_READ,
     # touches and commitments
     "timeline.log_touch_form": TOUCHES,

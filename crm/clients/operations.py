@@ -26,7 +26,7 @@ from sqlalchemy import func, select, true, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from crm.identities import IdentityConflict, map_identity
+from crm.identities import CASELESS_SYSTEMS, IdentityConflict, map_identity
 from crm.models import Client, Contact, Group, Identity
 from crm.signals import identities_mapped
 from crm.vocabulary import CLIENT_STATUSES, GROUP_KINDS, TIERS
@@ -50,8 +50,6 @@ CLIENT_FIELDS = {
     "notes": None,
 }
 LIST_FIELDS = ("groups", "contacts", "identities")
-# Systems whose keys are case-insensitive (crm.identities.map_identity agrees).
-CASELESS_SYSTEMS = ("domain", "email")
 # The hint the resolver tries first: our own slug.
 SLUG_SYSTEM = "touchline"
 

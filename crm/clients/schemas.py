@@ -28,7 +28,8 @@ from crm.clients.directory import (
     DirectoryFilters,
     parse_group_selector,
 )
-from crm.clients.operations import CASELESS_SYSTEMS, is_timezone, slug_problem
+from crm.clients.operations import is_timezone, slug_problem
+from crm.identities import CASELESS_SYSTEMS
 from crm.vocabulary import CLIENT_STATUSES, GROUP_KINDS, TIERS
 
 

@@ -1,12 +1,14 @@
 """All models, imported here so Alembic and the app see one metadata."""
 
 from crm.models.clients import Client, Contact, Group, Identity, client_groups
+from crm.models.devices import Device
 from crm.models.inbox import InboxHint, InboxRecord, IngestRun, RawPayload
 from crm.models.timeline import Entity, Event, is_meeting
 
 __all__ = [
     "Client",
     "Contact",
+    "Device",
     "Entity",
     "Event",
     "Group",

@@ -1,4 +1,4 @@
-"""/api/v1/clients/<slug>/timeline, threads, the card, touches and commitments.
+"""/api/v1/clients/<slug>/timeline, threads, the card, devices, touches and commitments.
 
 The timeline endpoint is the hot path: its rows are serialised by hand
 (schemas.timeline_item, kept equal to TimelineItemSchema by the tests) and
@@ -12,6 +12,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from crm.api import ApiBlueprint, abort
+from crm.devices import client_devices
 from crm.extensions import db
 from crm.formatting import zone
 from crm.models import Client
@@ -25,6 +26,7 @@ from crm.timeline.schemas import (
     CommitmentInSchema,
     CommitmentListSchema,
     CommitmentQuerySchema,
+    DeviceListSchema,
     ThreadDetailSchema,
     ThreadStateSchema,
     TimelineItemSchema,
@@ -93,6 +95,15 @@ def card(slug):
         guidance=config["TIER_GUIDANCE"],
         hours=business_hours(config["BUSINESS_HOURS"]),
     )
+
+
+@blp.route("/clients/<slug>/devices")
+@blp.response(200, DeviceListSchema)
+@blp.alt_response(404, description="No client has this slug")
+def devices(slug):
+    """The client's devices as its RMM's inventory lists them (`flask ingest
+    devices`), by site and hostname. A device's `host` places its alerts."""
+    return {"items": client_devices(db.session, _client(slug).id)}
 
 
 @blp.route("/clients/<slug>/touches", methods=["POST"])

@@ -362,3 +362,25 @@ class CardSchema(Schema):
     commitments = fields.List(fields.Nested(CardItemSchema))
     lately = fields.List(fields.Nested(CardCompletedSchema))
     lately_total = fields.Integer(metadata={"description": "All work finished in 14 days."})
+
+
+class DeviceSchema(Schema):
+    hostname = fields.String(metadata={"description": "As the RMM writes it."})
+    host = fields.String(
+        metadata={"description": "How alerts name it: identity system `host` of the client."}
+    )
+    dns_name = fields.String(allow_none=True)
+    serial_number = fields.String(allow_none=True)
+    site = fields.String(allow_none=True)
+    operating_system = fields.String(allow_none=True)
+    device_type = fields.String(allow_none=True)
+    last_seen_at = fields.DateTime(allow_none=True)
+    rmm = fields.String(
+        allow_none=True, metadata={"description": "The inventory: datto-rmm, ninjaone."}
+    )
+    rmm_id = fields.String(allow_none=True, metadata={"description": "Its id there."})
+    updated_at = fields.DateTime()
+
+
+class DeviceListSchema(Schema):
+    items = fields.List(fields.Nested(DeviceSchema))

@@ -25,6 +25,7 @@ from marshmallow import ValidationError
 from sqlalchemy import select
 from webargs.multidictproxy import MultiDictProxy
 
+from crm.devices import client_devices
 from crm.extensions import db
 from crm.formatting import zone
 from crm.models import Client
@@ -302,6 +303,7 @@ def _client_page(
             "timeline/client.html",
             client=client,
             card=card,
+            devices=client_devices(db.session, client.id),
             now=now,
             page=page,
             days=days,

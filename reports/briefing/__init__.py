@@ -195,3 +195,6 @@ def _link(briefing: Briefing) -> None:
     numbers.billing_url = timeline_path(
         slug, period.start, period.end, kind="invoice.issued,payment.received,refund.issued"
     )
+    numbers.alerts_url = timeline_path(
+        slug, period.start, period.end, kind="alert.raised,alert.resolved"
+    )

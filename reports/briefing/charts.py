@@ -8,11 +8,12 @@ browsers show on hover.
 """
 
 from collections.abc import Sequence
+from datetime import date
 
 from markupsafe import Markup, escape
 
 from crm.vocabulary import SOURCES
-from reports.briefing.model import MonthActivity, MonthTickets
+from reports.briefing.model import MonthActivity, MonthAlerts, MonthTickets
 
 # The timeline's source colours (static/css/timeline.css), but for sales a lighter amber:
 # stacked next to monitoring's orange, the timeline's brown could not be told apart.
@@ -25,6 +26,7 @@ SOURCE_COLOURS = {
     "manual": "#4d5b6a",
 }
 OPENED, RESOLVED = "#1f6feb", "#1a7f37"
+RAISED = SOURCE_COLOURS["rmm"]
 INK, MUTED, GRID = "#1d2733", "#5b6775", "#dde3ea"
 WIDTH, HEIGHT = 680, 250
 LEFT, RIGHT, TOP, BOTTOM = 44, 8, 34, 40
@@ -60,27 +62,58 @@ def activity_chart(months: Sequence[MonthActivity], id_prefix: str = "chart") ->
 
 def tickets_chart(months: Sequence[MonthTickets], id_prefix: str = "chart") -> Markup:
     """Tickets opened and solved per month, side by side."""
-    plot = _Plot(len(months), *axis(max((max(m.opened, m.resolved) for m in months), default=0)))
-    parts = plot.grid()
-    for index, month in enumerate(months):
-        x, width = plot.bar(index, 0.76)
-        half = width / 2
-        for offset, count, colour, word in (
-            (0, month.opened, OPENED, "opened"),
-            (half, month.resolved, RESOLVED, "solved"),
-        ):
-            if count:
-                y = plot.y(count)
-                tip = f"{month.month:%b %Y}: {count} {word}"
-                parts.append(_rect(x + offset, y, half - 1, plot.y(0) - y, colour, tip))
-    parts += plot.month_labels([m.month for m in months])
-    parts += _legend([("opened", OPENED), ("solved", RESOLVED)])
     opened = sum(m.opened for m in months)
     resolved = sum(m.resolved for m in months)
-    if not opened and not resolved:
-        parts.append(plot.nothing("No tickets in these twelve months"))
-    description = f"{opened} tickets opened and {resolved} solved in {len(months)} months"
-    return _svg(id_prefix, "Tickets opened and solved per month", description, parts)
+    return _paired_chart(
+        [(m.month, m.opened, m.resolved) for m in months],
+        (("opened", OPENED), ("solved", RESOLVED)),
+        id_prefix,
+        "Tickets opened and solved per month",
+        f"{opened} tickets opened and {resolved} solved in {len(months)} months",
+        "No tickets in these twelve months",
+    )
+
+
+def alerts_chart(months: Sequence[MonthAlerts], id_prefix: str = "chart") -> Markup:
+    """Alerts raised and resolved per month, side by side: every time an alert
+    fired counts, not the alerts (reports.briefing.numbers)."""
+    raised = sum(m.raised for m in months)
+    resolved = sum(m.resolved for m in months)
+    return _paired_chart(
+        [(m.month, m.raised, m.resolved) for m in months],
+        (("raised", RAISED), ("resolved", RESOLVED)),
+        id_prefix,
+        "Alerts raised and resolved per month",
+        f"{raised} alerts raised and {resolved} resolved in {len(months)} months",
+        "No alerts in these twelve months",
+    )
+
+
+def _paired_chart(
+    months: Sequence[tuple[date, int, int]],
+    series: tuple[tuple[str, str], tuple[str, str]],
+    id_prefix: str,
+    title: str,
+    description: str,
+    empty: str,
+) -> Markup:
+    """Two counts per month side by side: (month, first, second) with each
+    series' (word, colour)."""
+    plot = _Plot(len(months), *axis(max((max(a, b) for _, a, b in months), default=0)))
+    parts = plot.grid()
+    for index, (month, *counts) in enumerate(months):
+        x, width = plot.bar(index, 0.76)
+        half = width / 2
+        for offset, count, (word, colour) in zip((0, half), counts, series, strict=True):
+            if count:
+                y = plot.y(count)
+                tip = f"{month:%b %Y}: {count} {word}"
+                parts.append(_rect(x + offset, y, half - 1, plot.y(0) - y, colour, tip))
+    parts += plot.month_labels([month for month, _, _ in months])
+    parts += _legend(list(series))
+    if not any(a or b for _, a, b in months):
+        parts.append(plot.nothing(empty))
+    return _svg(id_prefix, title, description, parts)
 
 
 def axis(largest: int, most_ticks: int = 5) -> tuple[int, int]:
@@ -99,7 +132,7 @@ def axis(largest: int, most_ticks: int = 5) -> tuple[int, int]:
 
 
 class _Plot:
-    """The frame shared by both charts: a value axis and one band per month."""
+    """The frame every chart shares: a value axis and one band per month."""
 
     def __init__(self, bands: int, top: int, step: int):
         self.bands, self.top, self.step = max(bands, 1), top, step

@@ -8,7 +8,7 @@ thousands of them).
 """
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 # Most severe first; flags are ranked in this order.
@@ -144,6 +144,15 @@ class MonthTickets:
 
 
 @dataclass
+class MonthAlerts:
+    """Alerts raised and resolved in a month: each time an alert fired counts."""
+
+    month: date
+    raised: int
+    resolved: int
+
+
+@dataclass
 class Numbers:
     touches: list[SourceCount]
     tickets_opened: int
@@ -153,8 +162,17 @@ class Numbers:
     revenue: list[Revenue]
     activity: list[MonthActivity]  # twelve months, oldest first
     ticket_trend: list[MonthTickets]
+    # Alerts: occurrences (reports.briefing.numbers), this period and the one before.
+    alerts_raised: int = 0
+    alerts_resolved: int = 0
+    previous_alerts_raised: int = 0
+    previous_alerts_resolved: int = 0
+    alerts_timed: int = 0  # the alerts resolved in the period whose raise is on record
+    median_time_to_resolve: timedelta | None = None
+    alert_trend: list[MonthAlerts] = field(default_factory=list)
     tickets_url: str | None = None
     billing_url: str | None = None
+    alerts_url: str | None = None
 
 
 @dataclass

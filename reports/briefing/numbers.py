@@ -15,10 +15,17 @@ briefing can say which drivers moved the score.
 Periods are half-open, (start, end]: the last meeting itself, at `start`, is
 not part of the period since it. Money is summed per currency and never
 converted. Months are the client's calendar months.
+
+**Alerts** count occurrences: every time an alert fired is one `alert.raised`
+(a resolved notification implies the raise of an alert never seen firing,
+connectors.alertmanager), and every time it cleared one `alert.resolved`,
+whether each occurrence has a thread of its own (Alertmanager's) or an RMM
+reuses one thread for a check that fires again. An alert's time to resolve is
+from the last raise of its thread before it cleared to the moment it cleared.
 """
 
 from collections import defaultdict
-from datetime import date, datetime, time, tzinfo
+from datetime import date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
 
 import pandas as pd
@@ -30,6 +37,7 @@ from reports.briefing.model import (
     Health,
     HealthDriver,
     MonthActivity,
+    MonthAlerts,
     MonthTickets,
     Numbers,
     Revenue,
@@ -39,6 +47,8 @@ from reports.briefing.model import (
 SEVERITY_POINTS = {"critical": 20, "high": 10, "medium": 5, "low": 2}
 KIND_CAP = 30
 CHART_MONTHS = 12
+TICKET_FLOW = ("ticket.opened", "ticket.resolved")
+ALERT_FLOW = ("alert.raised", "alert.resolved")
 # billing kind -> the Revenue figure it adds to
 MONEY_KINDS = {
     "invoice.issued": "invoiced",
@@ -100,6 +110,9 @@ def period_numbers(
     before = _between(events, previous_start, period_start)
     opened, resolved = ticket_flow(now)
     previous_opened, previous_resolved = ticket_flow(before)
+    raised, cleared = alert_flow(now)
+    previous_raised, previous_cleared = alert_flow(before)
+    durations = times_to_resolve(events, period_start, as_of)
     return Numbers(
         touches=touches(now, before),
         tickets_opened=opened,
@@ -109,6 +122,13 @@ def period_numbers(
         revenue=revenue(now, before),
         activity=_activity(recent, as_of, zone, CHART_MONTHS),
         ticket_trend=_tickets(recent, as_of, zone, CHART_MONTHS),
+        alerts_raised=raised,
+        alerts_resolved=cleared,
+        previous_alerts_raised=previous_raised,
+        previous_alerts_resolved=previous_cleared,
+        alerts_timed=len(durations),
+        median_time_to_resolve=_median(durations),
+        alert_trend=_alerts(recent, as_of, zone, CHART_MONTHS),
     )
 
 
@@ -123,8 +143,52 @@ def touches(now: pd.DataFrame, before: pd.DataFrame) -> list[SourceCount]:
 
 def ticket_flow(events: pd.DataFrame) -> tuple[int, int]:
     """(tickets opened, tickets solved) among `events`."""
-    kinds = events["kind"]
-    return int((kinds == "ticket.opened").sum()), int((kinds == "ticket.resolved").sum())
+    return _flow(events, TICKET_FLOW)
+
+
+def alert_flow(events: pd.DataFrame) -> tuple[int, int]:
+    """(alerts raised, alerts resolved) among `events`: occurrences, not threads."""
+    return _flow(events, ALERT_FLOW)
+
+
+def _flow(events: pd.DataFrame, kinds: tuple[str, str]) -> tuple[int, int]:
+    column = events["kind"]
+    return int((column == kinds[0]).sum()), int((column == kinds[1]).sum())
+
+
+def times_to_resolve(events: pd.DataFrame, start: datetime, end: datetime) -> list[timedelta]:
+    """How long each alert that cleared in (start, end] had been firing: from
+    the last raise of its thread at or before it cleared. An alert cleared
+    without a raise on record (a thread that began with its resolve) is left
+    out; the events frame holds every event of the alerts closed in the period
+    (reports.briefing.frames)."""
+    alerts = events[events["kind"].isin(ALERT_FLOW) & events["thread_key"].notna()]
+    moments = alerts["occurred_at"]
+    cleared = alerts[(alerts["kind"] == ALERT_FLOW[1]) & (moments > start) & (moments <= end)]
+    raised = alerts[alerts["kind"] == ALERT_FLOW[0]]
+    if cleared.empty or raised.empty:
+        return []
+    paired = pd.merge_asof(
+        cleared[["thread_key", "occurred_at"]].sort_values("occurred_at"),
+        raised[["thread_key", "occurred_at"]]
+        .rename(columns={"occurred_at": "raised_at"})
+        .sort_values("raised_at"),
+        left_on="occurred_at",
+        right_on="raised_at",
+        by="thread_key",
+        direction="backward",
+    ).dropna(subset=["raised_at"])
+    return [span.to_pytimedelta() for span in paired["occurred_at"] - paired["raised_at"]]
+
+
+def _median(durations: list[timedelta]) -> timedelta | None:
+    if not durations:
+        return None
+    ordered = sorted(durations)
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[middle]
+    return (ordered[middle - 1] + ordered[middle]) / 2
 
 
 def revenue(now: pd.DataFrame, before: pd.DataFrame) -> list[Revenue]:
@@ -208,6 +272,13 @@ def monthly_tickets(
     return _tickets(with_months(events, as_of, zone, months), as_of, zone, months)
 
 
+def monthly_alerts(
+    events: pd.DataFrame, as_of: datetime, zone: tzinfo, months: int = CHART_MONTHS
+) -> list[MonthAlerts]:
+    """Alerts raised and resolved in each of the last `months` months, oldest first."""
+    return _alerts(with_months(events, as_of, zone, months), as_of, zone, months)
+
+
 def _activity(recent: pd.DataFrame, as_of, zone, months: int) -> list[MonthActivity]:
     counts = recent.groupby(["month", "source"])["count"].sum()
     return [
@@ -220,13 +291,29 @@ def _activity(recent: pd.DataFrame, as_of, zone, months: int) -> list[MonthActiv
 
 
 def _tickets(recent: pd.DataFrame, as_of, zone, months: int) -> list[MonthTickets]:
-    tickets = recent[recent["kind"].isin(("ticket.opened", "ticket.resolved"))]
-    counts = tickets.groupby(["month", "kind"])["count"].sum()
     return [
-        MonthTickets(
+        MonthTickets(month, opened, resolved)
+        for month, opened, resolved in _monthly_flow(recent, TICKET_FLOW, as_of, zone, months)
+    ]
+
+
+def _alerts(recent: pd.DataFrame, as_of, zone, months: int) -> list[MonthAlerts]:
+    return [
+        MonthAlerts(month, raised, resolved)
+        for month, raised, resolved in _monthly_flow(recent, ALERT_FLOW, as_of, zone, months)
+    ]
+
+
+def _monthly_flow(
+    recent: pd.DataFrame, kinds: tuple[str, str], as_of, zone, months: int
+) -> list[tuple[date, int, int]]:
+    """(month, events of the first kind, of the second) for each chart month."""
+    counts = recent[recent["kind"].isin(kinds)].groupby(["month", "kind"])["count"].sum()
+    return [
+        (
             _month(index),
-            opened=int(counts.get((index, "ticket.opened"), 0)),
-            resolved=int(counts.get((index, "ticket.resolved"), 0)),
+            int(counts.get((index, kinds[0]), 0)),
+            int(counts.get((index, kinds[1]), 0)),
         )
         for index in _last_months(as_of, zone, months)
     ]

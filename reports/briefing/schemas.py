@@ -182,6 +182,12 @@ class BriefingMonthTicketsSchema(Schema):
     resolved = fields.Integer()
 
 
+class BriefingMonthAlertsSchema(Schema):
+    month = fields.Date()
+    raised = fields.Integer()
+    resolved = fields.Integer()
+
+
 class BriefingNumbersSchema(Schema):
     touches = fields.List(fields.Nested(BriefingSourceCountSchema))
     tickets_opened = fields.Integer()
@@ -191,8 +197,28 @@ class BriefingNumbersSchema(Schema):
     revenue = fields.List(fields.Nested(BriefingRevenueSchema))
     activity = fields.List(fields.Nested(BriefingMonthActivitySchema))
     ticket_trend = fields.List(fields.Nested(BriefingMonthTicketsSchema))
+    alerts_raised = fields.Integer(
+        metadata={"description": "Times an alert fired in the period (occurrences)."}
+    )
+    alerts_resolved = fields.Integer()
+    previous_alerts_raised = fields.Integer()
+    previous_alerts_resolved = fields.Integer()
+    alerts_timed = fields.Integer(
+        metadata={"description": "Alerts resolved in the period whose raise is on record."}
+    )
+    median_time_to_resolve_seconds = fields.Method(
+        "_median_seconds",
+        allow_none=True,
+        metadata={"description": "Median time from raise to resolve of those alerts."},
+    )
+    alert_trend = fields.List(fields.Nested(BriefingMonthAlertsSchema))
     tickets_url = fields.String(allow_none=True)
     billing_url = fields.String(allow_none=True)
+    alerts_url = fields.String(allow_none=True)
+
+    def _median_seconds(self, numbers) -> int | None:
+        median = numbers.median_time_to_resolve
+        return None if median is None else round(median.total_seconds())
 
 
 class BriefingSchema(Schema):
