@@ -86,22 +86,17 @@ def events(kind: str, f: Fields, origin: Origin, report: Report | None = None):
         steps = _with_steps_before(life, steps, own)
     if report is None and not steps:
         raise Skip(life.waiting(f, key))
-    created = f.time("created", required=True) if report is None else None
+    previous = None
+    if report is None:  # an export: a step without a time of its own was taken at creation
+        created = f.time("created", required=True)
+        previous = (created, f.inferred.get("created", f.path("created")))
     told: list[CanonicalEvent] = []
-    previous = (created, f.path("created"))
     for step in steps:
-        at, source = _time(life, f, step), None
-        if at is None and report is None:
-            at, source = previous
-        elif at is None and step == own:
-            at, source = report.at, "created"
-        elif at is None:
+        when = _when(life, f, step, previous, report, told=step == own)
+        if when is None:
             continue  # implied by an event, but when is unknown: not shown
-        name = life.times[step] if isinstance(life.times[step], str) else f"{step}_at"
-        if source is not None:
-            f.infer(name, at, source)
-        previous = (at, f.inferred.get(name, f.path(name)))
-        event = life.build(life.kinds[step], f, origin, life.step_key(f, key, step), at)
+        previous = when
+        event = life.build(life.kinds[step], f, origin, life.step_key(f, key, step), when[0])
         if report is not None:
             mark = "stripe_event" if step == own else IMPLIED_BY
             event.attributes[mark] = report.event_id
@@ -124,9 +119,28 @@ def _with_steps_before(life: Life, steps: list[str], own: str) -> list[str]:
     return [step for step in life.kinds if step in wanted]
 
 
-def _time(life: Life, f: Fields, step: str) -> datetime | None:
+def _when(life: Life, f: Fields, step: str, previous, report: Report | None, told: bool):
+    """When a step was taken, and the path in the record that says so: its
+    own time; else, for the step an event tells of, the event's; else, in
+    an export, the previous step's (at first, the object's creation). A
+    stand-in is never earlier than the step before it (Stripe's own test
+    events are older than their objects), and is noted as inferred. None:
+    an event implies the step, but not when it was taken."""
     when = life.times[step]
-    return f.time(when) if isinstance(when, str) else when(f)
+    name = when if isinstance(when, str) else f"{step}_at"
+    at = f.time(when) if isinstance(when, str) else when(f)
+    if at is not None:
+        return at, f.inferred.get(name, f.path(name))
+    if report is None:
+        stand_in = previous
+    elif not told:
+        return None
+    elif previous is not None and previous[0] > report.at:
+        stand_in = previous
+    else:
+        stand_in = (report.at, "created")
+    f.infer(name, *stand_in)
+    return stand_in
 
 
 # --- invoices ---------------------------------------------------------------
