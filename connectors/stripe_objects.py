@@ -224,9 +224,12 @@ def dispute(kind: str, f: Fields, origin: Origin, external_id: str, at: datetime
     stripe_status = f.text("status")
     # The Stripe status refines the thread's; a dispute closed some other way
     # than won or lost (warning_closed, ...) is "closed", which ends it too.
+    # Its opening, read from a snapshot of it closed, was open then.
     status = stripe_status
     if kind == "dispute.closed" and stripe_status not in ("won", "lost"):
         status = "closed"
+    elif kind == "dispute.opened" and stripe_status in DISPUTE_CLOSED:
+        status = None
     due_by = f.time("evidence_details.due_by")
     word = "opened" if kind == "dispute.opened" else f"closed ({stripe_status or 'closed'})"
     others = secondary(charge=charge_id, payment_intent=f.text("payment_intent"))
