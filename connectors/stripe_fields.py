@@ -85,6 +85,8 @@ class Fields:
 
     def raw(self, name: str):
         """The value at this path as the record has it, or None."""
+        if "." not in name:
+            return self.data.get(name)
         value = self.data
         for step in name.split("."):
             if isinstance(value, dict):
