@@ -15,7 +15,8 @@ object's own times even when the first record of it we see is a later one.
   charge           succeeded or failed (created) -> refunded (its latest
                    refund's created), keyed by the amount refunded so far,
                    so each partial refund is a step of its own
-  dispute          opened (created) -> closed (once its status is final)
+  dispute          opened (created) -> closed (once its status is final; a won
+                   one when the balance transaction returned the money)
   subscription     created (start_date) -> cancelled (ended_at, else canceled_at)
   refund           succeeded (created)
   invoice_payment  paid (status_transitions.paid_at), keyed by its invoice when
@@ -143,6 +144,23 @@ def _when(life: Life, f: Fields, step: str, previous, report: Report | None, tol
     return stand_in
 
 
+def _times_in(f: Fields, list_path: str) -> list[datetime]:
+    """When each object a list of the record holds was created (a charge's
+    refunds, a dispute's balance transactions), earliest first; before
+    2014 such a list was a plain array, since a list object."""
+    items = f.raw(f"{list_path}.data")
+    if items is None:
+        items = f.raw(list_path)
+    if not isinstance(items, list):
+        return []
+    times = [item.get("created") for item in items if isinstance(item, dict)]
+    return sorted(
+        datetime.fromtimestamp(t, UTC)
+        for t in times
+        if isinstance(t, int) and not isinstance(t, bool)
+    )
+
+
 # --- invoices ---------------------------------------------------------------
 
 
@@ -189,18 +207,8 @@ def _charge_step_key(f: Fields, key: str, step: str) -> str:
 
 def _refunded_at(f: Fields) -> datetime | None:
     """A charge has no refund time; its refunds list (when given) does."""
-    refunds = f.raw("refunds.data")
-    if refunds is None:
-        refunds = f.raw("refunds")  # before 2014, a plain array
-    times = (
-        [r.get("created") for r in refunds if isinstance(r, dict)]
-        if isinstance(refunds, list)
-        else []
-    )
-    times = [t for t in times if isinstance(t, int) and not isinstance(t, bool)]
-    if not times:
-        return None
-    return f.infer("refunded_at", datetime.fromtimestamp(max(times), UTC), f.path("refunds"))
+    times = _times_in(f, "refunds")
+    return f.infer("refunded_at", times[-1], f.path("refunds")) if times else None
 
 
 def _charge_waiting(f: Fields, key: str) -> str:
@@ -208,6 +216,15 @@ def _charge_waiting(f: Fields, key: str) -> str:
 
 
 # --- the others -------------------------------------------------------------
+
+
+def _dispute_closed_at(f: Fields) -> datetime | None:
+    """A dispute has no closing time; a won one lists the balance
+    transaction that gave the money back, after the one that took it."""
+    times = _times_in(f, "balance_transactions")
+    if len(times) < 2:
+        return None
+    return f.infer("closed_at", times[-1], f.path("balance_transactions"))
 
 
 def _status_is(status: str) -> Callable[[Fields], list[str]]:
@@ -250,7 +267,7 @@ LIVES = {
     "dispute": Life(
         so.dispute,
         kinds={"opened": "dispute.opened", "closed": "dispute.closed"},
-        times={"opened": "created", "closed": lambda f: None},
+        times={"opened": "created", "closed": _dispute_closed_at},
         taken=lambda f: ["opened", "closed"] if so.dispute_closed(f) else ["opened"],
         waiting=lambda f, key: f"stripe dispute {key} shows nothing yet",
         before={"closed": "opened"},

@@ -149,7 +149,7 @@ STAND_INS: dict[str, dict[str, tuple[Source, ...]]] = {
             first_of("lines", "price.currency", LINE_LISTS),
             first_of("lines", "plan.currency", LINE_LISTS),
         ),
-        "amount_due": (named("total"),),
+        "amount_due": (named("total"), named("amount")),
         "amount_paid": (field("amount_due"),),  # a paid invoice paid what was due
         "amount_remaining": (field("amount_due"),),
         # 2018-11-08 to 2019-03-14 at the top; before, an invoice was final when created.
@@ -189,9 +189,11 @@ STAND_INS: dict[str, dict[str, tuple[Source, ...]]] = {
     },
     "refund": {
         "status": (_settled_refund,),
+        "currency": (named("charge.currency"),),  # expanded
     },
     "invoice_payment": {
         "amount_paid": (named("amount_requested"),),
+        "currency": (named("invoice.currency"),),  # expanded
     },
 }
 

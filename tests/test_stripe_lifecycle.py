@@ -200,3 +200,26 @@ def test_any_order_and_split_of_the_same_history_gives_the_same_threads(
     again = ingest(runner, write(tmp_path, "again.json", history))
     assert again["accepted"] == 0
     assert _state(session) == expected
+
+
+def test_an_exported_won_dispute_closed_when_the_money_came_back(runner, session, tmp_path):
+    """A dispute says no closing time; a won one lists the balance
+    transaction that returned the money, which stands in for it."""
+    make_client("acme", identities=[("stripe", CUSTOMER)])
+    won = obj("dispute", status="won", customer=CUSTOMER, created=T0)
+    won["balance_transactions"] = [
+        {"id": "txn_1", "object": "balance_transaction", "amount": -1000, "created": T0 + 1},
+        {"id": "txn_2", "object": "balance_transaction", "amount": 1000, "created": T0 + 900},
+    ]
+    lost = won | {
+        "id": "dp_lost",
+        "status": "lost",
+        "balance_transactions": won["balance_transactions"][:1],
+    }
+    ingest(runner, write(tmp_path, "disputes.json", [won, lost]))
+    states = opened_closed(session)
+    assert states[("dispute", DISPUTE)] == ("won", at(T0), at(T0 + 900))
+    closed = event_row(session, f"{DISPUTE}:closed")
+    assert closed.attributes["inferred"] == {"closed_at": "balance_transactions"}
+    # Lost, the money never came back: nothing says when, but it was closed.
+    assert states[("dispute", "dp_lost")] == ("lost", at(T0), at(T0))
