@@ -51,9 +51,9 @@ def invoice(kind: str, f: Fields, origin: Origin, external_id: str, at: datetime
     currency = f.currency()
     amount = f.money(amount_field)
     name = f.text("number") or invoice_id
-    others = secondary(
-        invoice=invoice_id, charge=f.text("charge"), payment_intent=f.text("payment_intent")
-    )
+    # It names its client by its customer, and teaches its own id with the
+    # others, for the payments that name only the invoice.
+    others = secondary(charge=f.text("charge"), payment_intent=f.text("payment_intent"))
     due_at = f.time("due_date") if kind == "invoice.issued" else None
     subscription = f.text("subscription")
     return _event(
@@ -68,7 +68,7 @@ def invoice(kind: str, f: Fields, origin: Origin, external_id: str, at: datetime
         thread_key=invoice_id,
         url=url(origin, f"invoices/{invoice_id}"),
         due_at=due_at,
-        aliases=others,
+        aliases=secondary(invoice=invoice_id) + others,
         attributes=attributes(
             origin,
             f,

@@ -262,3 +262,39 @@ def test_an_unknown_extra_field_never_rejects_a_record(runner, session, tmp_path
     record = obj(name, **GOING_IN[name]) | {"a_field_from_2030": {"nested": [1, "two", None]}}
     summary = ingest(runner, write(tmp_path, "one.json", record))
     assert (summary["accepted"], summary["rejected"]) == (1, 0), inbox(session)
+
+
+def test_a_2013_charge_disputed_with_the_dispute_inside_the_charge(runner, session, tmp_path):
+    """Built to the documented 2013 shape, of which Stripe published no
+    fixture: `charge.disputed`'s object is the charge, its `dispute` inside
+    it without id, charge or currency; the charge says those."""
+    acme = make_client("acme", identities=[("stripe", OLD_CUSTOMER)])
+    charge = vendor("stripe_java_webhook_events_2012.json")[3]["data"]["object"]
+    charge["dispute"] = {
+        "object": "dispute",
+        "amount": 1000,
+        "status": "lost",
+        "reason": "fraudulent",
+        "evidence_due_by": 1335916799,
+        "created": 1334102000,
+        "livemode": False,
+    }
+    disputed = {"id": "evt_2013", "type": "charge.disputed", "created": 1335999999}
+    disputed |= {"livemode": False, "data": {"object": charge}}
+    assert ingest(runner, write(tmp_path, "disputed.json", disputed))["accepted"] == 1
+    # Settled already: its opening is implied at its creation, its closing told.
+    assert opened_closed(session)[("dispute", OLD_CHARGE)] == (
+        "lost",
+        at(1334102000),
+        at(1335999999),
+    )
+    closed = event_row(session, f"{OLD_CHARGE}:closed")
+    assert (closed.client_id, closed.amount, closed.currency) == (acme.id, Decimal("10.00"), "USD")
+    assert closed.attributes["inferred"] == {
+        "charge": "data.object.id",
+        "id": "data.object.id",
+        "currency": "data.object.currency",
+        "customer": "data.object.customer",
+        "evidence_details.due_by": "data.object.dispute.evidence_due_by",
+        "closed_at": "created",
+    }
