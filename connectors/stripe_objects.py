@@ -313,6 +313,8 @@ def _subscription_amount(f: Fields) -> tuple[str | None, Decimal | None]:
     currency = currency.upper()
     total = 0
     for price, quantity in lines:
+        if not isinstance(price, dict):  # a price id, not the price
+            return None, None
         unit = price.get("unit_amount", price.get("amount"))
         if not all(isinstance(v, int) and not isinstance(v, bool) for v in (unit, quantity)):
             return None, None

@@ -447,3 +447,13 @@ def test_a_signed_webhook_delivery_goes_through_the_connector(app, client, sessi
     assert response.status_code == 200, response.json
     assert response.json["accepted"] == 1
     assert events(session)[f"{INVOICE}:issued"][0] == "invoice.issued"
+
+
+def test_a_subscription_whose_items_name_only_their_price_has_no_amount(runner, session, tmp_path):
+    """Unexpanded, an item's price is its id: the amount is unknown, not an error."""
+    make_client("acme", identities=[("stripe", CUSTOMER)])
+    sub = obj("subscription")
+    for item in sub["items"]["data"]:
+        item["price"] = "price_1PgafmB7WZ01zgkW3Sa0nZHq"
+    assert ingest(runner, write(tmp_path, "sub.json", sub))["accepted"] == 1
+    assert events(session)[f"{SUBSCRIPTION}:created"][1:3] == (None, None)
