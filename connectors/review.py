@@ -34,6 +34,8 @@ from crm.models import Client, Identity, InboxHint, InboxRecord, IngestRun
 SYSTEM_LABELS = {
     "stripe": "Stripe customer",
     "stripe_charge": "Stripe charge",
+    "stripe_invoice": "Stripe invoice",
+    "stripe_payment_intent": "Stripe payment",
     "zendesk": "Zendesk organization",
     "zendesk-user": "Zendesk user",
     "salesforce": "Salesforce account",

@@ -4,94 +4,75 @@ Input: one Stripe event, a JSON array of them, or NDJSON (by file extension;
 a webhook body is JSON). A list response (`{"object": "list", "data": [...]}`)
 gives one record per item. Both event shapes are read: the current one
 (`object: "event"`, `api_version`, `data.object`) and the older one without
-`object`/`api_version` at the top; either way it is `type` and `data.object`.
-The event `id` is the natural key, and `created` the time of the fact.
+`object`/`api_version` at the top; either way it is `type` and `data.object`,
+and the object may be in any API version the account was ever pinned to
+(connectors.stripe_versions knows what the older ones call each field).
 
-What each event type means is in EVENTS below; any other type is skipped with
-its name. Client: `data.object.customer` as identity ("stripe", "cus_...");
-charges also give their billing and receipt emails. Every charge event teaches
-the pipeline its charge id ("stripe_charge", "ch_..."), because a dispute
-names only its charge: it waits as unmatched until the charge's event has been
-seen, and is replayed by the pipeline then.
+What each event type tells is in EVENTS below; any other type is skipped
+with its name. A bare object, as `GET /v1/invoices` or a dashboard export
+gives it, has no event around it: invoices, charges, disputes, refunds,
+subscriptions and invoice payments are read as the steps their state shows;
+other objects (customers, plans, ...) are skipped with their name. Either
+way an object's steps are events keyed "<object id>:<step>", at the object's
+own times (connectors.stripe_lifecycle), so an export and the webhook events
+of the same steps are one history, and an object first seen late in its life
+still opens when it did.
 
-A bare object, as `GET /v1/invoices` or a dashboard export gives it, has no
-event around it. We read it as the events its current state implies, since
-someone importing history wants that history on the timeline:
-  invoice       finalized -> invoice.issued; paid -> also payment.received;
-                void -> also invoice.voided; a draft is skipped (not issued)
-  charge        succeeded / failed -> payment.received / payment.failed;
-                with money refunded -> also refund.issued; pending is skipped
-  dispute       dispute.opened, or dispute.closed once its status is final
-  refund        refund.issued on the charge's thread, once succeeded
-  subscription  subscription.created; canceled -> also subscription.cancelled
-Each gets the external id "<object id>:<state>" ("in_1:paid"), so a later
-export of the same object adds only what changed. Other objects (customers,
-plans, ...) are skipped with their name. An export and the webhook events of
-the same facts have different ids, so ingesting both shows a fact twice.
+Client: `data.object.customer` as identity ("stripe", "cus_..."); charges
+also give their billing and receipt emails. A record that names a charge,
+an invoice or a payment intent carries it as a hint ("stripe_charge",
+"stripe_invoice", "stripe_payment_intent"), and teaches it for its client
+once placed: a dispute names only its charge, a refund its charge, an
+invoice payment its invoice, and they wait as unmatched until some record
+has tied that id to a client, then are replayed by the pipeline.
 """
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from typing import NamedTuple
 
-from marshmallow import EXCLUDE, Schema, fields, pre_load
+from marshmallow import EXCLUDE, Schema, fields
 
-from connectors import stripe_objects as so
 from connectors.base import CanonicalEvent, Connector, Skip
 from connectors.readers import Record, format_of, read_records
 from connectors.registry import register
-from connectors.stripe_bare import convert_bare
 from connectors.stripe_fields import Fields, Origin
-
-BARE = "bare"  # the `type` given to a record that is an object, not an event
-
-
-def _invoice(kind):
-    return lambda f, origin, ext, at, changed: [so.invoice(kind, f, origin, ext, at)]
+from connectors.stripe_lifecycle import LATEST, LIVES, Report, events, natural_key
 
 
-def _paid(f, origin, ext, at, changed):
-    """Stripe sends both invoice.paid and invoice.payment_succeeded for one
-    payment; keyed by the invoice, as an exported paid invoice is, the second
-    (and the export) come in as duplicates instead of a second payment."""
-    paid_key = f"{f.text('id', required=True)}:paid"
-    return [so.invoice("payment.received", f, origin, paid_key, at)]
+class Told(NamedTuple):
+    """What an event type tells of its object: a step of its life (LATEST:
+    the last one its state shows), a fact of its own (a kind), or, with
+    neither, only the steps its snapshot shows."""
+
+    object: str
+    step: str | None = None
+    fact: str | None = None
 
 
-def _charge(kind):
-    return lambda f, origin, ext, at, changed: [so.charge(kind, f, origin, ext, at)]
-
-
-def _dispute(kind):
-    return lambda f, origin, ext, at, changed: [so.dispute(kind, f, origin, ext, at)]
-
-
-def _disputed(f, origin, ext, at, changed):
-    """The older API's `charge.disputed`: opened, unless already settled."""
-    kind = "dispute.closed" if so.dispute_closed(f) else "dispute.opened"
-    return [so.dispute(kind, f, origin, ext, at)]
-
-
-def _subscription(kind):
-    return lambda f, origin, ext, at, changed: [so.subscription(kind, f, origin, ext, at, changed)]
-
-
-Mapper = Callable[..., list[CanonicalEvent]]
-EVENTS: dict[str, Mapper] = {
-    "invoice.finalized": _invoice("invoice.issued"),
-    "invoice.paid": _paid,
-    "invoice.payment_succeeded": _paid,
-    "invoice.payment_failed": _invoice("payment.failed"),
-    "invoice.voided": _invoice("invoice.voided"),
-    "charge.succeeded": _charge("payment.received"),
-    "charge.failed": _charge("payment.failed"),
-    "charge.refunded": _charge("refund.issued"),
-    "charge.dispute.created": _dispute("dispute.opened"),
-    "charge.dispute.closed": _dispute("dispute.closed"),
-    "charge.disputed": _disputed,
-    "customer.subscription.created": _subscription("subscription.created"),
-    "customer.subscription.updated": _subscription("subscription.updated"),
-    "customer.subscription.paused": _subscription("subscription.updated"),
-    "customer.subscription.resumed": _subscription("subscription.updated"),
-    "customer.subscription.deleted": _subscription("subscription.cancelled"),
+EVENTS: dict[str, Told] = {
+    "invoice.created": Told("invoice", LATEST),  # before 2018 invoices had no drafts
+    "invoice.finalized": Told("invoice", "issued"),
+    "invoice.paid": Told("invoice", "paid"),
+    "invoice.payment_succeeded": Told("invoice", "paid"),
+    "invoice.voided": Told("invoice", "void"),
+    "invoice.payment_failed": Told("invoice", fact="payment.failed"),
+    "invoice.updated": Told("invoice"),
+    "invoice.marked_uncollectible": Told("invoice"),
+    "invoice_payment.paid": Told("invoice_payment", "paid"),
+    "charge.succeeded": Told("charge", "succeeded"),
+    "charge.failed": Told("charge", "failed"),
+    "charge.refunded": Told("charge", "refunded"),
+    "charge.captured": Told("charge"),
+    "charge.dispute.created": Told("dispute", "opened"),
+    "charge.dispute.closed": Told("dispute", "closed"),
+    "charge.dispute.updated": Told("dispute"),
+    "charge.disputed": Told("dispute", LATEST),  # before 2014; its object may be the charge
+    "customer.subscription.created": Told("subscription", "created"),
+    "customer.subscription.updated": Told("subscription", fact="subscription.updated"),
+    "customer.subscription.paused": Told("subscription", fact="subscription.updated"),
+    "customer.subscription.resumed": Told("subscription", fact="subscription.updated"),
+    "customer.subscription.deleted": Told("subscription", "cancelled"),
+    "customer.subscription.trial_will_end": Told("subscription"),
 }
 
 
@@ -105,7 +86,7 @@ class DataSchema(Schema):
 
 class StripeEventSchema(Schema):
     """The event envelope; the object inside is read field by field when
-    converting, since its shape depends on the type."""
+    converting, since its shape depends on the type and the API version."""
 
     class Meta:
         unknown = EXCLUDE
@@ -116,19 +97,6 @@ class StripeEventSchema(Schema):
     data = fields.Nested(DataSchema, required=True)
     api_version = fields.String(load_default=None, allow_none=True)
     livemode = fields.Boolean(load_default=None, allow_none=True)
-
-    @pre_load
-    def wrap_bare_object(self, data, **kwargs):
-        """A bare object becomes an event of type "bare" around itself."""
-        if _is_bare(data):
-            return {
-                "id": data.get("id"),
-                "type": BARE,
-                "created": data.get("created"),
-                "livemode": data.get("livemode"),
-                "data": {"object": data},
-            }
-        return data
 
 
 def _is_bare(data: dict) -> bool:
@@ -163,21 +131,34 @@ class StripeConnector(Connector):
                 else:
                     yield Record(record.position + index, locator, {"_raw": item}, "not an object")
 
+    def schema_applies(self, data: dict) -> bool:
+        """The schema is the event envelope's; a bare object is read in `convert`."""
+        return not _is_bare(data)
+
     def key_of(self, data: dict) -> str:
-        """The event id; for a bare object its id and state, so an unmatched
+        """The event id; for a bare object its key and state, so an unmatched
         export of a later state is not taken for the one already waiting."""
         if _is_bare(data):
-            return f"{data.get('id', '')}:{data.get('status', '')}"
+            return natural_key(data)
         return str(data.get("id", ""))
 
     def convert(self, data: dict) -> list[CanonicalEvent]:
-        body = data["data"]["object"]
-        if data["type"] == BARE:
-            return convert_bare(body, Origin(f"{body['object']} object", data["livemode"], None))
-        mapper = EVENTS.get(data["type"])
-        if mapper is None:
+        if _is_bare(data):
+            kind = data["object"]
+            if kind not in LIVES:
+                raise Skip(
+                    f"stripe object {kind!r} is not mapped (only events and the objects "
+                    f"{', '.join(sorted(LIVES))} are)"
+                )
+            livemode = data.get("livemode")
+            livemode = livemode if isinstance(livemode, bool) else None
+            origin = Origin(f"{kind} object", livemode, None)
+            return events(kind, Fields(data, ""), origin)
+        told = EVENTS.get(data["type"])
+        if told is None:
             raise Skip(f"stripe event type {data['type']!r} is not mapped")
         origin = Origin(data["type"], data["livemode"], data["api_version"])
         at = Fields(data, "").time("created", required=True)
-        changed = (data["data"].get("previous_attributes") or {}).keys()
-        return mapper(Fields(body, "data.object."), origin, data["id"], at, changed)
+        changed = tuple((data["data"].get("previous_attributes") or {}).keys())
+        report = Report(data["id"], at, told.step, told.fact, changed)
+        return events(told.object, Fields(data["data"]["object"], "data.object."), origin, report)

@@ -1,8 +1,11 @@
 """Stripe objects as timeline events: one builder per object.
 
-connectors.stripe decides *which* events a record means; these know how to
-read an invoice, a charge, a refund, a dispute or a subscription (through
-connectors.stripe_fields) and phrase it for the timeline.
+connectors.stripe_lifecycle decides *which* events a record means; these
+know how to read an invoice, a charge, a refund, a dispute, a subscription
+or an invoice payment (through connectors.stripe_fields, which knows their
+older shapes) and phrase it for the timeline. Each names its client by the
+customer and by the other objects it names (its charge, invoice, payment
+intent), and teaches those for the client it is placed with.
 """
 
 from datetime import datetime
@@ -18,12 +21,18 @@ from connectors.stripe_fields import (
     exponent,
     hints,
     money_text,
+    secondary,
     url,
 )
-from crm.identities import ClientHints
 
 # Dispute statuses after which Stripe will not change the outcome.
 DISPUTE_CLOSED = frozenset({"won", "lost", "warning_closed", "charge_refunded", "prevented"})
+
+
+def _event(kind: str, external_id: str, at: datetime, **fields) -> CanonicalEvent:
+    return CanonicalEvent(
+        origin=ORIGIN, external_id=external_id, kind=kind, occurred_at=at, **fields
+    )
 
 
 # --- invoices ---------------------------------------------------------------
@@ -36,38 +45,76 @@ INVOICE_WORDS = {
 }
 
 
-def invoice(kind: str, f: Fields, origin: Origin, external_id: str, at: datetime):
+def invoice(kind: str, f: Fields, origin: Origin, external_id: str, at: datetime, **_):
     invoice_id = f.text("id", required=True)
     word, amount_field = INVOICE_WORDS[kind]
     currency = f.currency()
-    # An invoice.payment_failed of an older API has no amount_remaining.
-    amount = f.money(amount_field, required=False)
-    if amount is None:
-        amount = f.money("amount_due")
+    amount = f.money(amount_field)
     name = f.text("number") or invoice_id
-    return CanonicalEvent(
-        origin=ORIGIN,
-        external_id=external_id,
-        kind=kind,
-        occurred_at=at,
-        hints=hints(f.text("customer"), emails=(f.text("customer_email"),)),
+    # It names its client by its customer, and teaches its own id with the
+    # others, for the payments that name only the invoice.
+    others = secondary(charge=f.text("charge"), payment_intent=f.text("payment_intent"))
+    due_at = f.time("due_date") if kind == "invoice.issued" else None
+    subscription = f.text("subscription")
+    return _event(
+        kind,
+        external_id,
+        at,
+        hints=hints(f.text("customer"), others, emails=(f.text("customer_email"),)),
         title=f"Invoice {name} {word}: {money_text(amount, currency)}",
         detail=f.text("description"),
         amount=amount,
         currency=currency,
         thread_key=invoice_id,
         url=url(origin, f"invoices/{invoice_id}"),
+        due_at=due_at,
+        aliases=secondary(invoice=invoice_id) + others,
         attributes=attributes(
             origin,
+            f,
             invoice_id,
             number=f.text("number"),
             stripe_status=f.text("status"),
-            subscription=f.text("subscription"),
+            subscription=subscription,
             billing_reason=f.text("billing_reason"),
             hosted_invoice_url=f.text("hosted_invoice_url"),
-            attempt_count=f.data.get("attempt_count") if kind == "payment.failed" else None,
+            attempt_count=f.raw("attempt_count") if kind == "payment.failed" else None,
         ),
-        due_at=f.time("due_date") if kind == "invoice.issued" else None,
+    )
+
+
+def invoice_payment(kind: str, f: Fields, origin: Origin, external_id: str, at: datetime, **_):
+    """An invoice payment (API 2025-03-31 on) names its invoice, not the
+    customer: it finds its client through the invoice."""
+    payment_id = f.text("id", required=True)
+    invoice_id = f.text("invoice", required=True)
+    currency = f.currency()
+    amount = f.money("amount_paid")
+    payment = f.part("payment")
+    others = secondary(
+        invoice=invoice_id,
+        charge=payment.text("charge"),
+        payment_intent=payment.text("payment_intent"),
+    )
+    return _event(
+        kind,
+        external_id,
+        at,
+        hints=hints(f.text("invoice.customer"), others),
+        title=f"Invoice {invoice_id} paid: {money_text(amount, currency)} (payment {payment_id})",
+        amount=amount,
+        currency=currency,
+        thread_key=invoice_id,
+        url=url(origin, f"invoices/{invoice_id}"),
+        aliases=others,
+        attributes=attributes(
+            origin,
+            f,
+            payment_id,
+            invoice=invoice_id,
+            stripe_status=f.text("status"),
+            payment_type=payment.text("type"),
+        ),
     )
 
 
@@ -80,66 +127,81 @@ CHARGE_WORDS = {
 }
 
 
-def charge(kind: str, f: Fields, origin: Origin, external_id: str, at: datetime):
-    """Every charge teaches the pipeline its id (`stripe_charge`), which is
-    how a dispute, naming only the charge, finds its client."""
+def charge(kind: str, f: Fields, origin: Origin, external_id: str, at: datetime, **_):
+    """A charge on an invoice joins the invoice's thread."""
     charge_id = f.text("id", required=True)
     word, amount_field = CHARGE_WORDS[kind]
     currency = f.currency()
     amount = f.money(amount_field)
     billing = f.part("billing_details")
+    invoice_id = f.text("invoice")
     failure = f.text("failure_code") if kind == "payment.failed" else None
-    return CanonicalEvent(
-        origin=ORIGIN,
-        external_id=external_id,
-        kind=kind,
-        occurred_at=at,
+    others = secondary(
+        charge=charge_id, invoice=invoice_id, payment_intent=f.text("payment_intent")
+    )
+    detail = (f.text("failure_message") if kind == "payment.failed" else None) or f.text(
+        "description"
+    )
+    refund = kind == "refund.issued"
+    return _event(
+        kind,
+        external_id,
+        at,
         hints=hints(
-            f.text("customer"),
-            ("stripe_charge", charge_id),
-            emails=(billing.text("email"), f.text("receipt_email")),
+            f.text("customer"), others, emails=(billing.text("email"), f.text("receipt_email"))
         ),
         title=f"Charge {charge_id} {word}: {money_text(amount, currency)}"
         + (f" ({failure})" if failure else ""),
-        detail=(f.text("failure_message") if kind == "payment.failed" else None)
-        or f.text("description"),
+        detail=detail,
         amount=amount,
         currency=currency,
-        thread_key=f.text("invoice") or charge_id,
+        thread_key=invoice_id or charge_id,
         url=url(origin, f"payments/{charge_id}"),
+        aliases=others,
         attributes=attributes(
             origin,
+            f,
             charge_id,
-            invoice=f.text("invoice"),
+            invoice=invoice_id,
             payment_intent=f.text("payment_intent"),
             stripe_status=f.text("status"),
             failure_code=failure,
-            refunded=f.data.get("refunded") if kind == "refund.issued" else None,
-            charge_amount=str(f.money("amount")) if kind == "refund.issued" else None,
+            refunded=f.raw("refunded") if refund else None,
+            charge_amount=str(f.money("amount")) if refund else None,
         ),
-        aliases=(("stripe_charge", charge_id),),
     )
 
 
-def refund(f: Fields, origin: Origin, external_id: str, at: datetime):
-    """A refund object names its charge: resolved and threaded through it."""
+def refund(kind: str, f: Fields, origin: Origin, external_id: str, at: datetime, **_):
+    """A refund object names its charge (or, without one, its payment
+    intent): resolved and threaded through it."""
     refund_id = f.text("id", required=True)
-    charge_id = f.text("charge", required=True)
+    charge_id = f.text("charge")
+    payment_intent = f.text("payment_intent")
+    if not (charge_id or payment_intent):
+        raise f.error("charge", "is required")
     currency = f.currency()
     amount = f.money("amount")
-    return CanonicalEvent(
-        origin=ORIGIN,
-        external_id=external_id,
-        kind="refund.issued",
-        occurred_at=at,
-        hints=hints(f.text("customer"), ("stripe_charge", charge_id)),
-        title=f"Refund {refund_id} of charge {charge_id}: {money_text(amount, currency)}",
+    others = secondary(charge=charge_id, payment_intent=payment_intent)
+    of = f"charge {charge_id}" if charge_id else f"payment {payment_intent}"
+    return _event(
+        kind,
+        external_id,
+        at,
+        hints=hints(f.text("customer"), others),
+        title=f"Refund {refund_id} of {of}: {money_text(amount, currency)}",
         amount=amount,
         currency=currency,
-        thread_key=charge_id,
-        url=url(origin, f"payments/{charge_id}"),
+        thread_key=charge_id or payment_intent,
+        url=url(origin, f"payments/{charge_id or payment_intent}"),
+        aliases=others,
         attributes=attributes(
-            origin, refund_id, charge=charge_id, reason=f.text("reason"), stripe_status="succeeded"
+            origin,
+            f,
+            refund_id,
+            charge=charge_id,
+            reason=f.text("reason"),
+            stripe_status=f.text("status"),
         ),
     )
 
@@ -147,93 +209,85 @@ def refund(f: Fields, origin: Origin, external_id: str, at: datetime):
 # --- disputes ---------------------------------------------------------------
 
 
-def dispute_fields(f: Fields) -> Fields:
-    """The dispute itself; the oldest `charge.disputed` events carry the
-    charge, with the dispute inside it and no dispute id."""
-    if f.data.get("object") != "charge" or not isinstance(f.data.get("dispute"), dict):
-        return f
-    inner = dict(f.data["dispute"])
-    for name in ("customer", "currency"):
-        inner.setdefault(name, f.data.get(name))
-    inner.setdefault("charge", f.data.get("id"))
-    return Fields(inner, f"{f.prefix}dispute.")
-
-
 def dispute_closed(f: Fields) -> bool:
-    return dispute_fields(f).text("status") in DISPUTE_CLOSED
+    return f.text("status") in DISPUTE_CLOSED
 
 
-def dispute(kind: str, f: Fields, origin: Origin, external_id: str, at: datetime):
-    f = dispute_fields(f)
+def dispute(kind: str, f: Fields, origin: Origin, external_id: str, at: datetime, **_):
+    """`f` is the dispute (connectors.stripe_versions.dispute_view), which
+    names only its charge: resolved and taught through it."""
     charge_id = f.text("charge", required=True)
-    dispute_id = f.text("id") or charge_id
+    dispute_id = f.text("id", required=True)
     currency = f.currency()
     amount = f.money("amount")
     reason = f.text("reason")
     stripe_status = f.text("status")
     # The Stripe status refines the thread's; a dispute closed some other way
     # than won or lost (warning_closed, ...) is "closed", which ends it too.
+    # Its opening, read from a snapshot of it closed, was open then.
     status = stripe_status
     if kind == "dispute.closed" and stripe_status not in ("won", "lost"):
         status = "closed"
-    # Current API: evidence_details.due_by; before 2014: evidence_due_by.
-    due_by = f.part("evidence_details").time("due_by") or f.time("evidence_due_by")
+    elif kind == "dispute.opened" and stripe_status in DISPUTE_CLOSED:
+        status = None
+    due_by = f.time("evidence_details.due_by")
     word = "opened" if kind == "dispute.opened" else f"closed ({stripe_status or 'closed'})"
-    return CanonicalEvent(
-        origin=ORIGIN,
-        external_id=external_id,
-        kind=kind,
-        occurred_at=at,
-        hints=ClientHints(
-            identities=(("stripe_charge", charge_id),)
-            + (((ORIGIN, f.text("customer")),) if f.text("customer") else ())
-        ),
+    others = secondary(charge=charge_id, payment_intent=f.text("payment_intent"))
+    own_page = f"disputes/{dispute_id}" if f.raw("id") else f"payments/{charge_id}"
+    return _event(
+        kind,
+        external_id,
+        at,
+        hints=hints(f.text("customer"), others),
         title=f"Dispute {dispute_id} {word} on charge {charge_id}: "
         f"{money_text(amount, currency)}" + (f" ({reason})" if reason else ""),
         amount=amount,
         currency=currency,
         thread_key=dispute_id,
-        url=url(origin, f"disputes/{dispute_id}" if f.text("id") else f"payments/{charge_id}"),
+        url=url(origin, own_page),
+        status=status,
+        due_at=due_by if kind == "dispute.opened" else None,
+        category=reason,
+        aliases=others,
         attributes=attributes(
             origin,
+            f,
             dispute_id,
             charge=charge_id,
             reason=reason,
             stripe_status=stripe_status,
             evidence_due_by=due_by.isoformat() if due_by else None,
         ),
-        status=status,
-        due_at=due_by if kind == "dispute.opened" else None,
-        category=reason,
     )
 
 
 # --- subscriptions ----------------------------------------------------------
 
 
-def subscription(kind: str, f: Fields, origin: Origin, external_id: str, at, changed=None):
+def subscription(kind, f: Fields, origin: Origin, external_id: str, at, changed=None, **_):
     subscription_id = f.text("id", required=True)
     currency, amount = _subscription_amount(f)
     stripe_status = f.text("status")
     word = kind.rpartition(".")[2]
     price = f" {money_text(amount, currency)}" if currency else ""
-    return CanonicalEvent(
-        origin=ORIGIN,
-        external_id=external_id,
-        kind=kind,
-        occurred_at=at,
+    page = f"subscriptions/{subscription_id}" if f.raw("id") else f"customers/{f.text('customer')}"
+    return _event(
+        kind,
+        external_id,
+        at,
         hints=hints(f.text("customer")),
         title=f"Subscription {subscription_id} {word}:{price} ({stripe_status or 'no status'})",
         detail=f.text("description"),
         amount=amount,
         currency=currency,
         thread_key=subscription_id,
-        url=url(origin, f"subscriptions/{subscription_id}"),
+        url=url(origin, page),
         attributes=attributes(
             origin,
+            f,
             subscription_id,
             stripe_status=stripe_status,
-            cancel_at_period_end=f.data.get("cancel_at_period_end"),
+            cancel_at_period_end=f.raw("cancel_at_period_end"),
             changed=sorted(changed) if changed else None,
         ),
     )
@@ -242,23 +296,25 @@ def subscription(kind: str, f: Fields, origin: Origin, external_id: str, at, cha
 def _subscription_amount(f: Fields) -> tuple[str | None, Decimal | None]:
     """What the subscription bills per period: the sum of its items' prices
     (an older API has one `plan` and `quantity`); none when any is unknown."""
-    items = f.part("items").data.get("data")
+    items = f.raw("items.data")
     if isinstance(items, list) and items:
         lines = [
             ((item.get("price") or item.get("plan") or {}), item.get("quantity", 1))
             for item in items
             if isinstance(item, dict)
         ]
-    elif isinstance(f.data.get("plan"), dict):
-        lines = [(f.data["plan"], f.data.get("quantity", 1))]
+    elif isinstance(f.raw("plan"), dict):
+        lines = [(f.raw("plan"), f.data.get("quantity", 1))]
     else:
         return None, None
-    currency = f.data.get("currency") or (lines[0][0].get("currency") if lines else None)
+    currency = f.get("currency")
     if not isinstance(currency, str) or not CURRENCY.fullmatch(currency):
         return None, None
     currency = currency.upper()
     total = 0
     for price, quantity in lines:
+        if not isinstance(price, dict):  # a price id, not the price
+            return None, None
         unit = price.get("unit_amount", price.get("amount"))
         if not all(isinstance(v, int) and not isinstance(v, bool) for v in (unit, quantity)):
             return None, None
