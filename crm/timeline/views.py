@@ -26,6 +26,7 @@ from sqlalchemy import select
 from webargs.multidictproxy import MultiDictProxy
 
 from crm.extensions import db
+from crm.flags import FlagSettings
 from crm.formatting import zone
 from crm.models import Client
 from crm.models.types import utcnow
@@ -284,6 +285,7 @@ def _client_page(
         now,
         guidance=config["TIER_GUIDANCE"],
         hours=business_hours(config["BUSINESS_HOURS"]),
+        settings=FlagSettings.from_config(config),
     )
     days = []
     if page is not None:

@@ -73,7 +73,15 @@ def build_briefing(
         stale_ticket_days = current_app.config.get("BRIEFING_STALE_TICKET_DAYS", DEFAULT_STALE_DAYS)
     period = meeting_period(session, client, meeting_date, now)
     frames = load_frames(session, client.id, briefing_window(period, zone))
-    scope = Scope(period.end, period.start, stale_ticket_days, zone, period.last_meeting_at)
+    # Read now, any closing on record counts (as in the directory and the card).
+    scope = Scope(
+        period.end,
+        period.start,
+        stale_ticket_days,
+        zone,
+        period.last_meeting_at,
+        present=period.end >= now,
+    )
     threads = ThreadEvents(frames.events)
     snapshot = Snapshot.take(frames.events, frames.entities, scope, threads)
     flags = snapshot_flags(snapshot)
