@@ -22,13 +22,13 @@ from pypdf import PdfReader
 from sqlalchemy import func, select
 
 from crm.extensions import db
-from crm.factory import create_app
 from crm.models import Client, Entity, Event
 from crm.models.types import utcnow
 from reports.briefing import build_briefing
 from reports.briefing.flags import KIND_LABELS, PROBLEM_TICKET
 from reports.briefing.model import Briefing
 from tests.accounts import signed_in_client
+from tests.helpers import demo_loaded
 
 
 @dataclass
@@ -52,17 +52,8 @@ class Demo:
 
 @pytest.fixture(scope="module")
 def demo(database_url, tmp_path_factory):
-    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "TESTING": True})
-    with app.app_context():
-        directory = tmp_path_factory.mktemp("demo")
-        result = app.test_cli_runner().invoke(args=["demo", "load", "--dir", str(directory)])
-        assert result.exit_code == 0, result.output
+    with demo_loaded(database_url, tmp_path_factory.mktemp("demo")) as app:
         yield Demo(app, utcnow(), {})
-        db.session.remove()
-        with db.engine.begin() as connection:
-            for table in reversed(db.metadata.sorted_tables):
-                connection.execute(table.delete())
-        db.engine.dispose()
 
 
 def _open(entity_type: str):

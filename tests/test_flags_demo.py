@@ -18,7 +18,6 @@ from sqlalchemy import select
 from crm import config
 from crm.clients.directory import MAX_PER_PAGE, DirectoryFilters, client_directory
 from crm.extensions import db
-from crm.factory import create_app
 from crm.flags import KINDS, FlagSettings
 from crm.formatting import age, elapsed
 from crm.models import Client
@@ -28,6 +27,7 @@ from crm.timeline.precontact import precontact_card
 from reports.briefing import build_briefing
 from reports.portfolio.period import last_twelve_months
 from reports.portfolio.report import build_portfolio
+from tests.helpers import demo_loaded
 
 
 @dataclass
@@ -39,18 +39,9 @@ class Demo:
 
 @pytest.fixture(scope="module")
 def demo(database_url, tmp_path_factory):
-    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "TESTING": True})
-    with app.app_context():
-        directory = tmp_path_factory.mktemp("demo")
-        result = app.test_cli_runner().invoke(args=["demo", "load", "--dir", str(directory)])
-        assert result.exit_code == 0, result.output
+    with demo_loaded(database_url, tmp_path_factory.mktemp("demo")) as app:
         clients = db.session.scalars(select(Client).order_by(Client.slug)).all()
         yield Demo(app, utcnow(), clients)
-        db.session.remove()
-        with db.engine.begin() as connection:
-            for table in reversed(db.metadata.sorted_tables):
-                connection.execute(table.delete())
-        db.engine.dispose()
 
 
 # What each place says of a flag: (thread type, thread key, flag, severity, since);

@@ -21,28 +21,19 @@ from sqlalchemy import text
 
 from crm.clients.directory import MAX_PER_PAGE, DirectoryFilters, client_directory
 from crm.extensions import db
-from crm.factory import create_app
 from crm.flags import KINDS, LABELS, SEVERITIES
 from crm.models.types import utcnow
 from reports.portfolio.period import last_twelve_months
 from tests.accounts import signed_in_client
+from tests.helpers import demo_loaded
 
 ALL_FLAGS = set(LABELS.values())
 
 
 @pytest.fixture(scope="module")
 def demo(database_url, tmp_path_factory):
-    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "TESTING": True})
-    with app.app_context():
-        directory = tmp_path_factory.mktemp("demo")
-        result = app.test_cli_runner().invoke(args=["demo", "load", "--dir", str(directory)])
-        assert result.exit_code == 0, result.output
+    with demo_loaded(database_url, tmp_path_factory.mktemp("demo")) as app:
         yield app
-        db.session.remove()
-        with db.engine.begin() as connection:
-            for table in reversed(db.metadata.sorted_tables):
-                connection.execute(table.delete())
-        db.engine.dispose()
 
 
 @pytest.fixture(scope="module")
