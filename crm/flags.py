@@ -62,7 +62,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-from sqlalchemy import String, and_, cast, func, not_, or_, select, true
+from sqlalchemy import String, and_, cast, func, literal, not_, or_, select, true
 from sqlalchemy.sql.elements import ColumnElement
 
 from crm.formatting import whole_days
@@ -489,7 +489,7 @@ def _text(attribute: str):
 
 def raised_in_window(at: datetime, *conditions):
     """The alert.raised events that count towards recurrences at `at`, as SQL:
-    RaisedAlert's columns, and client_id."""
+    RaisedAlert's columns, and client_id. `conditions` narrow the events (a client)."""
     instance, alertname = _text("instance"), _text("alertname")
     return select(
         Event.id,
@@ -500,20 +500,38 @@ def raised_in_window(at: datetime, *conditions):
         Event.client_id,
     ).where(
         *conditions,
+        *_in_window(at),
+        # NULL (no such attribute) is no more "" than it is anything else: false
+        instance != "",
+        alertname != "",
+    )
+
+
+def _in_window(at: datetime) -> tuple:
+    return (
         Event.kind == "alert.raised",
         Event.occurred_at > at - RECURRING_WINDOW,
         Event.occurred_at <= at,
-        instance.is_not(None),
-        instance != "",
-        alertname.is_not(None),
-        alertname != "",
     )
 
 
 def recurring_sql(at: datetime, *conditions):
     """recurrences() as SQL: one row per (client_id, instance, alertname) with
-    `times`, `first` and `last`. `conditions` narrow the events (a client)."""
-    raised = raised_in_window(at, *conditions).subquery("raised")
+    `times`, `first` and `last`. `conditions` narrow the events (a client).
+
+    The attributes are read once per event; which groups name no device or no
+    check is asked of the groups (HAVING), not of every event: on a client
+    whose alerts fire all day, reading the attributes is most of the cost."""
+    raised = (
+        select(
+            Event.client_id,
+            _text("instance").label("instance"),
+            _text("alertname").label("alertname"),
+            Event.occurred_at,
+        )
+        .where(*conditions, *_in_window(at))
+        .subquery("raised")
+    )
     return (
         select(
             raised.c.client_id,
@@ -524,7 +542,22 @@ def recurring_sql(at: datetime, *conditions):
             func.max(raised.c.occurred_at).label("last"),
         )
         .group_by(raised.c.client_id, raised.c.instance, raised.c.alertname)
+        .having(func.count() >= RECURRING_TIMES, raised.c.instance != "", raised.c.alertname != "")
+    )
+
+
+def recurs_sql(client_id, at: datetime):
+    """Whether the client `client_id` (a column of the enclosing query) has a
+    recurrence at `at`, as SQL: correlated, so each client is one range of the
+    events' timeline index, whatever the engine's planner would do with a
+    window of the whole portfolio's events."""
+    instance, alertname = _text("instance"), _text("alertname")
+    return (
+        select(literal(1))
+        .where(Event.client_id == client_id, *_in_window(at), instance != "", alertname != "")
+        .group_by(instance, alertname)
         .having(func.count() >= RECURRING_TIMES)
+        .exists()
     )
 
 

@@ -177,7 +177,7 @@ def test_recurrences_in_sql_and_in_python_agree_on_generated_alerts(session):
     recurring = []
 
     @settings(max_examples=60, deadline=None, derandomize=True, database=None)
-    @given(st.lists(alerts(), max_size=30))
+    @given(st.lists(alerts(), min_size=3, max_size=40))
     # three in the window on a device named by a number, one more just outside,
     # and one resolved (no occurrence)
     @example([_on_nas(-DAY), _on_nas(-30 * DAY + SECOND), _on_nas(timedelta(0))])
@@ -219,6 +219,9 @@ def test_recurrences_in_sql_and_in_python_agree_on_generated_alerts(session):
                 (rules.RaisedAlert(*row[:5]) for row in session.execute(raised)), AT
             )
             _check({(r.instance, r.alertname) for r in card} == set(python), "the card's way")
+            # the directory's filter: whether the client has any
+            recurs = session.scalar(select(rules.recurs_sql(client.id, AT)))
+            _check(recurs == bool(python), "the directory's filter")
             recurring.extend(python)
         finally:
             session.execute(delete(Event).where(Event.client_id == client.id))

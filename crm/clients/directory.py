@@ -254,15 +254,20 @@ def directory_choices(session: Session) -> dict:
 def _flagged_clients(now: datetime, settings: FlagSettings):
     """The ids of the clients with open flags.
 
-    One query per flagged thread type, each naming its type, so that both
-    engines find the open entities of that type through ix_entities_open
-    instead of reading every entity; and the clients whose alerts recur.
+    One query per flagged thread type and one for the recurring alerts, each
+    asked client by client: each client's open entities of a type are a seek
+    in ix_entities_open (`client_id IN (every client)`, which both engines
+    then walk client by client, instead of reading every entity), and its
+    last 30 days one range of the events' timeline index (a correlated
+    EXISTS: a window of the whole portfolio's events is no range of it).
     """
     threads = (
-        select(Entity.client_id).where(rules.rule_sql(thread_type, now, settings))
+        select(Entity.client_id).where(
+            Entity.client_id.in_(select(Client.id)), rules.rule_sql(thread_type, now, settings)
+        )
         for thread_type in rules.FLAGGED_TYPES
     )
-    recurring = select(rules.recurring_sql(now).subquery().c.client_id)
+    recurring = select(Client.id).where(rules.recurs_sql(Client.id, now))
     return union(*threads, recurring)
 
 
