@@ -10,10 +10,10 @@ as severely and as old, wherever one looks.
 **A thread's flag.** Each thread type that can go wrong has one rule: the
 *facets* that make one of its threads a problem, each a condition on the
 thread's state (crm.models.Entity) at a moment. A condition is declared once,
-as a small expression (Passed, Is, ...) that gives both a SQL condition over
-the entities table and a test of one thread in Python (an Entity, or a row
-of a briefing's frame); tests/test_flag_rules.py checks that the two agree on
-many generated thread states. A thread raises at most one flag however many
+as a small expression (crm.flags.conditions: Passed, Is, ...) that gives both
+a SQL condition over the entities table and a test of one thread in Python
+(an Entity, or a row of a briefing's frame); tests/test_flag_rules.py checks
+that the two agree on many generated thread states. A thread raises at most one flag however many
 of its facets hold, named by the first facet that holds: a failed payment on
 an overdue invoice is one problem, an overdue invoice whose payment failed,
 shown and scored once.
@@ -48,7 +48,8 @@ after that moment was still open then.
 
 **Recurring alerts** are occurrences, not threads: the alert.raised events
 in the 30 days up to the moment, by the device (attribute `instance`) and
-the check (`alertname`) they name, each group of three or more a flag.
+the check (`alertname`) they name, each group of three or more a flag
+(crm.flags.recurring).
 
 **What lies ahead** is not a flag but is read the same way: a renewal due
 within RENEWAL_HORIZON (or past due and not settled) and an open quote
@@ -60,20 +61,69 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import NamedTuple
 
-from sqlalchemy import String, and_, cast, func, literal, not_, or_, select, true
+from sqlalchemy import and_, not_, or_
 from sqlalchemy.sql.elements import ColumnElement
 
+from crm.flags.conditions import Always, Condition, Is, Passed, ascii_lower, value
+from crm.flags.recurring import (
+    RECURRING_TIMES,
+    RECURRING_WINDOW,
+    RaisedAlert,
+    Recurrence,
+    raised_alert,
+    raised_in_window,
+    recurrences,
+    recurring_sql,
+    recurs_sql,
+)
 from crm.formatting import whole_days
-from crm.models import Entity, Event
+from crm.models import Entity
+
+__all__ = [
+    "AGING_BUCKETS",
+    "AHEAD_TYPES",
+    "FLAGGED_TYPES",
+    "KINDS",
+    "LABELS",
+    "RECURRING_TIMES",
+    "RECURRING_WINDOW",
+    "RENEWAL_HORIZON",
+    "RULES",
+    "SEVERITIES",
+    "THREAD_KINDS",
+    "Always",
+    "Condition",
+    "FlagSettings",
+    "Is",
+    "Passed",
+    "Raised",
+    "RaisedAlert",
+    "Recurrence",
+    "aging_bucket",
+    "facet_sql",
+    "flag_of",
+    "is_open",
+    "is_pending",
+    "kind_sql",
+    "open_quote",
+    "raised_alert",
+    "raised_in_window",
+    "rank",
+    "rank_of",
+    "recurrences",
+    "recurring_sql",
+    "recurs_sql",
+    "renewal_due",
+    "rule_sql",
+    "summary",
+    "value",
+]
 
 SEVERITIES = ("critical", "high", "medium", "low")  # most severe first
 CRITICAL = "critical"
 URGENT_PRIORITIES = ("high", "urgent")
 DEFAULT_STALE_TICKET_DAYS = 30
-RECURRING_TIMES = 3
-RECURRING_WINDOW = timedelta(days=30)
 RENEWAL_HORIZON = timedelta(days=90)
 # (label, first day late, last day late or None): overdue invoices are shown
 # by these, and every kind of lateness grows in severity by them.
@@ -125,90 +175,6 @@ LABELS = {name: kind.label for name, kind in KINDS.items()}
 _KIND_ORDER = {name: position for position, name in enumerate(KINDS)}
 
 
-def value(thread, name: str):
-    """A state value of `thread` (an Entity, or a frame's row), None when missing:
-    a frame's row carries NaT or NaN where an Entity carries None."""
-    found = getattr(thread, name, None)
-    return None if found is None or found != found else found
-
-
-def _ascii_lower(text: str) -> str:
-    """Lower case as SQLite's lower() makes it (ASCII letters only)."""
-    return text.translate(_LOWER)
-
-
-_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
-
-
-# --- conditions: one declaration, SQL and Python ------------------------------------
-
-
-class Condition:
-    """A condition on one thread's state at a moment `at`. `sql` never gives
-    NULL (a missing value makes a condition false), so conditions combine
-    with AND, OR and NOT as they do in Python."""
-
-    def sql(self, at: datetime, settings: FlagSettings) -> ColumnElement:
-        raise NotImplementedError
-
-    def holds(self, thread, at: datetime, settings: FlagSettings) -> bool:
-        raise NotImplementedError
-
-
-@dataclass(frozen=True)
-class Always(Condition):
-    def sql(self, at, settings):
-        return true()
-
-    def holds(self, thread, at, settings):
-        return True
-
-
-@dataclass(frozen=True)
-class Passed(Condition):
-    """The moment in `column`, `later` after it (a span the settings give),
-    lies before `at`, or is `at` itself when `inclusive`."""
-
-    column: str
-    later: Callable[[FlagSettings], timedelta] | None = None
-    inclusive: bool = False
-
-    def _limit(self, at: datetime, settings: FlagSettings) -> datetime:
-        return at - self.later(settings) if self.later else at
-
-    def sql(self, at, settings):
-        column, limit = getattr(Entity, self.column), self._limit(at, settings)
-        return and_(column.is_not(None), column <= limit if self.inclusive else column < limit)
-
-    def holds(self, thread, at, settings):
-        moment = value(thread, self.column)
-        if moment is None:
-            return False
-        limit = self._limit(at, settings)
-        return moment <= limit if self.inclusive else moment < limit
-
-
-@dataclass(frozen=True)
-class Is(Condition):
-    """`column` is one of `values`; compared in lower case when `fold` (the
-    values are lower-case ASCII)."""
-
-    column: str
-    values: tuple[str, ...]
-    fold: bool = False
-
-    def sql(self, at, settings):
-        column = getattr(Entity, self.column)
-        compared = func.lower(column) if self.fold else column
-        return and_(column.is_not(None), compared.in_(self.values))
-
-    def holds(self, thread, at, settings):
-        found = value(thread, self.column)
-        if found is None:
-            return False
-        return (_ascii_lower(str(found)) if self.fold else found) in self.values
-
-
 def _stale(settings: FlagSettings) -> timedelta:
     return settings.stale_after
 
@@ -231,7 +197,7 @@ def grown(base: str, days_late: int) -> str:
 
 
 def _priority(thread) -> str:
-    return _ascii_lower(str(value(thread, "priority") or ""))
+    return ascii_lower(str(value(thread, "priority") or ""))
 
 
 def _critical(thread, at, settings) -> str:
@@ -401,164 +367,6 @@ def facet_sql(thread_type: str, facet: str, at: datetime, settings=DEFAULT_SETTI
     (the directory's overdue amounts: every overdue invoice, failed or not)."""
     condition = RULES[thread_type].facet(facet).condition.sql(at, settings)
     return and_(Entity.type == thread_type, open_sql(at), condition)
-
-
-# --- recurring alerts ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Recurrence:
-    """One check on one device that fired RECURRING_TIMES or more in RECURRING_WINDOW."""
-
-    instance: str
-    alertname: str
-    times: int
-    first: datetime
-    last: datetime
-    last_thread_key: str | None  # the latest occurrence's thread
-    event_ids: tuple[int, ...] = ()
-
-    kind = "recurring_alert"
-    severity = "high"
-
-    @property
-    def since(self) -> datetime:
-        return self.first
-
-    @property
-    def title(self) -> str:
-        return f"{self.alertname} on {self.instance}"
-
-
-class RaisedAlert(NamedTuple):
-    """An alert.raised event as recurrences are counted from it."""
-
-    id: int
-    occurred_at: datetime
-    thread_key: str | None
-    instance: str
-    alertname: str
-
-
-def _label(found) -> str | None:
-    """An attribute as the text it is grouped by (as SQL casts it); missing or empty is None."""
-    if found is None or found == "":
-        return None
-    return found if isinstance(found, str) else str(found)
-
-
-def raised_alert(event) -> RaisedAlert | None:
-    """What an alert.raised event (id, occurred_at, thread_key, attributes) says
-    for recurrences; None when it names no device or no check."""
-    attributes = event.attributes or {}
-    device, check = _label(attributes.get("instance")), _label(attributes.get("alertname"))
-    if device is None or check is None:
-        return None
-    return RaisedAlert(event.id, event.occurred_at, event.thread_key, device, check)
-
-
-def recurrences(raised: Iterable[RaisedAlert | None], at: datetime) -> list[Recurrence]:
-    """The recurrences at `at` among alerts raised (in time order; None and
-    those outside RECURRING_WINDOW are passed over)."""
-    start = at - RECURRING_WINDOW
-    groups: dict[tuple[str, str], list[RaisedAlert]] = defaultdict(list)
-    for alert in raised:
-        if alert is not None and start < alert.occurred_at <= at:
-            groups[(alert.instance, alert.alertname)].append(alert)
-    found = []
-    for (device, check), alerts in groups.items():
-        if len(alerts) >= RECURRING_TIMES:
-            first, last = alerts[0], alerts[-1]
-            found.append(
-                Recurrence(
-                    instance=device,
-                    alertname=check,
-                    times=len(alerts),
-                    first=first.occurred_at,
-                    last=last.occurred_at,
-                    last_thread_key=last.thread_key,
-                    event_ids=tuple(int(alert.id) for alert in alerts),
-                )
-            )
-    return sorted(found, key=lambda r: (-r.times, r.first, r.instance, r.alertname))
-
-
-def _text(attribute: str):
-    return cast(Event.attributes[attribute].as_string(), String)
-
-
-def raised_in_window(at: datetime, *conditions):
-    """The alert.raised events that count towards recurrences at `at`, as SQL:
-    RaisedAlert's columns, and client_id. `conditions` narrow the events (a client)."""
-    instance, alertname = _text("instance"), _text("alertname")
-    return select(
-        Event.id,
-        Event.occurred_at,
-        Event.thread_key,
-        instance.label("instance"),
-        alertname.label("alertname"),
-        Event.client_id,
-    ).where(
-        *conditions,
-        *_in_window(at),
-        # NULL (no such attribute) is no more "" than it is anything else: false
-        instance != "",
-        alertname != "",
-    )
-
-
-def _in_window(at: datetime) -> tuple:
-    return (
-        Event.kind == "alert.raised",
-        Event.occurred_at > at - RECURRING_WINDOW,
-        Event.occurred_at <= at,
-    )
-
-
-def recurring_sql(at: datetime, *conditions):
-    """recurrences() as SQL: one row per (client_id, instance, alertname) with
-    `times`, `first` and `last`. `conditions` narrow the events (a client).
-
-    The attributes are read once per event; which groups name no device or no
-    check is asked of the groups (HAVING), not of every event: on a client
-    whose alerts fire all day, reading the attributes is most of the cost."""
-    raised = (
-        select(
-            Event.client_id,
-            _text("instance").label("instance"),
-            _text("alertname").label("alertname"),
-            Event.occurred_at,
-        )
-        .where(*conditions, *_in_window(at))
-        .subquery("raised")
-    )
-    return (
-        select(
-            raised.c.client_id,
-            raised.c.instance,
-            raised.c.alertname,
-            func.count().label("times"),
-            func.min(raised.c.occurred_at).label("first"),
-            func.max(raised.c.occurred_at).label("last"),
-        )
-        .group_by(raised.c.client_id, raised.c.instance, raised.c.alertname)
-        .having(func.count() >= RECURRING_TIMES, raised.c.instance != "", raised.c.alertname != "")
-    )
-
-
-def recurs_sql(client_id, at: datetime):
-    """Whether the client `client_id` (a column of the enclosing query) has a
-    recurrence at `at`, as SQL: correlated, so each client is one range of the
-    events' timeline index, whatever the engine's planner would do with a
-    window of the whole portfolio's events."""
-    instance, alertname = _text("instance"), _text("alertname")
-    return (
-        select(literal(1))
-        .where(Event.client_id == client_id, *_in_window(at), instance != "", alertname != "")
-        .group_by(instance, alertname)
-        .having(func.count() >= RECURRING_TIMES)
-        .exists()
-    )
 
 
 # --- what lies ahead -----------------------------------------------------------------
