@@ -12,14 +12,13 @@ import pytest
 
 from reports.briefing.flags import (
     PROBLEM_TICKET,
-    Scope,
-    Snapshot,
     aging_bucket,
     aging_summary,
     find_flags,
     recurring_alert_flags,
     snapshot_flags,
 )
+from reports.briefing.snapshot import Scope, Snapshot
 from tests.factories import entities_frame, events_frame
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)

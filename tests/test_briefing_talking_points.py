@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from reports.briefing.flags import Scope, Snapshot
+from reports.briefing.snapshot import Scope, Snapshot
 from reports.briefing.talking_points import (
     campaigns,
     deals_won,

@@ -29,14 +29,13 @@ from crm.models.types import utcnow
 from reports.briefing.flags import (
     DEFAULT_STALE_DAYS,
     RECURRING_WINDOW,
-    Scope,
-    Snapshot,
     aging_summary,
     snapshot_flags,
 )
 from reports.briefing.frames import Window, load_frames
 from reports.briefing.model import Briefing, ClientSummary, Period
 from reports.briefing.numbers import chart_months, health, period_numbers
+from reports.briefing.snapshot import Scope, Snapshot
 from reports.briefing.talking_points import CAMPAIGN_WINDOW, talking_points
 from reports.briefing.threads import ThreadEvents
 

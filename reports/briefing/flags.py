@@ -6,10 +6,9 @@ portfolio report read too; here each flag is explained: the figures that
 matter, in a sentence, with the events it was read from.
 
 Everything is read "as of" a moment (now, or the morning of a past meeting)
-from the events and thread states of reports.briefing.frames: a thread is
-open at that moment when it was opened by then and not closed by then. The
-health score reads the same flags as of the start of the period to say what
-changed, so no flag may depend on anything but the frames and the scope.
+from a reports.briefing.snapshot of the frames. The health score reads the
+same flags as of the start of the period to say what changed, so no flag may
+depend on anything but the snapshot.
 
 Besides the open flags, two of what the period *settled* are flagged low,
 since the client may bring them up: a ticket solved after its SLA, and a
@@ -19,18 +18,18 @@ Flags are ranked most severe first, then the longest waiting (crm.flags.rank).
 """
 
 from collections import defaultdict
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, time, timedelta, tzinfo
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
 import pandas as pd
 
 from crm import flags as rules
-from crm.flags import AGING_BUCKETS, DEFAULT_STALE_TICKET_DAYS, FlagSettings, Raised, aging_bucket
+from crm.flags import AGING_BUCKETS, DEFAULT_STALE_TICKET_DAYS, Raised, aging_bucket
 from crm.formatting import span, whole_days
 from reports.briefing.model import AgingBucket, BucketTotal, Flag
-from reports.briefing.phrasing import day_text, days_text, humanise, money_text
-from reports.briefing.threads import ThreadEvents, records
+from reports.briefing.phrasing import days_text, humanise, money_text
+from reports.briefing.snapshot import Scope, Snapshot
+from reports.briefing.threads import records
 
 KIND_LABELS = {kind: label.capitalize() for kind, label in rules.LABELS.items()}
 DEFAULT_STALE_DAYS = DEFAULT_STALE_TICKET_DAYS
@@ -46,95 +45,11 @@ __all__ = [
     "KIND_LABELS",
     "PROBLEM_TICKET",
     "RECURRING_WINDOW",
-    "Scope",
-    "Snapshot",
     "aging_bucket",
     "aging_summary",
     "find_flags",
     "snapshot_flags",
 ]
-
-
-@dataclass(frozen=True)
-class Scope:
-    """The moment flags are read at, and what the reading depends on.
-
-    `present`: `as_of` is the moment of reading, so a thread whose closing is
-    on record is closed, whatever date the record gives it (crm.flags.is_open),
-    as the directory and the card see it."""
-
-    as_of: datetime
-    period_start: datetime
-    stale_days: int = DEFAULT_STALE_DAYS
-    zone: tzinfo = UTC
-    last_meeting_at: datetime | None = None
-    present: bool = False
-
-    @property
-    def settings(self) -> FlagSettings:
-        return FlagSettings(stale_ticket_days=self.stale_days)
-
-
-@dataclass
-class Snapshot:
-    """The frames cut to what existed at `scope.as_of`, and what lay ahead of it."""
-
-    scope: Scope
-    events: pd.DataFrame  # up to as_of
-    entities: pd.DataFrame  # threads opened by as_of
-    open: pd.DataFrame  # threads open at as_of
-    threads: ThreadEvents  # of `events`
-    # Renewals and quotes not settled by as_of, whenever they opened (a record
-    # may date a renewal at its renewal day), and the events of every thread.
-    ahead: pd.DataFrame = field(default_factory=pd.DataFrame)
-    all_threads: ThreadEvents | None = None
-
-    @classmethod
-    def take(
-        cls,
-        events: pd.DataFrame,
-        entities: pd.DataFrame,
-        scope: Scope,
-        threads: ThreadEvents | None = None,
-    ) -> "Snapshot":
-        """`threads`, the ThreadEvents of the whole `events` frame, saves indexing
-        it again for each moment a briefing reads it at."""
-        every_thread = threads if threads is not None else ThreadEvents(events)
-        existed = events["occurred_at"] <= scope.as_of
-        count = int(existed.sum())
-        # In time order (reports.briefing.frames), what existed is the frame's head.
-        if bool(existed.iloc[:count].all()):
-            threads = every_thread.until(count)
-            events = events.iloc[:count]
-        else:
-            events = events[existed]
-            threads = ThreadEvents(events)
-        ahead_types = entities[entities["type"].isin(rules.AHEAD_TYPES)]
-        pending = [
-            rules.is_pending(row, scope.as_of, present=scope.present)
-            for row in records(ahead_types)
-        ]
-        entities = entities[entities["opened_at"] <= scope.as_of]
-        is_open = entities["closed_at"].isna() | (entities["closed_at"] > scope.as_of)
-        return cls(
-            scope,
-            events,
-            entities,
-            entities[is_open],
-            threads,
-            ahead=ahead_types[pd.Series(pending, index=ahead_types.index, dtype=bool)],
-            all_threads=every_thread,
-        )
-
-    def in_period(self, moments: pd.Series) -> pd.Series:
-        return (moments > self.scope.period_start) & (moments <= self.scope.as_of)
-
-    def day(self, moment) -> str:
-        return day_text(moment, self.scope.zone, self.scope.as_of)
-
-    def raised(self, thread) -> Raised | None:
-        scope = self.scope
-        return rules.flag_of(thread, scope.as_of, scope.settings, present=scope.present)
 
 
 def find_flags(events: pd.DataFrame, entities: pd.DataFrame, scope: Scope) -> list[Flag]:

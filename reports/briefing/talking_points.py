@@ -23,9 +23,9 @@ from datetime import timedelta
 import pandas as pd
 
 from crm import flags as rules
-from reports.briefing.flags import Snapshot
 from reports.briefing.model import TalkingPoint, TalkingPoints
 from reports.briefing.phrasing import days_text, first_name, money_text, plural, without_label
+from reports.briefing.snapshot import Snapshot
 from reports.briefing.threads import records
 
 RENEWAL_HORIZON = rules.RENEWAL_HORIZON
