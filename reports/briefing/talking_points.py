@@ -5,10 +5,10 @@ one says; "T123456 resolved" is not. Work that starts with a verb we know
 ("Install a network printer") is told as done ("installed the network
 printer"); anything else is told as a problem solved ("solved “Outlook slow”").
 
-Read from the same snapshot as the flags (reports.briefing.flags.Snapshot):
+Read from the same snapshot as the flags (reports.briefing.snapshot):
 - work done: tickets solved in the period, newest first;
 - deals won in the period;
-- renewals due within RENEWAL_HORIZON of the briefing, or already past due
+- renewals due within crm.flags.RENEWAL_HORIZON of the briefing, or already past due
   and not settled, and quotes still open: what lies ahead (crm.flags), as
   the card has it, whatever the period and whenever the thread opened (a
   record may date a renewal at its renewal day, or a quote at its close);
@@ -28,7 +28,6 @@ from reports.briefing.phrasing import days_text, first_name, money_text, plural,
 from reports.briefing.snapshot import Snapshot
 from reports.briefing.threads import records
 
-RENEWAL_HORIZON = rules.RENEWAL_HORIZON
 CAMPAIGN_WINDOW = timedelta(days=90)
 # Imperative verbs tickets start with, and how a sentence says them done.
 PAST_TENSE = {
