@@ -2,10 +2,11 @@
 
 Pages show times in the viewer's terms ("3 Nov 14:05 UTC", "6 weeks ago")
 and a client's local time in the client's zone; the API always gives ISO 8601
-with an offset instead.
+with an offset instead. Ages are counted here, one way, for the pages, the
+briefing and its PDF, and the portfolio report alike (whole_days, span).
 """
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -13,6 +14,8 @@ from flask import Flask
 from markupsafe import Markup, escape
 
 from crm.models.types import utcnow
+
+DAY = 86400  # seconds
 
 
 def money(amount: Decimal | None, currency: str | None = None) -> str:
@@ -33,27 +36,49 @@ def day(moment: datetime | None) -> str:
     return when(moment, "%d %b %Y")
 
 
+def whole_days(start: datetime, end: datetime) -> int:
+    """Whole days from `start` to `end`, counted down: 4 days and 23 hours is 4
+    days, and less than a day is 0 (as is any `end` before `start`). Every age
+    Touchline states in days (the card, the briefing, the portfolio, a flag's
+    severity) is counted here, so one item never says 5 days in one place and
+    4 in another."""
+    return max(0, int((end - start).total_seconds() // DAY))
+
+
+def span(length: timedelta) -> str:
+    """A length of time as people say it, in whole units counted down (the way
+    whole_days counts): "40 min", "5 h", "1 day", "12 days", "6 weeks", "4 months"."""
+    seconds = abs(length.total_seconds())
+    if seconds < 60:
+        return "under a minute"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min"
+    if seconds < DAY:
+        return f"{int(seconds // 3600)} h"
+    days = int(seconds // DAY)
+    if days < 21:
+        return "1 day" if days == 1 else f"{days} days"
+    if days < 120:
+        return f"{days // 7} weeks"
+    return f"{days // 30} months"
+
+
 def age(moment: datetime | None, now: datetime | None = None) -> str:
-    """How long ago, coarse as people say it: "just now", "3 h", "12 days", "6 weeks"."""
+    """How long ago (or how far ahead), as span() says it: "just now", "3 h ago",
+    "12 days ago", "in 6 weeks"."""
     if moment is None:
         return "—"
-    seconds = ((now or utcnow()) - moment).total_seconds()
-    future = seconds < 0
-    seconds = abs(seconds)
-    if seconds < 90:
-        text = "just now" if not future else "in a minute"
-        return text
-    for limit, unit, size in (
-        (90 * 60, "min", 60),
-        (36 * 3600, "h", 3600),
-        (21 * 86400, "days", 86400),
-        (120 * 86400, "weeks", 7 * 86400),
-        (float("inf"), "months", 30 * 86400),
-    ):
-        if seconds < limit:
-            count = round(seconds / size)
-            return f"in {count} {unit}" if future else f"{count} {unit} ago"
-    raise AssertionError("unreachable")
+    length = (now or utcnow()) - moment
+    if abs(length.total_seconds()) < 60:
+        return "just now"
+    return f"in {span(length)}" if length < timedelta(0) else f"{span(length)} ago"
+
+
+def elapsed(moment: datetime | None, now: datetime | None = None) -> str:
+    """How long from `moment` to `now`, without "ago": a table's Age column."""
+    if moment is None:
+        return "—"
+    return span((now or utcnow()) - moment)
 
 
 def zone(name: str | None) -> ZoneInfo:
@@ -75,4 +100,5 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(when)
     app.add_template_filter(day)
     app.add_template_filter(age)
+    app.add_template_filter(elapsed)
     app.add_template_filter(isolate_join)

@@ -42,9 +42,12 @@ class _Alerts:
         # Starting before 20:00 UTC, an alert of up to four hours clears before midnight.
         started = rng.randrange(20 * 60)
         fingerprint = token(rng)
+        # The severity is the alert's priority, as Alertmanager's connector
+        # makes its severity label: where crm.flags reads a critical alert.
         common = {
             "account": client.account,
             "thread": fingerprint,
+            "priority": severity,
             "attributes": {"instance": instance, "alertname": alertname, "severity": severity},
         }
         self.events.append(

@@ -66,7 +66,9 @@ def _invoices(rng: random.Random, client: DemoClient, calendar: Calendar, events
         delay = rng.randint(20, 50) if late else rng.randint(2, 25)
         paid_ago = issued_ago - delay
         for attempt in range(failures):
-            failed_ago = issued_ago - 5 - 7 * attempt
+            # The first charge two days after the invoice, retried weekly: a
+            # problem client's latest invoice has failed already, within its terms.
+            failed_ago = issued_ago - 2 - 7 * attempt
             if failed_ago < 1 or (not overdue and failed_ago <= paid_ago):
                 break
             reason = rng.choice(FAILURES[METHODS[client.currency]])

@@ -1,9 +1,11 @@
 """What many tests ask of the app: ingest a file, read the inbox and threads."""
 
 import json
+from contextlib import contextmanager
 
 from sqlalchemy import select
 
+from crm.extensions import db
 from crm.models import Entity, InboxRecord
 
 
@@ -39,3 +41,23 @@ def entity_states(session) -> list[tuple]:
             Entity.event_count,
         ).order_by(Entity.client_id, Entity.type, Entity.key)
     ).all()
+
+
+@contextmanager
+def demo_loaded(database_url: str, directory):
+    """An app of its own, in its context, holding the demo portfolio (`flask demo
+    load` into `directory`, through the real pipeline); its tables are emptied
+    after, as the `app` fixture empties them after each test. For a module's
+    fixture: the demo takes seconds to load."""
+    from crm.factory import create_app
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "TESTING": True})
+    with app.app_context():
+        result = app.test_cli_runner().invoke(args=["demo", "load", "--dir", str(directory)])
+        assert result.exit_code == 0, result.output
+        yield app
+        db.session.remove()
+        with db.engine.begin() as connection:
+            for table in reversed(db.metadata.sorted_tables):
+                connection.execute(table.delete())
+        db.engine.dispose()

@@ -371,7 +371,7 @@ def test_the_briefing_counts_occurrences_and_flags_the_recurrence(client, runner
     assert recurring["title"] == "HostDown on web-1:9100"
     assert len(recurring["event_ids"]) == 3
     page = client.get("/clients/acme/briefing").get_data(as_text=True)
-    assert "Median time to resolve: 60 min (3 alerts)." in page
+    assert "Median time to resolve: 1 h (3 alerts)." in page
     assert "3 alerts raised and 3 resolved in 12 months" in page
 
 

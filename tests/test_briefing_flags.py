@@ -1,5 +1,9 @@
-"""Don't get ambushed: each flag on small hand-built frames."""
+"""Don't get ambushed: each flag on small hand-built frames, explained.
 
+Which threads are flagged, as what and how severely is crm.flags' (its own
+tests: tests/test_flag_rules.py); these check what the briefing says of them."""
+
+import functools
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -8,18 +12,13 @@ import pytest
 
 from reports.briefing.flags import (
     PROBLEM_TICKET,
-    Scope,
-    Snapshot,
     aging_bucket,
     aging_summary,
-    commitment_flags,
-    critical_alert_flags,
-    dispute_flags,
     find_flags,
-    invoice_flags,
     recurring_alert_flags,
-    ticket_flags,
+    snapshot_flags,
 )
+from reports.briefing.snapshot import Scope, Snapshot
 from tests.factories import entities_frame, events_frame
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
@@ -39,10 +38,25 @@ def ticket(key, opened, **fields) -> dict:
     return {"type": "ticket", "key": key, "title": f"Ticket {key}", "opened_at": opened} | fields
 
 
+def of(types: str, s: Snapshot) -> list:
+    """The snapshot's flags on threads of these types (space-separated)."""
+    return [flag for flag in snapshot_flags(s) if flag.thread_type in types.split()]
+
+
+ticket_flags = functools.partial(of, "ticket")
+dispute_flags = functools.partial(of, "dispute")
+invoice_flags = functools.partial(of, "invoice")
+commitment_flags = functools.partial(of, "commitment")
+
+
+def critical_alert_flags(s: Snapshot) -> list:
+    return [flag for flag in snapshot_flags(s) if flag.kind == "critical_alert"]
+
+
 # --- tickets -------------------------------------------------------------------------
 
 
-def test_a_ticket_open_past_the_threshold_is_stale_and_says_how_late_its_sla_is():
+def test_a_ticket_open_too_long_and_past_its_sla_is_one_late_ticket_as_severe_as_the_worse():
     events = [
         {"kind": "ticket.opened", "occurred_at": ago(45), "thread_key": "T1"},
         {"kind": "ticket.updated", "occurred_at": ago(44), "thread_key": "T1"},
@@ -64,13 +78,15 @@ def test_a_ticket_open_past_the_threshold_is_stale_and_says_how_late_its_sla_is(
 
     [flag] = ticket_flags(s)
 
+    # 44 days past its SLA: high, and a step up for more than 30 days late
     assert (flag.kind, flag.severity, flag.title) == (
-        "stale_ticket",
-        "medium",
+        "late_ticket",
+        "critical",
         "Replace the ageing NAS",
     )
-    assert flag.age_days == 45 and flag.owner == "Carla Mendes"
-    assert "Open 45 days" in flag.detail and "past its SLA by 44 days" in flag.detail
+    assert flag.facets == ["past_sla", "open_too_long"]
+    assert flag.since == ago(45) and flag.age_days == 45 and flag.owner == "Carla Mendes"
+    assert "Open 45 days" in flag.detail and "past its SLA by 6 weeks" in flag.detail
     assert (flag.thread_type, flag.thread_key) == ("ticket", "T1")
     assert flag.event_ids == [int(i) for i in s.events["id"][:2]]
 
@@ -80,7 +96,7 @@ def test_the_stale_threshold_is_a_setting_and_high_priority_makes_it_high():
 
     [stale] = ticket_flags(snapshot(entities=entities, stale_days=30))
 
-    assert (stale.kind, stale.severity) == ("stale_ticket", "high")
+    assert (stale.kind, stale.facets, stale.severity) == ("late_ticket", ["open_too_long"], "high")
     assert ticket_flags(snapshot(entities=entities, stale_days=50)) == []
 
 
@@ -94,9 +110,21 @@ def test_a_ticket_open_past_its_sla_is_a_breach_critical_when_urgent():
     flags = {f.thread_key: f for f in ticket_flags(snapshot(entities=entities))}
 
     assert set(flags) == {"U", "H"}
-    assert (flags["U"].kind, flags["U"].severity) == ("sla_breach", "critical")
+    assert (flags["U"].kind, flags["U"].severity) == ("late_ticket", "critical")
+    assert flags["U"].facets == ["past_sla"]
     assert "SLA ran out 2 h ago" in flags["U"].detail
     assert flags["H"].severity == "high"
+
+
+def test_a_ticket_38_days_past_its_sla_ranks_above_a_password_reset_late_by_a_day():
+    entities = [
+        ticket("reset", ago(1, hours=2), title="Password reset", sla_due_at=ago(1)),
+        ticket("vpn", ago(40), title="VPN drops", sla_due_at=ago(38)),
+    ]
+
+    flags = ticket_flags(snapshot(entities=entities))
+
+    assert [(f.thread_key, f.severity) for f in flags] == [("vpn", "critical"), ("reset", "high")]
 
 
 def test_a_ticket_solved_late_in_the_period_is_a_low_breach_and_one_before_it_is_not():
@@ -108,7 +136,12 @@ def test_a_ticket_solved_late_in_the_period_is_a_low_breach_and_one_before_it_is
 
     [flag] = ticket_flags(snapshot(entities=entities))
 
-    assert (flag.thread_key, flag.kind, flag.severity) == ("LATE", "sla_breach", "low")
+    assert (flag.thread_key, flag.kind, flag.severity, flag.settled) == (
+        "LATE",
+        "late_ticket",
+        "low",
+        True,
+    )
     assert "3 days after its SLA" in flag.detail
 
 
@@ -229,8 +262,35 @@ def test_a_payment_that_failed_in_the_period_on_an_invoice_paid_since_is_a_low_f
 
     [flag] = invoice_flags(snapshot(events, entities))
 
-    assert (flag.thread_key, flag.kind, flag.severity) == ("in_1", "failed_payment", "low")
+    assert (flag.thread_key, flag.kind, flag.severity, flag.settled) == (
+        "in_1",
+        "failed_payment",
+        "low",
+        True,
+    )
     assert "paid on 23 Feb" in flag.detail
+
+
+def test_a_failed_payment_on_an_overdue_invoice_is_one_flag_that_says_both():
+    events = [
+        {"kind": "invoice.issued", "occurred_at": ago(40), "thread_key": "in_1"},
+        {"kind": "payment.failed", "occurred_at": ago(12), "thread_key": "in_1",
+         "attributes": {"failure_code": "card_declined"}},
+        {"kind": "payment.failed", "occurred_at": ago(5), "thread_key": "in_1"},
+    ]  # fmt: skip
+    invoice = _invoice("in_1", ago(40), ago(10), status="failed", last_event_at=ago(5))
+    s = snapshot(events, [invoice])
+
+    [flag] = invoice_flags(s)
+
+    assert (flag.kind, flag.facets) == ("overdue_invoice", ["overdue", "payment_failed"])
+    # 10 days overdue is medium; a failed payment high: the worse counts
+    assert (flag.severity, flag.aging_bucket, flag.age_days) == ("high", "1-30", 10)
+    assert flag.detail == (
+        "EUR 100.00 was due 28 Feb: 10 days overdue (1-30 days); "
+        "2 payment attempts failed, the last on 5 Mar."
+    )
+    assert [bucket.count for bucket in aging_summary([flag])] == [1, 0, 0, 0]
 
 
 @pytest.mark.parametrize(
@@ -275,28 +335,32 @@ def test_overdue_invoices_fall_in_aging_buckets_whose_totals_stay_per_currency()
 # --- alerts --------------------------------------------------------------------------
 
 
-def test_open_critical_alerts_whether_the_severity_is_on_the_thread_or_in_the_events():
+def test_open_alerts_whose_priority_is_critical_are_critical_alerts():
+    # The severity is the thread's priority (Alertmanager's severity label, the
+    # generic format's priority); an event attribute `severity` is not read.
     events = [
         {
             "kind": "alert.raised",
             "occurred_at": ago(hours=19),
             "thread_key": "generic",
             "title": "HostUnreachable on ACME-NAS01",
-            "attributes": {"severity": "critical", "instance": "ACME-NAS01"},
+            "attributes": {"instance": "ACME-NAS01"},
         },
         {
             "kind": "alert.raised",
             "occurred_at": ago(1),
-            "thread_key": "warn",
-            "attributes": {"severity": "warning"},
+            "thread_key": "attribute",
+            "attributes": {"severity": "critical"},
         },
     ]
     entities = [
         {"type": "alert", "key": "generic", "status": "firing", "opened_at": ago(hours=19),
-         "title": "HostUnreachable on ACME-NAS01"},
+         "title": "HostUnreachable on ACME-NAS01", "priority": "critical"},
         {"type": "alert", "key": "am", "status": "firing", "opened_at": ago(2),
-         "priority": "critical", "title": "Disk failed"},
-        {"type": "alert", "key": "warn", "status": "firing", "opened_at": ago(1)},
+         "priority": "Critical", "title": "Disk failed"},
+        {"type": "alert", "key": "attribute", "status": "firing", "opened_at": ago(1)},
+        {"type": "alert", "key": "warn", "status": "firing", "opened_at": ago(1),
+         "priority": "warning"},
         {"type": "alert", "key": "gone", "status": "resolved", "opened_at": ago(3),
          "closed_at": ago(2.9), "priority": "critical"},
     ]  # fmt: skip
@@ -304,7 +368,7 @@ def test_open_critical_alerts_whether_the_severity_is_on_the_thread_or_in_the_ev
     flags = {f.thread_key: f for f in critical_alert_flags(snapshot(events, entities))}
 
     assert set(flags) == {"generic", "am"}
-    assert flags["generic"].detail == "Firing since 9 Mar (19 h)."
+    assert flags["generic"].detail == "Firing since 9 Mar (19 h)."  # the title names the host
     assert flags["am"].severity == "critical" and flags["am"].age_days == 2
 
 
@@ -383,7 +447,10 @@ def test_flags_are_ranked_by_severity_then_age():
 
     flags = find_flags(events_frame(), entities_frame(*entities), Scope(NOW, START))
 
-    assert [f.thread_key for f in flags] == ["dp", "C", "older", "stale"]
+    # the dispute is critical; the ticket 40 days past the stale threshold is
+    # high, as the promise is, and waited longer; the other ticket is medium
+    assert [f.thread_key for f in flags] == ["dp", "older", "C", "stale"]
+    assert [f.severity for f in flags] == ["critical", "high", "high", "medium"]
 
 
 def test_flags_as_of_a_past_moment_see_the_threads_as_they_were_then():
@@ -396,7 +463,7 @@ def test_flags_as_of_a_past_moment_see_the_threads_as_they_were_then():
 
     flags = find_flags(events_frame(), entities_frame(*entities), Scope(ago(20), ago(40)))
 
-    assert [(f.thread_key, f.kind, f.age_days) for f in flags] == [("T", "stale_ticket", 60)]
+    assert [(f.thread_key, f.kind, f.age_days) for f in flags] == [("T", "late_ticket", 60)]
 
 
 def test_empty_frames_flag_nothing():

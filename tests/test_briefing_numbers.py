@@ -46,10 +46,10 @@ def test_each_flag_costs_its_severity_and_a_kind_at_most_30():
         flag("overdue_invoice", "high", 2),
         flag("overdue_invoice", "high", 3),
         flag("overdue_invoice", "critical", 4),  # 10 + 10 + 20: capped at 30
-        flag("sla_breach", "low", 5),
-        flag("stale_ticket", "medium", 6),
+        flag("overdue_commitment", "low", 5),
+        flag("late_ticket", "medium", 6),
     ]
-    previous = [flag("stale_ticket", "medium", 7), flag("sla_breach", "high", 8)]
+    previous = [flag("late_ticket", "medium", 7), flag("overdue_commitment", "high", 8)]
 
     result = health(flags, previous)
 
@@ -59,8 +59,8 @@ def test_each_flag_costs_its_severity_and_a_kind_at_most_30():
     drivers = {d.kind: d for d in result.drivers}
     assert (drivers["overdue_invoice"].count, drivers["overdue_invoice"].points) == (3, 30)
     assert drivers["overdue_invoice"].event_ids == [2, 3, 4]
-    assert drivers["sla_breach"].change == 8  # high before, low now: better
-    assert drivers["stale_ticket"].change == 0
+    assert drivers["overdue_commitment"].change == 8  # high before, low now: better
+    assert drivers["late_ticket"].change == 0
     # biggest movers first
     assert [d.kind for d in result.drivers][:2] == ["overdue_invoice", "open_dispute"]
 

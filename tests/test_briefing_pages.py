@@ -81,7 +81,7 @@ def test_a_past_meeting_day_is_read_as_it_stood_that_morning(session):
     today = build_briefing(session, client, now=NOW)
 
     assert then.period.end == datetime.combine(meeting_day, time(0), LISBON)
-    assert [(f.kind, f.thread_key) for f in then.flags] == [("stale_ticket", "T1")]
+    assert [(f.kind, f.thread_key) for f in then.flags] == [("late_ticket", "T1")]
     assert today.flags == []
 
 
@@ -92,7 +92,7 @@ def test_the_stale_ticket_threshold_is_a_setting(app, session, monkeypatch):
     app.config["BRIEFING_STALE_TICKET_DAYS"] = 60
     assert build_briefing(session, client, now=NOW).flags == []
     app.config["BRIEFING_STALE_TICKET_DAYS"] = 30
-    assert [f.kind for f in build_briefing(session, client, now=NOW).flags] == ["stale_ticket"]
+    assert [f.kind for f in build_briefing(session, client, now=NOW).flags] == ["late_ticket"]
 
     monkeypatch.setenv("TOUCHLINE_BRIEFING_STALE_TICKET_DAYS", "14")
     assert config.from_environment("/tmp")["BRIEFING_STALE_TICKET_DAYS"] == 14
@@ -162,7 +162,7 @@ def test_the_api_gives_the_briefing_with_the_events_behind_each_flag(client):
     body = response.get_json()
     assert body["client"]["slug"] == "acme" and body["client"]["account_manager"] == "Ana Lima"
     flags = {flag["kind"]: flag for flag in body["flags"]}
-    assert set(flags) == {"open_dispute", "stale_ticket"}
+    assert set(flags) == {"open_dispute", "late_ticket"}
     dispute = flags["open_dispute"]
     assert (dispute["amount"], dispute["currency"], dispute["severity"]) == (
         "120.5000",
@@ -172,9 +172,10 @@ def test_the_api_gives_the_briefing_with_the_events_behind_each_flag(client):
     assert dispute["event_ids"] == [disputed.id]
     assert dispute["due_at"].startswith("2099-01-31T23:59:59")
     assert dispute["thread_url"] == "/clients/acme/threads/dispute/dp_1"
-    assert flags["stale_ticket"]["event_ids"] == [opened.id]
-    assert body["health"]["score"] == 100 - 20 - 5
-    assert {d["kind"] for d in body["health"]["drivers"]} == {"open_dispute", "stale_ticket"}
+    assert flags["late_ticket"]["event_ids"] == [opened.id]
+    # the dispute, and the ticket 44 days past its SLA: both critical
+    assert body["health"]["score"] == 100 - 20 - 20
+    assert {d["kind"] for d in body["health"]["drivers"]} == {"open_dispute", "late_ticket"}
     assert len(body["numbers"]["activity"]) == 12
     assert body["period"]["end"].endswith("+00:00")
 

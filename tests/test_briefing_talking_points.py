@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from reports.briefing.flags import Scope, Snapshot
+from reports.briefing.snapshot import Scope, Snapshot
 from reports.briefing.talking_points import (
     campaigns,
     deals_won,
@@ -140,6 +140,31 @@ def test_open_quotes_oldest_first():
         "The quote for “Backup expansion” (EUR 18,700.00) has been open since 14 Nov "
         "(9 days): ask whether they have decided."
     )
+
+
+def test_renewals_and_quotes_dated_ahead_of_the_briefing_are_there_with_their_events():
+    # Records that date a renewal at its renewal day and a quote at its close:
+    # the threads open after the briefing's moment.
+    events = [
+        {"kind": "renewal.due", "occurred_at": ago(-60), "thread_key": "R"},
+        {"kind": "quote.sent", "occurred_at": ago(-7), "thread_key": "Q"},
+    ]
+    entities = [
+        {"type": "renewal", "key": "R", "title": "Contract", "opened_at": ago(-60),
+         "due_at": ago(-60), "status": "due"},
+        {"type": "deal", "key": "Q", "title": "Quote: Wi-Fi", "opened_at": ago(-7)},
+    ]  # fmt: skip
+    s = snapshot(events, entities)
+    assert s.entities.empty and s.events.empty  # nothing of them had happened by then
+
+    [renewal] = renewals_due(s)
+    [quote] = open_quotes(s)
+
+    assert renewal.text.startswith("“Contract” renews on 22 Jan 2027, in 60 days")
+    assert (
+        quote.text == "The quote for “Wi-Fi” is open, dated 30 Nov: ask whether they have decided."
+    )
+    assert len(renewal.event_ids) == len(quote.event_ids) == 1
 
 
 def test_campaigns_received_lately_with_how_they_were_read():

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from crm.clients.directory import Amount, DirectoryFilters, client_directory
 from crm.extensions import db
+from crm.flags import FlagSettings
 from crm.models import Group
 from tests.factories import BASE_TIME, event, make_client, ndjson
 from tests.helpers import ingest_file
@@ -64,6 +65,10 @@ def portfolio(runner, tmp_path):
               amount="2000.00", currency="EUR"),
         event("c2", "dispute.opened", 10 * DAY, client="cedar-logistics", thread="dp_c2",
               amount="80.00", currency="EUR", status="needs_response"),
+        # cedar: a payment that failed on an invoice not yet due
+        event("c3", "invoice.issued", 50 * DAY, client="cedar-logistics", thread="in_c3",
+              amount="300.00", currency="EUR", due_at=_iso(80 * DAY)),
+        event("c3f", "payment.failed", 55 * DAY, client="cedar-logistics", thread="in_c3"),
     ]  # fmt: skip
     tickets = [
         # acme: a fresh ticket well within its SLA
@@ -82,15 +87,37 @@ def portfolio(runner, tmp_path):
               priority="urgent", sla_due_at=_iso(59 * DAY + 4)),
     ]  # fmt: skip
     rmm = [
+        # the severity is the alert's priority (as Alertmanager's connector has it)
         event("al-g", "alert.raised", 59 * DAY, client="gamma-clinic", thread="fp-g",
-              attributes={"severity": "critical", "alertname": "HostUnreachable"}),
+              priority="critical", attributes={"alertname": "HostUnreachable"}),
         event("al-a", "alert.raised", 59 * DAY, client="acme-dental", thread="fp-a",
-              attributes={"severity": "warning", "alertname": "HighCPU"}),
+              priority="warning", attributes={"alertname": "HighCPU"}),
         # an old critical alert of bolt's, cleared
         event("al-b", "alert.raised", 0, client="bolt-legal", thread="fp-b",
-              attributes={"severity": "critical"}),
+              priority="critical"),
         event("al-br", "alert.resolved", 1, client="bolt-legal", thread="fp-b"),
     ]  # fmt: skip
+    # gamma's NAS fails its backup again and again: three times in the last 30
+    # days (and once before), each occurrence a thread that cleared; its other
+    # check fired twice only
+    for n, (day, check) in enumerate(
+        ((20, "BackupFailed"), (35, "BackupFailed"), (45, "BackupFailed"), (58, "BackupFailed"),
+         (40, "HighCPU"), (50, "HighCPU"))
+    ):  # fmt: skip
+        device = {"instance": "GC-NAS01", "alertname": check}
+        rmm.append(
+            event(
+                f"rec-{n}",
+                "alert.raised",
+                day * DAY,
+                client="gamma-clinic",
+                thread=f"fp-rec-{n}",
+                priority="warning",
+                attributes=device,
+            )
+        )
+        rmm.append(event(f"rec-{n}r", "alert.resolved", day * DAY + 1, client="gamma-clinic",
+                         thread=f"fp-rec-{n}"))  # fmt: skip
     sales = [
         event("r-a1", "renewal.due", 40 * DAY, client="acme-dental", thread="REN-A1",
               due_at=_iso(90 * DAY)),
@@ -99,6 +126,9 @@ def portfolio(runner, tmp_path):
         event("r-a3", "renewal.due", 0, client="acme-dental", thread="REN-A3",
               due_at=_iso(20 * DAY)),
         event("r-a3r", "renewal.renewed", 15 * DAY, client="acme-dental", thread="REN-A3"),
+        # dated at its renewal day, ten days from NOW: its only event is ahead
+        event("r-a4", "renewal.due", 70 * DAY, client="acme-dental", thread="REN-A4",
+              due_at=_iso(70 * DAY)),
     ]  # fmt: skip
     manual = [
         event("m-a", "note", 59.5 * DAY, client="acme-dental", title="Asked about backups"),
@@ -141,14 +171,17 @@ def test_each_row_says_what_needs_attention(portfolio):
     assert acme.open_tickets == 1 and acme.late_tickets == 0
     assert acme.overdue == [Amount("EUR", Decimal("500.00")), Amount("GBP", Decimal("100.00"))]
     assert acme.last_touch == BASE_TIME + timedelta(days=59.5)
-    # the earliest open renewal; the renewed one no longer counts
-    assert acme.next_renewal == BASE_TIME + timedelta(days=75)
+    # the earliest open renewal, though its thread opens only on its day;
+    # the renewed one no longer counts
+    assert acme.next_renewal == BASE_TIME + timedelta(days=70)
     assert acme.flags == ["overdue invoice"]  # a warning alert is no flag
 
     cedar = rows["cedar-logistics"]
-    assert (cedar.open_disputes, cedar.failed_payments) == (1, 1)
+    # the invoice overdue after a failed payment is one flag: an overdue
+    # invoice; the failed payment on the one not yet due is the other
+    assert (cedar.open_disputes, cedar.overdue_invoices, cedar.failed_payments) == (1, 1, 1)
     assert cedar.overdue == [Amount("EUR", Decimal("2000.00"))]
-    assert cedar.flags == ["open dispute", "overdue invoice", "failed payment"]
+    assert cedar.flags == ["open dispute", "failed payment", "overdue invoice"]
 
     bolt = rows["bolt-legal"]
     assert (bolt.open_tickets, bolt.overdue, bolt.flags) == (2, [], [])
@@ -158,7 +191,9 @@ def test_each_row_says_what_needs_attention(portfolio):
     assert rows["echo-architects"].flags == ["overdue commitment"]
     assert rows["fox-retail"].flags == ["late ticket"]
     assert rows["harbor-law"].flags == ["late ticket"]
-    assert rows["gamma-clinic"].flags == ["critical alert"]
+    gamma = rows["gamma-clinic"]
+    assert (gamma.critical_alerts, gamma.recurring_alerts) == (1, 1)
+    assert gamma.flags == ["critical alert", "recurring alert"]
     delta = rows["delta-hotels"]
     assert (delta.last_touch, delta.open_tickets, delta.flags) == (None, 0, [])
 
@@ -171,6 +206,31 @@ def test_has_open_flags_keeps_exactly_the_flagged_clients(portfolio):
     # read before the invoices fell due, acme owes nothing yet
     early = client_directory(db.session, DirectoryFilters(flagged=True), now=BASE_TIME)
     assert "acme-dental" not in {row.slug for row in early.rows}
+
+
+def test_the_stale_ticket_days_are_a_setting(portfolio):
+    def late(days: int) -> dict[str, int]:
+        page = client_directory(
+            db.session, DirectoryFilters(), now=NOW, settings=FlagSettings(stale_ticket_days=days)
+        )
+        return {row.slug: row.late_tickets for row in page.rows if row.late_tickets}
+
+    # fox's ticket has been open 60 days; harbor's is past its SLA
+    assert late(60) == {"fox-retail": 1, "harbor-law": 1}
+    assert late(61) == {"harbor-law": 1}
+
+
+def test_a_recurrence_is_three_occurrences_within_the_30_days(portfolio):
+    def recurring(days: float) -> int:
+        page = client_directory(
+            db.session, DirectoryFilters(q="gamma"), now=BASE_TIME + timedelta(days=days)
+        )
+        return page.rows[0].recurring_alerts
+
+    # on day 59 the occurrences of days 35, 45 and 58 count (and day 20's is
+    # more than 30 days old); 30 days after day 35, its occurrence has left
+    assert (recurring(59), recurring(64.9), recurring(65)) == (1, 1, 0)
+    assert recurring(57) == 0  # day 58's has not happened yet
 
 
 def test_sort_by_overdue_amount_uses_the_largest_currency(portfolio):

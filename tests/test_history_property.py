@@ -258,8 +258,10 @@ def test_any_split_order_and_mapping_gives_the_same_picture(app, client, session
     app.config["WEBHOOK_SECRETS"] = SECRETS
     expected = in_time_order(app, client, session)
     # The picture is worth comparing: the briefing flags all it should.
-    flagged = {flag["kind"] for flag in expected["briefing"]["flags"]}
-    assert {"open_dispute", "failed_payment", "overdue_invoice", "critical_alert"} <= flagged
+    flagged = {flag["kind"]: flag for flag in expected["briefing"]["flags"]}
+    assert {"open_dispute", "overdue_invoice", "critical_alert"} <= flagged.keys()
+    # A failed payment on the overdue invoice: one problem with both facets.
+    assert "failed" in " ".join(flagged["overdue_invoice"]["facets"])
     assert expected["briefing"]["talking_points"]["renewals_due"]
 
     @settings(

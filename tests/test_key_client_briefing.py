@@ -194,14 +194,14 @@ def test_a_key_clients_briefing_flags_everything(app, runner, session, tmp_path)
     briefing = build_briefing(session, harbour, NOW.date(), NOW)
     flags = {flag.kind: flag for flag in briefing.flags}
     assert {
-        "stale_ticket",
+        "late_ticket",
         "open_dispute",
         "failed_payment",
         "recurring_alert",
         "critical_alert",
     } <= flags.keys(), sorted(flags)
-    assert flags["stale_ticket"].title == "VPN drops every afternoon"
-    assert flags["stale_ticket"].age_days == 45
+    assert flags["late_ticket"].title == "VPN drops every afternoon"
+    assert flags["late_ticket"].age_days == 45
     assert "3 times" in flags["recurring_alert"].detail
     assert "Managed services renewal 2027" in " ".join(
         point.text for point in briefing.talking_points.renewals_due

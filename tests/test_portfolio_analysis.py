@@ -18,8 +18,8 @@ from reports.portfolio.analysis import (
 from reports.portfolio.frames import (
     CATEGORY_COLUMNS,
     CLIENT_COLUMNS,
-    FLAG_COLUMNS,
     FLAG_THREAD_COLUMNS,
+    RAISED_COLUMNS,
     REVENUE_COLUMNS,
     TICKET_COLUMNS,
 )
@@ -232,17 +232,21 @@ def test_top_categories_with_their_share():
 # --- open flags ------------------------------------------------------------------
 
 
-def flag_row(client_id, type_, key, *raised, **fields) -> tuple:
+def flag_row(client_id, type_, key, flag, severity, since, labels=None, **fields) -> tuple:
+    """A row of the flags frame: a thread and what crm.flags says of it."""
     values = dict.fromkeys(FLAG_THREAD_COLUMNS) | {"client_id": client_id, "type": type_}
     values |= {"key": key, "title": key, "opened_at": NOW - timedelta(days=10)}
     values["last_event_at"] = values["opened_at"]
     values |= fields
-    flags = [int(name in raised) for name in FLAG_COLUMNS]
-    return tuple(values[name] for name in FLAG_THREAD_COLUMNS) + tuple(flags)
+    raised = {"flag": flag, "severity": severity, "since": since}
+    raised["labels"] = labels or flag.replace("_", " ")
+    return tuple(values[name] for name in FLAG_THREAD_COLUMNS) + tuple(
+        raised[name] for name in RAISED_COLUMNS
+    )
 
 
 def flags_frame(*rows) -> pd.DataFrame:
-    return pd.DataFrame(rows, columns=list(FLAG_THREAD_COLUMNS + FLAG_COLUMNS))
+    return pd.DataFrame(rows, columns=list(FLAG_THREAD_COLUMNS + RAISED_COLUMNS))
 
 
 ROSTER = clients(
@@ -251,80 +255,55 @@ ROSTER = clients(
 )
 
 
+def ago(**span) -> datetime:
+    return NOW - timedelta(**span)
+
+
 def test_flags_rank_by_severity_then_by_how_long_they_have_waited():
     flags = flags_frame(
-        flag_row(1, "commitment", "CMT-1", "overdue_commitment", due_at=NOW - timedelta(days=40)),
-        flag_row(
-            2,
-            "ticket",
-            "T-old",
-            "late_ticket",
-            opened_at=NOW - timedelta(days=50),
-            assignee="Bob",
-        ),
+        flag_row(1, "commitment", "CMT-1", "overdue_commitment", "high", ago(days=40)),
+        flag_row(2, "ticket", "T-old", "late_ticket", "medium", ago(days=50), assignee="Bob"),
         flag_row(
             2,
             "invoice",
             "in_1",
-            "failed_payment",
             "overdue_invoice",
-            due_at=NOW - timedelta(days=20),
-            last_event_at=NOW - timedelta(days=3),
+            "high",
+            ago(days=20),
+            "overdue invoice, failed payment",
             amount=Decimal("120.50"),
             currency="EUR",
         ),
-        flag_row(1, "invoice", "in_2", "overdue_invoice", due_at=NOW - timedelta(days=9)),
-        flag_row(1, "invoice", "in_3", "overdue_invoice", due_at=NOW - timedelta(days=30)),
-        flag_row(1, "alert", "a1", "critical_alert", opened_at=NOW - timedelta(hours=5)),
-        flag_row(2, "dispute", "dp_1", "open_dispute", opened_at=NOW - timedelta(days=2)),
+        flag_row(1, "invoice", "in_2", "overdue_invoice", "medium", ago(days=9)),
+        flag_row(1, "invoice", "in_3", "overdue_invoice", "medium", ago(days=30, hours=23)),
+        flag_row(1, "alert", "a1", "critical_alert", "critical", ago(hours=5)),
+        flag_row(2, "dispute", "dp_1", "open_dispute", "critical", ago(days=2)),
+        flag_row(1, "alert", None, "recurring_alert", "high", ago(days=20), "recurring alert"),
     )
     ranked = ranked_flags(flags, ROSTER, NOW)
-    assert ranked["key"].tolist() == ["dp_1", "a1", "in_1", "in_3", "in_2", "T-old", "CMT-1"]
-    assert ranked["flag"].tolist()[:3] == ["open_dispute", "critical_alert", "failed_payment"]
-    failed = ranked.iloc[2]
-    assert failed["labels"] == "failed payment, overdue invoice"
-    assert failed["days"] == 3  # failing since its last attempt
-    assert ranked.set_index("key").loc["in_3", "days"] == 30  # overdue since due
+    # critical first, the longest waiting first; at the same moment, in crm.flags' order
+    assert ranked["key"].tolist() == ["dp_1", "a1", "CMT-1", "in_1", "", "T-old", "in_3", "in_2"]
+    failed = ranked.iloc[3]
+    assert failed["labels"] == "overdue invoice, failed payment"
+    # whole days, counted down as everywhere
+    assert ranked.set_index("key").loc["in_3", "days"] == 30
     assert ranked["slug"].tolist()[:2] == ["beta", "alpha"]
     # A bill's owner is the account manager; a ticket's is who works it.
     assert ranked.set_index("key")["owner"].to_dict() == {
         "dp_1": "Mark Hughes",
         "a1": "Ana Lima",
+        "CMT-1": "Ana Lima",
         "in_1": "Mark Hughes",
+        "": "Ana Lima",
+        "T-old": "Bob",
         "in_3": "Ana Lima",
         "in_2": "Ana Lima",
-        "T-old": "Bob",
-        "CMT-1": "Ana Lima",
     }
-
-
-def test_a_ticket_is_late_from_its_sla_or_from_turning_30_days_old_whichever_first():
-    flags = flags_frame(
-        flag_row(
-            1,
-            "ticket",
-            "past-sla",
-            "late_ticket",
-            opened_at=NOW - timedelta(days=5),
-            sla_due_at=NOW - timedelta(days=4),
-        ),
-        flag_row(
-            1,
-            "ticket",
-            "stale",
-            "late_ticket",
-            opened_at=NOW - timedelta(days=45),
-            sla_due_at=NOW + timedelta(days=1),  # a far SLA does not hide its age
-        ),
-        flag_row(1, "ticket", "stale-no-sla", "late_ticket", opened_at=NOW - timedelta(days=31)),
-    )
-    days = ranked_flags(flags, ROSTER, NOW).set_index("key")["days"].to_dict()
-    assert days == {"stale": 15, "past-sla": 4, "stale-no-sla": 1}
 
 
 def test_no_flags_give_an_empty_ranking():
     ranked = ranked_flags(flags_frame(), ROSTER, NOW)
-    assert ranked.empty and {"flag", "owner", "since"} <= set(ranked.columns)
+    assert ranked.empty and {"flag", "owner", "since", "days"} <= set(ranked.columns)
 
 
 def test_client_table_has_one_row_per_client_with_its_figures():
@@ -336,8 +315,11 @@ def test_client_table_has_one_row_per_client_with_its_figures():
     revenue = revenue_frame((1, "EUR", "10.5"), (1, "USD", 7), (3, "EUR", 100))
     tickets = tickets_frame({1: 4})
     flags = flags_frame(
-        flag_row(1, "invoice", "in_1", "failed_payment", "overdue_invoice"),
-        flag_row(1, "ticket", "T1", "late_ticket"),
+        flag_row(
+            1, "invoice", "in_1", "overdue_invoice", "high", NOW, "overdue invoice, failed payment"
+        ),
+        flag_row(1, "invoice", "in_2", "failed_payment", "high", NOW),
+        flag_row(1, "ticket", "T1", "late_ticket", "medium", NOW),
     )
     picture = eighty_twenty(revenue, tickets)
     table = client_table(
@@ -348,6 +330,8 @@ def test_client_table_has_one_row_per_client_with_its_figures():
     assert table.loc["zeta", "revenue_USD"] == Decimal(7)
     assert pd.isna(table.loc["mid", "revenue_USD"])
     assert table["tickets"].to_dict() == {"alpha": 0, "mid": 0, "zeta": 4}
+    # each flagged thread once, under its flag
     counts = table.loc["zeta", ["failed_payment", "overdue_invoice", "late_ticket", "flags"]]
-    assert counts.tolist() == [1, 1, 1, 2]
+    assert counts.tolist() == [1, 1, 1, 3]
+    assert table.loc["mid", "flags"] == 0
     assert table["suggested_tier"].to_dict() == {"alpha": "new", "mid": "key", "zeta": "key"}

@@ -21,34 +21,19 @@ from sqlalchemy import text
 
 from crm.clients.directory import MAX_PER_PAGE, DirectoryFilters, client_directory
 from crm.extensions import db
-from crm.factory import create_app
+from crm.flags import KINDS, LABELS, SEVERITIES
 from crm.models.types import utcnow
 from reports.portfolio.period import last_twelve_months
 from tests.accounts import signed_in_client
+from tests.helpers import demo_loaded
 
-ALL_FLAGS = {
-    "open dispute",
-    "critical alert",
-    "failed payment",
-    "overdue invoice",
-    "late ticket",
-    "overdue commitment",
-}
+ALL_FLAGS = set(LABELS.values())
 
 
 @pytest.fixture(scope="module")
 def demo(database_url, tmp_path_factory):
-    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "TESTING": True})
-    with app.app_context():
-        directory = tmp_path_factory.mktemp("demo")
-        result = app.test_cli_runner().invoke(args=["demo", "load", "--dir", str(directory)])
-        assert result.exit_code == 0, result.output
+    with demo_loaded(database_url, tmp_path_factory.mktemp("demo")) as app:
         yield app
-        db.session.remove()
-        with db.engine.begin() as connection:
-            for table in reversed(db.metadata.sorted_tables):
-                connection.execute(table.delete())
-        db.engine.dispose()
 
 
 @pytest.fixture(scope="module")
@@ -245,17 +230,7 @@ def test_top_ticket_categories(report, period):
 def test_open_flags_agree_with_the_client_directory(report):
     filters = DirectoryFilters(status="active", flagged=True, per_page=MAX_PER_PAGE)
     page = client_directory(db.session, filters, now=utcnow())
-    directory = {
-        row.slug: {
-            "open_dispute": row.open_disputes,
-            "critical_alert": row.critical_alerts,
-            "failed_payment": row.failed_payments,
-            "overdue_invoice": row.overdue_invoices,
-            "late_ticket": row.late_tickets,
-            "overdue_commitment": row.overdue_commitments,
-        }
-        for row in page.rows
-    }
+    directory = {row.slug: {kind: getattr(row, f"{kind}s") for kind in KINDS} for row in page.rows}
     reported = {c["slug"]: c["flags"] for c in report["clients"] if c["flags"]}
     assert reported == {
         slug: {name: count for name, count in counts.items() if count}
@@ -266,21 +241,17 @@ def test_open_flags_agree_with_the_client_directory(report):
 def test_every_kind_of_flag_shows_up_ranked_by_severity(report):
     flags = report["flags"]
     assert {flag["flag"] for flag in flags} == ALL_FLAGS
-    order = [
-        "open dispute",
-        "critical alert",
-        "failed payment",
-        "overdue invoice",
-        "late ticket",
-        "overdue commitment",
-    ]
-    ranks = [order.index(flag["flag"]) for flag in flags]
+    ranks = [SEVERITIES.index(flag["severity"]) for flag in flags]
     assert ranks == sorted(ranks)
+    for severity in SEVERITIES:  # the longest waiting first
+        since = [flag["since"] for flag in flags if flag["severity"] == severity]
+        assert since == sorted(since)
     (disputes,) = rows("SELECT COUNT(*) FROM entities WHERE type = 'dispute' AND closed_at IS NULL")
     assert sum(flag["flag"] == "open dispute" for flag in flags) == disputes[0] == 2
-    first = flags[0]
-    assert first["amount"] and first["currency"] and first["owner"]
-    assert first["url"].endswith(f"/clients/{first['client']}/threads/dispute/{first['key']}")
+    dispute = next(flag for flag in flags if flag["flag"] == "open dispute")
+    assert dispute["severity"] == "critical"
+    assert dispute["amount"] and dispute["currency"] and dispute["owner"]
+    assert dispute["url"].endswith(f"/clients/{dispute['client']}/threads/dispute/{dispute['key']}")
 
 
 def test_the_page_shows_the_report_with_one_accept_form_per_suggestion(demo, args, report):

@@ -253,15 +253,73 @@ def test_lately_says_what_was_done_when_and_by_whom(busy):
     ]
 
 
-def test_flags_name_what_needs_attention(busy):
+def test_flags_name_what_needs_attention_most_severe_first(busy):
+    # The dispute is critical; the rest are high: the ticket past its SLA,
+    # the failed payment, the commitment, and the invoice overdue after its
+    # payment failed (the other overdue invoice is medium). The firing alert
+    # is no critical one.
     assert card_of(busy).flags == [
-        "1 overdue commitment",
-        "1 ticket past its SLA",
         "1 open dispute",
-        "2 overdue invoices",
         "1 failed payment",
-        "1 active alert",
+        "2 overdue invoices",
+        "1 late ticket",
+        "1 overdue commitment",
     ]
+
+
+def test_a_failed_payment_on_an_overdue_invoice_is_one_flag(busy):
+    card = card_of(busy)
+    [over_failed] = [item for item in card.overdue_invoices if item.key == "INV-over-failed"]
+    assert over_failed.flag.kind == "overdue_invoice"
+    assert over_failed.flag.facets == ("overdue", "payment_failed")
+    assert over_failed.flag.severity == "high"  # a failed payment is high; 9 days overdue medium
+    assert over_failed.flag.since == ago(days=9)  # its due date
+    assert "INV-over-failed" not in keys(card.failed_payments)
+    assert [flag.kind for flag in card.flagged].count("overdue_invoice") == 2
+
+
+def test_a_ticket_open_too_long_a_critical_alert_and_a_check_that_keeps_failing(session):
+    client = make_client()
+    stored_event(client, "ticket.opened", ago(days=31), thread="T-old", title="Slow laptop")
+    stored_event(client, "ticket.opened", ago(days=29), thread="T-young")
+    stored_event(client, "alert.raised", ago(hours=5), thread="A-crit", priority="CRITICAL")
+    for n, days in enumerate((29, 12, 2)):
+        device = {"instance": "NAS01", "alertname": "BackupFailed"}
+        stored_event(client, "alert.raised", ago(days=days), thread=f"fp-{n}", attributes=device)
+        stored_event(client, "alert.resolved", ago(days=days, hours=-1), thread=f"fp-{n}")
+
+    card = card_of(client)
+
+    [old, young] = card.open_tickets
+    assert (old.flag.kind, old.flag.facets, old.flag.severity) == (
+        "late_ticket",
+        ("open_too_long",),
+        "medium",
+    )
+    assert young.flag is None
+    assert card.active_alerts[0].flag.kind == "critical_alert"
+    [recurring] = card.recurring_alerts
+    assert (recurring.title, recurring.times, recurring.last_thread_key) == (
+        "BackupFailed on NAS01",
+        3,
+        "fp-2",
+    )
+    assert card.flags == ["1 critical alert", "1 recurring alert", "1 late ticket"]
+
+
+def test_what_lies_ahead_is_on_the_card_whenever_its_thread_opened(session):
+    client = make_client()
+    # Records that date a renewal at its renewal day and a quote at its close
+    # date (an export without created dates): their threads open in the future.
+    for key, days in (("REN-60", 60), ("REN-95", 95)):
+        stored_event(client, "renewal.due", ahead(days=days), thread=key, due_at=ahead(days=days))
+    stored_event(client, "quote.sent", ahead(days=7), thread="Q-7", title="Quote: firewall")
+
+    card = card_of(client)
+
+    assert keys(card.renewals) == ["REN-60"]
+    assert keys(card.open_quotes) == ["Q-7"]
+    assert card.flags == []
 
 
 def test_who_they_are_and_their_local_time(busy):

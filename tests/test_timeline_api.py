@@ -175,7 +175,9 @@ def test_the_card_as_json(client, acme):
     tickets = {item["key"]: item for item in body["open_tickets"]}
     assert tickets["T-2"]["deadline"]["state"] == "breached"
     assert tickets["T-2"]["age_seconds"] >= 2 * 86400
-    assert "1 ticket past its SLA" in body["flags"]
+    assert "2 late tickets" in body["flags"]  # with the fixture's own
+    assert tickets["T-2"]["flag"]["kind"] == "late_ticket"
+    assert tickets["T-2"]["flag"]["facets"] == ["past_sla"]
     assert isinstance(body["in_business_hours"], bool)
 
 

@@ -6,6 +6,7 @@ under a cursor, and a portfolio has thousands of clients, not millions. The
 body says `total` and `pages`.
 """
 
+from flask import current_app
 from flask.views import MethodView
 from sqlalchemy import select
 
@@ -21,6 +22,7 @@ from crm.clients.schemas import (
     DirectoryQuerySchema,
 )
 from crm.extensions import db
+from crm.flags import FlagSettings
 from crm.models import Client
 from crm.models.types import utcnow
 
@@ -36,12 +38,15 @@ class Clients(MethodView):
     def get(self, filters):
         """The client directory: filter, sort and page through clients.
 
-        `flagged=true` keeps the clients with open flags: an open dispute, an
-        overdue invoice, an open failed payment, an overdue commitment, a
-        ticket open over 30 days or past its SLA, or a critical alert firing.
+        `flagged=true` keeps the clients with open flags: an open dispute, a
+        critical alert firing, an overdue invoice, a failed payment, a ticket
+        open TOUCHLINE_BRIEFING_STALE_TICKET_DAYS (30) days or past its SLA,
+        an alert that fired three times or more on one device in 30 days, or
+        an overdue commitment. Each flagged thread counts once, under one flag.
         Sorting by `overdue` orders by the largest per-currency amount.
         """
-        return client_directory(db.session, filters, now=utcnow())
+        settings = FlagSettings.from_config(current_app.config)
+        return client_directory(db.session, filters, now=utcnow(), settings=settings)
 
     @blp.arguments(ClientInSchema)
     @blp.response(201, ClientOutSchema)

@@ -11,16 +11,13 @@ Last touch is a correlated `max(occurred_at)` per client, which the events'
 (client_id, occurred_at, id) index answers with one seek each; grouping all
 events by client would read every event in the database.
 
-A client **has open flags** when, at `now`, it has any of:
-- an open dispute;
-- an overdue invoice: open (not paid, refunded or void) and past its due date;
-- an open failed payment: an open invoice whose latest payment attempt failed;
-- an overdue commitment: open and past its due time;
-- a late ticket: open for more than STALE_TICKET_DAYS days, or past its SLA
-  (sla_due_at passed while open);
-- an active critical alert: an open alert whose priority is "critical" (the
-  Alertmanager connector stores the severity label there) or whose events
-  carry the attribute severity = "critical" (the generic format keeps it there).
+A client **has open flags** when, at `now`, any of its threads raises one,
+or an alert of its keeps coming back, by the one definition of crm.flags: an
+open dispute, a critical alert, an overdue invoice, a failed payment, a late
+ticket, a recurring alert, an overdue commitment. Each flagged thread counts
+once, under its flag (an overdue invoice whose payment failed is an overdue
+invoice); recurring alerts are counted from the alerts raised in the last
+30 days (one range of the events' timeline index per client of the page).
 
 **Overdue amount** is per currency, since a client may owe in EUR and GBP at
 once. Sorting by it orders clients by their largest single-currency figure,
@@ -30,22 +27,14 @@ the order is exact; across currencies it is only a rough "who owes most".
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import (
-    and_,
-    case,
-    exists,
-    func,
-    literal,
-    or_,
-    select,
-    true,
-    union,
-)
+from sqlalchemy import case, exists, func, or_, select, union
 from sqlalchemy.orm import Session
 
+from crm import flags as rules
+from crm.flags import DEFAULT_SETTINGS, FlagSettings
 from crm.models import Client, Entity, Event, Group, client_groups
 from crm.vocabulary import GROUP_KINDS
 
@@ -55,17 +44,9 @@ DIRECTIONS = ("asc", "desc")
 DEFAULT_DIRECTION = {"name": "asc", "last_touch": "desc", "open_tickets": "desc", "overdue": "desc"}
 PER_PAGE = 50
 MAX_PER_PAGE = 200
-STALE_TICKET_DAYS = 30
-CRITICAL = "critical"
-# Each flag: the aggregate column that counts it, and how a page names it.
-FLAGS = {
-    "open_disputes": "open dispute",
-    "overdue_invoices": "overdue invoice",
-    "failed_payments": "failed payment",
-    "overdue_commitments": "overdue commitment",
-    "late_tickets": "late ticket",
-    "critical_alerts": "critical alert",
-}
+# Each flag of crm.flags (most pressing first): the row's column that counts
+# it, and how a page names it.
+FLAGS = {f"{kind}s": rules.LABELS[kind] for kind in rules.KINDS}
 
 
 class BadGroupSelector(ValueError):
@@ -138,11 +119,12 @@ class DirectoryRow:
     account_manager: str | None
     open_tickets: int
     open_disputes: int
+    critical_alerts: int
     failed_payments: int
     overdue_invoices: int
-    overdue_commitments: int
     late_tickets: int
-    critical_alerts: int
+    recurring_alerts: int
+    overdue_commitments: int
     last_touch: datetime | None
     next_renewal: datetime | None
     groups: list[GroupRef] = field(default_factory=list)
@@ -180,10 +162,14 @@ class DirectoryPage:
 
 
 def client_directory(
-    session: Session, filters: DirectoryFilters, *, now: datetime
+    session: Session,
+    filters: DirectoryFilters,
+    *,
+    now: datetime,
+    settings: FlagSettings = DEFAULT_SETTINGS,
 ) -> DirectoryPage:
     """One page of the directory as things stand at `now`."""
-    conditions = _conditions(filters, now)
+    conditions = _conditions(filters, now, settings)
     # The total rides along as a window count, so the filters (and the flagged
     # set) are computed once, not again for a separate count.
     total = func.count().over().label("total")
@@ -199,7 +185,7 @@ def client_directory(
     if filters.sort == "name":
         sort_key = func.lower(Client.name)
     elif filters.sort == "last_touch":
-        sort_key = _last_touch()
+        sort_key = _last_touch(now)
     elif filters.sort == "open_tickets":
         tickets = _open_ticket_counts()
         query = query.outerjoin(tickets, tickets.c.client_id == Client.id)
@@ -228,12 +214,14 @@ def client_directory(
         matching = session.scalar(select(func.count(Client.id)).where(*conditions))
 
     ids = [client.id for client in clients]
-    stats = _open_thread_stats(session, ids, now)
-    last_touches = _last_touches(session, ids)
+    stats = _open_thread_stats(session, ids, now, settings)
+    recurring = _recurring_alerts(session, ids, now)
+    last_touches = _last_touches(session, ids, now)
     rows = [
         DirectoryRow(
             **{name: value for name, value in client._mapping.items() if name != "total"},
             **stats.get(client.id, _NO_OPEN_THREADS),
+            recurring_alerts=recurring.get(client.id, 0),
             last_touch=last_touches.get(client.id),
         )
         for client in clients
@@ -263,65 +251,35 @@ def directory_choices(session: Session) -> dict:
 # --- the query ---------------------------------------------------------------------
 
 
-def _flag_conditions(now: datetime) -> dict[str, tuple[str, object]]:
-    """For each flag of FLAGS: the entity type that raises it, and when an
-    open entity of that type does."""
-    stale_before = now - timedelta(days=STALE_TICKET_DAYS)
-    return {
-        "open_disputes": ("dispute", true()),
-        "overdue_invoices": ("invoice", Entity.due_at < now),
-        "failed_payments": ("invoice", Entity.status == "failed"),
-        "overdue_commitments": ("commitment", Entity.due_at < now),
-        "late_tickets": ("ticket", or_(Entity.opened_at < stale_before, Entity.sla_due_at < now)),
-        "critical_alerts": ("alert", _is_critical_alert()),
-    }
-
-
-def _is_critical_alert():
-    """The alert entity's priority says critical, or one of its events does.
-
-    The events of one thread are found through the (client_id, thread_type,
-    thread_key) index. A LIMIT 1 subquery, not EXISTS: PostgreSQL turns an
-    EXISTS under OR into a hash of every alert event in the database.
-    """
-    severity = func.lower(Event.attributes["severity"].as_string())
-    critical_event = (
-        select(literal(1))
-        .where(
-            Event.client_id == Entity.client_id,
-            Event.thread_type == "alert",
-            Event.thread_key == Entity.key,
-            severity == CRITICAL,
-        )
-        .limit(1)
-        .scalar_subquery()
-    )
-    return or_(func.lower(Entity.priority) == CRITICAL, critical_event.is_not(None))
-
-
-def _flagged_clients(now: datetime):
+def _flagged_clients(now: datetime, settings: FlagSettings):
     """The ids of the clients with open flags.
 
-    One query per flag, each naming its entity type, so that both engines
-    find the open entities of that type through ix_entities_open instead of
-    reading every entity; the per-alert event lookup then runs (and is
-    costed) for open alerts alone.
+    One query per flagged thread type and one for the recurring alerts, each
+    asked client by client: each client's open entities of a type are a seek
+    in ix_entities_open (`client_id IN (every client)`, which both engines
+    then walk client by client, instead of reading every entity), and its
+    last 30 days one range of the events' timeline index (a correlated
+    EXISTS: a window of the whole portfolio's events is no range of it).
     """
-    return union(
-        *(
-            select(Entity.client_id).where(
-                Entity.type == entity_type, Entity.closed_at.is_(None), condition
-            )
-            for entity_type, condition in _flag_conditions(now).values()
+    threads = (
+        select(Entity.client_id).where(
+            Entity.client_id.in_(select(Client.id)), rules.rule_sql(thread_type, now, settings)
         )
+        for thread_type in rules.FLAGGED_TYPES
     )
+    recurring = select(Client.id).where(rules.recurs_sql(Client.id, now))
+    return union(*threads, recurring)
 
 
-_NO_OPEN_THREADS = dict.fromkeys(("open_tickets", *FLAGS), 0) | {"next_renewal": None}
+_NO_OPEN_THREADS = dict.fromkeys(
+    ("open_tickets", *(f"{kind}s" for kind in rules.THREAD_KINDS)), 0
+) | {"next_renewal": None}
 
 
-def _open_thread_stats(session: Session, ids: list[int], now: datetime) -> dict[int, dict]:
-    """Per client of `ids` with open threads: its counts and next renewal.
+def _open_thread_stats(
+    session: Session, ids: list[int], now: datetime, settings: FlagSettings
+) -> dict[int, dict]:
+    """Per client of `ids` with open threads: its flags, open tickets and next renewal.
 
     One aggregate over the clients' open entities, which ix_entities_open
     (client_id, type, closed_at) finds without reading their closed ones.
@@ -334,8 +292,7 @@ def _open_thread_stats(session: Session, ids: list[int], now: datetime) -> dict[
 
     columns = {"open_tickets": count(Entity.type == "ticket")}
     columns |= {
-        name: count(and_(Entity.type == entity_type, condition))
-        for name, (entity_type, condition) in _flag_conditions(now).items()
+        f"{kind}s": count(rules.kind_sql(kind, now, settings)) for kind in rules.THREAD_KINDS
     }
     columns["next_renewal"] = func.min(case((Entity.type == "renewal", Entity.due_at)))
     rows = session.execute(
@@ -346,20 +303,33 @@ def _open_thread_stats(session: Session, ids: list[int], now: datetime) -> dict[
     return {row.client_id: {name: row._mapping[name] for name in columns} for row in rows}
 
 
-def _last_touch():
-    """The latest event of the client in the outer query: one index seek."""
+def _recurring_alerts(session: Session, ids: list[int], now: datetime) -> dict[int, int]:
+    """Per client of `ids` whose alerts recur: how many checks on which devices."""
+    if not ids:
+        return {}
+    recurring = rules.recurring_sql(now, Event.client_id.in_(ids)).subquery()
+    rows = session.execute(
+        select(recurring.c.client_id, func.count()).group_by(recurring.c.client_id)
+    )
+    return dict(rows.all())
+
+
+def _last_touch(now: datetime):
+    """The latest event by `now` of the client in the outer query: one index
+    seek. (A record may date an event ahead, as a renewal at its renewal day:
+    that is no touch yet.)"""
     return (
         select(func.max(Event.occurred_at))
-        .where(Event.client_id == Client.id)
+        .where(Event.client_id == Client.id, Event.occurred_at <= now)
         .correlate(Client)
         .scalar_subquery()
     )
 
 
-def _last_touches(session: Session, ids: list[int]) -> dict[int, datetime]:
+def _last_touches(session: Session, ids: list[int], now: datetime) -> dict[int, datetime]:
     if not ids:
         return {}
-    rows = session.execute(select(Client.id, _last_touch()).where(Client.id.in_(ids)))
+    rows = session.execute(select(Client.id, _last_touch(now)).where(Client.id.in_(ids)))
     return {client_id: touched for client_id, touched in rows if touched is not None}
 
 
@@ -374,7 +344,8 @@ def _open_ticket_counts():
 
 
 def _overdue_invoices(now: datetime):
-    return (Entity.type == "invoice", Entity.closed_at.is_(None), Entity.due_at < now)
+    """Every overdue invoice, its payment failed or not (crm.flags' facet `overdue`)."""
+    return (rules.facet_sql("invoice", "overdue", now),)
 
 
 def _largest_overdue(now: datetime):
@@ -392,7 +363,7 @@ def _largest_overdue(now: datetime):
     )
 
 
-def _conditions(filters: DirectoryFilters, now: datetime) -> list:
+def _conditions(filters: DirectoryFilters, now: datetime, settings: FlagSettings) -> list:
     conditions = []
     if filters.q and filters.q.strip():
         needle = filters.q.strip().lower()
@@ -412,7 +383,7 @@ def _conditions(filters: DirectoryFilters, now: datetime) -> list:
     if filters.group:
         conditions.append(_in_group(parse_group_selector(filters.group)))
     if filters.flagged is not None:
-        in_flagged = Client.id.in_(_flagged_clients(now))
+        in_flagged = Client.id.in_(_flagged_clients(now, settings))
         conditions.append(in_flagged if filters.flagged else ~in_flagged)
     return conditions
 

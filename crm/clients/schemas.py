@@ -304,18 +304,29 @@ class DirectoryRowSchema(Schema):
     groups = fields.List(fields.Nested(ClientGroupSchema))
     open_tickets = fields.Integer()
     open_disputes = fields.Integer()
-    failed_payments = fields.Integer(metadata={"description": "Open invoices whose payment failed"})
+    failed_payments = fields.Integer(
+        metadata={"description": "Open invoices whose latest payment failed, not yet overdue"}
+    )
     overdue = fields.List(
         fields.Nested(OverdueAmountSchema),
         metadata={"description": "Open invoices past due, per currency, largest first"},
     )
-    overdue_invoices = fields.Integer()
+    overdue_invoices = fields.Integer(
+        metadata={"description": "Open invoices past due (a failed payment on one included)"}
+    )
     overdue_commitments = fields.Integer()
-    late_tickets = fields.Integer(metadata={"description": "Open 30+ days or past their SLA"})
-    critical_alerts = fields.Integer()
+    late_tickets = fields.Integer(
+        metadata={"description": "Open past their SLA, or open the stale-ticket days (30) or more"}
+    )
+    critical_alerts = fields.Integer(metadata={"description": "Open alerts of priority critical"})
+    recurring_alerts = fields.Integer(
+        metadata={"description": "Checks that fired 3+ times on one device in the last 30 days"}
+    )
     last_touch = fields.DateTime(allow_none=True)
     next_renewal = fields.DateTime(allow_none=True)
-    flags = fields.List(fields.String())
+    flags = fields.List(
+        fields.String(), metadata={"description": "The open flags' names, most pressing first"}
+    )
     has_open_flags = fields.Boolean()
     url = fields.Function(lambda row: f"/clients/{row.slug}")
 

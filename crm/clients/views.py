@@ -2,7 +2,16 @@
 
 from datetime import date
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from marshmallow import ValidationError
 from sqlalchemy import select
 from webargs.multidictproxy import MultiDictProxy
@@ -24,6 +33,7 @@ from crm.clients.schemas import (
     split_form_rows,
 )
 from crm.extensions import db
+from crm.flags import LABELS, FlagSettings
 from crm.models import Client
 from crm.models.types import utcnow
 from crm.vocabulary import CLIENT_STATUSES, GROUP_KINDS, TIERS
@@ -63,7 +73,8 @@ def directory():
         errors = error_messages(error.messages)
         filters = filters_from(error.valid_data or {})
     now = utcnow()
-    page = client_directory(db.session, filters, now=now)
+    settings = FlagSettings.from_config(current_app.config)
+    page = client_directory(db.session, filters, now=now, settings=settings)
 
     def link(**changes) -> str:
         args = request.args.to_dict(flat=False)
@@ -85,6 +96,8 @@ def directory():
         choices=directory_choices(db.session),
         tiers=TIERS,
         now=now,
+        flag_labels=LABELS,
+        stale_days=settings.stale_ticket_days,
         link=link,
         sort_link=sort_link,
     ), (400 if errors else 200)

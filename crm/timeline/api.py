@@ -14,6 +14,7 @@ from sqlalchemy import select
 from crm.api import ApiBlueprint, abort
 from crm.devices import client_devices
 from crm.extensions import db
+from crm.flags import FlagSettings
 from crm.formatting import zone
 from crm.models import Client
 from crm.models.types import utcnow
@@ -94,6 +95,7 @@ def card(slug):
         utcnow(),
         guidance=config["TIER_GUIDANCE"],
         hours=business_hours(config["BUSINESS_HOURS"]),
+        settings=FlagSettings.from_config(config),
     )
 
 

@@ -2,14 +2,17 @@
 
 Who they are and how to handle them (tier guidance, language, their local
 time and whether their office is open), what is open **right now** (tickets
-with their SLA, alerts, disputes, failed payments, overdue invoices, recent
-campaigns, quotes, renewals, our own commitments) and what we finished
-**lately**, so the caller can ask how it is going.
+with their SLA, alerts and the checks that keep failing, disputes, failed
+payments, overdue invoices, recent campaigns, quotes, renewals, our own
+commitments) and what we finished **lately**, so the caller can ask how it
+is going. What is flagged, and how, is crm.flags' one definition, as in the
+directory, the briefing and the portfolio report.
 
 Everything comes from the threads' current state (entities, through the
-index ix_entities_open) and one range of the events index, in a fixed
-handful of queries whatever the client's history: a client with 100,000
-events costs what a client with ten does.
+index ix_entities_open) and ranges of the events index (recent campaigns,
+the alerts of the last 30 days), in a fixed handful of queries whatever the
+client's history: a client with 100,000 events costs what a client with ten
+does.
 """
 
 from collections import defaultdict
@@ -21,13 +24,14 @@ from decimal import Decimal
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from crm import flags as rules
+from crm.flags import DEFAULT_SETTINGS, FlagSettings, Raised, RaisedAlert, Recurrence
 from crm.formatting import zone
 from crm.models import Client, Contact, Entity, Event
 from crm.timeline.hours import BusinessHours
 from crm.vocabulary import ENTITY_TYPES
 
 RECENT = timedelta(days=14)  # campaigns sent and work completed
-RENEWAL_HORIZON = timedelta(days=90)
 MAIN_CONTACTS = 5
 LATELY = 10  # a busy client finishes hundreds of tickets a fortnight; the card names the latest
 
@@ -53,9 +57,10 @@ class Deadline:
 
     @classmethod
     def of(cls, at: datetime | None, now: datetime, word: str = "overdue") -> "Deadline":
+        """Late once `at` has passed, as crm.flags counts it (a due date passed)."""
         if at is None:
             return cls("none", None, word)
-        return cls(word if at <= now else "due", at, word)
+        return cls(word if at < now else "due", at, word)
 
     @property
     def is_late(self) -> bool:
@@ -69,6 +74,7 @@ class Item:
     entity: Entity
     deadline: Deadline
     age: timedelta  # since the thread opened
+    flag: Raised | None = None  # what it raises (crm.flags), if anything
 
     @property
     def type(self) -> str:
@@ -114,6 +120,7 @@ class Card:
     more_contacts: int
     open_tickets: list[Item] = field(default_factory=list)
     active_alerts: list[Item] = field(default_factory=list)
+    recurring_alerts: list[Recurrence] = field(default_factory=list)
     open_disputes: list[Item] = field(default_factory=list)
     failed_payments: list[Item] = field(default_factory=list)
     overdue_invoices: list[Item] = field(default_factory=list)
@@ -142,17 +149,25 @@ class Card:
         return dict(sorted(totals.items()))
 
     @property
-    def flags(self) -> list[str]:
-        """What the caller must not walk into unaware, most pressing first."""
-        counts = (
-            (len(self.overdue_commitments), "overdue commitment"),
-            (len(self.breached_tickets), "ticket past its SLA"),
-            (len(self.open_disputes), "open dispute"),
-            (len(self.overdue_invoices), "overdue invoice"),
-            (len(self.failed_payments), "failed payment"),
-            (len(self.active_alerts), "active alert"),
+    def flagged(self) -> list:
+        """What raises a flag (crm.flags): the flagged threads and the recurring
+        alerts, most severe first."""
+        items = (
+            self.open_tickets
+            + self.active_alerts
+            + self.open_disputes
+            + self.overdue_invoices
+            + self.failed_payments
+            + self.commitments
         )
-        return [_count(number, noun) for number, noun in counts if number]
+        raised = [item.flag for item in items if item.flag is not None]
+        return sorted(raised + self.recurring_alerts, key=rules.rank)
+
+    @property
+    def flags(self) -> list[str]:
+        """What the caller must not walk into unaware, most pressing first:
+        "2 late tickets", "1 open dispute"."""
+        return rules.summary(self.flagged)
 
 
 def precontact_card(
@@ -162,6 +177,7 @@ def precontact_card(
     *,
     guidance: Mapping[str, str],
     hours: BusinessHours,
+    settings: FlagSettings = DEFAULT_SETTINGS,
 ) -> Card:
     """The card for `client` as it stands at `now` (aware)."""
     client_zone = zone(client.timezone)
@@ -177,15 +193,19 @@ def precontact_card(
         contacts=contacts[:MAIN_CONTACTS],
         more_contacts=max(0, len(contacts) - MAIN_CONTACTS),
         campaigns=_recent_campaigns(session, client.id, now),
+        recurring_alerts=_recurring_alerts(session, client.id, now),
         lately=lately,
         lately_total=lately_total,
     )
-    _sort_open_threads(session, client.id, now, card)
+    _sort_open_threads(session, client.id, now, card, settings)
     return card
 
 
-def _sort_open_threads(session: Session, client_id: int, now: datetime, card: Card) -> None:
-    """Put each open thread of the client in its section of the card."""
+def _sort_open_threads(
+    session: Session, client_id: int, now: datetime, card: Card, settings: FlagSettings
+) -> None:
+    """Put each open thread of the client in its section of the card, with
+    the flag it raises."""
     entities = session.scalars(
         select(Entity)
         .where(
@@ -198,30 +218,29 @@ def _sort_open_threads(session: Session, client_id: int, now: datetime, card: Ca
     for entity in entities:
         age = now - entity.opened_at
         kind = entity.type
+        flag = rules.flag_of(entity, now, settings)
+        word = "breached" if kind == "ticket" else "overdue"
+        due = entity.sla_due_at if kind == "ticket" else entity.due_at
+        item = Item(entity, Deadline.of(due, now, word), age, flag)
         if kind == "ticket":
-            deadline = Deadline.of(entity.sla_due_at, now, "breached")
-            card.open_tickets.append(Item(entity, deadline, age))
-            continue
-        deadline = Deadline.of(entity.due_at, now)
-        item = Item(entity, deadline, age)
-        if kind == "alert":
+            card.open_tickets.append(item)
+        elif kind == "alert":
             card.active_alerts.append(item)
         elif kind == "dispute":
             card.open_disputes.append(item)
         elif kind == "invoice":
-            # An invoice shows once: overdue (with its status, maybe
-            # "failed") or, while still within its terms, as a failed payment.
-            if deadline.is_late:
+            # An invoice shows once, under its flag: overdue (with its status,
+            # maybe "failed") or, while still within its terms, as a failed payment.
+            if flag is not None and flag.kind == "overdue_invoice":
                 card.overdue_invoices.append(item)
-            elif entity.status == "failed":
+            elif flag is not None and flag.kind == "failed_payment":
                 card.failed_payments.append(item)
-        elif kind == "deal":
+        elif rules.open_quote(entity, now):
             card.open_quotes.append(item)
-        elif kind == "renewal":
+        elif rules.renewal_due(entity, now):
             # Renewals with no date cannot be said to be coming up; ones past
             # their date and still open are the most urgent of all.
-            if entity.due_at is not None and entity.due_at <= now + RENEWAL_HORIZON:
-                card.renewals.append(item)
+            card.renewals.append(item)
         elif kind == "commitment":
             card.commitments.append(item)
     # Longest overdue first; renewals by date, those past it first.
@@ -229,6 +248,15 @@ def _sort_open_threads(session: Session, client_id: int, now: datetime, card: Ca
     card.renewals.sort(key=lambda item: item.entity.due_at)
     # Soonest due first; promises without a due time last.
     card.commitments.sort(key=lambda item: (item.entity.due_at is None, item.entity.due_at or now))
+
+
+def _recurring_alerts(session: Session, client_id: int, now: datetime) -> list[Recurrence]:
+    """The checks that keep failing on one device (crm.flags.recurrences),
+    from the alerts raised in the last 30 days: one range of the events index."""
+    raised = rules.raised_in_window(now, Event.client_id == client_id).order_by(
+        Event.occurred_at, Event.id
+    )
+    return rules.recurrences((RaisedAlert(*row[:5]) for row in session.execute(raised)), now)
 
 
 def _recent_campaigns(session: Session, client_id: int, now: datetime) -> list[Campaign]:

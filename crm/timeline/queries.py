@@ -21,6 +21,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlalchemy import Row, Select, bindparam, or_, select, tuple_
 from sqlalchemy.orm import Session
 
+from crm import flags
 from crm.models import Client, Entity, Event
 from crm.vocabulary import KINDS
 
@@ -282,8 +283,8 @@ def commitments(session: Session, client_id: int, state: str, now: datetime) -> 
         query = query.where(Entity.closed_at.is_not(None)).order_by(Entity.closed_at.desc())
     else:
         query = query.where(Entity.closed_at.is_(None))
-        if state == "overdue":
-            query = query.where(Entity.due_at < now)
+        if state == "overdue":  # as flagged everywhere (crm.flags)
+            query = query.where(flags.kind_sql("overdue_commitment", now))
         # Those without a due time last: a promise with a date is the pressing one.
         query = query.order_by(Entity.due_at.is_(None), Entity.due_at, Entity.opened_at)
     return list(session.scalars(query.order_by(Entity.id)))

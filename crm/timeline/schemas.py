@@ -291,6 +291,13 @@ class CardDeadlineSchema(Schema):
     at = fields.DateTime(allow_none=True)
 
 
+class CardFlagSchema(Schema):
+    kind = fields.String(metadata={"description": "The flag (crm.flags): late_ticket, ..."})
+    severity = fields.String(metadata={"description": "critical, high, medium or low"})
+    since = fields.DateTime(metadata={"description": "When the wait began (its age counts from)"})
+    facets = fields.List(fields.String(), metadata={"description": "Why: past_sla, overdue, ..."})
+
+
 class CardItemSchema(Schema):
     type = fields.String()
     key = fields.String()
@@ -303,6 +310,16 @@ class CardItemSchema(Schema):
     currency = fields.String(attribute="entity.currency", allow_none=True)
     priority = fields.String(attribute="entity.priority", allow_none=True)
     assignee = fields.String(attribute="entity.assignee", allow_none=True)
+    flag = fields.Nested(CardFlagSchema, allow_none=True)
+
+
+class CardRecurrenceSchema(Schema):
+    instance = fields.String(metadata={"description": "The device"})
+    alertname = fields.String(metadata={"description": "The check"})
+    times = fields.Integer(metadata={"description": "Times it fired in the last 30 days"})
+    first = fields.DateTime()
+    last = fields.DateTime()
+    last_thread_key = fields.String(allow_none=True)
 
 
 class CardCampaignSchema(Schema):
@@ -352,6 +369,7 @@ class CardSchema(Schema):
     flags = fields.List(fields.String())
     open_tickets = fields.List(fields.Nested(CardItemSchema))
     active_alerts = fields.List(fields.Nested(CardItemSchema))
+    recurring_alerts = fields.List(fields.Nested(CardRecurrenceSchema))
     open_disputes = fields.List(fields.Nested(CardItemSchema))
     failed_payments = fields.List(fields.Nested(CardItemSchema))
     overdue_invoices = fields.List(fields.Nested(CardItemSchema))

@@ -27,6 +27,7 @@ from webargs.multidictproxy import MultiDictProxy
 
 from crm.devices import client_devices
 from crm.extensions import db
+from crm.flags import FlagSettings
 from crm.formatting import zone
 from crm.models import Client
 from crm.models.types import utcnow
@@ -285,6 +286,7 @@ def _client_page(
         now,
         guidance=config["TIER_GUIDANCE"],
         hours=business_hours(config["BUSINESS_HOURS"]),
+        settings=FlagSettings.from_config(config),
     )
     days = []
     if page is not None:

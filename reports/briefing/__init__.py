@@ -29,14 +29,13 @@ from crm.models.types import utcnow
 from reports.briefing.flags import (
     DEFAULT_STALE_DAYS,
     RECURRING_WINDOW,
-    Scope,
-    Snapshot,
     aging_summary,
     snapshot_flags,
 )
 from reports.briefing.frames import Window, load_frames
 from reports.briefing.model import Briefing, ClientSummary, Period
 from reports.briefing.numbers import chart_months, health, period_numbers
+from reports.briefing.snapshot import Scope, Snapshot
 from reports.briefing.talking_points import CAMPAIGN_WINDOW, talking_points
 from reports.briefing.threads import ThreadEvents
 
@@ -73,7 +72,15 @@ def build_briefing(
         stale_ticket_days = current_app.config.get("BRIEFING_STALE_TICKET_DAYS", DEFAULT_STALE_DAYS)
     period = meeting_period(session, client, meeting_date, now)
     frames = load_frames(session, client.id, briefing_window(period, zone))
-    scope = Scope(period.end, period.start, stale_ticket_days, zone, period.last_meeting_at)
+    # Read now, any closing on record counts (as in the directory and the card).
+    scope = Scope(
+        period.end,
+        period.start,
+        stale_ticket_days,
+        zone,
+        period.last_meeting_at,
+        present=period.end >= now,
+    )
     threads = ThreadEvents(frames.events)
     snapshot = Snapshot.take(frames.events, frames.entities, scope, threads)
     flags = snapshot_flags(snapshot)

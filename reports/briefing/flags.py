@@ -1,127 +1,55 @@
 """Don't get ambushed: what is wrong with the account as it stands before the meeting.
 
+Which threads are flagged, as what, how severely and since when is crm.flags'
+one definition, which the client directory, the pre-contact card and the
+portfolio report read too; here each flag is explained: the figures that
+matter, in a sentence, with the events it was read from.
+
 Everything is read "as of" a moment (now, or the morning of a past meeting)
-from the events and thread states of reports.briefing.frames: a thread is
-open at that moment when it was opened before it and closed after it (or not
-at all). The health score reads the same flags as of the start of the period
-to say what changed, so no flag may depend on anything but the frames and
-the scope.
+from a reports.briefing.snapshot of the frames. The health score reads the
+same flags as of the start of the period to say what changed, so no flag may
+depend on anything but the snapshot.
 
-Flags, and how severe each is (ranked most severe first, then oldest):
-- open_dispute (critical): a charge the client disputed; the bank wants
-  evidence by a deadline, and the money is already taken back;
-- critical_alert (critical): an open alert of severity "critical", read from
-  the thread's priority (Alertmanager's severity label) or the alert events'
-  attribute `severity` (the generic format);
-- stale_ticket (medium; high for high or urgent priority): a ticket open for
-  `stale_days` days or more;
-- sla_breach: a ticket open past its SLA (high; critical when urgent), or
-  one solved in the period after its SLA (low: the client may bring it up);
-- failed_payment: an open invoice whose payment failed (high), or a payment
-  that failed in the period on an invoice settled since (low);
-- overdue_invoice: an open invoice past its due date, in aging buckets of days
-  overdue (1-30 medium, 31-60 and 61-90 high, 90+ critical);
-- recurring_alert (high): the same check on the same device firing three or
-  more times in the last 30 days, which asks for a problem ticket rather than
-  one more incident;
-- overdue_commitment (high): something we promised, open past its due time.
+Besides the open flags, two of what the period *settled* are flagged low,
+since the client may bring them up: a ticket solved after its SLA, and a
+payment that failed in the period on an invoice settled since (`settled`).
 
-An invoice can be both a failed payment and overdue: the first asks for a new
-payment method, the second for the money, as the client directory counts them.
+Flags are ranked most severe first, then the longest waiting (crm.flags.rank).
 """
 
 from collections import defaultdict
-from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta, tzinfo
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
 import pandas as pd
 
-from reports.briefing.model import SEVERITIES, AgingBucket, BucketTotal, Flag
-from reports.briefing.phrasing import (
-    day_text,
-    days_between,
-    duration_text,
-    humanise,
-    money_text,
-    plural,
-)
-from reports.briefing.threads import ThreadEvents, records
+from crm import flags as rules
+from crm.flags import AGING_BUCKETS, DEFAULT_STALE_TICKET_DAYS, Raised, aging_bucket
+from crm.formatting import span, whole_days
+from reports.briefing.model import AgingBucket, BucketTotal, Flag
+from reports.briefing.phrasing import days_text, humanise, money_text
+from reports.briefing.snapshot import Scope, Snapshot
+from reports.briefing.threads import records
 
-KIND_LABELS = {
-    "open_dispute": "Billing dispute",
-    "critical_alert": "Critical alert",
-    "overdue_invoice": "Overdue invoice",
-    "failed_payment": "Failed payment",
-    "stale_ticket": "Ticket open too long",
-    "sla_breach": "SLA breach",
-    "recurring_alert": "Recurring alert",
-    "overdue_commitment": "Overdue commitment",
-}
-DEFAULT_STALE_DAYS = 30
-CRITICAL = "critical"
-URGENT_PRIORITIES = {"high", "urgent"}
-# (label, first day overdue, last day overdue or None)
-AGING_BUCKETS = (("1-30", 1, 30), ("31-60", 31, 60), ("61-90", 61, 90), ("90+", 91, None))
-BUCKET_SEVERITY = {"1-30": "medium", "31-60": "high", "61-90": "high", "90+": "critical"}
-RECURRING_TIMES = 3
-RECURRING_WINDOW = timedelta(days=30)
+KIND_LABELS = {kind: label.capitalize() for kind, label in rules.LABELS.items()}
+DEFAULT_STALE_DAYS = DEFAULT_STALE_TICKET_DAYS
+RECURRING_WINDOW = rules.RECURRING_WINDOW
 PROBLEM_TICKET = (
     "Open a problem ticket to find the root cause instead of handling each alert as a new incident."
 )
 # A commitment made this close to the last meeting was made in it.
 SAME_MEETING = timedelta(days=1)
 
-
-@dataclass(frozen=True)
-class Scope:
-    """The moment flags are read at, and what the reading depends on."""
-
-    as_of: datetime
-    period_start: datetime
-    stale_days: int = DEFAULT_STALE_DAYS
-    zone: tzinfo = UTC
-    last_meeting_at: datetime | None = None
-
-
-@dataclass
-class Snapshot:
-    """The frames cut to what existed at `scope.as_of`."""
-
-    scope: Scope
-    events: pd.DataFrame  # up to as_of
-    entities: pd.DataFrame  # threads opened by as_of
-    open: pd.DataFrame  # threads open at as_of
-    threads: ThreadEvents
-
-    @classmethod
-    def take(
-        cls,
-        events: pd.DataFrame,
-        entities: pd.DataFrame,
-        scope: Scope,
-        threads: ThreadEvents | None = None,
-    ) -> "Snapshot":
-        """`threads`, the ThreadEvents of the whole `events` frame, saves indexing
-        it again for each moment a briefing reads it at."""
-        existed = events["occurred_at"] <= scope.as_of
-        count = int(existed.sum())
-        # In time order (reports.briefing.frames), what existed is the frame's head.
-        if threads is not None and bool(existed.iloc[:count].all()):
-            threads = threads.until(count)
-            events = events.iloc[:count]
-        else:
-            events = events[existed]
-            threads = ThreadEvents(events)
-        entities = entities[entities["opened_at"] <= scope.as_of]
-        is_open = entities["closed_at"].isna() | (entities["closed_at"] > scope.as_of)
-        return cls(scope, events, entities, entities[is_open], threads)
-
-    def in_period(self, moments: pd.Series) -> pd.Series:
-        return (moments > self.scope.period_start) & (moments <= self.scope.as_of)
-
-    def day(self, moment) -> str:
-        return day_text(moment, self.scope.zone, self.scope.as_of)
+__all__ = [
+    "DEFAULT_STALE_DAYS",
+    "KIND_LABELS",
+    "PROBLEM_TICKET",
+    "RECURRING_WINDOW",
+    "aging_bucket",
+    "aging_summary",
+    "find_flags",
+    "snapshot_flags",
+]
 
 
 def find_flags(events: pd.DataFrame, entities: pd.DataFrame, scope: Scope) -> list[Flag]:
@@ -130,205 +58,134 @@ def find_flags(events: pd.DataFrame, entities: pd.DataFrame, scope: Scope) -> li
 
 
 def snapshot_flags(s: Snapshot) -> list[Flag]:
-    flags = [
-        *dispute_flags(s),
-        *critical_alert_flags(s),
-        *ticket_flags(s),
-        *invoice_flags(s),
-        *recurring_alert_flags(s),
-        *commitment_flags(s),
-    ]
+    flags = [*thread_flags(s), *recurring_alert_flags(s), *settled_flags(s)]
     return ranked(flags)
 
 
 def ranked(flags: list[Flag]) -> list[Flag]:
-    return sorted(flags, key=lambda f: (SEVERITIES.index(f.severity), -(f.age_days or 0)))
+    return sorted(flags, key=lambda flag: (flag.settled, *rules.rank(flag)))
+
+
+def thread_flags(s: Snapshot) -> list[Flag]:
+    """The flag each open thread raises (crm.flags), explained."""
+    flags = []
+    for thread in records(s.open[s.open["type"].isin(rules.FLAGGED_TYPES)]):
+        raised = s.raised(thread)
+        if raised is not None:
+            flags.append(_EXPLAIN[raised.kind](s, thread, raised))
+    return flags
+
+
+def _flag(s: Snapshot, thread, raised: Raised, detail: str, **fields) -> Flag:
+    """A thread's flag as the briefing shows it."""
+    since = _py(raised.since)
+    values = {
+        "kind": raised.kind,
+        "severity": raised.severity,
+        "title": thread.title or f"{thread.type.capitalize()} {thread.key}",
+        "detail": detail,
+        "opened_at": _py(thread.opened_at),
+        "since": since,
+        "age_days": whole_days(since, s.scope.as_of),
+        "due_at": _py(thread.due_at),
+        "amount": thread.amount,
+        "currency": thread.currency,
+        "owner": thread.assignee,
+        "thread_type": thread.type,
+        "thread_key": thread.key,
+        "facets": list(raised.facets),
+        "event_ids": s.threads.ids(thread.type, thread.key),
+    }
+    return Flag(**(values | fields))
 
 
 # --- tickets -------------------------------------------------------------------------
 
 
-def ticket_flags(s: Snapshot) -> list[Flag]:
-    """Tickets open too long or past their SLA, and tickets solved late in the period."""
-    as_of, flags = s.scope.as_of, []
-    stale_after = timedelta(days=s.scope.stale_days)
-    for ticket in _rows(s.open, "ticket"):
-        age = as_of - ticket.opened_at
-        late_by = as_of - ticket.sla_due_at if _known(ticket.sla_due_at) else None
-        priority = (ticket.priority or "").lower()
-        if age >= stale_after:
-            kind = "stale_ticket"
-            severity = "high" if priority in URGENT_PRIORITIES else "medium"
-            days = days_between(ticket.opened_at, as_of)
-            detail = f"Open {days} days, since {s.day(ticket.opened_at)}"
-            detail += f" ({ticket.status})" if ticket.status not in (None, "open") else ""
-            if late_by is not None and late_by > timedelta(0):
-                detail += f"; past its SLA by {duration_text(late_by)}"
-        elif late_by is not None and late_by > timedelta(0):
-            kind = "sla_breach"
-            severity = CRITICAL if priority == "urgent" else "high"
-            detail = (
-                f"Open since {s.day(ticket.opened_at)}"
-                + (f" ({priority} priority)" if priority else "")
-                + f": its SLA ran out {duration_text(late_by)} ago"
-            )
-        else:
-            continue
-        flags.append(_ticket_flag(s, ticket, kind, severity, detail + ".", age))
-    tickets = s.entities[s.entities["type"] == "ticket"]
-    solved_late = tickets[
-        s.in_period(tickets["closed_at"])
-        & tickets["sla_due_at"].notna()
-        & (tickets["closed_at"] > tickets["sla_due_at"])
-    ]
-    for ticket in records(solved_late):
+def _late_ticket(s: Snapshot, ticket, raised: Raised) -> Flag:
+    """Past its SLA, open too long, or both: one flag."""
+    as_of = s.scope.as_of
+    priority = (ticket.priority or "").lower()
+    if "open_too_long" in raised.facets:
+        detail = f"Open {whole_days(ticket.opened_at, as_of)} days, since {s.day(ticket.opened_at)}"
+        detail += f" ({ticket.status})" if ticket.status not in (None, "open") else ""
+        if "past_sla" in raised.facets:
+            detail += f"; past its SLA by {span(as_of - ticket.sla_due_at)}"
+    else:
         detail = (
-            f"Solved on {s.day(ticket.closed_at)}, "
-            f"{duration_text(ticket.closed_at - ticket.sla_due_at)} after its SLA"
-            + (f" ({ticket.priority} priority)" if ticket.priority else "")
-            + "."
+            f"Open since {s.day(ticket.opened_at)}"
+            + (f" ({priority} priority)" if priority else "")
+            + f": its SLA ran out {span(as_of - ticket.sla_due_at)} ago"
         )
-        age = ticket.closed_at - ticket.opened_at
-        flags.append(_ticket_flag(s, ticket, "sla_breach", "low", detail, age))
-    return flags
-
-
-def _ticket_flag(s: Snapshot, ticket, kind, severity, detail, age: timedelta) -> Flag:
-    return Flag(
-        kind=kind,
-        severity=severity,
-        title=ticket.title or f"Ticket {ticket.key}",
-        detail=detail,
-        opened_at=_py(ticket.opened_at),
-        age_days=int(age.total_seconds() // 86400),
-        due_at=_py(ticket.sla_due_at),
-        owner=ticket.assignee,
-        thread_type="ticket",
-        thread_key=ticket.key,
-        event_ids=s.threads.ids("ticket", ticket.key),
-    )
+    return _flag(s, ticket, raised, detail + ".", due_at=_py(ticket.sla_due_at))
 
 
 # --- billing -------------------------------------------------------------------------
 
 
-def dispute_flags(s: Snapshot) -> list[Flag]:
-    """Open disputes, with the amount, the reason and the evidence deadline."""
-    flags = []
-    for dispute in _rows(s.open, "dispute"):
-        threads = s.threads
-        reason = humanise(threads.attribute("dispute", dispute.key, "reason") or dispute.category)
-        due = _py(dispute.due_at) if _known(dispute.due_at) else None
-        due = due or _deadline(threads.attribute("dispute", dispute.key, "evidence_due_by"), s)
-        disputed = money_text(dispute.amount, dispute.currency) or "A charge"
-        detail = f"{disputed} disputed on {s.day(dispute.opened_at)}"
-        detail += f", reason: {reason}" if reason else ""
-        if due is None:
-            detail += "; no evidence deadline on record."
-        elif due < s.scope.as_of:
-            detail += f"; the evidence was due {s.day(due)}."
-        else:
-            detail += f"; evidence due {s.day(due)} (in {duration_text(due - s.scope.as_of)})."
-        flags.append(
-            Flag(
-                kind="open_dispute",
-                severity=CRITICAL,
-                title=dispute.title or f"Dispute {dispute.key}",
-                detail=detail,
-                opened_at=_py(dispute.opened_at),
-                age_days=days_between(dispute.opened_at, s.scope.as_of),
-                due_at=due,
-                amount=dispute.amount,
-                currency=dispute.currency,
-                owner=dispute.assignee,
-                thread_type="dispute",
-                thread_key=dispute.key,
-                event_ids=threads.ids("dispute", dispute.key),
-            )
-        )
-    return flags
-
-
-def invoice_flags(s: Snapshot) -> list[Flag]:
-    """Unpaid invoices whose payment failed, overdue invoices, and payments
-    that failed in the period on invoices settled since."""
-    as_of, flags = s.scope.as_of, []
-    events = s.events
-    # Few invoices ever fail: only theirs are looked into.
-    failing = set(events.loc[events["kind"] == "payment.failed", "thread_key"])
-    for invoice in _rows(s.open, "invoice"):
-        failures = _failures(s, invoice, failing)
-        overdue = _known(invoice.due_at) and invoice.due_at < as_of
-        if failures:
-            last = failures[-1]
-            detail = (
-                f"{_attempts(failures)} failed, the last on {s.day(last.occurred_at)}"
-                + _reason(last)
-                + f"; {money_text(invoice.amount, invoice.currency) or 'the invoice'} unpaid"
-                + (
-                    ""
-                    if overdue or not _known(invoice.due_at)
-                    else f", due {s.day(invoice.due_at)}"
-                )
-                + "."
-            )
-            flags.append(
-                _invoice_flag(s, invoice, "failed_payment", "high", detail, failures, last)
-            )
-        if overdue:
-            days = max(1, days_between(invoice.due_at, as_of))
-            bucket = aging_bucket(days)
-            detail = (
-                f"{money_text(invoice.amount, invoice.currency) or 'It'} was due "
-                f"{s.day(invoice.due_at)}: {plural(days, 'day')} overdue ({bucket} days)."
-            )
-            flag = _invoice_flag(s, invoice, "overdue_invoice", BUCKET_SEVERITY[bucket], detail)
-            flag.age_days, flag.aging_bucket = days, bucket
-            flags.append(flag)
-    invoices = s.entities[s.entities["type"] == "invoice"]
-    settled = invoices[s.in_period(invoices["closed_at"]) & invoices["key"].isin(failing)]
-    for invoice in records(settled):
-        start = s.scope.period_start
-        failures = [f for f in _failures(s, invoice, failing) if f.occurred_at > start]
-        if not failures:
-            continue
-        last = failures[-1]
-        detail = (
-            f"{_attempts(failures)} failed, the last on {s.day(last.occurred_at)}{_reason(last)}; "
-            f"{invoice.status} on {s.day(invoice.closed_at)}."
-        )
-        flags.append(_invoice_flag(s, invoice, "failed_payment", "low", detail, failures, last))
-    return flags
-
-
-def _invoice_flag(s, invoice, kind, severity, detail, failures=None, last=None) -> Flag:
-    since = last.occurred_at if last is not None else invoice.opened_at
-    ids = [f.id for f in failures] if failures else s.threads.ids("invoice", invoice.key)
-    return Flag(
-        kind=kind,
-        severity=severity,
-        title=invoice.title or f"Invoice {invoice.key}",
-        detail=detail,
-        opened_at=_py(invoice.opened_at),
-        age_days=days_between(since, s.scope.as_of),
-        due_at=_py(invoice.due_at) if _known(invoice.due_at) else None,
-        amount=invoice.amount,
-        currency=invoice.currency,
-        owner=invoice.assignee,
-        thread_type="invoice",
-        thread_key=invoice.key,
-        event_ids=[int(i) for i in ids],
+def _dispute(s: Snapshot, dispute, raised: Raised) -> Flag:
+    """An open dispute, with the amount, the reason and the evidence deadline."""
+    threads = s.threads
+    reason = humanise(threads.attribute("dispute", dispute.key, "reason") or dispute.category)
+    due = _py(dispute.due_at) or _deadline(
+        threads.attribute("dispute", dispute.key, "evidence_due_by"), s
     )
+    disputed = money_text(dispute.amount, dispute.currency) or "A charge"
+    detail = f"{disputed} disputed on {s.day(dispute.opened_at)}"
+    detail += f", reason: {reason}" if reason else ""
+    if due is None:
+        detail += "; no evidence deadline on record."
+    elif due < s.scope.as_of:
+        detail += f"; the evidence was due {s.day(due)}."
+    else:
+        detail += f"; evidence due {s.day(due)} (in {span(due - s.scope.as_of)})."
+    return _flag(s, dispute, raised, detail, due_at=due)
 
 
-def _failures(s: Snapshot, invoice, failing: set) -> list:
-    if invoice.key not in failing:
-        return []
-    return [row for row in s.threads.rows("invoice", invoice.key) if row.kind == "payment.failed"]
+def _failed_payment(s: Snapshot, invoice, raised: Raised) -> Flag:
+    """An open invoice, not yet overdue, whose latest payment attempt failed."""
+    failures = _failures(s, invoice)
+    due = "" if _py(invoice.due_at) is None else f", due {s.day(invoice.due_at)}"
+    detail = (
+        _attempts_text(s, failures)
+        + f"; {money_text(invoice.amount, invoice.currency) or 'the invoice'} unpaid{due}."
+    )
+    return _flag(s, invoice, raised, detail, event_ids=_ids(s, invoice, failures))
 
 
-def _attempts(failures: list) -> str:
-    return "1 payment attempt" if len(failures) == 1 else f"{len(failures)} payment attempts"
+def _overdue_invoice(s: Snapshot, invoice, raised: Raised) -> Flag:
+    """An open invoice past its due date (in its aging bucket), its payment
+    failed or not: one flag either way."""
+    as_of = s.scope.as_of
+    bucket = aging_bucket(whole_days(invoice.due_at, as_of))
+    overdue = days_text(invoice.due_at, as_of)
+    detail = (
+        f"{money_text(invoice.amount, invoice.currency) or 'It'} was due "
+        f"{s.day(invoice.due_at)}: {overdue} overdue ({bucket} days)"
+    )
+    failures = _failures(s, invoice) if "payment_failed" in raised.facets else []
+    if failures:
+        detail += "; " + _attempts_text(s, failures)
+    return _flag(s, invoice, raised, detail + ".", aging_bucket=bucket)
+
+
+def _failures(s: Snapshot, invoice) -> list:
+    rows = s.threads.rows("invoice", invoice.key)
+    return [row for row in rows if row.kind == "payment.failed"]
+
+
+def _attempts_text(s: Snapshot, failures: list) -> str:
+    if not failures:
+        return "its payment failed"
+    last = failures[-1]
+    attempts = "1 payment attempt" if len(failures) == 1 else f"{len(failures)} payment attempts"
+    return f"{attempts} failed, the last on {s.day(last.occurred_at)}{_reason(last)}"
+
+
+def _ids(s: Snapshot, invoice, failures: list) -> list[int]:
+    if failures:
+        return [int(failure.id) for failure in failures]
+    return s.threads.ids("invoice", invoice.key)
 
 
 def _reason(failure) -> str:
@@ -337,20 +194,13 @@ def _reason(failure) -> str:
     return f" ({reason})" if reason else ""
 
 
-def aging_bucket(days_overdue: int) -> str:
-    for label, first, last in AGING_BUCKETS:
-        if days_overdue >= first and (last is None or days_overdue <= last):
-            return label
-    return AGING_BUCKETS[0][0]
-
-
 def aging_summary(flags: list[Flag]) -> list[AgingBucket]:
     """Overdue invoices per aging bucket, with the total in each currency."""
     counts: dict[str, int] = defaultdict(int)
     totals: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     ids: dict[str, list[int]] = defaultdict(list)
     for flag in flags:
-        if flag.kind != "overdue_invoice":
+        if flag.kind != "overdue_invoice" or flag.settled:
             continue
         counts[flag.aging_bucket] += 1
         ids[flag.aging_bucket] += flag.event_ids
@@ -370,123 +220,123 @@ def aging_summary(flags: list[Flag]) -> list[AgingBucket]:
 # --- alerts --------------------------------------------------------------------------
 
 
-def critical_alert_flags(s: Snapshot) -> list[Flag]:
+def _critical_alert(s: Snapshot, alert, raised: Raised) -> Flag:
+    device = s.threads.attribute("alert", alert.key, "instance")
+    detail = (
+        f"Firing since {s.day(alert.opened_at)} ({span(s.scope.as_of - alert.opened_at)})"
+        + (f" on {device}" if device and str(device) not in (alert.title or "") else "")
+        + "."
+    )
+    return _flag(s, alert, raised, detail)
+
+
+def recurring_alert_flags(s: Snapshot) -> list[Flag]:
+    """The same check on the same device firing RECURRING_TIMES or more in 30
+    days (crm.flags.recurrences), which asks for a problem ticket."""
+    as_of, events = s.scope.as_of, s.events
+    raised = events[
+        (events["kind"] == "alert.raised")
+        & (events["occurred_at"] > as_of - rules.RECURRING_WINDOW)
+    ]
+    # Only what the flag reads: a busy client raises thousands of alerts a month.
+    alerts = records(raised[["id", "occurred_at", "thread_key", "attributes"]])
+    firing = set(s.open.loc[s.open["type"] == "alert", "key"])
     flags = []
-    for alert in _rows(s.open, "alert"):
-        severity = alert.priority or s.threads.attribute("alert", alert.key, "severity") or ""
-        if str(severity).lower() != CRITICAL:
-            continue
-        device = s.threads.attribute("alert", alert.key, "instance")
-        firing = s.scope.as_of - alert.opened_at
+    for recurrence in rules.recurrences(map(rules.raised_alert, alerts), as_of):
+        key = recurrence.last_thread_key
         detail = (
-            f"Firing since {s.day(alert.opened_at)} ({duration_text(firing)})"
-            + (f" on {device}" if device and str(device) not in (alert.title or "") else "")
-            + "."
+            f"Fired {recurrence.times} times in the last 30 days, from "
+            f"{s.day(recurrence.first)} to {s.day(recurrence.last)}"
+            + ("; firing now." if key in firing else ".")
         )
+        since = _py(recurrence.first)
         flags.append(
             Flag(
-                kind="critical_alert",
-                severity=CRITICAL,
-                title=alert.title or f"Alert {alert.key}",
+                kind=recurrence.kind,
+                severity=recurrence.severity,
+                title=recurrence.title,
                 detail=detail,
-                opened_at=_py(alert.opened_at),
-                age_days=int(firing.total_seconds() // 86400),
-                owner=alert.assignee,
-                thread_type="alert",
-                thread_key=alert.key,
-                event_ids=s.threads.ids("alert", alert.key),
+                opened_at=since,
+                since=since,
+                age_days=whole_days(since, as_of),
+                thread_type="alert" if key else None,
+                thread_key=key,
+                suggestion=PROBLEM_TICKET,
+                event_ids=list(recurrence.event_ids),
             )
         )
     return flags
 
 
-def recurring_alert_flags(s: Snapshot) -> list[Flag]:
-    """The same check on the same device firing RECURRING_TIMES or more in 30 days."""
-    as_of = s.scope.as_of
-    events = s.events
-    raised = events[
-        (events["kind"] == "alert.raised") & (events["occurred_at"] > as_of - RECURRING_WINDOW)
-    ]
-    occurrences: dict[tuple[str, str], list] = defaultdict(list)
-    # Only what the flag reads: a busy client raises thousands of alerts a month.
-    for alert in records(raised[["id", "occurred_at", "thread_key", "attributes"]]):
-        device, check = alert.attributes.get("instance"), alert.attributes.get("alertname")
-        if device and check:
-            occurrences[(str(device), str(check))].append(alert)
-    firing = set(s.open.loc[s.open["type"] == "alert", "key"])
-    flags = []
-    for (device, check), rows in occurrences.items():
-        if len(rows) < RECURRING_TIMES:
-            continue
-        first, last = rows[0], rows[-1]
-        still_firing = last.thread_key in firing
-        detail = (
-            f"Fired {len(rows)} times in the last 30 days, from {s.day(first.occurred_at)} "
-            f"to {s.day(last.occurred_at)}" + ("; firing now." if still_firing else ".")
-        )
-        flags.append(
-            Flag(
-                kind="recurring_alert",
-                severity="high",
-                title=f"{check} on {device}",
-                detail=detail,
-                opened_at=_py(first.occurred_at),
-                age_days=days_between(first.occurred_at, as_of),
-                thread_type="alert" if last.thread_key else None,
-                thread_key=last.thread_key,
-                suggestion=PROBLEM_TICKET,
-                event_ids=[int(row.id) for row in rows],
-            )
-        )
-    return sorted(flags, key=lambda f: -len(f.event_ids))
-
-
 # --- commitments ---------------------------------------------------------------------
 
 
-def commitment_flags(s: Snapshot) -> list[Flag]:
+def _overdue_commitment(s: Snapshot, promise, raised: Raised) -> Flag:
     """What we promised and have not done by its due time."""
-    as_of, meeting, flags = s.scope.as_of, s.scope.last_meeting_at, []
-    commitments = s.open[s.open["type"] == "commitment"]
-    for promise in records(commitments[commitments["due_at"] < as_of]):
-        at_meeting = meeting is not None and abs(promise.opened_at - meeting) <= SAME_MEETING
+    as_of, meeting = s.scope.as_of, s.scope.last_meeting_at
+    at_meeting = meeting is not None and abs(promise.opened_at - meeting) <= SAME_MEETING
+    detail = (
+        f"Promised on {s.day(promise.opened_at)}"
+        + (" at the last meeting" if at_meeting else "")
+        + f", due {s.day(promise.due_at)}: {span(as_of - promise.due_at)} overdue."
+    )
+    return _flag(s, promise, raised, detail)
+
+
+_EXPLAIN = {
+    "open_dispute": _dispute,
+    "critical_alert": _critical_alert,
+    "failed_payment": _failed_payment,
+    "overdue_invoice": _overdue_invoice,
+    "late_ticket": _late_ticket,
+    "overdue_commitment": _overdue_commitment,
+}
+
+
+# --- settled in the period -----------------------------------------------------------
+
+
+def settled_flags(s: Snapshot) -> list[Flag]:
+    """Low flags for what the period settled but the client may bring up: a
+    ticket solved after its SLA (its `past_sla` facet held when it closed), and
+    a payment that failed in the period on an invoice settled since."""
+    flags = []
+    past_sla = rules.RULES["ticket"].facet("past_sla").condition
+    tickets = s.entities[(s.entities["type"] == "ticket") & s.in_period(s.entities["closed_at"])]
+    for ticket in records(tickets):
+        if not past_sla.holds(ticket, ticket.closed_at, s.scope.settings):
+            continue
         detail = (
-            f"Promised on {s.day(promise.opened_at)}"
-            + (" at the last meeting" if at_meeting else "")
-            + f", due {s.day(promise.due_at)}: {duration_text(as_of - promise.due_at)} overdue."
+            f"Solved on {s.day(ticket.closed_at)}, "
+            f"{span(ticket.closed_at - ticket.sla_due_at)} after its SLA"
+            + (f" ({ticket.priority} priority)" if ticket.priority else "")
+            + "."
         )
-        flags.append(
-            Flag(
-                kind="overdue_commitment",
-                severity="high",
-                title=promise.title or f"Commitment {promise.key}",
-                detail=detail,
-                opened_at=_py(promise.opened_at),
-                age_days=days_between(promise.due_at, as_of),
-                due_at=_py(promise.due_at),
-                owner=promise.assignee,
-                thread_type="commitment",
-                thread_key=promise.key,
-                event_ids=s.threads.ids("commitment", promise.key),
-            )
+        raised = Raised("late_ticket", "low", ticket.closed_at, ("past_sla",), ("late_ticket",))
+        flags.append(_flag(s, ticket, raised, detail, due_at=_py(ticket.sla_due_at), settled=True))
+    events = s.events
+    failing = set(events.loc[events["kind"] == "payment.failed", "thread_key"])
+    invoices = s.entities[(s.entities["type"] == "invoice") & s.in_period(s.entities["closed_at"])]
+    for invoice in records(invoices[invoices["key"].isin(failing)]):
+        start = s.scope.period_start
+        failures = [f for f in _failures(s, invoice) if f.occurred_at > start]
+        if not failures:
+            continue
+        detail = f"{_attempts_text(s, failures)}; {invoice.status} on {s.day(invoice.closed_at)}."
+        raised = Raised(
+            "failed_payment", "low", invoice.closed_at, ("payment_failed",), ("failed_payment",)
         )
+        event_ids = [int(failure.id) for failure in failures]
+        flags.append(_flag(s, invoice, raised, detail, event_ids=event_ids, settled=True))
     return flags
 
 
 # --- helpers -------------------------------------------------------------------------
 
 
-def _rows(frame: pd.DataFrame, entity_type: str) -> list:
-    return records(frame[frame["type"] == entity_type])
-
-
-def _known(moment) -> bool:
-    return moment is not None and not pd.isna(moment)
-
-
 def _py(moment) -> datetime | None:
     """A pandas Timestamp as the aware datetime the rest of the app uses."""
-    if not _known(moment):
+    if moment is None or pd.isna(moment):
         return None
     return moment.to_pydatetime() if isinstance(moment, pd.Timestamp) else moment
 

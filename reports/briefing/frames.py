@@ -17,6 +17,12 @@ as a year of events one by one would cost most of a briefing. The entities
 frame holds the threads open at the start of the previous period or closed
 since (alerts: open at the start of this period or later; a closed alert is
 never flagged, and the recurrence of alerts is read from their events).
+
+What lies ahead counts whatever its opened time (crm.flags): the renewals
+and quotes not settled by then are in the entities frame even when their
+records date them after `as_of` (a renewal dated at its renewal day), and
+their events after `as_of` close the events frame, which is otherwise cut
+there: whatever reads the frame for the period bounds it by `as_of`.
 """
 
 import functools
@@ -42,6 +48,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.types import NullType, TypeDecorator
 
 from crm.database import planned_for_their_values
+from crm.flags import AHEAD_TYPES
 from crm.models import Entity, Event
 from crm.vocabulary import KINDS
 
@@ -72,11 +79,12 @@ ENTITY_COLUMNS = (
     "category",
     "assignee",
     "sla_due_at",
+    "last_event_at",
 )
 # The months frame: `month` is year * 12 + month - 1 (the client's calendar).
 MONTH_COLUMNS = ("month", "source", "kind", "count")
 EVENT_TIMES = ("occurred_at",)
-ENTITY_TIMES = ("opened_at", "closed_at", "due_at", "sla_due_at")
+ENTITY_TIMES = ("opened_at", "closed_at", "due_at", "sla_due_at", "last_event_at")
 TIMES = frozenset(EVENT_TIMES + ENTITY_TIMES)
 # Read as the driver hands them over and decoded here where not empty: most
 # events have no amount, and most carry no attributes (see _events), so
@@ -185,8 +193,8 @@ def _events(session: Session, client_id: int, window: Window):
         Event.occurred_at < before,
         Event.source == "marketing",
     )
-    # A thread open for longer than the window still traces to all of its events.
-    older_of_open_threads = (
+    # The events of the threads looked at, beyond those ranges (`where`).
+    of_threads = (
         select(*(_column(Event, name, raw, engine) for name in EVENT_COLUMNS))
         .join(
             Entity,
@@ -196,18 +204,26 @@ def _events(session: Session, client_id: int, window: Window):
                 Entity.key == Event.thread_key,
             ),
         )
-        .where(
-            Event.client_id == client_id,
-            Event.occurred_at < before,
-            # A thread opens with its first event (crm.threads): one opened
-            # since has none before. (Most of a busy client's threads.)
-            Entity.opened_at < before,
-            _needed(window),
-            ~or_(recurring, campaign),
-        )
+        .where(Event.client_id == client_id, _needed(window))
+    )
+    # A thread open for longer than the window still traces to all of its events.
+    older_of_open_threads = of_threads.where(
+        Event.occurred_at < before,
+        # A thread opens with its first event (crm.threads): one opened
+        # since has none before. (Most of a busy client's threads.)
+        Entity.opened_at < before,
+        ~or_(recurring, campaign),
+    )
+    # What lies ahead: the events the records date after as_of of the
+    # renewals and quotes not settled (few threads, each through the thread index).
+    ahead = of_threads.where(
+        Entity.client_id == client_id,
+        Entity.type.in_(AHEAD_TYPES),
+        Event.occurred_at > window.as_of,
     )
     rows = _read(
-        session, union_all(since_previous, recurring_alerts, campaigns, older_of_open_threads)
+        session,
+        union_all(since_previous, recurring_alerts, campaigns, older_of_open_threads, ahead),
     )
     return event_frame(rows, _decoders(session, Event, EVENT_RAW), epoch=engine == "postgresql")
 
@@ -219,7 +235,9 @@ def _entities(session: Session, client_id: int, window: Window):
     rows = _read(
         session,
         select(*columns).where(
-            Entity.client_id == client_id, Entity.opened_at <= window.as_of, _needed(window)
+            Entity.client_id == client_id,
+            or_(Entity.opened_at <= window.as_of, Entity.type.in_(AHEAD_TYPES)),
+            _needed(window),
         ),
     )
     return entity_frame(rows, _decoders(session, Entity, ENTITY_RAW), epoch=engine == "postgresql")

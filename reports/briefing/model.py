@@ -11,20 +11,20 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-# Most severe first; flags are ranked in this order.
-SEVERITIES = ("critical", "high", "medium", "low")
+from crm.flags import SEVERITIES  # noqa: F401 - most severe first; flags rank in this order
 
 
 @dataclass
 class Flag:
     """Something that must not surprise the account manager in the meeting."""
 
-    kind: str  # stale_ticket, sla_breach, open_dispute, failed_payment, ... (flags.KIND_LABELS)
+    kind: str  # late_ticket, open_dispute, failed_payment, ... (crm.flags.KINDS)
     severity: str  # one of SEVERITIES
     title: str  # the thread's own title ("Phones drop calls intermittently")
     detail: str  # one sentence with the figures that matter
     opened_at: datetime | None = None
-    age_days: int | None = None
+    since: datetime | None = None  # when the wait began: what age_days counts from
+    age_days: int | None = None  # whole days since `since` (crm.formatting.whole_days)
     due_at: datetime | None = None
     amount: Decimal | None = None
     currency: str | None = None
@@ -34,6 +34,8 @@ class Flag:
     thread_url: str | None = None  # the thread page, set once the client is known
     aging_bucket: str | None = None  # overdue invoices: "1-30", "31-60", "61-90", "90+"
     suggestion: str | None = None
+    facets: list[str] = field(default_factory=list)  # why (crm.flags): past_sla, overdue, ...
+    settled: bool = False  # what the period settled (solved late, paid after failing)
     event_ids: list[int] = field(default_factory=list)
 
 

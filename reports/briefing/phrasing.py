@@ -1,17 +1,18 @@
 """How a briefing words dates, durations, money and people: as one says them in a meeting.
 
 Dates are the client's own calendar days ("3 Nov", with the year only when it
-is not the year of the briefing), since the meeting is with them.
+is not the year of the briefing), since the meeting is with them. Lengths of
+time and ages are crm.formatting's (span, whole_days), as on every page.
 """
 
 import functools
 import re
-from datetime import datetime, timedelta, tzinfo
+from datetime import datetime, tzinfo
 from decimal import Decimal
 
 import pandas as pd
 
-from crm.formatting import money
+from crm.formatting import money, span, whole_days
 
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
@@ -36,20 +37,12 @@ def _year(moment: datetime, zone: tzinfo) -> int:
     return moment.astimezone(zone).year
 
 
-def duration_text(span: timedelta) -> str:
-    """A coarse length: "40 min", "5 h", "1 day", "12 days"."""
-    seconds = abs(span.total_seconds())
-    if seconds < 90 * 60:
-        return f"{max(1, round(seconds / 60))} min"
-    if seconds < 36 * 3600:
-        return f"{round(seconds / 3600)} h"
-    days = round(seconds / 86400)
-    return "1 day" if days == 1 else f"{days} days"
-
-
-def days_between(start: datetime, end: datetime) -> int:
-    """Whole days from `start` to `end` (0 when less than a day)."""
-    return max(0, int((end - start).total_seconds() // 86400))
+def days_text(start: datetime, end: datetime) -> str:
+    """ "40 days", "1 day" (whole days, crm.formatting.whole_days), or under a
+    day as span() says it ("5 h"): where a figure is counted in days (an
+    invoice's days overdue, a renewal's days to go)."""
+    days = whole_days(start, end)
+    return plural(days, "day") if days else span(end - start)
 
 
 def money_text(amount: Decimal | None, currency: str | None) -> str:

@@ -19,12 +19,12 @@ from pathlib import Path
 from flask import current_app, render_template
 from markupsafe import Markup
 
+from crm.formatting import span
 from crm.formatting import zone as client_zone
 from crm.vocabulary import SOURCES
 from reports.briefing.charts import activity_chart, alerts_chart, tickets_chart
 from reports.briefing.flags import KIND_LABELS
 from reports.briefing.model import SEVERITIES, Briefing
-from reports.briefing.phrasing import duration_text
 from reports.pdf import render_pdf
 
 PAGE_SIZES = {"a4": "A4", "letter": "letter"}
@@ -122,7 +122,7 @@ def _context(briefing: Briefing, *, for_pdf: bool = False, link_base: str | None
         "activity_svg": activity_chart(briefing.numbers.activity, f"{prefix}-activity"),
         "tickets_svg": tickets_chart(briefing.numbers.ticket_trend, f"{prefix}-tickets"),
         "alerts_svg": alerts_chart(briefing.numbers.alert_trend, f"{prefix}-alerts"),
-        "duration": duration_text,
+        "duration": span,
         "severity_counts": counts,
         "kind_labels": KIND_LABELS,
         "talking_sections": TALKING_SECTIONS,

@@ -104,12 +104,28 @@ class BriefingHealthSchema(Schema):
 
 
 class BriefingFlagSchema(Schema):
-    kind = fields.String()
-    severity = fields.String()
+    kind = fields.String(
+        metadata={
+            "description": "open_dispute, critical_alert, failed_payment, overdue_invoice, "
+            "late_ticket, recurring_alert or overdue_commitment: the same flags as the "
+            "directory, the card and the portfolio report"
+        }
+    )
+    severity = fields.String(metadata={"description": "critical, high, medium or low"})
     title = fields.String()
     detail = fields.String()
     opened_at = fields.DateTime(allow_none=True)
-    age_days = fields.Integer(allow_none=True)
+    since = fields.DateTime(
+        allow_none=True, metadata={"description": "When the wait began; age_days counts from it"}
+    )
+    age_days = fields.Integer(allow_none=True, metadata={"description": "Whole days since"})
+    facets = fields.List(
+        fields.String(),
+        metadata={"description": "Why: past_sla, open_too_long, overdue, payment_failed, ..."},
+    )
+    settled = fields.Boolean(
+        metadata={"description": "Settled in the period (solved late, paid after failing)"}
+    )
     due_at = fields.DateTime(allow_none=True)
     amount = _money()
     currency = fields.String(allow_none=True)

@@ -5,12 +5,13 @@ one says; "T123456 resolved" is not. Work that starts with a verb we know
 ("Install a network printer") is told as done ("installed the network
 printer"); anything else is told as a problem solved ("solved “Outlook slow”").
 
-Read from the same snapshot as the flags (reports.briefing.flags.Snapshot):
+Read from the same snapshot as the flags (reports.briefing.snapshot):
 - work done: tickets solved in the period, newest first;
 - deals won in the period;
-- renewals due within RENEWAL_HORIZON of the briefing, or already past due
-  and not settled;
-- quotes still open;
+- renewals due within crm.flags.RENEWAL_HORIZON of the briefing, or already past due
+  and not settled, and quotes still open: what lies ahead (crm.flags), as
+  the card has it, whatever the period and whenever the thread opened (a
+  record may date a renewal at its renewal day, or a quote at its close);
 - campaigns the client's contacts received lately (in the period, and at
   least the last CAMPAIGN_WINDOW), so nobody pitches the same thing twice.
 """
@@ -21,18 +22,12 @@ from datetime import timedelta
 
 import pandas as pd
 
-from reports.briefing.flags import Snapshot
+from crm import flags as rules
 from reports.briefing.model import TalkingPoint, TalkingPoints
-from reports.briefing.phrasing import (
-    days_between,
-    first_name,
-    money_text,
-    plural,
-    without_label,
-)
+from reports.briefing.phrasing import days_text, first_name, money_text, plural, without_label
+from reports.briefing.snapshot import Snapshot
 from reports.briefing.threads import records
 
-RENEWAL_HORIZON = timedelta(days=90)
 CAMPAIGN_WINDOW = timedelta(days=90)
 # Imperative verbs tickets start with, and how a sentence says them done.
 PAST_TENSE = {
@@ -159,18 +154,21 @@ def deals_won(s: Snapshot) -> list[TalkingPoint]:
     return points
 
 
+def _ahead(s: Snapshot, is_it) -> list:
+    """The renewals or quotes of s.ahead that `is_it` (crm.flags) says lie ahead."""
+    scope = s.scope
+    return [row for row in records(s.ahead) if is_it(row, scope.as_of, present=scope.present)]
+
+
 def renewals_due(s: Snapshot) -> list[TalkingPoint]:
     as_of = s.scope.as_of
-    renewals = s.open[(s.open["type"] == "renewal") & s.open["due_at"].notna()]
-    renewals = renewals[renewals["due_at"] <= as_of + RENEWAL_HORIZON].sort_values("due_at")
     points = []
-    for renewal in records(renewals):
+    for renewal in sorted(_ahead(s, rules.renewal_due), key=lambda row: row.due_at):
         worth = money_text(renewal.amount, renewal.currency)
         what = f"“{renewal.title or renewal.key}”" + (f" ({worth})" if worth else "")
         if renewal.due_at >= as_of:
-            days = days_between(as_of, renewal.due_at)
             text = (
-                f"{what} renews on {s.day(renewal.due_at)}, in {plural(days, 'day')}: "
+                f"{what} renews on {s.day(renewal.due_at)}, in {days_text(as_of, renewal.due_at)}: "
                 "confirm they are renewing and whether anything should change."
             )
         else:
@@ -183,17 +181,19 @@ def renewals_due(s: Snapshot) -> list[TalkingPoint]:
 
 
 def open_quotes(s: Snapshot) -> list[TalkingPoint]:
-    quotes = s.open[s.open["type"] == "deal"].sort_values("opened_at")
+    as_of = s.scope.as_of
     points = []
-    for quote in records(quotes):
+    for quote in sorted(_ahead(s, rules.open_quote), key=lambda row: (row.opened_at, row.key)):
         worth = money_text(quote.amount, quote.currency)
-        days = days_between(quote.opened_at, s.scope.as_of)
-        text = (
-            f"The quote for “{without_label(quote.title) or quote.key}”"
-            + (f" ({worth})" if worth else "")
-            + f" has been open since {s.day(quote.opened_at)} ({plural(days, 'day')}): "
-            "ask whether they have decided."
+        what = f"The quote for “{without_label(quote.title) or quote.key}”" + (
+            f" ({worth})" if worth else ""
         )
+        if quote.opened_at <= as_of:
+            open_for = days_text(quote.opened_at, as_of)
+            since = f"has been open since {s.day(quote.opened_at)} ({open_for})"
+        else:  # a record that dates the quote ahead, as an export without created dates
+            since = f"is open, dated {s.day(quote.opened_at)}"
+        text = f"{what} {since}: ask whether they have decided."
         points.append(_thread_point(s, "open_quote", text, quote, quote.opened_at))
     return points
 
@@ -253,6 +253,9 @@ def _campaign_keys(events: pd.DataFrame) -> list[str]:
 
 
 def _thread_point(s: Snapshot, kind: str, text: str, entity, at) -> TalkingPoint:
+    """A point about a thread ahead, traced to all of its events (those the
+    records date later than the briefing too)."""
+    threads = s.all_threads or s.threads
     return TalkingPoint(
         kind=kind,
         text=text,
@@ -261,7 +264,7 @@ def _thread_point(s: Snapshot, kind: str, text: str, entity, at) -> TalkingPoint
         currency=entity.currency,
         thread_type=entity.type,
         thread_key=entity.key,
-        event_ids=s.threads.ids(entity.type, entity.key),
+        event_ids=threads.ids(entity.type, entity.key),
     )
 
 

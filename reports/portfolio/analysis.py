@@ -28,7 +28,8 @@ from fractions import Fraction
 import numpy as np
 import pandas as pd
 
-from crm.clients.directory import STALE_TICKET_DAYS
+from crm import flags as rules
+from crm.formatting import whole_days
 from reports.portfolio.frames import FLAG_COLUMNS
 
 PARETO_SHARE = Fraction(4, 5)
@@ -36,18 +37,7 @@ NEW_CUSTOMER_DAYS = 90
 TOP_CATEGORIES = 10
 UNCATEGORISED = "uncategorised"
 UNKNOWN = "unknown"
-# Most severe first: a dispute has a bank's deadline and the money is already
-# taken back; a critical alert is an outage now; then money that is not
-# coming in (a failed charge before a merely late invoice); then work we owe.
-FLAG_ORDER = FLAG_COLUMNS
-FLAG_LABELS = {
-    "open_dispute": "open dispute",
-    "critical_alert": "critical alert",
-    "failed_payment": "failed payment",
-    "overdue_invoice": "overdue invoice",
-    "late_ticket": "late ticket",
-    "overdue_commitment": "overdue commitment",
-}
+FLAG_LABELS = rules.LABELS
 
 
 @dataclass(frozen=True)
@@ -214,62 +204,46 @@ def top_categories(categories: pd.DataFrame, limit: int = TOP_CATEGORIES) -> pd.
 
 
 def flag_counts(flags: pd.DataFrame) -> pd.DataFrame:
-    """Per client with flags: how many threads raise each flag, and `flags`,
-    how many threads are flagged (a thread may raise two: failed and overdue)."""
-    counts = flags.groupby("client_id")[list(FLAG_COLUMNS)].sum().astype(int)
-    counts["flags"] = flags.groupby("client_id").size()
+    """Per client with flags: how many of each (FLAG_COLUMNS), and `flags`, how
+    many in all. Each flagged thread counts once, under its flag (an overdue
+    invoice whose payment failed is an overdue invoice)."""
+    counts = pd.crosstab(flags["client_id"], flags["flag"])
+    counts = counts.reindex(columns=list(FLAG_COLUMNS), fill_value=0).astype(int)
+    counts["flags"] = counts.sum(axis=1)
     return counts
 
 
 def ranked_flags(flags: pd.DataFrame, clients: pd.DataFrame, now: datetime) -> pd.DataFrame:
-    """Every flagged thread, most severe flag first and, within one flag, the
-    one that has been waiting longest first.
+    """Every flag, ranked as crm.flags ranks them: most severe first, then the
+    longest waiting (`since`: when a dispute, alert or ticket opened, an
+    invoice or promise fell due, a payment last failed, a recurrence began),
+    then in the order of its flags.
 
-    Adds `flag` (the thread's most severe flag), `labels` (all of them, for
-    people), `since` (when the thread became a problem: opened for a dispute
-    or an alert, the last failed attempt of a failed payment, the due date of
-    an invoice or commitment, the moment a ticket passed its SLA or turned
-    STALE_TICKET_DAYS old, whichever came first), `days` (since then), the
+    Adds `days` (whole days since then, crm.formatting.whole_days), the
     client's slug, name, tier and account manager, and `owner` (the thread's
     assignee, else the account manager).
     """
+    added = ("days", "slug", "name", "tier", "account_manager", "owner")
     if flags.empty:
-        added = ("flag", "labels", "since", "days", "slug", "name", "tier", "account_manager")
-        return flags.assign(**{column: [] for column in (*added, "owner")})
+        return flags.assign(**{column: [] for column in added})
     table = flags.copy()
-    for column in ("opened_at", "due_at", "sla_due_at", "last_event_at"):
-        table[column] = pd.to_datetime(table[column], utc=True)
-    raised = table[list(FLAG_ORDER)].to_numpy(dtype=bool)
-    severity = raised.argmax(axis=1)  # the first (most severe) flag raised
-    table["flag"] = np.array(FLAG_ORDER)[severity]
-    table["labels"] = [
-        ", ".join(FLAG_LABELS[name] for name, on in zip(FLAG_ORDER, row, strict=True) if on)
-        for row in raised
+    order = [
+        rules.rank_of(kind, severity, since)
+        for kind, severity, since in zip(
+            table["flag"], table["severity"], table["since"], strict=True
+        )
     ]
-    stale_at = table["opened_at"] + pd.Timedelta(days=STALE_TICKET_DAYS)
-    late_at = pd.concat([stale_at, table["sla_due_at"]], axis=1).min(axis=1)
-    since_by_flag = {
-        "open_dispute": table["opened_at"],
-        "critical_alert": table["opened_at"],
-        "failed_payment": table["last_event_at"],
-        "overdue_invoice": table["due_at"],
-        "late_ticket": late_at,
-        "overdue_commitment": table["due_at"],
-    }
-    since = table["opened_at"]
-    for name, moment in since_by_flag.items():
-        since = since.where(table["flag"] != name, moment)
-    table["since"] = since
-    table["days"] = (pd.Timestamp(now) - table["since"]).dt.days
-    table["severity"] = severity
+    table["days"] = [whole_days(since, now) for since in table["since"]]
+    for column in ("opened_at", "due_at", "sla_due_at", "last_event_at", "since"):
+        table[column] = pd.to_datetime(table[column], utc=True)
+    table["rank"] = order
     who = clients[["client_id", "slug", "name", "tier", "account_manager"]]
     table = table.merge(who, on="client_id", how="left")
     # Whoever works the thread; a bill or a dispute is the account manager's.
     table["owner"] = table["assignee"].fillna(table["account_manager"])
-    table = table.sort_values(
-        ["severity", "since", "slug", "key"], ascending=[True, True, True, True], kind="stable"
-    )
-    return table.drop(columns="severity").reset_index(drop=True)
+    table["key"] = table["key"].fillna("")
+    table = table.sort_values(["rank", "slug", "key"], kind="stable")
+    return table.drop(columns="rank").reset_index(drop=True)
 
 
 def client_table(

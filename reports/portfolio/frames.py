@@ -15,33 +15,30 @@ without a currency is counted under "XXX", ISO 4217's code for "no currency".
 however many events it has), read from the thread states.
 
 **Open flags** are read as things stand at `now`, whatever the period: the
-thread states hold the present, not the past. They are the client directory's
-flags (crm.clients.directory, which exposes per-client counts for a page of
-clients but not the flagged threads themselves), written here once more as one
-row per flagged thread; tests check that both agree client by client.
+thread states hold the present, not the past. They are crm.flags' one
+definition, as the directory, the card and the briefing read it: the rules'
+SQL picks the flagged threads of active clients, the same rules in Python
+name each one's flag, severity and age, and the recurring alerts come from
+the rules' grouping of the last 30 days' alerts (the latest occurrence's
+thread stands for each).
 """
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import pandas as pd
-from sqlalchemy import and_, case, exists, func, or_, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
-from crm.clients.directory import CRITICAL, STALE_TICKET_DAYS
+from crm import flags as rules
+from crm.flags import DEFAULT_SETTINGS, FlagSettings
 from crm.models import Client, Entity, Event
 from reports.portfolio.period import Period
 
 NO_CURRENCY = "XXX"
-# The directory's flags, most severe first (see analysis.FLAG_ORDER for why).
-FLAG_COLUMNS = (
-    "open_dispute",
-    "critical_alert",
-    "failed_payment",
-    "overdue_invoice",
-    "late_ticket",
-    "overdue_commitment",
-)
+# crm.flags' flags, in the order it reads them (most pressing first): a
+# client's count of each.
+FLAG_COLUMNS = tuple(rules.KINDS)
 CLIENT_COLUMNS = (
     "client_id",
     "slug",
@@ -69,6 +66,9 @@ FLAG_THREAD_COLUMNS = (
     "assignee",
     "last_event_at",
 )
+# What crm.flags says of each: the flag, its severity, since when, and every
+# flag its facets would raise alone ("overdue invoice, failed payment").
+RAISED_COLUMNS = ("flag", "severity", "since", "labels")
 
 _ACTIVE = Client.status == "active"
 
@@ -79,16 +79,18 @@ class PortfolioFrames:
     revenue: pd.DataFrame  # REVENUE_COLUMNS, revenue a Decimal, per client and currency
     tickets: pd.DataFrame  # TICKET_COLUMNS, clients with tickets opened in the period
     categories: pd.DataFrame  # CATEGORY_COLUMNS, tickets opened in the period by category
-    flags: pd.DataFrame  # FLAG_THREAD_COLUMNS + FLAG_COLUMNS (0/1), one row per flagged thread
+    flags: pd.DataFrame  # FLAG_THREAD_COLUMNS + RAISED_COLUMNS, one row per flag
 
 
-def read_frames(session: Session, period: Period, now: datetime) -> PortfolioFrames:
+def read_frames(
+    session: Session, period: Period, now: datetime, settings: FlagSettings = DEFAULT_SETTINGS
+) -> PortfolioFrames:
     return PortfolioFrames(
         clients=clients_frame(session),
         revenue=revenue_frame(session, period),
         tickets=tickets_frame(session, period),
         categories=categories_frame(session, period, now),
-        flags=flags_frame(session, now),
+        flags=flags_frame(session, now, settings),
     )
 
 
@@ -155,12 +157,9 @@ def tickets_frame(session: Session, period: Period) -> pd.DataFrame:
 def categories_frame(session: Session, period: Period, now: datetime) -> pd.DataFrame:
     """Tickets opened in the period per category; `missed_sla` counts those
     solved after their SLA or still open past it at `now`."""
-    missed = and_(
-        Entity.sla_due_at.is_not(None),
-        or_(
-            Entity.closed_at > Entity.sla_due_at,
-            and_(Entity.closed_at.is_(None), Entity.sla_due_at < now),
-        ),
+    missed = or_(
+        and_(Entity.sla_due_at.is_not(None), Entity.closed_at > Entity.sla_due_at),
+        rules.facet_sql("ticket", "past_sla", now),
     )
     query = (
         select(
@@ -176,65 +175,63 @@ def categories_frame(session: Session, period: Period, now: datetime) -> pd.Data
     return _frame(session, query, CATEGORY_COLUMNS)
 
 
-def flags_frame(session: Session, now: datetime) -> pd.DataFrame:
-    """Every open thread of an active client that raises a flag at `now`."""
-    stale_before = now - timedelta(days=STALE_TICKET_DAYS)
-    conditions = {
-        "open_dispute": Entity.type == "dispute",
-        "critical_alert": and_(Entity.type == "alert", _is_critical_alert()),
-        "failed_payment": and_(Entity.type == "invoice", Entity.status == "failed"),
-        "overdue_invoice": and_(Entity.type == "invoice", Entity.due_at < now),
-        "late_ticket": and_(
-            Entity.type == "ticket",
-            or_(Entity.opened_at < stale_before, Entity.sla_due_at < now),
-        ),
-        "overdue_commitment": and_(Entity.type == "commitment", Entity.due_at < now),
-    }
-    open_threads = (
-        select(
-            Entity.client_id,
-            Entity.type,
-            Entity.key,
-            Entity.title,
-            Entity.status,
-            Entity.opened_at,
-            Entity.due_at,
-            Entity.sla_due_at,
-            Entity.amount,
-            Entity.currency,
-            Entity.assignee,
-            Entity.last_event_at,
-            *(case((condition, 1), else_=0).label(name) for name, condition in conditions.items()),
-        )
+def flags_frame(
+    session: Session, now: datetime, settings: FlagSettings = DEFAULT_SETTINGS
+) -> pd.DataFrame:
+    """Every flag of an active client at `now`: its flagged threads and its recurring alerts."""
+    state = [getattr(Entity, name) for name in FLAG_THREAD_COLUMNS]
+    threads = session.execute(
+        select(*state, Entity.closed_at, Entity.priority)
         .join(Client, Client.id == Entity.client_id)
         .where(
             _ACTIVE,
-            Entity.closed_at.is_(None),
-            Entity.type.in_(("dispute", "alert", "invoice", "ticket", "commitment")),
+            or_(*(rules.rule_sql(kind, now, settings) for kind in rules.FLAGGED_TYPES)),
         )
-        .subquery("open_threads")
+        .order_by(Entity.client_id, Entity.type, Entity.key)
     )
-    flagged = sum(open_threads.c[name] for name in FLAG_COLUMNS)
-    query = (
-        select(*(open_threads.c[name] for name in FLAG_THREAD_COLUMNS + FLAG_COLUMNS))
-        .where(flagged > 0)
-        .order_by(open_threads.c.client_id, open_threads.c.type, open_threads.c.key)
-    )
-    return _frame(session, query, FLAG_THREAD_COLUMNS + FLAG_COLUMNS)
+    rows = []
+    for thread in threads:
+        raised = rules.flag_of(thread, now, settings)
+        rows.append(
+            dict(zip(FLAG_THREAD_COLUMNS, thread, strict=False))
+            | _raised(raised.kind, raised.severity, raised.since, raised.facet_kinds)
+        )
+    for client_id, instance, alertname, _, first, last, key in session.execute(_recurring(now)):
+        rows.append(
+            {"client_id": client_id, "type": "alert", "key": key}
+            | {"title": f"{alertname} on {instance}", "opened_at": first, "last_event_at": last}
+            | _raised("recurring_alert", "high", first, ("recurring_alert",))
+        )
+    columns = list(FLAG_THREAD_COLUMNS + RAISED_COLUMNS)
+    return pd.DataFrame([[row.get(name) for name in columns] for row in rows], columns=columns)
 
 
-def _is_critical_alert():
-    """As the directory has it: the alert's priority says critical, or one of
-    its events carries the attribute severity = critical."""
-    severity = func.lower(Event.attributes["severity"].as_string())
-    return or_(
-        func.lower(Entity.priority) == CRITICAL,
-        exists().where(
-            Event.client_id == Entity.client_id,
-            Event.thread_type == "alert",
-            Event.thread_key == Entity.key,
-            severity == CRITICAL,
-        ),
+def _raised(kind: str, severity: str, since: datetime, kinds: tuple[str, ...]) -> dict:
+    labels = ", ".join(rules.LABELS[each] for each in kinds)
+    return {"flag": kind, "severity": severity, "since": since, "labels": labels}
+
+
+def _recurring(now: datetime):
+    """crm.flags' recurrences of active clients, each with its latest occurrence's thread."""
+    recurring = rules.recurring_sql(now).subquery("recurring")
+    raised = rules.raised_in_window(now).subquery("raised")
+    latest = (
+        select(raised.c.thread_key)
+        .where(
+            raised.c.client_id == recurring.c.client_id,
+            raised.c.instance == recurring.c.instance,
+            raised.c.alertname == recurring.c.alertname,
+            raised.c.occurred_at == recurring.c.last,
+        )
+        .order_by(raised.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    return (
+        select(*recurring.c, latest)
+        .join(Client, Client.id == recurring.c.client_id)
+        .where(_ACTIVE)
+        .order_by(recurring.c.client_id, recurring.c.instance, recurring.c.alertname)
     )
 
 

@@ -36,6 +36,7 @@ _FLAG_FIELDS = (
     "name",
     "tier",
     "flag",
+    "severity",
     "labels",
     "type",
     "key",
@@ -172,27 +173,32 @@ def _groups(frame: pd.DataFrame, column: str) -> list[dict]:
 
 
 def _flag(row: dict) -> dict:
+    key = row["key"] or None
     return {
         "client": row["slug"],
         "name": row["name"],
         "tier": row["tier"],
         "flag": FLAG_LABELS[row["flag"]],
+        "severity": row["severity"],
         "labels": row["labels"].split(", "),
         "thread_type": row["type"],
-        "key": row["key"],
+        "key": key,
         "title": row["title"],
         "since": row["since"],
         "days": row["days"],
         "amount": row["amount"],
         "currency": row["currency"],
         "owner": row["owner"],
+        # A recurring alert stands for its latest occurrence's thread.
         "url": url_for(
             "timeline.thread_page",
             slug=row["slug"],
             thread_type=row["type"],
-            key=row["key"],
+            key=key,
             _external=True,
-        ),
+        )
+        if key
+        else None,
     }
 
 

@@ -10,8 +10,10 @@ from datetime import datetime
 from decimal import Decimal
 
 import pandas as pd
+from flask import current_app
 from sqlalchemy.orm import Session
 
+from crm.flags import FlagSettings
 from reports.portfolio import analysis
 from reports.portfolio.frames import read_frames
 from reports.portfolio.period import Period
@@ -28,7 +30,7 @@ class PortfolioReport:
     timezones: pd.DataFrame
     languages: pd.DataFrame
     categories: pd.DataFrame
-    flags: pd.DataFrame  # analysis.ranked_flags
+    flags: pd.DataFrame  # analysis.ranked_flags: every open flag, ranked
 
     @property
     def tier_changes(self) -> pd.DataFrame:
@@ -45,8 +47,13 @@ class PortfolioReport:
         return [by_id[client_id] for client_id in client_ids]
 
 
-def build_portfolio(session: Session, period: Period, now: datetime) -> PortfolioReport:
-    frames = read_frames(session, period, now)
+def build_portfolio(
+    session: Session, period: Period, now: datetime, settings: FlagSettings | None = None
+) -> PortfolioReport:
+    """`settings`: the installation's flag settings (TOUCHLINE_BRIEFING_STALE_TICKET_DAYS)
+    unless given."""
+    settings = settings or FlagSettings.from_config(current_app.config)
+    frames = read_frames(session, period, now, settings)
     picture = analysis.eighty_twenty(frames.revenue, frames.tickets)
     suggestions = analysis.suggest_tiers(frames.clients, picture, as_of=period.end)
     table = analysis.client_table(

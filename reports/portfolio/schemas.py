@@ -112,7 +112,9 @@ class ClientFiguresSchema(TierChangeSchema):
     flags = fields.Dict(
         keys=fields.String(),
         values=fields.Integer(),
-        metadata={"description": "Open threads raising each flag (only flags it has)"},
+        metadata={
+            "description": "Its flags, by flag (only flags it has): each flagged thread once"
+        },
     )
 
 
@@ -133,17 +135,27 @@ class CategorySchema(Schema):
 class FlagSchema(Schema):
     client = fields.String(metadata={"description": "The client's slug"})
     name = fields.String()
-    flag = fields.String(metadata={"description": "The most severe flag the thread raises"})
-    labels = fields.List(fields.String(), metadata={"description": "Every flag it raises"})
+    flag = fields.String(
+        metadata={"description": "The flag (crm.flags): one per thread or recurring alert"}
+    )
+    severity = fields.String(metadata={"description": "critical, high, medium or low"})
+    labels = fields.List(
+        fields.String(),
+        metadata={
+            "description": "Every flag its facets would raise (overdue invoice, failed payment)"
+        },
+    )
     thread_type = fields.String()
-    key = fields.String()
+    key = fields.String(
+        allow_none=True, metadata={"description": "A recurring alert: its latest occurrence"}
+    )
     title = fields.String(allow_none=True)
-    since = fields.DateTime()
-    days = fields.Integer()
+    since = fields.DateTime(metadata={"description": "When the wait began"})
+    days = fields.Integer(metadata={"description": "Whole days since then"})
     amount = _exact()
     currency = fields.String(allow_none=True)
     owner = fields.String(allow_none=True)
-    url = fields.String(metadata={"description": "The thread's page"})
+    url = fields.String(allow_none=True, metadata={"description": "The thread's page"})
 
 
 class PortfolioSchema(Schema):
