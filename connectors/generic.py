@@ -159,6 +159,12 @@ class GenericEventConnector(Connector):
 
         kinds, extra = column("kind"), checked.extra
         extra = extra if everything else [extra[i] for i in keep]
+        # Columns that are not part of the format are kept as attributes.
+        attributes = [
+            {**(given or {}), **more}
+            for given, more in zip(column("attributes"), extra, strict=True)
+        ]
+        _name_alerts(kinds, attributes, column("category"))
         return EventColumns(
             list(keep),
             {
@@ -177,14 +183,10 @@ class GenericEventConnector(Connector):
                 "thread_key": column("thread"),
                 "actor": column("actor"),
                 "url": column("url"),
-                # Columns that are not part of the format are kept as attributes.
-                "attributes": [
-                    {**(given or {}), **more}
-                    for given, more in zip(column("attributes"), extra, strict=True)
-                ],
+                "attributes": attributes,
                 "status": column("status"),
                 "due_at": column("due_at"),
-                "priority": column("priority"),
+                "priority": _alert_priorities(kinds, column("priority"), attributes),
                 "category": column("category"),
                 "assignee": column("assignee"),
                 "sla_due_at": column("sla_due_at"),
@@ -213,6 +215,43 @@ class GenericEventConnector(Connector):
                 )
             )
         return EventColumns.from_events(converted)
+
+
+# An alert's severity is its thread's priority, where the flags read a
+# critical alert (crm.flags); an export that names it `severity` means that.
+SEVERITY = "severity"
+# Recurrence (crm.flags) groups alerts by device and check, the `instance` and
+# `alertname` attributes Alertmanager's labels give: an RMM export names them
+# `device` (an extra column) and `category`.
+DEVICE = "device"
+
+
+def _alert_priorities(kinds: list, priorities: list, attributes: list[dict]) -> list:
+    """Each event's priority: an alert without one takes its `severity`."""
+    if all(priority is not None or not kind.startswith("alert.") for kind, priority in
+           zip(kinds, priorities, strict=True)):  # fmt: skip
+        return priorities
+    return [
+        _text(attrs.get(SEVERITY)) if priority is None and kind.startswith("alert.") else priority
+        for kind, priority, attrs in zip(kinds, priorities, attributes, strict=True)
+    ]
+
+
+def _name_alerts(kinds: list, attributes: list[dict], categories: list) -> None:
+    """Give each alert's attributes the device and check recurrence groups by
+    (`instance`, `alertname`), from what a generic export calls them, where
+    it does not give them itself."""
+    for kind, attrs, category in zip(kinds, attributes, categories, strict=True):
+        if kind.startswith("alert."):
+            if attrs.get("instance") is None and attrs.get(DEVICE) is not None:
+                attrs["instance"] = attrs[DEVICE]
+            if attrs.get("alertname") is None and category is not None:
+                attrs["alertname"] = category
+
+
+def _text(value) -> str | None:
+    """A severity as a priority: text, at most the column's 32 characters."""
+    return str(value)[:32] if value not in (None, "") else None
 
 
 def _moment(at, external_id: str) -> Moment | None:
