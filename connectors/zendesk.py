@@ -43,6 +43,7 @@ REQUESTER_SYSTEM = "zendesk-user"
 API_URL = re.compile(r"^(https?://[^/]+)/api/v2/tickets/(\d+)(?:\.json)?")
 AGENT_URL = re.compile(r"^(?:https?://)?([^/]+/agent/tickets/\d+)")
 REQUIRED = {"required": "is required", "null": "is required"}
+STAND_INS = "_touchline_stand_ins"
 
 
 class ZendeskId(fields.Field):
@@ -93,6 +94,8 @@ class TicketSchema(Schema):
     tags = fields.Raw(load_default=list, allow_none=True)
     requester = fields.Raw(load_default=None, allow_none=True)
     solved_at = Time(load_default=None, allow_none=True)
+    # What tidy stood in for a missing field with (see there).
+    stand_ins = fields.Raw(data_key=STAND_INS, load_default=None, allow_none=True)
 
     @pre_load
     def tidy(self, data, **kwargs):
@@ -107,6 +110,12 @@ class TicketSchema(Schema):
         metrics = data.get("metric_set")
         if data.get("solved_at") is None and isinstance(metrics, dict):
             data["solved_at"] = metrics.get("solved_at")
+        # A trigger's body may leave out the creation time: the version it
+        # sends is then the earliest the ticket is known by (an update's time
+        # cannot stand in the other way: it is the version's identity).
+        if data.get("created_at") is None and data.get("updated_at") is not None:
+            data["created_at"] = data["updated_at"]
+            data[STAND_INS] = {"created_at": "updated_at"}
         return data
 
 
@@ -180,6 +189,7 @@ class ZendeskConnector(Connector):
             url=_agent_url(data["url"]),
             attributes={
                 "zendesk_status": status,
+                **({"inferred": data["stand_ins"]} if isinstance(data["stand_ins"], dict) else {}),
                 "channel": via.get("channel"),
                 "tags": [str(tag) for tag in tags],
                 "organization_id": data["organization_id"],

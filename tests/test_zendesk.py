@@ -335,3 +335,16 @@ def test_metric_sets_say_when_a_ticket_was_solved(runner, session, tmp_path):
     assert ticket.closed_at.isoformat() == "2015-09-03T00:37:57+00:00"
     kinds = session.scalars(select(Event.kind).order_by(Event.occurred_at)).all()
     assert kinds == ["ticket.opened", "ticket.resolved", "ticket.resolved"]
+
+
+def test_a_ticket_without_its_creation_time_goes_in_marked_inferred(runner, session, tmp_path):
+    """A trigger's body that leaves out `created_at`: the version it sends is
+    the earliest the ticket is known by, and the event says so."""
+    make_client("acme", identities=[("zendesk", ORGANIZATION_ID)])
+    ticket = sample_ticket()
+    del ticket["created_at"]
+    assert ingest(runner, write(tmp_path / "trigger.json", {"ticket": ticket}))["accepted"] == 1
+    event = session.scalars(select(Event)).one()
+    assert event.attributes["inferred"] == {"created_at": "updated_at"}
+    opened = session.scalars(select(Entity.opened_at)).one()
+    assert opened.isoformat() == "2015-09-03T00:37:57+00:00"
