@@ -39,7 +39,7 @@ def sample_ticket() -> dict:
     return json.loads(SHOW.read_text())["ticket"]
 
 
-def test_show_response_waits_for_its_organization_then_replays(runner, session):
+def test_show_response_waits_for_its_organization_then_replays(runner, session, client):
     acme = make_client("acme")
     first = ingest(runner, SHOW)
     assert first["unmatched"] == 1
@@ -80,6 +80,14 @@ def test_show_response_waits_for_its_organization_then_replays(runner, session):
     assert ticket.closed_at is None
     assert ticket.opened_at.isoformat() == "2012-09-06T20:15:09+00:00"
     assert counts(ingest(runner, SHOW)) == (0, 1, 0, 0)
+    # The timeline says where the opening was read from.
+    items = client.get("/api/v1/clients/acme/timeline").json["items"]
+    assert [(i["kind"], i["implied_by"]) for i in items] == [
+        ("ticket.updated", None),
+        ("ticket.opened", "1@2015-09-03T00:37:57Z"),
+    ]
+    page = client.get("/clients/acme").get_data(as_text=True)
+    assert "told by a later record" in page
 
 
 def test_ticket_without_organization_matches_by_requester(runner, session):

@@ -49,6 +49,9 @@ TIMELINE_COLUMNS = (
     Event.origin,
     Event.external_id,
     Event.attributes["status"].as_string().label("status"),
+    # The record a moment was read from when no record of the moment itself
+    # came (connectors.lifecycle): shown, so nobody takes it for one.
+    Event.attributes["implied_by"].as_string().label("implied_by"),
 )
 
 

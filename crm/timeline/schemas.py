@@ -212,6 +212,13 @@ class TimelineItemSchema(Schema):
     )
     origin = fields.String()
     external_id = fields.String()
+    implied_by = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "When the event is a moment another record told of (a ticket's "
+            "creation, read from a later update of it): that record's `external_id`."
+        },
+    )
 
 
 def event_status(kind: str, status: str | None) -> str | None:
@@ -225,7 +232,7 @@ _KIND_STATUS = {name: kind.status for name, kind in KINDS.items()}
 def timeline_item(row) -> dict:
     """A TIMELINE_COLUMNS row exactly as TimelineItemSchema dumps it, ~10 times faster."""
     (id_, occurred_at, source, kind, title, detail, amount, currency, thread_type,
-     thread_key, actor, url, origin, external_id, status) = row  # fmt: skip
+     thread_key, actor, url, origin, external_id, status, implied_by) = row  # fmt: skip
     return {
         "id": id_,
         "occurred_at": occurred_at.isoformat(),
@@ -242,6 +249,7 @@ def timeline_item(row) -> dict:
         "url": url,
         "origin": origin,
         "external_id": external_id,
+        "implied_by": implied_by,
     }
 
 
