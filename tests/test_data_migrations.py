@@ -1,13 +1,18 @@
-"""Data migrations 0008 and 0009 bring stored rows to what the code now writes:
-threads closed when they became closed, generic alerts named as the flags read them."""
+"""Data migrations 0008 to 0010 bring stored rows to what the code now writes:
+threads closed when they became closed, generic alerts named as the flags read
+them, Stripe's steps keyed by their object."""
 
+import json
 from datetime import datetime
+from pathlib import Path
 
 from flask_migrate import upgrade
 from sqlalchemy import insert, select
 
+from connectors import registry
+from connectors.pipeline import Pipeline
 from crm.extensions import db
-from crm.models import Entity, Event
+from crm.models import Entity, Event, Identity
 
 
 def _a_client(connection) -> None:
@@ -114,3 +119,76 @@ def test_0009_reads_a_generic_alerts_severity_as_its_priority(empty_database_app
         "HD-FS01",
         "raid",
     )
+
+
+def test_0010_keys_a_stored_stripe_step_by_its_object(empty_database_app, tmp_path):
+    """A finalized invoice stored from a webhook before 0010 (keyed by its
+    event's id), and another stored twice (webhook and export): after it,
+    each step is one event under the object's key, and a later paid event,
+    which implies the issue, adds the payment alone."""
+    upgrade(revision="0009")
+    connection = db.session.connection()
+    _a_client(connection)
+    issued = datetime.fromisoformat("2026-09-21T14:13:20+00:00")
+
+    def stored(external_id: str, invoice: str) -> None:
+        connection.execute(
+            insert(Event.__table__).values(
+                client_id=1,
+                source="billing",
+                kind="invoice.issued",
+                origin="stripe",
+                external_id=external_id,
+                occurred_at=issued,
+                title=f"Invoice {invoice} finalized",
+                thread_type="invoice",
+                thread_key=invoice,
+                received_at=issued,
+                attributes={
+                    "stripe_type": "invoice.finalized",
+                    "stripe_id": invoice,
+                    "status": "open",
+                },
+            )
+        )
+
+    fixture = Path(__file__).parent / "fixtures/vendors/stripe_openapi_fixture_invoice.json"
+    invoice = json.loads(fixture.read_text())
+    stored("evt_1", invoice["id"])
+    stored("evt_2", "in_twice")
+    stored("in_twice:issued", "in_twice")
+    for key, count in ((invoice["id"], 1), ("in_twice", 2)):
+        connection.execute(
+            insert(Entity.__table__).values(
+                client_id=1,
+                type="invoice",
+                key=key,
+                status="open",
+                opened_at=issued,
+                last_event_at=issued,
+                event_count=count,
+            )
+        )
+    db.session.commit()
+    upgrade()
+
+    keys = set(db.session.scalars(select(Event.external_id)))
+    assert keys == {f"{invoice['id']}:issued", "in_twice:issued"}
+    twice = db.session.scalar(select(Entity).where(Entity.key == "in_twice"))
+    assert twice.event_count == 1
+
+    db.session.add(Identity(system="stripe", external_key=invoice["customer"], client_id=1))
+    db.session.commit()
+    paid = {
+        "id": "evt_paid",
+        "object": "event",
+        "type": "invoice.paid",
+        "created": int(issued.timestamp()) + 3600,
+        "data": {"object": invoice | {"status": "paid"}},
+    }
+    with Pipeline(db.session) as pipeline:
+        pipeline.ingest(registry.get("stripe"), json.dumps(paid).encode(), "paid.json", "test")
+    kinds = db.session.scalars(
+        select(Event.kind).where(Event.thread_key == invoice["id"]).order_by(Event.occurred_at)
+    ).all()
+    assert kinds == ["invoice.issued", "payment.received"]
