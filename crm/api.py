@@ -18,7 +18,7 @@ Raise one from a view with `abort(code, message=..., field=...)`.
 import re
 
 from apispec import BasePlugin
-from flask import Flask, request
+from flask import Flask, request, send_from_directory
 from flask_smorest import Api
 from flask_smorest import Blueprint as SmorestBlueprint
 from flask_smorest import abort as _abort
@@ -184,12 +184,20 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("OPENAPI_URL_PREFIX", "/api")
     app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
     app.config.setdefault("OPENAPI_SWAGGER_UI_PATH", "/docs")
-    app.config.setdefault(
-        "OPENAPI_SWAGGER_UI_URL", "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5.17.14/"
-    )
+    # Swagger UI's files come from a package (swagger-ui-bundle-v2), served by
+    # the app itself: the explorer works offline and loads nothing from a CDN.
+    app.config.setdefault("OPENAPI_SWAGGER_UI_URL", "/api/docs/assets/")
+    app.add_url_rule("/api/docs/assets/<path:filename>", "api_docs_assets", _swagger_ui_asset)
     api = TouchlineApi(app)
     api.spec.plugins.append(_UnreadableBodyResponse())
     app.extensions[EXTENSION] = api
+
+
+def _swagger_ui_asset(filename: str):
+    """One of Swagger UI's own files (its script, styles, icons)."""
+    from swagger_ui_bundle import swagger_ui_path
+
+    return send_from_directory(swagger_ui_path, filename, max_age=86400)
 
 
 class _UnreadableBodyResponse(BasePlugin):

@@ -16,6 +16,7 @@ from tests.factories import event, make_client, stored_event
 
 PUBLIC_ENDPOINTS = {
     "static",
+    "api_docs_assets",
     "core.health",
     "core.ready",
     "webhooks.receive",

@@ -51,7 +51,7 @@ def add_security_headers(response: Response) -> Response:
     )
     if current_app.config["SESSION_COOKIE_SECURE"]:
         response.headers.setdefault("Strict-Transport-Security", HSTS)
-    if request.endpoint != "static":
+    if request.endpoint not in ("static", "api_docs_assets"):
         # Client history must not linger in shared caches or the browser's.
         response.headers.setdefault("Cache-Control", "no-store")
     return response
@@ -65,8 +65,8 @@ def _explorer_policy(response: Response) -> dict[str, str]:
         for body in _INLINE_SCRIPT.findall(response.get_data(as_text=True))
     )
     return PAGE_POLICY | {
-        "script-src": f"'self' {cdn} {scripts}".strip(),
+        "script-src": " ".join(filter(None, ("'self'", cdn, scripts))),
         # Swagger UI styles its widgets inline as it draws them.
-        "style-src": f"'self' {cdn} 'unsafe-inline'".strip(),
-        "img-src": f"'self' data: {cdn}".strip(),
+        "style-src": " ".join(filter(None, ("'self'", cdn, "'unsafe-inline'"))),
+        "img-src": " ".join(filter(None, ("'self' data:", cdn))),
     }

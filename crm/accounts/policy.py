@@ -56,6 +56,7 @@ ENDPOINTS: dict[str, str | Mapping[str, str]] = {
     # open to all: signing in, static files, health and readiness, and the webhooks, which
     # check their senders' signatures instead of a user
     "static": PUBLIC,
+    "api_docs_assets": PUBLIC,  # Swagger UI's own files, as static as ours
     "core.health": PUBLIC,
     "core.ready": PUBLIC,
     "webhooks.receive": PUBLIC,
