@@ -1,10 +1,12 @@
 # Two commands set everything up on a fresh machine with Python 3.11 and make:
 #   make run    virtualenv, install, migrate, demo data, a demo admin (first run
-#               only: its password is printed), serve on 127.0.0.1:5000
+#               only: its password is printed), serve on 127.0.0.1:$(PORT)
+#               (5000 unless told: PORT=5001 make run)
 #   make serve  the same database with gunicorn (gunicorn.conf.py; docs/deploy.md)
 #   make test   the whole suite on SQLite, and again on PostgreSQL when
 #               TOUCHLINE_TEST_POSTGRES_URL is set
 PYTHON ?= python3.11
+PORT ?= 5000
 VENV := .venv
 BIN := $(VENV)/bin
 export FLASK_APP := app.py
@@ -34,8 +36,8 @@ demo: migrate
 
 run: demo
 	$(BIN)/flask users ensure-demo-admin
-	@echo "Touchline is at http://127.0.0.1:5000/"
-	$(BIN)/flask run --host 127.0.0.1 --port 5000
+	@echo "Touchline is at http://127.0.0.1:$(PORT)/"
+	$(BIN)/flask run --host 127.0.0.1 --port $(PORT)
 
 # Production-style serving: TOUCHLINE_WEB_WORKERS processes (TOUCHLINE_WEB_THREADS
 # threads each) on TOUCHLINE_WEB_BIND, against DATABASE_URL, after migrating it.
