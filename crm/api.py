@@ -28,6 +28,7 @@ from webargs.core import missing
 from webargs.flaskparser import FlaskParser, is_json_request
 
 from crm import jsontext
+from crm.errors import error_page
 
 __all__ = ["ID", "ApiBlueprint", "abort", "init_app", "register"]
 
@@ -137,9 +138,9 @@ class TouchlineApi(Api):
     ERROR_SCHEMA = ErrorSchema
 
     def handle_http_exception(self, error):
-        # smorest answers every HTTP error app-wide; pages keep Flask's own.
+        # smorest answers every HTTP error app-wide; pages get the site's own.
         if not request.path.startswith("/api/"):
-            return error
+            return error_page(error)
         payload, code, headers = super().handle_http_exception(error)
         # smorest answers with only the headers given to abort(): keep those the
         # exception itself carries, such as a 405's `Allow` (RFC 9110 requires it).
