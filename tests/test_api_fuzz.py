@@ -35,6 +35,7 @@ import io
 import json
 import os
 import string
+from datetime import timedelta
 from urllib.parse import parse_qsl, urlsplit
 
 import hypothesis.strategies as st
@@ -125,7 +126,12 @@ def seeded(app) -> dict:
     content = "".join(json.dumps(record) + "\n" for record in records).encode()
     run = Pipeline(db.session, 50).ingest(registry.get("tickets"), content, "seed.ndjson", "tests")
     commitment = make_commitment(
-        db.session, client, title="Send the plan", due_at=BASE_TIME, actor="Ann"
+        db.session,
+        client,
+        title="Send the plan",
+        due_at=BASE_TIME,
+        actor="Ann",
+        now=BASE_TIME - timedelta(days=1),
     )
     db.session.commit()
     unmatched = db.session.scalar(select(InboxRecord).where(InboxRecord.status == "unmatched"))

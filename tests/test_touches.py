@@ -136,7 +136,9 @@ def test_a_commitment_is_due_then_overdue_then_gone_once_done(session):
 def test_the_due_time_is_stored_in_utc_as_the_pipeline_stores_it(session):
     client = make_client()
     due_in_berlin = datetime(2026, 11, 3, 15, 0, tzinfo=ZoneInfo("Europe/Berlin"))
-    commitment = make_commitment(session, client, title="Call", due_at=due_in_berlin, actor="Ana")
+    commitment = make_commitment(
+        session, client, title="Call", due_at=due_in_berlin, actor="Ana", now=NOW
+    )
     made = session.scalar(select(Event).where(Event.thread_key == commitment.key))
     assert made.attributes == {"due_at": "2026-11-03T14:00:00+00:00", "assignee": "Ana"}
     assert (made.thread_type, made.kind, made.origin) == (
@@ -149,8 +151,9 @@ def test_the_due_time_is_stored_in_utc_as_the_pipeline_stores_it(session):
 
 def test_done_is_never_stamped_before_the_promise(session):
     client = make_client()
+    made = NOW + timedelta(hours=1)
     commitment = make_commitment(
-        session, client, title="Call", due_at=NOW, actor="Ana", now=NOW + timedelta(hours=1)
+        session, client, title="Call", due_at=NOW + timedelta(hours=2), actor="Ana", now=made
     )
     done = complete_commitment(session, client, commitment.key, actor="Ana", now=NOW)
     assert (done.status, done.closed_at) == ("done", NOW + timedelta(hours=1))
@@ -158,7 +161,9 @@ def test_done_is_never_stamped_before_the_promise(session):
 
 def test_completing_twice_or_an_unknown_commitment_is_refused(session):
     client = make_client()
-    commitment = make_commitment(session, client, title="Call", due_at=NOW, actor="Ana")
+    commitment = make_commitment(
+        session, client, title="Call", due_at=NOW, actor="Ana", now=NOW - timedelta(hours=1)
+    )
     complete_commitment(session, client, commitment.key, actor="Ana")
     with pytest.raises(TouchError, match="already done"):
         complete_commitment(session, client, commitment.key, actor="Ana")
@@ -180,6 +185,17 @@ def test_a_commitment_needs_a_title_and_an_aware_due_time(session):
     with pytest.raises(TouchError) as refused:
         make_commitment(session, client, title="Call", due_at=NOW.replace(tzinfo=None), actor="Ana")
     assert refused.value.field == "due_at"
+
+
+def test_a_promise_cannot_be_due_before_it_is_made(session):
+    """A year typed wrong or an AM/PM slip would be overdue the moment it was made."""
+    client = make_client()
+    with pytest.raises(TouchError, match="before now") as refused:
+        make_commitment(
+            session, client, title="Call", due_at=NOW, actor="Ana", now=NOW + timedelta(minutes=1)
+        )
+    assert refused.value.field == "due_at"
+    assert session.scalars(select(Event)).all() == []
 
 
 def test_the_same_events_through_the_pipeline_give_the_same_state(session, runner, tmp_path):

@@ -91,11 +91,16 @@ def make_commitment(
         raise TouchError("title", "is required: say what was promised")
     if due_at.tzinfo is None:
         raise TouchError("due_at", "needs a time zone")
+    now = now or utcnow()
+    if due_at < now:
+        # A promise made today is not due yesterday: a typo in the year or an
+        # AM/PM slip, which would show as overdue the moment it is made.
+        raise TouchError("due_at", "is before now: a promise cannot be due before it is made")
     key = f"CMT-{uuid.uuid4().hex.upper()}"
     made = _event(
         client,
         "commitment.made",
-        now or utcnow(),
+        now,
         title=title.strip(),
         detail=(detail or "").strip() or None,
         actor=actor,
