@@ -32,6 +32,12 @@ def when(moment: datetime | None, fmt: str = "%d %b %Y %H:%M") -> str:
     return moment.astimezone(UTC).strftime(fmt) + (" UTC" if "%H" in fmt else "")
 
 
+def local(moment: datetime | None, timezone: str | None) -> datetime | None:
+    """The moment in a client's time zone (their wall clock), for pages that
+    speak in it: the timeline's days and times, as the card and briefing do."""
+    return moment.astimezone(zone(timezone)) if moment is not None else None
+
+
 def day(moment: datetime | None) -> str:
     return when(moment, "%d %b %Y")
 
@@ -99,6 +105,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(money)
     app.add_template_filter(when)
     app.add_template_filter(day)
+    app.add_template_filter(local)
     app.add_template_filter(age)
     app.add_template_filter(elapsed)
     app.add_template_filter(isolate_join)

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from crm.models import Entity, Event
 from crm.models.types import utcnow
-from tests.factories import make_client, stored_event
+from tests.factories import BASE_TIME, make_client, stored_event
 
 
 @pytest.fixture
@@ -254,9 +254,50 @@ def test_unreadable_business_hours_stop_the_app_at_start(database_url):
         create_app({"SQLALCHEMY_DATABASE_URI": database_url, "BUSINESS_HOURS": "weekdays"})
 
 
-def test_timestamps_on_the_page_are_utc(client, acme):
+def test_times_on_the_timeline_are_the_clients_with_utc_on_hover(client, acme):
+    """Acme is in Berlin: 09:00 UTC on 1 October is 11:00 there, as the card
+    and the briefing say it; the exact instant stays in the markup."""
     html = page(client, "/clients/acme")
-    assert '<time datetime="2026-10-01T09:00:00+00:00">09:00</time>' in html
+    assert (
+        '<time datetime="2026-10-01T09:00:00+00:00" title="01 Oct 2026 09:00 UTC" '
+        "data-viewer-time>11:00</time>"
+    ) in html
+    assert "Days and times are the client's (Europe/Berlin)" in html
+
+
+def test_a_day_is_the_clients_day(client, session):
+    """23:30 UTC on 1 October is past midnight in Berlin: it is the 2nd there."""
+    late = make_client("late", timezone="Europe/Berlin")
+    stored_event(late, "note", BASE_TIME.replace(hour=23, minute=30), title="Late call")
+    session.commit()
+    html = page(client, "/clients/late")
+    assert "Friday 2 October 2026" in html and "Thursday 1 October" not in html
+
+
+def test_one_campaign_to_several_contacts_is_one_row(client, session):
+    """A campaign sent to four of the client's contacts is one touch."""
+    acme = make_client("news", timezone="UTC")
+    for number in range(4):
+        stored_event(acme, "campaign.sent", 1 + number / 60, thread="campaign:42",
+                     title="Autumn security webinar")  # fmt: skip
+    stored_event(acme, "email.opened", 3, thread="campaign:42", title="Autumn security webinar")
+    session.commit()
+    html = page(client, "/clients/news")
+    assert event_titles(html) == ["Autumn security webinar", "Autumn security webinar"]
+    assert html.count("to 4 contacts") == 1
+    api = client.get("/api/v1/clients/news/timeline").json["items"]
+    assert len(api) == 5  # the API keeps every event
+
+
+def test_a_kept_promise_says_which(client, session):
+    """A commitment kept by an imported record that has no title of its own."""
+    acme = make_client("kept", timezone="UTC")
+    stored_event(acme, "commitment.made", 0, thread="P-1", title="Send the network diagram")
+    stored_event(acme, "commitment.done", 5, thread="P-1", title="We kept a promise")
+    session.commit()
+    assert event_titles(page(client, "/clients/kept"))[0] == (
+        "We kept a promise: Send the network diagram"
+    )
 
 
 def test_the_forms_name_the_signed_in_user_until_another_name_is_typed(app):

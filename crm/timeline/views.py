@@ -7,7 +7,6 @@ its error instead of a timeline (400).
 """
 
 import functools
-import itertools
 from urllib.parse import urlsplit
 
 from flask import (
@@ -31,6 +30,7 @@ from crm.flags import FlagSettings
 from crm.formatting import zone
 from crm.models import Client
 from crm.models.types import utcnow
+from crm.timeline.display import timeline_days
 from crm.timeline.hours import business_hours
 from crm.timeline.precontact import precontact_card
 from crm.timeline.queries import thread, timeline_page
@@ -288,12 +288,7 @@ def _client_page(
         hours=business_hours(config["BUSINESS_HOURS"]),
         settings=FlagSettings.from_config(config),
     )
-    days = []
-    if page is not None:
-        days = [
-            (day, list(rows))
-            for day, rows in itertools.groupby(page.rows, key=lambda row: row.occurred_at.date())
-        ]
+    days = timeline_days(db.session, client, page.rows) if page is not None else []
     args = request.args.to_dict(flat=False)
     older = None
     if page is not None and page.next_cursor:

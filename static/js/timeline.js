@@ -32,3 +32,22 @@
   tick();
   window.setInterval(tick, 30 * 1000);
 })();
+
+// - A timeline row's time is the client's (their wall clock); hovering it
+//   shows the viewer's own, which the server cannot know.
+(function () {
+  "use strict";
+
+  if (!window.Intl || !Intl.DateTimeFormat) return;
+  var format = new Intl.DateTimeFormat(undefined, {
+    day: "numeric",
+    month: "short",
+    hour: "2-digit",
+    minute: "2-digit",
+    timeZoneName: "short",
+  });
+  document.querySelectorAll("time[data-viewer-time]").forEach(function (element) {
+    var moment = new Date(element.getAttribute("datetime"));
+    if (!isNaN(moment)) element.title = "Your time: " + format.format(moment);
+  });
+})();
