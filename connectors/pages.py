@@ -7,8 +7,12 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from marshmallow import Schema, ValidationError
 from sqlalchemy import select
 
-from connectors import review, run_review
+from connectors import registry, review, run_review
+from connectors.pipeline import Pipeline
+from connectors.readers import safe_filename
 from connectors.schemas import IngestRunArgs, IngestRunRecordArgs, MapHintForm, UnmatchedArgs
+from connectors.tasks import queue_payload
+from crm.accounts.guard import current_user_or_none
 from crm.accounts.operations import audit
 from crm.api import ID
 from crm.extensions import db
@@ -125,7 +129,62 @@ def runs():
     connectors = db.session.scalars(
         select(IngestRun.connector).distinct().order_by(IngestRun.connector)
     ).all()
-    return render_template("ingest/runs.html", runs=page, args=args, connectors=connectors)
+    return render_template(
+        "ingest/runs.html",
+        runs=page,
+        args=args,
+        connectors=connectors,
+        importers=registry.names(),
+        import_errors={},
+    )
+
+
+@bp.post("/runs/import")
+def import_file():
+    """A file sent from the page: stored, then ingested by a job (its page
+    shows the progress and, when done, links the run), as a big file sent
+    to the API is; a file its connector cannot read fails the job, saying why."""
+    name = request.form.get("connector", "")
+    upload = request.files.get("file")
+    errors = {}
+    if name not in registry.names():
+        errors["connector"] = "Pick the system the file comes from."
+    if upload is None or not upload.filename:
+        errors["file"] = "Choose a file (.csv, .json or .ndjson) or drop one here."
+    filename = safe_filename(upload.filename) if upload is not None else None
+    if upload is not None and upload.filename and filename is None:
+        errors["file"] = "That file name cannot be kept; rename the file and send it again."
+    if errors:
+        return _runs_with_errors(errors), 422
+    try:
+        content = upload.read()
+    finally:
+        upload.close()
+    if not content:
+        return _runs_with_errors({"file": f"{filename} is empty: nothing to import."}), 422
+    connector = registry.get(name)
+    user = current_user_or_none()
+    payload = Pipeline(db.session).store_payload(connector, content, filename)
+    job = queue_payload(payload, "ingest", user.email, f"upload:{filename}"[:120])
+    audit(db.session, "ingest.file", "connector", name, {"file": filename, "job_id": job.id})
+    db.session.commit()
+    return redirect(url_for("jobs.job", job_id=job.id))
+
+
+def _runs_with_errors(errors: dict[str, str]):
+    page = run_review.ingest_runs(db.session, 1, 50, None)
+    connectors = db.session.scalars(
+        select(IngestRun.connector).distinct().order_by(IngestRun.connector)
+    ).all()
+    return render_template(
+        "ingest/runs.html",
+        runs=page,
+        args={"page": 1, "per_page": 50},
+        connectors=connectors,
+        importers=registry.names(),
+        import_errors=errors,
+        chosen=request.form.get("connector", ""),
+    )
 
 
 @bp.get(f"/runs/<{ID}:run_id>")

@@ -25,8 +25,8 @@ PUBLIC_ENDPOINTS = {
 }
 # What each role may do, as the issue words it; the policy must agree.
 ALLOWED = {
-    "admin": {"users", "tokens", "connectors", "identities", "audit"},
-    "manager": {"clients:read", "clients:write", "touches", "briefings", "portfolio"},
+    "admin": {"users", "tokens", "connectors", "imports", "identities", "audit"},
+    "manager": {"clients:read", "clients:write", "touches", "briefings", "portfolio", "imports"},
     "staff": {"clients:read", "touches"},
     "executive": {"clients:read", "briefings", "portfolio"},
 }
@@ -231,8 +231,11 @@ PROBES = {
             302,
         ),
     ],
-    "connectors": [
+    "imports": [
         ("GET", "/runs", {}, 200),
+        ("POST", "/runs/import", {"data": "import upload"}, 302),
+    ],
+    "connectors": [
         ("GET", "/api/v1/runs", {}, 200),
         ("POST", "/api/v1/ingest/tickets", {"data": "upload"}, 200),
     ],
@@ -266,6 +269,11 @@ def test_each_role_can_do_exactly_its_share(role, capability, login_as):
         url = url.format(admin=admin.id)
         if arguments.get("data") == "upload":
             arguments = {"data": _upload(), "content_type": "multipart/form-data"}
+        elif arguments.get("data") == "import upload":
+            arguments = {
+                "data": _upload() | {"connector": "tickets"},
+                "content_type": "multipart/form-data",
+            }
         response = http.open(url, method=method, **arguments)
         if allowed:
             assert response.status_code == status, (role, method, url, response.get_data()[:300])

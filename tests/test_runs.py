@@ -1,11 +1,17 @@
 """Ingest runs: the list with counts, one run's records, fixing and replaying a record."""
 
 import html
+import io
+import json
 import re
+from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
-from crm.models import Event, InboxRecord, RawPayload
+from crm.jobs.models import Job
+from crm.models import Event, InboxRecord, IngestRun, RawPayload
+from crm.models.types import utcnow
 from tests.factories import event, make_client, ndjson
 from tests.helpers import ingest_file
 
@@ -114,11 +120,6 @@ def test_unknown_runs_and_records_are_404(client):
 def test_a_run_whose_process_stopped_is_shown_interrupted(client, session):
     """`flask ingest` killed with -9 leaves its run `running`: once its
     heartbeat is older than the setting, pages and API say interrupted."""
-    from datetime import timedelta
-
-    from crm.models import IngestRun
-    from crm.models.types import utcnow
-
     run = IngestRun(connector="tickets", started_by="cli", source_name="big.ndjson")
     session.add(run)
     session.commit()
@@ -129,3 +130,44 @@ def test_a_run_whose_process_stopped_is_shown_interrupted(client, session):
     page = client.get(f"/runs/{run.id}").get_data(as_text=True)
     assert "interrupted" in page and "Ingest the same" in page
     assert "interrupted" in client.get("/runs").get_data(as_text=True)
+
+
+def test_a_file_imported_from_the_runs_page_goes_in_as_a_job(client, session):
+    """Import a file: pick the system, send the file, follow its job to the run."""
+    make_client("acme", identities=[("account", "AC-1")])
+    records = [
+        event("u1", "ticket.opened", 0, account="AC-1", thread="T-1"),
+        event("u2", "ticket.opened", 1, account="NOBODY", thread="T-2"),
+    ]
+    content = "".join(json.dumps(record) + "\n" for record in records).encode()
+    response = client.post(
+        "/runs/import",
+        data={"connector": "tickets", "file": (io.BytesIO(content), "../tickets.ndjson")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 302
+    job = session.scalars(select(Job)).one()
+    assert response.headers["Location"] == f"/jobs/{job.id}"
+    assert (job.status, job.result["accepted"], job.result["unmatched"]) == ("done", 1, 1)
+    page = client.get(f"/jobs/{job.id}").get_data(as_text=True)
+    assert f'href="/runs/{job.result["run_id"]}"' in page
+    run = session.get(IngestRun, job.result["run_id"])
+    assert (run.source_name, run.started_by) == ("tickets.ndjson", "upload:tickets.ndjson")
+
+
+@pytest.mark.parametrize(
+    ("form", "message"),
+    [
+        ({"connector": "nope"}, "Pick the system the file comes from."),
+        ({"connector": "tickets"}, "Choose a file"),
+        ({"connector": "tickets", "empty": True}, "is empty: nothing to import."),
+    ],
+)
+def test_an_import_without_what_it_needs_says_what_is_missing(client, session, form, message):
+    data = {"connector": form["connector"]}
+    if form.get("empty"):
+        data["file"] = (io.BytesIO(b""), "empty.csv")
+    response = client.post("/runs/import", data=data, content_type="multipart/form-data")
+    assert response.status_code == 422
+    assert message in response.get_data(as_text=True)
+    assert session.scalars(select(Job)).all() == []

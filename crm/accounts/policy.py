@@ -15,7 +15,8 @@ from crm.accounts.models import ROLES
 
 USERS = "users"  # accounts: create, roles, deactivate, passwords
 TOKENS = "tokens"  # API tokens of any user
-CONNECTORS = "connectors"  # ingest runs, file ingest, replaying inbox records
+CONNECTORS = "connectors"  # file ingest through the API, replaying inbox records
+IMPORTS = "imports"  # importing a file from the pages, and reading the ingest runs
 IDENTITIES = "identities"  # the unmatched queue, mapping identities to clients
 AUDIT = "audit"  # reading the audit log
 CLIENTS_READ = "clients:read"  # directory, client page, timeline, threads, card, devices
@@ -28,6 +29,7 @@ CAPABILITIES = {
     USERS: "manage users",
     TOKENS: "manage API tokens",
     CONNECTORS: "run and review connectors",
+    IMPORTS: "import files and read the ingest runs",
     IDENTITIES: "map identities to clients",
     AUDIT: "read the audit log",
     CLIENTS_READ: "read clients and their timelines",
@@ -38,8 +40,8 @@ CAPABILITIES = {
 }
 
 ROLE_CAPABILITIES: dict[str, frozenset[str]] = {
-    "admin": frozenset({USERS, TOKENS, CONNECTORS, IDENTITIES, AUDIT}),
-    "manager": frozenset({CLIENTS_READ, CLIENTS_WRITE, TOUCHES, BRIEFINGS, PORTFOLIO}),
+    "admin": frozenset({USERS, TOKENS, CONNECTORS, IMPORTS, IDENTITIES, AUDIT}),
+    "manager": frozenset({CLIENTS_READ, CLIENTS_WRITE, TOUCHES, BRIEFINGS, PORTFOLIO, IMPORTS}),
     "staff": frozenset({CLIENTS_READ, TOUCHES}),
     "executive": frozenset({CLIENTS_READ, BRIEFINGS, PORTFOLIO}),
 }
@@ -120,8 +122,9 @@ ENDPOINTS: dict[str, str | Mapping[str, str]] = {
     "ingest_api.unmatched": IDENTITIES,
     "ingest_api.unmatched_records": IDENTITIES,
     # connectors: runs, inbox records and their replay, file ingest
-    "ingest.runs": CONNECTORS,
-    "ingest.run": CONNECTORS,
+    "ingest.runs": IMPORTS,
+    "ingest.run": IMPORTS,
+    "ingest.import_file": IMPORTS,
     "ingest.inbox_record": CONNECTORS,
     "ingest_api.runs": CONNECTORS,
     "ingest_api.run": CONNECTORS,
