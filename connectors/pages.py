@@ -124,7 +124,11 @@ def _safe_back(target: str | None) -> str:
 
 @bp.get("/runs")
 def runs():
-    args = _args(IngestRunArgs())
+    return _runs_page(_args(IngestRunArgs()))
+
+
+def _runs_page(args: dict, import_errors: dict | None = None, chosen: str = ""):
+    """The runs, newest first, with the import form (and what it found missing)."""
     page = run_review.ingest_runs(db.session, args["page"], args["per_page"], args.get("connector"))
     connectors = db.session.scalars(
         select(IngestRun.connector).distinct().order_by(IngestRun.connector)
@@ -135,7 +139,8 @@ def runs():
         args=args,
         connectors=connectors,
         importers=registry.names(),
-        import_errors={},
+        import_errors=import_errors or {},
+        chosen=chosen,
     )
 
 
@@ -172,19 +177,8 @@ def import_file():
 
 
 def _runs_with_errors(errors: dict[str, str]):
-    page = run_review.ingest_runs(db.session, 1, 50, None)
-    connectors = db.session.scalars(
-        select(IngestRun.connector).distinct().order_by(IngestRun.connector)
-    ).all()
-    return render_template(
-        "ingest/runs.html",
-        runs=page,
-        args={"page": 1, "per_page": 50},
-        connectors=connectors,
-        importers=registry.names(),
-        import_errors=errors,
-        chosen=request.form.get("connector", ""),
-    )
+    args = IngestRunArgs().load({})
+    return _runs_page(args, errors, request.form.get("connector", ""))
 
 
 @bp.get(f"/runs/<{ID}:run_id>")
