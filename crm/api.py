@@ -28,7 +28,7 @@ from webargs.core import missing
 from webargs.flaskparser import FlaskParser, is_json_request
 
 from crm import jsontext
-from crm.errors import error_page
+from crm.error_pages import error_page
 
 __all__ = ["ID", "ApiBlueprint", "abort", "init_app", "register"]
 
