@@ -1,9 +1,8 @@
-"""The shapes clients come in and go out in: the API's JSON, the directory's
-query string, and the client form (whose flat fields `ClientForm` turns into
-the API's shape, so both go through the same schema and operations)."""
+"""The shapes clients come in and go out in: the API's JSON and the
+directory's query string (the client form's flat fields are in forms.py,
+which loads them into the same shape, so both go through the same schema and
+operations)."""
 
-import re
-from dataclasses import dataclass
 from types import SimpleNamespace
 
 from marshmallow import (
@@ -16,7 +15,6 @@ from marshmallow import (
     pre_load,
     validate,
     validates,
-    validates_schema,
 )
 
 from crm.clients.directory import (
@@ -33,7 +31,7 @@ from crm.identities import CASELESS_SYSTEMS
 from crm.vocabulary import CLIENT_STATUSES, GROUP_KINDS, TIERS
 
 
-def _blank_is_none(data, names):
+def blank_is_none(data, names):
     """Form fields and JSON alike: "" or spaces in an optional text means "none"."""
     if not isinstance(data, dict):
         return data  # the schema reports the wrong type
@@ -45,7 +43,7 @@ def _blank_is_none(data, names):
     return data
 
 
-def _optional_text(max_length: int | None = None, **kwargs):
+def optional_text(max_length: int | None = None, **kwargs):
     checks = [validate.Length(max=max_length)] if max_length else []
     return fields.String(allow_none=True, validate=checks, **kwargs)
 
@@ -60,7 +58,7 @@ class ClientGroupSchema(Schema):
 
     @pre_load
     def tidy(self, data, **kwargs):
-        data = _blank_is_none(data, ("name",))
+        data = blank_is_none(data, ("name",))
         if isinstance(data, dict) and isinstance(data.get("kind"), str):
             data["kind"] = data["kind"].strip().lower()
         return data
@@ -70,12 +68,12 @@ class ClientContactSchema(Schema):
     id = fields.Integer(allow_none=True, metadata={"description": "Give it to update a contact"})
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     email = fields.Email(allow_none=True, validate=validate.Length(max=254))
-    phone = _optional_text(40)
-    role = _optional_text(120)
+    phone = optional_text(40)
+    role = optional_text(120)
 
     @pre_load
     def tidy(self, data, **kwargs):
-        return _blank_is_none(data, ("name", "email", "phone", "role"))
+        return blank_is_none(data, ("name", "email", "phone", "role"))
 
     @post_load
     def lower_email(self, data, **kwargs):
@@ -97,7 +95,7 @@ class ClientIdentitySchema(Schema):
 
     @pre_load
     def tidy(self, data, **kwargs):
-        data = _blank_is_none(data, ("system", "key"))
+        data = blank_is_none(data, ("system", "key"))
         if isinstance(data, dict) and isinstance(data.get("system"), str):
             data["system"] = data["system"].lower()
             if data["system"] in CASELESS_SYSTEMS and isinstance(data.get("key"), str):
@@ -121,7 +119,7 @@ _TEXT_FIELDS = (
 )
 
 
-_NAME_REQUIRED = {"required": "A client needs a name.", "null": "A client needs a name."}
+NAME_REQUIRED = {"required": "A client needs a name.", "null": "A client needs a name."}
 
 
 class ClientInSchema(Schema):
@@ -132,23 +130,23 @@ class ClientInSchema(Schema):
         metadata={"description": "Derived from the name when not given (on create)"},
     )
     name = fields.String(
-        required=True, validate=validate.Length(min=1, max=200), error_messages=_NAME_REQUIRED
+        required=True, validate=validate.Length(min=1, max=200), error_messages=NAME_REQUIRED
     )
     tier = fields.String(validate=validate.OneOf(TIERS))
-    industry = _optional_text(80)
+    industry = optional_text(80)
     country = fields.String(
         allow_none=True,
         validate=validate.Regexp(r"^[A-Z]{2}$", error="use a two-letter ISO 3166 code, e.g. PT"),
     )
-    language = _optional_text(16)
+    language = optional_text(16)
     timezone = fields.String(
         error_messages={"null": "A time zone is required, e.g. Europe/Lisbon."},
         metadata={"description": "An IANA time zone, e.g. Europe/Lisbon"},
     )
-    account_manager = _optional_text(120)
+    account_manager = optional_text(120)
     customer_since = fields.Date(allow_none=True)
     status = fields.String(validate=validate.OneOf(CLIENT_STATUSES))
-    notes = _optional_text()
+    notes = optional_text()
     groups = fields.List(fields.Nested(ClientGroupSchema))
     contacts = fields.List(fields.Nested(ClientContactSchema))
     identities = fields.List(fields.Nested(ClientIdentitySchema))
@@ -157,7 +155,7 @@ class ClientInSchema(Schema):
     def tidy(self, data, **kwargs):
         if not isinstance(data, dict):
             return data
-        data = _blank_is_none(data, _TEXT_FIELDS)
+        data = blank_is_none(data, _TEXT_FIELDS)
         if isinstance(data.get("country"), str):
             data["country"] = data["country"].upper()
         return data
@@ -178,7 +176,7 @@ class ClientPatchSchema(ClientInSchema):
     """Any part of a client (PATCH): lists given replace the client's list;
     contacts with an `id` update that contact."""
 
-    name = fields.String(validate=validate.Length(min=1, max=200), error_messages=_NAME_REQUIRED)
+    name = fields.String(validate=validate.Length(min=1, max=200), error_messages=NAME_REQUIRED)
 
 
 class ClientContactOutSchema(ClientContactSchema):
@@ -337,165 +335,3 @@ class DirectoryPageSchema(Schema):
     page = fields.Integer()
     per_page = fields.Integer()
     pages = fields.Integer()
-
-
-# --- the client form --------------------------------------------------------------
-#
-# The page posts flat fields: the client's own, `groups` as lines of
-# "kind: name", and numbered rows `contacts-N-name`, `identities-N-key`, ...
-# with a `remove` box each and blank rows for adding. ClientFormSchema loads
-# them into the API's shape; its errors name the form's own fields and rows.
-
-_ROW_FIELD = re.compile(r"^(contacts|identities)-(\d+)-(\w+)$")
-
-
-def split_form_rows(form) -> tuple[dict, dict[str, list[dict]]]:
-    """The form's own fields, and its numbered rows in row order:
-    contacts-0-name=... -> {"contacts": [{"name": ...}, ...], "identities": [...]}."""
-    flat: dict = {}
-    numbered: dict[str, dict[int, dict]] = {"contacts": {}, "identities": {}}
-    for key, value in form.items():
-        match = _ROW_FIELD.match(key)
-        if match:
-            numbered[match[1]].setdefault(int(match[2]), {})[match[3]] = value
-        else:
-            flat[key] = value
-    rows = {
-        name: [by_number.get(n, {}) for n in range(max(by_number, default=-1) + 1)]
-        for name, by_number in numbered.items()
-    }
-    return flat, rows
-
-
-class GroupLines(fields.Field):
-    """Groups typed one a line, "industry: Dental"; errors name the line."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        if not isinstance(value, str):
-            raise ValidationError("type one group a line, as kind: name")
-        groups, problems = [], []
-        for number, line in enumerate(value.splitlines(), start=1):
-            if not line.strip():
-                continue
-            kind, colon, name = line.partition(":")
-            kind, name = kind.strip().lower(), name.strip()
-            if not colon or not kind or not name:
-                problems.append(f"line {number}: {line.strip()!r} is not kind: name")
-            elif kind not in GROUP_KINDS:
-                problems.append(
-                    f"line {number}: {kind!r} is not a kind of group ({', '.join(GROUP_KINDS)})"
-                )
-            elif len(name) > 120:
-                problems.append(f"line {number}: the name is longer than 120 characters")
-            else:
-                groups.append({"kind": kind, "name": name})
-        if problems:
-            raise ValidationError(problems)
-        return groups
-
-
-class _FormRowSchema(Schema):
-    """A row of the form: blank rows and rows marked `remove` are dropped."""
-
-    remove = fields.Boolean(load_default=False)
-
-    @pre_load
-    def tidy(self, data, **kwargs):
-        return _blank_is_none(data, [name for name in data if name != "remove"])
-
-    @staticmethod
-    def keeps(row: dict) -> bool:
-        values = {k: v for k, v in row.items() if k not in ("remove", "id")}
-        return not row["remove"] and any(v is not None for v in values.values())
-
-
-class ContactRowSchema(_FormRowSchema):
-    id = fields.Integer(allow_none=True)
-    name = _optional_text(200)
-    email = fields.Email(allow_none=True, validate=validate.Length(max=254))
-    phone = _optional_text(40)
-    role = _optional_text(120)
-
-    @validates_schema
-    def named(self, data, **kwargs):
-        if self.keeps(data) and not data.get("name"):
-            raise ValidationError("a contact needs a name", "name")
-
-
-class IdentityRowSchema(_FormRowSchema):
-    system = _optional_text(40)
-    key = _optional_text(200)
-
-    @validates_schema
-    def complete(self, data, **kwargs):
-        if self.keeps(data):
-            for name in ("system", "key"):
-                if not data.get(name):
-                    raise ValidationError("is required", name)
-
-
-@dataclass
-class ClientFormInput:
-    """The form as the operations take it, and where each list item came from."""
-
-    payload: dict
-    rows: dict[str, list[int]]  # "contacts" -> form row of each payload contact
-
-    def form_field(self, field: str) -> str:
-        """An operation's field ("contacts.1.email") as the form names it
-        ("contacts.3.email"); a group's becomes the whole "groups" box."""
-        head, _, rest = field.partition(".")
-        if head == "groups":
-            return "groups"
-        if head in self.rows and rest:
-            index, _, tail = rest.partition(".")
-            if index.isdigit() and int(index) < len(self.rows[head]):
-                row = self.rows[head][int(index)]
-                return f"{head}.{row}" + (f".{tail}" if tail else "")
-        return field
-
-
-class ClientFormSchema(ClientInSchema):
-    class Meta:
-        unknown = EXCLUDE  # the submit button, a CSRF token one day
-
-    name = fields.String(
-        required=True, validate=validate.Length(min=1, max=200), error_messages=_NAME_REQUIRED
-    )
-    tier = fields.String(required=True, validate=validate.OneOf(TIERS))
-    timezone = fields.String(
-        required=True, error_messages={"null": "A time zone is required, e.g. Europe/Lisbon."}
-    )
-    status = fields.String(required=True, validate=validate.OneOf(CLIENT_STATUSES))
-    groups = GroupLines(load_default=list)
-    contacts = fields.List(fields.Nested(ContactRowSchema), load_default=list)
-    identities = fields.List(fields.Nested(IdentityRowSchema), load_default=list)
-
-    @pre_load
-    def rows(self, data, **kwargs):
-        flat, rows = split_form_rows(data)
-        return flat | {name: listed for name, listed in rows.items() if listed}
-
-    @post_load
-    def as_input(self, data, **kwargs) -> ClientFormInput:
-        rows = {}
-        for name, schema in (("contacts", ContactRowSchema), ("identities", IdentityRowSchema)):
-            kept = [(n, row) for n, row in enumerate(data[name]) if schema.keeps(row)]
-            rows[name] = [n for n, _ in kept]
-            data[name] = [{k: v for k, v in row.items() if k != "remove"} for _, row in kept]
-        return ClientFormInput(payload=data, rows=rows)
-
-
-def error_messages(errors, prefix: str = "") -> dict[str, str]:
-    """marshmallow's nested errors as {"contacts.2.email": "Not a valid email address."}."""
-    flat: dict[str, str] = {}
-    if isinstance(errors, dict):
-        for key, value in errors.items():
-            name = prefix if key == "_schema" else f"{prefix}.{key}" if prefix else str(key)
-            for field_name, message in error_messages(value, name).items():
-                flat.setdefault(field_name, message)
-    elif isinstance(errors, list) and errors and all(isinstance(e, str) for e in errors):
-        flat[prefix] = " ".join(errors)
-    elif isinstance(errors, str):
-        flat[prefix] = errors
-    return flat

@@ -19,19 +19,14 @@ from werkzeug.datastructures import MultiDict
 
 from crm.accounts.audit import ClientState, audit_client_change
 from crm.clients.directory import DEFAULT_DIRECTION, client_directory, directory_choices
+from crm.clients.forms import ClientFormSchema, error_messages, split_form_rows
 from crm.clients.operations import (
     ClientInputError,
     all_timezones,
     create_client,
     update_client,
 )
-from crm.clients.schemas import (
-    ClientFormSchema,
-    DirectoryQuerySchema,
-    error_messages,
-    filters_from,
-    split_form_rows,
-)
+from crm.clients.schemas import DirectoryQuerySchema, filters_from
 from crm.extensions import db
 from crm.flags import LABELS, FlagSettings
 from crm.models import Client
