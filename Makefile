@@ -49,7 +49,7 @@ serve: migrate
 # queue: `make run` does every job in-process.
 worker: migrate
 	@if [ -z "$$REDIS_URL" ]; then echo "make worker needs REDIS_URL (e.g. redis://127.0.0.1:6379/0)"; exit 1; fi
-	$(BIN)/celery -A crm.jobs.worker worker --loglevel=INFO
+	$(BIN)/celery -A worker worker --loglevel=INFO
 
 test: install-dev
 	$(BIN)/python -m pytest -q

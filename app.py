@@ -2,7 +2,7 @@
 
 import gc
 
-from crm.factory import create_app
+from factory import create_app
 
 app = create_app()
 

@@ -55,7 +55,6 @@ from sqlalchemy import func, select
 from connectors import registry
 from connectors.pipeline import Pipeline
 from crm.extensions import db
-from crm.factory import create_app
 from crm.formatting import zone as client_zone
 from crm.models import Client, Event
 from crm.vocabulary import CLOSES, ENTITY_TYPES, KINDS
@@ -63,6 +62,7 @@ from demo.campaigns import UNKNOWN_PROSPECT
 from demo.portfolio import DEFAULT_SEED, SOURCES
 from demo.roster import DemoClient, build_roster
 from demo.world import Calendar
+from factory import create_app
 from reports.briefing import briefing_window, build_briefing
 from reports.briefing.frames import load_frames
 from reports.briefing.render import briefing_html, briefing_pdf

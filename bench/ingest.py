@@ -57,8 +57,8 @@ from connectors import registry
 from connectors.pipeline import Pipeline
 from crm.database import SQLITE_PRAGMAS
 from crm.extensions import db
-from crm.factory import create_app
 from crm.models import Client, Contact, Event, Identity, InboxRecord
+from factory import create_app
 
 CLIENTS = 1000
 SEED = 20261001

@@ -67,10 +67,10 @@ from connectors.writers import event_rows, thread_facts
 from crm.database import storage_columns
 from crm.entities import plan_threads
 from crm.extensions import db
-from crm.factory import create_app
 from crm.jobs.models import Job
 from crm.models import Client, Entity, Event, Identity, InboxRecord, IngestRun, RawPayload
 from crm.models.types import utcnow
+from factory import create_app
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = 20261202
@@ -225,7 +225,7 @@ def ingest_throughput(url: str, workers: int, events: int, round_name: str) -> d
         "TOUCHLINE_CELERY_QUEUE": queue,
     }
     command = [
-        sys.executable, "-m", "celery", "-A", "crm.jobs.worker", "worker", "--pool=solo",
+        sys.executable, "-m", "celery", "-A", "worker", "worker", "--pool=solo",
         "--without-gossip", "--without-mingle", "--loglevel=WARNING", "-Q", queue,
     ]  # fmt: skip
     processes = [

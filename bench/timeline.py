@@ -55,11 +55,12 @@ from sqlalchemy import func, select, text
 
 from connectors import registry
 from connectors.pipeline import Pipeline
-from crm.accounts.operations import create_token, create_user, find_user
+from crm.accounts.operations import create_user, find_user
+from crm.accounts.tokens import create_token
 from crm.extensions import db
-from crm.factory import create_app
 from crm.models import Client, Event
 from crm.timeline.queries import Position, timeline_query
+from factory import create_app
 
 LIMIT = 50
 DEPTH = 50_000

@@ -26,8 +26,8 @@ from connectors.schemas import (
     UnmatchedRecordArgs,
 )
 from connectors.tasks import queue_payload
-from crm.accounts.guard import current_user_or_none
 from crm.accounts.operations import audit
+from crm.accounts.requester import current_user_or_none
 from crm.api import ID, ApiBlueprint, abort
 from crm.extensions import db
 from crm.identities import IdentityConflict
@@ -83,19 +83,13 @@ class Identities(MethodView):
                 data["key"],
                 client,
                 started_by=f"api:identities {data['system']} {data['key']}",
+                via="api",
             )
         except IdentityConflict as conflict:
             db.session.rollback()
             abort(409, str(conflict), field="key")
         except review.UnmappableHint as refused:
             abort(422, f"key: {refused}", field="key")
-        detail = {
-            "system": mapping.identity.system,
-            "key": mapping.identity.external_key,
-            "replayed": mapping.replayed,
-            "via": "api",
-        }
-        audit(db.session, "identity.map", "client", client.slug, detail)
         db.session.commit()
         return {"identity": mapping.identity, "replay": mapping, "message": mapping.describe()}
 

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from connectors import registry
 from connectors.pipeline import Pipeline
 from connectors.review import UnmappableHint, map_and_replay
+from crm.accounts.operations import audit
 from crm.extensions import db
 from crm.identities import IdentityConflict
 from crm.models import Client, InboxRecord, IngestRun
@@ -102,6 +103,10 @@ def ingest_command(connector_name: str, paths: tuple[Path, ...], as_json: bool) 
         started_by = f"cli:{paths[0]}" if len(paths) == 1 else f"cli:{len(paths)} files"
         with pipeline:
             runs = pipeline.ingest_all(inputs, started_by)
+    for path, run in zip(paths, runs, strict=True):
+        detail = {"file": path.name, "run_id": run.id, "status": run.status, "via": "command line"}
+        audit(db.session, "ingest.file", "connector", connector.name, detail)
+    db.session.commit()
     unreadable = []
     for path, run in zip(paths, runs, strict=True):
         if as_json:
@@ -132,7 +137,12 @@ def map_command(system: str, key: str, client_slug: str) -> None:
         raise click.ClickException(f"no client with slug {client_slug!r}")
     try:
         mapping = map_and_replay(
-            db.session, system, key, client, started_by=f"cli:identities map {system} {key}"
+            db.session,
+            system,
+            key,
+            client,
+            started_by=f"cli:identities map {system} {key}",
+            via="command line",
         )
     except (IdentityConflict, UnmappableHint) as refused:
         raise click.ClickException(str(refused)) from None

@@ -12,8 +12,8 @@ from connectors.pipeline import Pipeline
 from connectors.readers import safe_filename
 from connectors.schemas import IngestRunArgs, IngestRunRecordArgs, MapHintForm, UnmatchedArgs
 from connectors.tasks import queue_payload
-from crm.accounts.guard import current_user_or_none
 from crm.accounts.operations import audit
+from crm.accounts.requester import current_user_or_none
 from crm.api import ID
 from crm.extensions import db
 from crm.identities import IdentityConflict
@@ -91,26 +91,15 @@ def map_hint():
             form["key"],
             client,
             started_by=f"page:unmatched map {form['system']} {form['key']}",
+            via="page",
         )
     except (IdentityConflict, review.UnmappableHint) as refused:
         db.session.rollback()
         flash(f"Nothing changed: {refused}.", "error")
         return redirect(back)
-    audit(db.session, "identity.map", "client", client.slug, _mapped(mapping, "page"))
     db.session.commit()
     flash(mapping.describe())
     return redirect(back)
-
-
-def _mapped(mapping: review.MappingResult, via: str) -> dict:
-    """What the audit log keeps of a mapping."""
-    identity = mapping.identity
-    return {
-        "system": identity.system,
-        "key": identity.external_key,
-        "replayed": mapping.replayed,
-        "via": via,
-    }
 
 
 def _safe_back(target: str | None) -> str:

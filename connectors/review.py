@@ -24,7 +24,8 @@ from sqlalchemy.orm import Session, selectinload
 from connectors import tasks
 from connectors.pipeline import Pipeline
 from connectors.suggestions import FREEMAIL, NAME_SYSTEMS, ClientMatcher, Suggestion
-from crm.accounts.guard import current_user_or_none
+from crm.accounts.operations import audit
+from crm.accounts.requester import current_user_or_none
 from crm.extensions import db
 from crm.identities import map_identity
 from crm.jobs.models import Job
@@ -338,9 +339,11 @@ def mapped_identities(
 
 
 def map_and_replay(
-    session: Session, system: str, key: str, client: Client, started_by: str
+    session: Session, system: str, key: str, client: Client, started_by: str, *, via: str
 ) -> MappingResult:
-    """Map `system`'s `key` to `client` and replay the records waiting for it.
+    """Map `system`'s `key` to `client` and replay the records waiting for it,
+    with an entry in the audit log saying it came `via` the page, the API or
+    the command line: every door changes the mapping here, so none skips it.
 
     Raises crm.identities.IdentityConflict, before changing anything, when the
     identity already belongs to another client, and UnmappableHint for a
@@ -353,7 +356,15 @@ def map_and_replay(
         )
     identity = map_identity(session, system, key, client)
     runs, job = replay_or_queue(session, [(identity.system, identity.external_key)], started_by)
-    return MappingResult(identity, runs, _still_waiting(session, identity), job)
+    mapping = MappingResult(identity, runs, _still_waiting(session, identity), job)
+    detail = {
+        "system": identity.system,
+        "key": identity.external_key,
+        "replayed": mapping.replayed,
+        "via": via,
+    }
+    audit(session, "identity.map", "client", client.slug, detail)
+    return mapping
 
 
 def replay_waiting(

@@ -9,7 +9,7 @@ any view reads it.
 
 from flask import Flask, abort, request
 
-from crm.accounts.guard import is_api_request
+from crm.accounts.requester import is_api_request
 from crm.api import UNSTORABLE, UNSTORABLE_MESSAGE
 
 

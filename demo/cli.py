@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from connectors import registry
 from connectors.pipeline import Pipeline
+from crm.accounts.operations import audit
 from crm.extensions import db
 from crm.models import Client
 from crm.models.inbox import RUN_COUNTS
@@ -85,8 +86,11 @@ def load_command(if_empty: bool, events: int, seed: int, directory: Path | None)
             elapsed = time.perf_counter() - started
             together = f", {len(group)} files together" if len(group) > 1 else ""
             for demo_file, run in zip(group, runs, strict=True):
+                detail = {"file": demo_file.path.name, "run_id": run.id, "via": "demo load"}
+                audit(db.session, "ingest.file", "connector", run.connector, detail)
                 counts = ", ".join(f"{getattr(run, name)} {name}" for name in RUN_COUNTS)
                 click.echo(
                     f"{demo_file.path.name:<15} {run.total:>8} records: {counts}"
                     f" ({elapsed:.1f}s{together})"
                 )
+            db.session.commit()

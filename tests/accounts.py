@@ -7,7 +7,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from crm.accounts.models import ROLES, User
-from crm.accounts.operations import create_token, create_user
+from crm.accounts.operations import create_user
+from crm.accounts.tokens import create_token
 from crm.extensions import db
 
 PASSWORD = "correct horse battery staple"

@@ -18,7 +18,7 @@ import os
 import pytest
 
 from crm.extensions import db
-from crm.factory import create_app
+from factory import create_app
 from tests.accounts import FAST_HASH, make_user, signed_in_client, token_for, with_token
 from tests.databases import fresh_database
 

@@ -49,7 +49,7 @@ def demo_loaded(database_url: str, directory):
     load` into `directory`, through the real pipeline); its tables are emptied
     after, as the `app` fixture empties them after each test. For a module's
     fixture: the demo takes seconds to load."""
-    from crm.factory import create_app
+    from factory import create_app
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "TESTING": True})
     with app.app_context():

@@ -9,10 +9,10 @@ from sqlalchemy import select, update
 
 from crm.accounts import ratelimit
 from crm.accounts.models import ApiToken, LoginAttempt, User, UserRole
-from crm.accounts.operations import TOKEN_PREFIX
+from crm.accounts.tokens import TOKEN_PREFIX
 from crm.extensions import db
-from crm.factory import create_app
 from crm.models.types import utcnow
+from factory import create_app
 from tests.accounts import (
     FAST_HASH,
     PASSWORD,

@@ -423,7 +423,7 @@ def test_any_split_order_and_mapping_of_deliveries_gives_the_same_alerts(app, se
             content = json.dumps(body("firing", list(deliveries[begin:stop]))).encode()
             Pipeline(session).ingest(connector, content, "body.json", "test")
     if not mapped_first:
-        map_and_replay(session, "alertmanager", "acme", acme, "test")
+        map_and_replay(session, "alertmanager", "acme", acme, "test", via="test")
         session.commit()
 
     threads = session.execute(

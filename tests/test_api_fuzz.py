@@ -57,9 +57,9 @@ from connectors import registry
 from connectors.pipeline import Pipeline
 from crm.api import EXTENSION
 from crm.extensions import db
-from crm.factory import create_app
 from crm.models import InboxRecord
 from crm.timeline.touches import make_commitment
+from factory import create_app
 from tests.accounts import make_user, token_for
 from tests.factories import BASE_TIME, event, make_client
 

@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from crm import config
-from crm.factory import create_app
 from crm.models.types import utcnow
+from factory import create_app
 from reports.briefing import build_briefing
 from reports.briefing.render import BadPageSize, briefing_html, page_size
 from tests.factories import make_client, stored_event

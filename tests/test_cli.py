@@ -94,3 +94,36 @@ def test_overview_shows_event_counts_per_source(client, runner, tmp_path):
     row = page[page.index("Acme Dental") :].split("</tr>")[0]
     cells = [cell.split("</td>")[0].strip() for cell in row.split('<td class="num">')[1:]]
     assert cells == ["0", "3", "0", "0", "0", "0", "3"]
+
+
+def _audit_trail() -> list[tuple[str, str, str]]:
+    from sqlalchemy import select
+
+    from crm.accounts.models import AuditEntry
+    from crm.extensions import db
+
+    entries = db.session.scalars(select(AuditEntry).order_by(AuditEntry.id)).all()
+    return [(entry.actor_email, entry.action, entry.target) for entry in entries]
+
+
+def test_every_change_from_the_command_line_is_in_the_audit_log(runner, tmp_path):
+    """The same changes from a page or the API are audited; the terminal is
+    no way round the log."""
+    make_client("acme", identities=[("account", "AC-1")])
+    path = ndjson(tmp_path / "t.ndjson", [event("1", "ticket.opened", 0, account="AC-9")])
+    assert runner.invoke(args=["ingest", "tickets", str(path)]).exit_code == 0
+    mapped = runner.invoke(args=["identities", "map", "account", "AC-9", "acme"])
+    assert mapped.exit_code == 0, mapped.output
+    assert (
+        runner.invoke(
+            args=["users", "create", "ann@example.com", "--role", "manager", "--password", "x" * 12]
+        ).exit_code
+        == 0
+    )
+
+    trail = _audit_trail()
+    assert trail[:2] == [
+        ("command line", "ingest.file", "tickets"),
+        ("command line", "identity.map", "acme"),
+    ]
+    assert trail[2][:2] == ("command line", "user.create")

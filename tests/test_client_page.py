@@ -248,7 +248,7 @@ def test_guidance_comes_from_the_settings(client, app, acme):
 
 
 def test_unreadable_business_hours_stop_the_app_at_start(database_url):
-    from crm.factory import create_app
+    from factory import create_app
 
     with pytest.raises(ValueError, match="business hours"):
         create_app({"SQLALCHEMY_DATABASE_URI": database_url, "BUSINESS_HOURS": "weekdays"})

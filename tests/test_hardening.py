@@ -10,8 +10,8 @@ from sqlalchemy import select
 
 from crm import config
 from crm.extensions import db
-from crm.factory import create_app
 from crm.models import InboxRecord
+from factory import create_app
 from tests.accounts import csrf_token_of, make_user, sign_in, token_for, with_token
 from tests.factories import event, make_client, ndjson, stored_event
 from tests.helpers import ingest_file

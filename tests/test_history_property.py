@@ -187,7 +187,7 @@ def deliver(client, session, connector: str, records: list[dict], how: str) -> N
 
 def map_all(session, acme: Client, identities) -> None:
     for system, key in identities:
-        map_and_replay(session, system, key, acme, "history test")
+        map_and_replay(session, system, key, acme, "history test", via="test")
         session.commit()
 
 

@@ -81,7 +81,7 @@ def start_worker(app, batch_size: int = 50, env: dict | None = None) -> subproce
         | (env or {})
     )
     command = [
-        sys.executable, "-m", "celery", "-A", "crm.jobs.worker", "worker", "--pool=solo",
+        sys.executable, "-m", "celery", "-A", "worker", "worker", "--pool=solo",
         "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel=WARNING",
         "-Q", app.config["CELERY_QUEUE"],
     ]  # fmt: skip

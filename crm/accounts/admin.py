@@ -15,10 +15,8 @@ from crm.accounts.models import ROLES, ApiToken, User
 from crm.accounts.operations import (
     AccountError,
     audit,
-    create_token,
     create_user,
     generate_password,
-    revoke_token,
     set_active,
     set_password,
     set_roles,
@@ -32,6 +30,7 @@ from crm.accounts.schemas import (
     TokenFormSchema,
     UserCreateFormSchema,
 )
+from crm.accounts.tokens import create_token, revoke_token
 from crm.api import ID
 from crm.extensions import db
 

@@ -1,8 +1,8 @@
 """/api/v1/me (who the token or session is) and /api/v1/audit (the audit log, for admins)."""
 
 from crm.accounts.audit import audit_page
-from crm.accounts.guard import current_token, current_user_or_none
 from crm.accounts.policy import capabilities_of
+from crm.accounts.requester import current_token, current_user_or_none
 from crm.accounts.schemas import AuditPageSchema, AuditQuerySchema, MeSchema
 from crm.api import ApiBlueprint
 from crm.extensions import db

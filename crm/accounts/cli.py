@@ -10,14 +10,13 @@ from crm.accounts.models import ROLES, ApiToken, User
 from crm.accounts.operations import (
     AccountError,
     audit,
-    create_token,
     create_user,
     find_user,
     generate_password,
-    revoke_token,
     set_active,
     set_password,
 )
+from crm.accounts.tokens import create_token, revoke_token
 from crm.extensions import db
 
 users_cli = AppGroup("users", help="Accounts: create, list, deactivate, set passwords.")

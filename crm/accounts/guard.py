@@ -23,23 +23,25 @@ from flask import (
     session,
     url_for,
 )
-from flask_login import LoginManager, current_user
+from flask_login import LoginManager
 from flask_smorest import abort as api_abort
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from crm.accounts import policy, sessions
-from crm.accounts.models import ApiToken, User
-from crm.accounts.operations import TokenGrant, grant_for_secret, note_token_use
+from crm.accounts.models import User
+from crm.accounts.requester import (
+    bearer_secret,
+    current_grant,
+    current_user_or_none,
+    is_api_request,
+)
 from crm.database import read_outside_transaction
 from crm.extensions import db
-from crm.models.types import utcnow
 
 login_manager = LoginManager()
 csrf = CSRFProtect()
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-# Paths under /api/ that are pages for people, not the JSON API.
-PAGES_UNDER_API = frozenset({"api-docs.openapi_swagger_ui"})
 # Form posts that carry no CSRF token: webhooks prove their sender with a signature.
 WITHOUT_CSRF = frozenset({"webhooks.receive"})
 REALM = 'Bearer realm="Touchline"'
@@ -71,32 +73,6 @@ def init_app(app: Flask) -> None:
     app.teardown_request(_end_read)
     app.register_error_handler(CSRFError, _csrf_refused)
     app.context_processor(lambda: {"may_open": may_open, "signed_in": current_user_or_none})
-
-
-# --- who is asking ---------------------------------------------------------------------
-
-
-def current_user_or_none() -> User | None:
-    user = current_user._get_current_object() if current_user else None
-    return user if user is not None and user.is_authenticated else None
-
-
-def current_grant() -> TokenGrant | None:
-    """What the API token this request sent grants, if it sent a live one
-    (looked up once a request)."""
-    if "token_grant" not in g:
-        g.token_grant = _grant_from_header()
-    return g.token_grant
-
-
-def current_token() -> ApiToken | None:
-    """The API token this request was authenticated by, if it was."""
-    grant = current_grant()
-    return grant.token(db.session) if grant is not None else None
-
-
-def is_api_request() -> bool:
-    return request.path.startswith("/api/") and request.endpoint not in PAGES_UNDER_API
 
 
 def _end_read(_error) -> None:
@@ -132,25 +108,6 @@ def _user_from_token(req) -> User | None:
     the user itself: the access hook decides on the grant's roles alone."""
     grant = current_grant()
     return grant.user(db.session) if grant is not None else None
-
-
-def _grant_from_header() -> TokenGrant | None:
-    if not is_api_request():
-        return None
-    secret = _bearer_secret()
-    if secret is None:
-        return None
-    grant = grant_for_secret(db.session, secret)
-    used = grant is not None and note_token_use(db.session, grant, utcnow())
-    # Outside a transaction the UPDATE is committed already; a commit would end the read's mode.
-    if used and not g.get("read_outside_transaction"):
-        db.session.commit()
-    return grant
-
-
-def _bearer_secret() -> str | None:
-    scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
-    return secret.strip() if scheme.lower() == "bearer" and secret.strip() else None
 
 
 # --- the hook ----------------------------------------------------------------------------
@@ -227,7 +184,7 @@ def _to_login():
 
 def _unauthorized(message: str | None = None):
     if message is None and "Authorization" in request.headers:
-        if _bearer_secret() is None:
+        if bearer_secret() is None:
             message = "Send the API token as Authorization: Bearer <token>."
         else:
             message = "The API token is unknown, revoked, or its account is deactivated."

@@ -16,7 +16,7 @@ from flask_login import login_user, logout_user
 from marshmallow import ValidationError
 
 from crm.accounts import ratelimit, sessions
-from crm.accounts.guard import current_user_or_none, landing_page
+from crm.accounts.guard import landing_page
 from crm.accounts.operations import (
     MAX_EMAIL_LENGTH,
     AccountError,
@@ -26,6 +26,7 @@ from crm.accounts.operations import (
     set_password,
 )
 from crm.accounts.policy import CAPABILITIES, capabilities_of
+from crm.accounts.requester import current_user_or_none
 from crm.accounts.schemas import LoginFormSchema, PasswordChangeFormSchema
 from crm.extensions import db
 from crm.models.types import utcnow

@@ -6,7 +6,7 @@ Redis, or in-process when no REDIS_URL is set.
 - operations.py: creating a job and moving it along (idempotent steps)
 - runner.py: how a task runs its job (commits, failures, transient-error retries)
 - celery.py: the Celery app of a Flask app; `enqueue`
-- worker.py: what `celery -A crm.jobs.worker worker` loads
+- the top-level worker.py is what `celery -A worker worker` loads
 - views.py, api.py: /jobs and /api/v1/jobs
 
 Tasks live in the package that owns the work (connectors/tasks.py,

@@ -1,6 +1,6 @@
 """/api/v1/jobs: background jobs, as /jobs shows them."""
 
-from crm.accounts.guard import current_user_or_none
+from crm.accounts.requester import current_user_or_none
 from crm.api import ID, ApiBlueprint, abort
 from crm.extensions import db
 from crm.jobs.queries import visible_job, visible_jobs

@@ -6,7 +6,7 @@ import os
 from flask import Blueprint, abort, render_template, request, send_file
 from marshmallow import ValidationError
 
-from crm.accounts.guard import current_user_or_none
+from crm.accounts.requester import current_user_or_none
 from crm.api import ID
 from crm.extensions import db
 from crm.jobs.files import path_for

@@ -13,8 +13,8 @@ from marshmallow import ValidationError
 from sqlalchemy import select
 from werkzeug.wsgi import wrap_file
 
-from crm.accounts.guard import current_user_or_none
 from crm.accounts.operations import audit
+from crm.accounts.requester import current_user_or_none
 from crm.clients.directory import directory_choices
 from crm.extensions import db
 from crm.models import Client

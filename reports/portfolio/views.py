@@ -9,8 +9,8 @@ from flask import Blueprint, Response, abort, flash, redirect, request, url_for
 from marshmallow import ValidationError
 from sqlalchemy import select
 
-from crm.accounts.guard import current_user_or_none
 from crm.accounts.operations import audit
+from crm.accounts.requester import current_user_or_none
 from crm.clients.operations import ClientInputError, update_client
 from crm.extensions import db
 from crm.models import Client

@@ -19,7 +19,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from crm.extensions import db
-from crm.factory import create_app
+from factory import create_app
 from tests.accounts import PASSWORD, make_user
 
 CHROMIUM_ARGS = [

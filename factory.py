@@ -27,7 +27,7 @@ from crm.models.types import json_dumps
 def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(
         "touchline",
-        root_path=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        root_path=os.path.dirname(os.path.abspath(__file__)),
         instance_relative_config=True,
         static_folder="static",
         template_folder="templates",
