@@ -44,16 +44,6 @@ def _client(slug: str, field: str = "client") -> Client:
     return client
 
 
-def _paged(page: review.Page) -> dict:
-    return {
-        "items": page.items,
-        "page": page.page,
-        "per_page": page.per_page,
-        "pages": page.pages,
-        "total": page.total,
-    }
-
-
 @blp.route("/identities")
 class Identities(MethodView):
     @blp.arguments(MappedIdentityArgs, location="query")
@@ -62,10 +52,8 @@ class Identities(MethodView):
     def get(self, args):
         """How other systems name our clients, by system then key."""
         client = _client(args["client"]) if "client" in args else None
-        return _paged(
-            review.mapped_identities(
-                db.session, args.get("system"), client, args["page"], args["per_page"]
-            )
+        return review.mapped_identities(
+            db.session, args.get("system"), client, args["page"], args["per_page"]
         )
 
     @blp.arguments(MapIdentityBody)
@@ -102,7 +90,7 @@ def unmatched(args):
     groups = review.unmatched_groups(
         db.session, args["page"], args["per_page"], args.get("system"), args.get("q")
     )
-    return _paged(groups) | {"waiting": review.waiting_records(db.session)}
+    return groups.as_dict() | {"waiting": review.waiting_records(db.session)}
 
 
 @blp.route("/unmatched/records")
@@ -110,15 +98,13 @@ def unmatched(args):
 @blp.response(200, InboxRecordPage)
 def unmatched_records(args):
     """Unmatched records one by one, oldest first."""
-    return _paged(
-        review.unmatched_records(
-            db.session,
-            system=args.get("system"),
-            key=args.get("key"),
-            connector=args.get("connector"),
-            page=args["page"],
-            per_page=args["per_page"],
-        )
+    return review.unmatched_records(
+        db.session,
+        system=args.get("system"),
+        key=args.get("key"),
+        connector=args.get("connector"),
+        page=args["page"],
+        per_page=args["per_page"],
     )
 
 
@@ -127,9 +113,7 @@ def unmatched_records(args):
 @blp.response(200, IngestRunPage)
 def runs(args):
     """Ingest runs, newest first."""
-    return _paged(
-        run_review.ingest_runs(db.session, args["page"], args["per_page"], args.get("connector"))
-    )
+    return run_review.ingest_runs(db.session, args["page"], args["per_page"], args.get("connector"))
 
 
 @blp.route(f"/runs/<{ID}:run_id>")
@@ -147,7 +131,7 @@ def run(args, run_id: int):
     return {
         "run": found,
         "inbox": run_review.inbox_counts(db.session, run_id),
-        "records": _paged(records),
+        "records": records,
     }
 
 

@@ -15,7 +15,7 @@ every ingest, so the caller commits whatever is left.
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import TypeVar
 
 from flask import current_app, has_request_context
 from sqlalchemy import and_, func, or_, select
@@ -30,6 +30,7 @@ from crm.extensions import db
 from crm.identities import map_identity
 from crm.jobs.models import Job
 from crm.models import Client, Identity, InboxHint, InboxRecord, IngestRun
+from crm.paging import Page, page_of
 
 # How people name the systems that name our clients.
 SYSTEM_LABELS = {
@@ -66,20 +67,6 @@ def is_public_domain(system: str, key: str) -> bool:
 def describe_hint(system: str, key: str) -> str:
     """("stripe", "cus_9x") -> "Stripe customer cus_9x"."""
     return f"{SYSTEM_LABELS.get(system, system)} {key}"
-
-
-@dataclass
-class Page(Generic[T]):
-    """One page of a list the pages and the API show."""
-
-    items: list[T]
-    page: int
-    per_page: int
-    total: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
 
 
 # --- the unmatched queue -------------------------------------------------------
@@ -216,11 +203,7 @@ def unmatched_records(
         if key:
             hinted = hinted.where(InboxHint.key == key)
         query = query.where(InboxRecord.id.in_(hinted))
-    total = session.scalar(select(func.count()).select_from(query.subquery()))
-    items = session.scalars(
-        query.order_by(InboxRecord.id).limit(per_page).offset((page - 1) * per_page)
-    ).all()
-    return Page(list(items), page, per_page, total)
+    return page_of(session, query.order_by(InboxRecord.id), page, per_page)
 
 
 def waiting_systems(session: Session) -> list[str]:
@@ -329,13 +312,7 @@ def mapped_identities(
         query = query.where(Identity.system == system.strip().lower())
     if client is not None:
         query = query.where(Identity.client_id == client.id)
-    total = session.scalar(select(func.count()).select_from(query.subquery()))
-    items = session.scalars(
-        query.order_by(Identity.system, Identity.external_key)
-        .limit(per_page)
-        .offset((page - 1) * per_page)
-    ).all()
-    return Page(list(items), page, per_page, total)
+    return page_of(session, query.order_by(Identity.system, Identity.external_key), page, per_page)
 
 
 def map_and_replay(

@@ -14,10 +14,10 @@ from sqlalchemy.orm import Session
 from connectors import registry
 from connectors.pipeline import Pipeline
 from connectors.readers import Record
-from connectors.review import Page
 from crm import jsontext
 from crm.models import InboxHint, InboxRecord, IngestRun
 from crm.models.inbox import RUN_COUNTS
+from crm.paging import Page, page_of
 
 # Records that can go through the pipeline again; the others already did.
 REPLAYABLE = ("rejected", "unmatched", "skipped")
@@ -29,11 +29,7 @@ def ingest_runs(
     query = select(IngestRun)
     if connector:
         query = query.where(IngestRun.connector == connector)
-    total = session.scalar(select(func.count()).select_from(query.subquery()))
-    items = session.scalars(
-        query.order_by(IngestRun.id.desc()).limit(per_page).offset((page - 1) * per_page)
-    ).all()
-    return Page(list(items), page, per_page, total)
+    return page_of(session, query.order_by(IngestRun.id.desc()), page, per_page)
 
 
 def inbox_counts(session: Session, run_id: int) -> dict[str, int]:
@@ -53,13 +49,7 @@ def run_records(
     query = select(InboxRecord).where(InboxRecord.run_id == run_id)
     if status:
         query = query.where(InboxRecord.status == status)
-    total = session.scalar(select(func.count()).select_from(query.subquery()))
-    items = session.scalars(
-        query.order_by(InboxRecord.position, InboxRecord.id)
-        .limit(per_page)
-        .offset((page - 1) * per_page)
-    ).all()
-    return Page(list(items), page, per_page, total)
+    return page_of(session, query.order_by(InboxRecord.position, InboxRecord.id), page, per_page)
 
 
 # --- replaying one record ------------------------------------------------------

@@ -2,10 +2,11 @@
 
 from flask_smorest.fields import Upload
 from marshmallow import EXCLUDE, Schema, fields, pre_load
-from marshmallow.validate import Length, OneOf, Range
+from marshmallow.validate import Length, OneOf
 
 from crm.heartbeat import INTERRUPTED
 from crm.models.inbox import INBOX_STATUSES
+from crm.paging import PageArgs, page_fields, page_schema
 
 
 class _Lenient(Schema):
@@ -21,10 +22,8 @@ class _Lenient(Schema):
         return {name: value for name, value in data.items() if value not in ("", None)}
 
 
-class ReviewPageArgs(_Lenient):
-    # A page past the last is empty; one past a million would not fit the query's OFFSET.
-    page = fields.Integer(load_default=1, validate=Range(min=1, max=1_000_000))
-    per_page = fields.Integer(load_default=25, validate=Range(min=1, max=200))
+class ReviewPageArgs(_Lenient, PageArgs):
+    per_page = page_fields(per_page=25)["per_page"]
 
 
 class UnmatchedArgs(ReviewPageArgs):
@@ -200,23 +199,10 @@ class ReplayResultSchema(Schema):
     run = fields.Nested(IngestRunSchema)
 
 
-def _paged(item_schema: type[Schema], name: str) -> type[Schema]:
-    return Schema.from_dict(
-        {
-            "items": fields.List(fields.Nested(item_schema)),
-            "page": fields.Integer(),
-            "per_page": fields.Integer(),
-            "pages": fields.Integer(),
-            "total": fields.Integer(),
-        },
-        name=name,
-    )
-
-
-MappedIdentityPage = _paged(MappedIdentitySchema, "MappedIdentityPage")
-HintGroupPage = _paged(HintGroupSchema, "HintGroupPage")
-InboxRecordPage = _paged(InboxRecordSchema, "InboxRecordPage")
-IngestRunPage = _paged(IngestRunSchema, "IngestRunPage")
+MappedIdentityPage = page_schema(MappedIdentitySchema, "MappedIdentityPage")
+HintGroupPage = page_schema(HintGroupSchema, "HintGroupPage")
+InboxRecordPage = page_schema(InboxRecordSchema, "InboxRecordPage")
+IngestRunPage = page_schema(IngestRunSchema, "IngestRunPage")
 
 
 class IngestRunDetailSchema(Schema):

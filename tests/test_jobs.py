@@ -13,6 +13,7 @@ from sqlalchemy.exc import OperationalError
 
 from connectors import registry
 from connectors.pipeline import Pipeline
+from connectors.pipeline import core as pipeline_core
 from connectors.signatures import sign_hmac
 from connectors.tasks import ingest_payload
 from connectors.webhooks import delivery_key
@@ -149,16 +150,16 @@ def test_a_job_whose_worker_died_mid_batch_resumes_its_run(app, signed, monkeypa
     has stopped, goes on from record 101 with the same run."""
     app.config["INGEST_BATCH_SIZE"] = 50
     job = _queued_ingest(tickets(120))
-    real_commit, commits = Pipeline._commit_batch, []
+    real_commit, commits = pipeline_core.commit_batch, []
 
-    def killed_after_two_batches(self, run_id, batch):
-        real_commit(self, run_id, batch)
+    def killed_after_two_batches(session, run_id, batch):
+        real_commit(session, run_id, batch)
         commits.append(run_id)
         if len(commits) == 2:
             raise KeyboardInterrupt("kill -9")  # nothing after this runs in a killed process
 
-    monkeypatch.setattr(Pipeline, "_commit_batch", killed_after_two_batches)
-    monkeypatch.setattr(Pipeline, "_fail", lambda self, run, error: None)
+    monkeypatch.setattr(pipeline_core, "commit_batch", killed_after_two_batches)
+    monkeypatch.setattr(pipeline_core, "fail", lambda session, run, error: None)
     monkeypatch.setattr(runner, "_fail", lambda job_id, message, result=None: None)
     with pytest.raises(KeyboardInterrupt):
         enqueue(ingest_payload, job.id)

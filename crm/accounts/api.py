@@ -37,10 +37,4 @@ def audit(query):
     `actor` matches part of the actor's email; `client` is a client's slug.
     """
     page = audit_page(db.session, **query)
-    return {
-        "items": page.items,
-        "page": page.page,
-        "per_page": page.per_page,
-        "pages": page.pages,
-        "total": page.total,
-    }
+    return page

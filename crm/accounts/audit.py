@@ -5,15 +5,15 @@ Entries are written with crm.accounts.operations.audit where the thing
 happens (the views); this module decides nothing about who may read them.
 """
 
-import math
 from dataclasses import dataclass
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from crm.accounts.models import AuditEntry
 from crm.accounts.operations import audit
 from crm.models import Client
+from crm.paging import Page, page_of
 
 # action -> what it records (the audit page offers these as its filter).
 ACTIONS = {
@@ -38,18 +38,6 @@ ACTIONS = {
 }
 
 
-@dataclass(frozen=True)
-class AuditPage:
-    items: list[AuditEntry]
-    page: int
-    per_page: int
-    total: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, math.ceil(self.total / self.per_page))
-
-
 def audit_page(
     session: Session,
     *,
@@ -58,7 +46,7 @@ def audit_page(
     client: str | None = None,
     page: int = 1,
     per_page: int = 50,
-) -> AuditPage:
+) -> Page[AuditEntry]:
     """Entries newest first. `action` matches exactly, or a family ("user"
     for every user.* action); `actor` is part of an email; `client` a slug."""
     query = select(AuditEntry)
@@ -70,13 +58,9 @@ def audit_page(
         query = query.where(AuditEntry.actor_email.contains(actor.strip().lower(), autoescape=True))
     if client:
         query = query.where(AuditEntry.target_type == "client", AuditEntry.target == client.strip())
-    total = session.scalar(select(func.count()).select_from(query.subquery()))
-    items = session.scalars(
-        query.order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
-        .limit(per_page)
-        .offset((page - 1) * per_page)
-    ).all()
-    return AuditPage(list(items), page, per_page, total)
+    return page_of(
+        session, query.order_by(AuditEntry.at.desc(), AuditEntry.id.desc()), page, per_page
+    )
 
 
 # --- changes to a client ------------------------------------------------------------------

@@ -4,6 +4,7 @@ from marshmallow import Schema, fields, validate
 
 from crm.accounts.models import ROLES
 from crm.accounts.operations import MAX_EMAIL_LENGTH, MAX_PASSWORD_LENGTH
+from crm.paging import PageArgs, page_schema
 from crm.schemas import FormSchema
 
 _email = validate.Length(max=MAX_EMAIL_LENGTH)
@@ -64,12 +65,10 @@ class TokenFormSchema(FormSchema):
 # --- the audit log ---------------------------------------------------------------------
 
 
-class AuditQuerySchema(FormSchema):
+class AuditQuerySchema(FormSchema, PageArgs):
     action = fields.String(load_default=None, validate=validate.Length(max=40))
     actor = fields.String(load_default=None, validate=validate.Length(max=254))
     client = fields.String(load_default=None, validate=validate.Length(max=80))
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
-    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
 
 
 class AuditEntrySchema(Schema):
@@ -84,12 +83,7 @@ class AuditEntrySchema(Schema):
     ip = fields.String(allow_none=True)
 
 
-class AuditPageSchema(Schema):
-    items = fields.List(fields.Nested(AuditEntrySchema))
-    page = fields.Integer()
-    per_page = fields.Integer()
-    pages = fields.Integer()
-    total = fields.Integer()
+AuditPageSchema = page_schema(AuditEntrySchema, "AuditPage")
 
 
 # --- who am I ---------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session
 from crm import flags as rules
 from crm.flags import DEFAULT_SETTINGS, FlagSettings
 from crm.models import Client, Entity, Event, Group, client_groups
+from crm.paging import MAX_PER_PAGE, Page
 from crm.vocabulary import GROUP_KINDS
 
 SORTS = ("name", "last_touch", "open_tickets", "overdue")
@@ -43,7 +44,7 @@ DIRECTIONS = ("asc", "desc")
 # Clicking a column header sorts names A-Z but numbers and dates biggest first.
 DEFAULT_DIRECTION = {"name": "asc", "last_touch": "desc", "open_tickets": "desc", "overdue": "desc"}
 PER_PAGE = 50
-MAX_PER_PAGE = 200
+
 # Each flag of crm.flags (most pressing first): the row's column that counts
 # it, and how a page names it.
 FLAGS = {f"{kind}s": rules.LABELS[kind] for kind in rules.KINDS}
@@ -141,24 +142,12 @@ class DirectoryRow:
         return any(getattr(self, column) for column in FLAGS)
 
 
-@dataclass
-class DirectoryPage:
-    rows: list[DirectoryRow]
-    total: int
-    page: int
-    per_page: int
+class DirectoryPage(Page["DirectoryRow"]):
+    """A page of the directory; its rows are its items."""
 
     @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
-
-    @property
-    def has_previous(self) -> bool:
-        return self.page > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.pages
+    def rows(self) -> list["DirectoryRow"]:
+        return self.items
 
 
 def client_directory(
@@ -228,7 +217,7 @@ def client_directory(
     ]
     _attach_groups(session, rows)
     _attach_overdue(session, rows, now)
-    return DirectoryPage(rows=rows, total=matching, page=page, per_page=per_page)
+    return DirectoryPage(rows, page, per_page, matching)
 
 
 def directory_choices(session: Session) -> dict:

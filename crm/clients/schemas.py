@@ -19,7 +19,6 @@ from marshmallow import (
 
 from crm.clients.directory import (
     DIRECTIONS,
-    MAX_PER_PAGE,
     PER_PAGE,
     SORTS,
     BadGroupSelector,
@@ -28,6 +27,7 @@ from crm.clients.directory import (
 )
 from crm.clients.operations import is_timezone, slug_problem
 from crm.identities import CASELESS_SYSTEMS
+from crm.paging import page_fields, page_schema
 from crm.vocabulary import CLIENT_STATUSES, GROUP_KINDS, TIERS
 
 
@@ -241,9 +241,8 @@ class DirectoryQuerySchema(Schema):
         validate=validate.OneOf(DIRECTIONS),
         metadata={"description": "Default: asc for name, desc for the others"},
     )
-    # A page past the last is empty; one past a million would not fit the query's OFFSET.
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
-    per_page = fields.Integer(load_default=PER_PAGE, validate=validate.Range(1, MAX_PER_PAGE))
+    page = page_fields(PER_PAGE)["page"]
+    per_page = page_fields(PER_PAGE)["per_page"]
 
     @pre_load
     def drop_blanks(self, data, **kwargs):
@@ -329,9 +328,4 @@ class DirectoryRowSchema(Schema):
     url = fields.Function(lambda row: f"/clients/{row.slug}")
 
 
-class DirectoryPageSchema(Schema):
-    items = fields.List(fields.Nested(DirectoryRowSchema), attribute="rows")
-    total = fields.Integer()
-    page = fields.Integer()
-    per_page = fields.Integer()
-    pages = fields.Integer()
+DirectoryPageSchema = page_schema(DirectoryRowSchema, "DirectoryPage")

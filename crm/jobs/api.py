@@ -15,13 +15,7 @@ blp = ApiBlueprint("jobs_api", __name__, description="Background jobs")
 def jobs(args):
     """Jobs newest first: the ones you started (an admin sees every job)."""
     page = visible_jobs(db.session, current_user_or_none(), **args)
-    return {
-        "items": page.items,
-        "page": page.page,
-        "per_page": page.per_page,
-        "pages": page.pages,
-        "total": page.total,
-    }
+    return page
 
 
 @blp.route(f"/jobs/<{ID}:job_id>")

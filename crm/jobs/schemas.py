@@ -4,6 +4,7 @@ from marshmallow import Schema, fields, validate
 
 from crm.heartbeat import INTERRUPTED
 from crm.jobs.models import STATUSES
+from crm.paging import PageArgs, page_schema
 
 
 class JobSchema(Schema):
@@ -38,15 +39,8 @@ class JobSchema(Schema):
         return url_for("jobs.download", job_id=job.id)
 
 
-class JobListArgs(Schema):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
-    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+class JobListArgs(PageArgs):
     status = fields.String(validate=validate.OneOf(STATUSES))
 
 
-class JobPageSchema(Schema):
-    items = fields.List(fields.Nested(JobSchema))
-    page = fields.Integer()
-    per_page = fields.Integer()
-    pages = fields.Integer()
-    total = fields.Integer()
+JobPageSchema = page_schema(JobSchema, "JobPage")
