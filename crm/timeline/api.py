@@ -34,8 +34,9 @@ from crm.timeline.schemas import (
     TimelinePageSchema,
     TimelineQuerySchema,
     TouchSchema,
-    in_zone,
+    commitment_arguments,
     timeline_item,
+    touch_arguments,
 )
 from crm.timeline.touches import (
     TouchError,
@@ -116,15 +117,7 @@ def create_touch(data, slug):
     """Log a note, call or meeting; it goes on the timeline at `occurred_at` (default now)."""
     client = _client(slug)
     try:
-        event = log_touch(
-            db.session,
-            client,
-            kind=data["kind"],
-            text=data["text"],
-            title=data.get("title"),
-            actor=data["actor"].strip(),
-            occurred_at=in_zone(data.get("occurred_at"), zone(client.timezone)),
-        )
+        event = log_touch(db.session, client, **touch_arguments(data, zone(client.timezone)))
     except TouchError as error:
         db.session.rollback()
         abort(422, error.args[0], field=error.field)
@@ -142,12 +135,7 @@ def create_commitment(data, slug):
     client = _client(slug)
     try:
         commitment = make_commitment(
-            db.session,
-            client,
-            title=data["title"],
-            due_at=in_zone(data["due_at"], zone(client.timezone)),
-            actor=data["actor"].strip(),
-            detail=data.get("detail"),
+            db.session, client, **commitment_arguments(data, zone(client.timezone))
         )
     except TouchError as error:
         db.session.rollback()

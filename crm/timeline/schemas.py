@@ -89,6 +89,29 @@ def in_zone(moment: datetime | None, zone: tzinfo) -> datetime | None:
     return moment.astimezone(UTC)
 
 
+def touch_arguments(data: dict, client_zone: tzinfo) -> dict:
+    """What `log_touch` takes, from a touch as TouchSchema loaded it: the
+    page's form and the API's JSON alike (a time without a zone is the
+    client's local time)."""
+    return {
+        "kind": data["kind"],
+        "text": data["text"],
+        "title": data.get("title"),
+        "actor": data["actor"].strip(),
+        "occurred_at": in_zone(data.get("occurred_at"), client_zone),
+    }
+
+
+def commitment_arguments(data: dict, client_zone: tzinfo) -> dict:
+    """What `make_commitment` takes, from CommitmentInSchema's load (form or JSON)."""
+    return {
+        "title": data["title"],
+        "due_at": in_zone(data["due_at"], client_zone),
+        "actor": data["actor"].strip(),
+        "detail": data.get("detail"),
+    }
+
+
 class TimelineQuerySchema(FormSchema):
     """Filters of a timeline; the same from the page's form and the API."""
 

@@ -39,8 +39,9 @@ from crm.timeline.schemas import (
     CommitmentInSchema,
     TimelineQuerySchema,
     TouchSchema,
+    commitment_arguments,
     event_status,
-    in_zone,
+    touch_arguments,
 )
 from crm.timeline.touches import (
     TOUCH_KINDS,
@@ -136,15 +137,7 @@ def log_touch_form(slug: str):
     data, errors = _load(TouchSchema(), request.form)
     if not errors:
         try:
-            event = log_touch(
-                db.session,
-                client,
-                kind=data["kind"],
-                text=data["text"],
-                title=data.get("title"),
-                actor=data["actor"].strip(),
-                occurred_at=in_zone(data.get("occurred_at"), zone(client.timezone)),
-            )
+            event = log_touch(db.session, client, **touch_arguments(data, zone(client.timezone)))
         except TouchError as error:
             db.session.rollback()
             errors = {error.field or "_schema": [error.message]}
@@ -166,12 +159,7 @@ def commitment_form(slug: str):
     if not errors:
         try:
             commitment = make_commitment(
-                db.session,
-                client,
-                title=data["title"],
-                due_at=in_zone(data["due_at"], zone(client.timezone)),
-                actor=data["actor"].strip(),
-                detail=data.get("detail"),
+                db.session, client, **commitment_arguments(data, zone(client.timezone))
             )
         except TouchError as error:
             db.session.rollback()
