@@ -29,7 +29,6 @@ from sqlalchemy import select
 from connectors import registry
 from connectors.pipeline import Pipeline
 from connectors.review import map_and_replay
-from connectors.signatures import STRIPE_HEADER, sign_hmac, sign_stripe
 from crm.clients.directory import DirectoryFilters, client_directory
 from crm.extensions import db
 from crm.models import Client
@@ -37,6 +36,7 @@ from crm.timeline.hours import BusinessHours
 from crm.timeline.precontact import precontact_card
 from reports.briefing import build_briefing
 from tests.conftest import _empty_all_tables
+from tests.signing import headers_for
 from tests.factories import make_client
 from tests.helpers import entity_states
 
