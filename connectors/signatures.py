@@ -39,7 +39,6 @@ from connectors.fields import parse_datetime
 
 HMAC_HEADER = "X-Touchline-Signature"
 STRIPE_HEADER = "Stripe-Signature"
-STRIPE_TOLERANCE_S = 300
 ZENDESK_HEADER = "X-Zendesk-Webhook-Signature"
 ZENDESK_TIMESTAMP = "X-Zendesk-Webhook-Signature-Timestamp"
 # Grafana's documented header, and the default of grafana/alerting's signer
