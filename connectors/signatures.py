@@ -33,8 +33,6 @@ import hmac
 import time
 from dataclasses import dataclass
 
-import stripe
-
 from connectors.fields import parse_datetime
 
 HMAC_HEADER = "X-Touchline-Signature"
@@ -127,12 +125,16 @@ def verify_hmac(secret: str, header: str | None, body: bytes) -> None:
 
 def sign_stripe(secret: str, body: bytes, timestamp: int) -> str:
     """The header Stripe would send for `body` at `timestamp` (for tests, tools)."""
+    import stripe  # imported when used: it is slow to import, and workers never need it
+
     return stripe.WebhookSignature.generate_signature_header(body.decode(), secret, timestamp)
 
 
 def verify_stripe(secret: str, header: str | None, body: bytes, now: float | None = None) -> None:
     """Stripe's own verifier for the signature; the 300 s window is checked
     here (the library's reads the clock, and a test's vectors are old)."""
+    import stripe  # imported when used: it is slow to import, and workers never need it
+
     if not header:
         raise SignatureError(f"missing {STRIPE_HEADER} header")
     if not header.isascii():
