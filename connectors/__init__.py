@@ -11,6 +11,7 @@ from connectors import (  # noqa: F401 - registers the connectors
     devices,
     generic,
     salesforce,
+    salesforce_outbound,
     sendgrid,
     stripe,
     zendesk,

@@ -119,6 +119,9 @@ class AlertmanagerConnector(Connector):
     """Monitoring alerts from Prometheus Alertmanager or Grafana Alerting."""
 
     name = "alertmanager"
+    # The client label's value is a key of this system whichever sender
+    # delivered the alert: a client mapped once is mapped for both.
+    identity_system = "alertmanager"
     source = "rmm"
     natural_key = ("fingerprint", "startsAt", "status")
     schema = AlertSchema
@@ -187,7 +190,7 @@ class AlertmanagerConnector(Connector):
         identities = []
         client = labels.get(self.client_label) or labels.get(FALLBACK_LABEL)
         if client:
-            identities.append((self.name, client))
+            identities.append((self.identity_system, client))
         for label, system in PLACING_LABELS:
             value = labels.get(label, "").strip()
             key = host_key(value) if system == HOST_SYSTEM else value
@@ -223,3 +226,15 @@ def _fingerprint(labels: dict) -> str:
     so a stable hash of the labels keys the same thread."""
     encoded = json.dumps(labels, sort_keys=True).encode()
     return hashlib.sha256(encoded).hexdigest()[:16]
+
+
+@register
+class GrafanaConnector(AlertmanagerConnector):
+    """Grafana Alerting's webhook contact point, at `/webhooks/grafana`.
+
+    Grafana posts the Alertmanager body with fields of its own (`values`,
+    `dashboardURL`, `panelURL`, `orgId`, `title`, `state`), which this
+    connector already reads; what differs is the sender: Grafana signs with
+    its HMAC header (connectors.senders), and the events say `grafana`."""
+
+    name = "grafana"

@@ -254,8 +254,6 @@ class Connector:
     natural_key: ClassVar[tuple[str, ...]]
     schema: ClassVar[type[Schema]]
     default_format: ClassVar[str] = "json"
-    # How its webhooks are signed: "stripe", or "hmac" (see connectors.signatures).
-    signature_scheme: ClassVar[str] = "hmac"
 
     def parse(self, content: bytes, filename: str | None = None) -> Iterator[Record]:
         return read_records(content, format_of(filename, self.default_format))

@@ -97,6 +97,9 @@ class SalesforceConnector(Connector):
     """Salesforce Opportunities, and Accounts as claims; the account is the client."""
 
     name = "salesforce"
+    # Events' origin: the same for every way Salesforce's records arrive
+    # (exports, outbound messages), so one state is one fact.
+    origin = "salesforce"
     source = "sales"
     natural_key = ("Id", "StageName", "Amount", "CloseDate")
     schema = OpportunitySchema
@@ -146,7 +149,7 @@ class SalesforceConnector(Connector):
             raise Skip(
                 f"salesforce {object_name} records are not mapped, only Opportunity and Account"
             )
-        return _opportunity_events(self.name, data)
+        return _opportunity_events(self.origin, data)
 
 
 def _opportunity_events(origin: str, data: dict) -> list[CanonicalEvent]:

@@ -112,7 +112,6 @@ class StripeConnector(Connector):
     source = "billing"
     natural_key = ("id",)
     schema = StripeEventSchema
-    signature_scheme = "stripe"
 
     def parse(self, content: bytes, filename: str | None = None) -> Iterator[Record]:
         """Records as usual, with the items of a list response taken out."""

@@ -4,8 +4,9 @@ Order matters: the signature is checked on the raw bytes first (a bad one
 gets 401 and nothing is stored), then the body is stored as a raw payload,
 committed, and only then processed, by a background job (connectors.tasks):
 the answer is 202 with the job's id as soon as the body and its job are
-committed. Without a broker (no REDIS_URL) the job runs in the request and
-the answer is the run's summary (200), or 400 for a body that cannot be read.
+committed. Each sender proves itself its own way (connectors.senders).
+Without a broker (no REDIS_URL) the job runs in the request and the answer
+is the run's summary (200), or 400 for a body that cannot be read.
 A failed run keeps the body, and the sender's retry (Stripe retries for days)
 processes it again. A delivery whose body was already processed, or is being
 processed, answers without a second run.
@@ -15,17 +16,10 @@ from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from connectors import registry
+from connectors import registry, senders
 from connectors.pipeline import Pipeline
-from connectors.signatures import (
-    HMAC_HEADER,
-    STRIPE_HEADER,
-    SignatureError,
-    verify_hmac,
-    verify_stripe,
-)
+from connectors.signatures import Delivery, SignatureError
 from connectors.tasks import ingest_payload, queue_payload
-from crm.config import WEBHOOK_SECRET_PREFIX
 from crm.extensions import db
 from crm.heartbeat import INTERRUPTED
 from crm.jobs import operations as jobs
@@ -41,26 +35,26 @@ def _problem(status: int, message: str):
 
 @bp.post("/<name>")
 def receive(name: str):
+    """The answer is the sender's own where it expects one (Salesforce's
+    SOAP acknowledgement), else JSON."""
+    answer, sender = _receive(name), senders.sender(name)
+    return sender.answer(answer) if sender.answer else answer
+
+
+def _receive(name: str):
     try:
         connector = registry.get(name)
     except LookupError as error:
         return _problem(404, str(error))
-    secret = current_app.config["WEBHOOK_SECRETS"].get(name)
-    if not secret:
-        return _problem(
-            401, f"webhooks for {name} are off: set {WEBHOOK_SECRET_PREFIX}{name.upper()}"
-        )
     limit = current_app.config["WEBHOOK_MAX_BYTES"]
     if request.content_length is not None and request.content_length > limit:
         return _problem(413, f"body is {request.content_length} bytes; the limit is {limit}")
     body = request.stream.read(limit + 1)
     if len(body) > limit:
         return _problem(413, f"body is over the limit of {limit} bytes")
+    delivery = Delivery(body, dict(request.headers), request.method, request.url)
     try:
-        if connector.signature_scheme == "stripe":
-            verify_stripe(secret, request.headers.get(STRIPE_HEADER), body)
-        else:
-            verify_hmac(secret, request.headers.get(HMAC_HEADER), body)
+        senders.authenticate(name, delivery)
     except SignatureError as error:
         return _problem(401, str(error))
 

@@ -18,7 +18,6 @@ ahead.
 import copy
 import dataclasses
 import json
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -29,7 +28,6 @@ from sqlalchemy import select
 from connectors import registry
 from connectors.pipeline import Pipeline
 from connectors.review import map_and_replay
-from connectors.signatures import STRIPE_HEADER, sign_hmac, sign_stripe
 from crm.clients.directory import DirectoryFilters, client_directory
 from crm.extensions import db
 from crm.models import Client
@@ -39,6 +37,7 @@ from reports.briefing import build_briefing
 from tests.conftest import _empty_all_tables
 from tests.factories import make_client
 from tests.helpers import entity_states
+from tests.signing import headers_for
 
 VENDORS = Path(__file__).parent / "fixtures/vendors"
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -173,10 +172,7 @@ def deliver(client, session, connector: str, records: list[dict], how: str) -> N
         with Pipeline(session) as pipeline:
             pipeline.ingest(registry.get(connector), content, filename, "history test")
         return
-    if connector == "stripe":
-        headers = {STRIPE_HEADER: sign_stripe(SECRETS["stripe"], content, int(time.time()))}
-    else:
-        headers = {"X-Touchline-Signature": sign_hmac(SECRETS[connector], content)}
+    headers = headers_for(connector, SECRETS[connector], content)
     response = client.post(
         f"/webhooks/{connector}",
         data=content,
