@@ -28,8 +28,8 @@ from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
 from crm.extensions import db
-from crm.factory import create_app
 from crm.models import Entity, Event, RawPayload
+from factory import create_app
 from tests.factories import make_client
 
 BINARY = shutil.which("prometheus-alertmanager")
