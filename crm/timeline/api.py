@@ -11,6 +11,7 @@ import orjson
 from flask import current_app
 from sqlalchemy import select
 
+from crm.accounts.guard import author_name
 from crm.api import ApiBlueprint, abort
 from crm.devices import client_devices
 from crm.extensions import db
@@ -122,7 +123,7 @@ def create_touch(data, slug):
             kind=data["kind"],
             text=data["text"],
             title=data.get("title"),
-            actor=data["actor"].strip(),
+            actor=author_name(),
             occurred_at=in_zone(data.get("occurred_at"), zone(client.timezone)),
         )
     except TouchError as error:
@@ -146,7 +147,7 @@ def create_commitment(data, slug):
             client,
             title=data["title"],
             due_at=in_zone(data["due_at"], zone(client.timezone)),
-            actor=data["actor"].strip(),
+            actor=author_name(),
             detail=data.get("detail"),
         )
     except TouchError as error:
@@ -165,7 +166,7 @@ def complete(data, slug, key):
     """Mark a commitment done (409 if it is done already)."""
     client = _client(slug)
     try:
-        commitment = complete_commitment(db.session, client, key, actor=data["actor"].strip())
+        commitment = complete_commitment(db.session, client, key, actor=author_name())
     except UnknownCommitment as error:
         db.session.rollback()
         abort(404, str(error))

@@ -137,17 +137,16 @@ def _required_text(max_length: int, description: str) -> fields.String:
     )
 
 
-ACTOR = "Who logged it (until sign-in arrives, typed in)."
-
-
 class TouchSchema(FormSchema):
+    """Signed by the account the request speaks for: an `actor` sent is ignored,
+    so the author cannot be forged."""
+
     kind = fields.String(required=True, validate=validate.OneOf(TOUCH_KINDS))
     text = _required_text(20_000, "What was said or agreed.")
     title = fields.String(
         validate=validate.Length(max=500),
         metadata={"description": "A short title; the first line of the text if left out."},
     )
-    actor = _required_text(200, ACTOR)
     occurred_at = LocalDateTime(
         metadata={
             "description": "When it happened (default now); without an offset, "
@@ -157,17 +156,18 @@ class TouchSchema(FormSchema):
 
 
 class CommitmentInSchema(FormSchema):
+    """Signed, and owned, by the account the request speaks for (an `actor` sent is ignored)."""
+
     title = _required_text(500, "What we promised.")
     due_at = LocalDateTime(
         required=True,
         metadata={"description": "When it is due; without an offset, in the client's time zone."},
     )
-    actor = _required_text(200, ACTOR)
     detail = fields.String(validate=validate.Length(max=20_000))
 
 
 class CommitmentCompletionSchema(FormSchema):
-    actor = _required_text(200, ACTOR)
+    """Nothing to send: the account the request speaks for marks it done."""
 
 
 class CommitmentQuerySchema(FormSchema):

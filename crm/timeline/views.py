@@ -16,14 +16,13 @@ from flask import (
     redirect,
     render_template,
     request,
-    session,
     url_for,
 )
-from flask_login import current_user
 from marshmallow import ValidationError
 from sqlalchemy import select
 from webargs.multidictproxy import MultiDictProxy
 
+from crm.accounts.guard import author_name
 from crm.devices import client_devices
 from crm.extensions import db
 from crm.flags import FlagSettings
@@ -35,7 +34,6 @@ from crm.timeline.hours import business_hours
 from crm.timeline.precontact import precontact_card
 from crm.timeline.queries import thread, timeline_page
 from crm.timeline.schemas import (
-    CommitmentCompletionSchema,
     CommitmentInSchema,
     TimelineQuerySchema,
     TouchSchema,
@@ -53,18 +51,6 @@ from crm.timeline.touches import (
 from crm.vocabulary import KINDS, SOURCES
 
 bp = Blueprint("timeline", __name__)
-
-# The actor typed last, remembered in the session so the forms fill it in.
-ACTOR_KEY = "timeline.actor"
-
-
-def _default_actor() -> str:
-    """Who the forms say logged a touch: the name typed last, else the signed-in
-    user's name (a shared account may still be used by several people)."""
-    typed = session.get(ACTOR_KEY)
-    if typed:
-        return typed
-    return (getattr(current_user, "name", None) or "") if current_user.is_authenticated else ""
 
 
 @bp.record_once
@@ -142,7 +128,7 @@ def log_touch_form(slug: str):
                 kind=data["kind"],
                 text=data["text"],
                 title=data.get("title"),
-                actor=data["actor"].strip(),
+                actor=author_name(),
                 occurred_at=in_zone(data.get("occurred_at"), zone(client.timezone)),
             )
         except TouchError as error:
@@ -150,7 +136,6 @@ def log_touch_form(slug: str):
             errors = {error.field or "_schema": [error.message]}
         else:
             db.session.commit()
-            session[ACTOR_KEY] = event.actor
             flash(f"{event.kind.capitalize()} logged: {event.title}")
             return redirect(url_for(".client_page", slug=slug, _anchor="timeline"))
     page = timeline_page(db.session, client.id)
@@ -170,7 +155,7 @@ def commitment_form(slug: str):
                 client,
                 title=data["title"],
                 due_at=in_zone(data["due_at"], zone(client.timezone)),
-                actor=data["actor"].strip(),
+                actor=author_name(),
                 detail=data.get("detail"),
             )
         except TouchError as error:
@@ -178,7 +163,6 @@ def commitment_form(slug: str):
             errors = {error.field or "_schema": [error.message]}
         else:
             db.session.commit()
-            session[ACTOR_KEY] = commitment.assignee
             flash(f"Commitment recorded: {commitment.title}")
             return redirect(url_for(".client_page", slug=slug))
     page = timeline_page(db.session, client.id)
@@ -190,18 +174,14 @@ def commitment_done_form(slug: str, key: str):
     client = _client_or_none(slug)
     if client is None:
         return _not_found(f"There is no client “{slug}”.")
-    data, errors = _load(CommitmentCompletionSchema(), request.form)
     back = request.form.get("next") == "thread"
     target = (
         url_for(".thread_page", slug=slug, thread_type="commitment", key=key)
         if back
         else url_for(".client_page", slug=slug)
     )
-    if errors:
-        flash(f"Commitment not marked done: {_describe(errors)}", "error")
-        return redirect(target)
     try:
-        commitment = complete_commitment(db.session, client, key, actor=data["actor"].strip())
+        commitment = complete_commitment(db.session, client, key, actor=author_name())
     except UnknownCommitment:
         db.session.rollback()
         return _not_found(f"{client.name} has no commitment “{key}”.")
@@ -210,7 +190,6 @@ def commitment_done_form(slug: str, key: str):
         flash(error.message.capitalize(), "error")
         return redirect(target)
     db.session.commit()
-    session[ACTOR_KEY] = data["actor"].strip()
     flash(f"Commitment done: {commitment.title}")
     return redirect(target)
 
@@ -228,7 +207,6 @@ def thread_page(slug: str, thread_type: str, key: str):
         client=client,
         thread=found,
         now=utcnow(),
-        actor=_default_actor(),
     )
 
 
@@ -294,7 +272,6 @@ def _client_page(
     if page is not None and page.next_cursor:
         older_args = args | {"cursor": page.next_cursor}
         older = url_for(".client_page", slug=client.slug, _anchor="timeline", **older_args)
-    actor = _default_actor()
     return (
         render_template(
             "timeline/client.html",
@@ -310,13 +287,12 @@ def _client_page(
             selected_kinds=_chosen(request.args.getlist("kind")),
             newest_args={name: values for name, values in args.items() if name != "cursor"},
             filter_errors=filter_errors or {},
-            touch_values=touch[0] if touch else {"kind": "note", "actor": actor},
+            touch_values=touch[0] if touch else {"kind": "note"},
             touch_errors=touch[1] if touch else {},
-            commitment_values=commitment[0] if commitment else {"actor": actor},
+            commitment_values=commitment[0] if commitment else {},
             commitment_errors=commitment[1] if commitment else {},
             touch_kinds=TOUCH_KINDS,
             kinds_by_source=_kinds_by_source(),
-            actor=actor,
         ),
         status,
     )
