@@ -22,6 +22,8 @@ SHOWN_PROBLEMS = 10
 
 def _print_summary(run: IngestRun) -> None:
     click.echo(f"run {run.id} ({run.connector}): {run.total} records")
+    if run.warning:
+        click.echo(f"warning: {run.warning}", err=True)
     for name in RUN_COUNTS:
         click.echo(f"  {name:<10}{getattr(run, name):>10}")
     problems = db.session.scalars(

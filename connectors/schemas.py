@@ -149,6 +149,10 @@ class IngestRunSchema(Schema):
     started_at = fields.DateTime()
     finished_at = fields.DateTime(allow_none=True)
     error = fields.String(allow_none=True)
+    warning = fields.String(
+        allow_none=True,
+        metadata={"description": "Set when a finished run found no records in its file"},
+    )
     total = fields.Integer()
     accepted = fields.Integer()
     duplicate = fields.Integer()
@@ -169,6 +173,9 @@ class IngestSummarySchema(Schema):
     skipped = fields.Integer()
     rejected = fields.Integer()
     unmatched = fields.Integer()
+    warning = fields.String(
+        metadata={"description": "Only when the file held no records: nothing was imported"}
+    )
 
 
 class MappedIdentitySchema(Schema):

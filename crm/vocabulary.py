@@ -13,6 +13,10 @@ SOURCES = ("billing", "rmm", "tickets", "marketing", "sales", "manual")
 TIERS = ("new", "standard", "problem", "key")
 CLIENT_STATUSES = ("active", "churned")
 GROUP_KINDS = ("industry", "product", "location", "timezone", "language", "custom")
+# Group kinds that restate a setting of the client itself (its language, its time
+# zone): useful for picking clients, but a document that names the client's groups
+# lists the others, and says the language and time zone where it gives them.
+SETTING_GROUP_KINDS = ("timezone", "language")
 
 # Every kind names the thread type its events join when they carry a thread
 # key (a campaign id, an invoice number, ...). These thread types also keep

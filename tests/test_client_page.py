@@ -136,7 +136,10 @@ def test_log_a_note_and_see_it_on_top(client, session, acme):
     html = page(client, "/clients/acme")
     assert event_titles(html)[0] == "Wants Teams phones"
     assert "Note logged: Wants Teams phones" in html
-    assert 'value="Ana"' in html  # the name is remembered for the next form
+    # Signed by the signed-in account, not the name sent with the form.
+    assert "Signed as Test Everyone" in html and 'name="actor"' not in html
+    logged = select(Event.actor).where(Event.title == "Wants Teams phones")
+    assert session.scalar(logged) == "Test Everyone"
 
 
 def test_a_note_without_text_shows_the_error_and_writes_nothing(client, session, acme):
@@ -197,7 +200,6 @@ def test_an_overdue_commitment_is_flagged(client, session, acme):
     [
         ({"title": "Call", "due_at": "next tuesday", "actor": "Ana"}, "due_at"),
         ({"title": "", "due_at": "2026-10-01T15:00", "actor": "Ana"}, "title"),
-        ({"title": "Call", "due_at": "2026-10-01T15:00", "actor": " "}, "actor"),
     ],
 )
 def test_a_bad_commitment_shows_the_error_and_writes_nothing(client, session, acme, data, field):
@@ -210,14 +212,14 @@ def test_a_bad_commitment_shows_the_error_and_writes_nothing(client, session, ac
     )
 
 
-def test_marking_done_without_a_name_writes_nothing(client, session, acme):
+def test_marking_done_is_signed_by_the_account_whatever_name_is_sent(client, session, acme):
     stored_event(acme, "commitment.made", 0, thread="C-1", title="Call back")
     session.commit()
-    response = client.post(
-        "/clients/acme/commitments/C-1/done", data={"actor": ""}, follow_redirects=True
-    )
-    assert "Commitment not marked done" in response.get_data(as_text=True)
-    assert session.scalar(select(Entity.status).where(Entity.key == "C-1")) == "open"
+    response = client.post("/clients/acme/commitments/C-1/done", data={"actor": "Mallory"})
+    assert response.status_code == 302
+    assert session.scalar(select(Entity.status).where(Entity.key == "C-1")) == "done"
+    done = select(Event.actor).where(Event.kind == "commitment.done")
+    assert session.scalar(done) == "Test Everyone"
     assert (
         client.post("/clients/acme/commitments/C-404/done", data={"actor": "Ana"}).status_code
         == 404
@@ -300,10 +302,31 @@ def test_a_kept_promise_says_which(client, session):
     )
 
 
-def test_the_forms_name_the_signed_in_user_until_another_name_is_typed(app):
+def test_touches_are_signed_by_the_signed_in_account_and_audited(app):
+    from crm.accounts.models import AuditEntry
+    from crm.extensions import db
     from tests.accounts import make_user, signed_in_client
 
     make_client("acme", name="Acme")
-    http = signed_in_client(app, make_user("staff", name="Bob Ferreira"))
+    bob = make_user("staff", name="Bob Ferreira")
+    http = signed_in_client(app, bob)
     page = http.get("/clients/acme").get_data(as_text=True)
-    assert page.count('name="actor" maxlength="200" required value="Bob Ferreira"') == 2
+    assert 'name="actor"' not in page and "Signed as Bob Ferreira" in page
+    forged = {"kind": "call", "text": "Agreed the renewal", "actor": "The CEO"}
+    assert http.post("/clients/acme/touches", data=forged).status_code == 302
+    promise = {"title": "Send the quote", "due_at": "2031-01-01T10:00", "actor": "Someone else"}
+    assert http.post("/clients/acme/commitments", data=promise).status_code == 302
+    signed = db.session.execute(select(Event.kind, Event.actor).order_by(Event.id)).all()
+    assert signed == [("call", "Bob Ferreira"), ("commitment.made", "Bob Ferreira")]
+    assert db.session.scalar(select(Entity.assignee)) == "Bob Ferreira"
+    key = db.session.scalar(select(Entity.key))
+    assert http.post(f"/clients/acme/commitments/{key}/done", data={}).status_code == 302
+    entries = db.session.execute(
+        select(AuditEntry.action, AuditEntry.actor_id, AuditEntry.target).order_by(AuditEntry.id)
+    ).all()
+    audited = [(a, who, target) for a, who, target in entries if a != "user.sign_in"]
+    assert audited == [
+        ("touch.log", bob.id, "acme"),
+        ("commitment.make", bob.id, "acme"),
+        ("commitment.done", bob.id, "acme"),
+    ]

@@ -35,6 +35,9 @@ ACTIONS = {
     "identity.unmap": "removed an identity from a client",
     "inbox.replay": "replayed an inbox record",
     "ingest.file": "ingested a file",
+    "touch.log": "logged a touch (note, call or meeting)",
+    "commitment.make": "made a commitment to a client",
+    "commitment.done": "marked a commitment done",
 }
 
 

@@ -158,6 +158,15 @@ def may_open(path: str, method: str = "GET") -> bool:
     return user is not None and policy.allows(user.roles, needed)
 
 
+def author_name() -> str:
+    """Who signs what this request writes (a touch, a promise, its completion):
+    the signed-in account (session or API token), never a name typed in."""
+    user = current_user_or_none()
+    if user is None:
+        raise RuntimeError("no signed-in account to sign with")  # the access hook lets none by
+    return user.name or user.email
+
+
 def landing_page(user: User) -> str:
     for endpoint in LANDING_PAGES:
         if policy.allows(user.roles, policy.required(endpoint, "GET")):

@@ -6,9 +6,10 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from crm import api
+    from crm import api, health
     from crm.clients.api import blp
     from crm.clients.views import bp
 
     app.register_blueprint(bp)
+    app.add_template_filter(health.tone, "health_tone")  # the directory's and the briefing's
     api.register(app, blp)

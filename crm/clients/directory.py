@@ -34,15 +34,24 @@ from sqlalchemy import case, exists, func, or_, select, union
 from sqlalchemy.orm import Session
 
 from crm import flags as rules
+from crm.clients import standing
 from crm.flags import DEFAULT_SETTINGS, FlagSettings
+from crm.health import FULL_HEALTH, current_scores
 from crm.models import Client, Entity, Event, Group, client_groups
 from crm.paging import MAX_PER_PAGE, Page
 from crm.vocabulary import GROUP_KINDS
 
-SORTS = ("name", "last_touch", "open_tickets", "overdue")
+SORTS = ("name", "last_touch", "last_contact", "health", "open_tickets", "overdue")
 DIRECTIONS = ("asc", "desc")
 # Clicking a column header sorts names A-Z but numbers and dates biggest first.
-DEFAULT_DIRECTION = {"name": "asc", "last_touch": "desc", "open_tickets": "desc", "overdue": "desc"}
+DEFAULT_DIRECTION = {
+    "name": "asc",
+    "last_touch": "desc",
+    "last_contact": "desc",
+    "health": "asc",  # the clients in the worst state first
+    "open_tickets": "desc",
+    "overdue": "desc",
+}
 PER_PAGE = 50
 
 # Each flag of crm.flags (most pressing first): the row's column that counts
@@ -128,6 +137,8 @@ class DirectoryRow:
     overdue_commitments: int
     last_touch: datetime | None
     next_renewal: datetime | None
+    health: int = FULL_HEALTH  # crm.health, as things stand
+    last_contact: datetime | None = None  # crm.clients.standing
     groups: list[GroupRef] = field(default_factory=list)
     # what is overdue in each currency, largest first
     overdue: list[Amount] = field(default_factory=list)
@@ -174,7 +185,11 @@ def client_directory(
     if filters.sort == "name":
         sort_key = func.lower(Client.name)
     elif filters.sort == "last_touch":
-        sort_key = _last_touch(now)
+        sort_key = standing.last_touch_sql(now)
+    elif filters.sort == "last_contact":
+        sort_key = standing.last_contact_sql(now)
+    elif filters.sort == "health":
+        sort_key = standing.health_sql(session, now, settings)
     elif filters.sort == "open_tickets":
         tickets = _open_ticket_counts()
         query = query.outerjoin(tickets, tickets.c.client_id == Client.id)
@@ -205,13 +220,17 @@ def client_directory(
     ids = [client.id for client in clients]
     stats = _open_thread_stats(session, ids, now, settings)
     recurring = _recurring_alerts(session, ids, now)
-    last_touches = _last_touches(session, ids, now)
+    last_touches = standing.last_touches(session, ids, now)
+    scores = current_scores(session, ids, now, settings)
+    contacts = standing.last_contacts(session, ids, now)
     rows = [
         DirectoryRow(
             **{name: value for name, value in client._mapping.items() if name != "total"},
             **stats.get(client.id, _NO_OPEN_THREADS),
             recurring_alerts=recurring.get(client.id, 0),
             last_touch=last_touches.get(client.id),
+            health=scores[client.id],
+            last_contact=contacts.get(client.id),
         )
         for client in clients
     ]
@@ -301,25 +320,6 @@ def _recurring_alerts(session: Session, ids: list[int], now: datetime) -> dict[i
         select(recurring.c.client_id, func.count()).group_by(recurring.c.client_id)
     )
     return dict(rows.all())
-
-
-def _last_touch(now: datetime):
-    """The latest event by `now` of the client in the outer query: one index
-    seek. (A record may date an event ahead, as a renewal at its renewal day:
-    that is no touch yet.)"""
-    return (
-        select(func.max(Event.occurred_at))
-        .where(Event.client_id == Client.id, Event.occurred_at <= now)
-        .correlate(Client)
-        .scalar_subquery()
-    )
-
-
-def _last_touches(session: Session, ids: list[int], now: datetime) -> dict[int, datetime]:
-    if not ids:
-        return {}
-    rows = session.execute(select(Client.id, _last_touch(now)).where(Client.id.in_(ids)))
-    return {client_id: touched for client_id, touched in rows if touched is not None}
 
 
 def _open_ticket_counts():

@@ -320,6 +320,13 @@ class DirectoryRowSchema(Schema):
         metadata={"description": "Checks that fired 3+ times on one device in the last 30 days"}
     )
     last_touch = fields.DateTime(allow_none=True)
+    last_contact = fields.DateTime(
+        allow_none=True,
+        metadata={"description": "The last call, meeting or e-mail (campaign) from us"},
+    )
+    health = fields.Integer(
+        metadata={"description": "Health score 0-100 from the open flags, as in the briefing"}
+    )
     next_renewal = fields.DateTime(allow_none=True)
     flags = fields.List(
         fields.String(), metadata={"description": "The open flags' names, most pressing first"}

@@ -11,6 +11,13 @@ from crm.models.types import Json, UTCDateTime, utcnow
 
 INBOX_STATUSES = ("duplicate", "skipped", "rejected", "unmatched", "replayed")
 RUN_COUNTS = ("accepted", "duplicate", "skipped", "rejected", "unmatched")
+# A run that read the whole file and found nothing in it did not fail, but
+# "finished, 0 records" reads as success: usually the wrong file, an export
+# of the wrong period, or a format the connector does not recognise.
+EMPTY_RUN_WARNING = (
+    "The file held no records, so nothing was imported. Check that it is the export you "
+    "meant (not an empty one, or one of another system) and that the connector reads its format."
+)
 
 
 class RawPayload(db.Model):
@@ -64,14 +71,22 @@ class IngestRun(db.Model):
         """The status, or `interrupted` when its process stopped mid-run."""
         return shown_status(self.status, self.heartbeat_at)
 
+    @property
+    def warning(self) -> str | None:
+        """What a finished run should tell whoever started it, though nothing failed."""
+        if self.status == "finished" and not self.total:
+            return EMPTY_RUN_WARNING
+        return None
+
     def counts(self) -> dict[str, int]:
         return {"total": self.total} | {name: getattr(self, name) for name in RUN_COUNTS}
 
     def summary(self) -> dict:
-        """What `flask ingest --json` and the webhook endpoint answer."""
-        return {"run_id": self.id, "connector": self.connector, "status": self.status} | (
-            self.counts()
-        )
+        """What `flask ingest --json` and the webhook endpoint answer; `warning`
+        only when there is one."""
+        summary = {"run_id": self.id, "connector": self.connector, "status": self.status}
+        warning = {"warning": self.warning} if self.warning else {}
+        return summary | self.counts() | warning
 
 
 class InboxRecord(db.Model):

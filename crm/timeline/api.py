@@ -11,6 +11,7 @@ import orjson
 from flask import current_app
 from sqlalchemy import select
 
+from crm.accounts.guard import author_name
 from crm.api import ApiBlueprint, abort
 from crm.devices import client_devices
 from crm.extensions import db
@@ -117,7 +118,9 @@ def create_touch(data, slug):
     """Log a note, call or meeting; it goes on the timeline at `occurred_at` (default now)."""
     client = _client(slug)
     try:
-        event = log_touch(db.session, client, **touch_arguments(data, zone(client.timezone)))
+        event = log_touch(
+            db.session, client, **touch_arguments(data, zone(client.timezone), author_name())
+        )
     except TouchError as error:
         db.session.rollback()
         abort(422, error.args[0], field=error.field)
@@ -135,7 +138,7 @@ def create_commitment(data, slug):
     client = _client(slug)
     try:
         commitment = make_commitment(
-            db.session, client, **commitment_arguments(data, zone(client.timezone))
+            db.session, client, **commitment_arguments(data, zone(client.timezone), author_name())
         )
     except TouchError as error:
         db.session.rollback()
@@ -153,7 +156,7 @@ def complete(data, slug, key):
     """Mark a commitment done (409 if it is done already)."""
     client = _client(slug)
     try:
-        commitment = complete_commitment(db.session, client, key, actor=data["actor"].strip())
+        commitment = complete_commitment(db.session, client, key, actor=author_name())
     except UnknownCommitment as error:
         db.session.rollback()
         abort(404, str(error))

@@ -89,25 +89,26 @@ def in_zone(moment: datetime | None, zone: tzinfo) -> datetime | None:
     return moment.astimezone(UTC)
 
 
-def touch_arguments(data: dict, client_zone: tzinfo) -> dict:
+def touch_arguments(data: dict, client_zone: tzinfo, author: str) -> dict:
     """What `log_touch` takes, from a touch as TouchSchema loaded it: the
     page's form and the API's JSON alike (a time without a zone is the
-    client's local time)."""
+    client's local time), signed by `author`."""
     return {
         "kind": data["kind"],
         "text": data["text"],
         "title": data.get("title"),
-        "actor": data["actor"].strip(),
+        "actor": author,
         "occurred_at": in_zone(data.get("occurred_at"), client_zone),
     }
 
 
-def commitment_arguments(data: dict, client_zone: tzinfo) -> dict:
-    """What `make_commitment` takes, from CommitmentInSchema's load (form or JSON)."""
+def commitment_arguments(data: dict, client_zone: tzinfo, author: str) -> dict:
+    """What `make_commitment` takes, from CommitmentInSchema's load (form or
+    JSON), signed and owned by `author`."""
     return {
         "title": data["title"],
         "due_at": in_zone(data["due_at"], client_zone),
-        "actor": data["actor"].strip(),
+        "actor": author,
         "detail": data.get("detail"),
     }
 
@@ -160,17 +161,16 @@ def _required_text(max_length: int, description: str) -> fields.String:
     )
 
 
-ACTOR = "Who logged it (until sign-in arrives, typed in)."
-
-
 class TouchSchema(FormSchema):
+    """Signed by the account the request speaks for: an `actor` sent is ignored,
+    so the author cannot be forged."""
+
     kind = fields.String(required=True, validate=validate.OneOf(TOUCH_KINDS))
     text = _required_text(20_000, "What was said or agreed.")
     title = fields.String(
         validate=validate.Length(max=500),
         metadata={"description": "A short title; the first line of the text if left out."},
     )
-    actor = _required_text(200, ACTOR)
     occurred_at = LocalDateTime(
         metadata={
             "description": "When it happened (default now); without an offset, "
@@ -180,17 +180,18 @@ class TouchSchema(FormSchema):
 
 
 class CommitmentInSchema(FormSchema):
+    """Signed, and owned, by the account the request speaks for (an `actor` sent is ignored)."""
+
     title = _required_text(500, "What we promised.")
     due_at = LocalDateTime(
         required=True,
         metadata={"description": "When it is due; without an offset, in the client's time zone."},
     )
-    actor = _required_text(200, ACTOR)
     detail = fields.String(validate=validate.Length(max=20_000))
 
 
 class CommitmentCompletionSchema(FormSchema):
-    actor = _required_text(200, ACTOR)
+    """Nothing to send: the account the request speaks for marks it done."""
 
 
 class CommitmentQuerySchema(FormSchema):

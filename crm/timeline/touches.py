@@ -1,5 +1,9 @@
 """Touches staff log by hand: notes, calls, meetings, and commitments.
 
+Each is signed by `actor`, which the pages and the API take from the signed-in
+account (crm.accounts.guard.author_name), never from a name typed in, and each
+writes an entry in the audit log naming the account.
+
 They are events like any other (source `manual`, origin `touchline`, each
 with a fresh external id), so the timeline, the threads and the card show
 them with no special case. A commitment is a thread of its own: made, then
@@ -17,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from crm.accounts.operations import audit
 from crm.models import Client, Entity, Event
 from crm.models.types import utcnow
 from crm.threads import ThreadFact, fold
@@ -73,6 +78,7 @@ def log_touch(
     )
     session.add(event)
     session.flush()
+    audit(session, "touch.log", "client", client.slug, {"kind": kind, "event_id": event.id})
     return event
 
 
@@ -110,6 +116,7 @@ def make_commitment(
     )
     session.add(made)
     session.flush()
+    audit(session, "commitment.make", "client", client.slug, {"key": key})
     return refresh_thread(session, client.id, "commitment", key)
 
 
@@ -133,6 +140,7 @@ def complete_commitment(
     title = f"Done: {entity.title}"[:500] if entity.title else "Done"
     session.add(_event(client, "commitment.done", when, title=title, actor=actor, thread_key=key))
     session.flush()
+    audit(session, "commitment.done", "client", client.slug, {"key": key})
     return refresh_thread(session, client.id, "commitment", key)
 
 

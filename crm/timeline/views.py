@@ -16,14 +16,13 @@ from flask import (
     redirect,
     render_template,
     request,
-    session,
     url_for,
 )
-from flask_login import current_user
 from marshmallow import ValidationError
 from sqlalchemy import select
 from webargs.multidictproxy import MultiDictProxy
 
+from crm.accounts.guard import author_name
 from crm.devices import client_devices
 from crm.extensions import db
 from crm.flags import FlagSettings
@@ -35,7 +34,6 @@ from crm.timeline.hours import business_hours
 from crm.timeline.precontact import precontact_card
 from crm.timeline.queries import thread, timeline_page
 from crm.timeline.schemas import (
-    CommitmentCompletionSchema,
     CommitmentInSchema,
     TimelineQuerySchema,
     TouchSchema,
@@ -54,18 +52,6 @@ from crm.timeline.touches import (
 from crm.vocabulary import KINDS, SOURCES
 
 bp = Blueprint("timeline", __name__)
-
-# The actor typed last, remembered in the session so the forms fill it in.
-ACTOR_KEY = "timeline.actor"
-
-
-def _default_actor() -> str:
-    """Who the forms say logged a touch: the name typed last, else the signed-in
-    user's name (a shared account may still be used by several people)."""
-    typed = session.get(ACTOR_KEY)
-    if typed:
-        return typed
-    return (getattr(current_user, "name", None) or "") if current_user.is_authenticated else ""
 
 
 @bp.record_once
@@ -137,13 +123,14 @@ def log_touch_form(slug: str):
     data, errors = _load(TouchSchema(), request.form)
     if not errors:
         try:
-            event = log_touch(db.session, client, **touch_arguments(data, zone(client.timezone)))
+            event = log_touch(
+                db.session, client, **touch_arguments(data, zone(client.timezone), author_name())
+            )
         except TouchError as error:
             db.session.rollback()
             errors = {error.field or "_schema": [error.message]}
         else:
             db.session.commit()
-            session[ACTOR_KEY] = event.actor
             flash(f"{event.kind.capitalize()} logged: {event.title}")
             return redirect(url_for(".client_page", slug=slug, _anchor="timeline"))
     page = timeline_page(db.session, client.id)
@@ -159,14 +146,15 @@ def commitment_form(slug: str):
     if not errors:
         try:
             commitment = make_commitment(
-                db.session, client, **commitment_arguments(data, zone(client.timezone))
+                db.session,
+                client,
+                **commitment_arguments(data, zone(client.timezone), author_name()),
             )
         except TouchError as error:
             db.session.rollback()
             errors = {error.field or "_schema": [error.message]}
         else:
             db.session.commit()
-            session[ACTOR_KEY] = commitment.assignee
             flash(f"Commitment recorded: {commitment.title}")
             return redirect(url_for(".client_page", slug=slug))
     page = timeline_page(db.session, client.id)
@@ -178,18 +166,14 @@ def commitment_done_form(slug: str, key: str):
     client = _client_or_none(slug)
     if client is None:
         return _not_found(f"There is no client “{slug}”.")
-    data, errors = _load(CommitmentCompletionSchema(), request.form)
     back = request.form.get("next") == "thread"
     target = (
         url_for(".thread_page", slug=slug, thread_type="commitment", key=key)
         if back
         else url_for(".client_page", slug=slug)
     )
-    if errors:
-        flash(f"Commitment not marked done: {_describe(errors)}", "error")
-        return redirect(target)
     try:
-        commitment = complete_commitment(db.session, client, key, actor=data["actor"].strip())
+        commitment = complete_commitment(db.session, client, key, actor=author_name())
     except UnknownCommitment:
         db.session.rollback()
         return _not_found(f"{client.name} has no commitment “{key}”.")
@@ -198,7 +182,6 @@ def commitment_done_form(slug: str, key: str):
         flash(error.message.capitalize(), "error")
         return redirect(target)
     db.session.commit()
-    session[ACTOR_KEY] = data["actor"].strip()
     flash(f"Commitment done: {commitment.title}")
     return redirect(target)
 
@@ -216,7 +199,6 @@ def thread_page(slug: str, thread_type: str, key: str):
         client=client,
         thread=found,
         now=utcnow(),
-        actor=_default_actor(),
     )
 
 
@@ -282,7 +264,6 @@ def _client_page(
     if page is not None and page.next_cursor:
         older_args = args | {"cursor": page.next_cursor}
         older = url_for(".client_page", slug=client.slug, _anchor="timeline", **older_args)
-    actor = _default_actor()
     return (
         render_template(
             "timeline/client.html",
@@ -298,13 +279,12 @@ def _client_page(
             selected_kinds=_chosen(request.args.getlist("kind")),
             newest_args={name: values for name, values in args.items() if name != "cursor"},
             filter_errors=filter_errors or {},
-            touch_values=touch[0] if touch else {"kind": "note", "actor": actor},
+            touch_values=touch[0] if touch else {"kind": "note"},
             touch_errors=touch[1] if touch else {},
-            commitment_values=commitment[0] if commitment else {"actor": actor},
+            commitment_values=commitment[0] if commitment else {},
             commitment_errors=commitment[1] if commitment else {},
             touch_kinds=TOUCH_KINDS,
             kinds_by_source=_kinds_by_source(),
-            actor=actor,
         ),
         status,
     )

@@ -23,9 +23,11 @@ from flask import Flask, current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from crm.clients.lifespan import check_day
 from crm.formatting import zone as client_zone
 from crm.models import Client, Event, is_meeting
 from crm.models.types import utcnow
+from crm.vocabulary import SETTING_GROUP_KINDS
 from reports.briefing.flags import (
     DEFAULT_STALE_DAYS,
     RECURRING_WINDOW,
@@ -65,12 +67,14 @@ def build_briefing(
     *,
     stale_ticket_days: int | None = None,
 ) -> Briefing:
-    """The briefing for a meeting with `client` on `meeting_date` (default: today, client time)."""
+    """The briefing for a meeting with `client` on `meeting_date` (default: today, client
+    time); crm.clients.lifespan.BeforeClient when that day is before the client existed."""
     now = now or utcnow()
     zone = client_zone(client.timezone)
     if stale_ticket_days is None:
         stale_ticket_days = current_app.config.get("BRIEFING_STALE_TICKET_DAYS", DEFAULT_STALE_DAYS)
     period = meeting_period(session, client, meeting_date, now)
+    check_day(session, client, period.meeting_date)  # BeforeClient: nothing true to say
     frames = load_frames(session, client.id, briefing_window(period, zone))
     # Read now, any closing on record counts (as in the directory and the card).
     scope = Scope(
@@ -101,7 +105,7 @@ def build_briefing(
             name=client.name,
             tier=client.tier,
             status=client.status,
-            groups=[group.name for group in client.groups],
+            groups=[g.name for g in client.groups if g.kind not in SETTING_GROUP_KINDS],
             account_manager=client.account_manager,
             timezone=zone.key,
             url=client_path(client.slug),

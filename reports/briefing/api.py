@@ -4,6 +4,7 @@ from sqlalchemy import select
 
 from crm.accounts.operations import audit
 from crm.api import ApiBlueprint, abort
+from crm.clients.lifespan import BeforeClient
 from crm.extensions import db
 from crm.models import Client
 from reports.briefing import build_briefing
@@ -16,6 +17,7 @@ blp = ApiBlueprint("briefing_api", __name__, description="Pre-meeting client bri
 @blp.arguments(BriefingQuerySchema, location="query")
 @blp.response(200, BriefingSchema)
 @blp.alt_response(404, description="No client has this slug")
+@blp.alt_response(422, description="`date` is before the client existed (or unreadable)")
 def client_briefing(query, slug):
     """The briefing for a meeting with the client on `date` (default today).
 
@@ -28,7 +30,10 @@ def client_briefing(query, slug):
     client = db.session.scalar(select(Client).where(Client.slug == slug))
     if client is None:
         abort(404, f"there is no client {slug!r}", field="slug")
-    briefing = build_briefing(db.session, client, query.get("date"))
+    try:
+        briefing = build_briefing(db.session, client, query.get("date"))
+    except BeforeClient as refused:
+        abort(422, str(refused), field=refused.field)
     # Who read which client's briefing, as the page records it (one entry, committed).
     detail = {"format": "json", "meeting": briefing.period.meeting_date.isoformat()}
     audit(db.session, "briefing.view", "client", client.slug, detail)

@@ -33,6 +33,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload
 
 from crm.clients.directory import BadGroupSelector, parse_group_selector
+from crm.clients.lifespan import BeforeClient
 from crm.models import Client, Group, client_groups
 from crm.vocabulary import TIERS
 from reports.briefing import build_briefing
@@ -216,6 +217,9 @@ def make_briefings(
         try:
             briefing = build_briefing(session, client, meeting_date, now)
             document = briefing_pdf(briefing, link_base=link_base) if pdf else None
+        except BeforeClient as refused:  # not a failure: the client came later
+            yield Outcome(slug, name, error=str(refused))
+            continue
         except Exception as error:  # one client's failure must not lose the batch
             if isinstance(error, SQLAlchemyError):
                 session.rollback()

@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 from sqlalchemy import select
 
+from crm.clients.lifespan import BeforeClient
 from crm.extensions import db
 from crm.models import Client
 from crm.models.types import utcnow
@@ -93,7 +94,10 @@ def briefing_command(
     client = db.session.scalar(select(Client).where(Client.slug == client_slug))
     if client is None:
         raise click.ClickException(f"There is no client {client_slug!r}.")
-    briefing = build_briefing(db.session, client, day)
+    try:
+        briefing = build_briefing(db.session, client, day)
+    except BeforeClient as refused:
+        raise click.ClickException(str(refused)) from None
     click.echo(summary(briefing))
     if html_path:
         html_path.write_text(briefing_html(briefing), encoding="utf-8")

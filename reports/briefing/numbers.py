@@ -1,12 +1,7 @@
 """The period in numbers, the twelve-month series behind the charts, and the health score.
 
-**Health score** (0-100), read from the flags (reports.briefing.flags):
-
-    score = max(0, 100 - sum over flag kinds of min(KIND_CAP, sum of the kind's flag points))
-
-where each flag costs points by its severity: critical 20, high 10, medium 5,
-low 2. A kind costs at most KIND_CAP (30), so one bad area (five overdue
-invoices) cannot hide the rest, and a clean account scores 100. The same
+**Health score** (0-100), read from the flags (reports.briefing.flags) by
+the one rule in crm.health, which the directory reads too. The same
 formula over the flags as they stood at the start of the period gives the
 previous score; the change is the difference. Each kind of flag is a
 *driver*: what it costs now and cost then, with the events behind it, so the
@@ -30,6 +25,7 @@ from decimal import Decimal
 
 import pandas as pd
 
+from crm import health as rule
 from crm.vocabulary import SOURCES
 from reports.briefing.flags import KIND_LABELS
 from reports.briefing.model import (
@@ -44,8 +40,6 @@ from reports.briefing.model import (
     SourceCount,
 )
 
-SEVERITY_POINTS = {"critical": 20, "high": 10, "medium": 5, "low": 2}
-KIND_CAP = 30
 CHART_MONTHS = 12
 TICKET_FLOW = ("ticket.opened", "ticket.resolved")
 ALERT_FLOW = ("alert.raised", "alert.resolved")
@@ -72,22 +66,22 @@ def health(flags: list[Flag], previous_flags: list[Flag]) -> Health:
             )
     drivers.sort(key=lambda d: (-abs(d.change), -d.points))
     return Health(
-        score=max(0, 100 - sum(d.points for d in drivers)),
-        previous_score=max(0, 100 - sum(d.previous_points for d in drivers)),
+        score=rule.score(d.points for d in drivers),
+        previous_score=rule.score(d.previous_points for d in drivers),
         drivers=drivers,
     )
 
 
 def _costs(flags: list[Flag]) -> dict[str, tuple[int, int, list[int]]]:
     """kind -> (flags, points it costs, their events)."""
-    counts: dict[str, int] = defaultdict(int)
-    points: dict[str, int] = defaultdict(int)
+    severities: dict[str, list[str]] = defaultdict(list)
     ids: dict[str, list[int]] = defaultdict(list)
     for flag in flags:
-        counts[flag.kind] += 1
-        points[flag.kind] += SEVERITY_POINTS[flag.severity]
+        severities[flag.kind].append(flag.severity)
         ids[flag.kind] += flag.event_ids
-    return {kind: (counts[kind], min(KIND_CAP, points[kind]), ids[kind]) for kind in counts}
+    return {
+        kind: (len(found), rule.kind_points(found), ids[kind]) for kind, found in severities.items()
+    }
 
 
 # --- the period ----------------------------------------------------------------------

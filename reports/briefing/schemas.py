@@ -69,7 +69,10 @@ class BriefingClientSummarySchema(Schema):
     name = fields.String()
     tier = fields.String()
     status = fields.String()
-    groups = fields.List(fields.String())
+    groups = fields.List(
+        fields.String(),
+        metadata={"description": "Its groups, but those of kind language or time zone"},
+    )
     account_manager = fields.String(allow_none=True)
     timezone = fields.String()
     url = fields.String()

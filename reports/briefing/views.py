@@ -16,6 +16,7 @@ from werkzeug.wsgi import wrap_file
 from crm.accounts.operations import audit
 from crm.accounts.requester import current_user_or_none
 from crm.clients.directory import directory_choices
+from crm.clients.lifespan import BeforeClient
 from crm.extensions import db
 from crm.models import Client
 from crm.models.types import utcnow
@@ -51,7 +52,10 @@ def briefing_page(slug: str):
     client, meeting_date, problem = _read(slug)
     if problem:
         return problem
-    briefing = build_briefing(db.session, client, meeting_date)
+    try:
+        briefing = build_briefing(db.session, client, meeting_date)
+    except BeforeClient as refused:
+        return _error(400, str(refused))
     _audit("briefing.view", [briefing], {"format": "html"})
     return render_page(briefing)
 
@@ -61,7 +65,10 @@ def briefing_pdf_download(slug: str):
     client, meeting_date, problem = _read(slug)
     if problem:
         return problem
-    briefing = build_briefing(db.session, client, meeting_date)
+    try:
+        briefing = build_briefing(db.session, client, meeting_date)
+    except BeforeClient as refused:
+        return _error(400, str(refused))
     # Links in the PDF lead back to this app wherever the file travels.
     pdf = briefing_pdf(briefing, link_base=request.host_url)
     _audit("briefing.download", [briefing], {"format": "pdf"})
