@@ -13,6 +13,7 @@ from connectors import (  # noqa: F401 - registers the connectors
     salesforce,
     sendgrid,
     stripe,
+    xero,
     zendesk,
 )
 from connectors.registry import get, names, register

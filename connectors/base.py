@@ -254,7 +254,8 @@ class Connector:
     natural_key: ClassVar[tuple[str, ...]]
     schema: ClassVar[type[Schema]]
     default_format: ClassVar[str] = "json"
-    # How its webhooks are signed: "stripe", or "hmac" (see connectors.signatures).
+    # How its webhooks are signed: "stripe", "hmac", or a vendor's scheme in
+    # connectors.signatures.BASE64_HMAC_HEADERS ("xero", "intuit").
     signature_scheme: ClassVar[str] = "hmac"
 
     def parse(self, content: bytes, filename: str | None = None) -> Iterator[Record]:
@@ -296,6 +297,12 @@ class Connector:
             except (Skip, RecordError) as error:
                 failed[position] = error
         return ConvertedBatch.of(converted, failed)
+
+    def webhook_handshake(self, body: bytes) -> bool:
+        """Whether a signed webhook body is the sender's check that the
+        endpoint answers (Xero's intent-to-receive), to be answered 200 with
+        nothing stored."""
+        return False
 
     def schema_applies(self, data: dict) -> bool:
         """Whether `schema` describes this record; others reach `convert` raw."""

@@ -8,6 +8,7 @@ headers, so they sign the raw body with the shared secret and send
 `X-Touchline-Signature: sha256=<hex>`.
 """
 
+import base64
 import hashlib
 import hmac
 import time
@@ -73,4 +74,23 @@ def verify_hmac(secret: str, header: str | None, body: bytes) -> None:
     if scheme.lower() != "sha256" or not digest:
         raise SignatureError(f"{HMAC_HEADER} must be 'sha256=<hex digest>'")
     if not _same_digest(_hex_hmac(secret, body), digest.lower()):
+        raise SignatureError("signature does not match the body")
+
+
+# Vendors that sign the raw body with HMAC-SHA256 and send the digest in
+# base64 in a header of their own: Xero (the webhook key) and Intuit
+# QuickBooks Online (the verifier token). A connector's `signature_scheme`
+# names its entry here.
+BASE64_HMAC_HEADERS = {"xero": "x-xero-signature", "intuit": "intuit-signature"}
+
+
+def sign_base64_hmac(secret: str, body: bytes) -> str:
+    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+
+
+def verify_base64_hmac(secret: str, header: str | None, body: bytes, name: str) -> None:
+    """Check a base64 HMAC-SHA256 of the body sent in the header `name`."""
+    if not header:
+        raise SignatureError(f"missing {name} header")
+    if not _same_digest(sign_base64_hmac(secret, body), header.strip()):
         raise SignatureError("signature does not match the body")

@@ -18,9 +18,11 @@ from sqlalchemy.exc import IntegrityError
 from connectors import registry
 from connectors.pipeline import Pipeline
 from connectors.signatures import (
+    BASE64_HMAC_HEADERS,
     HMAC_HEADER,
     STRIPE_HEADER,
     SignatureError,
+    verify_base64_hmac,
     verify_hmac,
     verify_stripe,
 )
@@ -59,10 +61,15 @@ def receive(name: str):
     try:
         if connector.signature_scheme == "stripe":
             verify_stripe(secret, request.headers.get(STRIPE_HEADER), body)
+        elif connector.signature_scheme in BASE64_HMAC_HEADERS:
+            header = BASE64_HMAC_HEADERS[connector.signature_scheme]
+            verify_base64_hmac(secret, request.headers.get(header), body, header)
         else:
             verify_hmac(secret, request.headers.get(HMAC_HEADER), body)
     except SignatureError as error:
         return _problem(401, str(error))
+    if connector.webhook_handshake(body):
+        return "", 200
 
     body_name = _body_name()
     mismatch = _declared_wrongly(body, body_name)

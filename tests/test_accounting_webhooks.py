@@ -1,0 +1,69 @@
+"""Xero's and Intuit's webhook signatures, Xero's intent-to-receive handshake."""
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from connectors.signatures import SignatureError, sign_base64_hmac, verify_base64_hmac
+from crm.models import InboxRecord, RawPayload
+
+VENDORS = Path(__file__).parent / "fixtures" / "vendors"
+XERO_KEY = "xero-webhook-key"
+# Intuit's own test vector: intuit/QuickBooks-V3-Java-SDK WebhooksServiceTest.
+INTUIT = json.loads((VENDORS / "intuit_webhooks_signature_vector.json").read_text())
+
+
+@pytest.fixture
+def secrets(app):
+    app.config["WEBHOOK_SECRETS"] = {
+        "xero": XERO_KEY,
+        "quickbooks": INTUIT["verifierToken"],
+    }
+
+
+def post(client, name, body: bytes, header: str, signature: str | None):
+    headers = {"Content-Type": "application/json"}
+    if signature is not None:
+        headers[header] = signature
+    return client.post(f"/webhooks/{name}", data=body, headers=headers)
+
+
+def stored(session) -> int:
+    return session.scalar(select(func.count()).select_from(RawPayload))
+
+
+def test_intuit_vector_verifies_and_a_wrong_one_does_not():
+    body = INTUIT["payload"].encode()
+    verify_base64_hmac(INTUIT["verifierToken"], INTUIT["intuitSignature"], body, "intuit-signature")
+    assert sign_base64_hmac(INTUIT["verifierToken"], body) == INTUIT["intuitSignature"]
+    with pytest.raises(SignatureError, match="does not match"):
+        verify_base64_hmac(INTUIT["verifierToken"], "1234", body, "intuit-signature")
+    with pytest.raises(SignatureError, match="missing intuit-signature"):
+        verify_base64_hmac(INTUIT["verifierToken"], None, body, "intuit-signature")
+    with pytest.raises(SignatureError):
+        verify_base64_hmac(INTUIT["verifierToken"], "é" * 44, body, "intuit-signature")
+
+
+def test_xero_intent_to_receive_is_200_when_signed_and_401_when_not(client, session, secrets):
+    body = b'{"events":[],"firstEventSequence":0,"lastEventSequence":0,"entropy":"S0METHING"}'
+    good = post(client, "xero", body, "x-xero-signature", sign_base64_hmac(XERO_KEY, body))
+    assert (good.status_code, good.data) == (200, b"")
+    bad = post(client, "xero", body, "x-xero-signature", sign_base64_hmac("other", body))
+    assert bad.status_code == 401
+    assert post(client, "xero", body, "x-xero-signature", None).status_code == 401
+    assert stored(session) == 0
+
+
+def test_a_signed_xero_event_is_stored_as_a_notification(client, session, secrets):
+    body = (VENDORS / "xero_openapi_webhook_creditnote_event.json").read_bytes()
+    response = post(client, "xero", body, "x-xero-signature", sign_base64_hmac(XERO_KEY, body))
+    assert response.status_code == 200, response.json
+    assert (response.json["total"], response.json["skipped"]) == (1, 1)
+    record = session.scalars(select(InboxRecord)).one()
+    assert record.reason.startswith("needs fetching: xero creditnote")
+    tampered = body.replace(b"CREATE", b"UPDATE")
+    assert post(
+        client, "xero", tampered, "x-xero-signature", sign_base64_hmac(XERO_KEY, body)
+    ).status_code == 401  # fmt: skip
