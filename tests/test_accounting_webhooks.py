@@ -67,3 +67,16 @@ def test_a_signed_xero_event_is_stored_as_a_notification(client, session, secret
     assert post(
         client, "xero", tampered, "x-xero-signature", sign_base64_hmac(XERO_KEY, body)
     ).status_code == 401  # fmt: skip
+
+
+def test_intuit_webhooks_in_both_formats_are_verified_and_kept(client, session, secrets):
+    body = INTUIT["payload"].encode()
+    response = post(client, "quickbooks", body, "intuit-signature", INTUIT["intuitSignature"])
+    assert response.status_code == 200, response.json
+    assert (response.json["total"], response.json["skipped"]) == (1, 1)
+    cloud = (VENDORS / "intuit_webhooks_cloudevents.json").read_bytes()
+    wrong = post(client, "quickbooks", cloud, "intuit-signature", INTUIT["intuitSignature"])
+    assert wrong.status_code == 401
+    signed = sign_base64_hmac(INTUIT["verifierToken"], cloud)
+    assert post(client, "quickbooks", cloud, "intuit-signature", signed).status_code == 200
+    assert stored(session) == 2
