@@ -14,7 +14,7 @@ the entity it names and ingests that.
 
 import re
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
 from connectors.base import RecordError, Skip
@@ -110,6 +110,16 @@ class Reader:
             return self.parse_time(text)
         except ValueError as error:
             raise self.error(name, str(error)) from None
+
+
+def parse_iso_time(text: str) -> datetime:
+    """An ISO 8601 date or time (`2014-09-19`, `...-07:00`, `...-0700`, `...Z`)
+    as an aware UTC time; without a zone it is UTC."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not an ISO 8601 date or time") from None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def money_text(amount: Decimal | None, currency: str | None) -> str:

@@ -255,7 +255,7 @@ class Connector:
     schema: ClassVar[type[Schema]]
     default_format: ClassVar[str] = "json"
     # How its webhooks are signed: "stripe", "hmac", or a vendor's scheme in
-    # connectors.signatures.BASE64_HMAC_HEADERS ("xero", "intuit").
+    # connectors.signatures.VENDOR_SCHEMES ("xero", "intuit", "pagerduty").
     signature_scheme: ClassVar[str] = "hmac"
 
     def parse(self, content: bytes, filename: str | None = None) -> Iterator[Record]:

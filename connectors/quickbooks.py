@@ -27,11 +27,10 @@ and other entity types are skipped by name.
 """
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
 from marshmallow import INCLUDE, Schema, fields
 
-from connectors.accounting import Reader, money_text, needs_fetch, unwrapped
+from connectors.accounting import Reader, money_text, needs_fetch, parse_iso_time, unwrapped
 from connectors.base import CanonicalEvent, Connector, IdentityClaim, RecordError, Skip
 from connectors.readers import Record, format_of, read_records
 from connectors.registry import register
@@ -42,13 +41,7 @@ ENTITIES = ("Customer", "Invoice", "Payment", "CreditMemo")
 APP = "https://app.qbo.intuit.com/app/"
 
 
-def parse_time(text: str) -> datetime:
-    """QuickBooks' dates (`2014-09-19`) and times (`...-07:00`, `...-0700`)."""
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"{text!r} is not an ISO 8601 date or time") from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+parse_time = parse_iso_time
 
 
 class CloudEventSchema(Schema):

@@ -9,6 +9,7 @@ headers, so they sign the raw body with the shared secret and send
 """
 
 import base64
+import functools
 import hashlib
 import hmac
 import time
@@ -77,20 +78,38 @@ def verify_hmac(secret: str, header: str | None, body: bytes) -> None:
         raise SignatureError("signature does not match the body")
 
 
-# Vendors that sign the raw body with HMAC-SHA256 and send the digest in
-# base64 in a header of their own: Xero (the webhook key) and Intuit
-# QuickBooks Online (the verifier token). A connector's `signature_scheme`
-# names its entry here.
-BASE64_HMAC_HEADERS = {"xero": "x-xero-signature", "intuit": "intuit-signature"}
-
-
 def sign_base64_hmac(secret: str, body: bytes) -> str:
     return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
 
 
 def verify_base64_hmac(secret: str, header: str | None, body: bytes, name: str) -> None:
-    """Check a base64 HMAC-SHA256 of the body sent in the header `name`."""
+    """Xero and Intuit: a base64 HMAC-SHA256 of the body in the header `name`."""
     if not header:
         raise SignatureError(f"missing {name} header")
     if not _same_digest(sign_base64_hmac(secret, body), header.strip()):
         raise SignatureError("signature does not match the body")
+
+
+PAGERDUTY_HEADER = "X-PagerDuty-Signature"
+
+
+def verify_pagerduty(secret: str, header: str | None, body: bytes) -> None:
+    """PagerDuty v3: `v1=<hex HMAC-SHA256 of the body>`, several comma-separated
+    while a secret is rolled; any one matching is enough."""
+    if not header:
+        raise SignatureError(f"missing {PAGERDUTY_HEADER} header")
+    given = [item.strip()[3:] for item in header.split(",") if item.strip().startswith("v1=")]
+    if not given:
+        raise SignatureError(f"{PAGERDUTY_HEADER} has no v1 signature")
+    expected = _hex_hmac(secret, body)
+    if not any(_same_digest(expected, digest.lower()) for digest in given):
+        raise SignatureError("signature does not match the body")
+
+
+# Vendors' own schemes, by a connector's `signature_scheme`: the header the
+# signature comes in, and its check (secret, header value, raw body).
+VENDOR_SCHEMES = {
+    "xero": ("x-xero-signature", functools.partial(verify_base64_hmac, name="x-xero-signature")),
+    "intuit": ("intuit-signature", functools.partial(verify_base64_hmac, name="intuit-signature")),
+    "pagerduty": (PAGERDUTY_HEADER, verify_pagerduty),
+}

@@ -18,11 +18,10 @@ from sqlalchemy.exc import IntegrityError
 from connectors import registry
 from connectors.pipeline import Pipeline
 from connectors.signatures import (
-    BASE64_HMAC_HEADERS,
     HMAC_HEADER,
     STRIPE_HEADER,
+    VENDOR_SCHEMES,
     SignatureError,
-    verify_base64_hmac,
     verify_hmac,
     verify_stripe,
 )
@@ -61,9 +60,9 @@ def receive(name: str):
     try:
         if connector.signature_scheme == "stripe":
             verify_stripe(secret, request.headers.get(STRIPE_HEADER), body)
-        elif connector.signature_scheme in BASE64_HMAC_HEADERS:
-            header = BASE64_HMAC_HEADERS[connector.signature_scheme]
-            verify_base64_hmac(secret, request.headers.get(header), body, header)
+        elif connector.signature_scheme in VENDOR_SCHEMES:
+            header, verify = VENDOR_SCHEMES[connector.signature_scheme]
+            verify(secret, request.headers.get(header), body)
         else:
             verify_hmac(secret, request.headers.get(HMAC_HEADER), body)
     except SignatureError as error:

@@ -38,7 +38,7 @@ from datetime import UTC, datetime
 
 from marshmallow import INCLUDE, Schema, fields
 
-from connectors.accounting import Reader, money_text, needs_fetch, unwrapped
+from connectors.accounting import Reader, money_text, needs_fetch, parse_iso_time, unwrapped
 from connectors.base import CanonicalEvent, Connector, IdentityClaim, Skip
 from connectors.readers import Record, format_of, read_records
 from connectors.registry import register
@@ -67,12 +67,11 @@ def parse_time(text: str) -> datetime:
     if match:
         return datetime.fromtimestamp(int(match[1]) / 1000, UTC)
     try:
-        value = datetime.fromisoformat(text)
+        return parse_iso_time(text)
     except ValueError:
         raise ValueError(
             f"{text!r} is neither a Microsoft JSON date (/Date(ms+0000)/) nor ISO 8601"
         ) from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class NotificationSchema(Schema):

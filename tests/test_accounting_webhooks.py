@@ -80,3 +80,14 @@ def test_intuit_webhooks_in_both_formats_are_verified_and_kept(client, session, 
     signed = sign_base64_hmac(INTUIT["verifierToken"], cloud)
     assert post(client, "quickbooks", cloud, "intuit-signature", signed).status_code == 200
     assert stored(session) == 2
+
+
+def test_pagerduty_v3_vector_through_the_endpoint(app, client, session):
+    vector = json.loads((VENDORS / "pagerduty_webhookv3_signature_vector.json").read_text())
+    app.config["WEBHOOK_SECRETS"] = {"pagerduty": vector["secret"]}
+    body = vector["body"].encode()
+    header = "X-PagerDuty-Signature"
+    assert post(client, "pagerduty", body, header, vector["mismatch"]).status_code == 401
+    response = post(client, "pagerduty", body, header, vector["signature"])
+    assert response.status_code == 200, response.json
+    assert (response.json["total"], response.json["unmatched"]) == (1, 1)
