@@ -51,9 +51,6 @@ UPDATES = {
 STATUS = {"triggered": "firing", "acknowledged": "acknowledged", "resolved": "resolved"}
 
 
-parse_time = parse_iso_time
-
-
 def _lists(data: dict) -> Iterator[tuple[str, object]]:
     if isinstance(data.get("incidents"), list):
         for index, item in enumerate(data["incidents"]):
@@ -94,9 +91,9 @@ class PagerDutyConnector(Connector):
 
     def convert(self, data: dict) -> list[CanonicalEvent]:
         if "event" in data:
-            return webhook_event(Reader(data, parse_time).part("event"))
+            return webhook_event(Reader(data, parse_iso_time).part("event"))
         if data.get("type") in ("incident", "incident_reference") or "incident_number" in data:
-            return rest_incident(Reader(data, parse_time))
+            return rest_incident(Reader(data, parse_iso_time))
         raise RecordError(None, 'neither a v3 webhook body ({"event": ...}) nor an incident')
 
 

@@ -41,9 +41,6 @@ ENTITIES = ("Customer", "Invoice", "Payment", "CreditMemo")
 APP = "https://app.qbo.intuit.com/app/"
 
 
-parse_time = parse_iso_time
-
-
 class CloudEventSchema(Schema):
     """One event of a CloudEvents webhook body."""
 
@@ -62,7 +59,7 @@ def _lists(data: dict) -> Iterator[tuple[str, object]]:
     """Entities of a query or CDC answer as `{"<Entity>": item}`, and the
     entities of a legacy webhook one notification each."""
     answers = [("QueryResponse", data.get("QueryResponse"))]
-    for index, cdc in enumerate(data.get("CDCResponse") or []):
+    for index, cdc in enumerate(_list(data.get("CDCResponse"))):
         parts = cdc.get("QueryResponse") if isinstance(cdc, dict) else None
         for part, answer in enumerate(parts if isinstance(parts, list) else []):
             answers.append((f"CDCResponse[{index}].QueryResponse[{part}]", answer))
@@ -73,14 +70,19 @@ def _lists(data: dict) -> Iterator[tuple[str, object]]:
             if isinstance(items, list):
                 for index, item in enumerate(items):
                     yield f"{path}.{name}[{index}]", {name: item}
-    for index, notice in enumerate(data.get("eventNotifications") or []):
+    for index, notice in enumerate(_list(data.get("eventNotifications"))):
         if not isinstance(notice, dict):
             yield f"eventNotifications[{index}]", notice
             continue
-        entities = (notice.get("dataChangeEvent") or {}).get("entities") or []
+        change = notice.get("dataChangeEvent")
+        entities = _list(change.get("entities")) if isinstance(change, dict) else []
         for number, entity in enumerate(entities):
             one = {"dataChangeEvent": {"entities": [entity]}}
             yield f"eventNotifications[{index}].entities[{number}]", notice | one
+
+
+def _list(value) -> list:
+    return value if isinstance(value, list) else []
 
 
 def entity_of(data: dict) -> tuple[str, object] | None:
@@ -127,7 +129,7 @@ class QuickBooksConnector(Connector):
                 f"at {data['time']}, event {data['id']})"
             )
         if "dataChangeEvent" in data:
-            return _legacy_notification(Reader(data, parse_time))
+            return _legacy_notification(Reader(data, parse_iso_time))
         found = entity_of(data)
         if found is None and {"QueryResponse", "CDCResponse", "eventNotifications"} & data.keys():
             raise Skip("the answer holds no entities")
@@ -138,7 +140,7 @@ class QuickBooksConnector(Connector):
         name, entity = found
         if not isinstance(entity, dict):
             raise RecordError(name, "must be an object")
-        f = Reader(entity, parse_time, f"{name}.")
+        f = Reader(entity, parse_iso_time, f"{name}.")
         if name not in ENTITIES:
             raise Skip(f"quickbooks {name} is not mapped; mapped: {', '.join(ENTITIES)}")
         if (f.text("status") or "").lower() == "deleted":
@@ -257,14 +259,14 @@ def invoice(f: Reader) -> list[CanonicalEvent]:
 def payment(f: Reader) -> CanonicalEvent:
     payment_id = f.text("Id", required=True)
     invoices = [
-        linked.text("TxnId")
+        linked.text("TxnId", required=True)
         for _, line in f.items("Line")
         for _, linked in line.items("LinkedTxn")
         if linked.text("TxnType") == "Invoice"
     ]
     attributes = {
         "quickbooks_id": payment_id,
-        "invoices": [key for key in invoices if key] or None,
+        "invoices": invoices or None,
         "unapplied": str(f.money("UnappliedAmt")) if f.raw("UnappliedAmt") is not None else None,
         "reference": f.text("PaymentRefNum"),
     }
