@@ -109,6 +109,7 @@ class XeroConnector(Connector):
     natural_key = ("InvoiceID", "Status")
     schema = NotificationSchema
     signature_scheme = "xero"
+    webhook_empty_answer = True
 
     def parse(self, content: bytes, filename: str | None = None) -> Iterator[Record]:
         """Records as usual, with the items of a response or webhook taken out."""
