@@ -137,7 +137,7 @@ def unwrapped(records: Iterator[Record], lists: Callable[[dict], Iterator]) -> I
             continue
         prefix = "" if record.locator.startswith("index") else f"{record.locator} "
         for offset, (path, item) in enumerate(found):
-            locator = f"{prefix}{path}"
+            locator = f"{prefix}{path}"[:40]  # the inbox's column
             if isinstance(item, dict):
                 yield Record(record.position + offset, locator, item)
             else:

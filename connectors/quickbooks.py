@@ -62,7 +62,7 @@ def _lists(data: dict) -> Iterator[tuple[str, object]]:
     for index, cdc in enumerate(_list(data.get("CDCResponse"))):
         parts = cdc.get("QueryResponse") if isinstance(cdc, dict) else None
         for part, answer in enumerate(parts if isinstance(parts, list) else []):
-            answers.append((f"CDCResponse[{index}].QueryResponse[{part}]", answer))
+            answers.append((f"CDCResponse[{index}][{part}]", answer))
     for path, answer in answers:
         if not isinstance(answer, dict):
             continue

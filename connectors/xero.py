@@ -106,7 +106,7 @@ def _lists(data: dict) -> Iterator[tuple[str, object]]:
 class XeroConnector(Connector):
     name = "xero"
     source = "billing"
-    natural_key = ("InvoiceID", "Status")
+    natural_key = ("InvoiceID",)
     schema = NotificationSchema
     signature_scheme = "xero"
     webhook_empty_answer = True
