@@ -10,10 +10,13 @@ from connectors import (  # noqa: F401 - registers the connectors
     clients,
     devices,
     generic,
+    pagerduty,
+    quickbooks,
     salesforce,
     salesforce_outbound,
     sendgrid,
     stripe,
+    xero,
     zendesk,
 )
 from connectors.registry import get, names, register

@@ -295,6 +295,16 @@ class Connector:
                 failed[position] = error
         return ConvertedBatch.of(converted, failed)
 
+    # Whether its webhooks must be answered `200` with an empty body (Xero
+    # counts anything else, 202 included, as a failed delivery).
+    webhook_empty_answer: ClassVar[bool] = False
+
+    def webhook_handshake(self, body: bytes) -> bool:
+        """Whether a signed webhook body is the sender's check that the
+        endpoint answers (Xero's intent-to-receive), to be answered 200 with
+        nothing stored."""
+        return False
+
     def schema_applies(self, data: dict) -> bool:
         """Whether `schema` describes this record; others reach `convert` raw."""
         return True

@@ -47,6 +47,9 @@ SENDERS: dict[str, Sender] = {
     ),
     "hubspot": Sender(signatures.verify_hubspot, "the HubSpot app's client secret"),
     "salesforce_outbound": Sender(verify_salesforce, "the Salesforce org id", acknowledge),
+    "xero": Sender(signatures.verify_xero, "the webhook key Xero shows for the subscription"),
+    "quickbooks": Sender(signatures.verify_intuit, "the app's webhook verifier token"),
+    "pagerduty": Sender(signatures.verify_pagerduty, "the webhook subscription's secret"),
 }
 
 

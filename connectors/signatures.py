@@ -237,3 +237,39 @@ def verify_hubspot(secret: str, delivery: Delivery, now: float | None = None) ->
     expected = sign_hubspot(secret, delivery.method, delivery.url, delivery.body, timestamp)
     if not _same(expected, signature.strip()):
         raise SignatureError("signature does not match the request")
+
+
+def sign_base64_hmac(secret: str, body: bytes) -> str:
+    return base64.b64encode(_hmac(secret, body)).decode()
+
+
+def _verify_base64_hmac(name: str, secret: str, delivery: Delivery, now: float | None = None):
+    """Xero and Intuit: a base64 HMAC-SHA256 of the body in the header `name`."""
+    signature = delivery.required(name)
+    if not _same(sign_base64_hmac(secret, delivery.body), signature.strip()):
+        raise SignatureError("signature does not match the body")
+
+
+def verify_xero(secret: str, delivery: Delivery, now: float | None = None) -> None:
+    _verify_base64_hmac(XERO_HEADER, secret, delivery, now)
+
+
+def verify_intuit(secret: str, delivery: Delivery, now: float | None = None) -> None:
+    _verify_base64_hmac(INTUIT_HEADER, secret, delivery, now)
+
+
+XERO_HEADER = "x-xero-signature"
+INTUIT_HEADER = "intuit-signature"
+PAGERDUTY_HEADER = "X-PagerDuty-Signature"
+
+
+def verify_pagerduty(secret: str, delivery: Delivery, now: float | None = None) -> None:
+    """PagerDuty v3: `v1=<hex HMAC-SHA256 of the body>`, several comma-separated
+    while a secret is rolled; any one matching is enough."""
+    header = delivery.required(PAGERDUTY_HEADER)
+    given = [item.strip()[3:] for item in header.split(",") if item.strip().startswith("v1=")]
+    if not given:
+        raise SignatureError(f"{PAGERDUTY_HEADER} has no v1 signature")
+    expected = _hmac(secret, delivery.body).hex()
+    if not any(_same(expected, digest.lower()) for digest in given):
+        raise SignatureError("signature does not match the body")

@@ -12,7 +12,7 @@ processes it again. A delivery whose body was already processed, or is being
 processed, answers without a second run.
 """
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, Response, after_this_request, current_app, jsonify, request
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -57,6 +57,10 @@ def _receive(name: str):
         senders.authenticate(name, delivery)
     except SignatureError as error:
         return _problem(401, str(error))
+    if connector.webhook_handshake(body):
+        return "", 200
+    if connector.webhook_empty_answer:
+        after_this_request(_empty_ok)
 
     body_name = _body_name()
     mismatch = _declared_wrongly(body, body_name)
@@ -83,6 +87,12 @@ def _receive(name: str):
             db.session.rollback()
             return _accepted(jobs.job_for_key(db.session, key), "duplicate")
     return _answer(job)
+
+
+def _empty_ok(response):
+    """A sender that accepts only `200` with no body (Xero) gets that for
+    any delivery taken in (stored, queued or run); errors stay as they are."""
+    return Response(status=200) if response.status_code in (200, 202) else response
 
 
 def delivery_key(payload: RawPayload) -> str:

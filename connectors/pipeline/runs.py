@@ -91,7 +91,7 @@ def start_run(
 ) -> IngestRun:
     run = IngestRun(
         connector=connector_name,
-        started_by=started_by,
+        started_by=started_by[:120],  # the column's length: a long file path is cut
         source_name=source_name,
         payload_id=payload.id if payload else None,
         job_id=job_id,

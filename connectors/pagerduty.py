@@ -1,0 +1,198 @@
+"""The `pagerduty` connector (rmm): PagerDuty v3 webhooks and REST incidents.
+
+Input: a v3 webhook body (`{"event": {"event_type": "incident.triggered",
+"data": <incident>, ...}}`, one a delivery; a file may hold an array or
+NDJSON of them), or incidents as `GET /incidents` answers them
+(`{"incidents": [...]}`, `{"incident": {...}}`, or the objects).
+
+Each incident is an alert thread keyed by its id, placed by its service
+("the service names the client": identity system `pagerduty`, the service's
+id). Its urgency is the thread's priority, its PagerDuty priority (P1...)
+an attribute.
+
+  incident.triggered     alert.raised at the event's `occurred_at` (or the
+                         incident's `created_at`), id `<incident>:triggered`;
+                         it names the check (`alertname`: the title) and the
+                         device (`instance`: the service) that recurrences count
+  incident.resolved      alert.resolved at `occurred_at`, id `<incident>:resolved`;
+                         with `created_at`, it implies the raise
+  acknowledged, unacknowledged, reopened, priority_updated, escalated,
+  reassigned, delegated  alert.updated with the incident's status
+                         (acknowledged, else firing), id the event's `id`;
+                         the acknowledger is its actor and the assignee
+
+Other event types (notes, responders, services...) are skipped by name. A
+REST incident tells what its state shows: raised at `created_at`, and,
+resolved or acknowledged, that step at `last_status_change_at`.
+"""
+
+from collections.abc import Iterator
+from datetime import datetime
+
+from marshmallow import INCLUDE, Schema, fields
+
+from connectors.accounting import Reader, parse_iso_time, unwrapped
+from connectors.base import CanonicalEvent, Connector, RecordError, Skip
+from connectors.lifecycle import IMPLIED_BY
+from connectors.readers import Record, format_of, read_records
+from connectors.registry import register
+from crm.identities import ClientHints
+
+ORIGIN = "pagerduty"
+UPDATES = {
+    "incident.acknowledged",
+    "incident.unacknowledged",
+    "incident.reopened",
+    "incident.priority_updated",
+    "incident.escalated",
+    "incident.reassigned",
+    "incident.delegated",
+}
+STATUS = {"triggered": "firing", "acknowledged": "acknowledged", "resolved": "resolved"}
+
+
+def _lists(data: dict) -> Iterator[tuple[str, object]]:
+    if isinstance(data.get("incidents"), list):
+        for index, item in enumerate(data["incidents"]):
+            yield f"incidents[{index}]", item
+    elif isinstance(data.get("incident"), dict):
+        yield "incident", data["incident"]
+
+
+class WebhookBodySchema(Schema):
+    """A v3 webhook body: one event, read field by field in `convert`."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    event = fields.Dict(required=True)
+
+
+@register
+class PagerDutyConnector(Connector):
+    name = "pagerduty"
+    source = "rmm"
+    natural_key = ("id",)
+    schema = WebhookBodySchema
+
+    def parse(self, content: bytes, filename: str | None = None) -> Iterator[Record]:
+        return unwrapped(read_records(content, format_of(filename, self.default_format)), _lists)
+
+    def schema_applies(self, data: dict) -> bool:
+        """The schema is the webhook body's; REST incidents are read in `convert`."""
+        return "event" in data
+
+    def key_of(self, data: dict) -> str:
+        event = data.get("event")
+        if isinstance(event, dict):
+            return str(event.get("id", ""))[:200]
+        return f"{data.get('id', '')}:{data.get('status', '')}"[:200]
+
+    def convert(self, data: dict) -> list[CanonicalEvent]:
+        if "event" in data:
+            return webhook_event(Reader(data, parse_iso_time).part("event"))
+        if data.get("type") in ("incident", "incident_reference") or "incident_number" in data:
+            return rest_incident(Reader(data, parse_iso_time))
+        raise RecordError(None, 'neither a v3 webhook body ({"event": ...}) nor an incident')
+
+
+def _event(f: Reader, kind: str, external_id: str, at: datetime, **fields) -> CanonicalEvent:
+    """An event of the incident `f`, with what every one says of its thread."""
+    incident_id = f.text("id", required=True)
+    service = f.part("service")
+    service_id = service.text("id", required=True)
+    number = f.text("incident_number") or f.text("number")
+    title = f.text("title") or f.text("summary") or incident_id
+    urgency = f.text("urgency")
+    attributes = {
+        "pagerduty_id": incident_id,
+        "number": number,
+        "service": service.text("summary"),
+        "urgency": urgency,
+        "pagerduty_priority": f.part("priority").text("summary"),
+        "escalation_policy": f.part("escalation_policy").text("summary"),
+    }
+    return CanonicalEvent(
+        origin=ORIGIN,
+        external_id=external_id,
+        kind=kind,
+        occurred_at=at,
+        hints=ClientHints(identities=((ORIGIN, service_id),)),
+        title=f"Incident #{number}: {title}"[:500] if number else title[:500],
+        thread_key=incident_id,
+        url=f.text("html_url"),
+        priority=urgency,
+        attributes=attributes | fields.pop("attributes", {}),
+        **fields,
+    )
+
+
+def _raised(f: Reader, at: datetime) -> CanonicalEvent:
+    """The incident's raise, naming what recurrences count by."""
+    event = _event(f, "alert.raised", f"{f.text('id', required=True)}:triggered", at)
+    event.status = "firing"
+    event.attributes |= {
+        "alertname": f.text("title") or f.text("summary"),
+        "instance": f.part("service").text("summary") or f.part("service").text("id"),
+    }
+    return event
+
+
+def webhook_event(e: Reader) -> list[CanonicalEvent]:
+    event_type = e.text("event_type", required=True)
+    event_id = e.text("id", required=True)
+    at = e.time("occurred_at", required=True)
+    f = e.part("data")
+    agent = e.part("agent").text("summary")
+    if event_type == "incident.triggered":
+        return [_raised(f, f.time("created_at") or at)]
+    if event_type == "incident.resolved":
+        reason = f.text("resolve_reason")
+        resolved = _event(
+            f, "alert.resolved", f"{f.text('id', required=True)}:resolved", at, actor=agent,
+            attributes={"resolve_reason": reason} if reason else {},
+        )  # fmt: skip
+        created = f.time("created_at")
+        if created is None or created >= at:
+            return [resolved]
+        opened = _raised(f, created)  # the raise, with what recurrences count by
+        opened.attributes[IMPLIED_BY] = resolved.external_id
+        return [opened, resolved]
+    if event_type in UPDATES:
+        status = STATUS.get(f.text("status") or "triggered", "firing")
+        acknowledged = event_type == "incident.acknowledged"
+        updated = _event(
+            f, "alert.updated", event_id, at, actor=agent, status=status,
+            assignee=agent if acknowledged else _assignee(f),
+            attributes={"pagerduty_event": event_type},
+        )  # fmt: skip
+        updated.title = f"{updated.title} ({event_type.partition('.')[2].replace('_', ' ')})"
+        return [updated]
+    raise Skip(f"pagerduty event type {event_type!r} is not mapped")
+
+
+def _assignee(f: Reader) -> str | None:
+    names = [a.text("summary") for _, a in f.items("assignees")]
+    return ", ".join(name for name in names if name) or None
+
+
+def rest_incident(f: Reader) -> list[CanonicalEvent]:
+    """An incident as the REST API gives it: the steps its status shows."""
+    events = [_raised(f, f.time("created_at", required=True))]
+    status = f.text("status", required=True)
+    if status not in STATUS:
+        raise f.error("status", f"{status!r} is not triggered, acknowledged or resolved")
+    changed = f.time("last_status_change_at")
+    incident_id = f.text("id", required=True)
+    if status == "resolved":
+        events.append(
+            _event(f, "alert.resolved", f"{incident_id}:resolved", changed or events[0].occurred_at)
+        )
+    elif status == "acknowledged" and changed is not None:
+        events.append(
+            _event(
+                f, "alert.updated", f"{incident_id}:acknowledged@{changed.isoformat()}", changed,
+                status="acknowledged", assignee=_assignee(f),
+            )
+        )  # fmt: skip
+    return events
