@@ -15,7 +15,6 @@ every ingest, so the caller commits whatever is left.
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Generic, TypeVar
 
 from flask import current_app, has_request_context
 from sqlalchemy import and_, func, or_, select
@@ -29,6 +28,7 @@ from crm.extensions import db
 from crm.identities import map_identity
 from crm.jobs.models import Job
 from crm.models import Client, Identity, InboxHint, InboxRecord, IngestRun
+from crm.paging import Page
 
 # How people name the systems that name our clients.
 SYSTEM_LABELS = {
@@ -51,8 +51,6 @@ SYSTEM_LABELS = {
     **NAME_SYSTEMS,
 }
 
-T = TypeVar("T")
-
 
 class UnmappableHint(ValueError):
     """A hint that must not name one client, such as a public mail domain."""
@@ -65,20 +63,6 @@ def is_public_domain(system: str, key: str) -> bool:
 def describe_hint(system: str, key: str) -> str:
     """("stripe", "cus_9x") -> "Stripe customer cus_9x"."""
     return f"{SYSTEM_LABELS.get(system, system)} {key}"
-
-
-@dataclass
-class Page(Generic[T]):
-    """One page of a list the pages and the API show."""
-
-    items: list[T]
-    page: int
-    per_page: int
-    total: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
 
 
 # --- the unmatched queue -------------------------------------------------------

@@ -1,27 +1,14 @@
 """Which jobs a person may see: the ones they started; an admin sees all of them
 (webhook deliveries and other jobs no person started among them)."""
 
-from dataclasses import dataclass
-
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crm.accounts.models import User
 from crm.jobs.models import Job
+from crm.paging import Page
 
 SEES_ALL_JOBS = "admin"
-
-
-@dataclass
-class JobPage:
-    items: list[Job]
-    page: int
-    per_page: int
-    total: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
 
 
 def _visible(user: User):
@@ -33,7 +20,7 @@ def _visible(user: User):
 
 def visible_jobs(
     session: Session, user: User, page: int = 1, per_page: int = 50, status: str | None = None
-) -> JobPage:
+) -> Page[Job]:
     """The jobs `user` may see, newest first."""
     query = _visible(user)
     if status:
@@ -42,7 +29,7 @@ def visible_jobs(
     items = session.scalars(
         query.order_by(Job.id.desc()).limit(per_page).offset((page - 1) * per_page)
     ).all()
-    return JobPage(list(items), page, per_page, total)
+    return Page(list(items), page, per_page, total)
 
 
 def visible_job(session: Session, user: User, job_id: int) -> Job | None:

@@ -28,12 +28,14 @@ from crm.timeline.queries import (
     COMMITMENT_STATES,
     MAX_PAGE_SIZE,
     PAGE_SIZE,
+    THREAD_LIST_PAGE,
+    THREAD_LIST_STATES,
     BadCursor,
     Position,
     TimelineFilter,
 )
 from crm.timeline.touches import TOUCH_KINDS
-from crm.vocabulary import KINDS, SOURCES
+from crm.vocabulary import ENTITY_TYPES, KINDS, SOURCES
 
 # --- in --------------------------------------------------------------------------
 
@@ -87,6 +89,18 @@ def in_zone(moment: datetime | None, zone: tzinfo) -> datetime | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=zone)
     return moment.astimezone(UTC)
+
+
+class ThreadListQuerySchema(FormSchema):
+    """Which of a client's threads a list shows (the card's "and N more")."""
+
+    state = fields.String(load_default="open", validate=validate.OneOf(THREAD_LIST_STATES))
+    type = fields.String(validate=validate.OneOf(sorted(ENTITY_TYPES)))
+    category = fields.String(validate=validate.Length(max=80))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
+    per_page = fields.Integer(
+        load_default=THREAD_LIST_PAGE, validate=validate.Range(min=1, max=MAX_PAGE_SIZE)
+    )
 
 
 class TimelineQuerySchema(FormSchema):
@@ -330,6 +344,16 @@ class CardRecurrenceSchema(Schema):
     last_thread_key = fields.String(allow_none=True)
 
 
+class CardAlertGroupSchema(Schema):
+    check = fields.String(metadata={"description": "The check (alert name), else the title"})
+    device = fields.String(allow_none=True)
+    count = fields.Integer(metadata={"description": "Open alerts of this check on this device"})
+    critical = fields.Integer(metadata={"description": "How many of them are critical"})
+    first_opened = fields.DateTime()
+    last_opened = fields.DateTime()
+    latest_key = fields.String()
+
+
 class CardCampaignSchema(Schema):
     key = fields.String()
     title = fields.String()
@@ -388,6 +412,20 @@ class CardSchema(Schema):
     commitments = fields.List(fields.Nested(CardItemSchema))
     lately = fields.List(fields.Nested(CardCompletedSchema))
     lately_total = fields.Integer(metadata={"description": "All work finished in 14 days."})
+    totals = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(),
+        metadata={
+            "description": "Each list's full count (open_tickets, ...): a list holds its first "
+            "10; the rest are on /clients/<slug>/threads"
+        },
+    )
+    recurring_total = fields.Integer(metadata={"description": "All recurring alerts."})
+    alert_groups = fields.List(
+        fields.Nested(CardAlertGroupSchema),
+        metadata={"description": "Open alerts by check and device, critical first (first 10)."},
+    )
+    alert_group_total = fields.Integer()
 
 
 class DeviceSchema(Schema):

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
+    abort,
     current_app,
     flash,
     redirect,
@@ -30,13 +31,15 @@ from crm.flags import FlagSettings
 from crm.formatting import zone
 from crm.models import Client
 from crm.models.types import utcnow
+from crm.paging import page_links
 from crm.timeline.display import timeline_days
 from crm.timeline.hours import business_hours
-from crm.timeline.precontact import precontact_card
-from crm.timeline.queries import thread, timeline_page
+from crm.timeline.precontact import SECTION_TYPES, precontact_card
+from crm.timeline.queries import thread, threads_page, timeline_page
 from crm.timeline.schemas import (
     CommitmentCompletionSchema,
     CommitmentInSchema,
+    ThreadListQuerySchema,
     TimelineQuerySchema,
     TouchSchema,
     event_status,
@@ -76,12 +79,13 @@ def _check_settings(state) -> None:
 
 @bp.context_processor
 def _helpers() -> dict:
-    return {
+    return page_links() | {
         "source_link": source_link,
         "event_status": event_status,
         "kind_label": kind_label,
         "status_tone": status_tone,
         "sources": SOURCES,
+        "section_types": SECTION_TYPES,
     }
 
 
@@ -213,6 +217,29 @@ def commitment_done_form(slug: str, key: str):
     session[ACTOR_KEY] = data["actor"].strip()
     flash(f"Commitment done: {commitment.title}")
     return redirect(target)
+
+
+@bp.get("/clients/<slug>/threads")
+def threads_list(slug: str):
+    """The full, paged list behind the card's and the briefing's "and N more"."""
+    client = _client_or_none(slug)
+    if client is None:
+        return _not_found(f"There is no client “{slug}”.")
+    query, errors = _load(ThreadListQuerySchema(), request.args)
+    if errors:
+        abort(400, description=_describe(errors))
+    page = threads_page(
+        db.session,
+        client.id,
+        state=query["state"],
+        thread_type=query.get("type"),
+        category=query.get("category"),
+        page=query["page"],
+        per_page=query["per_page"],
+    )
+    return render_template(
+        "timeline/threads.html", client=client, page=page, query=query, now=utcnow()
+    )
 
 
 @bp.get("/clients/<slug>/threads/<thread_type>/<path:key>")
