@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from crm.formatting import zone as client_zone
 from crm.models import Client, Event, is_meeting
 from crm.models.types import utcnow
+from reports.briefing.bounds import bound
 from reports.briefing.flags import (
     DEFAULT_STALE_DAYS,
     RECURRING_WINDOW,
@@ -116,6 +117,7 @@ def build_briefing(
         numbers=numbers,
     )
     _link(briefing)
+    bound(briefing)
     return briefing
 
 
