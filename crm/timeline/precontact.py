@@ -29,7 +29,7 @@ from crm.flags import DEFAULT_SETTINGS, FlagSettings, Raised, RaisedAlert, Recur
 from crm.formatting import zone
 from crm.models import Client, Contact, Entity, Event
 from crm.timeline.alert_groups import AlertGroup, alert_groups
-from crm.timeline.hours import BusinessHours
+from crm.timeline.hours import BusinessHours, business_hours
 
 RECENT = timedelta(days=14)  # campaigns sent and work completed
 MAIN_CONTACTS = 5
@@ -197,6 +197,18 @@ def precontact_card(
     )
     _fill_sections(session, client.id, now, card, settings)
     return card
+
+
+def configured_card(session: Session, client: Client, now: datetime, config: Mapping) -> Card:
+    """The card with the app's settings: tier guidance, business hours, flag settings."""
+    return precontact_card(
+        session,
+        client,
+        now,
+        guidance=config["TIER_GUIDANCE"],
+        hours=business_hours(config["BUSINESS_HOURS"]),
+        settings=FlagSettings.from_config(config),
+    )
 
 
 # Each section of "right now": its threads (of the client's open ones) and the

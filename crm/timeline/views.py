@@ -27,14 +27,13 @@ from webargs.multidictproxy import MultiDictProxy
 
 from crm.devices import client_devices
 from crm.extensions import db
-from crm.flags import FlagSettings
 from crm.formatting import zone
 from crm.models import Client
 from crm.models.types import utcnow
 from crm.paging import page_links
 from crm.timeline.display import timeline_days
 from crm.timeline.hours import business_hours
-from crm.timeline.precontact import SECTION_TYPES, precontact_card
+from crm.timeline.precontact import SECTION_TYPES, configured_card
 from crm.timeline.queries import thread, threads_page, timeline_page
 from crm.timeline.schemas import (
     CommitmentCompletionSchema,
@@ -306,15 +305,7 @@ def _client_page(
     status: int = 200,
 ):
     now = utcnow()
-    config = current_app.config
-    card = precontact_card(
-        db.session,
-        client,
-        now,
-        guidance=config["TIER_GUIDANCE"],
-        hours=business_hours(config["BUSINESS_HOURS"]),
-        settings=FlagSettings.from_config(config),
-    )
+    card = configured_card(db.session, client, now, current_app.config)
     days = timeline_days(db.session, client, page.rows) if page is not None else []
     args = request.args.to_dict(flat=False)
     older = None
