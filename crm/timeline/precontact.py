@@ -289,11 +289,14 @@ def _fill_sections(
     ).one()
     card.flag_counts.update(zip(kinds, (int(n or 0) for n in counted), strict=True))
     overdue = session.execute(
-        select(func.coalesce(Entity.currency, ""), func.sum(Entity.amount))
+        select(Entity.currency, func.sum(Entity.amount))
         .where(mine, rules.kind_sql("overdue_invoice", now, settings), Entity.amount.is_not(None))
-        .group_by(func.coalesce(Entity.currency, ""))
+        .group_by(Entity.currency)
     ).all()
-    card.overdue_totals.update(sorted((currency, Decimal(total)) for currency, total in overdue))
+    totals: dict[str, Decimal] = defaultdict(Decimal)
+    for currency, total in overdue:
+        totals[currency or ""] += Decimal(total)
+    card.overdue_totals.update(sorted(totals.items()))
 
 
 def _recurring_alerts(session: Session, client_id: int, now: datetime) -> list[Recurrence]:
