@@ -20,6 +20,7 @@ from crm.identities import IdentityConflict
 from crm.models import InboxRecord, IngestRun
 from crm.models.inbox import INBOX_STATUSES
 from crm.models.types import json_dumps
+from crm.paging import page_links
 
 bp = Blueprint("ingest", __name__)
 
@@ -36,12 +37,7 @@ def pretty_json(value) -> str:
 
 @bp.context_processor
 def _page_links():
-    def page_url(number: int) -> str:
-        """This page with another page number, filters kept."""
-        args = request.args.to_dict() | {"page": number}
-        return url_for(request.endpoint, **(request.view_args or {}), **args)
-
-    return {"page_url": page_url}
+    return page_links()
 
 
 def _args(schema: Schema) -> dict:

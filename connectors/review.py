@@ -15,7 +15,6 @@ every ingest, so the caller commits whatever is left.
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TypeVar
 
 from flask import current_app, has_request_context
 from sqlalchemy import and_, func, or_, select
@@ -52,8 +51,6 @@ SYSTEM_LABELS = {
     "touchline": "client slug",
     **NAME_SYSTEMS,
 }
-
-T = TypeVar("T")
 
 
 class UnmappableHint(ValueError):

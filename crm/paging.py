@@ -10,6 +10,7 @@ fit the query's OFFSET, so the arguments stop there.
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from flask import request, url_for
 from marshmallow import Schema, fields, validate
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
@@ -85,3 +86,14 @@ def page_schema(item_schema: type[Schema], name: str) -> type[Schema]:
         },
         name=name,
     )
+
+
+def page_links() -> dict:
+    """A context processor's values: `page_url(n)`, this page at page n, filters kept
+    (templates/ingest/_pager.html draws the links with it)."""
+
+    def page_url(number: int) -> str:
+        args = request.args.to_dict() | {"page": number}
+        return url_for(request.endpoint, **(request.view_args or {}), **args)
+
+    return {"page_url": page_url}

@@ -1,6 +1,7 @@
 """What many tests ask of the app: ingest a file, read the inbox and threads."""
 
 import json
+import time
 from contextlib import contextmanager
 
 from sqlalchemy import select
@@ -61,3 +62,18 @@ def demo_loaded(database_url: str, directory):
             for table in reversed(db.metadata.sorted_tables):
                 connection.execute(table.delete())
         db.engine.dispose()
+
+
+def wait_for(job_id: int, condition, timeout: float = 30):
+    """The job once `condition(job)` holds, looked at every 50 ms (a worker or
+    a thread runs it); fails after `timeout` seconds."""
+    from crm.jobs.models import Job
+
+    deadline = time.monotonic() + timeout
+    while True:
+        db.session.rollback()  # end the read, so the worker may write and we see it
+        job = db.session.get(Job, job_id)
+        if condition(job):
+            return job
+        assert time.monotonic() < deadline, f"job {job_id} is still {job.status} ({job.done})"
+        time.sleep(0.05)

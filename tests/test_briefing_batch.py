@@ -128,15 +128,14 @@ def test_the_zip_holds_one_pdf_per_selected_client_each_naming_its_client(client
 def test_the_combined_pdf_opens_with_the_clients_and_holds_every_briefing(client, tmp_path):
     _portfolio()
 
-    response = client.get(f"/briefings.pdf?group=industry:Dental&date={DAY}")
+    with client.get(f"/briefings.pdf?group=industry:Dental&date={DAY}") as response:
+        content = response.data  # streamed from a spooled file, closed here
 
     assert response.status_code == 200, response.text
     assert response.mimetype == "application/pdf"
     disposition = response.headers["Content-Disposition"]
     assert disposition == f'attachment; filename="briefings-industry-dental-{DAY}.pdf"'
-    pages = [
-        " ".join(page.extract_text().split()) for page in PdfReader(io.BytesIO(response.data)).pages
-    ]
+    pages = [" ".join(page.extract_text().split()) for page in PdfReader(io.BytesIO(content)).pages]
     # each briefing from a page of its own, after the contents page
     starts = [number for number, page in enumerate(pages, 1) if "BRIEFING FOR THE MEETING" in page]
     assert len(starts) == 2 and starts[0] == 2
@@ -149,7 +148,7 @@ def test_the_combined_pdf_opens_with_the_clients_and_holds_every_briefing(client
     assert f"Delta Smiles standard ana lima 100 0 {starts[1]}" in cover
     whole = " ".join(pages)
     assert "Chargeback: product not received" in whole and "Beta Logistics" not in whole
-    _artifact(response.data, tmp_path / "briefing-batch-cover.png")
+    _artifact(content, tmp_path / "briefing-batch-cover.png")
 
 
 def test_the_page_lists_the_selection_and_links_its_downloads(client):

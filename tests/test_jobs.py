@@ -25,6 +25,7 @@ from crm.jobs.models import Job
 from crm.models import Event, InboxRecord, IngestRun
 from crm.models.types import utcnow
 from tests.factories import event, make_client
+from tests.helpers import wait_for
 
 SECRET = "tickets-secret"
 
@@ -231,8 +232,8 @@ def test_a_batch_of_briefings_as_a_job_shows_progress_and_offers_the_zip(app, cl
     form = {"tier": "key", "date": "2026-11-20", "format": "zip"}
     response = client.post("/briefings/jobs", data=form)
     assert response.status_code == 303
+    job = wait_for(db.session.scalars(select(Job)).one().id, lambda job: job.finished, 60)
     page = client.get(response.headers["Location"]).get_data(as_text=True)
-    job = db.session.scalars(select(Job)).one()
     assert (job.kind, job.status, job.done, job.total) == ("briefings", "done", 2, 2)
     assert (
         "Key clients" in page

@@ -16,7 +16,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.parse
 import uuid
 from pathlib import Path
@@ -27,9 +26,9 @@ from sqlalchemy import func, select
 from connectors.signatures import sign_hmac
 from crm.extensions import db
 from crm.jobs import celery as job_celery
-from crm.jobs.models import Job
 from crm.models import Event, InboxRecord, IngestRun
 from tests.factories import event, make_client
+from tests.helpers import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "tickets-secret"
@@ -96,17 +95,6 @@ def stop(worker: subprocess.Popen, sig=signal.SIGTERM) -> None:
         except subprocess.TimeoutExpired:
             worker.kill()
             worker.wait()
-
-
-def wait_for(job_id: int, condition, timeout: float = 30) -> Job:
-    deadline = time.monotonic() + timeout
-    while True:
-        db.session.rollback()  # end the read, so the worker may write and we see it
-        job = db.session.get(Job, job_id)
-        if condition(job):
-            return job
-        assert time.monotonic() < deadline, f"job {job_id} is still {job.status} ({job.done})"
-        time.sleep(0.05)
 
 
 def count(model) -> int:

@@ -33,18 +33,14 @@ from crm.accounts.schemas import (
 from crm.accounts.tokens import create_token, revoke_token
 from crm.api import ID
 from crm.extensions import db
+from crm.paging import page_links
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 
 @bp.context_processor
 def _page_links():
-    def page_url(number: int) -> str:
-        """This page with another page number, filters kept."""
-        args = request.args.to_dict() | {"page": number}
-        return url_for(request.endpoint, **(request.view_args or {}), **args)
-
-    return {"page_url": page_url}
+    return page_links()
 
 
 # --- accounts ------------------------------------------------------------------------------

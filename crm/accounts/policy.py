@@ -87,6 +87,7 @@ ENDPOINTS: dict[str, str | Mapping[str, str]] = {
     # the client page, its timeline, threads and card
     "timeline.client_page": CLIENTS_READ,
     "timeline.thread_page": CLIENTS_READ,
+    "timeline.threads_list": CLIENTS_READ,
     "timeline_api.timeline": CLIENTS_READ,
     "timeline_api.thread_detail": CLIENTS_READ,
     "timeline_api.card": CLIENTS_READ,

@@ -410,11 +410,28 @@ def rank_of(kind: str, severity: str, since: datetime) -> tuple:
 
 def summary(flags: Iterable) -> list[str]:
     """ "2 late tickets", "1 open dispute": per kind, the most severe kind first."""
+    flags = list(flags)
     counts: dict[str, int] = defaultdict(int)
-    worst: dict[str, int] = {}
     for flag in flags:
         counts[flag.kind] += 1
-        severity = SEVERITIES.index(flag.severity)
-        worst[flag.kind] = min(worst.get(flag.kind, severity), severity)
-    ordered = sorted(counts, key=lambda kind: (worst[kind], _KIND_ORDER[kind]))
+    return summary_of(counts, worst_of(flags))
+
+
+def worst_of(flags: Iterable) -> dict[str, str]:
+    """Each kind's most severe severity among `flags`."""
+    worst: dict[str, str] = {}
+    for flag in flags:
+        worst[flag.kind] = min(
+            worst.get(flag.kind, flag.severity), flag.severity, key=SEVERITIES.index
+        )
+    return worst
+
+
+def summary_of(counts: Mapping[str, int], worst: Mapping[str, str]) -> list[str]:
+    """summary() from counts per kind and each kind's worst severity, for a view
+    that counts its flags in SQL rather than holding them all (the card)."""
+    ordered = sorted(
+        (kind for kind, count in counts.items() if count),
+        key=lambda kind: (SEVERITIES.index(worst.get(kind, "low")), _KIND_ORDER[kind]),
+    )
     return [f"{counts[kind]} {LABELS[kind]}{'s' if counts[kind] > 1 else ''}" for kind in ordered]

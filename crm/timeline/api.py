@@ -15,12 +15,10 @@ from crm.accounts.guard import author_name
 from crm.api import ApiBlueprint, abort
 from crm.devices import client_devices
 from crm.extensions import db
-from crm.flags import FlagSettings
 from crm.formatting import zone
 from crm.models import Client
 from crm.models.types import utcnow
-from crm.timeline.hours import business_hours
-from crm.timeline.precontact import precontact_card
+from crm.timeline.precontact import configured_card
 from crm.timeline.queries import commitments, thread, timeline_page_by_slug, timeline_row
 from crm.timeline.schemas import (
     CardSchema,
@@ -90,15 +88,7 @@ def thread_detail(slug, thread_type, key):
 @blp.alt_response(404, description="No client has this slug")
 def card(slug):
     """The pre-contact card: how to handle them, what is open now, what we did lately."""
-    config = current_app.config
-    return precontact_card(
-        db.session,
-        _client(slug),
-        utcnow(),
-        guidance=config["TIER_GUIDANCE"],
-        hours=business_hours(config["BUSINESS_HOURS"]),
-        settings=FlagSettings.from_config(config),
-    )
+    return configured_card(db.session, _client(slug), utcnow(), current_app.config)
 
 
 @blp.route("/clients/<slug>/devices")

@@ -28,11 +28,12 @@ from crm import flags as rules
 from crm.flags import DEFAULT_SETTINGS, FlagSettings, Raised, RaisedAlert, Recurrence
 from crm.formatting import zone
 from crm.models import Client, Contact, Entity, Event
-from crm.timeline.hours import BusinessHours
-from crm.vocabulary import ENTITY_TYPES
+from crm.timeline.alert_groups import AlertGroup, alert_groups
+from crm.timeline.hours import BusinessHours, business_hours
 
 RECENT = timedelta(days=14)  # campaigns sent and work completed
 MAIN_CONTACTS = 5
+LIST = 10  # threads named per section; the rest are counted and a click away
 LATELY = 10  # a busy client finishes hundreds of tickets a fortnight; the card names the latest
 
 # Work worth asking about once it is done: the status that means "done
@@ -130,23 +131,12 @@ class Card:
     commitments: list[Item] = field(default_factory=list)
     lately: list[Completed] = field(default_factory=list)  # the latest few
     lately_total: int = 0  # all work finished in the last 14 days
-
-    @property
-    def overdue_commitments(self) -> list[Item]:
-        return [item for item in self.commitments if item.deadline.is_late]
-
-    @property
-    def breached_tickets(self) -> list[Item]:
-        return [item for item in self.open_tickets if item.deadline.is_late]
-
-    @property
-    def overdue_totals(self) -> dict[str, Decimal]:
-        """Overdue amount per currency."""
-        totals: dict[str, Decimal] = defaultdict(Decimal)
-        for item in self.overdue_invoices:
-            if item.entity.amount is not None:
-                totals[item.entity.currency or ""] += item.entity.amount
-        return dict(sorted(totals.items()))
+    recurring_total: int = 0  # the recurrences, of which recurring_alerts holds the first LIST
+    alert_groups: list[AlertGroup] = field(default_factory=list)  # the first LIST groups
+    alert_group_total: int = 0
+    totals: dict[str, int] = field(default_factory=dict)  # section -> all its threads
+    flag_counts: dict[str, int] = field(default_factory=dict)  # thread flag kind -> count
+    overdue_totals: dict[str, Decimal] = field(default_factory=dict)  # currency -> all overdue
 
     @property
     def flagged(self) -> list:
@@ -166,8 +156,11 @@ class Card:
     @property
     def flags(self) -> list[str]:
         """What the caller must not walk into unaware, most pressing first:
-        "2 late tickets", "1 open dispute"."""
-        return rules.summary(self.flagged)
+        "2 late tickets", "1 open dispute". Counted over all the client's
+        threads (SQL), ordered by the worst severity among those the card
+        names (the longest waiting, which the aging makes the most severe)."""
+        counts = dict(self.flag_counts) | {"recurring_alert": self.recurring_total}
+        return rules.summary_of(counts, rules.worst_of(self.flagged))
 
 
 def precontact_card(
@@ -183,6 +176,8 @@ def precontact_card(
     client_zone = zone(client.timezone)
     contacts = list(client.contacts)
     lately, lately_total = _completed_lately(session, client.id, now, client_zone)
+    recurring = _recurring_alerts(session, client.id, now)
+    groups, group_total = alert_groups(session, client.id, now, LIST, settings)
     card = Card(
         client=client,
         now=now,
@@ -193,61 +188,115 @@ def precontact_card(
         contacts=contacts[:MAIN_CONTACTS],
         more_contacts=max(0, len(contacts) - MAIN_CONTACTS),
         campaigns=_recent_campaigns(session, client.id, now),
-        recurring_alerts=_recurring_alerts(session, client.id, now),
+        recurring_alerts=recurring[:LIST],
+        recurring_total=len(recurring),
+        alert_groups=groups,
+        alert_group_total=group_total,
         lately=lately,
         lately_total=lately_total,
     )
-    _sort_open_threads(session, client.id, now, card, settings)
+    _fill_sections(session, client.id, now, card, settings)
     return card
 
 
-def _sort_open_threads(
+def configured_card(session: Session, client: Client, now: datetime, config: Mapping) -> Card:
+    """The card with the app's settings: tier guidance, business hours, flag settings."""
+    return precontact_card(
+        session,
+        client,
+        now,
+        guidance=config["TIER_GUIDANCE"],
+        hours=business_hours(config["BUSINESS_HOURS"]),
+        settings=FlagSettings.from_config(config),
+    )
+
+
+# Each section of "right now": its threads (of the client's open ones) and the
+# order it lists them in. The card reads the first LIST of each, and counts
+# the rest, in SQL: a client with ten thousand open alerts gets the card a
+# client with ten gets, with "and 9,990 more" linking to the full list.
+def _sections(now: datetime, settings: FlagSettings) -> dict[str, tuple]:
+    opened = (Entity.opened_at, Entity.id)
+    due = (Entity.due_at, Entity.id)
+    open_ = Entity.closed_at.is_(None)
+
+    def of(thread_type: str):
+        return and_(Entity.type == thread_type, open_)
+
+    return {
+        "open_tickets": (of("ticket"), opened),
+        "active_alerts": (of("alert"), opened),
+        "open_disputes": (of("dispute"), opened),
+        # An invoice shows once, under its flag: overdue (with its status,
+        # maybe "failed") or, while still within its terms, as a failed payment.
+        "overdue_invoices": (rules.kind_sql("overdue_invoice", now, settings), due),
+        "failed_payments": (rules.kind_sql("failed_payment", now, settings), opened),
+        "open_quotes": (of("deal"), opened),
+        # Renewals with no date cannot be said to be coming up; ones past
+        # their date and still open are the most urgent of all.
+        "renewals": (
+            and_(of("renewal"), Entity.due_at <= now + rules.RENEWAL_HORIZON),
+            due,
+        ),
+        # Soonest due first; promises without a due time last.
+        "commitments": (
+            of("commitment"),
+            (Entity.due_at.is_(None), Entity.due_at, Entity.opened_at, Entity.id),
+        ),
+    }
+
+
+# Where each section's "and N more" leads: the client's threads list, filtered.
+SECTION_TYPES = {
+    "open_tickets": "ticket",
+    "active_alerts": "alert",
+    "open_disputes": "dispute",
+    "overdue_invoices": "invoice",
+    "failed_payments": "invoice",
+    "open_quotes": "deal",
+    "renewals": "renewal",
+    "commitments": "commitment",
+}
+
+
+def _fill_sections(
     session: Session, client_id: int, now: datetime, card: Card, settings: FlagSettings
 ) -> None:
-    """Put each open thread of the client in its section of the card, with
-    the flag it raises."""
-    entities = session.scalars(
-        select(Entity)
-        .where(
-            Entity.client_id == client_id,
-            Entity.type.in_(tuple(ENTITY_TYPES)),
-            Entity.closed_at.is_(None),
+    """Put the first LIST threads of each section of the card in it, with the
+    flag each raises, and count them all; count the flags in SQL."""
+    mine = Entity.client_id == client_id
+    for name, (condition, order) in _sections(now, settings).items():
+        # The first LIST threads, and a count of all (an index-only count for
+        # most sections; a window over the match would sort all of it).
+        rows = session.scalars(select(Entity).where(mine, condition).order_by(*order).limit(LIST))
+        items = getattr(card, name)
+        for entity in rows:
+            kind = entity.type
+            word = "breached" if kind == "ticket" else "overdue"
+            deadline = entity.sla_due_at if kind == "ticket" else entity.due_at
+            flag = rules.flag_of(entity, now, settings)
+            items.append(
+                Item(entity, Deadline.of(deadline, now, word), now - entity.opened_at, flag)
+            )
+        card.totals[name] = session.scalar(
+            select(func.count()).select_from(Entity).where(mine, condition)
         )
-        .order_by(Entity.opened_at, Entity.id)
-    )
-    for entity in entities:
-        age = now - entity.opened_at
-        kind = entity.type
-        flag = rules.flag_of(entity, now, settings)
-        word = "breached" if kind == "ticket" else "overdue"
-        due = entity.sla_due_at if kind == "ticket" else entity.due_at
-        item = Item(entity, Deadline.of(due, now, word), age, flag)
-        if kind == "ticket":
-            card.open_tickets.append(item)
-        elif kind == "alert":
-            card.active_alerts.append(item)
-        elif kind == "dispute":
-            card.open_disputes.append(item)
-        elif kind == "invoice":
-            # An invoice shows once, under its flag: overdue (with its status,
-            # maybe "failed") or, while still within its terms, as a failed payment.
-            if flag is not None and flag.kind == "overdue_invoice":
-                card.overdue_invoices.append(item)
-            elif flag is not None and flag.kind == "failed_payment":
-                card.failed_payments.append(item)
-        elif rules.open_quote(entity, now):
-            card.open_quotes.append(item)
-        elif rules.renewal_due(entity, now):
-            # Renewals with no date cannot be said to be coming up; ones past
-            # their date and still open are the most urgent of all.
-            card.renewals.append(item)
-        elif kind == "commitment":
-            card.commitments.append(item)
-    # Longest overdue first; renewals by date, those past it first.
-    card.overdue_invoices.sort(key=lambda item: item.entity.due_at)
-    card.renewals.sort(key=lambda item: item.entity.due_at)
-    # Soonest due first; promises without a due time last.
-    card.commitments.sort(key=lambda item: (item.entity.due_at is None, item.entity.due_at or now))
+    kinds = list(rules.THREAD_KINDS)
+    counted = session.execute(
+        select(*(func.count().filter(rules.kind_sql(kind, now, settings)) for kind in kinds)).where(
+            mine, Entity.closed_at.is_(None), Entity.type.in_(rules.FLAGGED_TYPES)
+        )
+    ).one()
+    card.flag_counts.update(zip(kinds, (int(n or 0) for n in counted), strict=True))
+    overdue = session.execute(
+        select(Entity.currency, func.sum(Entity.amount))
+        .where(mine, rules.kind_sql("overdue_invoice", now, settings), Entity.amount.is_not(None))
+        .group_by(Entity.currency)
+    ).all()
+    totals: dict[str, Decimal] = defaultdict(Decimal)
+    for currency, total in overdue:
+        totals[currency or ""] += Decimal(total)
+    card.overdue_totals.update(sorted(totals.items()))
 
 
 def _recurring_alerts(session: Session, client_id: int, now: datetime) -> list[Recurrence]:

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from crm import flags
 from crm.models import Client, Entity, Event
+from crm.paging import Page, page_of
 from crm.vocabulary import KINDS
 
 # Every thread type some kind joins; only entity types keep a state.
@@ -291,3 +292,38 @@ def commitments(session: Session, client_id: int, state: str, now: datetime) -> 
         # Those without a due time last: a promise with a date is the pressing one.
         query = query.order_by(Entity.due_at.is_(None), Entity.due_at, Entity.opened_at)
     return list(session.scalars(query.order_by(Entity.id)))
+
+
+THREAD_LIST_STATES = ("open", "closed")
+THREAD_LIST_PAGE = 50
+
+
+def threads_page(
+    session: Session,
+    client_id: int,
+    *,
+    state: str = "open",
+    thread_type: str | None = None,
+    category: str | None = None,
+    page: int = 1,
+    per_page: int = THREAD_LIST_PAGE,
+) -> Page[Entity]:
+    """One page of a client's threads: the full list behind a card's or a
+    briefing's "and 8,431 more". Open ones oldest first (the longest waiting
+    lead, as on the card); closed ones most recently closed first."""
+    if state not in THREAD_LIST_STATES:
+        raise ValueError(f"state {state!r}: one of {', '.join(THREAD_LIST_STATES)}")
+    conditions = [Entity.client_id == client_id]
+    conditions.append(
+        Entity.closed_at.is_(None) if state == "open" else Entity.closed_at.is_not(None)
+    )
+    if thread_type is not None:
+        conditions.append(Entity.type == thread_type)
+    if category is not None:
+        conditions.append(Entity.category == category)
+    order = (
+        (Entity.opened_at, Entity.id)
+        if state == "open"
+        else (Entity.closed_at.desc(), Entity.id.desc())
+    )
+    return page_of(session, select(Entity).where(*conditions).order_by(*order), page, per_page)

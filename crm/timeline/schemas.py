@@ -23,17 +23,20 @@ from marshmallow import (
     validates_schema,
 )
 
+from crm.paging import page_fields
 from crm.schemas import Day, FormSchema
 from crm.timeline.queries import (
     COMMITMENT_STATES,
     MAX_PAGE_SIZE,
     PAGE_SIZE,
+    THREAD_LIST_PAGE,
+    THREAD_LIST_STATES,
     BadCursor,
     Position,
     TimelineFilter,
 )
 from crm.timeline.touches import TOUCH_KINDS
-from crm.vocabulary import KINDS, SOURCES
+from crm.vocabulary import ENTITY_TYPES, KINDS, SOURCES
 
 # --- in --------------------------------------------------------------------------
 
@@ -111,6 +114,16 @@ def commitment_arguments(data: dict, client_zone: tzinfo, author: str) -> dict:
         "actor": author,
         "detail": data.get("detail"),
     }
+
+
+class ThreadListQuerySchema(FormSchema):
+    """Which of a client's threads a list shows (the card's "and N more")."""
+
+    state = fields.String(load_default="open", validate=validate.OneOf(THREAD_LIST_STATES))
+    type = fields.String(validate=validate.OneOf(sorted(ENTITY_TYPES)))
+    category = fields.String(validate=validate.Length(max=80))
+    page = page_fields(THREAD_LIST_PAGE)["page"]
+    per_page = page_fields(THREAD_LIST_PAGE)["per_page"]
 
 
 class TimelineQuerySchema(FormSchema):
@@ -354,6 +367,16 @@ class CardRecurrenceSchema(Schema):
     last_thread_key = fields.String(allow_none=True)
 
 
+class CardAlertGroupSchema(Schema):
+    check = fields.String(metadata={"description": "The check (alert name), else the title"})
+    device = fields.String(allow_none=True)
+    count = fields.Integer(metadata={"description": "Open alerts of this check on this device"})
+    critical = fields.Integer(metadata={"description": "How many of them are critical"})
+    first_opened = fields.DateTime()
+    last_opened = fields.DateTime()
+    latest_key = fields.String()
+
+
 class CardCampaignSchema(Schema):
     key = fields.String()
     title = fields.String()
@@ -412,6 +435,20 @@ class CardSchema(Schema):
     commitments = fields.List(fields.Nested(CardItemSchema))
     lately = fields.List(fields.Nested(CardCompletedSchema))
     lately_total = fields.Integer(metadata={"description": "All work finished in 14 days."})
+    totals = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(),
+        metadata={
+            "description": "Each list's full count (open_tickets, ...): a list holds its first "
+            "10; the rest are on /clients/<slug>/threads"
+        },
+    )
+    recurring_total = fields.Integer(metadata={"description": "All recurring alerts."})
+    alert_groups = fields.List(
+        fields.Nested(CardAlertGroupSchema),
+        metadata={"description": "Open alerts by check and device, critical first (first 10)."},
+    )
+    alert_group_total = fields.Integer()
 
 
 class DeviceSchema(Schema):

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
+    abort,
     current_app,
     flash,
     redirect,
@@ -25,16 +26,17 @@ from webargs.multidictproxy import MultiDictProxy
 from crm.accounts.guard import author_name
 from crm.devices import client_devices
 from crm.extensions import db
-from crm.flags import FlagSettings
 from crm.formatting import zone
 from crm.models import Client
 from crm.models.types import utcnow
+from crm.paging import page_links
 from crm.timeline.display import timeline_days
 from crm.timeline.hours import business_hours
-from crm.timeline.precontact import precontact_card
-from crm.timeline.queries import thread, timeline_page
+from crm.timeline.precontact import SECTION_TYPES, configured_card
+from crm.timeline.queries import thread, threads_page, timeline_page
 from crm.timeline.schemas import (
     CommitmentInSchema,
+    ThreadListQuerySchema,
     TimelineQuerySchema,
     TouchSchema,
     commitment_arguments,
@@ -63,12 +65,13 @@ def _check_settings(state) -> None:
 
 @bp.context_processor
 def _helpers() -> dict:
-    return {
+    return page_links() | {
         "source_link": source_link,
         "event_status": event_status,
         "kind_label": kind_label,
         "status_tone": status_tone,
         "sources": SOURCES,
+        "section_types": SECTION_TYPES,
     }
 
 
@@ -186,6 +189,29 @@ def commitment_done_form(slug: str, key: str):
     return redirect(target)
 
 
+@bp.get("/clients/<slug>/threads")
+def threads_list(slug: str):
+    """The full, paged list behind the card's and the briefing's "and N more"."""
+    client = _client_or_none(slug)
+    if client is None:
+        return _not_found(f"There is no client “{slug}”.")
+    query, errors = _load(ThreadListQuerySchema(), request.args)
+    if errors:
+        abort(400, description=_describe(errors))
+    page = threads_page(
+        db.session,
+        client.id,
+        state=query["state"],
+        thread_type=query.get("type"),
+        category=query.get("category"),
+        page=query["page"],
+        per_page=query["per_page"],
+    )
+    return render_template(
+        "timeline/threads.html", client=client, page=page, query=query, now=utcnow()
+    )
+
+
 @bp.get("/clients/<slug>/threads/<thread_type>/<path:key>")
 def thread_page(slug: str, thread_type: str, key: str):
     client = _client_or_none(slug)
@@ -249,15 +275,7 @@ def _client_page(
     status: int = 200,
 ):
     now = utcnow()
-    config = current_app.config
-    card = precontact_card(
-        db.session,
-        client,
-        now,
-        guidance=config["TIER_GUIDANCE"],
-        hours=business_hours(config["BUSINESS_HOURS"]),
-        settings=FlagSettings.from_config(config),
-    )
+    card = configured_card(db.session, client, now, current_app.config)
     days = timeline_days(db.session, client, page.rows) if page is not None else []
     args = request.args.to_dict(flat=False)
     older = None

@@ -28,6 +28,7 @@ from crm.formatting import zone as client_zone
 from crm.models import Client, Event, is_meeting
 from crm.models.types import utcnow
 from crm.vocabulary import SETTING_GROUP_KINDS
+from reports.briefing.bounds import bound
 from reports.briefing.flags import (
     DEFAULT_STALE_DAYS,
     RECURRING_WINDOW,
@@ -120,6 +121,7 @@ def build_briefing(
         numbers=numbers,
     )
     _link(briefing)
+    bound(briefing)
     return briefing
 
 

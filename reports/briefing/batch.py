@@ -12,10 +12,8 @@ on its own; one that raises is reported with its slug and error and the
 batch goes on. A database error leaves the transaction unusable, so it is
 rolled back before the next client (a batch only reads).
 
-**The combined PDF** is one WeasyPrint render of one document, a contents
-page and then each briefing's sections from a new page, rather than one PDF
-per client merged afterwards: the stylesheets and fonts are loaded, and the
-fonts embedded, once.
+**The combined PDF** is made briefing by briefing on disk and joined
+(reports.briefing.combined), so its memory does not grow with the batch.
 """
 
 import logging
@@ -27,7 +25,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import BinaryIO
 
-from flask import current_app, render_template
+from flask import current_app
 from sqlalchemy import exists, func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload
@@ -38,8 +36,7 @@ from crm.models import Client, Group, client_groups
 from crm.vocabulary import TIERS
 from reports.briefing import build_briefing
 from reports.briefing.model import Briefing
-from reports.briefing.render import briefing_body, briefing_pdf, page_size, pdf_filename
-from reports.pdf import render_pdf
+from reports.briefing.render import briefing_pdf, pdf_filename
 
 logger = logging.getLogger(__name__)
 
@@ -249,33 +246,6 @@ def write_zip(outcomes: Iterable[Outcome], target: BinaryIO) -> list[Outcome]:
         if failed:
             archive.writestr(FAILURES_FILE, failures_text(failed))
     return done
-
-
-def combined_html(
-    batch: Batch,
-    outcomes: list[Outcome],
-    *,
-    meeting_date: date | None,
-    generated_at: datetime,
-    link_base: str | None = None,
-) -> str:
-    """One document: a contents page, then each briefing from a new page."""
-    made = [outcome for outcome in outcomes if outcome.briefing]
-    return render_template(
-        "reports/briefing_batch_pdf.html",
-        title=batch.title,
-        meeting_date=meeting_date,
-        generated_at=generated_at,
-        page_size=page_size(current_app.config.get("PDF_PAGE_SIZE")),
-        briefings=[
-            (o.briefing, briefing_body(o.briefing, for_pdf=True, link_base=link_base)) for o in made
-        ],
-        failed=[outcome for outcome in outcomes if outcome.error],
-    )
-
-
-def combined_pdf(batch: Batch, outcomes: list[Outcome], **options) -> bytes:
-    return render_pdf(combined_html(batch, outcomes, **options))
 
 
 def batch_max() -> int:

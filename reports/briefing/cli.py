@@ -25,10 +25,10 @@ from reports.briefing.batch import (
     BadSelection,
     Batch,
     Selection,
-    combined_pdf,
     find_clients,
     make_briefings,
 )
+from reports.briefing.combined import write_combined_pdf
 from reports.briefing.flags import KIND_LABELS
 from reports.briefing.model import Briefing
 from reports.briefing.render import TALKING_SECTIONS, briefing_html, briefing_pdf
@@ -141,11 +141,14 @@ def _batch(tiers, group, manager, day, out_dir: Path | None, combined_path: Path
     for outcome in failed:
         click.echo(f"FAILED {outcome.slug}: {outcome.error}", err=True)
     if combined_path and made:
+        partial = combined_path.with_name(combined_path.name + ".part")
         try:
-            document = combined_pdf(batch, done, meeting_date=day, generated_at=now)
+            with partial.open("wb") as target:
+                write_combined_pdf(batch, done, target, meeting_date=day, generated_at=now)
         except Exception as error:
+            partial.unlink(missing_ok=True)
             raise click.ClickException(f"The combined PDF could not be made: {error}") from error
-        combined_path.write_bytes(document)
+        partial.replace(combined_path)
     click.echo(_batch_summary(batch, made, failed, out_dir, combined_path))
     if failed:
         raise click.exceptions.Exit(1)

@@ -227,7 +227,7 @@ def _critical_alert(s: Snapshot, alert, raised: Raised) -> Flag:
         + (f" on {device}" if device and str(device) not in (alert.title or "") else "")
         + "."
     )
-    return _flag(s, alert, raised, detail)
+    return _flag(s, alert, raised, detail, device=str(device) if device else None)
 
 
 def recurring_alert_flags(s: Snapshot) -> list[Flag]:

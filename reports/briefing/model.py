@@ -37,6 +37,8 @@ class Flag:
     facets: list[str] = field(default_factory=list)  # why (crm.flags): past_sla, overdue, ...
     settled: bool = False  # what the period settled (solved late, paid after failing)
     event_ids: list[int] = field(default_factory=list)
+    device: str | None = None  # an alert's device, which alerts are grouped by
+    count: int = 1  # the threads this line tells of (critical alerts grouped by check and device)
 
 
 @dataclass
@@ -77,6 +79,8 @@ class TalkingPoints:
     renewals_due: list[TalkingPoint]
     open_quotes: list[TalkingPoint]
     campaigns: list[TalkingPoint]
+    totals: dict[str, int] = field(default_factory=dict)  # each list's length before bounding
+    more_urls: dict[str, str] = field(default_factory=dict)  # where a list continues
 
 
 @dataclass
@@ -216,3 +220,8 @@ class Briefing:
     aging: list[AgingBucket]
     talking_points: TalkingPoints
     numbers: Numbers
+    # Set by reports.briefing.bounds: `flags` then holds the first few, grouped.
+    flag_total: int = 0  # every flag, each thread one
+    severity_counts: dict[str, int] = field(default_factory=dict)  # over every flag
+    more_flags: int = 0  # lines not shown
+    more_flags_url: str | None = None

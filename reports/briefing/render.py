@@ -24,7 +24,7 @@ from crm.formatting import zone as client_zone
 from crm.vocabulary import SOURCES
 from reports.briefing.charts import activity_chart, alerts_chart, tickets_chart
 from reports.briefing.flags import KIND_LABELS
-from reports.briefing.model import SEVERITIES, Briefing
+from reports.briefing.model import Briefing
 from reports.pdf import render_pdf
 
 PAGE_SIZES = {"a4": "A4", "letter": "letter"}
@@ -111,9 +111,6 @@ def _context(briefing: Briefing, *, for_pdf: bool = False, link_base: str | None
             return None
         return link_base.rstrip("/") + path
 
-    counts = {severity: 0 for severity in SEVERITIES}
-    for flag in briefing.flags:
-        counts[flag.severity] += 1
     prefix = f"briefing-{briefing.client.slug}"
     return {
         "briefing": briefing,
@@ -123,7 +120,7 @@ def _context(briefing: Briefing, *, for_pdf: bool = False, link_base: str | None
         "tickets_svg": tickets_chart(briefing.numbers.ticket_trend, f"{prefix}-tickets"),
         "alerts_svg": alerts_chart(briefing.numbers.alert_trend, f"{prefix}-alerts"),
         "duration": span,
-        "severity_counts": counts,
+        "severity_counts": briefing.severity_counts,
         "kind_labels": KIND_LABELS,
         "talking_sections": TALKING_SECTIONS,
         "source_labels": {source: SOURCE_LABELS.get(source, source) for source in SOURCES},

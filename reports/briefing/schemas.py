@@ -139,6 +139,12 @@ class BriefingFlagSchema(Schema):
     aging_bucket = fields.String(allow_none=True)
     suggestion = fields.String(allow_none=True)
     event_ids = _ids()
+    count = fields.Integer(
+        metadata={
+            "description": "Threads this line tells of: critical alerts of one check on "
+            "one device are one line"
+        }
+    )
 
 
 class BriefingBucketTotalSchema(Schema):
@@ -171,6 +177,14 @@ class BriefingTalkingPointsSchema(Schema):
     renewals_due = fields.List(fields.Nested(BriefingTalkingPointSchema))
     open_quotes = fields.List(fields.Nested(BriefingTalkingPointSchema))
     campaigns = fields.List(fields.Nested(BriefingTalkingPointSchema))
+    totals = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(),
+        metadata={"description": "Each list's full length; a list holds its first 10"},
+    )
+    more_urls = fields.Dict(
+        keys=fields.String(), values=fields.String(), metadata={"description": "The full lists"}
+    )
 
 
 class BriefingSourceCountSchema(Schema):
@@ -246,7 +260,14 @@ class BriefingSchema(Schema):
     generated_at = fields.DateTime()
     stale_ticket_days = fields.Integer()
     health = fields.Nested(BriefingHealthSchema)
-    flags = fields.List(fields.Nested(BriefingFlagSchema))
+    flags = fields.List(
+        fields.Nested(BriefingFlagSchema),
+        metadata={"description": "The first 20, most severe first (critical alerts grouped)"},
+    )
+    flag_total = fields.Integer(metadata={"description": "Every flag, one per thread"})
+    severity_counts = fields.Dict(keys=fields.String(), values=fields.Integer())
+    more_flags = fields.Integer(metadata={"description": "Lines not in `flags`"})
+    more_flags_url = fields.String(allow_none=True)
     aging = fields.List(fields.Nested(BriefingAgingBucketSchema))
     talking_points = fields.Nested(BriefingTalkingPointsSchema)
     numbers = fields.Nested(BriefingNumbersSchema)

@@ -2,11 +2,13 @@
 PDF, written under the instance folder (crm.jobs.files), with progress per
 client. The job's page offers the file once it is made.
 
-Safe to run twice: the file is written to a temporary name and renamed, so a
+Without Redis a batch runs in a thread of the web process, never in the
+request (`in_thread`). Safe to run twice: the file is written to a temporary name and renamed, so a
 second run replaces it whole; a finished job is not run again.
 """
 
 import os
+import threading
 from datetime import date
 
 from celery import shared_task
@@ -24,11 +26,11 @@ from reports.briefing.batch import (
     BadSelection,
     Batch,
     Selection,
-    combined_pdf,
     find_clients,
     make_briefings,
     write_zip,
 )
+from reports.briefing.combined import write_combined_pdf
 from reports.pdf import preload
 
 FORMATS = {"zip": "application/zip", "pdf": "application/pdf"}
@@ -63,8 +65,31 @@ def queue_batch(
         },
     )
     db.session.commit()
-    enqueue(make_batch, job.id)
+    if current_app.extensions["celery"].conf.task_always_eager:
+        in_thread(job.id)
+    else:
+        enqueue(make_batch, job.id)
     return job
+
+
+def in_thread(job_id: int) -> threading.Thread:
+    """Run the batch job in a thread of this process: without Redis there is no
+    worker, and a batch run inside the request (as Celery's eager mode would)
+    outlasts the server's timeout (100 briefings took more than 60 s). The
+    job's page follows it as it would a worker's; a process that ends first
+    leaves it to the heartbeat, which shows it interrupted."""
+    app = current_app._get_current_object()
+
+    def run() -> None:
+        with app.app_context():
+            try:
+                make_batch.apply(args=(job_id,))
+            finally:
+                db.session.remove()
+
+    thread = threading.Thread(target=run, name=f"touchline-job-{job_id}", daemon=True)
+    thread.start()
+    return thread
 
 
 @shared_task(bind=True, name="reports.briefing_batch", **RETRY_OPTIONS)
@@ -102,17 +127,14 @@ def make_batch(self, job_id: int) -> None:
             if params["format"] == "zip":
                 outcomes = write_zip(briefings, target)
             else:
-                outcomes = list(briefings)
-                if any(outcome.briefing for outcome in outcomes):
-                    target.write(
-                        combined_pdf(
-                            batch,
-                            outcomes,
-                            meeting_date=meeting_date,
-                            generated_at=now,
-                            link_base=params["link_base"],
-                        )
-                    )
+                outcomes = write_combined_pdf(
+                    batch,
+                    briefings,
+                    target,
+                    meeting_date=meeting_date,
+                    generated_at=now,
+                    link_base=params["link_base"],
+                )
         failed = [f"{outcome.slug}: {outcome.error}" for outcome in outcomes if outcome.error]
         if len(failed) == len(outcomes):
             os.remove(partial)

@@ -28,11 +28,11 @@ from reports.briefing.batch import (
     Outcome,
     Selection,
     batch_max,
-    combined_pdf,
     find_clients,
     make_briefings,
     write_zip,
 )
+from reports.briefing.combined import write_combined_pdf
 from reports.briefing.render import briefing_page as render_page
 from reports.briefing.render import briefing_pdf, page_size, pdf_filename
 from reports.briefing.schemas import BatchQuerySchema, BriefingQuerySchema
@@ -115,7 +115,7 @@ def _error(status: int, message: str):
 # makes at most BRIEFING_BATCH_MAX briefings: each takes a fraction of a
 # second, and a request must end before the server gives up on it.
 
-# A ZIP stays in memory up to this size, then spills to a temporary file.
+# A batch's file stays in memory up to this size, then spills to a temporary file.
 ZIP_IN_MEMORY = 32 * 1024 * 1024
 
 
@@ -128,6 +128,17 @@ def batch_page():
 
 @bp.get("/briefings.zip")
 def batch_zip():
+    return _batch_download("zip")
+
+
+@bp.get("/briefings.pdf")
+def batch_pdf():
+    return _batch_download("pdf")
+
+
+def _batch_download(file_format: str):
+    """The batch as one file, made briefing by briefing into a spooled file
+    (memory up to ZIP_IN_MEMORY, then disk) and streamed from it."""
     batch, meeting_date, refusal = _batch_to_make()
     if refusal:
         return refusal
@@ -136,46 +147,41 @@ def batch_zip():
     spool = SpooledTemporaryFile(max_size=ZIP_IN_MEMORY)  # noqa: SIM115
     try:
         briefings = make_briefings(
-            db.session, batch.clients, meeting_date, now=now, pdf=True, link_base=request.host_url
+            db.session,
+            batch.clients,
+            meeting_date,
+            now=now,
+            pdf=file_format == "zip",
+            link_base=request.host_url,
         )
-        outcomes = write_zip(briefings, spool)
+        if file_format == "zip":
+            outcomes = write_zip(briefings, spool)
+        else:
+            outcomes = write_combined_pdf(
+                batch,
+                briefings,
+                spool,
+                meeting_date=meeting_date,
+                generated_at=now,
+                link_base=request.host_url,
+            )
     except BaseException:
         spool.close()
         raise
     if not any(outcome.briefing for outcome in outcomes):
         spool.close()
         return _nothing_made(batch, meeting_date, outcomes)
-    _audit("briefing.batch", _made(outcomes), {"format": "zip", "batch": batch.title})
+    _audit("briefing.batch", _made(outcomes), {"format": file_format, "batch": batch.title})
     size = spool.tell()
     spool.seek(0)
     return Response(
         wrap_file(request.environ, spool),  # closes the file when the response ends
-        mimetype="application/zip",
+        mimetype=FORMATS[file_format],
         direct_passthrough=True,
         headers={
             "Content-Length": str(size),
-            "Content-Disposition": _attachment(batch, meeting_date, now, "zip"),
+            "Content-Disposition": _attachment(batch, meeting_date, now, file_format),
         },
-    )
-
-
-@bp.get("/briefings.pdf")
-def batch_pdf():
-    batch, meeting_date, refusal = _batch_to_make()
-    if refusal:
-        return refusal
-    now = utcnow()
-    outcomes = list(make_briefings(db.session, batch.clients, meeting_date, now=now))
-    if not any(outcome.briefing for outcome in outcomes):
-        return _nothing_made(batch, meeting_date, outcomes)
-    pdf = combined_pdf(
-        batch, outcomes, meeting_date=meeting_date, generated_at=now, link_base=request.host_url
-    )
-    _audit("briefing.batch", _made(outcomes), {"format": "pdf", "batch": batch.title})
-    return Response(
-        pdf,
-        mimetype="application/pdf",
-        headers={"Content-Disposition": _attachment(batch, meeting_date, now, "pdf")},
     )
 
 

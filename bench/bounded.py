@@ -1,0 +1,276 @@
+"""Whether the card, the briefing and a batch stay bounded for a client that is huge.
+
+    python bench/bounded.py [--alerts N] [--done M] [--batch K] [--json]
+
+Builds a throwaway SQLite database with one client holding N open alerts
+(default 10,761, the issue's client: 3 checks on many devices, every seventh
+critical, each with its raised event) and M tickets solved in the last 14
+days (default 8,443), written straight to the tables (the pipeline is
+bench/ingest.py's business). Then, in the same run, it prints:
+
+- the card: its HTML's size (the card's part of the client page) and the
+  time to build and render it, median of R runs;
+- the briefing: its HTML's size and time (build + render), its PDF's pages;
+- with `--batch K`: a combined PDF of K such briefings (the same client's
+  data copied to K clients is too slow to build; K light clients plus this
+  one), its size and the process's peak memory before and after.
+
+It prints figures and their ratio to the issue's targets (300 ms, 300 KB;
+500 MB for 100 briefings); it judges nothing. The issue measured 10,761
+alerts at 7.6 MB / 1.1 s for the card and 8,443 items, 1.58 MB / 3.8 s and
+178 pages for the briefing.
+"""
+
+import argparse
+import io
+import json
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from flask import render_template
+from sqlalchemy import insert, select
+
+from crm.extensions import db
+from crm.models import Client, Entity, Event
+from crm.timeline.precontact import configured_card
+from factory import create_app
+from reports.briefing import build_briefing
+from reports.briefing.batch import Selection, find_clients, make_briefings
+from reports.briefing.combined import write_combined_pdf
+from reports.briefing.render import briefing_html, briefing_pdf
+from reports.pdf import preload
+
+SLUG = "huge-client"
+CHECKS = ("DiskFull", "CPUHigh", "BackupFailed")
+TARGET_MS, TARGET_BYTES, TARGET_BATCH_MB = 300, 300_000, 500
+
+
+def build(url: str, alerts: int, done: int, batch: int) -> None:
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url})
+    now = datetime.now(UTC)
+    with app.app_context():
+        db.create_all()
+        client = Client(slug=SLUG, name="Huge Client", tier="key", timezone="Europe/Berlin")
+        db.session.add(client)
+        db.session.flush()
+        entities, events = [], []
+        for n in range(alerts):
+            check, device = CHECKS[n % 3], f"host-{n % 400}"
+            opened = now - timedelta(minutes=7 * n + 5)
+            key = f"al-{n}"
+            entities.append(
+                _entity(
+                    client.id,
+                    "alert",
+                    key,
+                    "firing",
+                    f"{check} on {device}",
+                    opened,
+                    priority="critical" if n % 7 == 0 else "warning",
+                    category=check,
+                )
+            )
+            events.append(
+                _event(
+                    client.id,
+                    "rmm",
+                    "alert.raised",
+                    key,
+                    opened,
+                    f"{check} on {device}",
+                    "alert",
+                    {"instance": device, "alertname": check},
+                )
+            )
+        for n in range(done):
+            opened = now - timedelta(days=20, minutes=n)
+            closed = now - timedelta(days=13, minutes=-n)
+            key = f"T-{n}"
+            entities.append(
+                _entity(
+                    client.id,
+                    "ticket",
+                    key,
+                    "resolved",
+                    f"Install printer {n}",
+                    opened,
+                    closed_at=closed,
+                )
+            )
+            events.append(
+                _event(
+                    client.id,
+                    "tickets",
+                    "ticket.opened",
+                    key,
+                    opened,
+                    f"Install printer {n}",
+                    "ticket",
+                    {},
+                )
+            )
+            events.append(
+                _event(
+                    client.id,
+                    "tickets",
+                    "ticket.resolved",
+                    key + ":r",
+                    closed,
+                    f"Install printer {n}",
+                    "ticket",
+                    {},
+                    thread_key=key,
+                )
+            )
+        for number in range(max(0, batch - 1)):
+            db.session.add(Client(slug=f"light-{number:03}", name=f"Light {number:03}", tier="key"))
+        db.session.execute(insert(Entity), entities)
+        for start in range(0, len(events), 20_000):
+            db.session.execute(insert(Event), events[start : start + 20_000])
+        db.session.commit()
+        db.engine.dispose()
+
+
+def _entity(client_id, type_, key, status, title, opened, **fields):
+    return dict(
+        client_id=client_id,
+        type=type_,
+        key=key,
+        status=status,
+        title=title,
+        opened_at=opened,
+        last_event_at=fields.get("closed_at") or opened,
+        event_count=1,
+        **fields,
+    )
+
+
+def _event(client_id, source, kind, key, at, title, thread_type, attributes, thread_key=None):
+    return dict(
+        client_id=client_id,
+        source=source,
+        kind=kind,
+        origin="bench",
+        external_id=key + ":" + kind,
+        occurred_at=at,
+        title=title,
+        thread_type=thread_type,
+        thread_key=thread_key or key,
+        attributes=attributes,
+        received_at=at,
+    )
+
+
+def measure(url: str, runs: int, batch: int) -> dict:
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url})
+    report: dict = {}
+    with app.app_context(), app.test_request_context(f"/clients/{SLUG}"):
+        config = app.config
+
+        def card_html() -> str:
+            client = db.session.scalar(select(Client).where(Client.slug == SLUG))
+            now = datetime.now(UTC)
+            card = configured_card(db.session, client, now, config)
+            return render_template(
+                "timeline/_card.html", client=client, card=card, now=now, actor=""
+            )
+
+        def briefing() -> str:
+            client = db.session.scalar(select(Client).where(Client.slug == SLUG))
+            return briefing_html(build_briefing(db.session, client))
+
+        for name, make in (("card", card_html), ("briefing", briefing)):
+            html = make()  # warm up
+            times = []
+            for _ in range(runs):
+                db.session.expire_all()
+                started = time.perf_counter()
+                make()
+                times.append(time.perf_counter() - started)
+            ms = round(statistics.median(times) * 1000, 1)
+            report[name] = {
+                "html_bytes": len(html.encode()),
+                "html_ms": ms,
+                "ms_ratio_to_target": round(ms / TARGET_MS, 2),
+                "bytes_ratio_to_target": round(len(html.encode()) / TARGET_BYTES, 3),
+            }
+        preload()
+        from pypdf import PdfReader
+
+        client = db.session.scalar(select(Client).where(Client.slug == SLUG))
+        pdf = briefing_pdf(build_briefing(db.session, client))
+        report["briefing"]["pdf_pages"] = len(PdfReader(io.BytesIO(pdf)).pages)
+        if batch:
+            chosen = find_clients(db.session, Selection(tiers=("key",)))
+            before = _peak_mb()
+            with tempfile.TemporaryFile() as target:
+                started = time.perf_counter()
+                write_combined_pdf(
+                    chosen,
+                    make_briefings(db.session, chosen.clients),
+                    target,
+                    meeting_date=None,
+                    generated_at=datetime.now(UTC),
+                )
+                seconds = time.perf_counter() - started
+                size = target.tell()
+            after = _peak_mb()
+            report["batch"] = {
+                "briefings": len(chosen.clients),
+                "pdf_bytes": size,
+                "seconds": round(seconds, 1),
+                "peak_mb_before": before,
+                "peak_mb_after": after,
+                "peak_ratio_to_target": round(after / TARGET_BATCH_MB, 2),
+            }
+        db.engine.dispose()
+    return report
+
+
+def _peak_mb() -> float:
+    """This process's peak resident memory so far (Linux reports KiB)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--alerts", type=int, default=10_761, help="open alerts of the client")
+    parser.add_argument("--done", type=int, default=8_443, help="tickets solved in 14 days")
+    parser.add_argument("--runs", type=int, default=7, help="timed runs of each")
+    parser.add_argument("--batch", type=int, default=0, help="briefings in a combined PDF")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as directory:
+        url = f"sqlite:///{directory}/bounded.db"
+        build(url, args.alerts, args.done, args.batch)
+        report = {"alerts": args.alerts, "done": args.done, **measure(url, args.runs, args.batch)}
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return
+    print(f"One client: {args.alerts:,} open alerts, {args.done:,} tickets solved lately (SQLite)")
+    for name in ("card", "briefing"):
+        part = report[name]
+        print(
+            f"  {name:8} HTML {part['html_bytes']:>9,} bytes ({part['bytes_ratio_to_target']}x "
+            f"the 300 KB target), {part['html_ms']} ms median ({part['ms_ratio_to_target']}x "
+            f"the 300 ms target)"
+        )
+    print(f"  briefing PDF: {report['briefing']['pdf_pages']} pages")
+    if "batch" in report:
+        b = report["batch"]
+        print(
+            f"  combined PDF of {b['briefings']} briefings: {b['pdf_bytes']:,} bytes in "
+            f"{b['seconds']} s; peak memory {b['peak_mb_before']} MB before, "
+            f"{b['peak_mb_after']} MB after ({b['peak_ratio_to_target']}x the 500 MB target)"
+        )
+
+
+if __name__ == "__main__":
+    main()

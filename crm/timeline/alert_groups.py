@@ -1,0 +1,92 @@
+"""Open alerts grouped by check and device, for views that cannot list them one by one.
+
+A client whose monitoring misfires can hold ten thousand open alerts; a card
+or a briefing that named each would run to megabytes. Grouped by the check
+(the thread's category, which the connectors fill with the alert name, else
+its title) and the device (attribute `instance` of the alert's raised event,
+as recurrences read it), they come to a handful of lines with counts, the
+critical ones (crm.flags) first. The grouping is SQL, LIMITed: the cost is one
+pass over the client's open alerts and the answer's size is bounded whatever
+their number.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, case, func, select
+from sqlalchemy.orm import Session
+
+from crm import flags as rules
+from crm.flags import DEFAULT_SETTINGS, FlagSettings
+from crm.models import Entity, Event
+
+
+@dataclass(frozen=True)
+class AlertGroup:
+    """The open alerts of one check on one device."""
+
+    check: str
+    device: str | None
+    category: str | None  # what the full list filters by, when the thread has one
+    count: int
+    critical: int  # how many of them raise a critical_alert flag
+    first_opened: datetime
+    last_opened: datetime
+    latest_key: str  # a thread of the group to open
+
+    @property
+    def title(self) -> str:
+        return f"{self.check} on {self.device}" if self.device else self.check
+
+
+def alert_groups(
+    session: Session,
+    client_id: int,
+    now: datetime,
+    limit: int,
+    settings: FlagSettings = DEFAULT_SETTINGS,
+) -> tuple[list[AlertGroup], int]:
+    """The first `limit` groups of the client's open alerts (those with
+    critical alerts first, then the biggest, then the oldest), and how many
+    groups there are."""
+    # The device its raised event names (an alert raised again on another
+    # device is counted in each group it belongs to: both need a look).
+    raised = and_(
+        Event.client_id == Entity.client_id,
+        Event.thread_type == "alert",
+        Event.thread_key == Entity.key,
+        Event.kind == "alert.raised",
+    )
+    alerts = (
+        select(
+            func.coalesce(Entity.category, Entity.title, Entity.key).label("check_"),
+            Entity.category,
+            Event.attributes["instance"].as_string().label("device"),
+            Entity.key,
+            Entity.opened_at,
+            case((rules.kind_sql("critical_alert", now, settings), 1), else_=0).label("critical"),
+        )
+        .distinct()
+        .select_from(Entity)
+        .outerjoin(Event, raised)
+        .where(Entity.client_id == client_id, Entity.type == "alert", Entity.closed_at.is_(None))
+        .subquery()
+    )
+    count, critical = func.count(), func.sum(alerts.c.critical)
+    grouped = select(
+        alerts.c.check_,
+        alerts.c.device,
+        func.max(alerts.c.category),
+        count,
+        critical,
+        func.min(alerts.c.opened_at),
+        func.max(alerts.c.opened_at),
+        func.max(alerts.c.key),
+    ).group_by(alerts.c.check_, alerts.c.device)
+    total = session.scalar(select(func.count()).select_from(grouped.subquery()))
+    rows = session.execute(
+        grouped.order_by(
+            critical.desc(), count.desc(), func.min(alerts.c.opened_at), alerts.c.check_
+        ).limit(limit)
+    ).all()
+    return [AlertGroup(*row) for row in rows], total

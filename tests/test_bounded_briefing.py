@@ -1,0 +1,109 @@
+"""A briefing stays a briefing whatever the client holds: each list shows its
+first few with "and N more" linking to the full list, critical alerts of one
+check on one device are one line, and the health, severity counts and aging
+still weigh every flag (issue 19, bounded at any size)."""
+
+import re
+from datetime import timedelta
+
+import pytest
+
+from crm.models.types import utcnow
+from reports.briefing import build_briefing
+from reports.briefing.bounds import SHOWN_FLAGS, SHOWN_POINTS
+from reports.briefing.render import briefing_html
+from tests.factories import make_client, stored_event
+
+SOLVED = 35
+LATE = 30
+ALERTS = 24  # critical, on 2 checks x 2 devices
+RECURRING = 4  # each check fires 6 times on its device: 4 recurring alerts
+FLAGS = LATE + ALERTS + RECURRING
+
+
+@pytest.fixture
+def busy(session):
+    client = make_client("busy-bv", tier="key", timezone="Europe/Amsterdam")
+    now = utcnow()
+    for n in range(SOLVED):
+        stored_event(client, "ticket.opened", now - timedelta(days=20), thread=f"S{n}")
+        stored_event(
+            client,
+            "ticket.resolved",
+            now - timedelta(days=10, hours=n),
+            thread=f"S{n}",
+            title=f"Install printer {n}",
+            actor="Bob",
+        )
+    for n in range(LATE):
+        stored_event(
+            client,
+            "ticket.opened",
+            now - timedelta(days=5, hours=n),
+            thread=f"L{n}",
+            title=f"Late {n}",
+            sla_due_at=now - timedelta(days=4),
+        )
+    for n in range(ALERTS):
+        check, device = ("DiskFull", "CPUHigh")[n % 2], f"host-{n // 2 % 2}"
+        stored_event(
+            client,
+            "alert.raised",
+            now - timedelta(hours=2 + n),
+            thread=f"A{n}",
+            title=f"{check} on {device}",
+            priority="critical",
+            attributes={"instance": device, "alertname": check},
+        )
+    return client
+
+
+def test_the_lists_are_cut_and_say_how_many_more(session, busy):
+    briefing = build_briefing(session, busy)
+    points = briefing.talking_points
+    assert len(points.work_done) == SHOWN_POINTS
+    assert points.totals["work_done"] == SOLVED
+    assert points.more_urls["work_done"] == "/clients/busy-bv/threads?state=closed&type=ticket"
+    assert len(briefing.flags) == SHOWN_FLAGS
+    assert briefing.flag_total == FLAGS  # every thread's flag is counted
+    assert briefing.severity_counts == {
+        "critical": ALERTS,
+        "high": LATE + RECURRING,
+        "medium": 0,
+        "low": 0,
+    }
+    # 4 grouped alert lines + 4 recurring + 30 late tickets = 38 lines, 20 shown
+    assert briefing.more_flags == 4 + RECURRING + LATE - SHOWN_FLAGS
+    assert sum(driver.count for driver in briefing.health.drivers) == FLAGS
+
+
+def test_critical_alerts_are_grouped_by_check_and_device(session, busy):
+    flags = build_briefing(session, busy).flags
+    alerts = [flag for flag in flags if flag.kind == "critical_alert"]
+    assert sorted((flag.title, flag.device, flag.count) for flag in alerts) == [
+        ("CPUHigh on host-0", "host-0", 6),
+        ("CPUHigh on host-1", "host-1", 6),
+        ("DiskFull on host-0", "host-0", 6),
+        ("DiskFull on host-1", "host-1", 6),
+    ]
+
+
+def test_the_page_and_the_pdf_source_show_the_bounded_briefing(client, session, busy):
+    page = client.get("/clients/busy-bv/briefing")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert f"{FLAGS} flags, most severe first" in html
+    assert "And 18 more" in html and 'href="/clients/busy-bv/threads"' in html
+    assert "and 25 more" in html
+    assert "Critical alert ×6" in html
+    assert len(re.findall(r"/threads/ticket/S\d+", html)) == SHOWN_POINTS
+    # the PDF's source without the app's address names the rest without a link
+    source = briefing_html(build_briefing(session, busy), for_pdf=True)
+    assert "And 18 more, on the client's page in Touchline" in source
+
+
+def test_the_api_says_what_was_cut(client, busy):
+    body = client.get("/api/v1/clients/busy-bv/briefing").get_json()
+    assert len(body["flags"]) == SHOWN_FLAGS and body["flag_total"] == FLAGS
+    assert body["talking_points"]["totals"]["work_done"] == SOLVED
+    assert len(body["talking_points"]["work_done"]) == SHOWN_POINTS

@@ -1,0 +1,134 @@
+"""The card stays a card whatever the client holds: its lists name the first
+few, count the rest and link to the full, paged list; thousands of open
+alerts are shown grouped by check and device (issue 19, bounded at any size)."""
+
+import re
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import insert
+
+from crm.extensions import db
+from crm.models import Entity, Event
+from crm.models.types import utcnow
+from tests.factories import make_client
+
+ALERTS = 1500  # enough to have made a card of hundreds of kilobytes
+DEVICES = 15
+CHECKS = ("DiskFull", "CPUHigh", "BackupFailed")
+
+
+@pytest.fixture
+def noisy(session):
+    """A client with ALERTS open alerts (3 checks on DEVICES devices, every
+    seventh critical) and 40 open tickets."""
+    client = make_client("noisy-ltd", timezone="Europe/London")
+    now = utcnow()
+    alerts, events, tickets = [], [], []
+    for n in range(ALERTS):
+        check, device = CHECKS[n % len(CHECKS)], f"host-{n % DEVICES}"
+        opened = now - timedelta(minutes=10 * n + 5)
+        alerts.append(
+            dict(
+                client_id=client.id,
+                type="alert",
+                key=f"al-{n}",
+                status="firing",
+                title=f"{check} on {device}",
+                category=check,
+                priority="critical" if n % 7 == 0 else "warning",
+                opened_at=opened,
+                last_event_at=opened,
+                event_count=1,
+            )
+        )
+        events.append(
+            dict(
+                client_id=client.id,
+                source="rmm",
+                kind="alert.raised",
+                origin="test",
+                external_id=f"al-{n}:raised",
+                occurred_at=opened,
+                title=f"{check} on {device}",
+                thread_type="alert",
+                thread_key=f"al-{n}",
+                attributes={"instance": device, "alertname": check},
+                received_at=now,
+            )
+        )
+    for n in range(40):
+        opened = now - timedelta(days=40, hours=n)
+        tickets.append(
+            dict(
+                client_id=client.id,
+                type="ticket",
+                key=f"T-{n:02}",
+                status="open",
+                title=f"Ticket {n}",
+                opened_at=opened,
+                last_event_at=opened,
+                event_count=1,
+            )
+        )
+    db.session.execute(insert(Entity), alerts + tickets)
+    db.session.execute(insert(Event), events)
+    db.session.commit()
+    return client
+
+
+def test_the_card_page_names_ten_and_links_to_the_rest(client, noisy):
+    page = client.get("/clients/noisy-ltd")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert len(page.data) < 100_000  # was 1,500 alerts' worth of rows in the API, 10 on the page
+    tickets = html[html.index("Open tickets") : html.index("Active alerts")]
+    assert len(re.findall(r'/threads/ticket/T-\d\d"', tickets)) == 10
+    assert "and 30 more" in tickets
+    assert "/clients/noisy-ltd/threads?type=ticket" in tickets
+    # the flags count every thread, not the ten shown
+    assert "40 late tickets" in html
+    assert f"{len(range(0, ALERTS, 7))} critical alerts" in html
+
+
+def test_thousands_of_alerts_are_grouped_by_check_and_device(client, noisy):
+    html = client.get("/clients/noisy-ltd").get_data(as_text=True)
+    alerts = html[html.index("Active alerts") : html.index("Alerts that keep coming back")]
+    assert "1,500" in alerts
+    # 3 checks x 15 devices, but each device always fails the same check here: 15 groups
+    assert len(re.findall(r"\b(?:DiskFull|CPUHigh|BackupFailed) on host-\d+</a>", alerts)) == 10
+    assert "100 open" in alerts
+    assert "and 5 more checks" in alerts
+    assert "/threads/alert/al-" not in alerts  # each group links to its check's list
+    assert "threads?type=alert&amp;category=DiskFull" in alerts
+
+
+def test_the_card_api_is_bounded_and_counts_everything(client, noisy):
+    card = client.get("/api/v1/clients/noisy-ltd/card").get_json()
+    assert len(card["active_alerts"]) == 10
+    assert card["totals"]["active_alerts"] == ALERTS
+    assert card["totals"]["open_tickets"] == 40
+    assert len(card["alert_groups"]) == 10 and card["alert_group_total"] == DEVICES
+    worst = card["alert_groups"][0]
+    assert worst["count"] == 100 and worst["critical"] > 0
+    assert worst["device"].startswith("host-") and worst["check"] in CHECKS
+
+
+def test_the_full_list_is_paged(client, noisy):
+    first = client.get("/clients/noisy-ltd/threads?type=alert")
+    assert first.status_code == 200
+    html = first.get_data(as_text=True)
+    assert len(re.findall(r"/threads/alert/al-\d+", html)) == 50
+    assert "page 1 of 30" in html and "1500 in all" in html
+    assert "page=2" in html
+    last = client.get("/clients/noisy-ltd/threads?type=alert&page=30").get_data(as_text=True)
+    # open threads, longest waiting first: the last page holds the newest alerts
+    assert '/threads/alert/al-0"' in last
+    by_check = client.get("/clients/noisy-ltd/threads?type=alert&category=DiskFull")
+    assert "500 in all" in by_check.get_data(as_text=True)
+
+
+def test_the_full_list_refuses_what_it_cannot_show(client, noisy):
+    assert client.get("/clients/noisy-ltd/threads?type=nonsense").status_code == 400
+    assert client.get("/clients/noisy-ltd/threads?page=0").status_code == 400
+    assert client.get("/clients/nobody/threads").status_code == 404
