@@ -9,6 +9,7 @@ reads a table row by row: SQLite asks its FTS5 tables, PostgreSQL its GIN
 indexes (crm.search.index).
 """
 
+import functools
 from dataclasses import dataclass
 
 from sqlalchemy import text
@@ -47,6 +48,12 @@ class Query:
     def words(self) -> list[str]:
         return [word for term in self.terms for word in term]
 
+    @property
+    def name_words(self) -> list[str]:
+        """The words a typo is looked for in: letters only (a key, a number
+        or an address is typed exactly), and long enough to have trigrams."""
+        return [w for w in self.words if w.isalpha() and len(w) >= MIN_FUZZY]
+
     def __bool__(self) -> bool:
         return bool(self.terms)
 
@@ -66,7 +73,7 @@ class SQLiteIndex:
         return self.session.scalars(text(sql), {"match": match, "limit": limit}).all()
 
     def similar_names(self, table: str, query: Query, limit: int) -> list:
-        grams = sorted({g for w in query.words if len(w) >= MIN_FUZZY for g in _trigrams(w)})
+        grams = sorted({g for w in query.name_words for g in _trigrams(w)})
         if not grams:
             return []
         fts = TRIGRAM_TABLES[table]
@@ -95,7 +102,7 @@ class PostgreSQLIndex:
         return self.session.scalars(text(sql), {"tsquery": tsquery, "limit": limit}).all()
 
     def similar_names(self, table: str, query: Query, limit: int) -> list:
-        words = [w for w in query.words if len(w) >= MIN_FUZZY]
+        words = query.name_words
         if not words:
             return []
         # `<%` keeps names whose best stretch is this alike to the word; its
@@ -103,7 +110,8 @@ class PostgreSQLIndex:
         self.session.execute(text(f"SET LOCAL pg_trgm.word_similarity_threshold = {FUZZY_FLOOR}"))
         params = {f"w{i}": word for i, word in enumerate(words)} | {"limit": limit}
         near = " OR ".join(f":w{i} <% name" for i in range(len(words)))
-        sql = f"SELECT id FROM {table} WHERE {near} LIMIT :limit"
+        alike = " + ".join(f"word_similarity(:w{i}, name)" for i in range(len(words)))
+        sql = f"SELECT id FROM {table} WHERE {near} ORDER BY {alike} DESC, id LIMIT :limit"
         return self.session.scalars(text(sql), params).all()
 
 
@@ -117,9 +125,10 @@ def _trigrams(word: str) -> set[str]:
     return {word[i : i + 3] for i in range(len(word) - 2)}
 
 
-def padded_trigrams(word: str) -> set[str]:
+@functools.lru_cache(maxsize=65536)
+def padded_trigrams(word: str) -> frozenset[str]:
     """pg_trgm's trigrams of one word: padded with two spaces before, one after."""
-    return _trigrams(f"  {word} ")
+    return frozenset(_trigrams(f"  {word} "))
 
 
 def similarity(typed: str, name: str) -> float:

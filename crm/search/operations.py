@@ -7,8 +7,9 @@ same hits in the same order. Ranking, per kind:
 
 - clients, contacts, identities: the whole query equal to the name (or slug,
   e-mail, phone, key) first, then names that start with it, then any other
-  match, then names that only look like it (a typo: trigram similarity at
-  least FUZZY_THRESHOLD), by that similarity; ties by name.
+  match; when nothing matches, names that only look like it (a typo:
+  trigram similarity at least FUZZY_THRESHOLD), by that similarity; ties
+  by name.
 - threads and events: the thread whose key is the query (a ticket id, an
   invoice id) first, then the most recently recorded. A thread is one hit,
   named by its newest matching event.
@@ -41,6 +42,8 @@ FUZZY_THRESHOLD = 0.3
 # How many candidates an engine gives per kind before ranking: enough that
 # the best `limit` of them are the best of all.
 CANDIDATES = 200
+# Names that share trigrams with the query, ranked by the engine, measured here.
+FUZZY_CANDIDATES = 50
 EXACT, PREFIX, WORDS = 3.0, 2.0, 1.0
 
 
@@ -126,15 +129,17 @@ def _closeness(typed: str, *values: str | None) -> float:
     return best
 
 
-def _ids(index, table: str, query: Query, fuzzy: bool) -> tuple[list, list]:
-    """The ids matching every word, then those whose name only looks alike."""
+def _ids(index, table: str, query: Query) -> tuple[list, list]:
+    """The ids matching every word; failing any, those whose name only looks
+    alike (a typo), as a search engine says "did you mean"."""
     exact = index.matching(table, query, CANDIDATES)
-    near = index.similar_names(table, query, CANDIDATES) if fuzzy else []
-    return exact, [i for i in near if i not in set(exact)]
+    if exact:
+        return exact, []
+    return [], index.similar_names(table, query, FUZZY_CANDIDATES)
 
 
 def _clients(session: Session, index, query: Query, typed: str) -> list[Hit]:
-    exact, near = _ids(index, "clients", query, fuzzy=True)
+    exact, near = _ids(index, "clients", query)
     rows = {c.id: c for c in session.scalars(select(Client).where(Client.id.in_(exact + near)))}
     hits = []
     for client_id, is_exact in [(i, True) for i in exact] + [(i, False) for i in near]:
@@ -150,7 +155,7 @@ def _clients(session: Session, index, query: Query, typed: str) -> list[Hit]:
 
 
 def _contacts(session: Session, index, query: Query, typed: str) -> list[Hit]:
-    exact, near = _ids(index, "contacts", query, fuzzy=True)
+    exact, near = _ids(index, "contacts", query)
     rows = session.execute(
         select(Contact, Client).join(Client).where(Contact.id.in_(exact + near))
     ).all()
