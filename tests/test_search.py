@@ -144,3 +144,44 @@ def test_nothing_typed_finds_nothing_and_punctuation_is_not_syntax(portfolio):
 def test_similarity_is_pg_trgm_measure_per_word():
     assert similarity("colins", "Collins Facilities Group") == pytest.approx(6 / 9)
     assert similarity("zebedee", "Collins") < 0.2
+
+
+def test_migration_0011_indexes_the_rows_already_there(empty_database_app):
+    """Upgrading a database with data makes it findable at once, and rows
+    written after the upgrade are indexed as they are written."""
+    from datetime import UTC, datetime
+
+    from flask_migrate import upgrade
+    from sqlalchemy import insert
+
+    upgrade(revision="0010")
+    connection = db.session.connection()
+    tables = db.metadata.tables
+    when = datetime(2026, 3, 1, 9, tzinfo=UTC)
+    client_id = connection.execute(
+        insert(tables["clients"])
+        .values(
+            slug="acme", name="Acme Dental", tier="standard", status="active",
+            timezone="UTC", created_at=when,
+        )
+        .returning(tables["clients"].c.id)
+    ).scalar_one()  # fmt: skip
+    connection.execute(
+        insert(tables["contacts"]).values(
+            client_id=client_id, name="Ruth Okafor", phone="+1 555 0100"
+        )
+    )
+    connection.execute(
+        insert(tables["events"]).values(
+            client_id=client_id, source="tickets", kind="ticket.opened", origin="zendesk",
+            external_id="7", occurred_at=when, title="Scanner jams", thread_type="ticket",
+            thread_key="7", attributes={}, received_at=when,
+        )
+    )  # fmt: skip
+    db.session.commit()
+    upgrade()
+    assert found("acme", "client") == [("client", "acme", "Acme Dental")]
+    assert found("15550100", "contact") == [("contact", "acme", "Ruth Okafor")]
+    assert found("scanner", "thread") == [("thread", "acme", "Scanner jams")]
+    make_client("acme-two", name="Acme Logistics")
+    assert [slug for _k, slug, _t in found("acme", "client")] == ["acme", "acme-two"]
