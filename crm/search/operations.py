@@ -61,6 +61,10 @@ class Hit:
     order: tuple = ()
 
     @property
+    def client(self) -> dict[str, str]:
+        return {"slug": self.client_slug, "name": self.client_name}
+
+    @property
     def url(self) -> str:
         """The page this hit opens: its thread, or its client (an event with
         no thread opens the client's timeline filtered to its title)."""

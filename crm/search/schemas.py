@@ -29,15 +29,13 @@ class SearchQuerySchema(FormSchema):
 
 
 class SearchClientSchema(Schema):
-    slug = fields.String(attribute="client_slug")
-    name = fields.String(attribute="client_name")
+    slug = fields.String()
+    name = fields.String()
 
 
 class SearchHitSchema(Schema):
     kind = fields.String(metadata={"description": f"One of {', '.join(KINDS)}."})
-    client = fields.Function(
-        lambda hit: SearchClientSchema().dump(hit), metadata={"description": "slug and name"}
-    )
+    client = fields.Nested(SearchClientSchema, metadata={"description": "The hit's client."})
     title = fields.String()
     detail = fields.String(allow_none=True)
     url = fields.String(metadata={"description": "The page this hit opens."})
