@@ -3,7 +3,9 @@
 Each engine answers the same questions with the ids of the rows that match
 (crm.search.operations loads, ranks and names them, the same way for both):
 which clients, contacts, identities and events hold every term of a query
-(a term's last word may be the start of a word), and which client and
+(the last term, being typed, may end with the start of a word; earlier
+ones are whole words, which keeps a phone number's short groups from
+matching every number that starts with them), and which client and
 contact names look like a mistyped word of it (trigrams). Nothing here
 reads a table row by row: SQLite asks its FTS5 tables, PostgreSQL its GIN
 indexes (crm.search.index).
@@ -54,6 +56,10 @@ class Query:
         or an address is typed exactly), and long enough to have trigrams."""
         return [w for w in self.words if w.isalpha() and len(w) >= MIN_FUZZY]
 
+    def marked(self) -> list[tuple[tuple[str, ...], bool]]:
+        """Each term, and whether it is the last (the one being typed)."""
+        return [(term, at == len(self.terms) - 1) for at, term in enumerate(self.terms)]
+
     def __bool__(self) -> bool:
         return bool(self.terms)
 
@@ -67,7 +73,9 @@ class SQLiteIndex:
 
     def matching(self, table: str, query: Query, limit: int, newest_first: bool = False) -> list:
         fts = TABLES[table]
-        match = " ".join('"' + " ".join(term) + '"*' for term in query.terms)
+        match = " ".join(
+            '"' + " ".join(term) + ('"*' if last else '"') for term, last in query.marked()
+        )
         order = "rowid DESC" if newest_first else "rank"
         sql = f"SELECT rowid FROM {fts} WHERE {fts} MATCH :match ORDER BY {order} LIMIT :limit"
         return self.session.scalars(text(sql), {"match": match, "limit": limit}).all()
@@ -91,7 +99,10 @@ class PostgreSQLIndex:
 
     def matching(self, table: str, query: Query, limit: int, newest_first: bool = False) -> list:
         document = pg_document(BY_NAME[TABLES[table]])
-        tsquery = " & ".join(" <-> ".join((*term[:-1], term[-1] + ":*")) for term in query.terms)
+        tsquery = " & ".join(
+            " <-> ".join((*term[:-1], term[-1] + (":*" if last else "")))
+            for term, last in query.marked()
+        )
         match = f"{document} @@ to_tsquery('simple'::regconfig, :tsquery)"
         order = (
             "id DESC"

@@ -16,8 +16,8 @@ class SearchQuerySchema(FormSchema):
         metadata={
             "description": "What to find: a client's name or slug, a contact's name, e-mail or"
             " phone, an identity key or domain, a ticket id, an invoice number, a deal's name or"
-            " any words of an event. Every word must match; the last letters of each may be"
-            " left off. Client and contact names also match with a typo."
+            " any words of an event. Every word must match; the last word may be cut short."
+            " When nothing matches, client and contact names that look alike do (a typo)."
         },
     )
     kind = _Choices(KINDS, "kind", metadata={"description": "Kinds of hits to return (all)."})
