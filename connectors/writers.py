@@ -26,6 +26,7 @@ from crm.entities import Thread, ThreadPlan, plan_threads, refresh_threads
 from crm.identities import ClientResolver, IdentityConflict, map_identity
 from crm.models import Client, Contact, Event, Group, Identity
 from crm.models.types import utcnow
+from crm.search.index import index_new_events
 from crm.threads import STATE_ATTRIBUTES, ThreadFact
 from crm.vocabulary import ENTITY_TYPES, KINDS
 
@@ -122,6 +123,8 @@ class EventWriter:
         """Insert the events whose keys are new; each record's Outcome."""
         events, first = prepared.events, prepared.first
         inserted = insert_new_stored(self.session, Event.__table__, prepared.rows, EVENT_KEY)
+        if inserted:
+            index_new_events(self.session.connection())
         threads = prepared.threads
         if len(inserted) < len(first):
             new = [first[i] for i in inserted]

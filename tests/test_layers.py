@@ -37,8 +37,10 @@ def _imports(path: Path) -> set[str]:
                 anchor = package.split(".")
                 anchor = anchor[: len(anchor) - node.level + 1]
                 base = ".".join([*anchor, base] if base else anchor)
-            # `from crm.x import y` may name the module crm.x.y or a name in crm.x.
-            names = [base] + [f"{base}.{alias.name}" for alias in node.names]
+            # `from crm.x import y` names the module crm.x.y, or a name in crm.x
+            # (the lookup below keeps whichever is a module).
+            names = [f"{base}.{alias.name}" for alias in node.names]
+            names.append(f"{base}?")
         else:
             continue
         found.update(name for name in names if name.split(".")[0] in (*PACKAGES, "factory"))
@@ -50,10 +52,21 @@ def graph() -> dict[str, set[str]]:
     modules = {
         _module_name(path): path for package in PACKAGES for path in (ROOT / package).rglob("*.py")
     }
-    return {
-        name: {imported for imported in _imports(path) if imported in modules}
-        for name, path in modules.items()
-    }
+    return {name: _resolved(_imports(path), modules) for name, path in modules.items()}
+
+
+def _resolved(imports: set[str], modules) -> set[str]:
+    """The modules among `imports`: of `from crm.x import y`, crm.x.y when it
+    is a module (importing it runs crm.x's __init__, which is crm.x's own
+    business), else crm.x, where the name y is defined."""
+    found = {name for name in imports if name in modules}
+    for name in imports:
+        if name.endswith("?"):
+            base = name[:-1]
+            named = any(other.startswith(f"{base}.") and other in modules for other in imports)
+            if not named and base in modules:
+                found.add(base)
+    return found
 
 
 def test_each_package_imports_only_the_layers_below_it(graph):

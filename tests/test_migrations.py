@@ -6,6 +6,7 @@ from flask_migrate import downgrade, upgrade
 from sqlalchemy import create_engine, inspect, text
 
 from crm.extensions import db
+from crm.search.index import include_name
 from tests.conftest import ENGINE
 from tests.databases import fresh_database
 
@@ -14,7 +15,8 @@ def test_upgrade_from_empty_matches_the_models(empty_database_app):
     upgrade()
     with db.engine.connect() as connection:
         context = MigrationContext.configure(
-            connection, opts={"compare_type": True, "render_as_batch": True}
+            connection,
+            opts={"compare_type": True, "render_as_batch": True, "include_name": include_name},
         )
         assert compare_metadata(context, db.metadata) == []
 

@@ -84,6 +84,9 @@ ENDPOINTS: dict[str, str | Mapping[str, str]] = {
     "clients.edit": CLIENTS_WRITE,
     "clients_api.Clients": {"GET": CLIENTS_READ, "POST": CLIENTS_WRITE},
     "clients_api.ClientBySlug": {"GET": CLIENTS_READ, "PATCH": CLIENTS_WRITE},
+    # search across clients, contacts, identities and the timeline
+    "search.results": CLIENTS_READ,
+    "search_api.find": CLIENTS_READ,
     # the client page, its timeline, threads and card
     "timeline.client_page": CLIENTS_READ,
     "timeline.thread_page": CLIENTS_READ,

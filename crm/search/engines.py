@@ -1,0 +1,159 @@
+"""Finding candidates in the search index, one class per engine.
+
+Each engine answers the same questions with the ids of the rows that match
+(crm.search.operations loads, ranks and names them, the same way for both):
+which clients, contacts, identities and events hold every term of a query
+(the last term, being typed, may end with the start of a word; earlier
+ones are whole words, which keeps a phone number's short groups from
+matching every number that starts with them), and which client and
+contact names look like a mistyped word of it (trigrams). Nothing here
+reads a table row by row: SQLite asks its FTS5 tables, PostgreSQL its GIN
+indexes (crm.search.index).
+"""
+
+import functools
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from crm.search.index import BY_NAME, WORD_BREAK_RE, pg_document
+
+MAX_TERMS = 8
+MAX_WORD = 64
+# Words shorter than this are not looked up by trigrams: too many names share them.
+MIN_FUZZY = 3
+# PostgreSQL's candidates for typos: at least this word_similarity (pg_trgm).
+FUZZY_FLOOR = 0.3
+TABLES = {"clients": "search_clients", "contacts": "search_contacts"}
+TABLES |= {"identities": "search_identities", "events": "search_events"}
+TRIGRAM_TABLES = {"clients": "search_client_trigrams", "contacts": "search_contact_trigrams"}
+
+
+@dataclass(frozen=True)
+class Query:
+    """A query as the index reads it: terms (what was typed between spaces),
+    each a run of words, which must follow each other in the text."""
+
+    terms: tuple[tuple[str, ...], ...]
+
+    @classmethod
+    def parse(cls, typed: str) -> "Query":
+        terms = []
+        for chunk in typed.split()[:MAX_TERMS]:
+            words = tuple(w[:MAX_WORD].lower() for w in WORD_BREAK_RE.split(chunk) if w)
+            if words:
+                terms.append(words)
+        return cls(tuple(terms))
+
+    @property
+    def words(self) -> list[str]:
+        return [word for term in self.terms for word in term]
+
+    @property
+    def name_words(self) -> list[str]:
+        """The words a typo is looked for in: letters only (a key, a number
+        or an address is typed exactly), and long enough to have trigrams."""
+        return [w for w in self.words if w.isalpha() and len(w) >= MIN_FUZZY]
+
+    def marked(self) -> list[tuple[tuple[str, ...], bool]]:
+        """Each term, and whether it is the last (the one being typed)."""
+        return [(term, at == len(self.terms) - 1) for at, term in enumerate(self.terms)]
+
+    def __bool__(self) -> bool:
+        return bool(self.terms)
+
+
+class SQLiteIndex:
+    """FTS5: `"w1 w2"*` is a phrase whose last word may be a prefix; terms
+    side by side must all match. Trigram tables match any of the trigrams."""
+
+    def __init__(self, session: Session):
+        self.session = session
+
+    def matching(self, table: str, query: Query, limit: int, newest_first: bool = False) -> list:
+        fts = TABLES[table]
+        match = " ".join(
+            '"' + " ".join(term) + ('"*' if last else '"') for term, last in query.marked()
+        )
+        order = "rowid DESC" if newest_first else "rank"
+        sql = f"SELECT rowid FROM {fts} WHERE {fts} MATCH :match ORDER BY {order} LIMIT :limit"
+        return self.session.scalars(text(sql), {"match": match, "limit": limit}).all()
+
+    def similar_names(self, table: str, query: Query, limit: int) -> list:
+        grams = sorted({g for w in query.name_words for g in _trigrams(w)})
+        if not grams:
+            return []
+        fts = TRIGRAM_TABLES[table]
+        match = " OR ".join(f'"{gram}"' for gram in grams)
+        sql = f"SELECT rowid FROM {fts} WHERE {fts} MATCH :match ORDER BY rank LIMIT :limit"
+        return self.session.scalars(text(sql), {"match": match, "limit": limit}).all()
+
+
+class PostgreSQLIndex:
+    """`tsvector` @@ `tsquery` over the indexed expression (`w1 <-> w2:*`
+    for a term, `&` between terms); pg_trgm's `<%` for names."""
+
+    def __init__(self, session: Session):
+        self.session = session
+
+    def matching(self, table: str, query: Query, limit: int, newest_first: bool = False) -> list:
+        document = pg_document(BY_NAME[TABLES[table]])
+        tsquery = " & ".join(
+            " <-> ".join((*term[:-1], term[-1] + (":*" if last else "")))
+            for term, last in query.marked()
+        )
+        match = f"{document} @@ to_tsquery('simple'::regconfig, :tsquery)"
+        order = (
+            "id DESC"
+            if newest_first
+            else f"ts_rank({document}, to_tsquery('simple', :tsquery)) DESC"
+        )
+        sql = f"SELECT id FROM {table} WHERE {match} ORDER BY {order} LIMIT :limit"
+        return self.session.scalars(text(sql), {"tsquery": tsquery, "limit": limit}).all()
+
+    def similar_names(self, table: str, query: Query, limit: int) -> list:
+        words = query.name_words
+        if not words:
+            return []
+        # `<%` keeps names whose best stretch is this alike to the word; its
+        # default (0.6) would miss a transposition, which the ranking keeps.
+        self.session.execute(text(f"SET LOCAL pg_trgm.word_similarity_threshold = {FUZZY_FLOOR}"))
+        params = {f"w{i}": word for i, word in enumerate(words)} | {"limit": limit}
+        near = " OR ".join(f":w{i} <% name" for i in range(len(words)))
+        alike = " + ".join(f"word_similarity(:w{i}, name)" for i in range(len(words)))
+        sql = f"SELECT id FROM {table} WHERE {near} ORDER BY {alike} DESC, id LIMIT :limit"
+        return self.session.scalars(text(sql), params).all()
+
+
+def index_for(session: Session):
+    """The index of the engine this session speaks to."""
+    dialect = session.get_bind().dialect.name
+    return PostgreSQLIndex(session) if dialect == "postgresql" else SQLiteIndex(session)
+
+
+def _trigrams(word: str) -> set[str]:
+    return {word[i : i + 3] for i in range(len(word) - 2)}
+
+
+@functools.lru_cache(maxsize=65536)
+def padded_trigrams(word: str) -> frozenset[str]:
+    """pg_trgm's trigrams of one word: padded with two spaces before, one after."""
+    return frozenset(_trigrams(f"  {word} "))
+
+
+def similarity(typed: str, name: str) -> float:
+    """How alike a typed query and a name are, for typo tolerance: for each
+    typed word its best trigram similarity (pg_trgm's measure) to a word of
+    the name, and the worst of those. The same measure on both engines."""
+    name_words = [w.lower() for w in WORD_BREAK_RE.split(name) if w]
+    typed_words = [w.lower() for w in WORD_BREAK_RE.split(typed) if w]
+    if not name_words or not typed_words:
+        return 0.0
+    best = []
+    for word in typed_words:
+        mine = padded_trigrams(word)
+        best.append(
+            max(len(mine & padded_trigrams(o)) / len(mine | padded_trigrams(o)) for o in name_words)
+        )
+    return min(best)
