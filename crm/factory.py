@@ -15,6 +15,7 @@ from crm import (
     formatting,
     jobs,
     logs,
+    meetings,
     page_input,
     timeline,
     views,
@@ -57,6 +58,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     jobs.init_app(app)
     clients.init_app(app)
     timeline.init_app(app)
+    meetings.init_app(app)
     connectors.init_app(app)
     reports.init_app(app)
     demo.init_app(app)

@@ -35,6 +35,9 @@ ACTIONS = {
     "identity.unmap": "removed an identity from a client",
     "inbox.replay": "replayed an inbox record",
     "ingest.file": "ingested a file",
+    "meeting.create": "planned a meeting",
+    "meeting.update": "updated a planned meeting from its calendar",
+    "meeting.log": "logged a held meeting",
 }
 
 

@@ -99,6 +99,14 @@ ENDPOINTS: dict[str, str | Mapping[str, str]] = {
     "timeline_api.create_touch": TOUCHES,
     "timeline_api.create_commitment": TOUCHES,
     "timeline_api.complete": TOUCHES,
+    # meetings: read with the client, planned and logged as touches are
+    "meetings.meeting_page": CLIENTS_READ,
+    "meetings.new_meeting": TOUCHES,
+    "meetings.log_form": TOUCHES,
+    "meetings_api.meetings": CLIENTS_READ,
+    "meetings_api.meeting": CLIENTS_READ,
+    "meetings_api.create": TOUCHES,
+    "meetings_api.log": TOUCHES,
     # briefings
     "briefing.briefing_page": BRIEFINGS,
     "briefing.briefing_pdf_download": BRIEFINGS,
