@@ -24,8 +24,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connectors import registry
-from connectors.base import ClientProfile, Connector, DeviceProfile, IdentityClaim, RecordError
+from connectors.base import (
+    ClientProfile,
+    Connector,
+    DeviceProfile,
+    IdentityClaim,
+    MeetingProfile,
+    RecordError,
+)
 from connectors.device_writer import DeviceWriter
+from connectors.meeting_writer import MeetingWriter
 from connectors.parallel import Helpers, Shared, Solo, batched, processes_available
 from connectors.readers import Record, UnreadableInput, format_of
 from connectors.storable import (
@@ -77,10 +85,11 @@ class _Writers:
         self.clients = ClientWriter(session)
         self.identities = IdentityWriter(session)
         self.devices = DeviceWriter(session)
+        self.meetings = MeetingWriter(session)
 
     def new_hints(self) -> set[tuple[str, str]]:
         """Identities the run taught us, whose waiting records can now go in."""
-        writers = (self.events, self.clients, self.identities, self.devices)
+        writers = (self.events, self.clients, self.identities, self.devices, self.meetings)
         return set().union(*(writer.new_hints for writer in writers))
 
 
@@ -109,6 +118,7 @@ class _Batch:
     profiles: list[tuple[int, list[ClientProfile]]] = field(default_factory=list)
     claims: list[tuple[int, list[IdentityClaim]]] = field(default_factory=list)
     devices: list[tuple[int, list[DeviceProfile]]] = field(default_factory=list)
+    meetings: list[tuple[int, list[MeetingProfile]]] = field(default_factory=list)
 
     def __post_init__(self):
         self.outcomes = [None] * len(self.records)
@@ -472,6 +482,7 @@ class Pipeline:
         batch.profiles = self._fitting(converted.profiles, batch)
         batch.claims = self._fitting(converted.claims, batch)
         batch.devices = self._fitting(converted.devices, batch)
+        batch.meetings = self._fitting(converted.meetings, batch)
         return batch
 
     @staticmethod
@@ -496,6 +507,8 @@ class Pipeline:
             written |= writers.identities.write(batch.claims)
         if batch.devices:
             written |= writers.devices.write(batch.devices)
+        if batch.meetings:
+            written |= writers.meetings.write(batch.meetings)
         for i, outcome in written.items():
             batch.outcomes[i] = outcome
 

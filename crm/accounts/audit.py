@@ -38,6 +38,7 @@ ACTIONS = {
     "meeting.create": "planned a meeting",
     "meeting.update": "updated a planned meeting from its calendar",
     "meeting.log": "logged a held meeting",
+    "meeting.cancel": "cancelled a planned meeting from its calendar",
 }
 
 

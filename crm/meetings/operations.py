@@ -274,3 +274,14 @@ def _action_item(session, client, meeting, item: Mapping, owner: str, index: int
         )
     except TouchError as error:
         raise MeetingError(f"action_items.{index}.{error.field}", error.message) from error
+
+
+def cancel_planned(session: Session, meeting: Meeting) -> bool:
+    """Mark a planned meeting cancelled (its calendar says so); whether it was
+    planned. Audited as meeting.cancel."""
+    if meeting.status != "planned":
+        return False
+    meeting.status = "cancelled"
+    session.flush()
+    audit(session, "meeting.cancel", "client", meeting.client.slug, {"meeting": meeting.id})
+    return True
