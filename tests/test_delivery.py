@@ -16,6 +16,7 @@ from crm.extensions import db
 from crm.meetings.models import Meeting
 from crm.meetings.operations import create_meeting
 from reports.delivery.models import Delivery
+from tests.accounts import make_user, signed_in_client
 from tests.factories import make_client
 
 # Tuesday 4 June 2030, 10:00 in Lisbon (09:00 UTC): due Monday 09:00 UTC.
@@ -153,3 +154,32 @@ def test_the_celery_beat_job_sends_what_is_due(app, smtp_server):
     result = celery.tasks["reports.deliver_due"].apply(args=(DUE,))
     assert result.get() == {"sent": 1}
     assert len(smtp_server.messages) == 1
+
+
+def test_the_briefing_is_due_in_the_recipients_own_time_zone_and_working_days(
+    app, runner, smtp_server
+):
+    """Rita works Sun-Thu in Dubai (UTC+4): the Tuesday meeting's briefing is
+    due Monday 09:00 there, 05:00 UTC, four hours before the default."""
+    rita = signed_in_client(app, make_user("manager", email="rita@ourmsp.example", name="Rita"))
+    answer = rita.post(
+        "/account/delivery", data={"timezone": "Asia/Dubai", "working_days": "Sun-Thu"}
+    )
+    assert answer.status_code == 302
+    _meeting(account_manager="rita@ourmsp.example")
+    assert _deliver(runner, "2030-06-03T04:59:00+00:00") == ""
+    assert _deliver(runner, "2030-06-03T05:00:00+00:00").startswith("sent:")
+    assert db.session.scalar(select(Delivery)).due_at == datetime(2030, 6, 3, 5, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("form", "message"),
+    [
+        ({"timezone": "Mars/Olympus"}, "is not a time zone"),
+        ({"working_days": "weekdays"}, "is not a day"),
+    ],
+)
+def test_preferences_that_cannot_be_read_are_refused(client, form, message):
+    answer = client.post("/account/delivery", data=form)
+    assert answer.status_code == 422
+    assert message in answer.get_data(as_text=True)

@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from reports.delivery.schedule import due_at, parse_working_days
+from crm.meetings.schedule import due_at, parse_working_days
 
 LISBON = ZoneInfo("Europe/Lisbon")
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -23,6 +23,7 @@ ACTIONS = {
     "user.deactivate": "deactivated an account",
     "user.activate": "activated an account",
     "user.password": "set an account's password",
+    "user.preferences": "set when e-mail reaches them",
     "token.create": "made an API token",
     "token.revoke": "revoked an API token",
     "briefing.view": "viewed a client's briefing",

@@ -71,6 +71,7 @@ ENDPOINTS: dict[str, str | Mapping[str, str]] = {
     "accounts.account": SIGNED_IN,
     "accounts.change_password": SIGNED_IN,
     "accounts.end_other_sessions": SIGNED_IN,
+    "accounts.delivery_preferences": SIGNED_IN,
     "accounts_api.me": SIGNED_IN,
     # background jobs: each sees the jobs they started, an admin all (crm.jobs.queries)
     "jobs.jobs": SIGNED_IN,

@@ -1,4 +1,4 @@
-"""deliveries: the log of briefings sent before meetings
+"""deliveries: the log of briefings sent before meetings; users' time zone and working days
 
 Revision ID: 0013
 Revises: 0012
@@ -38,8 +38,14 @@ def upgrade():
         sa.UniqueConstraint("meeting_id", "recipient"),
     )
     op.create_index("ix_deliveries_meeting_id", "deliveries", ["meeting_id"])
+    with op.batch_alter_table("users") as batch:
+        batch.add_column(sa.Column("timezone", sa.String(length=64), nullable=True))
+        batch.add_column(sa.Column("working_days", sa.String(length=40), nullable=True))
 
 
 def downgrade():
+    with op.batch_alter_table("users") as batch:
+        batch.drop_column("working_days")
+        batch.drop_column("timezone")
     op.drop_index("ix_deliveries_meeting_id", table_name="deliveries")
     op.drop_table("deliveries")

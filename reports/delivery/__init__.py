@@ -25,7 +25,11 @@ DEFAULTS = {
 def init_app(app: Flask) -> None:
     from crm.extensions import db
     from reports.delivery import models  # noqa: F401 - the deliveries table
-    from reports.delivery.operations import DeliverySettings, deliveries_of
+    from reports.delivery.operations import (
+        DeliverySettings,
+        deliveries_of,
+        recipient_account,
+    )
 
     for key, (variable, default) in DEFAULTS.items():
         app.config.setdefault(key, os.environ.get(variable) or default)
@@ -45,7 +49,7 @@ def init_app(app: Flask) -> None:
             "meeting_deliveries": lambda meeting_id: deliveries_of(db.session, meeting_id),
             "meeting_briefing_due": lambda meeting: DeliverySettings.from_config(
                 current_app.config
-            ).due_at(meeting.starts_at),
+            ).due_at(meeting.starts_at, recipient_account(db.session, meeting)),
         }
 
 

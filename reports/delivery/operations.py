@@ -22,12 +22,13 @@ from flask import render_template
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from crm.accounts.models import User
 from crm.meetings.models import Meeting
+from crm.meetings.schedule import due_at, parse_working_days
 from reports.briefing import build_briefing
 from reports.briefing.render import briefing_pdf, pdf_filename
 from reports.delivery import mail
 from reports.delivery.models import Delivery
-from reports.delivery.schedule import due_at, parse_working_days
 
 MAX_ATTEMPTS = 3
 # The earliest a briefing is due: the working day before, at most a week
@@ -55,8 +56,15 @@ class DeliverySettings:
             smtp_url=config["SMTP_URL"],
         )
 
-    def due_at(self, starts_at: datetime) -> datetime:
-        return due_at(starts_at, self.zone, working_days=self.working_days, send_at=self.send_at)
+    def due_at(self, starts_at: datetime, user: User | None = None) -> datetime:
+        """When the briefing is due for `user` (their own time zone and working
+        days, where they set them on /account), else with the defaults."""
+        zone, days = self.zone, self.working_days
+        if user is not None and user.timezone:
+            zone = ZoneInfo(user.timezone)
+        if user is not None and user.working_days:
+            days = parse_working_days(user.working_days) or days
+        return due_at(starts_at, zone, working_days=days, send_at=self.send_at)
 
 
 def recipient_of(meeting: Meeting) -> str | None:
@@ -68,8 +76,11 @@ def recipient_of(meeting: Meeting) -> str | None:
     return manager if "@" in manager else None
 
 
-def due_meetings(session: Session, at: datetime, settings: DeliverySettings) -> list[Meeting]:
-    """Planned meetings still ahead whose briefing is due at `at`, soonest first."""
+def due_meetings(
+    session: Session, at: datetime, settings: DeliverySettings
+) -> list[tuple[Meeting, datetime]]:
+    """Planned meetings still ahead whose briefing is due at `at` for its
+    recipient, soonest first, each with its due time."""
     candidates = session.scalars(
         select(Meeting)
         .where(
@@ -79,7 +90,19 @@ def due_meetings(session: Session, at: datetime, settings: DeliverySettings) -> 
         )
         .order_by(Meeting.starts_at, Meeting.id)
     )
-    return [m for m in candidates if settings.due_at(m.starts_at) <= at]
+    due = []
+    for meeting in candidates:
+        when = settings.due_at(meeting.starts_at, recipient_account(session, meeting))
+        if when <= at:
+            due.append((meeting, when))
+    return due
+
+
+def recipient_account(session: Session, meeting: Meeting) -> User | None:
+    recipient = recipient_of(meeting)
+    if recipient is None:
+        return None
+    return session.scalar(select(User).where(User.email == recipient))
 
 
 def deliver_due(
@@ -90,7 +113,7 @@ def deliver_due(
 ) -> list[Delivery]:
     """Send what is due at `at`; the deliveries attempted (committed)."""
     attempted = []
-    for meeting in due_meetings(session, at, settings):
+    for meeting, when in due_meetings(session, at, settings):
         recipient = recipient_of(meeting) or NO_RECIPIENT
         delivery = session.scalar(
             select(Delivery).where(
@@ -101,7 +124,7 @@ def deliver_due(
             delivery = Delivery(
                 meeting=meeting,
                 recipient=recipient,
-                due_at=settings.due_at(meeting.starts_at),
+                due_at=when,
                 status="pending",
                 attempts=0,
             )
