@@ -15,6 +15,7 @@ from crm import (
     formatting,
     jobs,
     logs,
+    meetings,
     page_input,
     search,
     timeline,
@@ -59,6 +60,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     clients.init_app(app)
     timeline.init_app(app)
     search.init_app(app)
+    meetings.init_app(app)
     connectors.init_app(app)
     reports.init_app(app)
     demo.init_app(app)

@@ -10,6 +10,7 @@ from connectors import (  # noqa: F401 - registers the connectors
     clients,
     devices,
     generic,
+    ical,
     pagerduty,
     quickbooks,
     salesforce,
@@ -38,5 +39,6 @@ def init_app(app: Flask) -> None:
     api.register(app, ingest_api)
     app.cli.add_command(ingest_command)
     app.cli.add_command(identities_cli)
+    app.cli.add_command(ical.meetings_cli)
     # A mapping made in crm/ (a client form) replays the records waiting for it.
     signals.identities_mapped.connect(replay_mapped_identities)

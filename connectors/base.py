@@ -124,7 +124,26 @@ class DeviceProfile:
 # What an inventory says of a device: the columns of its row (crm.models.Device).
 DEVICE_FIELDS = tuple(f.name for f in dataclasses.fields(DeviceProfile) if f.name != "hints")
 
-Converted = CanonicalEvent | ClientProfile | IdentityClaim | DeviceProfile
+
+@dataclass(slots=True)
+class MeetingProfile:
+    """A meeting as a calendar holds it (connectors.ical): written for the
+    one client its attendees' addresses find (connectors.meeting_writer), by
+    `external_id` (the event's UID and occurrence), as a planned meeting."""
+
+    hints: ClientHints
+    external_id: str
+    kind: str
+    title: str
+    starts_at: datetime
+    ends_at: datetime | None = None
+    attendees: list[dict] = field(default_factory=list)
+    agenda: str | None = None
+    owner: str | None = None
+    cancelled: bool = False
+
+
+Converted = CanonicalEvent | ClientProfile | IdentityClaim | DeviceProfile | MeetingProfile
 
 
 # --- a batch of converted records ----------------------------------------------
@@ -218,23 +237,25 @@ class ConvertedBatch:
     claims: list[tuple[int, list[IdentityClaim]]] = field(default_factory=list)
     failed: dict[int, RecordError | Skip] = field(default_factory=dict)
     devices: list[tuple[int, list[DeviceProfile]]] = field(default_factory=list)
+    meetings: list[tuple[int, list[MeetingProfile]]] = field(default_factory=list)
 
     @classmethod
     def of(cls, converted: Iterable[tuple[int, list[Converted]]], failed) -> "ConvertedBatch":
         """A batch from each record's converted items (all of one type)."""
-        events, profiles, claims, devices = [], [], [], []
+        events, profiles, claims, devices, meetings = [], [], [], [], []
         by_type = {
             CanonicalEvent: events,
             ClientProfile: profiles,
             IdentityClaim: claims,
             DeviceProfile: devices,
+            MeetingProfile: meetings,
         }
         for position, items in converted:
             if items:
                 by_type[type(items[0])].append((position, items))
             else:
                 failed[position] = Skip("the record holds nothing Touchline keeps")
-        return cls(EventColumns.from_events(events), profiles, claims, failed, devices)
+        return cls(EventColumns.from_events(events), profiles, claims, failed, devices, meetings)
 
     def remapped(self, positions: Sequence[int]) -> "ConvertedBatch":
         """The same batch, the record at position `p` now at `positions[p]`."""
@@ -244,6 +265,7 @@ class ConvertedBatch:
             [(positions[p], items) for p, items in self.claims],
             {positions[p]: error for p, error in self.failed.items()},
             [(positions[p], items) for p, items in self.devices],
+            [(positions[p], items) for p, items in self.meetings],
         )
 
 

@@ -27,9 +27,11 @@ from connectors.base import (
     DeviceProfile,
     EventColumns,
     IdentityClaim,
+    MeetingProfile,
     RecordError,
 )
 from connectors.fields import too_long
+from crm.meetings.models import Meeting
 from crm.models import Client, Contact, Device, Entity, Event, Group, Identity, InboxRecord
 
 # --- text the database can hold --------------------------------------------------
@@ -117,6 +119,8 @@ _CONTACT = _limits(Contact.__table__, ("name", "email", "phone", "role"))
 _GROUP_KIND, _GROUP_NAME = (length for _, length in _limits(Group.__table__, ("kind", "name")))
 _SYSTEM, _KEY = (length for _, length in _limits(Identity.__table__, ("system", "external_key")))
 _DEVICE = _limits(Device.__table__, DEVICE_FIELDS)
+# A meeting's title is cut to its column (crm.meetings.operations); these are not.
+_MEETING = _limits(Meeting.__table__, ("external_id", "owner"))
 
 
 def length_errors(events: EventColumns) -> dict[int, RecordError]:
@@ -140,7 +144,9 @@ def length_errors(events: EventColumns) -> dict[int, RecordError]:
     return errors
 
 
-def check_lengths(items: list[ClientProfile | IdentityClaim | DeviceProfile]) -> None:
+def check_lengths(
+    items: list[ClientProfile | IdentityClaim | DeviceProfile | MeetingProfile],
+) -> None:
     """Raise RecordError for the first value longer than its column."""
     for item in items:
         if isinstance(item, ClientProfile):
@@ -155,6 +161,8 @@ def check_lengths(items: list[ClientProfile | IdentityClaim | DeviceProfile]) ->
             _check_identities(item.aliases, "aliases")
         elif isinstance(item, DeviceProfile):
             _check(item, _DEVICE, "")
+        elif isinstance(item, MeetingProfile):
+            _check(item, _MEETING, "")
 
 
 def _check(item, limits: tuple[tuple[str, int], ...], prefix: str) -> None:

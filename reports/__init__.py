@@ -20,3 +20,7 @@ def init_app(app: Flask) -> None:
     from reports import briefing
 
     briefing.init_app(app)
+
+    from reports import delivery
+
+    delivery.init_app(app)

@@ -43,6 +43,7 @@ SAMPLE_ARGS = {
     "connector": "tickets",
     "name": "tickets",
     "job_id": 1,
+    "meeting_id": 1,
     "filename": "touchline.css",
 }
 

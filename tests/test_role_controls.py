@@ -12,6 +12,7 @@ inbox records, audit entries naming clients.
 
 import io
 import json
+from datetime import timedelta
 from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 
@@ -23,6 +24,7 @@ from crm.accounts import policy
 from crm.accounts.models import ApiToken
 from crm.extensions import db
 from crm.jobs.models import Job
+from crm.meetings.operations import create_meeting
 from crm.models import Client, Entity, InboxRecord, IngestRun
 from crm.models.types import utcnow
 from tests.accounts import make_user, signed_in_client, token_for
@@ -84,7 +86,15 @@ def _seed(app, runner, tmp_path):
     assert commitment is not None, "the demo portfolio should hold an open commitment"
     admin = make_user("admin", email="keeper@touchline.test")
     token_for(admin)
+    meeting = create_meeting(
+        db.session,
+        db.session.get(Client, commitment.client_id),
+        {"starts_at": utcnow() + timedelta(days=3)},
+        actor="keeper@touchline.test",
+    )
+    db.session.commit()
     return {
+        "meeting_id": meeting.id,
         "slug": db.session.get(Client, commitment.client_id).slug,
         "thread_type": "commitment",
         "key": commitment.key,

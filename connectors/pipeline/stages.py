@@ -13,8 +13,15 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
-from connectors.base import ClientProfile, DeviceProfile, IdentityClaim, RecordError
+from connectors.base import (
+    ClientProfile,
+    DeviceProfile,
+    IdentityClaim,
+    MeetingProfile,
+    RecordError,
+)
 from connectors.device_writer import DeviceWriter
+from connectors.meeting_writer import MeetingWriter
 from connectors.readers import Record
 from connectors.storable import check_lengths, length_errors, scrubbed, unstorable_text
 from connectors.writers import ClientWriter, EventWriter, IdentityWriter, Outcome, PreparedEvents
@@ -28,10 +35,11 @@ class Writers:
         self.clients = ClientWriter(session)
         self.identities = IdentityWriter(session)
         self.devices = DeviceWriter(session)
+        self.meetings = MeetingWriter(session)
 
     def new_hints(self) -> set[tuple[str, str]]:
         """Identities the run taught us, whose waiting records can now go in."""
-        writers = (self.events, self.clients, self.identities, self.devices)
+        writers = (self.events, self.clients, self.identities, self.devices, self.meetings)
         return set().union(*(writer.new_hints for writer in writers))
 
 
@@ -46,6 +54,7 @@ class Batch:
     profiles: list[tuple[int, list[ClientProfile]]] = field(default_factory=list)
     claims: list[tuple[int, list[IdentityClaim]]] = field(default_factory=list)
     devices: list[tuple[int, list[DeviceProfile]]] = field(default_factory=list)
+    meetings: list[tuple[int, list[MeetingProfile]]] = field(default_factory=list)
 
     def __post_init__(self):
         self.outcomes = [None] * len(self.records)
@@ -78,6 +87,7 @@ def prepare(connector, records, writers: Writers, check_text: bool) -> Batch:
     batch.profiles = _fitting(converted.profiles, batch)
     batch.claims = _fitting(converted.claims, batch)
     batch.devices = _fitting(converted.devices, batch)
+    batch.meetings = _fitting(converted.meetings, batch)
     return batch
 
 
@@ -103,5 +113,7 @@ def write(batch: Batch, writers: Writers) -> None:
         written |= writers.identities.write(batch.claims)
     if batch.devices:
         written |= writers.devices.write(batch.devices)
+    if batch.meetings:
+        written |= writers.meetings.write(batch.meetings)
     for i, outcome in written.items():
         batch.outcomes[i] = outcome

@@ -23,6 +23,7 @@ ACTIONS = {
     "user.deactivate": "deactivated an account",
     "user.activate": "activated an account",
     "user.password": "set an account's password",
+    "user.preferences": "set when e-mail reaches them",
     "token.create": "made an API token",
     "token.revoke": "revoked an API token",
     "briefing.view": "viewed a client's briefing",
@@ -38,6 +39,10 @@ ACTIONS = {
     "touch.log": "logged a touch (note, call or meeting)",
     "commitment.make": "made a commitment to a client",
     "commitment.done": "marked a commitment done",
+    "meeting.create": "planned a meeting",
+    "meeting.update": "updated a planned meeting from its calendar",
+    "meeting.log": "logged a held meeting",
+    "meeting.cancel": "cancelled a planned meeting from its calendar",
 }
 
 

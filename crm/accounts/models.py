@@ -28,6 +28,10 @@ class User(db.Model):
     session_version: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When e-mail reaches them (briefings before meetings, reports.delivery):
+    # their IANA time zone and working days ("Mon-Fri"); None: the defaults.
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    working_days: Mapped[str | None] = mapped_column(String(40))
 
     role_rows: Mapped[list["UserRole"]] = relationship(
         cascade="all, delete-orphan", lazy="selectin", order_by="UserRole.role"

@@ -212,3 +212,33 @@ def audit(
     session.add(entry)
     session.flush()
     return entry
+
+
+def set_delivery_preferences(
+    session: Session, user: User, timezone: str | None, working_days: str | None
+) -> None:
+    """When e-mail reaches `user`: their time zone and working days (blank:
+    the defaults). Raises AccountError naming the field; audited."""
+    from crm.clients.operations import is_timezone
+    from crm.meetings.schedule import parse_working_days
+
+    timezone = (timezone or "").strip() or None
+    working_days = (working_days or "").strip() or None
+    if timezone and not is_timezone(timezone):
+        raise AccountError("timezone", f"{timezone!r} is not a time zone (e.g. Europe/Lisbon)")
+    if working_days:
+        try:
+            days = parse_working_days(working_days)
+        except ValueError as error:
+            raise AccountError("working_days", str(error)) from None
+        if not days:
+            raise AccountError("working_days", "name at least one day")
+    user.timezone, user.working_days = timezone, working_days
+    session.flush()
+    audit(
+        session,
+        "user.preferences",
+        "user",
+        user.email,
+        {"timezone": timezone, "working_days": working_days},
+    )

@@ -71,6 +71,7 @@ ENDPOINTS: dict[str, str | Mapping[str, str]] = {
     "accounts.account": SIGNED_IN,
     "accounts.change_password": SIGNED_IN,
     "accounts.end_other_sessions": SIGNED_IN,
+    "accounts.delivery_preferences": SIGNED_IN,
     "accounts_api.me": SIGNED_IN,
     # background jobs: each sees the jobs they started, an admin all (crm.jobs.queries)
     "jobs.jobs": SIGNED_IN,
@@ -103,6 +104,14 @@ ENDPOINTS: dict[str, str | Mapping[str, str]] = {
     "timeline_api.create_touch": TOUCHES,
     "timeline_api.create_commitment": TOUCHES,
     "timeline_api.complete": TOUCHES,
+    # meetings: read with the client, planned and logged as touches are
+    "meetings.meeting_page": CLIENTS_READ,
+    "meetings.new_meeting": TOUCHES,
+    "meetings.log_form": TOUCHES,
+    "meetings_api.meetings": CLIENTS_READ,
+    "meetings_api.meeting": CLIENTS_READ,
+    "meetings_api.create": TOUCHES,
+    "meetings_api.log": TOUCHES,
     # briefings
     "briefing.briefing_page": BRIEFINGS,
     "briefing.briefing_pdf_download": BRIEFINGS,

@@ -99,3 +99,10 @@ class MeSchema(Schema):
     token = fields.String(
         allow_none=True, metadata={"description": "the shown part of the API token used"}
     )
+
+
+class DeliveryPreferencesFormSchema(FormSchema):
+    """When e-mail reaches the user; blank fields take the defaults."""
+
+    timezone = fields.String(validate=validate.Length(max=64), load_default=None)
+    working_days = fields.String(validate=validate.Length(max=40), load_default=None)

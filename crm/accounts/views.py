@@ -23,11 +23,16 @@ from crm.accounts.operations import (
     audit,
     authenticate,
     normalise_email,
+    set_delivery_preferences,
     set_password,
 )
 from crm.accounts.policy import CAPABILITIES, capabilities_of
 from crm.accounts.requester import current_user_or_none
-from crm.accounts.schemas import LoginFormSchema, PasswordChangeFormSchema
+from crm.accounts.schemas import (
+    DeliveryPreferencesFormSchema,
+    LoginFormSchema,
+    PasswordChangeFormSchema,
+)
 from crm.extensions import db
 from crm.models.types import utcnow
 
@@ -166,3 +171,22 @@ def _first(messages: dict) -> str:
     field, texts = next(iter(messages.items()))
     text = texts[0] if isinstance(texts, list) and texts else str(texts)
     return f"{field.replace('_', ' ').capitalize()}: {text}"
+
+
+@bp.post("/account/delivery")
+def delivery_preferences():
+    """When briefings reach the signed-in user: their time zone and working days."""
+    user = current_user_or_none()
+    try:
+        data = DeliveryPreferencesFormSchema().load(request.form)
+    except ValidationError as error:
+        field, texts = next(iter(error.messages.items()))
+        return _account_page({field: " ".join(texts)}), 422
+    try:
+        set_delivery_preferences(db.session, user, data["timezone"], data["working_days"])
+    except AccountError as error:
+        db.session.rollback()
+        return _account_page({error.field: error.message}), 422
+    db.session.commit()
+    flash("Delivery preferences saved.")
+    return redirect(url_for(".account"))

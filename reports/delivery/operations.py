@@ -1,0 +1,198 @@
+"""Send each meeting's briefing to its account manager before the meeting.
+
+`deliver_due(session, at)` finds the planned meetings whose briefing is due
+at `at` (schedule.due_at: 09:00 the working day before, in the recipient's
+time zone) and not yet sent, builds the briefing for the meeting's day (its
+period starts at the last logged meeting), and mails the PDF with a short
+HTML summary of the flags. Every attempt is logged on the meeting (a
+Delivery row): sent, or its error. A failure is retried by the next run, up
+to MAX_ATTEMPTS, and then shown as failed; a meeting nobody can receive (no
+account manager's address) is logged as failed at once, never skipped in
+silence. Each delivery is committed on its own, so one failure never undoes
+the log of the others. `flask deliver --due` and the Celery beat job call it.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta, tzinfo
+from email.message import EmailMessage
+from zoneinfo import ZoneInfo
+
+from flask import render_template
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from crm.accounts.models import User
+from crm.meetings.models import Meeting
+from crm.meetings.schedule import due_at, parse_working_days
+from reports.briefing import build_briefing
+from reports.briefing.render import briefing_pdf, pdf_filename
+from reports.delivery import mail
+from reports.delivery.models import Delivery
+
+MAX_ATTEMPTS = 3
+# The earliest a briefing is due: the working day before, at most a week
+# before the meeting (one working day a week), so later meetings are not read.
+HORIZON = timedelta(days=8)
+NO_RECIPIENT = "(nobody)"
+
+
+@dataclass(frozen=True)
+class DeliverySettings:
+    zone: tzinfo
+    working_days: tuple[int, ...]
+    send_at: time
+    sender: str
+    smtp_url: str | None
+
+    @classmethod
+    def from_config(cls, config) -> "DeliverySettings":
+        hours, _, minutes = config["DELIVERY_SEND_AT"].partition(":")
+        return cls(
+            zone=ZoneInfo(config["DELIVERY_TIMEZONE"]),
+            working_days=parse_working_days(config["DELIVERY_WORKING_DAYS"]),
+            send_at=time(int(hours), int(minutes or 0)),
+            sender=config["MAIL_FROM"],
+            smtp_url=config["SMTP_URL"],
+        )
+
+    def due_at(self, starts_at: datetime, user: User | None = None) -> datetime:
+        """When the briefing is due for `user` (their own time zone and working
+        days, where they set them on /account), else with the defaults."""
+        zone, days = self.zone, self.working_days
+        if user is not None and user.timezone:
+            zone = ZoneInfo(user.timezone)
+        if user is not None and user.working_days:
+            days = parse_working_days(user.working_days) or days
+        return due_at(starts_at, zone, working_days=days, send_at=self.send_at)
+
+
+def recipient_of(meeting: Meeting) -> str | None:
+    """The account manager the briefing goes to: the meeting's owner, else the
+    client's account manager when that is an address."""
+    if meeting.owner:
+        return meeting.owner
+    manager = (meeting.client.account_manager or "").strip().lower()
+    return manager if "@" in manager else None
+
+
+def due_meetings(
+    session: Session, at: datetime, settings: DeliverySettings
+) -> list[tuple[Meeting, datetime]]:
+    """Planned meetings still ahead whose briefing is due at `at` for its
+    recipient, soonest first, each with its due time."""
+    candidates = session.scalars(
+        select(Meeting)
+        .where(
+            Meeting.status == "planned",
+            Meeting.starts_at > at,
+            Meeting.starts_at <= at + HORIZON,
+        )
+        .order_by(Meeting.starts_at, Meeting.id)
+    )
+    due = []
+    for meeting in candidates:
+        when = settings.due_at(meeting.starts_at, recipient_account(session, meeting))
+        if when <= at:
+            due.append((meeting, when))
+    return due
+
+
+def recipient_account(session: Session, meeting: Meeting) -> User | None:
+    recipient = recipient_of(meeting)
+    if recipient is None:
+        return None
+    return session.scalar(select(User).where(User.email == recipient))
+
+
+def deliver_due(
+    session: Session,
+    at: datetime,
+    settings: DeliverySettings,
+    send: Callable[[mail.SmtpSettings, EmailMessage], None] = mail.send,
+) -> list[Delivery]:
+    """Send what is due at `at`; the deliveries attempted (committed)."""
+    attempted = []
+    for meeting, when in due_meetings(session, at, settings):
+        recipient = recipient_of(meeting) or NO_RECIPIENT
+        delivery = session.scalar(
+            select(Delivery).where(
+                Delivery.meeting_id == meeting.id, Delivery.recipient == recipient
+            )
+        )
+        if delivery is None:
+            delivery = Delivery(
+                meeting=meeting,
+                recipient=recipient,
+                due_at=when,
+                status="pending",
+                attempts=0,
+            )
+            session.add(delivery)
+        if delivery.status != "pending":
+            continue
+        _attempt(session, delivery, at, settings, send)
+        session.commit()
+        attempted.append(delivery)
+    return attempted
+
+
+def _attempt(session, delivery: Delivery, at, settings, send) -> None:
+    delivery.attempts += 1
+    delivery.last_attempt_at = at
+    if delivery.recipient == NO_RECIPIENT:
+        delivery.status = "failed"
+        delivery.error = (
+            "nobody to send it to: give the meeting an owner or the client an "
+            "account manager's e-mail address"
+        )
+        return
+    meeting = delivery.meeting
+    try:
+        smtp = mail.SmtpSettings.from_url(settings.smtp_url)
+        day = meeting.starts_at.astimezone(ZoneInfo(meeting.client.timezone)).date()
+        briefing = build_briefing(session, meeting.client, day, now=at)
+        message = compose(meeting, briefing, delivery.recipient, settings.sender)
+        message.add_attachment(
+            briefing_pdf(briefing),
+            maintype="application",
+            subtype="pdf",
+            filename=pdf_filename(briefing),
+        )
+        send(smtp, message)
+    except mail.MailError as error:
+        delivery.error = str(error)
+        if delivery.attempts >= MAX_ATTEMPTS:
+            delivery.status = "failed"
+        return
+    delivery.status, delivery.sent_at, delivery.error = "sent", at, None
+    delivery.briefing = pdf_filename(briefing)
+    delivery.period_start = briefing.period.start
+
+
+def compose(meeting: Meeting, briefing, recipient: str, sender: str) -> EmailMessage:
+    """The e-mail: a subject naming the meeting, a short text and HTML body
+    with the flags (the PDF is attached by the caller)."""
+    zone = ZoneInfo(meeting.client.timezone)
+    local = meeting.starts_at.astimezone(zone)
+    message = EmailMessage()
+    message["Subject"] = (
+        f"Briefing: {meeting.client.name}, {meeting.kind_label.lower()} "
+        f"{local:%a %d %b %H:%M} ({meeting.client.timezone})"
+    )
+    message["From"] = sender
+    message["To"] = recipient
+    context = {"meeting": meeting, "briefing": briefing, "local": local}
+    message.set_content(render_template("delivery/briefing_mail.txt", **context))
+    message.add_alternative(
+        render_template("delivery/briefing_mail.html", **context), subtype="html"
+    )
+    return message
+
+
+def deliveries_of(session: Session, meeting_id: int) -> list[Delivery]:
+    return list(
+        session.scalars(
+            select(Delivery).where(Delivery.meeting_id == meeting_id).order_by(Delivery.id)
+        )
+    )

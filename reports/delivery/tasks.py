@@ -1,0 +1,32 @@
+"""The Celery beat job that sends the briefings due (with Redis; without it,
+`flask deliver --due` from cron does the same). Safe to run twice at once:
+a delivery already sent is not sent again (one row per meeting and
+recipient), and a run sends only what is due at its moment."""
+
+from datetime import datetime
+
+from celery import shared_task
+from flask import current_app
+
+from crm.extensions import db
+from crm.models.types import utcnow
+
+TASK = "reports.deliver_due"
+
+
+@shared_task(name=TASK)
+def deliver_due_task(at: str | None = None) -> dict:
+    """Send what is due at `at` (ISO 8601, default now); the counts by status."""
+    from reports.delivery.operations import DeliverySettings, deliver_due
+
+    moment = datetime.fromisoformat(at) if at else utcnow()
+    settings = DeliverySettings.from_config(current_app.config)
+    counts: dict[str, int] = {}
+    for delivery in deliver_due(db.session, moment, settings):
+        counts[delivery.status] = counts.get(delivery.status, 0) + 1
+    return counts
+
+
+def beat_schedule(interval_seconds: int) -> dict:
+    """The beat entry: every `interval_seconds` (a briefing is at most that late)."""
+    return {"deliver-due-briefings": {"task": TASK, "schedule": float(interval_seconds)}}
