@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from crm.formatting import zone
 from crm.models import Client, Event
+from crm.models.types import utcnow
 
 
 class BeforeClient(ValueError):
@@ -36,7 +37,10 @@ def known_since(session: Session, client: Client) -> date | None:
     """The first day (client time) the client is known to have existed, if any is."""
     local = zone(client.timezone)
     first_record = session.scalar(
-        select(func.min(Event.occurred_at)).where(Event.client_id == client.id)
+        # A record dated ahead (a renewal at its renewal day) says nothing of the past.
+        select(func.min(Event.occurred_at)).where(
+            Event.client_id == client.id, Event.occurred_at <= utcnow()
+        )
     )
     days = []
     if first_record is not None:
