@@ -23,8 +23,10 @@ from tests.helpers import ingest_file
 
 @pytest.fixture
 def ahead(runner, tmp_path, session):
-    make_client("acme", name="Acme Dental", tier="key", timezone="UTC")
     now = utcnow()
+    # A customer for a year: a briefing for a day ten days ago is one they existed on.
+    since = (now - timedelta(days=365)).date()
+    make_client("acme", name="Acme Dental", tier="key", timezone="UTC", customer_since=since)
 
     def on(days: float) -> str:
         return (now + timedelta(days=days)).isoformat()
