@@ -63,7 +63,7 @@ from demo.portfolio import DEFAULT_SEED, SOURCES
 from demo.roster import DemoClient, build_roster
 from demo.world import Calendar
 from factory import create_app
-from reports.briefing import briefing_window, build_briefing
+from reports.briefing.build import briefing_window, build_briefing
 from reports.briefing.frames import load_frames
 from reports.briefing.render import briefing_html, briefing_pdf
 from reports.pdf import preload, render_pdf

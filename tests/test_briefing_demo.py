@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 from crm.extensions import db
 from crm.models import Client, Entity, Event
 from crm.models.types import utcnow
-from reports.briefing import build_briefing
+from reports.briefing.build import build_briefing
 from reports.briefing.flags import KIND_LABELS, PROBLEM_TICKET
 from reports.briefing.model import Briefing
 from tests.accounts import signed_in_client

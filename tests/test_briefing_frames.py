@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import event, select
 
 from crm.models import Entity
-from reports.briefing import briefing_window, build_briefing, meeting_period
+from reports.briefing.build import briefing_window, build_briefing, meeting_period
 from reports.briefing.frames import load_frames
 from reports.briefing.numbers import monthly_activity, monthly_tickets
 from tests.factories import make_client, stored_event

@@ -9,7 +9,7 @@ import pytest
 from crm import config
 from crm.models.types import utcnow
 from factory import create_app
-from reports.briefing import build_briefing
+from reports.briefing.build import build_briefing
 from reports.briefing.render import BadPageSize, briefing_html, page_size
 from tests.factories import make_client, stored_event
 

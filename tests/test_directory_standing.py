@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from crm import health
 from crm.clients.directory import DirectoryFilters, client_directory
-from reports.briefing import build_briefing
+from reports.briefing.build import build_briefing
 from tests.factories import BASE_TIME, make_client, stored_event
 
 NOW = BASE_TIME + timedelta(days=60)

@@ -24,7 +24,7 @@ from crm.models import Client
 from crm.models.types import utcnow
 from crm.timeline.hours import BusinessHours
 from crm.timeline.precontact import precontact_card
-from reports.briefing import build_briefing
+from reports.briefing.build import build_briefing
 from reports.portfolio.period import last_twelve_months
 from reports.portfolio.report import build_portfolio
 from tests.helpers import demo_loaded

@@ -33,7 +33,7 @@ from crm.extensions import db
 from crm.models import Client
 from crm.timeline.hours import BusinessHours
 from crm.timeline.precontact import precontact_card
-from reports.briefing import build_briefing
+from reports.briefing.build import build_briefing
 from tests.conftest import _empty_all_tables
 from tests.factories import make_client
 from tests.helpers import entity_states

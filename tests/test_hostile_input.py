@@ -19,7 +19,7 @@ from sqlalchemy import func, inspect, select
 
 from crm.extensions import db
 from crm.models import Client, Contact, Entity, Event, Group, InboxRecord
-from reports.briefing import thread_path
+from reports.briefing.build import thread_path
 from tests.helpers import ingest_file
 
 VENDORS = Path(__file__).parent / "fixtures" / "vendors"

@@ -18,7 +18,7 @@ from crm.clients.directory import DirectoryFilters, client_directory
 from crm.models import Client
 from crm.timeline.hours import BusinessHours
 from crm.timeline.precontact import precontact_card
-from reports.briefing import build_briefing
+from reports.briefing.build import build_briefing
 from tests.factories import make_client
 from tests.helpers import ingest_file
 

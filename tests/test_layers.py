@@ -7,6 +7,9 @@ new module that breaks the rule fails here whether or not a test loads it.
 """
 
 import ast
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -126,3 +129,21 @@ def test_no_module_imports_itself_round_a_circle(graph):
 def test_the_circle_finder_finds_one():
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert _cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_the_app_starts_without_the_heavy_libraries(tmp_path):
+    """`flask --help` (and every process's start) must not pay for pandas or
+    WeasyPrint: they are imported where a report or a PDF is made."""
+    probe = (
+        "import sys, app; "
+        "print(','.join(m for m in ('pandas', 'numpy', 'weasyprint') if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PATH": os.environ["PATH"], "DATABASE_URL": f"sqlite:///{tmp_path}/probe.db"},
+    )
+    assert result.stdout.strip() == ""

@@ -14,7 +14,7 @@ from crm.meetings.models import Meeting
 from crm.meetings.operations import MeetingError, create_meeting, log_meeting, next_meetings
 from crm.models import Entity, Event
 from crm.models.types import utcnow
-from reports.briefing import meeting_period
+from reports.briefing.build import meeting_period
 from tests.accounts import make_user
 from tests.factories import make_client
 

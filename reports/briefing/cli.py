@@ -29,8 +29,7 @@ from reports.briefing.batch import (
     make_briefings,
 )
 from reports.briefing.combined import write_combined_pdf
-from reports.briefing.flags import KIND_LABELS
-from reports.briefing.model import Briefing
+from reports.briefing.model import KIND_LABELS, Briefing
 from reports.briefing.render import TALKING_SECTIONS, briefing_html, briefing_pdf
 
 OUTPUT = click.Path(dir_okay=False, writable=True, path_type=Path)

@@ -26,12 +26,11 @@ import pandas as pd
 from crm import flags as rules
 from crm.flags import AGING_BUCKETS, DEFAULT_STALE_TICKET_DAYS, Raised, aging_bucket
 from crm.formatting import span, whole_days
-from reports.briefing.model import AgingBucket, BucketTotal, Flag
+from reports.briefing.model import KIND_LABELS, AgingBucket, BucketTotal, Flag
 from reports.briefing.phrasing import days_text, humanise, money_text
 from reports.briefing.snapshot import Scope, Snapshot
 from reports.briefing.threads import records
 
-KIND_LABELS = {kind: label.capitalize() for kind, label in rules.LABELS.items()}
 DEFAULT_STALE_DAYS = DEFAULT_STALE_TICKET_DAYS
 RECURRING_WINDOW = rules.RECURRING_WINDOW
 PROBLEM_TICKET = (

@@ -11,7 +11,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+from crm import flags as rules
 from crm.flags import SEVERITIES  # noqa: F401 - most severe first; flags rank in this order
+
+# A flag's kind as the briefing names it ("Late ticket").
+KIND_LABELS = {kind: label.capitalize() for kind, label in rules.LABELS.items()}
 
 
 @dataclass

@@ -27,8 +27,8 @@ import pandas as pd
 
 from crm import health as rule
 from crm.vocabulary import SOURCES
-from reports.briefing.flags import KIND_LABELS
 from reports.briefing.model import (
+    KIND_LABELS,
     Flag,
     Health,
     HealthDriver,

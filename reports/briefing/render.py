@@ -23,8 +23,7 @@ from crm.formatting import span
 from crm.formatting import zone as client_zone
 from crm.vocabulary import SOURCES
 from reports.briefing.charts import activity_chart, alerts_chart, tickets_chart
-from reports.briefing.flags import KIND_LABELS
-from reports.briefing.model import Briefing
+from reports.briefing.model import KIND_LABELS, Briefing
 from reports.pdf import render_pdf
 
 PAGE_SIZES = {"a4": "A4", "letter": "letter"}
