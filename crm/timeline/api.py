@@ -18,15 +18,14 @@ from crm.extensions import db
 from crm.formatting import zone
 from crm.models import Client
 from crm.models.types import utcnow
+from crm.timeline.card_schemas import CardSchema, DeviceListSchema
 from crm.timeline.precontact import configured_card
 from crm.timeline.queries import commitments, thread, timeline_page_by_slug, timeline_row
 from crm.timeline.schemas import (
-    CardSchema,
     CommitmentCompletionSchema,
     CommitmentInSchema,
     CommitmentListSchema,
     CommitmentQuerySchema,
-    DeviceListSchema,
     ThreadDetailSchema,
     ThreadStateSchema,
     TimelineItemSchema,
