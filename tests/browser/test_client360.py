@@ -57,6 +57,8 @@ def test_timeline_filters_by_source_and_pages_to_older_events(page, runner, tmp_
     page.goto("/clients/acme")
     first_page = titles.all_text_contents()
     page.get_by_role("link", name=re.compile("Older")).click()
+    # the older page has loaded when its last event is the oldest of all
+    expect(titles.last).to_have_text(f"Disk alert {PAGE_SIZE + 4}")
     older = titles.all_text_contents()
     assert len(first_page) + len(older) == PAGE_SIZE + 6
     assert not set(first_page) & set(older)
