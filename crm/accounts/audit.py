@@ -35,6 +35,13 @@ ACTIONS = {
     "identity.unmap": "removed an identity from a client",
     "inbox.replay": "replayed an inbox record",
     "ingest.file": "ingested a file",
+    "connection.create": "added a connection",
+    "connection.test": "tested a connection",
+    "connection.pause": "paused a connection",
+    "connection.resume": "resumed a connection",
+    "connection.sync": "synced a connection now",
+    "connection.delete": "deleted a connection",
+    "connection.rotate_key": "encrypted the connections' credentials under a new key",
 }
 
 
