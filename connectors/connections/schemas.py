@@ -40,19 +40,23 @@ class NewConnectionSchema(Schema):
         load_default=DEFAULT_INTERVAL_MINUTES, validate=validate.Range(min=1, max=7 * 24 * 60)
     )
 
-    @validates_schema
+    @validates_schema(skip_on_field_errors=False)
     def _vendor_fields(self, data, **kwargs):
+        """What the vendor needs, named all at once (with any field errors)."""
         source = SOURCES.get(data.get("vendor"))
         if source is None:
             return
+        errors = {}
         credentials = data.get("credentials") or {}
         missing = [name for name in source.credential_fields if not credentials.get(name)]
         if missing:
-            raise ValidationError(f"{', '.join(missing)} missing", "credentials")
+            errors["credentials"] = [f"{', '.join(missing)} missing"]
         if not data.get("base_url") and source.default_base_url is None:
-            raise ValidationError(
-                f"{data['vendor']} has no default address: give the account's own", "base_url"
-            )
+            errors["base_url"] = [
+                f"{data['vendor']} has no default address: give the account's own"
+            ]
+        if errors:
+            raise ValidationError(errors)
 
 
 class PauseSchema(Schema):
