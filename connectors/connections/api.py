@@ -37,6 +37,7 @@ class Connections(MethodView):
     @blp.arguments(NewConnectionSchema)
     @blp.response(201, ConnectionSchema)
     @blp.alt_response(409, description="A connection of that name exists")
+    @blp.alt_response(503, description="TOUCHLINE_CREDENTIALS_KEY is not set (or not a key)")
     def post(self, data):
         """Add a connection. Its credentials are encrypted and never shown again."""
         try:
