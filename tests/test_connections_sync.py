@@ -2,6 +2,9 @@
 responses (tests/vendor_apis.py): paging, limits, and a sync killed mid-page
 that resumes with nothing written twice and nothing skipped."""
 
+import email.utils
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import select
@@ -245,3 +248,20 @@ def test_stripe_backfills_every_list_then_follows_newer_events(session, waits, m
     assert all("/v1/events" in url for url in asked)  # the backfills are done
     assert later.duplicate == 0 and later.total == 2
     assert connection.cursors()["events"] == {"ending_before": newer[0]["id"]}
+
+
+def test_retry_after_as_an_http_date_and_a_wait_too_long_to_spend(waits):
+    url = f"{api.ZENDESK}/api/v2/users/me.json"
+    soon = email.utils.format_datetime(datetime.now(UTC) + timedelta(seconds=120), usegmt=True)
+    with api.replayed() as mock:
+        mock.get(url, status=429, headers={"Retry-After": soon})
+        mock.get(url, json=api.zendesk_me())
+        answer = transport.Transport().request("GET", url)
+    assert answer.status_code == 200
+    assert 100 < waits[0] <= 120
+    with api.replayed() as mock:
+        mock.get(url, status=429, headers={"Retry-After": str(transport.MAX_WAIT + 1)})
+        with pytest.raises(transport.SourceError) as raised:
+            transport.Transport().request("GET", url)
+    assert raised.value.kind == "limit"
+    assert str(raised.value) == "acme.zendesk.test is rate limiting (asked to wait 301 s)"
