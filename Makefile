@@ -11,7 +11,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export FLASK_APP := app.py
 
-.PHONY: run serve worker install install-dev migrate demo test lint format bench screenshots clean
+.PHONY: run serve worker beat install install-dev migrate demo test lint format bench screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,13 @@ serve: migrate
 worker: migrate
 	@if [ -z "$$REDIS_URL" ]; then echo "make worker needs REDIS_URL (e.g. redis://127.0.0.1:6379/0)"; exit 1; fi
 	$(BIN)/celery -A worker worker --loglevel=INFO
+
+# Celery beat: every minute, queues a sync job for each connection that is due
+# (connectors/connections/tasks.py). One per installation. Without Redis, cron
+# runs `flask sync --due` instead (README, "Connect your systems").
+beat:
+	@if [ -z "$$REDIS_URL" ]; then echo "make beat needs REDIS_URL; without Redis, run flask sync --due from cron"; exit 1; fi
+	$(BIN)/celery -A worker beat --loglevel=INFO
 
 test: install-dev
 	$(BIN)/python -m pytest -q

@@ -26,7 +26,10 @@ __all__ = ["get", "init_app", "names", "register"]
 
 
 def init_app(app: Flask) -> None:
-    from connectors import tasks  # noqa: F401 - registers the ingest task with Celery
+    from connectors import (
+        connections,
+        tasks,  # noqa: F401 - registers the ingest task with Celery
+    )
     from connectors.api import blp as ingest_api
     from connectors.cli import identities_cli, ingest_command
     from connectors.pages import bp as pages
@@ -42,3 +45,4 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(ical.meetings_cli)
     # A mapping made in crm/ (a client form) replays the records waiting for it.
     signals.identities_mapped.connect(replay_mapped_identities)
+    connections.init_app(app)

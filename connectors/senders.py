@@ -16,10 +16,12 @@ from dataclasses import dataclass
 from flask import current_app
 
 from connectors import signatures
+from connectors.connections.operations import webhook_secret_for
 from connectors.salesforce_outbound import acknowledge
 from connectors.signatures import Delivery
 from connectors.signatures_keys import verify_salesforce, verify_sendgrid
 from crm.config import WEBHOOK_SECRET_PREFIX
+from crm.extensions import db
 
 
 @dataclass(frozen=True)
@@ -63,10 +65,11 @@ def secret_setting(name: str) -> str:
 
 
 def webhook_secret(name: str) -> str | None:
-    """The secret of sender `name`: today `TOUCHLINE_WEBHOOK_SECRET_<NAME>`
-    (read into the app's config at start). The one place a connection's
-    stored secret would be looked up first."""
-    return current_app.config["WEBHOOK_SECRETS"].get(name) or None
+    """The secret of sender `name`: the one a connection of that vendor holds
+    (connectors.connections), else `TOUCHLINE_WEBHOOK_SECRET_<NAME>` (read
+    into the app's config at start)."""
+    stored = webhook_secret_for(db.session, name)
+    return stored or current_app.config["WEBHOOK_SECRETS"].get(name) or None
 
 
 def authenticate(name: str, delivery: Delivery) -> None:

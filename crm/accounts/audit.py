@@ -43,6 +43,13 @@ ACTIONS = {
     "meeting.update": "updated a planned meeting from its calendar",
     "meeting.log": "logged a held meeting",
     "meeting.cancel": "cancelled a planned meeting from its calendar",
+    "connection.create": "added a connection",
+    "connection.test": "tested a connection",
+    "connection.pause": "paused a connection",
+    "connection.resume": "resumed a connection",
+    "connection.sync": "synced a connection now",
+    "connection.delete": "deleted a connection",
+    "connection.rotate_key": "encrypted the connections' credentials under a new key",
 }
 
 

@@ -1,0 +1,65 @@
+"""What a source is (after Airbyte's and Singer's protocol): a connection
+check, and streams that each yield pages from a saved state.
+
+A stream declares its records' primary key and the field its cursor follows,
+and yields `Page`s: the vendor's response body, exactly as the connector of
+the same name reads it (connectors/zendesk.py, connectors/stripe.py map
+every record; a source writes no mapping of its own), and the stream's state
+once that page is stored. A source never touches the database: the sync
+(connectors.connections.sync) hands each page to the pipeline and saves the
+state in the same commit.
+"""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import ClassVar
+
+from connectors.connections.transport import SourceError, Transport
+
+
+@dataclass(frozen=True)
+class Page:
+    body: bytes
+    state: dict
+    # How many records the page holds, for progress.
+    count: int
+    filename: str = "page.json"
+
+
+class Stream:
+    name: ClassVar[str]
+    primary_key: ClassVar[str] = "id"
+    cursor_field: ClassVar[str]
+
+    def pages(self, state: dict) -> Iterator[Page]:
+        raise NotImplementedError
+
+
+class Source:
+    vendor: ClassVar[str]
+    # The vendor's own API; None where each account has its own host.
+    default_base_url: ClassVar[str | None] = None
+    # The credential fields an admin pastes, in form order: name -> label.
+    credential_fields: ClassVar[dict[str, str]]
+
+    def __init__(self, base_url: str, credentials: dict, transport: Transport | None = None):
+        missing = [name for name in self.credential_fields if not credentials.get(name)]
+        if missing:
+            raise SourceError("credentials", f"credentials: {', '.join(missing)} missing")
+        self.base_url = base_url.rstrip("/")
+        self.credentials = credentials
+        self.transport = transport or Transport()
+
+    def __repr__(self) -> str:  # never the credentials
+        return f"<{type(self).__name__} {self.base_url}>"
+
+    def check_connection(self) -> None:
+        """A cheap read; raises SourceError naming what is wrong."""
+        raise NotImplementedError
+
+    def streams(self) -> list[Stream]:
+        """In the order they sync: identities before the events they place."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self.transport.close()

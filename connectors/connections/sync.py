@@ -1,0 +1,130 @@
+"""One sync of a connection: an ingest run fed page by page from its source's
+streams, each page's cursor saved in the commit that stores the page.
+
+So a sync killed anywhere resumes from the last committed page: the page in
+flight was stored with neither its records nor its cursor, and is fetched
+again (nothing written twice, nothing skipped). A sync that fails is counted;
+MAX_FAILURES in a row, or one a new attempt cannot mend (a revoked key, a
+missing scope), pause the connection with the reason.
+"""
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from connectors import registry
+from connectors.connections import vault
+from connectors.connections.models import Connection, StreamState
+from connectors.connections.sources import SOURCES, Source
+from connectors.connections.transport import SourceError, Transport
+from connectors.pipeline import Pipeline
+from connectors.pipeline.pages import ingest_page
+from connectors.pipeline.runs import fail, finish, start_run
+from connectors.readers import UnreadableInput
+from crm.models import IngestRun
+from crm.models.types import utcnow
+
+MAX_FAILURES = 3
+
+
+def source_of(connection: Connection, transport: Transport | None = None) -> Source:
+    """The connection's source, with its credentials decrypted (held only by it)."""
+    credentials = vault.unseal(connection.credentials)
+    return SOURCES[connection.vendor](connection.base_url, credentials, transport)
+
+
+def due(session: Session, now: datetime | None = None) -> list[Connection]:
+    """Active connections whose next run has come (or that never ran)."""
+    now = now or utcnow()
+    return list(
+        session.scalars(
+            select(Connection)
+            .where(
+                Connection.status == "active",
+                (Connection.next_run_at.is_(None)) | (Connection.next_run_at <= now),
+            )
+            .order_by(Connection.next_run_at.is_not(None), Connection.next_run_at, Connection.id)
+        )
+    )
+
+
+def sync(
+    session: Session,
+    connection: Connection,
+    started_by: str,
+    on_progress: Callable[[int], None] | None = None,
+    transport: Transport | None = None,
+) -> IngestRun:
+    """Pull every stream from its saved cursor; the run, finished or failed
+    (with the connection's failure counted, and it paused if it must)."""
+    on_progress = on_progress or (lambda done: None)
+    connector = registry.get(connection.vendor)
+    run = start_run(session, connector.name, started_by, f"connection {connection.name}", None)
+    connection.last_run_id = run.id
+    session.commit()
+    learnt: set[tuple[str, str]] = set()
+    try:
+        source = source_of(connection, transport)
+        try:
+            for stream in source.streams():
+                saved = _state(session, connection, stream.name)
+                for page in stream.pages(dict(saved.state)):
+
+                    def move_cursor(saved=saved, state=page.state):
+                        saved.state = state
+
+                    learnt |= ingest_page(
+                        session, connector, run.id, page.body, page.filename, move_cursor
+                    )
+                    on_progress(page.count)
+        finally:
+            source.close()
+    except (SourceError, vault.VaultError, UnreadableInput) as error:
+        _failed(session, connection, run, error)
+        return run
+    except BaseException as error:
+        _failed(session, connection, run, error)
+        raise
+    finish(session, run)
+    connection.failures, connection.last_error = 0, None
+    connection.next_run_at = _next(connection)
+    session.commit()
+    Pipeline(session).replay_matching(learnt, started_by=f"{started_by} (new identities)")
+    return run
+
+
+def _state(session: Session, connection: Connection, stream: str) -> StreamState:
+    saved = session.scalar(
+        select(StreamState).where(
+            StreamState.connection_id == connection.id, StreamState.stream == stream
+        )
+    )
+    if saved is None:
+        saved = StreamState(connection_id=connection.id, stream=stream, state={})
+        session.add(saved)
+    return saved
+
+
+def _failed(session: Session, connection: Connection, run: IngestRun, error: BaseException):
+    message = (
+        str(error)
+        if isinstance(error, SourceError | vault.VaultError)
+        else (f"{type(error).__name__}: {error}")
+    )
+    fail(session, run, message)  # rolls back the page in flight first
+    connection.failures += 1
+    connection.last_error = message
+    connection.next_run_at = _next(connection)
+    lasting = isinstance(error, vault.VaultError) or getattr(error, "lasting", False)
+    if lasting or connection.failures >= MAX_FAILURES:
+        connection.status = "paused"
+        connection.status_reason = (
+            message if lasting else f"paused after {connection.failures} failed syncs: {message}"
+        )
+    session.commit()
+
+
+def _next(connection: Connection) -> datetime:
+    return utcnow() + timedelta(minutes=connection.interval_minutes)

@@ -1,0 +1,121 @@
+"""/connections: admins add, test, pause, resume, sync and delete connections,
+and see each one's last sync, cursors, next run and errors."""
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from marshmallow import ValidationError
+
+from connectors.connections import operations
+from connectors.connections.models import Connection
+from connectors.connections.schemas import NewConnectionSchema
+from connectors.connections.sources import SOURCES
+from crm.accounts.requester import current_user_or_none
+from crm.extensions import db
+
+bp = Blueprint("connections", __name__)
+NAME = "<string(maxlength=60):name>"
+
+
+def _connection(name: str) -> Connection:
+    connection = operations.named(db.session, name)
+    if connection is None:
+        abort(404)
+    return connection
+
+
+def _page(errors: dict | None = None, form: dict | None = None, status: int = 200):
+    page = render_template(
+        "connections/connections.html",
+        connections=operations.listed(db.session),
+        sources=SOURCES,
+        errors=errors or {},
+        form=form or {},
+    )
+    return page, status
+
+
+@bp.get("/connections")
+def connections():
+    return _page()
+
+
+@bp.post("/connections")
+def add():
+    vendor = request.form.get("vendor", "")
+    fields = SOURCES[vendor].credential_fields if vendor in SOURCES else {}
+    credentials = {name: request.form.get(f"{vendor}-{name}", "") for name in fields}
+    if request.form.get("webhook_secret"):
+        credentials["webhook_secret"] = request.form["webhook_secret"]
+    # Echoed back to the form on an error: everything but the credentials.
+    form = {
+        key: request.form.get(key, "") for key in ("vendor", "name", "base_url", "interval_minutes")
+    }
+    try:
+        data = NewConnectionSchema().load(
+            {
+                "vendor": vendor,
+                "name": form["name"],
+                "base_url": form["base_url"] or None,
+                "credentials": credentials,
+                "interval_minutes": form["interval_minutes"] or 15,
+            }
+        )
+        connection = operations.add(db.session, data)
+    except ValidationError as error:
+        return _page({k: " ".join(_flat(v)) for k, v in error.messages.items()}, form, 400)
+    except operations.ConnectionRefused as error:
+        return _page({error.field or "connection": str(error)}, form, 400)
+    db.session.commit()
+    flash(
+        f"Added {connection.name}. Test it, then sync it now or wait for its schedule.", "message"
+    )
+    return redirect(url_for("connections.connections"))
+
+
+@bp.post(f"/connections/{NAME}/test")
+def test(name):
+    connection = _connection(name)
+    ok, problem, message = operations.test(db.session, connection)
+    db.session.commit()
+    flash(
+        f"{name}: {message}" if ok else f"{name}: {problem}: {message}",
+        "message" if ok else "error",
+    )
+    return redirect(url_for("connections.connections"))
+
+
+@bp.post(f"/connections/{NAME}/pause")
+def pause(name):
+    operations.pause(db.session, _connection(name), request.form.get("reason") or None)
+    db.session.commit()
+    flash(f"Paused {name}.", "message")
+    return redirect(url_for("connections.connections"))
+
+
+@bp.post(f"/connections/{NAME}/resume")
+def resume(name):
+    operations.resume(db.session, _connection(name))
+    db.session.commit()
+    flash(f"Resumed {name}: it syncs at the next scheduled check.", "message")
+    return redirect(url_for("connections.connections"))
+
+
+@bp.post(f"/connections/{NAME}/sync")
+def sync_now(name):
+    connection = _connection(name)
+    user = current_user_or_none()
+    job = operations.sync_now(db.session, connection, user.email if user else "pages")
+    return redirect(url_for("jobs.job", job_id=job.id))
+
+
+@bp.post(f"/connections/{NAME}/delete")
+def delete(name):
+    operations.delete(db.session, _connection(name))
+    db.session.commit()
+    flash(f"Deleted {name}; what it brought in stays.", "message")
+    return redirect(url_for("connections.connections"))
+
+
+def _flat(messages) -> list[str]:
+    if isinstance(messages, dict):
+        return [m for value in messages.values() for m in _flat(value)]
+    return [str(m) for m in messages] if isinstance(messages, list) else [str(messages)]
