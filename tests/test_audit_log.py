@@ -69,8 +69,8 @@ def test_a_batch_download_records_each_client_in_it(app):
     make_client("other", tier="standard")
     http = signed_in_client(app, make_user("executive", email="ceo@example.com"))
 
-    response = http.get("/briefings.pdf?tier=key&date=2026-11-20")
-    assert response.status_code == 200
+    with http.get("/briefings.pdf?tier=key&date=2026-11-20") as response:  # closes the file
+        assert response.status_code == 200
 
     batch = entries("briefing.batch")
     assert sorted(entry.target for entry in batch) == ["acme", "zeta"]
