@@ -29,7 +29,6 @@ TOUCHLINE_TEST_POSTGRES_URL's and dropped at the end.
 
 import argparse
 import json
-import os
 import random
 import statistics
 import sys
@@ -44,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import func, select
 
-from bench.scale import SEED, add_clients, load_bulk, vacuum
+from bench.scale import SEED, add_clients, load_bulk, postgres_url, vacuum
 from crm.extensions import db
 from crm.flags import FlagSettings
 from crm.models import Client, Event
@@ -133,15 +132,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     with ExitStack() as stack:
-        if args.database:
-            url = args.database
-        else:
-            if not os.environ.get("TOUCHLINE_TEST_POSTGRES_URL"):
-                parser.error("give --database or set TOUCHLINE_TEST_POSTGRES_URL")
-            from tests.databases import fresh_database
-
-            directory = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-            url = stack.enter_context(fresh_database("postgresql", directory))
+        directory = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        url = postgres_url(stack, parser, args.database, directory)
         load_seconds = round(build(url, args.clients, args.events), 1)
         report = measure(url, args.runs) | {"load_seconds": load_seconds}
     if args.json:
