@@ -41,7 +41,7 @@ from pathlib import Path
 # `python bench/portfolio.py` puts bench/ first on the path, not the project.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
 
 from bench.scale import SEED, add_clients, load_bulk, postgres_url, vacuum
 from crm.extensions import db
@@ -61,9 +61,11 @@ def build(url: str, clients: int, events: int) -> float:
     started = time.perf_counter()
     app = create_app({"SQLALCHEMY_DATABASE_URI": url})
     with app.app_context():
-        db.create_all()
-        if db.session.scalar(select(func.count()).select_from(Event)) == events:
-            return 0.0
+        if inspect(db.engine).has_table(Event.__tablename__):
+            if db.session.scalar(select(func.count()).select_from(Event)) == events:
+                return 0.0
+        else:
+            db.create_all()
         accounts = add_clients(clients, PREFIX)
         load_bulk(accounts, events, random.Random(SEED))
         db.session.commit()
@@ -108,9 +110,10 @@ def measure(url: str, runs: int) -> dict:
 
 
 def print_report(report: dict) -> None:
+    built = report["load_seconds"]
     print(
         f"PostgreSQL: {report['clients']:,} clients, {report['events']:,} events"
-        f" (built in {report['load_seconds']} s)"
+        f" ({f'built in {built} s' if built else 'reused'})"
     )
     print(
         f"  portfolio report: {report['report_clients']:,} clients, {report['flags']:,} open flags"
