@@ -420,6 +420,18 @@ def print_report(report: dict) -> None:
     print(f"  two workers / one: {report['two_vs_one']}")
 
 
+def postgres_url(stack: ExitStack, parser, database: str | None, directory: Path) -> str:
+    """`database` when given, else a throwaway database next to
+    TOUCHLINE_TEST_POSTGRES_URL's, dropped when `stack` closes."""
+    if database:
+        return database
+    if not os.environ.get("TOUCHLINE_TEST_POSTGRES_URL"):
+        parser.error("give --database or set TOUCHLINE_TEST_POSTGRES_URL")
+    from tests.databases import fresh_database
+
+    return stack.enter_context(fresh_database("postgresql", directory))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=10_000_000, help="events in the database")
@@ -436,14 +448,7 @@ def main(argv: list[str] | None = None) -> None:
 
     with ExitStack() as stack:
         directory = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        if args.database:
-            url = args.database
-        else:
-            if not os.environ.get("TOUCHLINE_TEST_POSTGRES_URL"):
-                parser.error("give --database or set TOUCHLINE_TEST_POSTGRES_URL")
-            from tests.databases import fresh_database
-
-            url = stack.enter_context(fresh_database("postgresql", directory))
+        url = postgres_url(stack, parser, args.database, directory)
         report = run(url, args, directory, reuse=bool(args.database))
     if args.json:
         print(json.dumps(report, indent=2))

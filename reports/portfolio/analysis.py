@@ -48,6 +48,11 @@ class Circle:
     total: object  # int tickets or Decimal money: whatever the values were
     covered: object  # what the members make together
     contributors: int  # clients with anything at all
+    # The members as a set: asked of every client, a tuple would cost a scan each.
+    member_set: frozenset[int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "member_set", frozenset(self.members))
 
     @property
     def size(self) -> int:
@@ -101,7 +106,7 @@ class EightyTwenty:
 
     @property
     def ticket_members(self) -> frozenset[int]:
-        return frozenset(self.tickets.members)
+        return self.tickets.member_set
 
     @property
     def both(self) -> frozenset[int]:
@@ -117,7 +122,7 @@ class EightyTwenty:
 
     def currencies_of(self, client_id: int) -> list[str]:
         """The currencies in whose revenue circle the client is."""
-        return [code for code, circle in self.revenue.items() if client_id in circle.members]
+        return [code for code, circle in self.revenue.items() if client_id in circle.member_set]
 
 
 def eighty_twenty(revenue: pd.DataFrame, tickets: pd.DataFrame) -> EightyTwenty:
@@ -207,7 +212,8 @@ def flag_counts(flags: pd.DataFrame) -> pd.DataFrame:
     """Per client with flags: how many of each (FLAG_COLUMNS), and `flags`, how
     many in all. Each flagged thread counts once, under its flag (an overdue
     invoice whose payment failed is an overdue invoice)."""
-    counts = pd.crosstab(flags["client_id"], flags["flag"])
+    # groupby-size, not crosstab: crosstab counts each cell in Python.
+    counts = flags.groupby(["client_id", "flag"]).size().unstack(fill_value=0)
     counts = counts.reindex(columns=list(FLAG_COLUMNS), fill_value=0).astype(int)
     counts["flags"] = counts.sum(axis=1)
     return counts
