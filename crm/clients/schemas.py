@@ -292,6 +292,19 @@ class OverdueAmountSchema(Schema):
     amount = fields.Decimal(as_string=True)
 
 
+class MoneyTotalSchema(Schema):
+    """A sum across currencies: converted at the stated rates, the rest apart."""
+
+    currency = fields.String(metadata={"description": "The reporting currency"})
+    amount = fields.Decimal(as_string=True)
+    unconverted = fields.Dict(
+        keys=fields.String(),
+        values=fields.Decimal(as_string=True),
+        metadata={"description": "Amounts per currency without an exchange rate, not in `amount`"},
+    )
+    complete = fields.Boolean()
+
+
 class DirectoryRowSchema(Schema):
     slug = fields.String()
     name = fields.String()
@@ -307,6 +320,11 @@ class DirectoryRowSchema(Schema):
     overdue = fields.List(
         fields.Nested(OverdueAmountSchema),
         metadata={"description": "Open invoices past due, per currency, largest first"},
+    )
+    overdue_total = fields.Nested(
+        MoneyTotalSchema,
+        allow_none=True,
+        metadata={"description": "The overdue amounts in the reporting currency (crm.money)"},
     )
     overdue_invoices = fields.Integer(
         metadata={"description": "Open invoices past due (a failed payment on one included)"}
