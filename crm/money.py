@@ -114,10 +114,14 @@ def total(amounts: Iterable[tuple[str | None, Decimal]], rates: Rates) -> Total:
 
 
 def current_rates() -> Rates:
-    """The app's configured rates (config keys REPORTING_CURRENCY, EXCHANGE_RATES)."""
+    """The running app's configured rates."""
     from flask import current_app
 
-    config = current_app.config
+    return rates_from_config(current_app.config)
+
+
+def rates_from_config(config: Mapping) -> Rates:
+    """The rates of config keys REPORTING_CURRENCY and EXCHANGE_RATES."""
     rates = config.get("EXCHANGE_RATES")
     if isinstance(rates, Rates):
         return rates

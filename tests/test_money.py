@@ -5,10 +5,13 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import select
 
 from crm.clients.directory import DirectoryFilters, client_directory
 from crm.extensions import db
+from crm.models import Client
 from crm.money import Rates, RatesError, parse_rates, total
+from crm.timeline.precontact import configured_card
 from tests.factories import BASE_TIME, event, make_client, ndjson
 from tests.helpers import ingest_file
 
@@ -94,3 +97,20 @@ def test_the_directory_page_and_api_state_the_rates_and_flag_unconverted(app, ow
         assert totals["osaka-trade"]["complete"] is False
     finally:
         app.config["EXCHANGE_RATES"] = ""
+
+
+def test_the_card_adds_overdue_amounts_at_the_configured_rates(app, owing, runner, tmp_path):
+    due = (BASE_TIME + timedelta(days=30)).isoformat()
+    more = [
+        event("i4", "invoice.issued", 1, client="rio-dental", thread="in4", amount="100.00",
+              currency="USD", due_at=due),
+        event("i5", "invoice.issued", 1, client="rio-dental", thread="in5", amount="5000",
+              currency="JPY", due_at=due),
+    ]  # fmt: skip
+    ingest_file(runner, "billing", ndjson(tmp_path / "more.ndjson", more))
+    rio = db.session.scalar(select(Client).where(Client.slug == "rio-dental"))
+    config = {**app.config, "EXCHANGE_RATES": "BRL=0.18"}
+    card = configured_card(db.session, rio, NOW, config)
+    assert card.overdue_totals == {"BRL": Decimal("20620.00"), "JPY": 5000, "USD": 100}
+    assert card.overdue_total.amount == Decimal("3811.60")
+    assert card.overdue_total.unconverted == {"JPY": Decimal("5000")}

@@ -28,6 +28,7 @@ from crm.clients.directory import (
 from crm.clients.operations import is_timezone, slug_problem
 from crm.identities import CASELESS_SYSTEMS
 from crm.paging import page_fields, page_schema
+from crm.schemas import MoneyTotalSchema
 from crm.vocabulary import CLIENT_STATUSES, GROUP_KINDS, TIERS
 
 
@@ -290,19 +291,6 @@ def filters_from(data: dict) -> DirectoryFilters:
 class OverdueAmountSchema(Schema):
     currency = fields.String(allow_none=True)
     amount = fields.Decimal(as_string=True)
-
-
-class MoneyTotalSchema(Schema):
-    """A sum across currencies: converted at the stated rates, the rest apart."""
-
-    currency = fields.String(metadata={"description": "The reporting currency"})
-    amount = fields.Decimal(as_string=True)
-    unconverted = fields.Dict(
-        keys=fields.String(),
-        values=fields.Decimal(as_string=True),
-        metadata={"description": "Amounts per currency without an exchange rate, not in `amount`"},
-    )
-    complete = fields.Boolean()
 
 
 class DirectoryRowSchema(Schema):

@@ -30,8 +30,8 @@ from crm.clients.schemas import DirectoryQuerySchema, filters_from
 from crm.extensions import db
 from crm.flags import LABELS, FlagSettings
 from crm.models import Client
-from crm.money import current_rates
 from crm.models.types import utcnow
+from crm.money import current_rates
 from crm.vocabulary import CLIENT_STATUSES, GROUP_KINDS, TIERS
 
 bp = Blueprint("clients", __name__)
