@@ -16,6 +16,13 @@ from tests.factories import BASE_TIME, event, make_client, ndjson
 from tests.helpers import ingest_file
 
 NOW = BASE_TIME + timedelta(days=60)
+DUE = (BASE_TIME + timedelta(days=30)).isoformat()
+
+
+def _invoice(number: str, client: str, amount: str, currency: str) -> dict:
+    """An invoice issued on BASE_TIME, overdue by NOW."""
+    return event(number, "invoice.issued", 0, client=client, thread=f"in-{number}",
+                 amount=amount, currency=currency, due_at=DUE)  # fmt: skip
 
 
 def test_rates_are_read_from_the_setting():
@@ -55,15 +62,11 @@ def owing(runner, tmp_path):
     make_client("rio-dental", name="Rio Dental")
     make_client("boston-law", name="Boston Law")
     make_client("osaka-trade", name="Osaka Trade")
-    due = (BASE_TIME + timedelta(days=30)).isoformat()
     records = [
-        event("i1", "invoice.issued", 0, client="rio-dental", thread="in1", amount="20620.00",
-              currency="BRL", due_at=due),
-        event("i2", "invoice.issued", 0, client="boston-law", thread="in2", amount="4120.00",
-              currency="USD", due_at=due),
-        event("i3", "invoice.issued", 0, client="osaka-trade", thread="in3", amount="900000",
-              currency="JPY", due_at=due),
-    ]  # fmt: skip
+        _invoice("i1", "rio-dental", "20620.00", "BRL"),
+        _invoice("i2", "boston-law", "4120.00", "USD"),
+        _invoice("i3", "osaka-trade", "900000", "JPY"),
+    ]
     summary = ingest_file(runner, "billing", ndjson(tmp_path / "billing.ndjson", records))
     assert summary["accepted"] == len(records), summary
 
@@ -100,13 +103,10 @@ def test_the_directory_page_and_api_state_the_rates_and_flag_unconverted(app, ow
 
 
 def test_the_card_adds_overdue_amounts_at_the_configured_rates(app, owing, runner, tmp_path):
-    due = (BASE_TIME + timedelta(days=30)).isoformat()
     more = [
-        event("i4", "invoice.issued", 1, client="rio-dental", thread="in4", amount="100.00",
-              currency="USD", due_at=due),
-        event("i5", "invoice.issued", 1, client="rio-dental", thread="in5", amount="5000",
-              currency="JPY", due_at=due),
-    ]  # fmt: skip
+        _invoice("i4", "rio-dental", "100.00", "USD"),
+        _invoice("i5", "rio-dental", "5000", "JPY"),
+    ]
     ingest_file(runner, "billing", ndjson(tmp_path / "more.ndjson", more))
     rio = db.session.scalar(select(Client).where(Client.slug == "rio-dental"))
     config = {**app.config, "EXCHANGE_RATES": "BRL=0.18"}
