@@ -96,6 +96,11 @@ def from_environment(instance_path: str) -> dict:
         # e.g. "Mon-Fri 09:00-17:30" or "Mon-Thu 08:00-17:00; Fri 08:00-13:00",
         # read in each client's time zone (see crm.timeline.hours).
         "BUSINESS_HOURS": os.environ.get("TOUCHLINE_BUSINESS_HOURS") or BUSINESS_HOURS,
+        # Sums and sorts across currencies convert to this currency (crm.money),
+        # at TOUCHLINE_EXCHANGE_RATES, e.g. "EUR=1.08, GBP=1.27, BRL=0.20" (units
+        # of the reporting currency per unit); amounts without a rate stay apart.
+        "REPORTING_CURRENCY": os.environ.get("TOUCHLINE_REPORTING_CURRENCY") or "USD",
+        "EXCHANGE_RATES": os.environ.get("TOUCHLINE_EXCHANGE_RATES") or "",
         # Paper for the PDFs (briefings, the portfolio report): "A4" or "Letter".
         "PDF_PAGE_SIZE": os.environ.get("TOUCHLINE_PDF_PAGE_SIZE") or "A4",
         # A briefing flags a ticket open this many days or more.

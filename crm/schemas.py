@@ -54,3 +54,16 @@ class FormSchema(Schema):
                 if not (isinstance(value, str) and not value.strip())
             }
         return data
+
+
+class MoneyTotalSchema(Schema):
+    """A sum across currencies: converted at the stated rates, the rest apart."""
+
+    currency = fields.String(metadata={"description": "The reporting currency"})
+    amount = fields.Decimal(as_string=True)
+    unconverted = fields.Dict(
+        keys=fields.String(),
+        values=fields.Decimal(as_string=True),
+        metadata={"description": "Amounts per currency without an exchange rate, not in `amount`"},
+    )
+    complete = fields.Boolean()

@@ -11,6 +11,7 @@ from crm.clients.directory import Amount, DirectoryFilters, client_directory
 from crm.extensions import db
 from crm.flags import FlagSettings
 from crm.models import Group
+from crm.money import parse_rates
 from tests.factories import BASE_TIME, event, make_client, ndjson
 from tests.helpers import ingest_file
 
@@ -155,12 +156,12 @@ def _by_slug():
     return {client.slug: client for client in db.session.scalars(select(Client))}
 
 
-def _directory(**filters):
-    return client_directory(db.session, DirectoryFilters(**filters), now=NOW)
+def _directory(rates=None, **filters):
+    return client_directory(db.session, DirectoryFilters(**filters), now=NOW, rates=rates)
 
 
-def _slugs(**filters) -> list[str]:
-    return [row.slug for row in _directory(**filters).rows]
+def _slugs(rates=None, **filters) -> list[str]:
+    return [row.slug for row in _directory(rates, **filters).rows]
 
 
 def test_each_row_says_what_needs_attention(portfolio):
@@ -233,9 +234,14 @@ def test_a_recurrence_is_three_occurrences_within_the_30_days(portfolio):
     assert recurring(57) == 0  # day 58's has not happened yet
 
 
-def test_sort_by_overdue_amount_uses_the_largest_currency(portfolio):
-    assert _slugs(sort="overdue")[:2] == ["cedar-logistics", "acme-dental"]
-    ascending = _slugs(sort="overdue", direction="asc")
+def test_sort_by_overdue_amount_converts_to_the_reporting_currency(portfolio):
+    # acme owes EUR 500 + GBP 100, cedar EUR 2,000: at these (made-up) rates
+    # acme's GBP is worth more than cedar's EUR, and acme comes first
+    rates = parse_rates("USD", "EUR=1.10, GBP=30")
+    assert _slugs(sort="overdue", rates=rates)[:2] == ["acme-dental", "cedar-logistics"]
+    rates = parse_rates("USD", "EUR=1.10, GBP=1.30")
+    assert _slugs(sort="overdue", rates=rates)[:2] == ["cedar-logistics", "acme-dental"]
+    ascending = _slugs(sort="overdue", direction="asc", rates=rates)
     assert ascending[-2:] == ["acme-dental", "cedar-logistics"]
     # those owing nothing come in name order
     assert ascending[:6] == sorted(ascending[:6])
@@ -279,9 +285,10 @@ def test_pages(portfolio):
     assert (beyond.rows, beyond.total) == ([], 8)
 
 
-def test_directory_page_lists_and_links_clients(client, portfolio, monkeypatch):
+def test_directory_page_lists_and_links_clients(app, client, portfolio, monkeypatch):
     # Read at NOW, as the other tests: acme's ticket passes its SLA on day 62.
     monkeypatch.setattr("crm.clients.views.utcnow", lambda: NOW)
+    monkeypatch.setitem(app.config, "EXCHANGE_RATES", "EUR=1.10, GBP=1.30")
     page = client.get("/clients?flagged=true&sort=overdue").get_data(as_text=True)
     assert page.index("Cedar Logistics") < page.index("Acme Dental")
     assert 'href="/clients/acme-dental"' in page

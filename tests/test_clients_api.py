@@ -155,7 +155,11 @@ def test_patch_refuses_a_taken_slug_or_identity(client):
     assert after["identities"] == [{"system": "stripe", "key": "cus_bolt"}]
 
 
-def test_list_filters_sorts_and_pages_like_the_directory(client, runner, tmp_path):
+def test_list_filters_sorts_and_pages_like_the_directory(
+    app, client, runner, tmp_path, monkeypatch
+):
+    # EUR 120.50 outranks USD 99.00 once converted (crm.money)
+    monkeypatch.setitem(app.config, "EXCHANGE_RATES", "EUR=1.10")
     make_client("acme", name="Acme", tier="key")
     make_client("bolt", name="Bolt", tier="key")
     make_client("cedar", name="Cedar", tier="new")

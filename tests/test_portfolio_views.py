@@ -73,6 +73,26 @@ def test_revenue_is_payments_minus_refunds_inside_the_period_for_active_clients(
     assert report["period"] == PERIOD
 
 
+def test_revenue_adds_up_across_currencies_at_the_stated_rates(app, client, monkeypatch):
+    monkeypatch.setitem(app.config, "EXCHANGE_RATES", "BRL=0.18")
+    rio = make_client("rio", customer_since=LONG_AGO)
+    payment(rio, "2026-02-01T10:00:00", "20620", currency="BRL")
+    payment(rio, "2026-02-02T10:00:00", "4120", currency="USD")
+    payment(rio, "2026-02-03T10:00:00", "50", currency="EUR")  # no rate for EUR
+    db.session.commit()
+
+    report = report_json(client)
+    assert report["revenue_total"] == {
+        "currency": "USD",
+        "amount": "7831.60",
+        "unconverted": {"EUR": "50.0000"},
+        "complete": False,
+    }
+    assert report["rates_stated"] == "In USD at 1 BRL = 0.18 USD."
+    page = client.get("/reports/portfolio", query_string=PERIOD).get_data(as_text=True)
+    assert "USD 7,831.60 in all, not counting EUR (no exchange rate)" in page
+
+
 def test_accepting_a_suggestion_changes_the_tier(client):
     big = make_client("big", name="Big Dental", tier="standard", customer_since=LONG_AGO)
     small = make_client("small", tier="standard", customer_since=LONG_AGO)

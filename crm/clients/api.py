@@ -43,7 +43,9 @@ class Clients(MethodView):
         open TOUCHLINE_BRIEFING_STALE_TICKET_DAYS (30) days or past its SLA,
         an alert that fired three times or more on one device in 30 days, or
         an overdue commitment. Each flagged thread counts once, under one flag.
-        Sorting by `overdue` orders by the largest per-currency amount.
+        Sorting by `overdue` orders by the overdue total converted to the
+        reporting currency (TOUCHLINE_EXCHANGE_RATES); amounts without a rate
+        are listed in `overdue_total.unconverted` and do not count in the order.
         """
         settings = FlagSettings.from_config(current_app.config)
         return client_directory(db.session, filters, now=utcnow(), settings=settings)

@@ -19,10 +19,10 @@ once, under its flag (an overdue invoice whose payment failed is an overdue
 invoice); recurring alerts are counted from the alerts raised in the last
 30 days (one range of the events' timeline index per client of the page).
 
-**Overdue amount** is per currency, since a client may owe in EUR and GBP at
-once. Sorting by it orders clients by their largest single-currency figure,
-comparing the numbers as they are (no exchange rates): within one currency,
-the order is exact; across currencies it is only a rough "who owes most".
+**Overdue amount** is shown per currency, since a client may owe in EUR and
+GBP at once, with its total in the reporting currency (crm.money). Sorting by
+it orders clients by that converted total; an amount in a currency without a
+rate is shown and flagged as unconverted, and does not count in the order.
 """
 
 from collections import defaultdict
@@ -38,6 +38,7 @@ from crm.clients import standing
 from crm.flags import DEFAULT_SETTINGS, FlagSettings
 from crm.health import FULL_HEALTH, current_scores
 from crm.models import Client, Entity, Event, Group, client_groups
+from crm.money import Rates, Total, current_rates, total
 from crm.paging import MAX_PER_PAGE, Page
 from crm.vocabulary import GROUP_KINDS
 
@@ -140,8 +141,10 @@ class DirectoryRow:
     health: int = FULL_HEALTH  # crm.health, as things stand
     last_contact: datetime | None = None  # crm.clients.standing
     groups: list[GroupRef] = field(default_factory=list)
-    # what is overdue in each currency, largest first
+    # what is overdue in each currency, largest (converted) first
     overdue: list[Amount] = field(default_factory=list)
+    # all of it in the reporting currency, and what had no rate (crm.money)
+    overdue_total: Total | None = None
 
     @property
     def flags(self) -> list[str]:
@@ -167,8 +170,11 @@ def client_directory(
     *,
     now: datetime,
     settings: FlagSettings = DEFAULT_SETTINGS,
+    rates: Rates | None = None,
 ) -> DirectoryPage:
-    """One page of the directory as things stand at `now`."""
+    """One page of the directory as things stand at `now`; amounts convert at
+    `rates` (default: the app's configured rates)."""
+    rates = rates or current_rates()
     conditions = _conditions(filters, now, settings)
     # The total rides along as a window count, so the filters (and the flagged
     # set) are computed once, not again for a separate count.
@@ -195,9 +201,9 @@ def client_directory(
         query = query.outerjoin(tickets, tickets.c.client_id == Client.id)
         sort_key = func.coalesce(tickets.c.open_tickets, 0)
     else:
-        largest = _largest_overdue(now)
-        query = query.outerjoin(largest, largest.c.client_id == Client.id)
-        sort_key = func.coalesce(largest.c.largest, 0)
+        owed = _converted_overdue(now, rates)
+        query = query.outerjoin(owed, owed.c.client_id == Client.id)
+        sort_key = func.coalesce(owed.c.converted, 0)
     # A client never touched counts as touched longest ago.
     primary = (
         sort_key.desc().nulls_last() if filters.order == "desc" else sort_key.asc().nulls_first()
@@ -235,7 +241,7 @@ def client_directory(
         for client in clients
     ]
     _attach_groups(session, rows)
-    _attach_overdue(session, rows, now)
+    _attach_overdue(session, rows, now, rates)
     return DirectoryPage(rows, page, per_page, matching)
 
 
@@ -337,18 +343,15 @@ def _overdue_invoices(now: datetime):
     return (rules.facet_sql("invoice", "overdue", now),)
 
 
-def _largest_overdue(now: datetime):
-    """Per client owing anything: its largest per-currency overdue total."""
-    per_currency = (
-        select(Entity.client_id, func.sum(Entity.amount).label("total"))
-        .where(*_overdue_invoices(now), Entity.amount.is_not(None))
-        .group_by(Entity.client_id, Entity.currency)
-        .subquery("overdue_by_currency")
-    )
+def _converted_overdue(now: datetime, rates: Rates):
+    """Per client owing anything: its overdue total in the reporting currency
+    (amounts without a rate left out of the order, crm.money)."""
+    converted = rates.sql_converted(Entity.amount, func.upper(Entity.currency))
     return (
-        select(per_currency.c.client_id, func.max(per_currency.c.total).label("largest"))
-        .group_by(per_currency.c.client_id)
-        .subquery("largest_overdue")
+        select(Entity.client_id, func.sum(converted).label("converted"))
+        .where(*_overdue_invoices(now), Entity.amount.is_not(None))
+        .group_by(Entity.client_id)
+        .subquery("converted_overdue")
     )
 
 
@@ -406,7 +409,9 @@ def _attach_groups(session: Session, rows: list[DirectoryRow]) -> None:
         by_id[client_id].groups.append(GroupRef(group_id, kind, name))
 
 
-def _attach_overdue(session: Session, rows: list[DirectoryRow], now: datetime) -> None:
+def _attach_overdue(
+    session: Session, rows: list[DirectoryRow], now: datetime, rates: Rates
+) -> None:
     by_id = {row.id: row for row in rows}
     if not by_id:
         return
@@ -415,5 +420,13 @@ def _attach_overdue(session: Session, rows: list[DirectoryRow], now: datetime) -
         .where(*_overdue_invoices(now), Entity.amount.is_not(None), Entity.client_id.in_(by_id))
         .group_by(Entity.client_id, Entity.currency)
     ).all()
-    for client_id, currency, total in sorted(totals, key=lambda row: row[2], reverse=True):
-        by_id[client_id].overdue.append(Amount(currency, total))
+
+    def worth(row) -> tuple[bool, Decimal]:
+        converted = rates.convert(row[2], row[1])
+        return (converted is not None, converted or Decimal(0))
+
+    for client_id, currency, amount in sorted(totals, key=worth, reverse=True):
+        by_id[client_id].overdue.append(Amount(currency, amount))
+    for row in by_id.values():
+        if row.overdue:
+            row.overdue_total = total(((a.currency, a.amount) for a in row.overdue), rates)

@@ -28,6 +28,7 @@ from crm.clients.directory import (
 from crm.clients.operations import is_timezone, slug_problem
 from crm.identities import CASELESS_SYSTEMS
 from crm.paging import page_fields, page_schema
+from crm.schemas import MoneyTotalSchema
 from crm.vocabulary import CLIENT_STATUSES, GROUP_KINDS, TIERS
 
 
@@ -307,6 +308,11 @@ class DirectoryRowSchema(Schema):
     overdue = fields.List(
         fields.Nested(OverdueAmountSchema),
         metadata={"description": "Open invoices past due, per currency, largest first"},
+    )
+    overdue_total = fields.Nested(
+        MoneyTotalSchema,
+        allow_none=True,
+        metadata={"description": "The overdue amounts in the reporting currency (crm.money)"},
     )
     overdue_invoices = fields.Integer(
         metadata={"description": "Open invoices past due (a failed payment on one included)"}

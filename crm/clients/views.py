@@ -31,6 +31,7 @@ from crm.extensions import db
 from crm.flags import LABELS, FlagSettings
 from crm.models import Client
 from crm.models.types import utcnow
+from crm.money import current_rates
 from crm.vocabulary import CLIENT_STATUSES, GROUP_KINDS, TIERS
 
 bp = Blueprint("clients", __name__)
@@ -69,7 +70,8 @@ def directory():
         filters = filters_from(error.valid_data or {})
     now = utcnow()
     settings = FlagSettings.from_config(current_app.config)
-    page = client_directory(db.session, filters, now=now, settings=settings)
+    rates = current_rates()
+    page = client_directory(db.session, filters, now=now, settings=settings, rates=rates)
 
     def link(**changes) -> str:
         args = request.args.to_dict(flat=False)
@@ -93,6 +95,7 @@ def directory():
         now=now,
         flag_labels=LABELS,
         stale_days=settings.stale_ticket_days,
+        rates_stated=rates.stated(),
         link=link,
         sort_link=sort_link,
     ), (400 if errors else 200)

@@ -3,6 +3,7 @@ timeline and its inputs are in schemas.py)."""
 
 from marshmallow import Schema, fields
 
+from crm.schemas import MoneyTotalSchema
 from crm.timeline.schemas import exact_amount
 
 # --- the card --------------------------------------------------------------------
@@ -106,6 +107,7 @@ class CardSchema(Schema):
     failed_payments = fields.List(fields.Nested(CardItemSchema))
     overdue_invoices = fields.List(fields.Nested(CardItemSchema))
     overdue_totals = fields.Dict(keys=fields.String(), values=exact_amount())
+    overdue_total = fields.Nested(MoneyTotalSchema, allow_none=True)
     campaigns = fields.List(fields.Nested(CardCampaignSchema))
     open_quotes = fields.List(fields.Nested(CardItemSchema))
     renewals = fields.List(fields.Nested(CardItemSchema))

@@ -17,7 +17,7 @@ does.
 
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -28,6 +28,7 @@ from crm import flags as rules
 from crm.flags import DEFAULT_SETTINGS, FlagSettings, Raised, RaisedAlert, Recurrence
 from crm.formatting import zone
 from crm.models import Client, Contact, Entity, Event
+from crm.money import Rates, Total, rates_from_config, total
 from crm.timeline.alert_groups import AlertGroup, alert_groups
 from crm.timeline.hours import BusinessHours, business_hours
 
@@ -137,6 +138,7 @@ class Card:
     totals: dict[str, int] = field(default_factory=dict)  # section -> all its threads
     flag_counts: dict[str, int] = field(default_factory=dict)  # thread flag kind -> count
     overdue_totals: dict[str, Decimal] = field(default_factory=dict)  # currency -> all overdue
+    overdue_total: Total | None = None  # all of it in the reporting currency (crm.money)
 
     @property
     def flagged(self) -> list:
@@ -171,8 +173,10 @@ def precontact_card(
     guidance: Mapping[str, str],
     hours: BusinessHours,
     settings: FlagSettings = DEFAULT_SETTINGS,
+    rates: Rates | None = None,
 ) -> Card:
-    """The card for `client` as it stands at `now` (aware)."""
+    """The card for `client` as it stands at `now` (aware); overdue amounts
+    add up at `rates` (default: none, the reporting currency alone)."""
     client_zone = zone(client.timezone)
     contacts = list(client.contacts)
     lately, lately_total = _completed_lately(session, client.id, now, client_zone)
@@ -196,6 +200,8 @@ def precontact_card(
         lately_total=lately_total,
     )
     _fill_sections(session, client.id, now, card, settings)
+    if card.overdue_totals:
+        return replace(card, overdue_total=total(card.overdue_totals.items(), rates or Rates()))
     return card
 
 
@@ -208,6 +214,7 @@ def configured_card(session: Session, client: Client, now: datetime, config: Map
         guidance=config["TIER_GUIDANCE"],
         hours=business_hours(config["BUSINESS_HOURS"]),
         settings=FlagSettings.from_config(config),
+        rates=rates_from_config(config),
     )
 
 
@@ -294,8 +301,8 @@ def _fill_sections(
         .group_by(Entity.currency)
     ).all()
     totals: dict[str, Decimal] = defaultdict(Decimal)
-    for currency, total in overdue:
-        totals[currency or ""] += Decimal(total)
+    for currency, amount in overdue:
+        totals[currency or ""] += Decimal(amount)
     card.overdue_totals.update(sorted(totals.items()))
 
 

@@ -72,6 +72,8 @@ def portfolio_data(report: PortfolioReport, flags_limit: int | None = None) -> d
             | {"currency": currency, "total": report.revenue_totals[currency]}
             for currency, circle in picture.revenue.items()
         ],
+        "revenue_total": report.revenue_total,
+        "rates_stated": report.rates_stated,
         "tickets": _circle(picture.tickets, [slug_of[i] for i in picture.tickets.members])
         | {"total": report.tickets_total},
         "overlap": {

@@ -14,6 +14,7 @@ from flask import current_app
 from sqlalchemy.orm import Session
 
 from crm.flags import FlagSettings
+from crm.money import Total, current_rates, total
 from reports.portfolio import analysis
 from reports.portfolio.frames import read_frames
 from reports.portfolio.period import Period
@@ -26,6 +27,8 @@ class PortfolioReport:
     clients: pd.DataFrame  # analysis.client_table: one row per active client
     picture: analysis.EightyTwenty
     revenue_totals: dict[str, Decimal]  # by currency, as picture.revenue
+    revenue_total: Total | None  # all of it in the reporting currency (crm.money)
+    rates_stated: str  # the rates it was converted at
     tickets_total: int
     timezones: pd.DataFrame
     languages: pd.DataFrame
@@ -59,15 +62,18 @@ def build_portfolio(
     table = analysis.client_table(
         frames.clients, frames.revenue, frames.tickets, picture, suggestions, frames.flags
     )
+    revenue_totals = {
+        code: amount for code, amount in frames.revenue.groupby("currency")["revenue"].sum().items()
+    }
+    rates = current_rates()
     return PortfolioReport(
         period=period,
         generated_at=now,
         clients=table,
         picture=picture,
-        revenue_totals={
-            code: total
-            for code, total in frames.revenue.groupby("currency")["revenue"].sum().items()
-        },
+        revenue_totals=revenue_totals,
+        revenue_total=total(revenue_totals.items(), rates) if revenue_totals else None,
+        rates_stated=rates.stated(),
         tickets_total=int(frames.tickets["tickets"].sum()),
         timezones=analysis.clients_per(frames.clients, frames.tickets, "timezone"),
         languages=analysis.clients_per(frames.clients, frames.tickets, "language"),

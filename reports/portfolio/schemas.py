@@ -11,7 +11,7 @@ from marshmallow import (
     validates_schema,
 )
 
-from crm.schemas import Day, FormSchema
+from crm.schemas import Day, FormSchema, MoneyTotalSchema
 from crm.vocabulary import TIERS
 from reports.portfolio.period import Period, last_twelve_months
 
@@ -163,6 +163,12 @@ class PortfolioSchema(Schema):
     generated_at = fields.DateTime(metadata={"description": "Open flags are as of this time"})
     active_clients = fields.Integer()
     revenue = fields.List(fields.Nested(RevenueCircleSchema))
+    revenue_total = fields.Nested(
+        MoneyTotalSchema,
+        allow_none=True,
+        metadata={"description": "All revenue in the reporting currency (crm.money)"},
+    )
+    rates_stated = fields.String(metadata={"description": "The exchange rates used"})
     tickets = fields.Nested(TicketCircleSchema)
     overlap = fields.Nested(OverlapSchema)
     tier_changes = fields.List(
