@@ -44,9 +44,18 @@ class Clients(MethodView):
         an alert that fired three times or more on one device in 30 days, or
         an overdue commitment. Each flagged thread counts once, under one flag.
         Sorting by `overdue` orders by the largest per-currency amount.
+        `meeting_overdue=true` keeps the clients with no meeting within their
+        tier's cadence (TOUCHLINE_MEETING_CADENCE, default key 91 days,
+        problem 30, standard 182; new clients have none).
         """
         settings = FlagSettings.from_config(current_app.config)
-        return client_directory(db.session, filters, now=utcnow(), settings=settings)
+        return client_directory(
+            db.session,
+            filters,
+            now=utcnow(),
+            settings=settings,
+            cadence=current_app.config["MEETING_CADENCE"],
+        )
 
     @blp.arguments(ClientInSchema)
     @blp.response(201, ClientOutSchema)

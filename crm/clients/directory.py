@@ -23,9 +23,12 @@ invoice); recurring alerts are counted from the alerts raised in the last
 once. Sorting by it orders clients by their largest single-currency figure,
 comparing the numbers as they are (no exchange rates): within one currency,
 the order is exact; across currencies it is only a rough "who owes most".
+
+**Overdue for a meeting** is crm.meetings.cadence's rule (the tier's cadence).
 """
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -37,6 +40,7 @@ from crm import flags as rules
 from crm.clients import standing
 from crm.flags import DEFAULT_SETTINGS, FlagSettings
 from crm.health import FULL_HEALTH, current_scores
+from crm.meetings import cadence as meeting_cadence
 from crm.models import Client, Entity, Event, Group, client_groups
 from crm.paging import MAX_PER_PAGE, Page
 from crm.vocabulary import GROUP_KINDS
@@ -90,6 +94,7 @@ class DirectoryFilters:
     account_manager: str | None = None
     flagged: bool | None = None  # True: only flagged clients; False: only the others
     status: str | None = None
+    meeting_overdue: bool | None = None  # crm.meetings.cadence; False: the others
     sort: str = "name"
     direction: str | None = None  # None: the column's DEFAULT_DIRECTION
     page: int = 1
@@ -142,6 +147,7 @@ class DirectoryRow:
     groups: list[GroupRef] = field(default_factory=list)
     # what is overdue in each currency, largest first
     overdue: list[Amount] = field(default_factory=list)
+    meeting_overdue: bool = False  # crm.meetings.cadence
 
     @property
     def flags(self) -> list[str]:
@@ -167,9 +173,11 @@ def client_directory(
     *,
     now: datetime,
     settings: FlagSettings = DEFAULT_SETTINGS,
+    cadence: Mapping[str, int] = meeting_cadence.DEFAULT_CADENCE,
 ) -> DirectoryPage:
-    """One page of the directory as things stand at `now`."""
-    conditions = _conditions(filters, now, settings)
+    """One page of the directory as things stand at `now`; `cadence`: each
+    tier's days between meetings (crm.meetings.cadence)."""
+    conditions = _conditions(filters, now, settings, cadence)
     # The total rides along as a window count, so the filters (and the flagged
     # set) are computed once, not again for a separate count.
     total = func.count().over().label("total")
@@ -223,6 +231,7 @@ def client_directory(
     last_touches = standing.last_touches(session, ids, now)
     scores = current_scores(session, ids, now, settings)
     contacts = standing.last_contacts(session, ids, now)
+    overdue_meetings = meeting_cadence.overdue_ids(session, ids, now, cadence)
     rows = [
         DirectoryRow(
             **{name: value for name, value in client._mapping.items() if name != "total"},
@@ -231,6 +240,7 @@ def client_directory(
             last_touch=last_touches.get(client.id),
             health=scores[client.id],
             last_contact=contacts.get(client.id),
+            meeting_overdue=client.id in overdue_meetings,
         )
         for client in clients
     ]
@@ -352,7 +362,9 @@ def _largest_overdue(now: datetime):
     )
 
 
-def _conditions(filters: DirectoryFilters, now: datetime, settings: FlagSettings) -> list:
+def _conditions(
+    filters: DirectoryFilters, now: datetime, settings: FlagSettings, cadence: Mapping[str, int]
+) -> list:
     conditions = []
     if filters.q and filters.q.strip():
         needle = filters.q.strip().lower()
@@ -374,6 +386,9 @@ def _conditions(filters: DirectoryFilters, now: datetime, settings: FlagSettings
     if filters.flagged is not None:
         in_flagged = Client.id.in_(_flagged_clients(now, settings))
         conditions.append(in_flagged if filters.flagged else ~in_flagged)
+    if filters.meeting_overdue is not None:
+        overdue = meeting_cadence.overdue_sql(now, cadence)
+        conditions.append(overdue if filters.meeting_overdue else ~overdue)
     return conditions
 
 

@@ -29,6 +29,7 @@ from crm.clients.operations import (
 from crm.clients.schemas import DirectoryQuerySchema, filters_from
 from crm.extensions import db
 from crm.flags import LABELS, FlagSettings
+from crm.meetings.cadence import describe_cadence
 from crm.models import Client
 from crm.models.types import utcnow
 from crm.vocabulary import CLIENT_STATUSES, GROUP_KINDS, TIERS
@@ -69,7 +70,13 @@ def directory():
         filters = filters_from(error.valid_data or {})
     now = utcnow()
     settings = FlagSettings.from_config(current_app.config)
-    page = client_directory(db.session, filters, now=now, settings=settings)
+    page = client_directory(
+        db.session,
+        filters,
+        now=now,
+        settings=settings,
+        cadence=current_app.config["MEETING_CADENCE"],
+    )
 
     def link(**changes) -> str:
         args = request.args.to_dict(flat=False)
@@ -93,6 +100,7 @@ def directory():
         now=now,
         flag_labels=LABELS,
         stale_days=settings.stale_ticket_days,
+        cadence_text=describe_cadence(current_app.config["MEETING_CADENCE"]),
         link=link,
         sort_link=sort_link,
     ), (400 if errors else 200)
