@@ -38,6 +38,14 @@ def _bool(name: str, default: bool) -> bool:
     raise ValueError(f"{name} must be on or off (1/0, true/false, yes/no), not {value!r}")
 
 
+def _cadence() -> dict[str, int]:
+    # Imported here: the rule lives with the meetings, read once at start-up
+    # so a wrong setting stops the app rather than a page.
+    from crm.meetings.cadence import parse_cadence
+
+    return parse_cadence(os.environ.get("TOUCHLINE_MEETING_CADENCE"))
+
+
 def from_environment(instance_path: str) -> dict:
     default_db = "sqlite:///" + os.path.join(instance_path, "touchline.db")
     env_name = os.environ.get("TOUCHLINE_ENV", "development").strip().lower()
@@ -103,6 +111,9 @@ def from_environment(instance_path: str) -> dict:
         "EXCHANGE_RATES": os.environ.get("TOUCHLINE_EXCHANGE_RATES") or "",
         # Paper for the PDFs (briefings, the portfolio report): "A4" or "Letter".
         "PDF_PAGE_SIZE": os.environ.get("TOUCHLINE_PDF_PAGE_SIZE") or "A4",
+        # tier -> days between roadmap meetings (crm.meetings.cadence), e.g.
+        # "key=91,problem=30,standard=182"; a tier not named has no cadence.
+        "MEETING_CADENCE": _cadence(),
         # A briefing flags a ticket open this many days or more.
         "BRIEFING_STALE_TICKET_DAYS": _int("TOUCHLINE_BRIEFING_STALE_TICKET_DAYS", 30),
         # Most briefings one web request makes (ZIP or combined PDF); bigger

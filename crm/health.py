@@ -78,3 +78,30 @@ def current_scores(
         flags[client_id].append((Recurrence.kind, Recurrence.severity))
     ids = flags if client_ids is None else client_ids
     return {client_id: score_of(flags.get(client_id, ())) for client_id in ids}
+
+
+def scores_at(
+    session: Session, ids: list[int], at: datetime, settings: FlagSettings = DEFAULT_SETTINGS
+) -> dict[int, int]:
+    """Each client's score at a past moment `at`, from the flags raised then: a
+    thread closed since was still open then (crm.flags' `present=False`), so a
+    score can be compared with current_scores' (the weekly digest's falls)."""
+    if not ids:
+        return {}
+    flags: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    threads = session.scalars(
+        select(Entity).where(
+            Entity.client_id.in_(ids),
+            Entity.type.in_(rules.FLAGGED_TYPES),
+            Entity.opened_at <= at,
+            or_(Entity.closed_at.is_(None), Entity.closed_at > at),
+        )
+    )
+    for thread in threads:
+        raised = rules.flag_of(thread, at, settings, present=False)
+        if raised is not None:
+            flags[thread.client_id].append((raised.kind, raised.severity))
+    recurring = rules.recurring_sql(at, Event.client_id.in_(ids)).subquery()
+    for (client_id,) in session.execute(select(recurring.c.client_id)):
+        flags[client_id].append((Recurrence.kind, Recurrence.severity))
+    return {client_id: score_of(flags.get(client_id, ())) for client_id in ids}

@@ -21,6 +21,10 @@ def init_app(app: Flask) -> None:
 
     briefing.init_app(app)
 
+    from reports import digest
+
+    digest.init_app(app)
+
     from reports import delivery
 
     delivery.init_app(app)

@@ -25,10 +25,10 @@ PUBLIC_ENDPOINTS = {
 }
 # What each role may do, as the issue words it; the policy must agree.
 ALLOWED = {
-    "admin": {"users", "tokens", "connectors", "imports", "identities", "audit"},
+    "admin": {"users", "tokens", "connectors", "imports", "identities", "audit", "digest"},
     "manager": {"clients:read", "clients:write", "touches", "briefings", "portfolio", "imports"},
     "staff": {"clients:read", "touches"},
-    "executive": {"clients:read", "briefings", "portfolio"},
+    "executive": {"clients:read", "briefings", "portfolio", "digest"},
 }
 NEW_CLIENT = {"name": "Beta Build", "tier": "new", "status": "active", "timezone": "UTC"}
 # Sample values for the routes' arguments, by name.
@@ -207,6 +207,9 @@ PROBES = {
         ("GET", "/clients/acme/briefing", {}, 200),
         ("GET", "/briefings", {}, 200),
         ("GET", "/api/v1/clients/acme/briefing", {}, 200),
+    ],
+    "digest": [
+        ("GET", "/reports/digest", {}, 200),
     ],
     "portfolio": [
         ("GET", "/reports/portfolio", {}, 200),

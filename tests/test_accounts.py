@@ -274,7 +274,7 @@ def test_an_admin_makes_a_token_shown_once_and_stored_hashed(login_as):
         "email": "exec@example.com",
         "name": "exec",
         "roles": ["executive"],
-        "capabilities": ["briefings", "clients:read", "portfolio"],
+        "capabilities": ["briefings", "clients:read", "digest", "portfolio"],
         "authenticated_by": "token",
         "token": token.prefix,
     }

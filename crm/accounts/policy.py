@@ -24,6 +24,7 @@ CLIENTS_WRITE = "clients:write"  # create and edit clients (groups, contacts, id
 TOUCHES = "touches"  # log touches, make and complete commitments
 BRIEFINGS = "briefings"  # briefings: page, PDF, batches, JSON
 PORTFOLIO = "portfolio"  # portfolio report (HTML, PDF, CSV, JSON), the activity overview
+DIGEST = "digest"  # the weekly executive digest (/reports/digest)
 
 CAPABILITIES = {
     USERS: "manage users",
@@ -37,13 +38,14 @@ CAPABILITIES = {
     TOUCHES: "log touches and commitments",
     BRIEFINGS: "read and download briefings",
     PORTFOLIO: "read the portfolio report",
+    DIGEST: "read the weekly executive digest",
 }
 
 ROLE_CAPABILITIES: dict[str, frozenset[str]] = {
-    "admin": frozenset({USERS, TOKENS, CONNECTORS, IMPORTS, IDENTITIES, AUDIT}),
+    "admin": frozenset({USERS, TOKENS, CONNECTORS, IMPORTS, IDENTITIES, AUDIT, DIGEST}),
     "manager": frozenset({CLIENTS_READ, CLIENTS_WRITE, TOUCHES, BRIEFINGS, PORTFOLIO, IMPORTS}),
     "staff": frozenset({CLIENTS_READ, TOUCHES}),
-    "executive": frozenset({CLIENTS_READ, BRIEFINGS, PORTFOLIO}),
+    "executive": frozenset({CLIENTS_READ, BRIEFINGS, PORTFOLIO, DIGEST}),
 }
 
 # Not capabilities a role grants, but what an endpoint may ask for instead.
@@ -128,6 +130,7 @@ ENDPOINTS: dict[str, str | Mapping[str, str]] = {
     "portfolio_api.portfolio": PORTFOLIO,
     "portfolio.accept_tier": CLIENTS_WRITE,
     "reports.overview": PORTFOLIO,
+    "digest.digest": DIGEST,
     # identities and the unmatched queue
     "ingest.unmatched": IDENTITIES,
     "ingest.map_hint": IDENTITIES,

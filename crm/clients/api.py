@@ -46,9 +46,18 @@ class Clients(MethodView):
         Sorting by `overdue` orders by the overdue total converted to the
         reporting currency (TOUCHLINE_EXCHANGE_RATES); amounts without a rate
         are listed in `overdue_total.unconverted` and do not count in the order.
+        `meeting_overdue=true` keeps the clients with no meeting within their
+        tier's cadence (TOUCHLINE_MEETING_CADENCE, default key 91 days,
+        problem 30, standard 182; new clients have none).
         """
         settings = FlagSettings.from_config(current_app.config)
-        return client_directory(db.session, filters, now=utcnow(), settings=settings)
+        return client_directory(
+            db.session,
+            filters,
+            now=utcnow(),
+            settings=settings,
+            cadence=current_app.config["MEETING_CADENCE"],
+        )
 
     @blp.arguments(ClientInSchema)
     @blp.response(201, ClientOutSchema)

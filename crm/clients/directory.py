@@ -23,9 +23,11 @@ invoice); recurring alerts are counted from the alerts raised in the last
 GBP at once, with its total in the reporting currency (crm.money). Sorting by
 it orders clients by that converted total; an amount in a currency without a
 rate is shown and flagged as unconverted, and does not count in the order.
+**Overdue for a meeting** is crm.meetings.cadence's rule (the tier's cadence).
 """
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -37,6 +39,7 @@ from crm import flags as rules
 from crm.clients import standing
 from crm.flags import DEFAULT_SETTINGS, FlagSettings
 from crm.health import FULL_HEALTH, current_scores
+from crm.meetings import cadence as meeting_cadence
 from crm.models import Client, Entity, Event, Group, client_groups
 from crm.money import Rates, Total, current_rates, total
 from crm.paging import MAX_PER_PAGE, Page
@@ -91,6 +94,7 @@ class DirectoryFilters:
     account_manager: str | None = None
     flagged: bool | None = None  # True: only flagged clients; False: only the others
     status: str | None = None
+    meeting_overdue: bool | None = None  # crm.meetings.cadence; False: the others
     sort: str = "name"
     direction: str | None = None  # None: the column's DEFAULT_DIRECTION
     page: int = 1
@@ -145,6 +149,7 @@ class DirectoryRow:
     overdue: list[Amount] = field(default_factory=list)
     # all of it in the reporting currency, and what had no rate (crm.money)
     overdue_total: Total | None = None
+    meeting_overdue: bool = False  # crm.meetings.cadence
 
     @property
     def flags(self) -> list[str]:
@@ -171,11 +176,13 @@ def client_directory(
     now: datetime,
     settings: FlagSettings = DEFAULT_SETTINGS,
     rates: Rates | None = None,
+    cadence: Mapping[str, int] = meeting_cadence.DEFAULT_CADENCE,
 ) -> DirectoryPage:
     """One page of the directory as things stand at `now`; amounts convert at
-    `rates` (default: the app's configured rates)."""
+    `rates` (default: the app's configured rates); `cadence`: each tier's
+    days between meetings (crm.meetings.cadence)."""
     rates = rates or current_rates()
-    conditions = _conditions(filters, now, settings)
+    conditions = _conditions(filters, now, settings, cadence)
     # The total rides along as a window count, so the filters (and the flagged
     # set) are computed once, not again for a separate count.
     total = func.count().over().label("total")
@@ -229,6 +236,7 @@ def client_directory(
     last_touches = standing.last_touches(session, ids, now)
     scores = current_scores(session, ids, now, settings)
     contacts = standing.last_contacts(session, ids, now)
+    overdue_meetings = meeting_cadence.overdue_ids(session, ids, now, cadence)
     rows = [
         DirectoryRow(
             **{name: value for name, value in client._mapping.items() if name != "total"},
@@ -237,6 +245,7 @@ def client_directory(
             last_touch=last_touches.get(client.id),
             health=scores[client.id],
             last_contact=contacts.get(client.id),
+            meeting_overdue=client.id in overdue_meetings,
         )
         for client in clients
     ]
@@ -355,7 +364,9 @@ def _converted_overdue(now: datetime, rates: Rates):
     )
 
 
-def _conditions(filters: DirectoryFilters, now: datetime, settings: FlagSettings) -> list:
+def _conditions(
+    filters: DirectoryFilters, now: datetime, settings: FlagSettings, cadence: Mapping[str, int]
+) -> list:
     conditions = []
     if filters.q and filters.q.strip():
         needle = filters.q.strip().lower()
@@ -377,6 +388,9 @@ def _conditions(filters: DirectoryFilters, now: datetime, settings: FlagSettings
     if filters.flagged is not None:
         in_flagged = Client.id.in_(_flagged_clients(now, settings))
         conditions.append(in_flagged if filters.flagged else ~in_flagged)
+    if filters.meeting_overdue is not None:
+        overdue = meeting_cadence.overdue_sql(now, cadence)
+        conditions.append(overdue if filters.meeting_overdue else ~overdue)
     return conditions
 
 

@@ -237,6 +237,12 @@ class DirectoryQuerySchema(Schema):
         metadata={"description": "true: only clients with open flags; false: only those without"}
     )
     status = fields.String(validate=validate.OneOf(CLIENT_STATUSES))
+    meeting_overdue = fields.Boolean(
+        metadata={
+            "description": "true: only clients overdue for a roadmap meeting by their "
+            "tier's cadence (TOUCHLINE_MEETING_CADENCE); false: only the others"
+        }
+    )
     sort = fields.String(validate=validate.OneOf(SORTS), load_default="name")
     direction = fields.String(
         validate=validate.OneOf(DIRECTIONS),
@@ -280,6 +286,7 @@ def filters_from(data: dict) -> DirectoryFilters:
         "account_manager": data.get("account_manager"),
         "flagged": data.get("flagged"),
         "status": data.get("status"),
+        "meeting_overdue": data.get("meeting_overdue"),
         "sort": data.get("sort") or "name",
         "direction": data.get("direction"),
         "page": data.get("page") or 1,
@@ -338,6 +345,9 @@ class DirectoryRowSchema(Schema):
         fields.String(), metadata={"description": "The open flags' names, most pressing first"}
     )
     has_open_flags = fields.Boolean()
+    meeting_overdue = fields.Boolean(
+        metadata={"description": "No meeting within its tier's cadence (held or planned)"}
+    )
     url = fields.Function(lambda row: f"/clients/{row.slug}")
 
 

@@ -29,6 +29,7 @@ from crm.clients.operations import (
 from crm.clients.schemas import DirectoryQuerySchema, filters_from
 from crm.extensions import db
 from crm.flags import LABELS, FlagSettings
+from crm.meetings.cadence import describe_cadence
 from crm.models import Client
 from crm.models.types import utcnow
 from crm.money import current_rates
@@ -71,7 +72,14 @@ def directory():
     now = utcnow()
     settings = FlagSettings.from_config(current_app.config)
     rates = current_rates()
-    page = client_directory(db.session, filters, now=now, settings=settings, rates=rates)
+    page = client_directory(
+        db.session,
+        filters,
+        now=now,
+        settings=settings,
+        rates=rates,
+        cadence=current_app.config["MEETING_CADENCE"],
+    )
 
     def link(**changes) -> str:
         args = request.args.to_dict(flat=False)
@@ -96,6 +104,7 @@ def directory():
         flag_labels=LABELS,
         stale_days=settings.stale_ticket_days,
         rates_stated=rates.stated(),
+        cadence_text=describe_cadence(current_app.config["MEETING_CADENCE"]),
         link=link,
         sort_link=sort_link,
     ), (400 if errors else 200)

@@ -90,6 +90,7 @@ def portfolio_data(report: PortfolioReport, flags_limit: int | None = None) -> d
             for row in report.flags[list(_FLAG_FIELDS)].head(flags_limit).to_dict("records")
         ],
         "flags_total": len(report.flags),
+        "meeting_overdue_clients": report.meeting_overdue_clients,
         "clients": [_client(row, currencies) for row in clients],
     }
 

@@ -14,6 +14,7 @@ from flask import current_app
 from sqlalchemy.orm import Session
 
 from crm.flags import FlagSettings
+from crm.meetings.cadence import overdue_ids
 from crm.money import Total, current_rates, total
 from reports.portfolio import analysis
 from reports.portfolio.frames import read_frames
@@ -44,6 +45,11 @@ class PortfolioReport:
     def flagged_clients(self) -> int:
         return int((self.clients["flags"] > 0).sum())
 
+    @property
+    def meeting_overdue_clients(self) -> int:
+        """Active clients overdue for a roadmap meeting (crm.meetings.cadence)."""
+        return int(self.clients["meeting_overdue"].sum())
+
     def slugs(self, client_ids) -> list[str]:
         """The slugs of `client_ids`, in their order."""
         by_id = self.clients.set_index("client_id")["slug"]
@@ -66,6 +72,11 @@ def build_portfolio(
         code: amount for code, amount in frames.revenue.groupby("currency")["revenue"].sum().items()
     }
     rates = current_rates()
+    # As of `now`, like the open flags: the cadence is about today, not the period.
+    overdue = overdue_ids(
+        session, table["client_id"].tolist(), now, current_app.config["MEETING_CADENCE"]
+    )
+    table["meeting_overdue"] = table["client_id"].isin(overdue)
     return PortfolioReport(
         period=period,
         generated_at=now,

@@ -116,6 +116,9 @@ class ClientFiguresSchema(TierChangeSchema):
             "description": "Its flags, by flag (only flags it has): each flagged thread once"
         },
     )
+    meeting_overdue = fields.Boolean(
+        metadata={"description": "No meeting within its tier's cadence (TOUCHLINE_MEETING_CADENCE)"}
+    )
 
 
 class GroupCountSchema(Schema):
@@ -180,4 +183,10 @@ class PortfolioSchema(Schema):
     categories = fields.List(fields.Nested(CategorySchema))
     flags = fields.List(fields.Nested(FlagSchema))
     flags_total = fields.Integer(metadata={"description": "Flagged threads (all are listed)"})
+    meeting_overdue_clients = fields.Integer(
+        metadata={
+            "description": "Active clients overdue for a roadmap meeting at generated_at: none "
+            "held or planned within their tier's cadence (TOUCHLINE_MEETING_CADENCE)"
+        }
+    )
     clients = fields.List(fields.Nested(ClientFiguresSchema))
