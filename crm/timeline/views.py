@@ -29,7 +29,6 @@ from crm.extensions import db
 from crm.formatting import zone
 from crm.models import Client
 from crm.models.types import utcnow
-from crm.paging import page_links
 from crm.timeline.display import timeline_days
 from crm.timeline.hours import business_hours
 from crm.timeline.precontact import SECTION_TYPES, configured_card
@@ -65,7 +64,7 @@ def _check_settings(state) -> None:
 
 @bp.context_processor
 def _helpers() -> dict:
-    return page_links() | {
+    return {
         "source_link": source_link,
         "event_status": event_status,
         "kind_label": kind_label,
