@@ -5,18 +5,7 @@ are shown on the page that answers the form, once, and never stored in the
 clear (nor put in the session cookie, as a flashed message would be).
 """
 
-from contextlib import contextmanager
-
-from flask import (
-    Blueprint,
-    abort,
-    flash,
-    make_response,
-    redirect,
-    render_template,
-    request,
-    url_for,
-)
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from marshmallow import ValidationError
 from sqlalchemy import select
 from webargs.multidictproxy import MultiDictProxy
@@ -82,10 +71,16 @@ def user(user_id: int):
 @bp.post(f"/users/<{ID}:user_id>/roles")
 def user_roles(user_id: int):
     found = _user(user_id)
-    form = _user_form(found, RolesFormSchema())
+    try:
+        form = _load(RolesFormSchema(), request.form)
+    except ValidationError as error:
+        return _user_page(found, errors=_messages(error)), 422
     before = list(found.roles)
-    with _account_change(found):
+    try:
         set_roles(db.session, found, form["roles"])
+    except AccountError as error:
+        db.session.rollback()
+        return _user_page(found, errors={error.field: error.message}), error.status
     if list(found.roles) != before:
         detail = {"from": before, "to": list(found.roles)}
         audit(db.session, "user.roles", "user", found.email, detail)
@@ -97,10 +92,16 @@ def user_roles(user_id: int):
 @bp.post(f"/users/<{ID}:user_id>/active")
 def user_active(user_id: int):
     found = _user(user_id)
-    form = _user_form(found, ActiveFormSchema())
+    try:
+        form = _load(ActiveFormSchema(), request.form)
+    except ValidationError as error:
+        return _user_page(found, errors=_messages(error)), 422
     was = found.active
-    with _account_change(found):
+    try:
         set_active(db.session, found, form["active"])
+    except AccountError as error:
+        db.session.rollback()
+        return _user_page(found, errors={error.field: error.message}), error.status
     if was != found.active:
         action = "user.activate" if found.active else "user.deactivate"
         audit(db.session, action, "user", found.email)
@@ -113,11 +114,17 @@ def user_active(user_id: int):
 @bp.post(f"/users/<{ID}:user_id>/password")
 def user_password(user_id: int):
     found = _user(user_id)
-    form = _user_form(found, PasswordResetFormSchema())
+    try:
+        form = _load(PasswordResetFormSchema(), request.form)
+    except ValidationError as error:
+        return _user_page(found, errors=_messages(error)), 422
     generated = not form.get("password")
     password = form.get("password") or generate_password()
-    with _account_change(found):
+    try:
         set_password(found, password)
+    except AccountError as error:
+        db.session.rollback()
+        return _user_page(found, errors={error.field: error.message}), error.status
     audit(db.session, "user.password", "user", found.email, {"generated": generated})
     db.session.commit()
     message = f"New password set for {found.email}; their sessions are signed out."
@@ -189,26 +196,6 @@ def _user(user_id: int) -> User:
     if found is None:
         abort(404, f"There is no account {user_id}.")
     return found
-
-
-def _user_form(found: User, schema) -> dict:
-    """The form posted about an account, loaded; else its page again with the errors (422)."""
-    try:
-        return _load(schema, request.form)
-    except ValidationError as error:
-        abort(make_response(_user_page(found, errors=_messages(error)), 422))
-
-
-@contextmanager
-def _account_change(found: User):
-    """A change to an account; one the rules refuse is rolled back and the account's page
-    answers again with the error, at the status the refusal names."""
-    try:
-        yield
-    except AccountError as error:
-        db.session.rollback()
-        page = _user_page(found, errors={error.field: error.message})
-        abort(make_response(page, error.status))
 
 
 def _load(schema, values) -> dict:
