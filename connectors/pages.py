@@ -20,7 +20,6 @@ from crm.identities import IdentityConflict
 from crm.models import InboxRecord, IngestRun
 from crm.models.inbox import INBOX_STATUSES
 from crm.models.types import json_dumps
-from crm.paging import page_links
 
 bp = Blueprint("ingest", __name__)
 
@@ -33,11 +32,6 @@ CLIENT_LIST_LIMIT = 1000
 def pretty_json(value) -> str:
     """A stored record as people read it: indented, exact numbers, any script."""
     return json.dumps(json.loads(json_dumps(value)), indent=2, ensure_ascii=False)
-
-
-@bp.context_processor
-def _page_links():
-    return page_links()
 
 
 def _args(schema: Schema) -> dict:

@@ -132,7 +132,18 @@ class HintGroupSchema(Schema):
     suggestions = fields.List(fields.Nested(ClientSuggestionSchema))
 
 
-class IngestRunSchema(Schema):
+class RunCountsSchema(Schema):
+    """What a run did with its records, counted alike wherever a run is shown."""
+
+    total = fields.Integer()
+    accepted = fields.Integer()
+    duplicate = fields.Integer()
+    skipped = fields.Integer()
+    rejected = fields.Integer()
+    unmatched = fields.Integer()
+
+
+class IngestRunSchema(RunCountsSchema):
     run_id = fields.Integer(attribute="id")
     connector = fields.String()
     status = fields.String(
@@ -153,26 +164,14 @@ class IngestRunSchema(Schema):
         allow_none=True,
         metadata={"description": "Set when a finished run found no records in its file"},
     )
-    total = fields.Integer()
-    accepted = fields.Integer()
-    duplicate = fields.Integer()
-    skipped = fields.Integer()
-    rejected = fields.Integer()
-    unmatched = fields.Integer()
 
 
-class IngestSummarySchema(Schema):
+class IngestSummarySchema(RunCountsSchema):
     """As `flask ingest --json` prints it."""
 
     run_id = fields.Integer()
     connector = fields.String()
     status = fields.String()
-    total = fields.Integer()
-    accepted = fields.Integer()
-    duplicate = fields.Integer()
-    skipped = fields.Integer()
-    rejected = fields.Integer()
-    unmatched = fields.Integer()
     warning = fields.String(
         metadata={"description": "Only when the file held no records: nothing was imported"}
     )

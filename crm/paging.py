@@ -90,7 +90,7 @@ def page_schema(item_schema: type[Schema], name: str) -> type[Schema]:
 
 def page_links() -> dict:
     """A context processor's values: `page_url(n)`, this page at page n, filters kept
-    (templates/ingest/_pager.html draws the links with it)."""
+    (templates/_macros.html draws the links with it; crm/views.py offers it to every page)."""
 
     def page_url(number: int) -> str:
         args = request.args.to_dict() | {"page": number}

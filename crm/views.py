@@ -9,6 +9,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from crm.accounts.guard import landing_page
 from crm.extensions import db
+from crm.paging import page_links
 from crm.readiness import readiness
 
 bp = Blueprint("core", __name__)
@@ -49,3 +50,5 @@ def ready():
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
+    # Every list page's pager (templates/_macros.html) draws its links with `page_url`.
+    app.context_processor(page_links)

@@ -33,14 +33,8 @@ from crm.accounts.schemas import (
 from crm.accounts.tokens import create_token, revoke_token
 from crm.api import ID
 from crm.extensions import db
-from crm.paging import page_links
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
-
-
-@bp.context_processor
-def _page_links():
-    return page_links()
 
 
 # --- accounts ------------------------------------------------------------------------------

@@ -105,14 +105,7 @@ def devices(slug):
 @blp.alt_response(404, description="No client has this slug")
 def create_touch(data, slug):
     """Log a note, call or meeting; it goes on the timeline at `occurred_at` (default now)."""
-    client = _client(slug)
-    try:
-        event = log_touch(
-            db.session, client, **touch_arguments(data, zone(client.timezone), author_name())
-        )
-    except TouchError as error:
-        db.session.rollback()
-        abort(422, error.args[0], field=error.field)
+    event = _change(_client(slug), data, log_touch, touch_arguments)
     row = timeline_row(db.session, event.id)
     db.session.commit()
     return row
@@ -124,14 +117,7 @@ def create_touch(data, slug):
 @blp.alt_response(404, description="No client has this slug")
 def create_commitment(data, slug):
     """Promise the client something by `due_at`; the answer's `key` names it."""
-    client = _client(slug)
-    try:
-        commitment = make_commitment(
-            db.session, client, **commitment_arguments(data, zone(client.timezone), author_name())
-        )
-    except TouchError as error:
-        db.session.rollback()
-        abort(422, error.args[0], field=error.field)
+    commitment = _change(_client(slug), data, make_commitment, commitment_arguments)
     db.session.commit()
     return commitment
 
@@ -172,6 +158,17 @@ def _client(slug: str) -> Client:
     if client is None:
         _no_client(slug)
     return client
+
+
+def _change(client: Client, data: dict, change, arguments):
+    """A touch or commitment from its JSON, not yet committed; a refusal answers 422 naming
+    the field. `arguments` turns the JSON into what `change` takes (times in the client's
+    zone, signed by the token's owner)."""
+    try:
+        return change(db.session, client, **arguments(data, zone(client.timezone), author_name()))
+    except TouchError as error:
+        db.session.rollback()
+        abort(422, error.args[0], field=error.field)
 
 
 def _no_client(slug: str):

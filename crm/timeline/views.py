@@ -14,6 +14,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    make_response,
     redirect,
     render_template,
     request,
@@ -29,7 +30,6 @@ from crm.extensions import db
 from crm.formatting import zone
 from crm.models import Client
 from crm.models.types import utcnow
-from crm.paging import page_links
 from crm.timeline.display import timeline_days
 from crm.timeline.hours import business_hours
 from crm.timeline.precontact import SECTION_TYPES, configured_card
@@ -65,7 +65,7 @@ def _check_settings(state) -> None:
 
 @bp.context_processor
 def _helpers() -> dict:
-    return page_links() | {
+    return {
         "source_link": source_link,
         "event_status": event_status,
         "kind_label": kind_label,
@@ -106,9 +106,7 @@ def status_tone(status: str) -> str:
 
 @bp.get("/clients/<slug>")
 def client_page(slug: str):
-    client = _client_or_none(slug)
-    if client is None:
-        return _not_found(f"There is no client “{slug}”.")
+    client = _client_or_404(slug)
     query, errors = _load(TimelineQuerySchema(), request.args)
     page = None
     if not errors:
@@ -120,55 +118,31 @@ def client_page(slug: str):
 
 @bp.post("/clients/<slug>/touches")
 def log_touch_form(slug: str):
-    client = _client_or_none(slug)
-    if client is None:
-        return _not_found(f"There is no client “{slug}”.")
-    data, errors = _load(TouchSchema(), request.form)
-    if not errors:
-        try:
-            event = log_touch(
-                db.session, client, **touch_arguments(data, zone(client.timezone), author_name())
-            )
-        except TouchError as error:
-            db.session.rollback()
-            errors = {error.field or "_schema": [error.message]}
-        else:
-            db.session.commit()
-            flash(f"{event.kind.capitalize()} logged: {event.title}")
-            return redirect(url_for(".client_page", slug=slug, _anchor="timeline"))
+    client = _client_or_404(slug)
+    event, errors = _form_change(client, TouchSchema(), log_touch, touch_arguments)
+    if event:
+        flash(f"{event.kind.capitalize()} logged: {event.title}")
+        return redirect(url_for(".client_page", slug=slug, _anchor="timeline"))
     page = timeline_page(db.session, client.id)
     return _client_page(client, page=page, touch=(request.form, errors), status=422)
 
 
 @bp.post("/clients/<slug>/commitments")
 def commitment_form(slug: str):
-    client = _client_or_none(slug)
-    if client is None:
-        return _not_found(f"There is no client “{slug}”.")
-    data, errors = _load(CommitmentInSchema(), request.form)
-    if not errors:
-        try:
-            commitment = make_commitment(
-                db.session,
-                client,
-                **commitment_arguments(data, zone(client.timezone), author_name()),
-            )
-        except TouchError as error:
-            db.session.rollback()
-            errors = {error.field or "_schema": [error.message]}
-        else:
-            db.session.commit()
-            flash(f"Commitment recorded: {commitment.title}")
-            return redirect(url_for(".client_page", slug=slug))
+    client = _client_or_404(slug)
+    commitment, errors = _form_change(
+        client, CommitmentInSchema(), make_commitment, commitment_arguments
+    )
+    if commitment:
+        flash(f"Commitment recorded: {commitment.title}")
+        return redirect(url_for(".client_page", slug=slug))
     page = timeline_page(db.session, client.id)
     return _client_page(client, page=page, commitment=(request.form, errors), status=422)
 
 
 @bp.post("/clients/<slug>/commitments/<key>/done")
 def commitment_done_form(slug: str, key: str):
-    client = _client_or_none(slug)
-    if client is None:
-        return _not_found(f"There is no client “{slug}”.")
+    client = _client_or_404(slug)
     back = request.form.get("next") == "thread"
     target = (
         url_for(".thread_page", slug=slug, thread_type="commitment", key=key)
@@ -192,9 +166,7 @@ def commitment_done_form(slug: str, key: str):
 @bp.get("/clients/<slug>/threads")
 def threads_list(slug: str):
     """The full, paged list behind the card's and the briefing's "and N more"."""
-    client = _client_or_none(slug)
-    if client is None:
-        return _not_found(f"There is no client “{slug}”.")
+    client = _client_or_404(slug)
     query, errors = _load(ThreadListQuerySchema(), request.args)
     if errors:
         abort(400, description=_describe(errors))
@@ -214,9 +186,7 @@ def threads_list(slug: str):
 
 @bp.get("/clients/<slug>/threads/<thread_type>/<path:key>")
 def thread_page(slug: str, thread_type: str, key: str):
-    client = _client_or_none(slug)
-    if client is None:
-        return _not_found(f"There is no client “{slug}”.")
+    client = _client_or_404(slug)
     found = thread(db.session, client.id, thread_type, key)
     if found is None:
         return _not_found(f"{client.name} has no {thread_type} “{key}”.")
@@ -231,8 +201,28 @@ def thread_page(slug: str, thread_type: str, key: str):
 # --- helpers ---------------------------------------------------------------------
 
 
-def _client_or_none(slug: str) -> Client | None:
-    return db.session.scalar(select(Client).where(Client.slug == slug))
+def _client_or_404(slug: str) -> Client:
+    """The client the URL names; else the not-found page answers (404)."""
+    client = db.session.scalar(select(Client).where(Client.slug == slug))
+    if client is None:
+        abort(make_response(_not_found(f"There is no client “{slug}”.")))
+    return client
+
+
+def _form_change(client: Client, schema, change, arguments) -> tuple[object | None, dict]:
+    """A touch or commitment from the posted form, committed: (what it made, {}), else
+    (None, the errors by field) with nothing changed. `arguments` turns the form into
+    what `change` takes (times in the client's zone, signed by who is signed in)."""
+    data, errors = _load(schema, request.form)
+    if errors:
+        return None, errors
+    try:
+        made = change(db.session, client, **arguments(data, zone(client.timezone), author_name()))
+    except TouchError as error:
+        db.session.rollback()
+        return None, {error.field or "_schema": [error.message]}
+    db.session.commit()
+    return made, {}
 
 
 def _not_found(message: str):

@@ -106,7 +106,19 @@ class BriefingHealthSchema(Schema):
     drivers = fields.List(fields.Nested(BriefingHealthDriverSchema))
 
 
-class BriefingFlagSchema(Schema):
+class BriefingThreadLineSchema(Schema):
+    """What a flag and a talking point alike point at: a sum, the thread it stands in and
+    the events behind it (the PDF's links and the API's ids come from these)."""
+
+    amount = _money()
+    currency = fields.String(allow_none=True)
+    thread_type = fields.String(allow_none=True)
+    thread_key = fields.String(allow_none=True)
+    thread_url = fields.String(allow_none=True)
+    event_ids = _ids()
+
+
+class BriefingFlagSchema(BriefingThreadLineSchema):
     kind = fields.String(
         metadata={
             "description": "open_dispute, critical_alert, failed_payment, overdue_invoice, "
@@ -130,15 +142,9 @@ class BriefingFlagSchema(Schema):
         metadata={"description": "Settled in the period (solved late, paid after failing)"}
     )
     due_at = fields.DateTime(allow_none=True)
-    amount = _money()
-    currency = fields.String(allow_none=True)
     owner = fields.String(allow_none=True)
-    thread_type = fields.String(allow_none=True)
-    thread_key = fields.String(allow_none=True)
-    thread_url = fields.String(allow_none=True)
     aging_bucket = fields.String(allow_none=True)
     suggestion = fields.String(allow_none=True)
-    event_ids = _ids()
     count = fields.Integer(
         metadata={
             "description": "Threads this line tells of: critical alerts of one check on "
@@ -159,16 +165,10 @@ class BriefingAgingBucketSchema(Schema):
     event_ids = _ids()
 
 
-class BriefingTalkingPointSchema(Schema):
+class BriefingTalkingPointSchema(BriefingThreadLineSchema):
     kind = fields.String()
     text = fields.String()
     at = fields.DateTime(allow_none=True)
-    amount = _money()
-    currency = fields.String(allow_none=True)
-    thread_type = fields.String(allow_none=True)
-    thread_key = fields.String(allow_none=True)
-    thread_url = fields.String(allow_none=True)
-    event_ids = _ids()
 
 
 class BriefingTalkingPointsSchema(Schema):

@@ -49,26 +49,18 @@ def _check_settings(state) -> None:
 
 @bp.get("/clients/<slug>/briefing")
 def briefing_page(slug: str):
-    client, meeting_date, problem = _read(slug)
+    briefing, problem = _briefing(slug)
     if problem:
         return problem
-    try:
-        briefing = build_briefing(db.session, client, meeting_date)
-    except BeforeClient as refused:
-        return _error(400, str(refused))
     _audit("briefing.view", [briefing], {"format": "html"})
     return render_page(briefing)
 
 
 @bp.get("/clients/<slug>/briefing.pdf")
 def briefing_pdf_download(slug: str):
-    client, meeting_date, problem = _read(slug)
+    briefing, problem = _briefing(slug)
     if problem:
         return problem
-    try:
-        briefing = build_briefing(db.session, client, meeting_date)
-    except BeforeClient as refused:
-        return _error(400, str(refused))
     # Links in the PDF lead back to this app wherever the file travels.
     pdf = briefing_pdf(briefing, link_base=request.host_url)
     _audit("briefing.download", [briefing], {"format": "pdf"})
@@ -79,18 +71,21 @@ def briefing_pdf_download(slug: str):
     )
 
 
-def _read(slug: str):
-    """(client, meeting date, None), or (None, None, an error response)."""
+def _briefing(slug: str):
+    """(the client's briefing for the meeting day asked, None), or (None, an error response)."""
     client = db.session.scalar(select(Client).where(Client.slug == slug))
     if client is None:
-        return None, None, _error(404, f"There is no client “{slug}”.")
+        return None, _error(404, f"There is no client “{slug}”.")
     try:
         query = BriefingQuerySchema().load(request.args)
     except ValidationError as error:
         field, messages = next(iter(error.messages.items()))
         text = " ".join(messages) if isinstance(messages, list) else str(messages)
-        return None, None, _error(400, f"{field}: {text} Give the meeting day as YYYY-MM-DD.")
-    return client, query.get("date"), None
+        return None, _error(400, f"{field}: {text} Give the meeting day as YYYY-MM-DD.")
+    try:
+        return build_briefing(db.session, client, query.get("date")), None
+    except BeforeClient as refused:
+        return None, _error(400, str(refused))
 
 
 def _audit(action: str, briefings, detail: dict) -> None:
