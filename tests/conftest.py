@@ -14,6 +14,7 @@ end, so two runs never collide. Otherwise each session gets a SQLite file.
 """
 
 import os
+import threading
 
 import pytest
 
@@ -78,6 +79,7 @@ def app(request, _shared_app, database_url):
     config, extensions = dict(app.config), dict(app.extensions)
     with app.app_context():
         yield app
+        _join_job_threads()
         db.session.remove()
         _empty_all_tables()
         db.engine.dispose()
@@ -85,6 +87,15 @@ def app(request, _shared_app, database_url):
     app.config.update(config)
     app.extensions.clear()
     app.extensions.update(extensions)
+
+
+def _join_job_threads(timeout: float = 120) -> None:
+    """Let a job a test started in a thread (a batch without Redis) end before
+    the tables are emptied: left running, it would write its job's row, whose
+    id the next test's first job takes again, and that test would read it."""
+    for thread in threading.enumerate():
+        if thread.name.startswith("touchline-job-"):
+            thread.join(timeout)
 
 
 def _empty_all_tables() -> None:
