@@ -41,8 +41,8 @@ from crm.extensions import db
 from crm.models import Client, Entity, Event
 from crm.timeline.precontact import configured_card
 from factory import create_app
-from reports.briefing.build import build_briefing
 from reports.briefing.batch import Selection, find_clients, make_briefings
+from reports.briefing.build import build_briefing
 from reports.briefing.combined import write_combined_pdf
 from reports.briefing.render import briefing_html, briefing_pdf
 from reports.pdf import preload

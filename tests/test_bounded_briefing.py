@@ -9,8 +9,8 @@ from datetime import timedelta
 import pytest
 
 from crm.models.types import utcnow
-from reports.briefing.build import build_briefing
 from reports.briefing.bounds import SHOWN_FLAGS, SHOWN_POINTS
+from reports.briefing.build import build_briefing
 from reports.briefing.render import briefing_html
 from tests.factories import make_client, stored_event
 
