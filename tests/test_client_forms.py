@@ -8,7 +8,7 @@ from html.parser import HTMLParser
 import pytest
 from sqlalchemy import func, select
 
-from crm.clients import operations
+from crm.clients import members, operations
 from crm.extensions import db
 from crm.models import Client, Contact, Group, Identity
 from crm.signals import identities_mapped
@@ -355,23 +355,23 @@ def test_one_contact_or_identity_at_a_time(app):
     make_client("other", identities=[("zendesk", "9")])
     acme = make_client("acme")
     with mapped_hints() as sent:
-        ana = operations.add_contact(
+        ana = members.add_contact(
             db.session, acme, {"name": "Ana", "email": "Ana@Acme.example"}, started_by="web"
         )
-        operations.update_contact(db.session, acme, ana.id, {"role": "IT lead"}, started_by="web")
-        operations.add_identities(db.session, acme, [("Stripe", "cus_7")], started_by="web")
-        with pytest.raises(operations.IdentityTaken, match="zendesk 9 already belongs to other"):
-            operations.add_identities(db.session, acme, [("zendesk", "9")], started_by="web")
+        members.update_contact(db.session, acme, ana.id, {"role": "IT lead"}, started_by="web")
+        members.add_identities(db.session, acme, [("Stripe", "cus_7")], started_by="web")
+        with pytest.raises(members.IdentityTaken, match="zendesk 9 already belongs to other"):
+            members.add_identities(db.session, acme, [("zendesk", "9")], started_by="web")
     assert (ana.email, ana.role) == ("ana@acme.example", "IT lead")
     assert sent == [("email", "ana@acme.example"), ("stripe", "cus_7")]
     with pytest.raises(operations.ClientInputError, match="already a contact"):
-        operations.add_contact(
+        members.add_contact(
             db.session, acme, {"name": "Again", "email": "ana@acme.example"}, started_by="web"
         )
 
-    operations.remove_contact(db.session, acme, ana.id)
-    operations.remove_identity(db.session, acme, "stripe", "cus_7")
+    members.remove_contact(db.session, acme, ana.id)
+    members.remove_identity(db.session, acme, "stripe", "cus_7")
     db.session.commit()
     assert acme.contacts == [] and acme.identities == []
     with pytest.raises(operations.ClientInputError, match="acme has no identity stripe cus_7"):
-        operations.remove_identity(db.session, acme, "stripe", "cus_7")
+        members.remove_identity(db.session, acme, "stripe", "cus_7")

@@ -21,14 +21,21 @@ import unicodedata
 import zoneinfo
 from collections.abc import Iterable, Mapping
 
-from flask import current_app
-from sqlalchemy import func, select, true, tuple_
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from crm.identities import CASELESS_SYSTEMS, IdentityConflict, map_identity
-from crm.models import Client, Contact, Group, Identity
-from crm.signals import identities_mapped
+from crm.clients.errors import ClientInputError, DuplicateSlug
+from crm.clients.members import (
+    announce,
+    check_identities_free,
+    identity_pairs,
+    replace_contacts,
+    replace_identities,
+    text_or_none,
+)
+from crm.identities import map_identity
+from crm.models import Client, Group
 from crm.vocabulary import CLIENT_STATUSES, GROUP_KINDS, TIERS
 
 SLUG_PATTERN = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
@@ -52,25 +59,6 @@ CLIENT_FIELDS = {
 LIST_FIELDS = ("groups", "contacts", "identities")
 # The hint the resolver tries first: our own slug.
 SLUG_SYSTEM = "touchline"
-
-
-class ClientInputError(ValueError):
-    """Input a client cannot take; `field` is a dotted path into the input."""
-
-    status = 422
-
-    def __init__(self, field: str, message: str):
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
-
-
-class DuplicateSlug(ClientInputError):
-    status = 409
-
-
-class IdentityTaken(ClientInputError):
-    status = 409
 
 
 def slugify(text: str) -> str:
@@ -110,10 +98,10 @@ def create_client(session: Session, data: Mapping, *, started_by: str) -> Client
     """A new client from `data` (CLIENT_FIELDS plus optional groups, contacts,
     identities); the slug is derived from the name when not given."""
     _reject_unknown(data)
-    name = _text(data.get("name"))
+    name = text_or_none(data.get("name"))
     if not name:
         raise ClientInputError("name", "is required")
-    slug = _text(data.get("slug"))
+    slug = text_or_none(data.get("slug"))
     if not slug:
         slug = slugify(name)
         if not slug:
@@ -121,14 +109,14 @@ def create_client(session: Session, data: Mapping, *, started_by: str) -> Client
     fields = {key: data.get(key, default) for key, default in CLIENT_FIELDS.items()}
     fields |= {"name": name, "slug": slug}
     fields = _checked_fields(session, fields, client=None)
-    _check_identities_free(session, None, _identity_pairs(data.get("identities") or ()))
+    check_identities_free(session, None, identity_pairs(data.get("identities") or ()))
 
     client = Client(**fields)
     session.add(client)
     _flush_client(session, slug)
     new_hints = [(SLUG_SYSTEM, client.slug)]
     new_hints += _apply_lists(session, client, data)
-    _announce(new_hints, started_by)
+    announce(new_hints, started_by)
     return client
 
 
@@ -140,16 +128,16 @@ def update_client(session: Session, client: Client, data: Mapping, *, started_by
     """
     _reject_unknown(data)
     fields = {key: data[key] for key in CLIENT_FIELDS if key in data}
-    if "slug" in fields and not _text(fields["slug"]):
+    if "slug" in fields and not text_or_none(fields["slug"]):
         del fields["slug"]  # a blank slug on edit means "keep it"
-    if "name" in fields and not _text(fields["name"]):
+    if "name" in fields and not text_or_none(fields["name"]):
         raise ClientInputError("name", "is required")
     for key in ("tier", "timezone", "status"):
         if key in fields and fields[key] is None:
             raise ClientInputError(key, "cannot be empty")
     fields = _checked_fields(session, fields, client=client)
     if "identities" in data:
-        _check_identities_free(session, client, _identity_pairs(data["identities"] or ()))
+        check_identities_free(session, client, identity_pairs(data["identities"] or ()))
 
     old_slug = client.slug
     for key, value in fields.items():
@@ -159,7 +147,7 @@ def update_client(session: Session, client: Client, data: Mapping, *, started_by
     if client.slug != old_slug:
         map_identity(session, SLUG_SYSTEM, old_slug, client)
         new_hints.append((SLUG_SYSTEM, client.slug))
-    _announce(new_hints, started_by)
+    announce(new_hints, started_by)
     return client
 
 
@@ -170,7 +158,7 @@ def set_groups(session: Session, client: Client, groups: Iterable) -> None:
     chosen: list[Group] = []
     for index, group in enumerate(groups):
         kind, name = (group["kind"], group["name"]) if isinstance(group, Mapping) else group
-        kind, name = (_text(kind) or "").lower(), _text(name) or ""
+        kind, name = (text_or_none(kind) or "").lower(), text_or_none(name) or ""
         if kind not in GROUP_KINDS:
             raise ClientInputError(
                 f"groups.{index}.kind", f"{kind!r} is not one of {', '.join(GROUP_KINDS)}"
@@ -184,70 +172,6 @@ def set_groups(session: Session, client: Client, groups: Iterable) -> None:
     session.flush()
 
 
-def set_contacts(
-    session: Session, client: Client, contacts: Iterable[Mapping], *, started_by: str
-) -> None:
-    """Make the client's contacts exactly `contacts` ({id?, name, email, phone,
-    role}); those with an `id` update that contact. Emails are stored lower-cased."""
-    _announce(_set_contacts(session, client, contacts), started_by)
-
-
-def add_contact(session: Session, client: Client, data: Mapping, *, started_by: str) -> Contact:
-    values = _contact_values(data, "contact")
-    if values["email"] and values["email"] in {c.email for c in client.contacts}:
-        raise ClientInputError("contact.email", f"{values['email']} is already a contact")
-    contact = Contact(**values)
-    client.contacts.append(contact)
-    session.flush()
-    _announce([("email", contact.email)] if contact.email else [], started_by)
-    return contact
-
-
-def update_contact(
-    session: Session, client: Client, contact_id: int, data: Mapping, *, started_by: str
-) -> Contact:
-    """Change the fields of one contact that `data` has."""
-    contact = _own_contact(client, contact_id)
-    values = _contact_values({"name": contact.name} | dict(data), "contact")
-    old_email = contact.email
-    for key in values:
-        if key in data:
-            setattr(contact, key, values[key])
-    session.flush()
-    new_email = contact.email if contact.email != old_email else None
-    _announce([("email", new_email)] if new_email else [], started_by)
-    return contact
-
-
-def remove_contact(session: Session, client: Client, contact_id: int) -> None:
-    client.contacts.remove(_own_contact(client, contact_id))
-    session.flush()
-
-
-def set_identities(session: Session, client: Client, identities: Iterable, *, started_by: str):
-    """Make the client's identities exactly `identities`: (system, key) pairs or
-    {"system", "key"} mappings. One that names another client is refused with
-    IdentityTaken before anything changes."""
-    _announce(_set_identities(session, client, identities), started_by)
-
-
-def add_identities(session: Session, client: Client, identities: Iterable, *, started_by: str):
-    """Map each (system, key) to the client, keeping the ones it has."""
-    pairs = _identity_pairs(identities)
-    _check_identities_free(session, client, pairs)
-    _announce(_map_pairs(session, client, pairs), started_by)
-
-
-def remove_identity(session: Session, client: Client, system: str, key: str) -> None:
-    """Unmap one identity; records it already resolved stay with the client."""
-    (pair,) = _identity_pairs([(system, key)])
-    identity = next((i for i in client.identities if (i.system, i.external_key) == pair), None)
-    if identity is None:
-        raise ClientInputError("identities", f"{client.slug} has no identity {pair[0]} {pair[1]}")
-    client.identities.remove(identity)
-    session.flush()
-
-
 # --- helpers ----------------------------------------------------------------------
 
 
@@ -257,16 +181,11 @@ def _reject_unknown(data: Mapping) -> None:
             raise ClientInputError(key, "is not a client field")
 
 
-def _text(value) -> str | None:
-    if value is None:
-        return None
-    return str(value).strip() or None
-
-
 def _checked_fields(session: Session, fields: dict, client: Client | None) -> dict:
     """`fields` cleaned (blank text is None) and checked, or ClientInputError."""
     cleaned = {
-        key: (_text(value) if isinstance(value, str) else value) for key, value in fields.items()
+        key: (text_or_none(value) if isinstance(value, str) else value)
+        for key, value in fields.items()
     }
     if "tier" in cleaned and cleaned["tier"] not in TIERS:
         raise ClientInputError(
@@ -314,72 +233,10 @@ def _apply_lists(session: Session, client: Client, data: Mapping) -> list[tuple[
     if "groups" in data:
         set_groups(session, client, data["groups"] or ())
     if "contacts" in data:
-        new_hints += _set_contacts(session, client, data["contacts"] or ())
+        new_hints += replace_contacts(session, client, data["contacts"] or ())
     if "identities" in data:
-        new_hints += _set_identities(session, client, data["identities"] or ())
+        new_hints += replace_identities(session, client, data["identities"] or ())
     return new_hints
-
-
-def _set_contacts(session: Session, client: Client, contacts: Iterable[Mapping]) -> list:
-    """set_contacts without the signal; returns ("email", address) for new addresses."""
-    existing = {contact.id: contact for contact in client.contacts}
-    before = {contact.email for contact in client.contacts if contact.email}
-    kept: list[Contact] = []
-    seen: dict[str, int] = {}
-    for index, item in enumerate(contacts):
-        values = _contact_values(item, f"contacts.{index}")
-        email = values["email"]
-        if email in seen:
-            raise ClientInputError(
-                f"contacts.{index}.email", f"{email} is listed twice (contact {seen[email] + 1})"
-            )
-        if email:
-            seen[email] = index
-        contact_id = item.get("id")
-        if contact_id is None:
-            contact = Contact(**values)
-        else:
-            contact = existing.get(contact_id)
-            if contact is None:
-                raise ClientInputError(
-                    f"contacts.{index}.id", f"contact {contact_id} is not one of {client.slug}'s"
-                )
-            for key, value in values.items():
-                setattr(contact, key, value)
-        kept.append(contact)
-    client.contacts = kept
-    session.flush()
-    return [("email", email) for email in seen if email not in before]
-
-
-def _set_identities(session: Session, client: Client, identities: Iterable) -> list:
-    """set_identities without the signal; returns the pairs that are new."""
-    pairs = _identity_pairs(identities)
-    _check_identities_free(session, client, pairs)
-    for identity in list(client.identities):
-        if (identity.system, identity.external_key) not in pairs:
-            client.identities.remove(identity)
-    session.flush()
-    return _map_pairs(session, client, pairs)
-
-
-def _map_pairs(session: Session, client: Client, pairs: dict) -> list[tuple[str, str]]:
-    known = {(identity.system, identity.external_key) for identity in client.identities}
-    for (system, key), index in pairs.items():
-        try:
-            map_identity(session, system, key, client)
-        except IdentityConflict as conflict:  # taken since _check_identities_free
-            raise IdentityTaken(f"identities.{index}", str(conflict)) from None
-    return [pair for pair in pairs if pair not in known]
-
-
-def _announce(pairs: list[tuple[str, str]], started_by: str) -> None:
-    if pairs:
-        identities_mapped.send(
-            current_app._get_current_object(),
-            pairs=list(dict.fromkeys(pairs)),
-            started_by=started_by,
-        )
 
 
 def _find_group(session: Session, kind: str, name: str) -> Group:
@@ -397,70 +254,3 @@ def _find_group(session: Session, kind: str, name: str) -> Group:
         session.add(group)
         session.flush()
     return group
-
-
-def _contact_values(item: Mapping, where: str) -> dict:
-    name = _text(item.get("name"))
-    if not name:
-        raise ClientInputError(f"{where}.name", "is required")
-    email = _text(item.get("email"))
-    if email:
-        email = email.lower()
-        local, at, domain = email.partition("@")
-        if not (local and at and "." in domain) or " " in email:
-            raise ClientInputError(f"{where}.email", f"{email!r} is not an email address")
-    return {
-        "name": name[:200],
-        "email": email,
-        "phone": _text(item.get("phone")),
-        "role": _text(item.get("role")),
-    }
-
-
-def _own_contact(client: Client, contact_id: int) -> Contact:
-    contact = next((c for c in client.contacts if c.id == contact_id), None)
-    if contact is None:
-        raise ClientInputError("contact", f"contact {contact_id} is not one of {client.slug}'s")
-    return contact
-
-
-def _identity_pairs(identities: Iterable) -> dict[tuple[str, str], int]:
-    """Normalised, de-duplicated (system, key) pairs, in the order given, each
-    with its index in `identities` (for errors that name the item)."""
-    pairs: dict[tuple[str, str], int] = {}
-    for index, item in enumerate(identities):
-        system, key = (item["system"], item["key"]) if isinstance(item, Mapping) else item
-        system, key = (_text(system) or "").lower(), _text(key) or ""
-        if not system:
-            raise ClientInputError(f"identities.{index}.system", "is required")
-        if not key:
-            raise ClientInputError(f"identities.{index}.key", "is required")
-        if len(system) > 40 or len(key) > 200:
-            raise ClientInputError(
-                f"identities.{index}", "system is at most 40 characters and key at most 200"
-            )
-        if system in CASELESS_SYSTEMS:
-            key = key.lower()
-        pairs.setdefault((system, key), index)
-    return pairs
-
-
-def _check_identities_free(session: Session, client: Client | None, pairs: dict) -> None:
-    """Refuse identities that already name another client, naming the first."""
-    if not pairs:
-        return
-    taken = {
-        (system, key): slug
-        for system, key, slug in session.execute(
-            select(Identity.system, Identity.external_key, Client.slug)
-            .join(Client, Client.id == Identity.client_id)
-            .where(tuple_(Identity.system, Identity.external_key).in_(list(pairs)))
-            .where(Identity.client_id != client.id if client is not None else true())
-        )
-    }
-    for pair, index in pairs.items():
-        if pair in taken:
-            raise IdentityTaken(
-                f"identities.{index}",
-                f"identity {pair[0]} {pair[1]} already belongs to {taken[pair]}",
-            )
