@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from crm.extensions import db
 from crm.jobs.models import Job
+from factory import create_app
 from reports.briefing import batch, combined
 from tests.factories import make_client
 from tests.helpers import wait_for
@@ -43,6 +44,28 @@ def test_without_redis_a_batch_job_runs_outside_the_request(app, client, tmp_pat
     # each briefing a bookmark (the lists under them are each briefing's own headings)
     bookmarks = [item.title for item in document.outline if not isinstance(item, list)]
     assert bookmarks == ["Key clients", "Alpha Dental", "Beta Logistics"]  # the contents first
+
+
+def test_a_batch_in_a_thread_runs_in_the_app_that_queued_it(app, client, tmp_path):
+    """A shared Celery task belongs to the Celery app made last: run through it,
+    the job wrote its file under another Flask app's folder, and the download
+    of a finished job answered 404 (seen when a test had made an app of its own)."""
+    app.config["JOB_FILES_DIR"] = str(tmp_path / "ours")
+    create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+            "TESTING": True,
+            "JOB_FILES_DIR": str(tmp_path / "theirs"),
+        }
+    )
+    make_client("alpha", name="Alpha Dental", tier="key")
+    assert client.post("/briefings/jobs", data={"tier": "key", "format": "zip"}).status_code == 303
+    job = wait_for(db.session.scalars(select(Job.id)).one(), lambda job: job.finished, 60)
+    assert job.status == "done", job.error
+    assert [path.name for path in (tmp_path / "ours").iterdir()] == [job.result["file"]]
+    assert not (tmp_path / "theirs").exists()
+    with client.get(f"/jobs/{job.id}/download") as download:
+        assert download.status_code == 200
 
 
 def test_a_combined_pdf_renders_one_briefing_at_a_time(client, monkeypatch):

@@ -73,6 +73,15 @@ def enqueue(task, *args) -> None:
     celery.tasks[task.name].apply_async(args=args)
 
 
+def run_here(task, *args):
+    """Run `task` now, in this thread, as this app's Celery app knows it. Not
+    the task object itself: a shared task belongs to whichever Celery app was
+    made last, whose Flask app (and settings: the folder for job files, the
+    database) may be another one when a process holds several (the tests)."""
+    celery: Celery = current_app.extensions["celery"]
+    return celery.tasks[task.name].apply(args=args)
+
+
 def enqueue_after_commit(session, task, *args) -> None:
     """Send `task` once the caller commits, for work queued in the middle of a
     unit of work whose rows the worker must see. Without a broker the task

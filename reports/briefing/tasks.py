@@ -17,7 +17,7 @@ from flask import current_app
 
 from crm.extensions import db
 from crm.jobs import operations
-from crm.jobs.celery import enqueue
+from crm.jobs.celery import enqueue, run_here
 from crm.jobs.files import files_dir
 from crm.jobs.models import Job
 from crm.jobs.runner import RETRY_OPTIONS, JobFailed, reporter, running
@@ -83,7 +83,7 @@ def in_thread(job_id: int) -> threading.Thread:
     def run() -> None:
         with app.app_context():
             try:
-                make_batch.apply(args=(job_id,))
+                run_here(make_batch, job_id)
             finally:
                 db.session.remove()
 
