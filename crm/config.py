@@ -118,7 +118,7 @@ def from_environment(instance_path: str) -> dict:
         "BRIEFING_STALE_TICKET_DAYS": _int("TOUCHLINE_BRIEFING_STALE_TICKET_DAYS", 30),
         # Most briefings one web request makes (ZIP or combined PDF); bigger
         # batches are for `flask briefing --out`.
-        "BRIEFING_BATCH_MAX": _int("TOUCHLINE_BRIEFING_BATCH_MAX", 200),
+        "BRIEFING_BATCH_MAX": _int("TOUCHLINE_BRIEFING_BATCH_MAX", 20),
         # --- background jobs (crm.jobs) ---
         # Celery's broker and result store; unset, tasks run in-process.
         "REDIS_URL": os.environ.get("REDIS_URL") or None,

@@ -196,7 +196,8 @@ def test_a_batch_over_the_limit_is_sent_to_the_command_line(app, client):
     page = client.get("/briefings?tier=key")
 
     assert response.status_code == 400
-    assert "2 clients match, more than the 1 one download makes" in response.text
+    assert "2 clients match, more than the 1 one download makes while you wait" in response.text
+    assert "Make a ZIP in the background" in response.text
     assert "flask briefing --tier key --out briefings" in page.text
     assert "/briefings.zip?" not in page.text
 

@@ -40,7 +40,11 @@ from reports.briefing.render import briefing_pdf, pdf_filename
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_BATCH_MAX = 200
+# How many briefings one download makes while its request waits. A briefing's
+# PDF takes 0.5-2.5 s on a busy 2-core server, and the server gives a request
+# 60 s (TOUCHLINE_WEB_TIMEOUT): 20 fit with room to spare. 100 did not (issue
+# 19); bigger batches are background jobs, which have no limit.
+DEFAULT_BATCH_MAX = 20
 # In a ZIP, next to the PDFs, when some briefings could not be made.
 FAILURES_FILE = "FAILED.txt"
 

@@ -236,8 +236,9 @@ def _batch_to_make():
     limit = batch_max()
     if len(batch.clients) > limit:
         message = (
-            f"{len(batch.clients)} clients match, more than the {limit} one download makes: "
-            "narrow the selection, or make them with the command line."
+            f"{len(batch.clients)} clients match, more than the {limit} one download makes "
+            "while you wait: make them in the background (the job's page offers the file), "
+            "narrow the selection, or use the command line."
         )
         return None, None, (_batch_page(batch, meeting_date, message), 400)
     return batch, meeting_date, None
