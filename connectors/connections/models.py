@@ -42,6 +42,12 @@ class Connection(db.Model):
     failures: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     next_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Held by the one sync running now: set when it starts, renewed with each
+    # page it commits, cleared when it ends. A sync asking while another holds
+    # a lease fresher than crm.heartbeat's stale_after() is refused (two syncs
+    # of one connection would fetch the same pages and race for the cursor);
+    # a lease left by a killed process goes stale and the next sync takes it.
+    sync_lease_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_run_id: Mapped[int | None] = mapped_column(
         ForeignKey("ingest_runs.id", ondelete="SET NULL")
     )

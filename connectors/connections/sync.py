@@ -6,12 +6,17 @@ flight was stored with neither its records nor its cursor, and is fetched
 again (nothing written twice, nothing skipped). A sync that fails is counted;
 MAX_FAILURES in a row, or one a new attempt cannot mend (a revoked key, a
 missing scope), pause the connection with the reason.
+
+One sync of a connection runs at a time (`flask sync` from cron beside a
+worker's scheduled job, two admins' "sync now"): a sync first takes the
+connection's lease in one conditional UPDATE, which only one of two racing
+transactions can win, and renews it with every page it commits.
 """
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from connectors import registry
@@ -23,10 +28,19 @@ from connectors.pipeline import Pipeline
 from connectors.pipeline.pages import ingest_page
 from connectors.pipeline.runs import fail, finish, start_run
 from connectors.readers import UnreadableInput
+from crm.heartbeat import stale_after
 from crm.models import IngestRun
 from crm.models.types import utcnow
 
 MAX_FAILURES = 3
+
+
+class SyncBusy(Exception):
+    """Another sync of the connection holds its lease: this one did not start."""
+
+    def __init__(self, connection: Connection, since: datetime | None):
+        when = f" since {since:%Y-%m-%d %H:%M} UTC" if since else ""
+        super().__init__(f"{connection.name} is already syncing{when}; this sync did not start")
 
 
 def source_of(connection: Connection, transport: Transport | None = None) -> Source:
@@ -44,6 +58,7 @@ def due(session: Session, now: datetime | None = None) -> list[Connection]:
             .where(
                 Connection.status == "active",
                 (Connection.next_run_at.is_(None)) | (Connection.next_run_at <= now),
+                _lease_free(now),
             )
             .order_by(Connection.next_run_at.is_not(None), Connection.next_run_at, Connection.id)
         )
@@ -58,8 +73,10 @@ def sync(
     transport: Transport | None = None,
 ) -> IngestRun:
     """Pull every stream from its saved cursor; the run, finished or failed
-    (with the connection's failure counted, and it paused if it must)."""
+    (with the connection's failure counted, and it paused if it must).
+    Raises SyncBusy, having changed nothing, while another sync runs."""
     on_progress = on_progress or (lambda done: None)
+    _take_lease(session, connection)
     connector = registry.get(connection.vendor)
     run = start_run(session, connector.name, started_by, f"connection {connection.name}", None)
     connection.last_run_id = run.id
@@ -74,6 +91,7 @@ def sync(
 
                     def move_cursor(saved=saved, state=page.state):
                         saved.state = state
+                        connection.sync_lease_at = utcnow()
 
                     learnt |= ingest_page(
                         session, connector, run.id, page.body, page.filename, move_cursor
@@ -88,11 +106,34 @@ def sync(
         _failed(session, connection, run, error)
         raise
     finish(session, run)
+    connection.sync_lease_at = None
     connection.failures, connection.last_error = 0, None
     connection.next_run_at = _next(connection)
     session.commit()
     Pipeline(session).replay_matching(learnt, started_by=f"{started_by} (new identities)")
     return run
+
+
+def _lease_free(now: datetime):
+    """No sync holds the lease, or its holder stopped renewing it (killed)."""
+    return Connection.sync_lease_at.is_(None) | (Connection.sync_lease_at < now - stale_after())
+
+
+def _take_lease(session: Session, connection: Connection) -> None:
+    """Take the connection's lease and commit, or raise SyncBusy. One UPDATE
+    whose condition reads only the row it writes: of two transactions racing
+    for it, PostgreSQL re-checks the second against the first's committed
+    row, and SQLite lets one writer at a time, so exactly one wins."""
+    now = utcnow()
+    taken = session.execute(
+        update(Connection)
+        .where(Connection.id == connection.id, _lease_free(now))
+        .values(sync_lease_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    session.commit()  # expires `connection`: it is read again as committed
+    if not taken:
+        raise SyncBusy(connection, connection.sync_lease_at)
 
 
 def _state(session: Session, connection: Connection, stream: str) -> StreamState:
@@ -114,6 +155,7 @@ def _failed(session: Session, connection: Connection, run: IngestRun, error: Bas
         else (f"{type(error).__name__}: {error}")
     )
     fail(session, run, message)  # rolls back the page in flight first
+    connection.sync_lease_at = None
     connection.failures += 1
     connection.last_error = message
     connection.next_run_at = _next(connection)

@@ -8,7 +8,7 @@ from celery import shared_task
 from sqlalchemy import select
 
 from connectors.connections.models import Connection
-from connectors.connections.sync import due, sync
+from connectors.connections.sync import SyncBusy, due, sync
 from crm.extensions import db
 from crm.jobs import operations
 from crm.jobs.celery import enqueue
@@ -50,7 +50,10 @@ def sync_connection(self, job_id: int) -> None:
         connection = db.session.get(Connection, job.params["connection_id"])
         if connection is None:
             raise JobFailed("the connection was deleted")
-        run = sync(db.session, connection, job.params["started_by"], on_progress=reporter(job))
+        try:
+            run = sync(db.session, connection, job.params["started_by"], reporter(job))
+        except SyncBusy as busy:
+            raise JobFailed(str(busy)) from None
         if run.status == "failed":
             raise JobFailed(run.error or "the sync failed", run.summary())
         job.result = run.summary()

@@ -1,6 +1,6 @@
 """connections to vendors' APIs and their streams' cursors
 
-Revision ID: 0013
+Revision ID: 0014
 Revises: 0013
 Create Date: 2026-12-05
 
