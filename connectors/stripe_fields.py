@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from connectors.base import RecordError
 from connectors.stripe_versions import present, stand_ins
-from crm.identities import ClientHints
+from crm.identities import ClientHints, link_system
 
 # Stripe amounts are integers in the currency's minor unit. Per Stripe's
 # "Supported currencies" page, these zero-decimal currencies have no minor
@@ -188,9 +188,9 @@ def attributes(origin: Origin, f: Fields, object_id: str, **extra) -> dict:
 # invoice payment its invoice; whichever record ties one to its client
 # teaches it (CanonicalEvent.aliases), so the others find their client.
 SECONDARY = {
-    "charge": "stripe_charge",
-    "invoice": "stripe_invoice",
-    "payment_intent": "stripe_payment_intent",
+    "charge": link_system("stripe_charge"),
+    "invoice": link_system("stripe_invoice"),
+    "payment_intent": link_system("stripe_payment_intent"),
 }
 
 

@@ -28,48 +28,26 @@ until then each waits as unmatched.
 import re
 from collections.abc import Iterator
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load
+from marshmallow import EXCLUDE, Schema, fields, pre_load
 
-from connectors.base import CanonicalEvent, Connector, IdentityClaim, RecordError, Skip
-from connectors.fields import parse_datetime
+from connectors.base import CanonicalEvent, Connector, IdentityClaim, RecordError
 from connectors.lifecycle import Moment, implied
 from connectors.readers import Record
 from connectors.registry import register
+from connectors.zendesk_audits import TICKET_SYSTEM, ticket_event_events
+from connectors.zendesk_fields import (
+    REQUESTER_SYSTEM,
+    REQUIRED,
+    Time,
+    ZendeskId,
+    kind_of,
+    version_id,
+)
 from crm.identities import ClientHints
 
-OPEN_STATUSES = ("new", "open", "pending", "hold")
-RESOLVED_STATUSES = ("solved", "closed")
-REQUESTER_SYSTEM = "zendesk-user"
 API_URL = re.compile(r"^(https?://[^/]+)/api/v2/tickets/(\d+)(?:\.json)?")
 AGENT_URL = re.compile(r"^(?:https?://)?([^/]+/agent/tickets/\d+)")
-REQUIRED = {"required": "is required", "null": "is required"}
 STAND_INS = "_touchline_stand_ins"
-
-
-class ZendeskId(fields.Field):
-    """An id as the API sends it (a number) or a webhook does (text); for an
-    optional reference "" and 0 mean none, as placeholders and event webhooks
-    write it."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        if isinstance(value, bool) or not isinstance(value, int | str):
-            raise ValidationError("is not a Zendesk id")
-        text = str(value).strip()
-        if text in ("", "0") and not self.required:
-            return None
-        if not text.isdigit() or len(text) > 30:
-            raise ValidationError(f"{text!r} is not a Zendesk id")
-        return text
-
-
-class Time(fields.Field):
-    """ISO 8601, as Zendesk writes its times; always timezone-aware."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        try:
-            return parse_datetime(value)
-        except (TypeError, ValueError, AttributeError):
-            raise ValidationError("is not an ISO 8601 date or time") from None
 
 
 class TicketSchema(Schema):
@@ -147,13 +125,15 @@ class ZendeskConnector(Connector):
     def schema_applies(self, data: dict) -> bool:
         """Organizations and users are not tickets: convert reads them as
         identity claims."""
-        return not (_is_organization(data) or _is_user(data))
+        return not (_is_organization(data) or _is_user(data) or _is_ticket_event(data))
 
     def key_of(self, data: dict) -> str:
         if _is_organization(data):
             return f"organization:{data['organization'].get('id', '')}"
         if _is_user(data):
             return f"user:{data['user'].get('id', '')}"
+        if _is_ticket_event(data):
+            return f"ticket_event:{data['ticket_event'].get('id', '')}"
         return super().key_of(data)
 
     def convert(self, data: dict) -> list[CanonicalEvent | IdentityClaim]:
@@ -161,25 +141,18 @@ class ZendeskConnector(Connector):
             return [_organization_claim(data["organization"])]
         if _is_user(data):
             return [_user_claim(data["user"])]
+        if _is_ticket_event(data):
+            return ticket_event_events(data["ticket_event"])
         ticket_id, status = data["id"], data["status"]
-        if status in OPEN_STATUSES:
-            # Zendesk's clocks may stamp a new ticket's update a second
-            # before its creation: a version at or before the creation is it.
-            first_sight = data["updated_at"] <= data["created_at"]
-            kind = "ticket.opened" if first_sight else "ticket.updated"
-        elif status in RESOLVED_STATUSES:
-            kind = "ticket.resolved"
-        else:
-            raise Skip(
-                f"zendesk ticket {ticket_id} status {status!r} is not mapped; "
-                f"mapped: {', '.join(OPEN_STATUSES + RESOLVED_STATUSES)}"
-            )
+        # Zendesk's clocks may stamp a new ticket's update a second before
+        # its creation: a version at or before the creation is it.
+        kind = kind_of(ticket_id, status, creation=data["updated_at"] <= data["created_at"])
         updated = max(data["updated_at"], data["created_at"])
         via = data["via"] if isinstance(data["via"], dict) else {"channel": data["via"]}
         tags = data["tags"] if isinstance(data["tags"], list) else []
         event = CanonicalEvent(
             origin=self.name,
-            external_id=_version_id(ticket_id, updated),
+            external_id=version_id(ticket_id, updated),
             kind=kind,
             occurred_at=updated,
             hints=_hints(data),
@@ -201,9 +174,12 @@ class ZendeskConnector(Connector):
             priority=_clip(data["priority"], 32),
             category=_clip(data["type"], 80),
             assignee=data["assignee_id"],
-            # A requester who opens a ticket for their organization belongs
-            # to its client: their tickets without one then go there too.
-            aliases=(
+            # The ticket's id finds its client for its ticket events, which
+            # name nothing else. A requester who opens a ticket for their
+            # organization belongs to its client: their tickets without one
+            # then go there too.
+            aliases=((TICKET_SYSTEM, ticket_id),)
+            + (
                 ((REQUESTER_SYSTEM, data["requester_id"]),)
                 if data["organization_id"] and data["requester_id"]
                 else ()
@@ -213,25 +189,23 @@ class ZendeskConnector(Connector):
         return implied(
             event,
             opened=Moment(
-                created, _version_id(ticket_id, created), "new", detail=data["description"]
+                created, version_id(ticket_id, created), "new", detail=data["description"]
             ),
             closed=(
-                Moment(solved, _version_id(ticket_id, solved), detail="Status solved")
+                Moment(solved, version_id(ticket_id, solved), detail="Status solved")
                 if solved is not None and kind == "ticket.resolved"
                 else None
             ),
         )
 
 
-def _version_id(ticket_id: str, at) -> str:
-    """The id of the ticket as it stood at `at`: what its update then was called."""
-    return f"{ticket_id}@{at.isoformat().replace('+00:00', 'Z')}"
-
-
 def _unwrap(document: dict) -> list[tuple[str, dict]]:
     """(locator suffix, record) for each ticket or organization in a document."""
     users = _users_by_id(document.get("users"))
     metrics = _metrics_by_ticket(document.get("metric_sets"))
+    for many in TICKET_EVENTS:
+        if isinstance(document.get(many), list):
+            return [(f"{many}[{i}]", _ticket_event(e)) for i, e in enumerate(document[many])]
     if isinstance(document.get("tickets"), list):
         found = [(f"tickets[{i}]", t) for i, t in enumerate(document["tickets"])]
     elif isinstance(document.get("ticket"), dict):
@@ -250,6 +224,21 @@ def _unwrap(document: dict) -> list[tuple[str, dict]]:
         else (suffix, ticket)
         for suffix, ticket in found
     ]
+
+
+# The ticket event export's list and the Ticket Audits API's. Not a single
+# `audit`: a ticket's create response carries one beside the ticket, whose
+# creation the ticket itself says.
+TICKET_EVENTS = ("ticket_events", "audits")
+
+
+def _ticket_event(item):
+    """Marked as what it is (as an organization or a user record is), when it is an object."""
+    return {"ticket_event": item} if isinstance(item, dict) else item
+
+
+def _is_ticket_event(data: dict) -> bool:
+    return isinstance(data.get("ticket_event"), dict) and "id" not in data
 
 
 # Records that are not tickets but say who someone is: one name for a list of

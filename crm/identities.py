@@ -49,6 +49,20 @@ class ClientHints:
 
 
 _UNRESOLVED = object()
+
+# Systems whose keys each name one object (a charge, an invoice, a ticket),
+# not a client: learnt from the record that ties the object to its client,
+# so that others naming only it find their client. There is one per object,
+# thousands per client: a client's edit form neither lists nor replaces them.
+LINK_SYSTEMS: set[str] = set()
+
+
+def link_system(name: str) -> str:
+    """Declare `name` a link system (connectors do, for the ids they teach)."""
+    LINK_SYSTEMS.add(name)
+    return name
+
+
 # Systems whose keys are case-insensitive, stored lower-cased: mail domains
 # and addresses, and devices' hosts (crm.devices).
 CASELESS_SYSTEMS = ("domain", "email", "host")

@@ -301,6 +301,28 @@ def test_the_edit_form_posted_back_untouched_changes_nothing(client):
     assert sparse.customer_since is None and sparse.timezone == "UTC"
 
 
+def test_links_learnt_from_records_are_neither_listed_nor_dropped_by_the_form(client):
+    """A client has an identity per charge, invoice and ticket its records
+    taught (thousands, in time): its form lists the ones people keep."""
+    make_client(
+        "acme",
+        identities=[
+            ("stripe", "cus_1"),
+            ("stripe_charge", "ch_1"),
+            ("stripe_invoice", "in_1"),
+            ("zendesk-ticket", "155"),
+        ],
+    )
+    page = client.get("/clients/acme/edit").get_data(as_text=True)
+    form = _posted_as_is(page)
+    assert "cus_1" in form.values() and not {"ch_1", "in_1", "155"} & set(form.values())
+    form["identities-1-system"], form["identities-1-key"] = "domain", "acme.example"
+    assert client.post("/clients/acme/edit", data=form).status_code == 302
+    db.session.expire_all()
+    kept = db.session.scalars(select(Identity.system).order_by(Identity.system)).all()
+    assert kept == ["domain", "stripe", "stripe_charge", "stripe_invoice", "zendesk-ticket"]
+
+
 def test_a_failed_edit_keeps_what_was_typed_and_saves_nothing(client):
     make_client("other", identities=[("stripe", "cus_2")])
     make_client("acme", name="Acme", tier="new", emails=["ana@acme.example"])

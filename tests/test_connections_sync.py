@@ -85,6 +85,7 @@ def test_zendesk_pages_through_the_export_and_keeps_each_cursor(session, waits):
     assert all("include=users%2Cmetric_sets" in c.request.url for c in ticket_calls)
     assert connection.cursors() == {
         "organizations": {"start_time": 1451439486},
+        "ticket_events": {"start_time": 0},  # none yet
         "tickets": {"cursor": "t3"},
         "users": {"cursor": "u1"},
     }

@@ -62,9 +62,15 @@ def add_zendesk(
     ticket_pages: list[dict],
     *,
     ticket_cursor_start: str | None = None,
+    ticket_events: dict | None = None,
 ) -> None:
     """Organizations and users (one page each), then the ticket pages, each
-    answered to the cursor the page before gave."""
+    answered to the cursor the page before gave, then one page of ticket
+    events (`ticket_events`: a whole export page; none by default)."""
+    mock.get(
+        f"{ZENDESK}/api/v2/incremental/ticket_events.json",
+        json=ticket_events or {"ticket_events": [], "end_time": 0, "end_of_stream": True},
+    )
     organization = vendor("zendesk_organization_create_api_response.json")["organization"]
     organization["id"] = ORGANIZATION  # the tickets' organization (DERIVED)
     mock.get(

@@ -12,7 +12,7 @@ from sqlalchemy import select, true, tuple_
 from sqlalchemy.orm import Session
 
 from crm.clients.errors import ClientInputError, IdentityTaken
-from crm.identities import CASELESS_SYSTEMS, IdentityConflict, map_identity
+from crm.identities import CASELESS_SYSTEMS, LINK_SYSTEMS, IdentityConflict, map_identity
 from crm.models import Client, Contact, Identity
 from crm.signals import identities_mapped
 
@@ -127,6 +127,8 @@ def replace_identities(session: Session, client: Client, identities: Iterable) -
     pairs = identity_pairs(identities)
     check_identities_free(session, client, pairs)
     for identity in list(client.identities):
+        if identity.system in LINK_SYSTEMS:
+            continue  # learnt from records, not listed on the form
         if (identity.system, identity.external_key) not in pairs:
             client.identities.remove(identity)
     session.flush()

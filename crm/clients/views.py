@@ -29,6 +29,7 @@ from crm.clients.operations import (
 from crm.clients.schemas import DirectoryQuerySchema, filters_from
 from crm.extensions import db
 from crm.flags import LABELS, FlagSettings
+from crm.identities import LINK_SYSTEMS
 from crm.meetings.cadence import describe_cadence
 from crm.models import Client
 from crm.models.types import utcnow
@@ -191,6 +192,7 @@ def _values_of(client: Client | None) -> dict:
     identities = [
         {"system": i.system, "key": i.external_key}
         for i in sorted(client.identities, key=lambda i: (i.system, i.external_key))
+        if i.system not in LINK_SYSTEMS
     ]
     groups = "\n".join(f"{group.kind}: {group.name}" for group in client.groups)
     return {"fields": fields, "groups": groups} | _with_blank_rows(contacts, identities)

@@ -7,6 +7,9 @@ Exports"), in this order so that tickets find their identities:
 - users: cursor-based export (`after_cursor`)
 - tickets: cursor-based export (`after_cursor`), with the requesters and
   metric sets side-loaded, which the Zendesk connector reads
+- ticket_events: time-based export of every update's changes (`start_time` =
+  the last page's `end_time`), so a ticket solved and reopened between two
+  syncs shows both (connectors/zendesk_audits.py)
 
 Pages hold up to 1000 items (the documented maximum); exports are limited to
 10 requests a minute, which the 429s' Retry-After keeps us within.
@@ -95,12 +98,13 @@ class Users(CursorExport):
     items = "users"
 
 
-class Organizations(Stream):
-    """Time-based: Zendesk offers no cursor export of organizations."""
+class TimeExport(Stream):
+    """A time-based incremental export: `start_time` = the `end_time` of the
+    last page stored, until `end_of_stream` (Zendesk repeats the items at
+    the boundary second, which come again as duplicates)."""
 
-    name = "organizations"
-    cursor_field = "updated_at"
-    path = "/api/v2/incremental/organizations.json"
+    path: str
+    items: str
 
     def __init__(self, api: ZendeskApi):
         self.api = api
@@ -110,11 +114,29 @@ class Organizations(Stream):
         while True:
             document = self.api.get(self.path, {"start_time": start_time, "per_page": PER_PAGE})
             body = document.pop("_body")
-            items = document.get("organizations") or []
+            items = document.get(self.items) or []
             start_time = int(document.get("end_time") or start_time)
             yield Page(body, {"start_time": start_time}, len(items))
             if document.get("end_of_stream", True) or not items:
                 return
+
+
+class Organizations(TimeExport):
+    """Zendesk offers no cursor export of organizations."""
+
+    name = "organizations"
+    cursor_field = "updated_at"
+    path = "/api/v2/incremental/organizations.json"
+    items = "organizations"
+
+
+class TicketEvents(TimeExport):
+    """Every update's changes; the status changes go on the tickets' threads."""
+
+    name = "ticket_events"
+    cursor_field = "created_at"
+    path = "/api/v2/incremental/ticket_events.json"
+    items = "ticket_events"
 
 
 class ZendeskSource(Source):
@@ -138,4 +160,4 @@ class ZendeskSource(Source):
             )
 
     def streams(self) -> list[Stream]:
-        return [Organizations(self.api), Users(self.api), Tickets(self.api)]
+        return [Organizations(self.api), Users(self.api), Tickets(self.api), TicketEvents(self.api)]
