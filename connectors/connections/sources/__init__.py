@@ -1,9 +1,12 @@
 """The sources a connection can pull from, by vendor (the connector's name)."""
 
 from connectors.connections.sources.base import Page, Source, Stream
+from connectors.connections.sources.salesforce import SalesforceSource
 from connectors.connections.sources.stripe import StripeSource
 from connectors.connections.sources.zendesk import ZendeskSource
 
-SOURCES: dict[str, type[Source]] = {cls.vendor: cls for cls in (StripeSource, ZendeskSource)}
+SOURCES: dict[str, type[Source]] = {
+    cls.vendor: cls for cls in (SalesforceSource, StripeSource, ZendeskSource)
+}
 
 __all__ = ["SOURCES", "Page", "Source", "Stream"]
