@@ -323,6 +323,20 @@ def test_flags_read_most_severe_first_then_longest_waiting():
     assert rules.summary(flags) == ["1 open dispute", "2 late tickets", "1 overdue commitment"]
 
 
+def test_a_ticket_long_past_its_sla_ranks_above_a_fresh_password_reset():
+    """Severity follows harm: 38 days past the SLA is critical; a password reset
+    that missed its SLA yesterday is high, and even when urgent (critical too)
+    it has waited less, so it comes second."""
+    old = raised(title="Backups failing", sla_due_at=AT - 38 * DAY, opened_at=AT - 40 * DAY)
+    reset = raised(title="Password reset", sla_due_at=AT - DAY, opened_at=AT - 2 * DAY)
+    urgent = raised(
+        title="Password reset", sla_due_at=AT - DAY, opened_at=AT - 2 * DAY, priority="urgent"
+    )
+    assert (old.severity, reset.severity, urgent.severity) == ("critical", "high", "critical")
+    assert sorted([reset, old], key=rules.rank)[0] is old
+    assert sorted([urgent, old], key=rules.rank)[0] is old
+
+
 # --- ages ----------------------------------------------------------------------------
 
 

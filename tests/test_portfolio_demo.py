@@ -9,8 +9,10 @@ states, and the circles are recomputed here from those numbers.
 
 import csv
 import io
+import math
 import os
 import shutil
+import statistics
 from collections import Counter, defaultdict
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
@@ -19,6 +21,7 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import text
 
+from crm import money as money_rules
 from crm.clients.directory import MAX_PER_PAGE, DirectoryFilters, client_directory
 from crm.extensions import db
 from crm.flags import KINDS, LABELS, SEVERITIES
@@ -170,7 +173,18 @@ def test_the_overlap_of_the_circles(report):
     assert all(flagged[slug] == (True, True) for slug in overlap["both"])
 
 
-def test_suggested_tiers_apply_the_rules(report, period):
+def in_top_decile(figures: dict, population: int) -> set:
+    """The clients beaten or tied by no more than a tenth of `population`
+    (rounded up): ties across the boundary are all out."""
+    rank = max(1, math.ceil(population / 10))
+    return {
+        slug
+        for slug, figure in figures.items()
+        if figure > 0 and sum(other >= figure for other in figures.values()) <= rank
+    }
+
+
+def test_suggested_tiers_take_only_the_top_deciles(demo, report, period):
     recent = {
         slug
         for (slug,) in rows(
@@ -179,19 +193,41 @@ def test_suggested_tiers_apply_the_rules(report, period):
         )
     }
     assert len(recent) == 8  # the demo's new clients signed 20 to 80 days ago
-    for client in report["clients"]:
-        if client["slug"] in recent:
+    clients = report["clients"]
+    rates = money_rules.rates_from_config(demo.config)
+    revenue = {}
+    for client in clients:
+        converted = money_rules.total(
+            ((r["currency"], Decimal(r["amount"])) for r in client["revenue"]), rates
+        )
+        assert Decimal(client["revenue_total"]) == converted.amount, client["slug"]
+        revenue[client["slug"]] = converted.amount
+    tickets = {client["slug"]: client["tickets"] for client in clients}
+    key, problem = in_top_decile(revenue, len(clients)), in_top_decile(tickets, len(clients))
+    assert 0 < len(key) <= math.ceil(len(clients) / 10)
+    revenue_median = statistics.median(revenue.values())
+    tickets_median = statistics.median(tickets.values())
+    for client in clients:
+        slug, tier = client["slug"], client["tier"]
+        if slug in recent:
             expected = "new"
-        elif client["in_revenue_circle"]:
+        elif slug in key:
             expected = "key"
-        elif client["in_ticket_circle"]:
+        elif slug in problem:
             expected = "problem"
-        else:
+        elif (
+            (tier == "key" and (revenue[slug] <= 0 or revenue[slug] < revenue_median))
+            or (tier == "problem" and (tickets[slug] == 0 or tickets[slug] < tickets_median))
+            or tier == "new"
+        ):
             expected = "standard"
-        assert client["suggested_tier"] == expected, client["slug"]
+        else:
+            expected = tier
+        assert client["suggested_tier"] == expected, slug
     changes = {c["slug"] for c in report["tier_changes"]}
-    assert changes == {c["slug"] for c in report["clients"] if c["suggested_tier"] != c["tier"]}
+    assert changes == {c["slug"] for c in clients if c["suggested_tier"] != c["tier"]}
     assert changes
+    assert len(changes) < len(clients) / 2  # suggestions, not a reshuffle
 
 
 def test_clients_per_time_zone_and_language(report, period):

@@ -96,8 +96,9 @@ def test_revenue_adds_up_across_currencies_at_the_stated_rates(app, client, monk
 def test_accepting_a_suggestion_changes_the_tier(client):
     big = make_client("big", name="Big Dental", tier="standard", customer_since=LONG_AGO)
     small = make_client("small", tier="standard", customer_since=LONG_AGO)
-    payment(big, "2026-02-01T10:00:00", "900")
-    payment(small, "2026-02-01T10:00:00", "100")
+    # in the reporting currency: revenue without an exchange rate is not ranked
+    payment(big, "2026-02-01T10:00:00", "900", currency="USD")
+    payment(small, "2026-02-01T10:00:00", "100", currency="USD")
     db.session.commit()
 
     page = client.get("/reports/portfolio", query_string=PERIOD).get_data(as_text=True)

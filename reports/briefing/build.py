@@ -27,6 +27,7 @@ from crm.clients.lifespan import check_day
 from crm.formatting import zone as client_zone
 from crm.models import Client, Event, is_meeting
 from crm.models.types import utcnow
+from crm.money import rates_from_config
 from crm.vocabulary import SETTING_GROUP_KINDS
 from reports.briefing.bounds import bound
 from reports.briefing.flags import (
@@ -37,6 +38,7 @@ from reports.briefing.flags import (
 )
 from reports.briefing.frames import Window, load_frames
 from reports.briefing.model import Briefing, ClientSummary, Period
+from reports.briefing.money import money_totals
 from reports.briefing.numbers import chart_months, health, period_numbers
 from reports.briefing.snapshot import Scope, Snapshot
 from reports.briefing.talking_points import CAMPAIGN_WINDOW, talking_points
@@ -106,6 +108,9 @@ def build_briefing(
         aging=aging_summary(flags),
         talking_points=points,
         numbers=numbers,
+    )
+    briefing.money = money_totals(
+        briefing.aging, numbers.revenue, rates_from_config(current_app.config)
     )
     _link(briefing)
     bound(briefing)

@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from crm import flags as rules
 from crm.flags import SEVERITIES  # noqa: F401 - most severe first; flags rank in this order
+from crm.money import Total
 
 # A flag's kind as the briefing names it ("Late ticket").
 KIND_LABELS = {kind: label.capitalize() for kind, label in rules.LABELS.items()}
@@ -214,6 +215,22 @@ class Period:
 
 
 @dataclass
+class MoneyTotals:
+    """The briefing's sums across currencies in the reporting currency
+    (crm.money), and the rates they were converted at."""
+
+    reporting: str
+    rates_stated: str
+    aging: list[Total]  # one per aging bucket, in the buckets' order
+    overdue: Total  # every overdue invoice
+    invoiced: Total
+    collected: Total
+    refunded: Total
+    aging_converted: bool  # whether the aging table needs a converted row
+    revenue_converted: bool  # whether the revenue table does
+
+
+@dataclass
 class Briefing:
     client: ClientSummary
     period: Period
@@ -229,3 +246,4 @@ class Briefing:
     severity_counts: dict[str, int] = field(default_factory=dict)  # over every flag
     more_flags: int = 0  # lines not shown
     more_flags_url: str | None = None
+    money: MoneyTotals | None = None  # set by reports.briefing.money

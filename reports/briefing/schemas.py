@@ -7,7 +7,7 @@ offset.
 
 from marshmallow import EXCLUDE, Schema, fields, pre_load
 
-from crm.schemas import Day
+from crm.schemas import Day, MoneyTotalSchema
 
 
 class BriefingQuerySchema(Schema):
@@ -254,6 +254,19 @@ class BriefingNumbersSchema(Schema):
         return None if median is None else round(median.total_seconds())
 
 
+class BriefingMoneySchema(Schema):
+    reporting = fields.String(metadata={"description": "The reporting currency"})
+    rates_stated = fields.String(metadata={"description": "The exchange rates used"})
+    aging = fields.List(
+        fields.Nested(MoneyTotalSchema),
+        metadata={"description": "Each aging bucket's overdue invoices, in `aging`'s order"},
+    )
+    overdue = fields.Nested(MoneyTotalSchema)
+    invoiced = fields.Nested(MoneyTotalSchema)
+    collected = fields.Nested(MoneyTotalSchema)
+    refunded = fields.Nested(MoneyTotalSchema)
+
+
 class BriefingSchema(Schema):
     client = fields.Nested(BriefingClientSummarySchema)
     period = fields.Nested(BriefingPeriodSchema)
@@ -271,3 +284,8 @@ class BriefingSchema(Schema):
     aging = fields.List(fields.Nested(BriefingAgingBucketSchema))
     talking_points = fields.Nested(BriefingTalkingPointsSchema)
     numbers = fields.Nested(BriefingNumbersSchema)
+    money = fields.Nested(
+        BriefingMoneySchema,
+        allow_none=True,
+        metadata={"description": "Sums across currencies in the reporting currency (crm.money)"},
+    )

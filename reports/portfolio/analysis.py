@@ -11,18 +11,13 @@ its own revenue circle, and "the revenue circle" is their union: a client
 that makes much of the yen revenue counts as much as one that makes much of
 the euro revenue.
 
-**Suggested tiers**, first rule that applies:
-1. new: a customer for under 90 days at the end of the period (before that,
-   neither its revenue nor its tickets say much yet; a new client's set-up
-   work fills the ticket circle, which must not make it a "problem");
-2. key: in a revenue circle (whether or not also in the ticket circle);
-3. problem: in the ticket circle but not in a revenue circle;
-4. standard: anything else (including a client whose `customer_since` is
-   unknown and who is in neither circle).
+Suggested tiers are reports.portfolio.tiers': calibrated on the portfolio, in
+the reporting currency, not on these circles (which would move most of a flat
+portfolio at once).
 """
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from fractions import Fraction
 
 import numpy as np
@@ -33,7 +28,6 @@ from crm.formatting import whole_days
 from reports.portfolio.frames import FLAG_COLUMNS
 
 PARETO_SHARE = Fraction(4, 5)
-NEW_CUSTOMER_DAYS = 90
 TOP_CATEGORIES = 10
 UNCATEGORISED = "uncategorised"
 UNKNOWN = "unknown"
@@ -137,47 +131,6 @@ def eighty_twenty(revenue: pd.DataFrame, tickets: pd.DataFrame) -> EightyTwenty:
     )
 
 
-def suggest_tiers(clients: pd.DataFrame, picture: EightyTwenty, as_of: date) -> pd.DataFrame:
-    """One row per client: client_id, tier, suggested_tier, reason (see the
-    module's docstring for the rules and their precedence)."""
-    ids = clients["client_id"].astype(int)
-    # plain ints (None when unknown): a Series would make them floats
-    days = [
-        (as_of - since).days if isinstance(since, date) else None
-        for since in clients["customer_since"]
-    ]
-    is_new = np.array([n is not None and n < NEW_CUSTOMER_DAYS for n in days], dtype=bool)
-    in_revenue = ids.isin(picture.revenue_members).to_numpy()
-    in_tickets = ids.isin(picture.ticket_members).to_numpy()
-    suggested = np.select(
-        [is_new, in_revenue, in_tickets & ~in_revenue],
-        ["new", "key", "problem"],
-        default="standard",
-    )
-    reasons = []
-    for client_id, tier, since_days, many_tickets in zip(
-        ids, suggested, days, in_tickets, strict=True
-    ):
-        if tier == "new":
-            reasons.append(f"a customer for {since_days} days")
-        elif tier == "key":
-            currencies = ", ".join(picture.currencies_of(client_id))
-            also = " and in the ticket circle" if many_tickets else ""
-            reasons.append(f"in the revenue circle ({currencies}){also}")
-        elif tier == "problem":
-            reasons.append("in the ticket circle, not in a revenue circle")
-        else:
-            reasons.append("in neither circle")
-    return pd.DataFrame(
-        {
-            "client_id": ids.to_numpy(),
-            "tier": clients["tier"].to_numpy(),
-            "suggested_tier": suggested,
-            "reason": reasons,
-        }
-    )
-
-
 def clients_per(clients: pd.DataFrame, tickets: pd.DataFrame, column: str) -> pd.DataFrame:
     """Clients and their tickets in the period per value of `column`
     ("timezone", "language"), most clients first; a missing value is "unknown"."""
@@ -261,9 +214,10 @@ def client_table(
     flags: pd.DataFrame,
 ) -> pd.DataFrame:
     """One row per client with its figures: revenue in each currency
-    (`revenue_EUR`, ...; empty where it paid nothing in that currency),
-    tickets, whether it is in each circle, tier and suggested tier, and its
-    open flags. Alphabetical by name."""
+    (`revenue_EUR`, ...; empty where it paid nothing in that currency), all of
+    it in the reporting currency (`revenue_total`, `revenue_unconverted`: from
+    the suggestions, reports.portfolio.tiers), tickets, whether it is in each
+    circle, tier and suggested tier, and its open flags. Alphabetical by name."""
     table = clients.merge(suggestions.drop(columns="tier"), on="client_id", how="left")
     # the revenue frame has one row per client and currency
     by_currency = revenue.pivot(index="client_id", columns="currency", values="revenue")

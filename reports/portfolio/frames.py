@@ -7,8 +7,9 @@ clients count.
 
 **Revenue** is money collected in the period: payments received minus
 refunds issued, from the timeline's billing events, per client and currency.
-Amounts are never converted between currencies (Touchline holds no exchange
-rates): analysis takes the 80/20 of each currency on its own. A payment
+The frame keeps each currency apart: analysis takes the 80/20 of each
+currency on its own, and reports.portfolio.tiers converts at the stated rates
+(crm.money) to rank clients. A payment
 without a currency is counted under "XXX", ISO 4217's code for "no currency".
 
 **Tickets** are the ticket threads opened in the period (one per ticket,

@@ -20,6 +20,7 @@ from reports.portfolio.analysis import FLAG_LABELS
 from reports.portfolio.frames import FLAG_COLUMNS
 from reports.portfolio.period import Period
 from reports.portfolio.report import PortfolioReport
+from reports.portfolio.tiers import TOP_SHARE
 
 # The page and the PDF list this many flags, tier changes and circle members;
 # the API and the CSV have them all.
@@ -119,15 +120,20 @@ def page_size() -> str:
 
 
 def portfolio_csv(report: PortfolioReport) -> str:
-    """One row per client: its figures, circles, flags and suggested tier."""
+    """One row per client: its figures, circles, flags and suggested tier; its
+    revenue in the reporting currency with the rates used, and in each currency."""
     table = report.clients.drop(columns="client_id")
-    leading = ["slug", "name", "tier", "suggested_tier", "reason"]
+    # the revenue in the reporting currency, then in each original currency (revenue_EUR, ...)
+    leading = ["slug", "name", "tier", "suggested_tier", "reason", "reporting_currency"]
+    leading += ["revenue_total", "revenue_unconverted"]
     table = table[leading + [c for c in table.columns if c not in leading]]
+    table.insert(leading.index("revenue_unconverted") + 1, "exchange_rates", report.rates_stated)
+    texts = ("name", "slug", "reason", "account_manager", "timezone", "language")
     for column in table.columns:
-        if column.startswith("revenue_"):
-            table[column] = table[column].map(_csv_amount)
-        elif column in ("name", "slug", "reason", "account_manager", "timezone", "language"):
+        if column in (*texts, "revenue_unconverted"):
             table[column] = table[column].map(_no_formula)
+        elif column.startswith("revenue_"):
+            table[column] = table[column].map(_csv_amount)
     buffer = io.StringIO()
     table.to_csv(buffer, index=False, lineterminator="\n")
     return buffer.getvalue()
@@ -235,6 +241,7 @@ def _template_helpers(data: dict) -> dict:
         "largest_category": largest_category,
         "clients_by_slug": clients,
         "tiers": TIERS,
+        "top_share": f"{float(TOP_SHARE):.0%}",
         "tier_counts": tier_counts,
         "utc_offsets": offsets,
         "flags_shown": FLAGS_SHOWN,

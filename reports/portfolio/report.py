@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from crm.flags import FlagSettings
 from crm.meetings.cadence import overdue_ids
 from crm.money import Total, current_rates, total
-from reports.portfolio import analysis
+from reports.portfolio import analysis, tiers
 from reports.portfolio.frames import read_frames
 from reports.portfolio.period import Period
 
@@ -64,14 +64,15 @@ def build_portfolio(
     settings = settings or FlagSettings.from_config(current_app.config)
     frames = read_frames(session, period, now, settings)
     picture = analysis.eighty_twenty(frames.revenue, frames.tickets)
-    suggestions = analysis.suggest_tiers(frames.clients, picture, as_of=period.end)
+    rates = current_rates()
+    suggestions = tiers.suggest_tiers(frames.clients, frames.revenue, frames.tickets, rates, period)
     table = analysis.client_table(
         frames.clients, frames.revenue, frames.tickets, picture, suggestions, frames.flags
     )
     revenue_totals = {
         code: amount for code, amount in frames.revenue.groupby("currency")["revenue"].sum().items()
     }
-    rates = current_rates()
+    table["reporting_currency"] = rates.reporting
     # As of `now`, like the open flags: the cadence is about today, not the period.
     overdue = overdue_ids(
         session, table["client_id"].tolist(), now, current_app.config["MEETING_CADENCE"]

@@ -106,6 +106,11 @@ class ClientFiguresSchema(TierChangeSchema):
     language = fields.String(allow_none=True)
     account_manager = fields.String(allow_none=True)
     revenue = fields.List(fields.Nested(RevenueSchema))
+    reporting_currency = fields.String()
+    revenue_total = _exact("Its revenue in the reporting currency (crm.money's rates)")
+    revenue_unconverted = fields.String(
+        metadata={"description": "Revenue in currencies without a rate, left out of revenue_total"}
+    )
     tickets = fields.Integer()
     in_revenue_circle = fields.Boolean()
     in_ticket_circle = fields.Boolean()
