@@ -18,7 +18,7 @@ shape), stands as it is at `_info.lastUpdated`, and closes at `closedDate`
 
 import re
 from datetime import datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 from connectors.accounting import Reader, money_text
 from connectors.base import CanonicalEvent, IdentityClaim, RecordError, Skip
@@ -260,7 +260,10 @@ def monthly(amount: Decimal | None, cycle: str | None) -> Decimal | None:
     months = CYCLE_MONTHS.get(re.sub(r"[^a-z]", "", (cycle or "").lower()))
     if amount is None or months is None:
         return None
-    return (amount / months).quantize(Decimal("0.01"))
+    try:
+        return (amount / months).quantize(Decimal("0.01"))
+    except InvalidOperation:  # beyond any column: the amount itself is checked when written
+        return None
 
 
 def agreement(f: Reader) -> list[CanonicalEvent]:

@@ -5,6 +5,7 @@ entry, an agreement) and data built to ConnectWise's documented shapes
 
 import copy
 import json
+import random
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -275,3 +276,33 @@ def test_the_renewal_is_in_what_lies_ahead(runner, session, tmp_path, acme):
     at = datetime(2026, 12, 31, tzinfo=UTC) - timedelta(days=30)
     due = session.scalars(select(Entity).where(Entity.type == "renewal")).all()
     assert [e.key for e in due if flags.renewal_due(e, at)] == ["agreement-41"]
+
+
+JUNK = (None, "", "x", 0, -1, 1.5, True, [], {}, [1], {"a": 1}, "2005-13-45T99:00:00Z",
+        10**40, 1.23456, "9" * 300)  # fmt: skip
+
+
+def _mangled(document, rng: random.Random, depth: int = 0):
+    """The document with a few values, at any depth, replaced by junk."""
+    document = copy.deepcopy(document)
+    if isinstance(document, dict) and document:
+        for _ in range(rng.randint(1, 3)):
+            key = rng.choice(list(document))
+            if depth < 3 and isinstance(document[key], dict) and rng.random() < 0.3:
+                document[key] = _mangled(document[key], rng, depth + 1)
+            else:
+                document[key] = rng.choice(JUNK)
+    return document
+
+
+def test_mangled_records_never_crash_and_read_again_add_nothing(runner, session, tmp_path, acme):
+    samples = []
+    for path in (COMPANY, TICKET, TICKET_2017, NOTES, TIME_ENTRY, AGREEMENT, AGREEMENTS, CALLBACK):
+        found = load(path)
+        samples += found if isinstance(found, list) else [found]
+    rng = random.Random(11)
+    documents = [_mangled(rng.choice(samples), rng) for _ in range(300)] + samples
+    first = ingest(runner, tmp_path, documents)
+    assert sum(first) == len(documents) and first[0] > 0 and first[3] > 0
+    again = ingest(runner, tmp_path, documents)
+    assert (again[0], again[3]) == (0, first[3])
