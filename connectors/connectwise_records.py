@@ -276,7 +276,9 @@ def agreement(f: Reader) -> list[CanonicalEvent]:
     end = None if f.raw("noEndingDateFlag") is True else f.time("endDate")
     amount = f.money("billAmount")
     currency = f.part("currency").currency("isoCode")
-    cycle = f.part("billingCycle").text("name") or f.text("billCycle")
+    # `billingCycle` names the cycle; older answers give only `billCycleId`,
+    # an id of the instance's own setup table, which says no length.
+    cycle = f.part("billingCycle").text("name")
     status = (f.text("agreementStatus") or "").lower()
     per_month = monthly(amount, cycle)
     attributes = {
@@ -284,6 +286,7 @@ def agreement(f: Reader) -> list[CanonicalEvent]:
         "agreement_type": f.part("type").text("name"),
         "agreement_status": f.text("agreementStatus"),
         "billing_cycle": cycle,
+        "bill_cycle_id": f.text("billCycleId"),
         "recurring": True,
         "monthly_amount": None if per_month is None else str(per_month),
         "start_date": _iso(start),

@@ -192,6 +192,14 @@ def test_agreements_are_recurring_revenue_and_renewals(runner, session, tmp_path
     assert "agreement-42" not in renewals  # no end date: nothing to renew
 
 
+def test_an_older_agreement_with_only_a_cycle_id_keeps_its_amount(runner, session, tmp_path, acme):
+    older = {k: v for k, v in load(AGREEMENTS)[0].items() if k != "billingCycle"}
+    assert ingest(runner, tmp_path, [older | {"billCycleId": 1}]) == (1, 0, 0, 0, 0)
+    started = session.scalars(select(Event).where(Event.kind == "subscription.created")).one()
+    assert started.amount == Decimal("2500") and started.attributes["bill_cycle_id"] == "1"
+    assert "monthly_amount" not in started.attributes
+
+
 def test_an_agreement_read_again_with_a_later_end_is_due_then(runner, session, tmp_path, acme):
     gold = load(AGREEMENTS)[0]
     ingest(runner, tmp_path, [gold])
