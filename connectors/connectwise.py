@@ -24,11 +24,10 @@ agreement is a subscription with its recurring amount, and a renewal due
 at its end date; a configuration is a device of the client's inventory.
 """
 
-import json
 import re
 from collections.abc import Iterator
 
-from marshmallow import INCLUDE, Schema, fields
+from marshmallow import INCLUDE, Schema, fields, post_load
 
 from connectors.accounting import Reader, needs_fetch, parse_iso_time, unwrapped
 from connectors.base import Connector, DeviceProfile, RecordError, Skip
@@ -42,8 +41,10 @@ from connectors.connectwise_records import (
 )
 from connectors.readers import Record, format_of, read_records
 from connectors.registry import register
+from crm import jsontext
 
 ORIGIN = "connectwise"
+CALLBACK = "_callback"
 TYPES = ("company", "ticket", "note", "time_entry", "agreement", "configuration")
 # The lists of an export document, by the names it may give them.
 LISTS = {
@@ -131,6 +132,11 @@ class CallbackSchema(Schema):
     id = fields.Raw(required=True, data_key="ID")
     entity = fields.Raw(load_default=None, allow_none=True, data_key="Entity")
 
+    @post_load
+    def marked(self, data, **kwargs):
+        """Marked as a callback the schema read, for convert."""
+        return {CALLBACK: data}
+
 
 @register
 class ConnectWiseConnector(Connector):
@@ -171,8 +177,8 @@ class ConnectWiseConnector(Connector):
     def convert(self, data: dict) -> list:
         found = typed(data)
         if found is None:
-            if "action" in data and "type" in data:  # a callback, as the schema loaded it
-                return _callback(data)
+            if CALLBACK in data:  # a callback, as the schema loaded it
+                return _callback(data[CALLBACK])
             raise RecordError(
                 None,
                 "is not a ConnectWise company, ticket, note, time entry, agreement "
@@ -218,8 +224,8 @@ def _callback_entity(body: dict) -> dict:
     entity = body.get("Entity")
     if isinstance(entity, str):
         try:
-            entity = json.loads(entity)
-        except ValueError:
+            entity = jsontext.loads(entity)
+        except ValueError:  # JSONLimitError too: convert rejects it by name
             return body
     if kind is None or str(body.get("Action", "")).lower() == "deleted":
         return body
@@ -227,12 +233,15 @@ def _callback_entity(body: dict) -> dict:
 
 
 def _callback(data: dict) -> list:
-    what = f"connectwise {str(data['type']).lower()} {data['id']} ({data['action']})"
-    if str(data["action"]).lower() == "deleted":
+    """A callback with no entity to read: why it is kept as it is."""
+    kind, action = str(data.get("type", "")), str(data.get("action", ""))
+    what = f"connectwise {kind.lower()} {data.get('id')} ({action})"
+    if action.lower() == "deleted":
         raise Skip(f"{what}: Touchline keeps what was recorded of a deleted object")
-    if isinstance(data["entity"], str) and data["entity"].strip():
-        raise RecordError("Entity", "is not a JSON object")
-    if CALLBACK_TYPES.get(re.sub(r"[^a-z]", "", str(data["type"]).lower())) is None:
+    entity = data.get("entity")
+    if isinstance(entity, str) and entity.strip():
+        raise RecordError("Entity", "is not a JSON object (or is nested too deep)")
+    if CALLBACK_TYPES.get(re.sub(r"[^a-z]", "", kind.lower())) is None:
         raise Skip(
             f"{what}: this callback type is not mapped; mapped: "
             f"{', '.join(sorted(set(CALLBACK_TYPES)))}"
