@@ -5,8 +5,10 @@ Clients: a company is known by its `id` (identity system `connectwise`), its
 `YourCompany`) and its `name` (`connectwise-name`, for the unmatched queue
 to suggest a client by). Tickets, time entries, agreements and
 configurations name their company (`company.id`, `company.identifier`);
-a note names only its ticket, so each ticket registers its id
-(`connectwise-ticket`) for its client and the notes waiting on it go in.
+notes and time entries go by their ticket: each ticket registers its id
+(`connectwise-ticket`) for its client and the notes and time waiting on it
+go in (time on a ticket never read would otherwise make a ticket thread of
+its own, open, with no state).
 
 Times are the record's own (docs/formats.md lists them): a ticket opens at
 its entry date (`_info.dateEntered`, or `dateEntered` in the API's older
@@ -58,14 +60,14 @@ ENDED = ("cancelled", "canceled", "expired")
 TICKET_CHARGES = ("ServiceTicket", "ProjectTicket")
 
 
-def company_hints(f: Reader, name: str = "company", also=()) -> ClientHints:
+def company_hints(f: Reader, name: str = "company") -> ClientHints:
     """The company an object names: its id, and its identifier where given."""
     company = f.part(name)
     identities = [(COMPANY_SYSTEM, company.text("id", required=True))]
     identifier = company.text("identifier")
     if identifier:
         identities.append((IDENTIFIER_SYSTEM, identifier))
-    return ClientHints(identities=tuple(identities) + tuple(also))
+    return ClientHints(identities=tuple(identities))
 
 
 def company_claim(f: Reader) -> IdentityClaim:
@@ -224,12 +226,9 @@ def time_entry(f: Reader) -> CanonicalEvent:
         )
     start = f.time("timeStart", required=True)
     hours = f.money("actualHours")
-    also = ((TICKET_SYSTEM, charged_to),)
-    hints = (
-        company_hints(f, also=also)
-        if f.raw("company") is not None
-        else ClientHints(identities=also)
-    )
+    # By its ticket alone, as a note: placed by its company, time on a ticket
+    # never read would make a thread of its own, open with no state.
+    hints = ClientHints(identities=((TICKET_SYSTEM, charged_to),))
     worker = _member(f, "enteredBy")
     spent = f"{hours.normalize():f} h" if hours is not None else "Time"
     return _event(
@@ -247,6 +246,7 @@ def time_entry(f: Reader) -> CanonicalEvent:
             "time_end": _iso(f.time("timeEnd")),
             "billable": f.text("billableOption"),
             "work_type": f.part("workType").text("name"),
+            "company_id": f.part("company").text("id"),
         },
     )
 

@@ -155,6 +155,15 @@ def test_notes_and_time_join_the_ticket_thread_without_reopening_it(
     assert (time.title, time.attributes["hours"]) == ("2 h logged on ticket #69 by User1", "2")
 
 
+def test_time_on_a_ticket_not_read_waits_instead_of_opening_a_thread(
+    runner, session, tmp_path, acme
+):
+    assert ingest(runner, tmp_path, TIME_ENTRY) == (0, 0, 0, 0, 1)
+    assert session.scalars(select(Entity)).all() == []
+    assert ingest(runner, tmp_path, TICKET, "t.json") == (1, 0, 0, 0, 0)
+    assert session.scalars(select(Entity.event_count)).one() == 3
+
+
 def test_reingesting_everything_adds_nothing(runner, session, tmp_path, acme):
     files = (COMPANY, TICKET, NOTES, TIME_ENTRY, AGREEMENTS, CONFIGURATIONS)
     first = [ingest(runner, tmp_path, path) for path in files]
