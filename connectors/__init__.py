@@ -8,6 +8,7 @@ from flask import Flask
 from connectors import (  # noqa: F401 - registers the connectors
     alertmanager,
     clients,
+    connectwise,
     devices,
     generic,
     ical,

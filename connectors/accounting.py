@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
 from connectors.base import RecordError, Skip
+from connectors.fields import BAD_DECIMAL, MONEY_LIMIT, MONEY_PLACES
 from connectors.readers import Record
 
 CURRENCY = re.compile(r"[A-Za-z]{3}")
@@ -94,6 +95,9 @@ class Reader:
             raise self.error(name, f"must be a number, not {value!r}") from None
         if not amount.is_finite():
             raise self.error(name, f"must be a finite number, not {value!r}")
+        if abs(amount) >= MONEY_LIMIT or amount.as_tuple().exponent < -MONEY_PLACES:
+            # What the amount columns hold (NUMERIC(18, 4)); beyond, the write would fail.
+            raise self.error(name, BAD_DECIMAL)
         return amount
 
     def currency(self, name: str, required: bool = False) -> str | None:

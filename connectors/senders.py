@@ -52,6 +52,10 @@ SENDERS: dict[str, Sender] = {
     "xero": Sender(signatures.verify_xero, "the webhook key Xero shows for the subscription"),
     "quickbooks": Sender(signatures.verify_intuit, "the app's webhook verifier token"),
     "pagerduty": Sender(signatures.verify_pagerduty, "the webhook subscription's secret"),
+    "connectwise": Sender(
+        signatures.verify_connectwise,
+        "the callbacks' signing key (the signing_key a callback's Metadata.key_url answers)",
+    ),
 }
 
 

@@ -21,6 +21,10 @@ gets is connectors.senders' table; the schemes:
   Bearer <secret>` or basic auth (the secret is then `user:password`).
 - `hubspot`: `X-HubSpot-Signature-v3`, base64 HMAC-SHA256 of method + URL +
   body + `X-HubSpot-Request-Timestamp` (milliseconds), 5-minute window.
+- `connectwise`: `x-content-signature`, base64 HMAC-SHA256 of the body
+  keyed with the SHA-256 digest of the callbacks' signing key (the one the
+  callback's `Metadata.key_url` answers with; never fetched from a URL a
+  body names, which anyone could send).
 - `salesforce`: an outbound message's OrganizationId must be the org's id
   (Salesforce signs nothing: its documented check is the org id, over TLS),
   in connectors.signatures_keys.
@@ -272,4 +276,20 @@ def verify_pagerduty(secret: str, delivery: Delivery, now: float | None = None) 
         raise SignatureError(f"{PAGERDUTY_HEADER} has no v1 signature")
     expected = _hmac(secret, delivery.body).hex()
     if not any(_same(expected, digest.lower()) for digest in given):
+        raise SignatureError("signature does not match the body")
+
+
+CONNECTWISE_HEADER = "x-content-signature"
+
+
+def sign_connectwise(signing_key: str, body: bytes) -> str:
+    """ConnectWise PSA callbacks: base64 HMAC-SHA256 of the body, keyed with
+    the SHA-256 digest of the signing key."""
+    key = hashlib.sha256(signing_key.encode()).digest()
+    return base64.b64encode(hmac.new(key, body, hashlib.sha256).digest()).decode()
+
+
+def verify_connectwise(secret: str, delivery: Delivery, now: float | None = None) -> None:
+    signature = delivery.required(CONNECTWISE_HEADER)
+    if not _same(sign_connectwise(secret, delivery.body), signature.strip()):
         raise SignatureError("signature does not match the body")

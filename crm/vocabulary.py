@@ -73,6 +73,9 @@ _KINDS = (
     Kind("ticket.opened", "tickets", "A ticket was opened", "ticket", "open", OPENS, True),
     Kind("ticket.updated", "tickets", "A ticket changed", "ticket", "open", UPDATES, True),
     Kind("ticket.resolved", "tickets", "A ticket was solved", "ticket", "resolved", CLOSES),
+    # A note or a time entry on a ticket: part of its thread, but it says
+    # nothing of the ticket's state (time is often entered after it closed).
+    Kind("ticket.noted", "tickets", "A note or time was logged on a ticket", "ticket"),
     Kind("campaign.sent", "marketing", "A campaign email was sent", "campaign"),
     Kind("email.delivered", "marketing", "A campaign email was delivered", "campaign"),
     Kind("email.opened", "marketing", "A campaign email was opened", "campaign"),

@@ -13,12 +13,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from connectors.signatures import (
+    CONNECTWISE_HEADER,
     GRAFANA_HEADERS,
     GRAFANA_TIMESTAMP,
     HMAC_HEADER,
     STRIPE_HEADER,
     ZENDESK_HEADER,
     ZENDESK_TIMESTAMP,
+    sign_connectwise,
     sign_grafana,
     sign_hmac,
     sign_stripe,
@@ -72,4 +74,6 @@ def headers_for(connector: str, secret: str, body: bytes) -> dict[str, str]:
         }
     if connector == "salesforce_outbound":
         return {}
+    if connector == "connectwise":
+        return {CONNECTWISE_HEADER: sign_connectwise(secret, body)}
     return {HMAC_HEADER: sign_hmac(secret, body)}

@@ -28,6 +28,8 @@ SAMPLES = [
     ("salesforce", "salesforce_opportunities_sfdx_tree.json"),
     ("salesforce", "salesforce_opportunities_dataloader.csv"),
     ("salesforce_outbound", "salesforce_outbound_message_opportunity.xml"),
+    ("connectwise", "connectwise_callback_ticket_DOCUMENTED_SHAPE.json"),
+    ("connectwise", "connectwise_djconnectwise_ticket_notes.json"),
 ]
 
 
