@@ -31,6 +31,10 @@ from tests.factories import event, make_client
 from tests.helpers import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
+# How long a real worker may take to start and finish a job: generous, as a
+# loaded 2-core CI machine took more than 30 s to start one. A test that
+# passes never waits it out; it only bounds a hang.
+WORKER_WAIT = 180
 SECRET = "tickets-secret"
 REDIS = os.environ.get("TOUCHLINE_TEST_REDIS_URL", "redis://127.0.0.1:6379")
 
@@ -115,7 +119,7 @@ def test_a_webhook_goes_through_a_real_worker(queued_app, client):
     assert again.status_code == 202 and again.json == response.json | {"status": "duplicate"}
     worker = start_worker(queued_app)
     try:
-        job = wait_for(job_id, lambda job: job.finished)
+        job = wait_for(job_id, lambda job: job.finished, timeout=WORKER_WAIT)
     finally:
         stop(worker)
     assert job.status == "done" and job.result["accepted"] == 3, job.error
@@ -134,14 +138,14 @@ def test_a_worker_killed_mid_ingest_leaves_the_job_to_the_next_one(queued_app, c
     job_id = response.json["id"]
     first = start_worker(queued_app, batch_size=20)
     try:
-        wait_for(job_id, lambda job: job.done > 0 or job.finished)
+        wait_for(job_id, lambda job: job.done > 0 or job.finished, timeout=WORKER_WAIT)
     finally:
         stop(first, signal.SIGKILL)
     interrupted = wait_for(job_id, lambda job: True)
     assert interrupted.status == "running" and interrupted.done < 3000  # killed mid-batch
     second = start_worker(queued_app, batch_size=500)
     try:
-        job = wait_for(job_id, lambda job: job.finished, timeout=60)
+        job = wait_for(job_id, lambda job: job.finished, timeout=WORKER_WAIT)
     finally:
         stop(second)
     assert job.status == "done", job.error
@@ -170,7 +174,7 @@ def test_a_job_redelivered_while_it_still_runs_is_run_once(queued_app, client):
     job_id = response.json["id"]
     workers = [start_worker(queued_app, batch_size=4) for _ in range(2)]
     try:
-        job = wait_for(job_id, lambda job: job.finished, timeout=90)
+        job = wait_for(job_id, lambda job: job.finished, timeout=2 * WORKER_WAIT)
     finally:
         for worker in workers:
             stop(worker)
@@ -192,7 +196,7 @@ def test_a_batch_of_briefings_goes_through_a_real_worker(queued_app, client, tmp
     assert "queued" in page and 'http-equiv="refresh"' in page  # reloads until it ends
     worker = start_worker(queued_app, env={"TOUCHLINE_JOB_FILES_DIR": str(tmp_path)})
     try:
-        job = wait_for(job_id, lambda job: job.finished, timeout=60)
+        job = wait_for(job_id, lambda job: job.finished, timeout=WORKER_WAIT)
     finally:
         stop(worker)
     assert job.status == "done" and (job.done, job.total) == (1, 1), job.error

@@ -36,6 +36,11 @@ RETRY_OPTIONS = {
 }
 
 
+# Retries of a delivery that found the job in another worker's hands: each
+# waits out the other's heartbeat, so this bounds nothing in practice.
+WHILE_ANOTHER_RUNS = 10**6
+
+
 class JobFailed(Exception):
     """Raised by a task body to fail its job with this message (and no traceback)."""
 
@@ -59,7 +64,11 @@ def running(task, job_id: int):
             return
         # Another worker is on it (a redelivered message): look again once
         # its heartbeat would have stopped, and take over only then.
-        raise task.retry(countdown=stale_after().total_seconds(), max_retries=None)
+        # (Celery reads max_retries=None as "the task's own", 5: past those
+        # the message was dropped while the other worker still ran the job,
+        # and nobody took over if it died after. Looking again is not a
+        # failure, so it has no limit of its own.)
+        raise task.retry(countdown=stale_after().total_seconds(), max_retries=WHILE_ANOTHER_RUNS)
     try:
         yield job
     except operations.LeaseLost:
