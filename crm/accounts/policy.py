@@ -121,6 +121,7 @@ ENDPOINTS: dict[str, str | Mapping[str, str]] = {
     # briefings
     "briefing.briefing_page": BRIEFINGS,
     "briefing.briefing_pdf_download": BRIEFINGS,
+    "briefing.qbr_summary_pdf": BRIEFINGS,
     "briefing.batch_page": BRIEFINGS,
     "briefing.batch_zip": BRIEFINGS,
     "briefing.batch_pdf": BRIEFINGS,
