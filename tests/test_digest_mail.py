@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from crm.accounts.mail import set_receives
+from crm.accounts.mail import read_unsubscribe_token, set_receives
 from crm.extensions import db
 from reports.delivery.digest import weekly_due
 from reports.delivery.models import DigestDelivery
@@ -31,7 +31,9 @@ def _read(content: bytes):
     return message_from_bytes(content, policy=policy.default)
 
 
-def test_executives_receive_the_digest_on_monday_at_eight_in_their_time_zone(runner, smtp_server):
+def test_executives_receive_the_digest_on_monday_at_eight_in_their_time_zone(
+    app, runner, smtp_server
+):
     _portfolio(MONDAY_NY)
     make_user("executive", email="eve@ourmsp.example", timezone="America/New_York")
     make_user("manager", email="max@ourmsp.example", timezone="America/New_York")
@@ -51,6 +53,15 @@ def test_executives_receive_the_digest_on_monday_at_eight_in_their_time_zone(run
     assert "Dune" not in html
     text = message.get_body(("plain",)).get_content()
     assert "- Acme: 100 -> 80" in text and "- Cedar: Renewal soon" in text
+    # One click stops it: the digest only, for this address only.
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    url = message["List-Unsubscribe"].strip("<>")
+    assert url in html and url in text
+    token = url.rsplit("/", 1)[1]
+    assert read_unsubscribe_token(app.config["SECRET_KEY"], token) == (
+        "eve@ourmsp.example",
+        "digest",
+    )
     # Once a week: the next run sends nothing, the next Monday again.
     assert _deliver(runner, datetime(2030, 6, 3, 12, 5, tzinfo=UTC)) == ""
     assert _deliver(runner, datetime(2030, 6, 10, 12, 0, tzinfo=UTC)).startswith("sent:")
