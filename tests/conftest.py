@@ -17,11 +17,13 @@ import os
 import threading
 
 import pytest
+from aiosmtpd.controller import Controller
 
 from crm.extensions import db
 from factory import create_app
 from tests.accounts import FAST_HASH, make_user, signed_in_client, token_for, with_token
 from tests.databases import fresh_database
+from tests.mailserver import Inbox, free_port
 
 ENGINE = os.environ.get("TOUCHLINE_TEST_ENGINE", "sqlite")
 
@@ -148,3 +150,19 @@ def runner(app):
 @pytest.fixture
 def session(app):
     return db.session
+
+
+@pytest.fixture
+def smtp_server(app):
+    """A real SMTP server (aiosmtpd) on a free port, and the app sending to it;
+    its `messages` are (recipients, raw bytes) as received."""
+    inbox = Inbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    app.config["SMTP_URL"] = f"smtp://127.0.0.1:{port}"
+    app.config["MAIL_FROM"] = "touchline@ourmsp.example"
+    try:
+        yield inbox
+    finally:
+        controller.stop()

@@ -22,6 +22,9 @@ PUBLIC_ENDPOINTS = {
     "webhooks.receive",
     "accounts.login",
     "accounts.logout",
+    # an e-mail's signed link stops it without signing in (crm.accounts.unsubscribe)
+    "unsubscribe.confirm",
+    "unsubscribe.unsubscribe",
 }
 # What each role may do, as the issue words it; the policy must agree.
 ALLOWED = {
@@ -45,6 +48,7 @@ SAMPLE_ARGS = {
     "job_id": 1,
     "meeting_id": 1,
     "filename": "touchline.css",
+    "token": "not-a-signed-token",
 }
 
 
@@ -81,7 +85,7 @@ def test_the_policy_names_no_route_that_does_not_exist(app):
     assert set(policy.ENDPOINTS) - endpoints == set()
 
 
-def test_only_login_static_health_and_webhooks_are_public(app):
+def test_only_login_static_health_webhooks_and_unsubscribe_are_public(app):
     public = {
         endpoint
         for endpoint, method, _ in _routes(app)

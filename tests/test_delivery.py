@@ -3,12 +3,10 @@ before the meeting. A real SMTP server (aiosmtpd) receives the messages and
 the tests read the attachment as a PDF."""
 
 import io
-import socket
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 
 import pytest
-from aiosmtpd.controller import Controller
 from pypdf import PdfReader
 from sqlalchemy import select
 
@@ -18,41 +16,11 @@ from crm.meetings.operations import create_meeting
 from reports.delivery.models import Delivery
 from tests.accounts import make_user, signed_in_client
 from tests.factories import make_client
+from tests.mailserver import free_port
 
 # Tuesday 4 June 2030, 10:00 in Lisbon (09:00 UTC): due Monday 09:00 UTC.
 MEETING = datetime(2030, 6, 4, 9, 0, tzinfo=UTC)
 DUE = "2030-06-03T09:00:00+00:00"
-
-
-class _Inbox:
-    """An aiosmtpd handler that keeps what it receives."""
-
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
-        self.messages.append((envelope.rcpt_tos, envelope.content))
-        return "250 OK"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture
-def smtp_server(app):
-    inbox = _Inbox()
-    port = _free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    app.config["SMTP_URL"] = f"smtp://127.0.0.1:{port}"
-    app.config["MAIL_FROM"] = "touchline@ourmsp.example"
-    try:
-        yield inbox
-    finally:
-        controller.stop()
 
 
 def _meeting(**fields) -> Meeting:
@@ -122,7 +90,7 @@ def test_the_delivery_log_is_on_the_meeting_page(client, runner, smtp_server):
 def test_a_failure_is_retried_and_then_shown(app, runner):
     meeting = _meeting(account_manager="rita@ourmsp.example")
     # Nothing listens there: each attempt fails.
-    app.config["SMTP_URL"] = f"smtp://127.0.0.1:{_free_port()}"
+    app.config["SMTP_URL"] = f"smtp://127.0.0.1:{free_port()}"
     outputs = [_deliver(runner, f"2030-06-03T09:{minute:02d}:00+00:00") for minute in (0, 5, 10)]
     assert all(out.startswith("pending:") for out in outputs[:2])
     assert outputs[2].startswith(f"failed: acme meeting {meeting.id}")

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from crm.accounts import policy
+from crm.accounts.mail import unsubscribe_token
 from crm.accounts.models import ApiToken
 from crm.extensions import db
 from crm.jobs.models import Job
@@ -106,6 +107,7 @@ def _seed(app, runner, tmp_path):
         "connector": "tickets",
         "name": "tickets",
         "filename": "touchline.css",
+        "token": unsubscribe_token(app.config["SECRET_KEY"], admin.email, "digest"),
     }
 
 

@@ -26,6 +26,7 @@ def init_app(app: Flask) -> None:
     from crm.accounts.admin import bp as admin_pages
     from crm.accounts.api import blp
     from crm.accounts.cli import tokens_cli, users_cli
+    from crm.accounts.unsubscribe import bp as unsubscribe_pages
     from crm.accounts.views import bp as account_pages
 
     _check_settings(app)
@@ -35,6 +36,7 @@ def init_app(app: Flask) -> None:
     guard.init_app(app)
     headers.init_app(app)
     app.register_blueprint(account_pages)
+    app.register_blueprint(unsubscribe_pages)
     app.register_blueprint(admin_pages)
     _document_bearer_tokens(app)
     api.register(app, blp)

@@ -43,7 +43,9 @@ csrf = CSRFProtect()
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Form posts that carry no CSRF token: webhooks prove their sender with a signature.
-WITHOUT_CSRF = frozenset({"webhooks.receive"})
+# The webhooks check their senders' signatures; a one-click unsubscribe (RFC
+# 8058) comes from a mail program with no cookie, authorised by its signed token.
+WITHOUT_CSRF = frozenset({"webhooks.receive", "unsubscribe.unsubscribe"})
 REALM = 'Bearer realm="Touchline"'
 # Where a user lands after signing in without a `next`: the first page of
 # these their roles open.

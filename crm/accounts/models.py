@@ -167,3 +167,25 @@ class LoginAttempt(db.Model):
     email: Mapped[str] = mapped_column(String(254))
     ip: Mapped[str] = mapped_column(String(45))
     succeeded: Mapped[bool] = mapped_column(default=False)
+
+
+# The e-mail a person may stop receiving (crm.accounts.mail): the briefing
+# before each meeting (reports.delivery) and the weekly executive digest.
+MAIL_KINDS = ("briefing", "digest")
+
+
+class MailOptOut(db.Model):
+    """One address that does not want one kind of e-mail. Kept by address, not
+    by account, because a briefing may go to an account manager's address
+    that has no account, and that address too must be able to stop it."""
+
+    __tablename__ = "mail_opt_outs"
+    __table_args__ = (
+        CheckConstraint(f"kind IN ({', '.join(repr(kind) for kind in MAIL_KINDS)})", name="kind"),
+    )
+
+    email: Mapped[str] = mapped_column(String(254), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # "account" (the form at /account) or "link" (an unsubscribe link or one-click POST).
+    via: Mapped[str] = mapped_column(String(16))

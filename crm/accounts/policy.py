@@ -66,6 +66,9 @@ ENDPOINTS: dict[str, str | Mapping[str, str]] = {
     "webhooks.receive": PUBLIC,
     "accounts.login": PUBLIC,
     "accounts.logout": PUBLIC,
+    # stopping an e-mail from its signed link, without signing in (crm.accounts.unsubscribe)
+    "unsubscribe.confirm": PUBLIC,
+    "unsubscribe.unsubscribe": PUBLIC,
     # any account
     "core.home": SIGNED_IN,
     "api-docs.openapi_json": SIGNED_IN,
@@ -74,6 +77,7 @@ ENDPOINTS: dict[str, str | Mapping[str, str]] = {
     "accounts.change_password": SIGNED_IN,
     "accounts.end_other_sessions": SIGNED_IN,
     "accounts.delivery_preferences": SIGNED_IN,
+    "accounts.mail_preferences": SIGNED_IN,
     "accounts_api.me": SIGNED_IN,
     # background jobs: each sees the jobs they started, an admin all (crm.jobs.queries)
     "jobs.jobs": SIGNED_IN,
@@ -117,6 +121,7 @@ ENDPOINTS: dict[str, str | Mapping[str, str]] = {
     # briefings
     "briefing.briefing_page": BRIEFINGS,
     "briefing.briefing_pdf_download": BRIEFINGS,
+    "briefing.qbr_summary_pdf": BRIEFINGS,
     "briefing.batch_page": BRIEFINGS,
     "briefing.batch_zip": BRIEFINGS,
     "briefing.batch_pdf": BRIEFINGS,

@@ -106,3 +106,10 @@ class DeliveryPreferencesFormSchema(FormSchema):
 
     timezone = fields.String(validate=validate.Length(max=64), load_default=None)
     working_days = fields.String(validate=validate.Length(max=40), load_default=None)
+
+
+class MailPreferencesFormSchema(FormSchema):
+    """Which e-mail the user receives: a ticked box sends "on", an unticked one nothing."""
+
+    briefing = fields.Boolean(load_default=False)
+    digest = fields.Boolean(load_default=False)

@@ -15,7 +15,7 @@ from flask import (
 from flask_login import login_user, logout_user
 from marshmallow import ValidationError
 
-from crm.accounts import ratelimit, sessions
+from crm.accounts import mail, ratelimit, sessions
 from crm.accounts.guard import landing_page
 from crm.accounts.operations import (
     MAX_EMAIL_LENGTH,
@@ -31,6 +31,7 @@ from crm.accounts.requester import current_user_or_none
 from crm.accounts.schemas import (
     DeliveryPreferencesFormSchema,
     LoginFormSchema,
+    MailPreferencesFormSchema,
     PasswordChangeFormSchema,
 )
 from crm.extensions import db
@@ -164,6 +165,8 @@ def _account_page(errors: dict[str, str]) -> str:
         errors=errors,
         sessions=sessions.live(db.session, user),
         this_session=sessions.token_hash(session.get(sessions.COOKIE_KEY)),
+        mail=mail.preferences(db.session, user.email),
+        mail_kinds=mail.KIND_LABELS,
     )
 
 
@@ -189,4 +192,18 @@ def delivery_preferences():
         return _account_page({error.field: error.message}), 422
     db.session.commit()
     flash("Delivery preferences saved.")
+    return redirect(url_for(".account"))
+
+
+@bp.post("/account/mail")
+def mail_preferences():
+    """Which e-mail the signed-in user receives (the briefing, the digest)."""
+    user = current_user_or_none()
+    try:
+        wanted = MailPreferencesFormSchema().load(request.form)
+    except ValidationError as error:
+        return _account_page({"mail": _first(error.messages)}), 422
+    mail.set_receives(db.session, user.email, wanted, via="account")
+    db.session.commit()
+    flash("E-mail preferences saved.")
     return redirect(url_for(".account"))

@@ -9,7 +9,7 @@ first occurrence. Pure functions:
 the tests cross time zones and daylight-saving changes with them.
 """
 
-from datetime import UTC, datetime, time, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 # Monday=0 ... Sunday=6
 WORKING_DAYS = (0, 1, 2, 3, 4)
@@ -32,7 +32,12 @@ def due_at(
     day = starts_at.astimezone(zone).date() - timedelta(days=1)
     while day.weekday() not in working_days:
         day -= timedelta(days=1)
-    wall = datetime.combine(day, send_at)
+    return wall_clock(day, send_at, zone)
+
+
+def wall_clock(day: date, at: time, zone: tzinfo) -> datetime:
+    """The UTC moment a clock in `zone` shows `at` on `day`."""
+    wall = datetime.combine(day, at)
     # fold=0: the first of two repeated times; a skipped time reads as after the change.
     local = wall.replace(tzinfo=zone, fold=0)
     # Round-trip through UTC normalises a time in the gap of a change to summer time.

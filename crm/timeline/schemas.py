@@ -113,6 +113,7 @@ def commitment_arguments(data: dict, client_zone: tzinfo, author: str) -> dict:
         "due_at": in_zone(data["due_at"], client_zone),
         "actor": author,
         "detail": data.get("detail"),
+        "internal": data.get("internal", False),
     }
 
 
@@ -201,6 +202,10 @@ class CommitmentInSchema(FormSchema):
         metadata={"description": "When it is due; without an offset, in the client's time zone."},
     )
     detail = fields.String(validate=validate.Length(max=20_000))
+    internal = fields.Boolean(
+        load_default=False,
+        metadata={"description": "Ours alone: left out of what the client is shown."},
+    )
 
 
 class CommitmentCompletionSchema(FormSchema):

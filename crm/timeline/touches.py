@@ -82,6 +82,10 @@ def log_touch(
     return event
 
 
+# The attribute of a commitment's "commitment.made" event that marks it internal.
+INTERNAL = "internal"
+
+
 def make_commitment(
     session: Session,
     client: Client,
@@ -90,9 +94,12 @@ def make_commitment(
     due_at: datetime,
     actor: str,
     detail: str | None = None,
+    internal: bool = False,
     now: datetime | None = None,
 ) -> Entity:
-    """Record a promise to the client, due at `due_at`, on a new thread."""
+    """Record a promise to the client, due at `due_at`, on a new thread.
+    `internal`: ours alone (a reminder to chase a vendor), left out of what
+    the client is shown (the QBR summary, reports.briefing.client_summary)."""
     if not title.strip():
         raise TouchError("title", "is required: say what was promised")
     if due_at.tzinfo is None:
@@ -112,11 +119,12 @@ def make_commitment(
         actor=actor,
         thread_key=key,
         # Stored as the pipeline stores state attributes (connectors/writers.py).
-        attributes={"due_at": due_at.astimezone(UTC).isoformat(), "assignee": actor},
+        attributes={"due_at": due_at.astimezone(UTC).isoformat(), "assignee": actor}
+        | ({INTERNAL: True} if internal else {}),
     )
     session.add(made)
     session.flush()
-    audit(session, "commitment.make", "client", client.slug, {"key": key})
+    audit(session, "commitment.make", "client", client.slug, {"key": key, "internal": internal})
     return refresh_thread(session, client.id, "commitment", key)
 
 

@@ -1,5 +1,6 @@
 """The briefing page (`/clients/<slug>/briefing`) and its PDF (`/clients/<slug>/briefing.pdf`),
-and the executives' batches (`/briefings`, `/briefings.zip`, `/briefings.pdf`).
+the client-facing QBR summary (`/clients/<slug>/summary.pdf`), and the
+executives' batches (`/briefings`, `/briefings.zip`, `/briefings.pdf`).
 
 All take `?date=YYYY-MM-DD`, the meeting day (default today). A date that
 cannot be read is a 400 naming the field; an unknown client a 404.
@@ -32,6 +33,8 @@ from reports.briefing.batch import (
     make_briefings,
     write_zip,
 )
+from reports.briefing.client_summary import build_qbr_summary, qbr_filename
+from reports.briefing.client_summary import qbr_summary_pdf as qbr_summary_pdf_bytes
 from reports.briefing.combined import write_combined_pdf
 from reports.briefing.render import briefing_page as render_page
 from reports.briefing.render import briefing_pdf, page_size, pdf_filename
@@ -71,8 +74,25 @@ def briefing_pdf_download(slug: str):
     )
 
 
-def _briefing(slug: str):
-    """(the client's briefing for the meeting day asked, None), or (None, an error response)."""
+@bp.get("/clients/<slug>/summary.pdf")
+def qbr_summary_pdf(slug: str):
+    """The QBR summary for the client themself (reports.briefing.client_summary):
+    work done, service levels, what is planned, renewals; nothing internal."""
+    summary, problem = _briefing(slug, build_qbr_summary)
+    if problem:
+        return problem
+    pdf = qbr_summary_pdf_bytes(summary)
+    _audit("briefing.client_summary", [summary.briefing], {"format": "pdf"})
+    return Response(
+        pdf,
+        mimetype="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{qbr_filename(summary)}"'},
+    )
+
+
+def _briefing(slug: str, build=build_briefing):
+    """(the client's briefing, or what `build` makes, for the meeting day asked,
+    None), or (None, an error response)."""
     client = db.session.scalar(select(Client).where(Client.slug == slug))
     if client is None:
         return None, _error(404, f"There is no client “{slug}”.")
@@ -83,7 +103,7 @@ def _briefing(slug: str):
         text = " ".join(messages) if isinstance(messages, list) else str(messages)
         return None, _error(400, f"{field}: {text} Give the meeting day as YYYY-MM-DD.")
     try:
-        return build_briefing(db.session, client, query.get("date")), None
+        return build(db.session, client, query.get("date")), None
     except BeforeClient as refused:
         return None, _error(400, str(refused))
 

@@ -1,7 +1,8 @@
-"""Briefings delivered by e-mail before meetings: when they are due
-(schedule.py), how they are sent (mail.py), the log (models.py) and the run
-that sends what is due (operations.py), from `flask deliver --due` (cron)
-or the Celery beat job."""
+"""E-mail: briefings delivered before meetings and the weekly executive
+digest. When each is due (crm.meetings.schedule, digest.py), how it is sent
+(mail.py), the log (models.py) and the run that sends what is due
+(operations.py, digest.py), from `flask deliver --due` (cron) or the Celery
+beat job. Every message carries a one-click way to stop it (unsubscribe.py)."""
 
 import os
 from datetime import UTC, datetime
@@ -17,6 +18,12 @@ DEFAULTS = {
     "DELIVERY_TIMEZONE": ("TOUCHLINE_DELIVERY_TIMEZONE", "UTC"),
     "DELIVERY_WORKING_DAYS": ("TOUCHLINE_DELIVERY_WORKING_DAYS", "Mon-Fri"),
     "DELIVERY_SEND_AT": ("TOUCHLINE_DELIVERY_SEND_AT", "09:00"),
+    # The weekly digest to executives: this day and time, in each one's time
+    # zone (set at /account), else DELIVERY_TIMEZONE.
+    "DIGEST_WEEKDAY": ("TOUCHLINE_DIGEST_WEEKDAY", "Mon"),
+    "DIGEST_SEND_AT": ("TOUCHLINE_DIGEST_SEND_AT", "08:00"),
+    # Where the links in e-mail (unsubscribe, the digest's clients) point.
+    "PUBLIC_URL": ("TOUCHLINE_PUBLIC_URL", "http://localhost:5000"),
     # How often the Celery beat job looks for briefings due (seconds).
     "DELIVERY_INTERVAL_SECONDS": ("TOUCHLINE_DELIVERY_INTERVAL_SECONDS", "300"),
 }
@@ -45,7 +52,12 @@ def init_app(app: Flask) -> None:
 
     @app.context_processor
     def _deliveries() -> dict:
+        from reports.delivery.digest import recent_digest_deliveries
+
+        settings = DeliverySettings.from_config(current_app.config)
         return {
+            "digest_deliveries": lambda: recent_digest_deliveries(db.session),
+            "digest_schedule": settings.describe_digest_schedule(),
             "meeting_deliveries": lambda meeting_id: deliveries_of(db.session, meeting_id),
             "meeting_briefing_due": lambda meeting: DeliverySettings.from_config(
                 current_app.config
@@ -54,7 +66,7 @@ def init_app(app: Flask) -> None:
 
 
 @click.command("deliver")
-@click.option("--due", is_flag=True, required=True, help="Send the briefings due now.")
+@click.option("--due", is_flag=True, required=True, help="Send the briefings and digests due now.")
 @click.option(
     "--at",
     "at_text",
@@ -63,11 +75,13 @@ def init_app(app: Flask) -> None:
 )
 def deliver_command(due: bool, at_text: str | None) -> None:
     """Send each planned meeting's briefing to its account manager when it is
-    due (default 09:00 the working day before); run it from cron every few
-    minutes without Redis. Failures are retried by the next run, then shown
-    on the meeting."""
+    due (default 09:00 the working day before), and the weekly digest to
+    executives (default Monday 08:00); run it from cron every few minutes
+    without Redis. Failures are retried by the next run, then shown on the
+    meeting or on /reports/digest."""
     from crm.extensions import db
     from crm.models.types import utcnow
+    from reports.delivery.digest import deliver_digests_due
     from reports.delivery.operations import DeliverySettings, deliver_due
 
     at = utcnow()
@@ -86,3 +100,6 @@ def deliver_command(due: bool, at_text: str | None) -> None:
             f"{delivery.status}: {meeting.client.slug} meeting {meeting.id} to {delivery.recipient}"
         )
         click.echo(line + (f" ({delivery.error})" if delivery.error else ""))
+    for sent in deliver_digests_due(db.session, at, settings):
+        line = f"{sent.status}: digest of week {sent.week} to {sent.recipient}"
+        click.echo(line + (f" ({sent.error})" if sent.error else ""))

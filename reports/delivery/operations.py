@@ -9,7 +9,9 @@ Delivery row): sent, or its error. A failure is retried by the next run, up
 to MAX_ATTEMPTS, and then shown as failed; a meeting nobody can receive (no
 account manager's address) is logged as failed at once, never skipped in
 silence. Each delivery is committed on its own, so one failure never undoes
-the log of the others. `flask deliver --due` and the Celery beat job call it.
+the log of the others. A recipient who stopped briefings (/account, or the
+link every briefing carries) is logged as declined and sent nothing.
+`flask deliver --due` and the Celery beat job call it.
 """
 
 from collections.abc import Callable
@@ -22,6 +24,7 @@ from flask import render_template
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from crm.accounts.mail import receives
 from crm.accounts.models import User
 from crm.meetings.models import Meeting
 from crm.meetings.schedule import due_at, parse_working_days
@@ -29,6 +32,7 @@ from reports.briefing import build_briefing
 from reports.briefing.render import briefing_pdf, pdf_filename
 from reports.delivery import mail
 from reports.delivery.models import Delivery
+from reports.delivery.unsubscribe import add_unsubscribe_headers, unsubscribe_url
 
 MAX_ATTEMPTS = 3
 # The earliest a briefing is due: the working day before, at most a week
@@ -44,27 +48,55 @@ class DeliverySettings:
     send_at: time
     sender: str
     smtp_url: str | None
+    # The weekly digest: this weekday (Monday=0) and time (reports.delivery.digest).
+    digest_weekday: int = 0
+    digest_send_at: time = time(8, 0)
+    # The links in e-mail: where the site is, and the key that signs them.
+    public_url: str = "http://localhost:5000"
+    secret_key: str = ""
 
     @classmethod
     def from_config(cls, config) -> "DeliverySettings":
-        hours, _, minutes = config["DELIVERY_SEND_AT"].partition(":")
+        weekday = parse_working_days(config["DIGEST_WEEKDAY"])
+        if len(weekday) != 1:
+            raise ValueError(f"TOUCHLINE_DIGEST_WEEKDAY names one day, not {weekday!r}")
         return cls(
             zone=ZoneInfo(config["DELIVERY_TIMEZONE"]),
             working_days=parse_working_days(config["DELIVERY_WORKING_DAYS"]),
-            send_at=time(int(hours), int(minutes or 0)),
+            send_at=_clock(config["DELIVERY_SEND_AT"]),
             sender=config["MAIL_FROM"],
             smtp_url=config["SMTP_URL"],
+            digest_weekday=weekday[0],
+            digest_send_at=_clock(config["DIGEST_SEND_AT"]),
+            public_url=config["PUBLIC_URL"],
+            secret_key=config["SECRET_KEY"],
         )
+
+    def describe_digest_schedule(self) -> str:
+        """ "Mondays at 08:00", for the pages that say when the digest goes."""
+        name = ("Mon", "Tues", "Wednes", "Thurs", "Fri", "Satur", "Sun")[self.digest_weekday]
+        return f"{name}days at {self.digest_send_at:%H:%M}"
+
+    def unsubscribe_url(self, email: str, kind: str) -> str:
+        return unsubscribe_url(self.public_url, self.secret_key, email, kind)
+
+    def zone_of(self, user: User | None) -> tzinfo:
+        """The user's own time zone (set on /account), else the default."""
+        return ZoneInfo(user.timezone) if user is not None and user.timezone else self.zone
 
     def due_at(self, starts_at: datetime, user: User | None = None) -> datetime:
         """When the briefing is due for `user` (their own time zone and working
         days, where they set them on /account), else with the defaults."""
-        zone, days = self.zone, self.working_days
-        if user is not None and user.timezone:
-            zone = ZoneInfo(user.timezone)
+        zone, days = self.zone_of(user), self.working_days
         if user is not None and user.working_days:
             days = parse_working_days(user.working_days) or days
         return due_at(starts_at, zone, working_days=days, send_at=self.send_at)
+
+
+def _clock(text: str) -> time:
+    """ "09:00" -> 09:00; a setting that cannot be read raises ValueError."""
+    hours, _, minutes = text.strip().partition(":")
+    return time(int(hours), int(minutes or 0))
 
 
 def recipient_of(meeting: Meeting) -> str | None:
@@ -138,41 +170,65 @@ def deliver_due(
 
 
 def _attempt(session, delivery: Delivery, at, settings, send) -> None:
-    delivery.attempts += 1
-    delivery.last_attempt_at = at
     if delivery.recipient == NO_RECIPIENT:
+        delivery.attempts += 1
+        delivery.last_attempt_at = at
         delivery.status = "failed"
         delivery.error = (
             "nobody to send it to: give the meeting an owner or the client an "
             "account manager's e-mail address"
         )
         return
+    if not receives(session, delivery.recipient, "briefing"):
+        delivery.last_attempt_at, delivery.status = at, "declined"
+        delivery.error = f"{delivery.recipient} stopped briefings by e-mail"
+        return
     meeting = delivery.meeting
-    try:
-        smtp = mail.SmtpSettings.from_url(settings.smtp_url)
+    built = []
+
+    def message() -> EmailMessage:
         day = meeting.starts_at.astimezone(ZoneInfo(meeting.client.timezone)).date()
         briefing = build_briefing(session, meeting.client, day, now=at)
-        message = compose(meeting, briefing, delivery.recipient, settings.sender)
-        message.add_attachment(
+        built.append(briefing)
+        url = settings.unsubscribe_url(delivery.recipient, "briefing")
+        composed = compose(meeting, briefing, delivery.recipient, settings.sender, url)
+        composed.add_attachment(
             briefing_pdf(briefing),
             maintype="application",
             subtype="pdf",
             filename=pdf_filename(briefing),
         )
-        send(smtp, message)
+        return composed
+
+    if attempt(delivery, at, settings, send, message):
+        delivery.briefing = pdf_filename(built[0])
+        delivery.period_start = built[0].period.start
+
+
+def attempt(row, at: datetime, settings: DeliverySettings, send, message) -> bool:
+    """One try at sending `message()` for a log row (a Delivery or a
+    DigestDelivery): counted, and sent or its error kept; after MAX_ATTEMPTS
+    failures the row is failed, else it stays pending for the next run."""
+    row.attempts += 1
+    row.last_attempt_at = at
+    try:
+        smtp = mail.SmtpSettings.from_url(settings.smtp_url)
+        send(smtp, message())
     except mail.MailError as error:
-        delivery.error = str(error)
-        if delivery.attempts >= MAX_ATTEMPTS:
-            delivery.status = "failed"
-        return
-    delivery.status, delivery.sent_at, delivery.error = "sent", at, None
-    delivery.briefing = pdf_filename(briefing)
-    delivery.period_start = briefing.period.start
+        row.error = str(error)
+        if row.attempts >= MAX_ATTEMPTS:
+            row.status = "failed"
+        return False
+    row.status, row.sent_at, row.error = "sent", at, None
+    return True
 
 
-def compose(meeting: Meeting, briefing, recipient: str, sender: str) -> EmailMessage:
+def compose(
+    meeting: Meeting, briefing, recipient: str, sender: str, unsubscribe: str
+) -> EmailMessage:
     """The e-mail: a subject naming the meeting, a short text and HTML body
-    with the flags (the PDF is attached by the caller)."""
+    with the flags and the link that stops them (the PDF is attached by the
+    caller)."""
     zone = ZoneInfo(meeting.client.timezone)
     local = meeting.starts_at.astimezone(zone)
     message = EmailMessage()
@@ -182,7 +238,13 @@ def compose(meeting: Meeting, briefing, recipient: str, sender: str) -> EmailMes
     )
     message["From"] = sender
     message["To"] = recipient
-    context = {"meeting": meeting, "briefing": briefing, "local": local}
+    add_unsubscribe_headers(message, unsubscribe)
+    context = {
+        "meeting": meeting,
+        "briefing": briefing,
+        "local": local,
+        "unsubscribe": unsubscribe,
+    }
     message.set_content(render_template("delivery/briefing_mail.txt", **context))
     message.add_alternative(
         render_template("delivery/briefing_mail.html", **context), subtype="html"

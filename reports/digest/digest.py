@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from crm import flags as rules
 from crm.flags import CRITICAL, FlagSettings, Raised
 from crm.health import current_scores, scores_at
-from crm.meetings.cadence import overdue_ids
+from crm.meetings.cadence import describe_cadence, overdue_ids
 from crm.models import Client, Entity
 
 WEEK = timedelta(days=7)
@@ -124,3 +124,13 @@ def _renewals(session, ids: list[int], now: datetime) -> list[Entity]:
             .order_by(Entity.due_at, Entity.id)
         )
     )
+
+
+def digest_context(session: Session, config, now: datetime) -> dict:
+    """What the page and the e-mail render: the one digest both show."""
+    cadence = config["MEETING_CADENCE"]
+    return {
+        "digest": build_digest(session, now, FlagSettings.from_config(config), cadence),
+        "renewal_days": RENEWAL_DAYS,
+        "cadence_text": describe_cadence(cadence),
+    }
