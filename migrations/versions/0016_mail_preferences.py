@@ -1,7 +1,7 @@
 """mail preferences: who stopped which e-mail; the log of weekly digests sent
 
-Revision ID: 0015
-Revises: 0014
+Revision ID: 0016
+Revises: 0015
 Create Date: 2026-12-05
 """
 
@@ -10,8 +10,8 @@ from alembic import op
 
 import crm.models.types
 
-revision = "0015"
-down_revision = "0014"
+revision = "0016"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
