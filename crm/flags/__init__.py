@@ -75,6 +75,7 @@ from crm.flags.recurring import (
     raised_in_window,
     recurrences,
     recurring_sql,
+    recurring_with_thread_sql,
     recurs_sql,
 )
 from crm.flags.severity import AGING_BUCKETS, SEVERITIES, Severity, aging_bucket
@@ -113,6 +114,7 @@ __all__ = [
     "rank_of",
     "recurrences",
     "recurring_sql",
+    "recurring_with_thread_sql",
     "recurs_sql",
     "renewal_due",
     "rule_sql",

@@ -25,7 +25,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from crm import flags as rules
-from crm.flags import DEFAULT_SETTINGS, FlagSettings, Raised, RaisedAlert, Recurrence
+from crm.flags import DEFAULT_SETTINGS, FlagSettings, Raised, Recurrence
 from crm.formatting import zone
 from crm.models import Client, Contact, Entity, Event
 from crm.money import Rates, Total, rates_from_config, total
@@ -180,7 +180,7 @@ def precontact_card(
     client_zone = zone(client.timezone)
     contacts = list(client.contacts)
     lately, lately_total = _completed_lately(session, client.id, now, client_zone)
-    recurring = _recurring_alerts(session, client.id, now)
+    recurring, recurring_total = _recurring_alerts(session, client.id, now)
     groups, group_total = alert_groups(session, client.id, now, LIST, settings)
     card = Card(
         client=client,
@@ -192,8 +192,8 @@ def precontact_card(
         contacts=contacts[:MAIN_CONTACTS],
         more_contacts=max(0, len(contacts) - MAIN_CONTACTS),
         campaigns=_recent_campaigns(session, client.id, now),
-        recurring_alerts=recurring[:LIST],
-        recurring_total=len(recurring),
+        recurring_alerts=recurring,
+        recurring_total=recurring_total,
         alert_groups=groups,
         alert_group_total=group_total,
         lately=lately,
@@ -306,13 +306,29 @@ def _fill_sections(
     card.overdue_totals.update(sorted(totals.items()))
 
 
-def _recurring_alerts(session: Session, client_id: int, now: datetime) -> list[Recurrence]:
-    """The checks that keep failing on one device (crm.flags.recurrences),
-    from the alerts raised in the last 30 days: one range of the events index."""
-    raised = rules.raised_in_window(now, Event.client_id == client_id).order_by(
-        Event.occurred_at, Event.id
-    )
-    return rules.recurrences((RaisedAlert(*row[:5]) for row in session.execute(raised)), now)
+def _recurring_alerts(
+    session: Session, client_id: int, now: datetime
+) -> tuple[list[Recurrence], int]:
+    """The first LIST checks that keep failing on one device (crm.flags.recurrences,
+    in its order) and how many there are, grouped in SQL from the alerts
+    raised in the last 30 days (crm.flags.recurring_with_thread_sql): a busy
+    client raises tens of thousands in 30 days, too many to read one by one."""
+    recurring = rules.recurring_with_thread_sql(now, Event.client_id == client_id)
+    c = recurring.c
+    rows = session.execute(
+        select(
+            c.instance,
+            c.alertname,
+            c.times,
+            c.first,
+            c.last,
+            c.last_thread_key,
+            func.count().over(),
+        )
+        .order_by(c.times.desc(), c.first, c.instance, c.alertname)
+        .limit(LIST)
+    ).all()
+    return [Recurrence(*row[:-1]) for row in rows], (rows[0][-1] if rows else 0)
 
 
 def _recent_campaigns(session: Session, client_id: int, now: datetime) -> list[Campaign]:

@@ -140,22 +140,9 @@ def _raised(kind: str, severity: str, since: datetime, kinds: tuple[str, ...]) -
 def _recurring(now: datetime, limit: int):
     """The `limit` longest recurring of active clients (all are high), each
     with its latest occurrence's thread."""
-    recurring = rules.recurring_sql(now).subquery("recurring")
-    raised = rules.raised_in_window(now).subquery("raised")
-    latest = (
-        select(raised.c.thread_key)
-        .where(
-            raised.c.client_id == recurring.c.client_id,
-            raised.c.instance == recurring.c.instance,
-            raised.c.alertname == recurring.c.alertname,
-            raised.c.occurred_at == recurring.c.last,
-        )
-        .order_by(raised.c.id.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
+    recurring = rules.recurring_with_thread_sql(now)
     return (
-        select(*recurring.c, latest)
+        select(*recurring.c)
         .join(Client, Client.id == recurring.c.client_id)
         .where(_ACTIVE)
         .order_by(recurring.c.first, Client.slug, recurring.c.instance, recurring.c.alertname)
