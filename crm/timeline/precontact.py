@@ -31,6 +31,7 @@ from crm.models import Client, Contact, Entity, Event
 from crm.money import Rates, Total, rates_from_config, total
 from crm.timeline.alert_groups import AlertGroup, alert_groups
 from crm.timeline.hours import BusinessHours, business_hours
+from crm.vocabulary import KINDS
 
 RECENT = timedelta(days=14)  # campaigns sent and work completed
 MAIN_CONTACTS = 5
@@ -45,6 +46,7 @@ COMPLETED = {
     "deal": ("won", "deal.won", "won"),
     "renewal": ("renewed", "renewal.renewed", "renewed"),
 }
+MARKETING_KINDS = tuple(name for name, kind in KINDS.items() if kind.source == "marketing")
 CAMPAIGN_REACTIONS = ("email.opened", "email.clicked", "email.bounced", "email.unsubscribed")
 
 
@@ -356,6 +358,8 @@ def _recent_campaigns(session: Session, client_id: int, now: datetime) -> list[C
             Event.occurred_at >= now - RECENT,
             Event.occurred_at <= now,
             Event.source == "marketing",
+            # the kind names its source: by kind, a range of ix_events_client_kind each
+            Event.kind.in_(MARKETING_KINDS),
         )
         .group_by(campaign, Event.kind)
     ).all()
