@@ -64,8 +64,13 @@ class Severity:
     later: Callable[..., timedelta] | None = None
 
     def of(self, thread, at: datetime, settings) -> str:
-        priority = ascii_lower(str(value(thread, "priority") or ""))
-        base = next((s for values, s in self.by_priority if priority in values), self.base)
+        base = self.base
+        if self.by_priority:
+            priority = ascii_lower(str(value(thread, "priority") or ""))
+            for values, severity in self.by_priority:
+                if priority in values:
+                    base = severity
+                    break
         if self.grows_from is None:
             return base
         start = value(thread, self.grows_from)
