@@ -11,8 +11,9 @@ solved in the last 14 days (default 8,443), written straight to the tables
 (the pipeline is bench/ingest.py's business), topped up to E events in all
 (default 1,000,000) with a year of everything bench/ingest.py generates
 (tickets, invoices, alerts, campaigns, deals, with their thread states),
-written with COPY as bench/scale.py does (PostgreSQL only; ~3-5 minutes on
-two cores). `--database URL` keeps the database and reuses it when it
+written with COPY as bench/scale.py does (PostgreSQL only; ~8 minutes on
+two busy cores). The briefing of such a client still reads half a year of
+its events (some 500,000) and takes minutes: give `--runs 1` to measure it. `--database URL` keeps the database and reuses it when it
 already holds the client. Then, in the same run, it prints:
 
 - the card: its HTML's size (the card's part of the client page) and the
