@@ -1,12 +1,21 @@
 """Whether the card, the briefing and a batch stay bounded for a client that is huge.
 
-    python bench/bounded.py [--alerts N] [--done M] [--batch K] [--json]
+    python bench/bounded.py [--alerts N] [--done M] [--events E] [--batch K]
+                            [--engine postgresql|sqlite] [--database URL] [--json]
 
-Builds a throwaway SQLite database with one client holding N open alerts
-(default 10,761, the issue's client: 3 checks on many devices, every seventh
-critical, each with its raised event) and M tickets solved in the last 14
-days (default 8,443), written straight to the tables (the pipeline is
-bench/ingest.py's business). Then, in the same run, it prints:
+Builds a throwaway database (PostgreSQL, the target, next to
+TOUCHLINE_TEST_POSTGRES_URL's, dropped at the end; or SQLite) with one client
+holding N open alerts (default 10,761, the issue's client: 3 checks on many
+devices, every seventh critical, each with its raised event) and M tickets
+solved in the last 14 days (default 8,443), written straight to the tables
+(the pipeline is bench/ingest.py's business), topped up to E events in all
+(default 1,000,000) with a year of everything bench/ingest.py generates
+(tickets, invoices, alerts, campaigns, deals, with their thread states),
+written with COPY as bench/scale.py does (PostgreSQL only; ~8 minutes on
+two busy cores). The briefing of such a client still reads half a year of
+its events (some 500,000) and takes minutes: give `--runs 1` to measure
+it. `--database URL` keeps the database and reuses it when it already
+holds the client. Then, in the same run, it prints:
 
 - the card: its HTML's size (the card's part of the client page) and the
   time to build and render it, median of R runs;
@@ -24,21 +33,24 @@ alerts at 7.6 MB / 1.1 s for the card and 8,443 items, 1.58 MB / 3.8 s and
 import argparse
 import io
 import json
+import random
 import resource
 import statistics
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from flask import render_template
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, inspect, select
 
+from bench.scale import SEED, load_bulk, postgres_url, vacuum
 from crm.extensions import db
-from crm.models import Client, Entity, Event
+from crm.models import Client, Entity, Event, Identity
 from crm.timeline.precontact import configured_card
 from factory import create_app
 from reports.briefing.batch import Selection, find_clients, make_briefings
@@ -50,12 +62,22 @@ from reports.pdf import preload
 SLUG = "huge-client"
 CHECKS = ("DiskFull", "CPUHigh", "BackupFailed")
 TARGET_MS, TARGET_BYTES, TARGET_BATCH_MB = 300, 300_000, 500
+# The top-up is written by account, this many events each (one COPY round in memory).
+EVENTS_PER_ACCOUNT = 100_000
 
 
-def build(url: str, alerts: int, done: int, batch: int) -> None:
+def build(url: str, alerts: int, done: int, batch: int, total_events: int = 0) -> float:
+    """The client and its threads, unless the database already holds it; the seconds taken."""
+    started = time.perf_counter()
     app = create_app({"SQLALCHEMY_DATABASE_URI": url})
     now = datetime.now(UTC)
     with app.app_context():
+        held = inspect(db.engine).has_table(Client.__tablename__) and db.session.scalar(
+            select(Client.id).where(Client.slug == SLUG)
+        )
+        if held:
+            db.engine.dispose()
+            return 0.0
         db.create_all()
         client = Client(slug=SLUG, name="Huge Client", tier="key", timezone="Europe/Berlin")
         db.session.add(client)
@@ -135,7 +157,29 @@ def build(url: str, alerts: int, done: int, batch: int) -> None:
         for start in range(0, len(events), 20_000):
             db.session.execute(insert(Event), events[start : start + 20_000])
         db.session.commit()
+        _top_up(client.id, total_events - len(events))
+        if db.engine.dialect.name == "postgresql":
+            vacuum()
         db.engine.dispose()
+    return time.perf_counter() - started
+
+
+def _top_up(client_id: int, events: int) -> None:
+    """`events` more events of the client: a year of everything, with their
+    thread states, by COPY (bench/scale.py's load_bulk), under accounts of its
+    own so that each round's thread keys are new."""
+    if events <= 0:
+        return
+    if db.engine.dialect.name != "postgresql":
+        raise SystemExit("--events beyond the alerts and tickets needs --engine postgresql")
+    rng = random.Random(SEED)
+    rounds = -(-events // EVENTS_PER_ACCOUNT)
+    for number in range(rounds):
+        account = f"HUGE-{number:03}"
+        db.session.add(Identity(system="account", external_key=account, client_id=client_id))
+        db.session.commit()
+        share = min(EVENTS_PER_ACCOUNT, events - number * EVENTS_PER_ACCOUNT)
+        load_bulk([(client_id, account)], share, rng)
 
 
 def _entity(client_id, type_, key, status, title, opened, **fields):
@@ -173,6 +217,10 @@ def measure(url: str, runs: int, batch: int) -> dict:
     report: dict = {}
     with app.app_context(), app.test_request_context(f"/clients/{SLUG}"):
         config = app.config
+        huge = db.session.scalar(select(Client.id).where(Client.slug == SLUG))
+        report["events"] = db.session.scalar(
+            select(func.count()).select_from(Event).where(Event.client_id == huge)
+        )
 
         def card_html() -> str:
             client = db.session.scalar(select(Client).where(Client.slug == SLUG))
@@ -243,18 +291,35 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--alerts", type=int, default=10_761, help="open alerts of the client")
     parser.add_argument("--done", type=int, default=8_443, help="tickets solved in 14 days")
+    parser.add_argument("--events", type=int, default=1_000_000, help="events of the client in all")
+    parser.add_argument("--engine", choices=("postgresql", "sqlite"), default="postgresql")
+    parser.add_argument("--database", help="a PostgreSQL URL to build in and reuse")
     parser.add_argument("--runs", type=int, default=7, help="timed runs of each")
     parser.add_argument("--batch", type=int, default=0, help="briefings in a combined PDF")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory() as directory:
-        url = f"sqlite:///{directory}/bounded.db"
-        build(url, args.alerts, args.done, args.batch)
-        report = {"alerts": args.alerts, "done": args.done, **measure(url, args.runs, args.batch)}
+    with ExitStack() as stack:
+        directory = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        if args.engine == "sqlite":
+            url = f"sqlite:///{directory}/bounded.db"
+        else:
+            url = postgres_url(stack, parser, args.database, directory)
+        seconds = build(url, args.alerts, args.done, args.batch, args.events)
+        report = {
+            "engine": args.engine,
+            "alerts": args.alerts,
+            "done": args.done,
+            "load_seconds": round(seconds, 1),
+            **measure(url, args.runs, args.batch),
+        }
     if args.json:
         print(json.dumps(report, indent=2))
         return
-    print(f"One client: {args.alerts:,} open alerts, {args.done:,} tickets solved lately (SQLite)")
+    built = f"built in {report['load_seconds']} s" if report["load_seconds"] else "reused"
+    print(
+        f"One client: {report['events']:,} events, {args.alerts:,} open alerts, "
+        f"{args.done:,} tickets solved lately ({args.engine}, {built})"
+    )
     for name in ("card", "briefing"):
         part = report[name]
         print(

@@ -50,7 +50,9 @@ from crm.models import Client, Event
 from factory import create_app
 from reports.portfolio import frames as portfolio_frames
 from reports.portfolio.period import last_twelve_months
+from reports.portfolio.render import portfolio_csv, portfolio_html
 from reports.portfolio.report import build_portfolio
+from reports.portfolio.views import period_args
 
 TARGET_SECONDS = 1.0
 PREFIX = "portfolio"
@@ -77,7 +79,7 @@ def build(url: str, clients: int, events: int) -> float:
 
 def measure(url: str, runs: int) -> dict:
     app = create_app({"SQLALCHEMY_DATABASE_URI": url})
-    with app.app_context():
+    with app.app_context(), app.test_request_context("/reports/portfolio"):
         now = datetime.now(UTC)
         period = last_twelve_months(now.date())
         settings = FlagSettings.from_config(app.config)
@@ -85,8 +87,23 @@ def measure(url: str, runs: int) -> dict:
             "clients": db.session.scalar(select(func.count()).select_from(Client)),
             "events": db.session.scalar(select(func.count()).select_from(Event)),
         }
+
+        def page() -> str:
+            report = build_portfolio(db.session, period, now, settings)
+            return portfolio_html(
+                report,
+                "reports/portfolio.html",
+                errors={},
+                form={},
+                period_args=period_args(period),
+            )
+
+        def csv() -> str:
+            return portfolio_csv(build_portfolio(db.session, period, now, settings))
+
         build_portfolio(db.session, period, now, settings)  # warm-up
-        totals, reads = [], []
+        html_bytes = len(page().encode())
+        totals, reads, pages, csvs = [], [], [], []
         for _ in range(runs):
             started = time.perf_counter()
             portfolio_frames.read_frames(db.session, period, now, settings)
@@ -94,18 +111,28 @@ def measure(url: str, runs: int) -> dict:
             started = time.perf_counter()
             report = build_portfolio(db.session, period, now, settings)
             totals.append(time.perf_counter() - started)
+            for make, times in ((page, pages), (csv, csvs)):
+                started = time.perf_counter()
+                make()
+                times.append(time.perf_counter() - started)
             db.session.rollback()
         db.session.remove()
         db.engine.dispose()
     median = statistics.median(totals)
     return counts | {
         "report_clients": len(report.clients),
-        "flags": len(report.flags),
+        "flags": report.flags_total,
+        "flags_listed": len(report.flags),
         "build_median_s": round(median, 3),
         "build_worst_s": round(max(totals), 3),
         "frames_median_s": round(statistics.median(reads), 3),
+        "html_median_s": round(statistics.median(pages), 3),
+        "html_bytes": html_bytes,
+        "csv_median_s": round(statistics.median(csvs), 3),
         "target_s": TARGET_SECONDS,
         "median_vs_target": round(median / TARGET_SECONDS, 2),
+        "html_vs_target": round(statistics.median(pages) / TARGET_SECONDS, 2),
+        "csv_vs_target": round(statistics.median(csvs) / TARGET_SECONDS, 2),
     }
 
 
@@ -117,12 +144,18 @@ def print_report(report: dict) -> None:
     )
     print(
         f"  portfolio report: {report['report_clients']:,} clients, {report['flags']:,} open flags"
+        f" ({report['flags_listed']} listed)"
     )
     print(
         f"  build: median {report['build_median_s']} s, worst {report['build_worst_s']} s"
         f" (of which reading the frames: median {report['frames_median_s']} s)"
     )
     print(f"  median / target ({report['target_s']} s): {report['median_vs_target']}")
+    print(
+        f"  page (build + HTML, {report['html_bytes']:,} bytes): median {report['html_median_s']} s"
+        f" ({report['html_vs_target']}x the target); CSV: median {report['csv_median_s']} s"
+        f" ({report['csv_vs_target']}x)"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -79,7 +79,7 @@ def test_a_thread_open_since_before_the_window_brings_all_of_its_events(session)
     ]
 
 
-def test_the_last_meeting_is_found_by_the_index_of_meetings(session):
+def test_the_last_meeting_is_found_by_an_index_of_meetings(session):
     """Also as PostgreSQL plans a statement it has prepared for any values
     (psycopg prepares what runs often): with the kind as a parameter, that
     plan walked the timeline back to the meeting instead."""
@@ -113,7 +113,10 @@ def test_the_last_meeting_is_found_by_the_index_of_meetings(session):
         values = psycopg.sql.SQL(", ").join(psycopg.sql.Literal(parameters[n]) for n in _names(sql))
         plan = cursor.execute(f"EXPLAIN EXECUTE {name}({values.as_string(cursor)})").fetchall()
         cursor.execute("RESET plan_cache_mode")
-    assert "ix_events_client_meetings" in " ".join(str(row) for row in plan)
+    # The meetings' own index, or a client's events by kind (0015): either
+    # goes straight to the meeting; the timeline index alone would walk back.
+    used = " ".join(str(row) for row in plan)
+    assert "ix_events_client_meetings" in used or "ix_events_client_kind" in used, used
 
 
 def _names(sql: str) -> list[str]:

@@ -18,6 +18,7 @@ from sqlalchemy import delete, insert, select
 
 from crm import flags as rules
 from crm.flags import FlagSettings, Raised
+from crm.flags.ranking import rank_sql
 from crm.formatting import age, span, whole_days
 from crm.models import Entity, Event
 from reports.briefing.threads import records
@@ -40,6 +41,8 @@ EDGES = [
     90 * DAY,
     90 * DAY + SECOND,
 ]
+# Where a severity grows (31 and 91 days late; a stale ticket 30 days later).
+SEVERITY_EDGES = (-31 * DAY, -61 * DAY, -91 * DAY, -121 * DAY)
 offsets = st.one_of(
     st.sampled_from(EDGES),
     st.sampled_from(EDGES),
@@ -79,7 +82,7 @@ def _on_the_edges() -> list[dict]:
     """Every flagged type with each of its moments on a boundary of the rules."""
     states = []
     for thread_type in rules.FLAGGED_TYPES:
-        for edge in (timedelta(0), -SECOND, SECOND, -30 * DAY, -30 * DAY + SECOND):
+        for edge in (timedelta(0), -SECOND, SECOND, -30 * DAY, -30 * DAY + SECOND, *SEVERITY_EDGES):
             moment = AT + edge
             for status in ("failed", "open"):
                 states.append(
@@ -132,6 +135,17 @@ def test_each_flags_sql_and_python_agree_on_generated_thread_states(session):
                     e.key for e in stored if e.type == thread_type and by_entity[e.key] is not None
                 }
                 _check(sql_keys(rules.rule_sql(thread_type, AT, SETTINGS)) == python, thread_type)
+            rank = rank_sql(AT, SETTINGS)
+            ranked = session.execute(
+                select(Entity.key, rank.severity, rank.since, rank.kind).where(
+                    Entity.client_id == client.id, rank.flagged
+                )
+            )
+            _check(
+                {key: (severity, since, kind) for key, severity, since, kind in ranked}
+                == {key: rules.rank(flag) for key, flag in by_entity.items() if flag},
+                "a flag ranks otherwise in SQL",
+            )
             overdue = {
                 key for key, raised in by_entity.items() if raised and "overdue" in raised.facets
             }

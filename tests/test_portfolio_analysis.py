@@ -15,11 +15,10 @@ from reports.portfolio.analysis import (
     ranked_flags,
     top_categories,
 )
+from reports.portfolio.flag_frames import FLAG_COLUMNS, FLAG_THREAD_COLUMNS, RAISED_COLUMNS
 from reports.portfolio.frames import (
     CATEGORY_COLUMNS,
     CLIENT_COLUMNS,
-    FLAG_THREAD_COLUMNS,
-    RAISED_COLUMNS,
     REVENUE_COLUMNS,
     TICKET_COLUMNS,
 )
@@ -271,22 +270,20 @@ def test_client_table_has_one_row_per_client_with_its_figures():
     )
     revenue = revenue_frame((1, "EUR", "10.5"), (1, "USD", 7), (3, "EUR", 100))
     tickets = tickets_frame({1: 4})
-    flags = flags_frame(
-        flag_row(
-            1, "invoice", "in_1", "overdue_invoice", "high", NOW, "overdue invoice, failed payment"
-        ),
-        flag_row(1, "invoice", "in_2", "failed_payment", "high", NOW),
-        flag_row(1, "ticket", "T1", "late_ticket", "medium", NOW),
-    )
+    # as reports.portfolio.flag_frames counts them: per client with flags
+    counts = pd.DataFrame(
+        [{"failed_payment": 1, "overdue_invoice": 1, "late_ticket": 1}],
+        index=pd.Index([1], name="client_id"),
+    ).reindex(columns=list(FLAG_COLUMNS), fill_value=0)
+    counts["flags"] = counts.sum(axis=1)
     picture = eighty_twenty(revenue, tickets)
     suggestions = suggest_tiers(roster, revenue, tickets, Rates("USD"), PERIOD)
-    table = client_table(roster, revenue, tickets, picture, suggestions, flags).set_index("slug")
+    table = client_table(roster, revenue, tickets, picture, suggestions, counts).set_index("slug")
     assert table.index.tolist() == ["alpha", "mid", "zeta"]
     assert table.loc["zeta", "revenue_EUR"] == Decimal("10.5")
     assert table.loc["zeta", "revenue_USD"] == Decimal(7)
     assert pd.isna(table.loc["mid", "revenue_USD"])
     assert table["tickets"].to_dict() == {"alpha": 0, "mid": 0, "zeta": 4}
-    # each flagged thread once, under its flag
     counts = table.loc["zeta", ["failed_payment", "overdue_invoice", "late_ticket", "flags"]]
     assert counts.tolist() == [1, 1, 1, 3]
     assert table.loc["mid", "flags"] == 0

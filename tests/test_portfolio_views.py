@@ -5,13 +5,15 @@ import csv
 import io
 import subprocess
 import sys
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from pypdf import PdfReader
+from sqlalchemy import insert
 
 from crm.extensions import db
-from crm.models import Client
+from crm.models import Client, Entity
+from crm.models.types import utcnow
 from reports.portfolio.period import Period, last_twelve_months
 from reports.portfolio.schemas import period_from
 from tests.factories import make_client, stored_event
@@ -243,3 +245,46 @@ def test_the_pages_pdf_button_makes_a_job_whose_page_offers_the_file(app, client
     refused = client.post("/reports/portfolio/pdf-jobs", data={"from": "soon"})
     assert refused.status_code == 400
     assert db.session.scalar(db.select(db.func.count()).select_from(Job)) == 1
+
+
+def test_the_report_lists_the_most_severe_flags_and_counts_the_rest(client):
+    """A portfolio with more flags than the report lists: the 100 most severe
+    (the disputes, critical, before the overdue invoices), the total, each
+    client's counts in full, and a link to the flagged clients, paged."""
+    now = utcnow()
+    busy = make_client("busy", customer_since=LONG_AGO)
+    calm = make_client("calm", customer_since=LONG_AGO)
+    rows = [
+        {"client_id": busy.id, "type": "invoice", "key": f"in_{n:03}", "status": "open"}
+        | {"opened_at": now - timedelta(days=40), "due_at": now - timedelta(days=5)}
+        for n in range(110)
+    ] + [
+        {"client_id": calm.id, "type": "dispute", "key": f"dp_{n}", "status": "needs_response"}
+        | {"opened_at": now - timedelta(days=1), "due_at": None}
+        for n in range(3)
+    ]
+    db.session.execute(
+        insert(Entity),
+        [row | {"last_event_at": row["opened_at"], "event_count": 1} for row in rows],
+    )
+    db.session.commit()
+    report = report_json(client)
+    assert report["flags_total"] == 113
+    assert len(report["flags"]) == 100
+    assert [flag["key"] for flag in report["flags"][:3]] == ["dp_0", "dp_1", "dp_2"]
+    # medium, 5 days overdue, after the critical disputes; due together: by key
+    assert [flag["key"] for flag in report["flags"][3:6]] == ["in_000", "in_001", "in_002"]
+    counts = {row["slug"]: row["flags"] for row in report["clients"]}
+    assert counts == {"busy": {"overdue_invoice": 110}, "calm": {"open_dispute": 3}}
+    page = client.get("/reports/portfolio", query_string=PERIOD).get_data(as_text=True)
+    assert "The 100 most severe of 113" in page
+    assert "and 13 more" in page
+    assert "/clients?flagged=1" in page or "/clients?status=active&amp;flagged=1" in page
+    table = list(
+        csv.DictReader(
+            io.StringIO(
+                client.get("/reports/portfolio.csv", query_string=PERIOD).get_data(as_text=True)
+            )
+        )
+    )
+    assert {row["slug"]: int(row["flags"]) for row in table} == {"busy": 110, "calm": 3}

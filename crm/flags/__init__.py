@@ -58,14 +58,14 @@ renewal day itself.
 """
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, not_, or_
 from sqlalchemy.sql.elements import ColumnElement
 
-from crm.flags.conditions import Always, Condition, Is, Passed, ascii_lower, value
+from crm.flags.conditions import Always, Condition, Is, Passed, value
 from crm.flags.recurring import (
     RECURRING_TIMES,
     RECURRING_WINDOW,
@@ -75,9 +75,10 @@ from crm.flags.recurring import (
     raised_in_window,
     recurrences,
     recurring_sql,
+    recurring_with_thread_sql,
     recurs_sql,
 )
-from crm.formatting import whole_days
+from crm.flags.severity import AGING_BUCKETS, SEVERITIES, Severity, aging_bucket
 from crm.models import Entity
 
 __all__ = [
@@ -113,6 +114,7 @@ __all__ = [
     "rank_of",
     "recurrences",
     "recurring_sql",
+    "recurring_with_thread_sql",
     "recurs_sql",
     "renewal_due",
     "rule_sql",
@@ -120,15 +122,10 @@ __all__ = [
     "value",
 ]
 
-SEVERITIES = ("critical", "high", "medium", "low")  # most severe first
 CRITICAL = "critical"
 URGENT_PRIORITIES = ("high", "urgent")
 DEFAULT_STALE_TICKET_DAYS = 30
 RENEWAL_HORIZON = timedelta(days=90)
-# (label, first day late, last day late or None): overdue invoices are shown
-# by these, and every kind of lateness grows in severity by them.
-AGING_BUCKETS = (("1-30", 1, 30), ("31-60", 31, 60), ("61-90", 61, 90), ("90+", 91, None))
-_STEPS_UP = {"1-30": 0, "31-60": 1, "61-90": 1, "90+": 2}
 AHEAD_TYPES = ("renewal", "deal")
 
 
@@ -179,51 +176,16 @@ def _stale(settings: FlagSettings) -> timedelta:
     return settings.stale_after
 
 
-# --- severity ------------------------------------------------------------------------
+# --- severity (crm.flags.severity) -------------------------------------------------
 
-
-def aging_bucket(days_late: int) -> str:
-    """The bucket of AGING_BUCKETS `days_late` falls in (less than a day: the first)."""
-    for label, first, last in AGING_BUCKETS:
-        if days_late >= first and (last is None or days_late <= last):
-            return label
-    return AGING_BUCKETS[0][0]
-
-
-def grown(base: str, days_late: int) -> str:
-    """`base` raised a step past 30 days late and two past 90 (AGING_BUCKETS)."""
-    steps = _STEPS_UP[aging_bucket(days_late)]
-    return SEVERITIES[max(0, SEVERITIES.index(base) - steps)]
-
-
-def _priority(thread) -> str:
-    return ascii_lower(str(value(thread, "priority") or ""))
-
-
-def _critical(thread, at, settings) -> str:
-    return CRITICAL
-
-
-def _high(thread, at, settings) -> str:
-    return "high"
-
-
-def _invoice_overdue(thread, at, settings) -> str:
-    return grown("medium", whole_days(value(thread, "due_at"), at))
-
-
-def _past_sla(thread, at, settings) -> str:
-    base = CRITICAL if _priority(thread) == "urgent" else "high"
-    return grown(base, whole_days(value(thread, "sla_due_at"), at))
-
-
-def _open_too_long(thread, at, settings) -> str:
-    base = "high" if _priority(thread) in URGENT_PRIORITIES else "medium"
-    return grown(base, whole_days(value(thread, "opened_at") + settings.stale_after, at))
-
-
-def _promise_overdue(thread, at, settings) -> str:
-    return grown("high", whole_days(value(thread, "due_at"), at))
+_CRITICAL = Severity(CRITICAL)
+_HIGH = Severity("high")
+_INVOICE_OVERDUE = Severity("medium", grows_from="due_at")
+_PAST_SLA = Severity("high", by_priority=((("urgent",), CRITICAL),), grows_from="sla_due_at")
+_OPEN_TOO_LONG = Severity(
+    "medium", by_priority=((URGENT_PRIORITIES, "high"),), grows_from="opened_at", later=_stale
+)
+_PROMISE_OVERDUE = Severity("high", grows_from="due_at")
 
 
 # --- the rules -----------------------------------------------------------------------
@@ -234,7 +196,7 @@ class Facet:
     name: str
     kind: str  # the flag the thread raises when this is the first facet that holds
     condition: Condition
-    severity: Callable  # (thread, at, settings) -> one of SEVERITIES, when it holds
+    severity: Severity  # how severe, when it holds
 
 
 @dataclass(frozen=True)
@@ -249,33 +211,33 @@ class ThreadRule:
 RULES = {
     rule.thread_type: rule
     for rule in (
-        ThreadRule("dispute", (Facet("open", "open_dispute", Always(), _critical),)),
+        ThreadRule("dispute", (Facet("open", "open_dispute", Always(), _CRITICAL),)),
         ThreadRule(
             "alert",
-            (Facet("critical", "critical_alert", Is("priority", (CRITICAL,), True), _critical),),
+            (Facet("critical", "critical_alert", Is("priority", (CRITICAL,), True), _CRITICAL),),
         ),
         ThreadRule(
             "invoice",
             (
-                Facet("overdue", "overdue_invoice", Passed("due_at"), _invoice_overdue),
-                Facet("payment_failed", "failed_payment", Is("status", ("failed",)), _high),
+                Facet("overdue", "overdue_invoice", Passed("due_at"), _INVOICE_OVERDUE),
+                Facet("payment_failed", "failed_payment", Is("status", ("failed",)), _HIGH),
             ),
         ),
         ThreadRule(
             "ticket",
             (
-                Facet("past_sla", "late_ticket", Passed("sla_due_at"), _past_sla),
+                Facet("past_sla", "late_ticket", Passed("sla_due_at"), _PAST_SLA),
                 Facet(
                     "open_too_long",
                     "late_ticket",
                     Passed("opened_at", _stale, inclusive=True),
-                    _open_too_long,
+                    _OPEN_TOO_LONG,
                 ),
             ),
         ),
         ThreadRule(
             "commitment",
-            (Facet("overdue", "overdue_commitment", Passed("due_at"), _promise_overdue),),
+            (Facet("overdue", "overdue_commitment", Passed("due_at"), _PROMISE_OVERDUE),),
         ),
     )
 }
@@ -323,7 +285,7 @@ def flag_of(
         return None
     kind = holding[0].kind
     severity = min(
-        (facet.severity(thread, at, settings) for facet in holding), key=SEVERITIES.index
+        (facet.severity.of(thread, at, settings) for facet in holding), key=SEVERITIES.index
     )
     since = value(thread, KINDS[kind].since) or value(thread, "opened_at")
     return Raised(

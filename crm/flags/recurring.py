@@ -175,3 +175,24 @@ def recurs_sql(client_id, at: datetime):
         .having(func.count() >= RECURRING_TIMES)
         .exists()
     )
+
+
+def recurring_with_thread_sql(at: datetime, *conditions):
+    """recurring_sql() with each recurrence's latest occurrence's thread
+    (`last_thread_key`, as recurrences() names it), as a subquery to select
+    from: a view that lists a few recurrences orders and LIMITs it."""
+    recurring = recurring_sql(at, *conditions).subquery("recurring")
+    raised = raised_in_window(at, *conditions).subquery("raised")
+    latest = (
+        select(raised.c.thread_key)
+        .where(
+            raised.c.client_id == recurring.c.client_id,
+            raised.c.instance == recurring.c.instance,
+            raised.c.alertname == recurring.c.alertname,
+            raised.c.occurred_at == recurring.c.last,
+        )
+        .order_by(raised.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    return select(*recurring.c, latest.label("last_thread_key")).subquery("recurrences")

@@ -61,6 +61,10 @@ class Event(db.Model):
             sqlite_where=text(MEETINGS),
         ),
         Index("ix_events_client_thread", "client_id", "thread_type", "thread_key"),
+        # One kind of a client's events over time (the alerts raised in the
+        # card's last 30 days): the timeline index would read every event of
+        # the range to keep the few of that kind.
+        Index("ix_events_client_kind", "client_id", "kind", "occurred_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -46,9 +46,9 @@ def alert_groups(
     limit: int,
     settings: FlagSettings = DEFAULT_SETTINGS,
 ) -> tuple[list[AlertGroup], int]:
-    """The first `limit` groups of the client's open alerts (those with
-    critical alerts first, then the biggest, then the oldest), and how many
-    groups there are."""
+    """The first `limit` (at least 1) groups of the client's open alerts (those
+    with critical alerts first, then the biggest, then the oldest), and how
+    many groups there are."""
     # The device its raised event names (an alert raised again on another
     # device is counted in each group it belongs to: both need a look).
     raised = and_(
@@ -73,20 +73,22 @@ def alert_groups(
         .subquery()
     )
     count, critical = func.count(), func.sum(alerts.c.critical)
-    grouped = select(
-        alerts.c.check_,
-        alerts.c.device,
-        func.max(alerts.c.category),
-        count,
-        critical,
-        func.min(alerts.c.opened_at),
-        func.max(alerts.c.opened_at),
-        func.max(alerts.c.key),
-    ).group_by(alerts.c.check_, alerts.c.device)
-    total = session.scalar(select(func.count()).select_from(grouped.subquery()))
+    # How many groups there are rides along on each row (a window over the
+    # groups): asked apart, it would join every open alert to its event twice.
     rows = session.execute(
-        grouped.order_by(
-            critical.desc(), count.desc(), func.min(alerts.c.opened_at), alerts.c.check_
-        ).limit(limit)
+        select(
+            alerts.c.check_,
+            alerts.c.device,
+            func.max(alerts.c.category),
+            count,
+            critical,
+            func.min(alerts.c.opened_at),
+            func.max(alerts.c.opened_at),
+            func.max(alerts.c.key),
+            func.count().over().label("groups"),
+        )
+        .group_by(alerts.c.check_, alerts.c.device)
+        .order_by(critical.desc(), count.desc(), func.min(alerts.c.opened_at), alerts.c.check_)
+        .limit(limit)
     ).all()
-    return [AlertGroup(*row) for row in rows], total
+    return [AlertGroup(*row[:-1]) for row in rows], (rows[0][-1] if rows else 0)

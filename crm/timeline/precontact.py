@@ -25,12 +25,13 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from crm import flags as rules
-from crm.flags import DEFAULT_SETTINGS, FlagSettings, Raised, RaisedAlert, Recurrence
+from crm.flags import DEFAULT_SETTINGS, FlagSettings, Raised, Recurrence
 from crm.formatting import zone
 from crm.models import Client, Contact, Entity, Event
 from crm.money import Rates, Total, rates_from_config, total
 from crm.timeline.alert_groups import AlertGroup, alert_groups
 from crm.timeline.hours import BusinessHours, business_hours
+from crm.vocabulary import KINDS
 
 RECENT = timedelta(days=14)  # campaigns sent and work completed
 MAIN_CONTACTS = 5
@@ -45,6 +46,7 @@ COMPLETED = {
     "deal": ("won", "deal.won", "won"),
     "renewal": ("renewed", "renewal.renewed", "renewed"),
 }
+MARKETING_KINDS = tuple(name for name, kind in KINDS.items() if kind.source == "marketing")
 CAMPAIGN_REACTIONS = ("email.opened", "email.clicked", "email.bounced", "email.unsubscribed")
 
 
@@ -180,7 +182,7 @@ def precontact_card(
     client_zone = zone(client.timezone)
     contacts = list(client.contacts)
     lately, lately_total = _completed_lately(session, client.id, now, client_zone)
-    recurring = _recurring_alerts(session, client.id, now)
+    recurring, recurring_total = _recurring_alerts(session, client.id, now)
     groups, group_total = alert_groups(session, client.id, now, LIST, settings)
     card = Card(
         client=client,
@@ -192,8 +194,8 @@ def precontact_card(
         contacts=contacts[:MAIN_CONTACTS],
         more_contacts=max(0, len(contacts) - MAIN_CONTACTS),
         campaigns=_recent_campaigns(session, client.id, now),
-        recurring_alerts=recurring[:LIST],
-        recurring_total=len(recurring),
+        recurring_alerts=recurring,
+        recurring_total=recurring_total,
         alert_groups=groups,
         alert_group_total=group_total,
         lately=lately,
@@ -306,13 +308,29 @@ def _fill_sections(
     card.overdue_totals.update(sorted(totals.items()))
 
 
-def _recurring_alerts(session: Session, client_id: int, now: datetime) -> list[Recurrence]:
-    """The checks that keep failing on one device (crm.flags.recurrences),
-    from the alerts raised in the last 30 days: one range of the events index."""
-    raised = rules.raised_in_window(now, Event.client_id == client_id).order_by(
-        Event.occurred_at, Event.id
-    )
-    return rules.recurrences((RaisedAlert(*row[:5]) for row in session.execute(raised)), now)
+def _recurring_alerts(
+    session: Session, client_id: int, now: datetime
+) -> tuple[list[Recurrence], int]:
+    """The first LIST checks that keep failing on one device (crm.flags.recurrences,
+    in its order) and how many there are, grouped in SQL from the alerts
+    raised in the last 30 days (crm.flags.recurring_with_thread_sql): a busy
+    client raises tens of thousands in 30 days, too many to read one by one."""
+    recurring = rules.recurring_with_thread_sql(now, Event.client_id == client_id)
+    c = recurring.c
+    rows = session.execute(
+        select(
+            c.instance,
+            c.alertname,
+            c.times,
+            c.first,
+            c.last,
+            c.last_thread_key,
+            func.count().over(),
+        )
+        .order_by(c.times.desc(), c.first, c.instance, c.alertname)
+        .limit(LIST)
+    ).all()
+    return [Recurrence(*row[:-1]) for row in rows], (rows[0][-1] if rows else 0)
 
 
 def _recent_campaigns(session: Session, client_id: int, now: datetime) -> list[Campaign]:
@@ -340,6 +358,8 @@ def _recent_campaigns(session: Session, client_id: int, now: datetime) -> list[C
             Event.occurred_at >= now - RECENT,
             Event.occurred_at <= now,
             Event.source == "marketing",
+            # the kind names its source: by kind, a range of ix_events_client_kind each
+            Event.kind.in_(MARKETING_KINDS),
         )
         .group_by(campaign, Event.kind)
     ).all()

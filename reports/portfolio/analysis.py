@@ -25,7 +25,7 @@ import pandas as pd
 
 from crm import flags as rules
 from crm.formatting import whole_days
-from reports.portfolio.frames import FLAG_COLUMNS
+from reports.portfolio.flag_frames import FLAG_COLUMNS
 
 PARETO_SHARE = Fraction(4, 5)
 TOP_CATEGORIES = 10
@@ -161,19 +161,9 @@ def top_categories(categories: pd.DataFrame, limit: int = TOP_CATEGORIES) -> pd.
     return ordered.head(limit).reset_index(drop=True)
 
 
-def flag_counts(flags: pd.DataFrame) -> pd.DataFrame:
-    """Per client with flags: how many of each (FLAG_COLUMNS), and `flags`, how
-    many in all. Each flagged thread counts once, under its flag (an overdue
-    invoice whose payment failed is an overdue invoice)."""
-    # groupby-size, not crosstab: crosstab counts each cell in Python.
-    counts = flags.groupby(["client_id", "flag"]).size().unstack(fill_value=0)
-    counts = counts.reindex(columns=list(FLAG_COLUMNS), fill_value=0).astype(int)
-    counts["flags"] = counts.sum(axis=1)
-    return counts
-
-
 def ranked_flags(flags: pd.DataFrame, clients: pd.DataFrame, now: datetime) -> pd.DataFrame:
-    """Every flag, ranked as crm.flags ranks them: most severe first, then the
+    """The flags (reports.portfolio.flag_frames reads the most severe few),
+    ranked as crm.flags ranks them: most severe first, then the
     longest waiting (`since`: when a dispute, alert or ticket opened, an
     invoice or promise fell due, a payment last failed, a recurrence began),
     then in the order of its flags.
@@ -211,13 +201,15 @@ def client_table(
     tickets: pd.DataFrame,
     picture: EightyTwenty,
     suggestions: pd.DataFrame,
-    flags: pd.DataFrame,
+    flag_counts: pd.DataFrame,
 ) -> pd.DataFrame:
     """One row per client with its figures: revenue in each currency
     (`revenue_EUR`, ...; empty where it paid nothing in that currency), all of
     it in the reporting currency (`revenue_total`, `revenue_unconverted`: from
     the suggestions, reports.portfolio.tiers), tickets, whether it is in each
-    circle, tier and suggested tier, and its open flags. Alphabetical by name."""
+    circle, tier and suggested tier, and its open flags (`flag_counts`: per
+    client with flags, FLAG_COLUMNS and `flags`, as reports.portfolio.flag_frames
+    counts them). Alphabetical by name."""
     table = clients.merge(suggestions.drop(columns="tier"), on="client_id", how="left")
     # the revenue frame has one row per client and currency
     by_currency = revenue.pivot(index="client_id", columns="currency", values="revenue")
@@ -227,9 +219,8 @@ def client_table(
     table["tickets"] = table["client_id"].map(ticket_counts).fillna(0).astype(int)
     table["in_revenue_circle"] = table["client_id"].isin(picture.revenue_members)
     table["in_ticket_circle"] = table["client_id"].isin(picture.ticket_members)
-    counts = flag_counts(flags)
     for column in (*FLAG_COLUMNS, "flags"):
-        table[column] = table["client_id"].map(counts[column]).fillna(0).astype(int)
+        table[column] = table["client_id"].map(flag_counts[column]).fillna(0).astype(int)
     table["sort_name"] = table["name"].str.lower()
     ordered = table.sort_values(["sort_name", "client_id"], kind="stable")
     return ordered.drop(columns="sort_name").reset_index(drop=True)

@@ -1,7 +1,7 @@
 """The portfolio's raw figures: a few aggregate queries, each into a DataFrame.
 
 Every query groups in SQL, so what reaches Python is one row per client (or
-per currency, category or flagged thread), never one per event: the report
+per currency or category, or one of the few flags listed), never one per event: the report
 costs the same few round trips at 5,000 clients and 10M events. Only active
 clients count.
 
@@ -15,13 +15,9 @@ without a currency is counted under "XXX", ISO 4217's code for "no currency".
 **Tickets** are the ticket threads opened in the period (one per ticket,
 however many events it has), read from the thread states.
 
-**Open flags** are read as things stand at `now`, whatever the period: the
-thread states hold the present, not the past. They are crm.flags' one
-definition, as the directory, the card and the briefing read it: the rules'
-SQL picks the flagged threads of active clients, the same rules in Python
-name each one's flag, severity and age, and the recurring alerts come from
-the rules' grouping of the last 30 days' alerts (the latest occurrence's
-thread stands for each).
+**Open flags** are read as things stand at `now`, whatever the period
+(reports.portfolio.flag_frames): each client's counts, and the most severe
+few, ranked in SQL.
 """
 
 from dataclasses import dataclass
@@ -34,12 +30,10 @@ from sqlalchemy.orm import Session
 from crm import flags as rules
 from crm.flags import DEFAULT_SETTINGS, FlagSettings
 from crm.models import Client, Entity, Event
+from reports.portfolio.flag_frames import flag_counts_frame, flags_frame
 from reports.portfolio.period import Period
 
 NO_CURRENCY = "XXX"
-# crm.flags' flags, in the order it reads them (most pressing first): a
-# client's count of each.
-FLAG_COLUMNS = tuple(rules.KINDS)
 CLIENT_COLUMNS = (
     "client_id",
     "slug",
@@ -53,24 +47,6 @@ CLIENT_COLUMNS = (
 REVENUE_COLUMNS = ("client_id", "currency", "revenue")
 TICKET_COLUMNS = ("client_id", "tickets")
 CATEGORY_COLUMNS = ("category", "tickets", "clients", "missed_sla")
-FLAG_THREAD_COLUMNS = (
-    "client_id",
-    "type",
-    "key",
-    "title",
-    "status",
-    "opened_at",
-    "due_at",
-    "sla_due_at",
-    "amount",
-    "currency",
-    "assignee",
-    "last_event_at",
-)
-# What crm.flags says of each: the flag, its severity, since when, and every
-# flag its facets would raise alone ("overdue invoice, failed payment").
-RAISED_COLUMNS = ("flag", "severity", "since", "labels")
-
 _ACTIVE = Client.status == "active"
 
 
@@ -80,7 +56,8 @@ class PortfolioFrames:
     revenue: pd.DataFrame  # REVENUE_COLUMNS, revenue a Decimal, per client and currency
     tickets: pd.DataFrame  # TICKET_COLUMNS, clients with tickets opened in the period
     categories: pd.DataFrame  # CATEGORY_COLUMNS, tickets opened in the period by category
-    flags: pd.DataFrame  # FLAG_THREAD_COLUMNS + RAISED_COLUMNS, one row per flag
+    flags: pd.DataFrame  # FLAG_THREAD_COLUMNS + RAISED_COLUMNS: the FLAGS_LISTED most severe
+    flag_counts: pd.DataFrame  # per client with flags: FLAG_COLUMNS and `flags`
 
 
 def read_frames(
@@ -92,6 +69,7 @@ def read_frames(
         tickets=tickets_frame(session, period),
         categories=categories_frame(session, period, now),
         flags=flags_frame(session, now, settings),
+        flag_counts=flag_counts_frame(session, now, settings),
     )
 
 
@@ -174,66 +152,6 @@ def categories_frame(session: Session, period: Period, now: datetime) -> pd.Data
         .group_by(Entity.category)
     )
     return _frame(session, query, CATEGORY_COLUMNS)
-
-
-def flags_frame(
-    session: Session, now: datetime, settings: FlagSettings = DEFAULT_SETTINGS
-) -> pd.DataFrame:
-    """Every flag of an active client at `now`: its flagged threads and its recurring alerts."""
-    state = [getattr(Entity, name) for name in FLAG_THREAD_COLUMNS]
-    threads = session.execute(
-        select(*state, Entity.closed_at, Entity.priority)
-        .join(Client, Client.id == Entity.client_id)
-        .where(
-            _ACTIVE,
-            or_(*(rules.rule_sql(kind, now, settings) for kind in rules.FLAGGED_TYPES)),
-        )
-        .order_by(Entity.client_id, Entity.type, Entity.key)
-    )
-    rows = []
-    for thread in threads:
-        raised = rules.flag_of(thread, now, settings)
-        rows.append(
-            dict(zip(FLAG_THREAD_COLUMNS, thread, strict=False))
-            | _raised(raised.kind, raised.severity, raised.since, raised.facet_kinds)
-        )
-    for client_id, instance, alertname, _, first, last, key in session.execute(_recurring(now)):
-        rows.append(
-            {"client_id": client_id, "type": "alert", "key": key}
-            | {"title": f"{alertname} on {instance}", "opened_at": first, "last_event_at": last}
-            | _raised("recurring_alert", "high", first, ("recurring_alert",))
-        )
-    columns = list(FLAG_THREAD_COLUMNS + RAISED_COLUMNS)
-    return pd.DataFrame([[row.get(name) for name in columns] for row in rows], columns=columns)
-
-
-def _raised(kind: str, severity: str, since: datetime, kinds: tuple[str, ...]) -> dict:
-    labels = ", ".join(rules.LABELS[each] for each in kinds)
-    return {"flag": kind, "severity": severity, "since": since, "labels": labels}
-
-
-def _recurring(now: datetime):
-    """crm.flags' recurrences of active clients, each with its latest occurrence's thread."""
-    recurring = rules.recurring_sql(now).subquery("recurring")
-    raised = rules.raised_in_window(now).subquery("raised")
-    latest = (
-        select(raised.c.thread_key)
-        .where(
-            raised.c.client_id == recurring.c.client_id,
-            raised.c.instance == recurring.c.instance,
-            raised.c.alertname == recurring.c.alertname,
-            raised.c.occurred_at == recurring.c.last,
-        )
-        .order_by(raised.c.id.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-    return (
-        select(*recurring.c, latest)
-        .join(Client, Client.id == recurring.c.client_id)
-        .where(_ACTIVE)
-        .order_by(recurring.c.client_id, recurring.c.instance, recurring.c.alertname)
-    )
 
 
 def _frame(session: Session, query, columns: tuple[str, ...]) -> pd.DataFrame:

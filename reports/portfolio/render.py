@@ -17,14 +17,15 @@ from crm.formatting import zone
 from crm.vocabulary import TIERS
 from reports.pdf import render_pdf
 from reports.portfolio.analysis import FLAG_LABELS
-from reports.portfolio.frames import FLAG_COLUMNS
+from reports.portfolio.flag_frames import FLAG_COLUMNS, FLAGS_LISTED
 from reports.portfolio.period import Period
 from reports.portfolio.report import PortfolioReport
 from reports.portfolio.tiers import TOP_SHARE
 
-# The page and the PDF list this many flags, tier changes and circle members;
-# the API and the CSV have them all.
-FLAGS_SHOWN = 100
+# The page and the PDF list this many flags (as many as the report holds:
+# the API has the same), tier changes and circle members; the CSV has every
+# client's counts.
+FLAGS_SHOWN = FLAGS_LISTED
 TIER_CHANGES_SHOWN = 200
 NAMES_SHOWN = 40
 PAGE_SIZES = ("A4", "Letter")
@@ -53,7 +54,7 @@ _FLAG_FIELDS = (
 def portfolio_data(report: PortfolioReport, flags_limit: int | None = None) -> dict:
     """The whole report as PortfolioSchema's structure, in Python values;
     only the `flags_limit` most severe flags, when given."""
-    clients = [_plain(row) for row in report.clients.to_dict("records")]
+    clients = _records(report.clients)
     slug_of = {row["client_id"]: row["slug"] for row in clients}
     # the client table is in name order
     position = {row["client_id"]: number for number, row in enumerate(clients)}
@@ -90,7 +91,7 @@ def portfolio_data(report: PortfolioReport, flags_limit: int | None = None) -> d
             _flag(_plain(row))
             for row in report.flags[list(_FLAG_FIELDS)].head(flags_limit).to_dict("records")
         ],
-        "flags_total": len(report.flags),
+        "flags_total": report.flags_total,
         "meeting_overdue_clients": report.meeting_overdue_clients,
         "clients": [_client(row, currencies) for row in clients],
     }
@@ -148,6 +149,20 @@ def file_stem(report: PortfolioReport) -> str:
 
 def _plain(row: dict) -> dict:
     return {key: _python(value) for key, value in row.items()}
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    """`frame`'s rows as _plain makes them, a column at a time: cell by cell,
+    10,000 clients cost most of a second."""
+    columns = {}
+    for name in frame.columns:
+        column = frame[name]
+        if pd.api.types.is_datetime64_any_dtype(column):
+            values = [_python(value) for value in column]
+        else:
+            values = column.astype(object).where(column.notna(), None).tolist()
+        columns[name] = values
+    return [dict(zip(columns, row, strict=True)) for row in zip(*columns.values(), strict=True)]
 
 
 def _python(value):

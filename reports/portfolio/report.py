@@ -17,6 +17,7 @@ from crm.flags import FlagSettings
 from crm.meetings.cadence import overdue_ids
 from crm.money import Total, current_rates, total
 from reports.portfolio import analysis, tiers
+from reports.portfolio.flag_frames import FLAGS_LISTED
 from reports.portfolio.frames import read_frames
 from reports.portfolio.period import Period
 
@@ -34,7 +35,8 @@ class PortfolioReport:
     timezones: pd.DataFrame
     languages: pd.DataFrame
     categories: pd.DataFrame
-    flags: pd.DataFrame  # analysis.ranked_flags: every open flag, ranked
+    flags: pd.DataFrame  # analysis.ranked_flags: the FLAGS_LISTED most severe open flags, ranked
+    flags_total: int  # every open flag, listed or not
 
     @property
     def tier_changes(self) -> pd.DataFrame:
@@ -67,16 +69,16 @@ def build_portfolio(
     rates = current_rates()
     suggestions = tiers.suggest_tiers(frames.clients, frames.revenue, frames.tickets, rates, period)
     table = analysis.client_table(
-        frames.clients, frames.revenue, frames.tickets, picture, suggestions, frames.flags
+        frames.clients, frames.revenue, frames.tickets, picture, suggestions, frames.flag_counts
     )
     revenue_totals = {
         code: amount for code, amount in frames.revenue.groupby("currency")["revenue"].sum().items()
     }
     table["reporting_currency"] = rates.reporting
     # As of `now`, like the open flags: the cadence is about today, not the period.
-    overdue = overdue_ids(
-        session, table["client_id"].tolist(), now, current_app.config["MEETING_CADENCE"]
-    )
+    # Every active client, which are the table's: asked by id, 10,000 ids
+    # cost more to send than the query takes.
+    overdue = overdue_ids(session, None, now, current_app.config["MEETING_CADENCE"])
     table["meeting_overdue"] = table["client_id"].isin(overdue)
     return PortfolioReport(
         period=period,
@@ -90,5 +92,6 @@ def build_portfolio(
         timezones=analysis.clients_per(frames.clients, frames.tickets, "timezone"),
         languages=analysis.clients_per(frames.clients, frames.tickets, "language"),
         categories=analysis.top_categories(frames.categories),
-        flags=analysis.ranked_flags(frames.flags, frames.clients, now),
+        flags=analysis.ranked_flags(frames.flags, frames.clients, now).head(FLAGS_LISTED),
+        flags_total=int(frames.flag_counts["flags"].sum()),
     )

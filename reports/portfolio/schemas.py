@@ -187,7 +187,12 @@ class PortfolioSchema(Schema):
     languages = fields.List(fields.Nested(GroupCountSchema))
     categories = fields.List(fields.Nested(CategorySchema))
     flags = fields.List(fields.Nested(FlagSchema))
-    flags_total = fields.Integer(metadata={"description": "Flagged threads (all are listed)"})
+    flags_total = fields.Integer(
+        metadata={
+            "description": "Open flags in all; `flags` lists the 100 most severe, the client "
+            "directory (/clients?flagged=1) all flagged clients, paged"
+        }
+    )
     meeting_overdue_clients = fields.Integer(
         metadata={
             "description": "Active clients overdue for a roadmap meeting at generated_at: none "
