@@ -160,10 +160,7 @@ def _clients(session: Session, index, query: Query, typed: str) -> list[Hit]:
 
 def _contacts(session: Session, index, query: Query, typed: str) -> list[Hit]:
     exact, near = _ids(index, "contacts", query)
-    rows = session.execute(
-        select(Contact, Client).join(Client).where(Contact.id.in_(exact + near))
-    ).all()
-    by_id = {contact.id: (contact, client) for contact, client in rows}
+    by_id = _with_clients(session, Contact, exact + near)
     hits = []
     for contact_id, is_exact in [(i, True) for i in exact] + [(i, False) for i in near]:
         if contact_id not in by_id:
@@ -181,9 +178,8 @@ def _contacts(session: Session, index, query: Query, typed: str) -> list[Hit]:
 
 def _identities(session: Session, index, query: Query, typed: str) -> list[Hit]:
     ids = index.matching("identities", query, CANDIDATES)
-    rows = session.execute(select(Identity, Client).join(Client).where(Identity.id.in_(ids)))
     hits = []
-    for identity, client in rows:
+    for identity, client in _with_clients(session, Identity, ids).values():
         score = _closeness(typed, identity.external_key)
         title = f"{identity.system}: {identity.external_key}"
         hits.append(_hit("identity", client, title, client.name, score, title.lower()))
@@ -193,9 +189,8 @@ def _identities(session: Session, index, query: Query, typed: str) -> list[Hit]:
 def _events(session: Session, index, query: Query, typed: str) -> list[Hit]:
     """One hit per thread (its newest matching event) or per lone event."""
     ids = index.matching("events", query, CANDIDATES, newest_first=True)
-    rows = session.execute(
-        select(Event, Client).join(Client).where(Event.id.in_(ids)).order_by(Event.id.desc())
-    )
+    found = _with_clients(session, Event, ids)
+    rows = [found[event_id] for event_id in sorted(found, reverse=True)]
     wanted_key = typed.strip().lower()
     seen: set = set()
     hits = []
@@ -221,6 +216,15 @@ def _events(session: Session, index, query: Query, typed: str) -> list[Hit]:
         )
         hits.append(hit)
     return hits
+
+
+def _with_clients(session: Session, model, ids: list) -> dict:
+    """{id: (row, its client)} for these ids: the rows by their key, then
+    their clients by theirs (a join would have the planner read every client)."""
+    rows = session.scalars(select(model).where(model.id.in_(ids))).all() if ids else []
+    wanted = {row.client_id for row in rows}
+    clients = {c.id: c for c in session.scalars(select(Client).where(Client.id.in_(wanted)))}
+    return {row.id: (row, clients[row.client_id]) for row in rows}
 
 
 def _hit(kind: str, client: Client, title: str, detail, score: float, tie) -> Hit:
