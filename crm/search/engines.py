@@ -179,10 +179,9 @@ class PostgreSQLIndex:
             f"WITH near AS MATERIALIZED (SELECT id, name FROM {table} WHERE {near} LIMIT :cap) "
             f"SELECT id FROM near ORDER BY {alike} DESC, id LIMIT :limit"
         )
-        try:
-            return self.session.scalars(text(sql), params).all()
-        finally:
-            self.session.execute(text("SET LOCAL enable_seqscan = on"))
+        ids = self.session.scalars(text(sql), params).all()
+        self.session.execute(text("SET LOCAL enable_seqscan = on"))
+        return ids
 
 
 def _tsquery(query: Query) -> str:
