@@ -28,3 +28,19 @@ def test_events_come_newest_first_across_stretches_of_ids(runner):
     assert found("printer jam", limit=3) == newest_first[:3]
     assert found("jam 5") == ["Printer jam 5"]  # only in the oldest stretch
     assert found("scanner printer") == []
+
+
+def test_a_whole_word_is_looked_for_before_words_it_starts(runner, monkeypatch):
+    """With enough events holding the word whole, newer ones that only start
+    with it ("Backups") are not fetched; with too few, they are."""
+    from crm.search import operations
+
+    monkeypatch.setattr(operations, "CANDIDATES", 2)
+    client = make_client("kestrel-labs", name="Kestrel Labs")
+    db.session.commit()
+    for title in ("Backup failed", "Backup slow", "Backups paused"):
+        stored_event(client, "note", title=title)
+    db.session.commit()
+    assert found("backup") == ["Backup slow", "Backup failed"]
+    assert found("backups") == ["Backups paused"]
+    assert found("back") == ["Backups paused", "Backup slow"]

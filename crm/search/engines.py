@@ -42,6 +42,8 @@ class Query:
     each a run of words, which must follow each other in the text."""
 
     terms: tuple[tuple[str, ...], ...]
+    # Whether the last word may be the start of a word (it is being typed).
+    prefix: bool = True
 
     @classmethod
     def parse(cls, typed: str) -> "Query":
@@ -63,8 +65,14 @@ class Query:
         return [w for w in self.words if w.isalpha() and len(w) >= MIN_FUZZY]
 
     def marked(self) -> list[tuple[tuple[str, ...], bool]]:
-        """Each term, and whether it is the last (the one being typed)."""
-        return [(term, at == len(self.terms) - 1) for at, term in enumerate(self.terms)]
+        """Each term, and whether its last word may be a prefix (the last
+        term, being typed, unless the query is of whole words)."""
+        last = len(self.terms) - 1 if self.prefix else -1
+        return [(term, at == last) for at, term in enumerate(self.terms)]
+
+    def whole_words(self) -> "Query":
+        """The same words, the last one whole too."""
+        return Query(self.terms, prefix=False)
 
     def __bool__(self) -> bool:
         return bool(self.terms)
