@@ -118,6 +118,7 @@ class PostgreSQLIndex:
 
     def __init__(self, session: Session):
         self.session = session
+        self.newest: dict[str, int | None] = {}
 
     def matching(self, table: str, query: Query, limit: int, newest_first: bool = False) -> list:
         if newest_first:
@@ -146,7 +147,9 @@ class PostgreSQLIndex:
         Within one look at most CAP matches are sorted: a word in more than
         CAP events of one stretch is common enough that any CAP of them are
         as good as the newest."""
-        newest = self.session.scalar(text(f"SELECT max(id) FROM {table}"))
+        if table not in self.newest:  # once a search: whole words, then a prefix
+            self.newest[table] = self.session.scalar(text(f"SELECT max(id) FROM {table}"))
+        newest = self.newest[table]
         if newest is None:
             return []
         top = newest >> STRETCH_BITS
@@ -178,8 +181,12 @@ class PostgreSQLIndex:
         # default (0.6) would miss a transposition, which the ranking keeps.
         # The trigram index is the way to them, whatever the planner thinks
         # of a small table: measuring every name is what made typos slow.
-        self.session.execute(text(f"SET LOCAL pg_trgm.word_similarity_threshold = {FUZZY_FLOOR}"))
-        self.session.execute(text("SET LOCAL enable_seqscan = off"))
+        self.session.execute(
+            text(
+                f"SET LOCAL pg_trgm.word_similarity_threshold = {FUZZY_FLOOR}; "
+                "SET LOCAL enable_seqscan = off"
+            )
+        )
         params = {f"w{i}": word for i, word in enumerate(words)} | {"limit": limit, "cap": CAP}
         near = " OR ".join(f":w{i} <% name" for i in range(len(words)))
         alike = " + ".join(f"word_similarity(:w{i}, name)" for i in range(len(words)))
