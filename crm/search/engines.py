@@ -134,44 +134,48 @@ class PostgreSQLIndex:
         params = {"tsquery": _tsquery(query), "cap": CAP, "whole": whole, "limit": limit}
         return self.session.scalars(text(sql), params).all()
 
-    def _match(self, table: str, stretches: bool = False) -> str:
+    def _match(self, table: str, stretches: str | None = None) -> str:
+        """The condition that a row matches :tsquery (and the stretches of
+        ids in the parameter named `stretches`)."""
         document = pg_document(BY_NAME[TABLES[table]])
         wanted = "to_tsquery('simple'::regconfig, :tsquery)"
         if stretches:
-            wanted = f"({wanted} && CAST(:stretches AS tsquery))"
+            wanted = f"({wanted} && CAST(:{stretches} AS tsquery))"
         return f"{document} @@ {wanted}"
 
     def _newest(self, table: str, query: Query, limit: int) -> list:
         """The newest matches, looking at the newest stretch of ids first,
         then the eight before it, then all the rest, until `limit` are found.
-        Within one look at most CAP matches are sorted: a word in more than
-        CAP events of one stretch is common enough that any CAP of them are
-        as good as the newest."""
+        One statement: its looks are the branches of a UNION ALL under a
+        LIMIT, which PostgreSQL runs in turn and stops once it has `limit`
+        rows (the rows say their look, so their order holds whatever the
+        plan). Within one look at most CAP matches are sorted: a word in more
+        than CAP events of one stretch is common enough that any CAP of them
+        are as good as the newest."""
         if table not in self.newest:  # once a search: whole words, then a prefix
             self.newest[table] = self.session.scalar(text(f"SELECT max(id) FROM {table}"))
         newest = self.newest[table]
         if newest is None:
             return []
         top = newest >> STRETCH_BITS
-        sql = (
-            f"WITH found AS MATERIALIZED (SELECT id FROM {table} "
-            f"WHERE {self._match(table, stretches=True)} LIMIT :cap) "
-            "SELECT id FROM found ORDER BY id DESC LIMIT :limit"
-        )
-        params = {"tsquery": _tsquery(query), "cap": CAP}
-        found: list = []
-        looked = 0
+        params: dict = {"tsquery": _tsquery(query), "cap": CAP, "limit": limit}
+        looks, looked = [], 0
         for width in (*STRETCH_LOOKS, None):
-            if width is None:  # all the stretches not looked at yet
-                stretches = "!(" + _any_stretch(top, looked) + ")"
-            else:
-                stretches = _any_stretch(top - looked, min(width, top - looked + 1))
-                looked += width
-            params |= {"stretches": stretches, "limit": limit - len(found)}
-            found += self.session.scalars(text(sql), params).all()
-            if len(found) >= limit or looked > top:
+            if looked > top:
                 break
-        return found
+            if width is None:  # all the stretches not looked at yet
+                params[f"s{len(looks)}"] = "!(" + _any_stretch(top, looked) + ")"
+            else:
+                params[f"s{len(looks)}"] = _any_stretch(top - looked, min(width, top - looked + 1))
+                looked += width
+            looks.append(
+                f"(SELECT {len(looks)} AS look, id FROM (SELECT id FROM {table} "
+                f"WHERE {self._match(table, f's{len(looks)}')} LIMIT :cap) AS found "
+                "ORDER BY id DESC LIMIT :limit)"
+            )
+        sql = f"SELECT look, id FROM ({' UNION ALL '.join(looks)}) AS looks LIMIT :limit"
+        rows = self.session.execute(text(sql), params).all()
+        return [row.id for row in sorted(rows, key=lambda row: (row.look, -row.id))]
 
     def similar_names(self, table: str, query: Query, limit: int) -> list:
         words = query.name_words
