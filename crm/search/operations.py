@@ -7,9 +7,9 @@ same hits in the same order. Ranking, per kind:
 
 - clients, contacts, identities: the whole query equal to the name (or slug,
   e-mail, phone, key) first, then names that start with it, then any other
-  match; when nothing matches, names that only look like it (a typo:
-  trigram similarity at least FUZZY_THRESHOLD), by that similarity; ties
-  by name.
+  match; when nothing of any kind asked for matches, names that only look
+  like it (a typo: trigram similarity at least FUZZY_THRESHOLD), by that
+  similarity; ties by name.
 - threads and events: the thread whose key is the query (a ticket id, an
   invoice id) first, then the most recently recorded. A thread is one hit,
   named by its newest matching event. The last word is looked for whole
@@ -49,6 +49,8 @@ CANDIDATES = 200
 # Names that share trigrams with the query, ranked by the engine, measured here.
 FUZZY_CANDIDATES = 50
 EXACT, PREFIX, WORDS = 3.0, 2.0, 1.0
+# The kinds whose names may be mistyped, and their tables.
+NAMED = {"client": "clients", "contact": "contacts"}
 
 
 @dataclass
@@ -109,14 +111,22 @@ def search(
         return results
     index = index_for(session)
     found: list[Hit] = []
-    if "client" in wanted:
-        found += _clients(session, index, query, typed)
-    if "contact" in wanted:
-        found += _contacts(session, index, query, typed)
     if "identity" in wanted:
         found += _identities(session, index, query, typed)
     if wanted & {"thread", "event"}:
         found += [hit for hit in _events(session, index, query, typed) if hit.kind in wanted]
+    named = {
+        kind: index.matching(NAMED[kind], query, CANDIDATES) for kind in NAMED if kind in wanted
+    }
+    # Names that only look alike (a typo), as a search engine says "did you
+    # mean": only when nothing matches every word, of any kind asked for.
+    near = {kind: [] for kind in named}
+    if not found and not any(named.values()):
+        near = {kind: index.similar_names(NAMED[kind], query, FUZZY_CANDIDATES) for kind in named}
+    if "client" in named:
+        found += _clients(session, named["client"], near["client"], typed)
+    if "contact" in named:
+        found += _contacts(session, named["contact"], near["contact"], typed)
     for kind in KINDS:
         ranked = sorted((hit for hit in found if hit.kind == kind), key=lambda h: h.order)
         results.hits += ranked[:limit]
@@ -137,17 +147,7 @@ def _closeness(typed: str, *values: str | None) -> float:
     return best
 
 
-def _ids(index, table: str, query: Query) -> tuple[list, list]:
-    """The ids matching every word; failing any, those whose name only looks
-    alike (a typo), as a search engine says "did you mean"."""
-    exact = index.matching(table, query, CANDIDATES)
-    if exact:
-        return exact, []
-    return [], index.similar_names(table, query, FUZZY_CANDIDATES)
-
-
-def _clients(session: Session, index, query: Query, typed: str) -> list[Hit]:
-    exact, near = _ids(index, "clients", query)
+def _clients(session: Session, exact: list, near: list, typed: str) -> list[Hit]:
     rows = {c.id: c for c in session.scalars(select(Client).where(Client.id.in_(exact + near)))}
     hits = []
     for client_id, is_exact in [(i, True) for i in exact] + [(i, False) for i in near]:
@@ -162,8 +162,7 @@ def _clients(session: Session, index, query: Query, typed: str) -> list[Hit]:
     return hits
 
 
-def _contacts(session: Session, index, query: Query, typed: str) -> list[Hit]:
-    exact, near = _ids(index, "contacts", query)
+def _contacts(session: Session, exact: list, near: list, typed: str) -> list[Hit]:
     by_id = _with_clients(session, Contact, exact + near)
     hits = []
     for contact_id, is_exact in [(i, True) for i in exact] + [(i, False) for i in near]:
