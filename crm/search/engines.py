@@ -82,6 +82,8 @@ class SQLiteIndex:
     """FTS5: `"w1 w2"*` is a phrase whose last word may be a prefix; terms
     side by side must all match. Trigram tables match any of the trigrams."""
 
+    orders_like_ranking = False  # bm25
+
     def __init__(self, session: Session):
         self.session = session
 
@@ -115,6 +117,8 @@ class PostgreSQLIndex:
     whole name, then names starting with the query, then by name), not by
     ts_rank, which would rebuild every match's document.
     """
+
+    orders_like_ranking = True
 
     def __init__(self, session: Session):
         self.session = session

@@ -111,12 +111,17 @@ def search(
         return results
     index = index_for(session)
     found: list[Hit] = []
+    # PostgreSQL hands names over in the ranking's own order: a few more
+    # than shown are enough; SQLite's FTS5 orders them by bm25.
+    named_candidates = max(3 * limit, 30) if index.orders_like_ranking else CANDIDATES
     if "identity" in wanted:
-        found += _identities(session, index, query, typed)
+        found += _identities(session, index, query, typed, named_candidates)
     if wanted & {"thread", "event"}:
         found += [hit for hit in _events(session, index, query, typed) if hit.kind in wanted]
     named = {
-        kind: index.matching(NAMED[kind], query, CANDIDATES) for kind in NAMED if kind in wanted
+        kind: index.matching(NAMED[kind], query, named_candidates)
+        for kind in NAMED
+        if kind in wanted
     }
     # Names that only look alike (a typo), as a search engine says "did you
     # mean": only when nothing matches every word, of any kind asked for.
@@ -179,8 +184,8 @@ def _contacts(session: Session, exact: list, near: list, typed: str) -> list[Hit
     return hits
 
 
-def _identities(session: Session, index, query: Query, typed: str) -> list[Hit]:
-    ids = index.matching("identities", query, CANDIDATES)
+def _identities(session: Session, index, query: Query, typed: str, candidates: int) -> list[Hit]:
+    ids = index.matching("identities", query, candidates)
     hits = []
     for identity, client in _with_clients(session, Identity, ids).values():
         score = _closeness(typed, identity.external_key)
