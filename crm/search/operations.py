@@ -7,12 +7,16 @@ same hits in the same order. Ranking, per kind:
 
 - clients, contacts, identities: the whole query equal to the name (or slug,
   e-mail, phone, key) first, then names that start with it, then any other
-  match; when nothing matches, names that only look like it (a typo:
-  trigram similarity at least FUZZY_THRESHOLD), by that similarity; ties
-  by name.
+  match; when nothing of any kind asked for matches, names that only look
+  like it (a typo: trigram similarity at least FUZZY_THRESHOLD), by that
+  similarity; ties by name.
 - threads and events: the thread whose key is the query (a ticket id, an
   invoice id) first, then the most recently recorded. A thread is one hit,
-  named by its newest matching event.
+  named by its newest matching event. The last word is looked for whole
+  first, and as the start of a word only when that finds fewer than
+  CANDIDATES: among millions of events a finished word has enough matches,
+  and an index finds a prefix's matches by collecting every event of every
+  word it starts (on PostgreSQL, hundreds of thousands for a common one).
 """
 
 from collections.abc import Iterable
@@ -45,6 +49,8 @@ CANDIDATES = 200
 # Names that share trigrams with the query, ranked by the engine, measured here.
 FUZZY_CANDIDATES = 50
 EXACT, PREFIX, WORDS = 3.0, 2.0, 1.0
+# The kinds whose names may be mistyped, and their tables.
+NAMED = {"client": "clients", "contact": "contacts"}
 
 
 @dataclass
@@ -105,14 +111,27 @@ def search(
         return results
     index = index_for(session)
     found: list[Hit] = []
-    if "client" in wanted:
-        found += _clients(session, index, query, typed)
-    if "contact" in wanted:
-        found += _contacts(session, index, query, typed)
+    # PostgreSQL hands names over in the ranking's own order: a few more
+    # than shown are enough; SQLite's FTS5 orders them by bm25.
+    named_candidates = max(3 * limit, 30) if index.orders_like_ranking else CANDIDATES
     if "identity" in wanted:
-        found += _identities(session, index, query, typed)
+        found += _identities(session, index, query, typed, named_candidates)
     if wanted & {"thread", "event"}:
         found += [hit for hit in _events(session, index, query, typed) if hit.kind in wanted]
+    named = {
+        kind: index.matching(NAMED[kind], query, named_candidates)
+        for kind in NAMED
+        if kind in wanted
+    }
+    # Names that only look alike (a typo), as a search engine says "did you
+    # mean": only when nothing matches every word, of any kind asked for.
+    near = {kind: [] for kind in named}
+    if not found and not any(named.values()):
+        near = {kind: index.similar_names(NAMED[kind], query, FUZZY_CANDIDATES) for kind in named}
+    if "client" in named:
+        found += _clients(session, named["client"], near["client"], typed)
+    if "contact" in named:
+        found += _contacts(session, named["contact"], near["contact"], typed)
     for kind in KINDS:
         ranked = sorted((hit for hit in found if hit.kind == kind), key=lambda h: h.order)
         results.hits += ranked[:limit]
@@ -133,17 +152,7 @@ def _closeness(typed: str, *values: str | None) -> float:
     return best
 
 
-def _ids(index, table: str, query: Query) -> tuple[list, list]:
-    """The ids matching every word; failing any, those whose name only looks
-    alike (a typo), as a search engine says "did you mean"."""
-    exact = index.matching(table, query, CANDIDATES)
-    if exact:
-        return exact, []
-    return [], index.similar_names(table, query, FUZZY_CANDIDATES)
-
-
-def _clients(session: Session, index, query: Query, typed: str) -> list[Hit]:
-    exact, near = _ids(index, "clients", query)
+def _clients(session: Session, exact: list, near: list, typed: str) -> list[Hit]:
     rows = {c.id: c for c in session.scalars(select(Client).where(Client.id.in_(exact + near)))}
     hits = []
     for client_id, is_exact in [(i, True) for i in exact] + [(i, False) for i in near]:
@@ -158,12 +167,8 @@ def _clients(session: Session, index, query: Query, typed: str) -> list[Hit]:
     return hits
 
 
-def _contacts(session: Session, index, query: Query, typed: str) -> list[Hit]:
-    exact, near = _ids(index, "contacts", query)
-    rows = session.execute(
-        select(Contact, Client).join(Client).where(Contact.id.in_(exact + near))
-    ).all()
-    by_id = {contact.id: (contact, client) for contact, client in rows}
+def _contacts(session: Session, exact: list, near: list, typed: str) -> list[Hit]:
+    by_id = _with_clients(session, Contact, exact + near)
     hits = []
     for contact_id, is_exact in [(i, True) for i in exact] + [(i, False) for i in near]:
         if contact_id not in by_id:
@@ -179,11 +184,10 @@ def _contacts(session: Session, index, query: Query, typed: str) -> list[Hit]:
     return hits
 
 
-def _identities(session: Session, index, query: Query, typed: str) -> list[Hit]:
-    ids = index.matching("identities", query, CANDIDATES)
-    rows = session.execute(select(Identity, Client).join(Client).where(Identity.id.in_(ids)))
+def _identities(session: Session, index, query: Query, typed: str, candidates: int) -> list[Hit]:
+    ids = index.matching("identities", query, candidates)
     hits = []
-    for identity, client in rows:
+    for identity, client in _with_clients(session, Identity, ids).values():
         score = _closeness(typed, identity.external_key)
         title = f"{identity.system}: {identity.external_key}"
         hits.append(_hit("identity", client, title, client.name, score, title.lower()))
@@ -192,10 +196,11 @@ def _identities(session: Session, index, query: Query, typed: str) -> list[Hit]:
 
 def _events(session: Session, index, query: Query, typed: str) -> list[Hit]:
     """One hit per thread (its newest matching event) or per lone event."""
-    ids = index.matching("events", query, CANDIDATES, newest_first=True)
-    rows = session.execute(
-        select(Event, Client).join(Client).where(Event.id.in_(ids)).order_by(Event.id.desc())
-    )
+    ids = index.matching("events", query.whole_words(), CANDIDATES, newest_first=True)
+    if len(ids) < CANDIDATES:  # too few with the last word whole: as its start too
+        ids = index.matching("events", query, CANDIDATES, newest_first=True)
+    found = _with_clients(session, Event, ids)
+    rows = [found[event_id] for event_id in sorted(found, reverse=True)]
     wanted_key = typed.strip().lower()
     seen: set = set()
     hits = []
@@ -221,6 +226,15 @@ def _events(session: Session, index, query: Query, typed: str) -> list[Hit]:
         )
         hits.append(hit)
     return hits
+
+
+def _with_clients(session: Session, model, ids: list) -> dict:
+    """{id: (row, its client)} for these ids: the rows by their key, then
+    their clients by theirs (a join would have the planner read every client)."""
+    rows = session.scalars(select(model).where(model.id.in_(ids))).all() if ids else []
+    wanted = {row.client_id for row in rows}
+    clients = {c.id: c for c in session.scalars(select(Client).where(Client.id.in_(wanted)))}
+    return {row.id: (row, clients[row.client_id]) for row in rows}
 
 
 def _hit(kind: str, client: Client, title: str, detail, score: float, tie) -> Hit:
