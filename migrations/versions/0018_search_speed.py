@@ -1,7 +1,7 @@
 """search speed: PostgreSQL's event index also holds each event's stretch of ids
 
-Revision ID: 0015
-Revises: 0014
+Revision ID: 0018
+Revises: 0017
 Create Date: 2026-12-05
 
 The search looks for the newest matching events among the newest stretch
@@ -15,8 +15,8 @@ from alembic import op
 
 from crm.search.index import BY_NAME, pg_create_index
 
-revision = "0015"
-down_revision = "0014"
+revision = "0018"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 
