@@ -10,6 +10,7 @@ from connectors import (  # noqa: F401 - registers the connectors
     clients,
     devices,
     generic,
+    hubspot,
     ical,
     pagerduty,
     quickbooks,
