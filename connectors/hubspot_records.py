@@ -12,6 +12,7 @@ from pathlib import PurePath
 
 from marshmallow import ValidationError, fields
 
+from connectors.accounting import needs_fetch
 from connectors.base import Skip
 from connectors.fields import parse_datetime
 
@@ -90,18 +91,14 @@ def company_ids(associations) -> list[str]:
 
 def webhook_event(data: dict) -> list:
     """A webhook event names an object by id and what changed, never its
-    company: it cannot be placed on a timeline. It is kept (skipped, with
-    why) and the connection's sync fetches the object it names."""
+    company: it cannot be placed on a timeline. It is kept as skipped,
+    `needs fetching:` as Xero's and QuickBooks' notifications are
+    (connectors.accounting), and the connection's sync reads the object."""
     subscription = str(data.get("subscriptionType") or "")
     object_id = data.get("objectId")
     if not subscription or object_id in (None, ""):
         raise Skip("a hubspot webhook event needs subscriptionType and objectId")
-    change = (
-        f" ({data['propertyName']} = {data.get('propertyValue')!r})"
-        if data.get("propertyName")
-        else ""
-    )
-    raise Skip(
-        f"hubspot {subscription} of object {object_id}{change} names no company: "
-        "a hubspot connection's sync fetches the object with its associations"
-    )
+    change = ""
+    if data.get("propertyName"):
+        change = f" ({data['propertyName']} = {data.get('propertyValue')!r})"
+    raise needs_fetch(f"hubspot {subscription} of object {object_id}{change}")

@@ -2,10 +2,12 @@
 shapes (tests/fixtures/vendors/SOURCES.md)."""
 
 import json
+import time
 from pathlib import Path
 
 from sqlalchemy import select
 
+from connectors.signatures import HUBSPOT_HEADER, HUBSPOT_TIMESTAMP, sign_hubspot
 from crm.models import Entity, Event, Identity
 from tests.factories import make_client
 from tests.helpers import inbox_by_locator, ingest_file
@@ -142,3 +144,20 @@ def test_webhook_events_are_kept_as_skipped_saying_why(runner, session, tmp_path
     assert any(
         "deal.propertyChange of object 9400001 (dealstage = 'closedwon')" in r for r in reasons
     )
+
+
+def test_hubspot_posts_its_signed_webhook_directly(app, client, session):
+    """HubSpot's v3 signature over method, URL, body and timestamp; the
+    events are kept as needing a fetch, and a wrong signature stores nothing."""
+    app.config["WEBHOOK_SECRETS"] = {"hubspot": "client-secret"}
+    body = json.dumps(objects("webhook")).encode()
+    url = "http://localhost/webhooks/hubspot"
+    at = str(int(time.time() * 1000))
+    signed = {HUBSPOT_TIMESTAMP: at, "Content-Type": "application/json"}
+    wrong = client.post(url, data=body, headers=signed | {HUBSPOT_HEADER: "bm90IGl0"})
+    assert wrong.status_code == 401
+    assert inbox_by_locator(session) == {}
+    signature = sign_hubspot("client-secret", "POST", url, body, at)
+    response = client.post(url, data=body, headers=signed | {HUBSPOT_HEADER: signature})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.json["skipped"] == 2
