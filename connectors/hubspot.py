@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
-from marshmallow import EXCLUDE, Schema, fields
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load
 
 from connectors.base import CanonicalEvent, Connector, IdentityClaim, RecordError, Skip
 from connectors.hubspot_records import (
@@ -48,7 +48,7 @@ from connectors.registry import register
 from crm.identities import ClientHints
 
 SYSTEM = "hubspot"
-OBJECT_TYPE = "_hubspot_object_type"
+OBJECT_TYPE = "objectType"
 REQUIRED = {"required": "is required", "null": "is required"}
 WON, LOST = "closedwon", "closedlost"
 
@@ -65,7 +65,21 @@ class HubSpotObjectSchema(Schema):
     updated_at = Time(data_key="updatedAt", load_default=None, allow_none=True)
     archived = fields.Boolean(load_default=False, allow_none=True)
     associations = fields.Raw(load_default=None, allow_none=True)
-    object_type = fields.String(data_key=OBJECT_TYPE, required=True, error_messages=REQUIRED)
+    object_type = fields.String(
+        data_key=OBJECT_TYPE,
+        required=True,
+        error_messages={
+            "required": "is not known: name the file companies.json, deals.json, "
+            "emails.json, calls.json, meetings.json or notes.json, or give objectType"
+        },
+    )
+
+    @pre_load
+    def tidy(self, data, **kwargs):
+        """Ids are text in HubSpot's answers; a script may write numbers."""
+        if isinstance(data.get("id"), int) and not isinstance(data["id"], bool):
+            data = data | {"id": str(data["id"])}
+        return data
 
 
 @register
@@ -133,13 +147,22 @@ def _time(properties: dict, name: str) -> datetime | None:
         return None
     try:
         return Time().deserialize(value)
-    except Exception:  # a marshmallow ValidationError, said as a RecordError
+    except ValidationError:
         raise RecordError(f"properties.{name}", f"{value!r} is not a time") from None
+
+
+def _text(properties: dict, name: str) -> str | None:
+    """A property as text: HubSpot writes every property as a string, a
+    hand-made file may not."""
+    value = properties.get(name)
+    if isinstance(value, bool) or value in (None, ""):
+        return None
+    return str(value) if isinstance(value, str | int | float) else None
 
 
 def _deal_events(data: dict) -> list[CanonicalEvent]:
     properties, deal_id = data["properties"], data["id"]
-    stage = str(properties.get("dealstage") or "").strip()
+    stage = (_text(properties, "dealstage") or "").strip()
     closed = str(properties.get("hs_is_closed") or "").lower() == "true" or stage in (WON, LOST)
     won = str(properties.get("hs_is_closed_won") or "").lower() == "true" or stage == WON
     created = _time(properties, "createdate") or data["created_at"]
@@ -157,7 +180,7 @@ def _deal_events(data: dict) -> list[CanonicalEvent]:
         occurred_at = modified or created
         if occurred_at is None:
             raise RecordError("properties.hs_lastmodifieddate", "is required")
-    name = properties.get("dealname") or f"HubSpot deal {deal_id}"
+    name = _text(properties, "dealname") or f"HubSpot deal {deal_id}"
     money = f" ({currency} {amount:,.2f})" if amount is not None else ""
     opening = f"{deal_id}:created"
     amount_text = format(amount.normalize(), "f") if amount is not None else ""
@@ -170,12 +193,16 @@ def _deal_events(data: dict) -> list[CanonicalEvent]:
         occurred_at=occurred_at,
         hints=_hints(data),
         title=f"{verb}: {name}{money}"[:500],
-        detail=properties.get("description"),
+        detail=_text(properties, "description"),
         amount=amount,
         currency=currency,
         thread_key=deal_id,
-        actor=properties.get("hubspot_owner_id"),
-        attributes={"stage": stage, "pipeline": properties.get("pipeline"), "hubspot_id": deal_id},
+        actor=_text(properties, "hubspot_owner_id"),
+        attributes={
+            "stage": stage,
+            "pipeline": _text(properties, "pipeline"),
+            "hubspot_id": deal_id,
+        },
         status=stage[:32] if kind == "quote.sent" else None,
         due_at=close if kind == "quote.sent" else None,
     )
@@ -216,12 +243,12 @@ def _engagement(data: dict, object_type: str) -> CanonicalEvent:
     at = _time(properties, "hs_timestamp")
     if at is None:
         raise RecordError("properties.hs_timestamp", "is required: when it happened")
-    subject = properties.get(title_field) if title_field else None
-    body = properties.get(body_field)
+    subject = _text(properties, title_field) if title_field else None
+    body = _text(properties, body_field)
     title = f"{label}: {subject}" if subject else label
     if not subject and body:
         title = f"{label}: {' '.join(str(body).split())[:120]}"
-    direction = properties.get("hs_email_direction") or properties.get("hs_call_direction")
+    direction = _text(properties, "hs_email_direction") or _text(properties, "hs_call_direction")
     return CanonicalEvent(
         origin=SYSTEM,
         external_id=f"{object_type}:{data['id']}",
@@ -230,7 +257,7 @@ def _engagement(data: dict, object_type: str) -> CanonicalEvent:
         hints=_hints(data),
         title=title[:500],
         detail=body,
-        actor=properties.get("hubspot_owner_id"),
+        actor=_text(properties, "hubspot_owner_id"),
         attributes={
             "engagement": object_type.removesuffix("s"),
             "hubspot_id": data["id"],

@@ -124,15 +124,19 @@ def test_bad_records_are_rejected_naming_the_record_and_the_field(runner, sessio
         note | {"properties": {"hs_note_body": "no time"}},
         {"properties": {"dealstage": "closedwon"}},
         "not an object",
+        {"id": 5, "properties": {"favourite_colour": "blue"}},
+        {"id": 6, "properties": {"hs_note_body": ["x"], "hs_timestamp": {"a": 1}}},
     ]
     summary = ingest(runner, page(tmp_path, "x", bad, filename="export.json"))
-    assert summary["rejected"] == 5
+    assert summary["rejected"] == 7
     inbox = inbox_by_locator(session)
     assert "properties.deal_currency_code" in inbox["results[0]"].reason
     assert "associations.companies" in inbox["results[1]"].reason
     assert "properties.hs_timestamp" in inbox["results[2]"].reason
     assert "id" in inbox["results[3]"].reason
     assert inbox["results[4]"].reason == "is not a JSON object"
+    assert inbox["results[5]"].reason.startswith("objectType is not known: name the file")
+    assert inbox["results[6]"].reason == "properties.hs_timestamp {'a': 1} is not a time"
 
 
 def test_webhook_events_are_kept_as_skipped_saying_why(runner, session, tmp_path):

@@ -28,6 +28,8 @@ import json
 from collections.abc import Iterator
 from typing import ClassVar
 
+from marshmallow import ValidationError
+
 from connectors.connections.sources.base import Page, Source, Stream
 from connectors.connections.transport import SourceError, Transport
 from connectors.hubspot_records import Time
@@ -183,7 +185,9 @@ class CrmObjects(Stream):
                 body = json.dumps(document).encode()
             high = _latest(results, high)
             after = _next(document)
-            if after and int(after) >= SEARCH_CEILING:  # search's own limit: start again
+            if (
+                after and after.isdigit() and int(after) >= SEARCH_CEILING
+            ):  # search's own limit: start again
                 since, after = high, None
             done = not after or not results
             page_state = {"since": high} if done else {"since": since, "after": after, "high": high}
@@ -233,7 +237,7 @@ def _latest(results: list, high: str | None) -> str | None:
         value = properties.get(MODIFIED) or result.get("updatedAt")
         try:
             times.append(Time().deserialize(value))
-        except Exception:  # a time HubSpot wrote wrong: the connector rejects it
+        except ValidationError:  # a time HubSpot wrote wrong: the connector rejects it
             continue
     return max(times).isoformat().replace("+00:00", "Z") if times else None
 
