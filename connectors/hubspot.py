@@ -35,6 +35,7 @@ from decimal import Decimal, InvalidOperation
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load
 
 from connectors.base import CanonicalEvent, Connector, IdentityClaim, RecordError, Skip
+from connectors.hubspot_email_events import email_event, is_email_event
 from connectors.hubspot_records import (
     ENGAGEMENTS,
     Time,
@@ -94,24 +95,29 @@ class HubSpotConnector(Connector):
     def parse(self, content: bytes, filename: str | None = None) -> Iterator[Record]:
         """One record per result of a list or search page, each marked with
         its object type; a webhook's events one record each."""
-        for record in items_under(super().parse(content, filename), "results"):
+        records = items_under(super().parse(content, filename), "results")
+        for record in items_under(records, "events"):
             kind = object_type_of(record.data, filename) if record.parse_error is None else None
             if kind:
                 record = Record(record.position, record.locator, record.data | {OBJECT_TYPE: kind})
             yield record
 
     def schema_applies(self, data: dict) -> bool:
-        """Webhook events reach convert raw."""
-        return "subscriptionType" not in data
+        """Webhook and marketing email events reach convert raw."""
+        return "subscriptionType" not in data and not is_email_event(data)
 
     def key_of(self, data: dict) -> str:
         if "subscriptionType" in data:
             return f"event:{data.get('eventId', '')}"
+        if is_email_event(data):
+            return f"email-event:{data.get('id', '')}"
         return f"{data.get(OBJECT_TYPE, '')}:{data.get('id', '')}:{data.get('updatedAt', '')}"
 
     def convert(self, data: dict) -> list[CanonicalEvent | IdentityClaim]:
         if "subscriptionType" in data:
             return webhook_event(data)
+        if is_email_event(data):
+            return email_event(data)
         kind = data["object_type"]
         if kind == "companies":
             return [_company_claim(data)]

@@ -56,7 +56,7 @@ class Time(fields.Field):
 def object_type_of(data: dict, filename: str | None) -> str | None:
     """The CRM object type of a result: its file's name, its `objectType`,
     else the property only that type has."""
-    if "subscriptionType" in data:
+    if "subscriptionType" in data or ("recipient" in data and "properties" not in data):
         return None
     stem = PurePath(filename or "").stem.lower()
     for name in OBJECT_TYPES:

@@ -165,3 +165,24 @@ def test_hubspot_posts_its_signed_webhook_directly(app, client, session):
     response = client.post(url, data=body, headers=signed | {HUBSPOT_HEADER: signature})
     assert response.status_code == 200, response.get_data(as_text=True)
     assert response.json["skipped"] == 2
+
+
+def test_marketing_email_events_are_campaign_events_of_the_recipients_client(
+    runner, session, tmp_path
+):
+    acme = make_client("acme", identities=[("domain", "acme.example")])
+    path = tmp_path / "email_events.json"
+    path.write_text(json.dumps(json.loads(FIXTURE.read_text())["email_events"]))
+    summary = ingest(runner, path)
+    assert (summary["accepted"], summary["skipped"]) == (4, 1)
+    assert "'PROCESSED' is not mapped" in inbox_by_locator(session)["events[4]"].reason
+    placed = session.execute(
+        select(Event.kind, Event.client_id, Event.thread_key).order_by(Event.occurred_at)
+    ).all()
+    assert placed == [
+        ("email.delivered", acme.id, "hubspot-campaign:2001"),
+        ("email.bounced", acme.id, "hubspot-campaign:2001"),
+        ("email.opened", acme.id, "hubspot-campaign:2001"),
+        ("email.clicked", acme.id, "hubspot-campaign:2001"),
+    ]
+    assert counts(ingest(runner, path))[:2] == (0, 4)

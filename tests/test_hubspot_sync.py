@@ -77,6 +77,7 @@ def backfill(mock) -> None:
     listed(mock, "companies", [[acme], [globex]])  # paging across two pages
     for name in TYPES[1:]:
         listed(mock, name, [objects(name)])
+    mock.get(f"{HUBSPOT}/email/public/v1/events", json=objects("email_events"))
 
 
 def stored(session) -> dict[str, dict]:
@@ -117,10 +118,16 @@ def test_the_first_sync_lists_every_object_and_places_it(session, waits):
             "call",
             "meeting",
             "note",
+            # the marketing email events, by their recipients' domain
+            "email.delivered",
+            "email.opened",
+            "email.clicked",
+            "email.bounced",
         ]
     )
     assert stored(session)["companies"] == {"since": "2024-05-03T08:15:00Z"}
     assert stored(session)["deals"] == {"since": "2024-05-02T09:40:00Z"}
+    assert stored(session)["email_events"] == {"since": 1714554060000}
 
 
 def test_the_next_sync_searches_what_changed_since_the_cursor(session, waits):
@@ -136,6 +143,15 @@ def test_the_next_sync_searches_what_changed_since_the_cursor(session, waits):
     }
     last_stored = {k: v for k, v in objects("deals")[0].items() if k != "associations"}
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.get(
+            f"{HUBSPOT}/email/public/v1/events",
+            json={"events": [], "hasMore": False},
+            match=[
+                matchers.query_param_matcher(
+                    {"startTimestamp": "1714554060000"}, strict_match=False
+                )
+            ],
+        )
         for name in TYPES:
             if name != "deals":
                 mock.post(
