@@ -229,3 +229,21 @@ def test_check_connection_names_the_missing_scope():
         "HubSpot: the private app is missing a scope to read /crm/v3/objects/deals"
         " (403: grant crm.objects.deals.read)"
     )
+
+
+def test_past_search_s_10000_results_the_search_starts_again_from_the_latest_time():
+    source = HubSpotSource(HUBSPOT, {"access_token": "pat-na1-x"})
+    (companies,) = [s for s in source.streams() if s.name == "companies"]
+    acme, globex = objects("companies")
+    url = f"{HUBSPOT}/crm/v3/objects/companies/search"
+    with responses.RequestsMock() as mock:
+        mock.post(url, json={"results": [acme], "paging": {"next": {"after": "10000"}}})
+        mock.post(url, json={"results": [globex]})
+        pages = list(companies.pages({"since": "2024-01-01T00:00:00Z"}))
+        asked = [json.loads(call.request.body) for call in mock.calls]
+    assert [p.state for p in pages] == [
+        {"since": "2024-05-02T10:00:00Z"},
+        {"since": "2024-05-03T08:15:00Z"},
+    ]
+    assert "after" not in asked[1]
+    assert asked[1]["filterGroups"][0]["filters"][0]["value"] == "1714644000000"

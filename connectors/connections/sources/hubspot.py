@@ -186,12 +186,17 @@ class CrmObjects(Stream):
                 body = json.dumps(document).encode()
             high = _latest(results, high)
             after = _next(document)
-            if (
-                after and after.isdigit() and int(after) >= SEARCH_CEILING
-            ):  # search's own limit: start again
-                since, after = high, None
             done = not after or not results
-            page_state = {"since": high} if done else {"since": since, "after": after, "high": high}
+            # Search answers 10,000 results at most: past that, search again
+            # from the latest time reached (unless nothing moved it on).
+            if not done and after.isdigit() and int(after) >= SEARCH_CEILING:
+                done = high == since
+                since, after = high, None
+            page_state = (
+                {"since": high}
+                if done or not after
+                else {"since": since, "after": after, "high": high}
+            )
             yield Page(body, page_state, len(results), self.filename)
             if done:
                 return
