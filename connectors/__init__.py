@@ -11,6 +11,7 @@ from connectors import (  # noqa: F401 - registers the connectors
     connectwise,
     devices,
     generic,
+    hubspot,
     ical,
     pagerduty,
     quickbooks,

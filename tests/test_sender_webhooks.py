@@ -50,11 +50,6 @@ def test_a_sender_without_a_secret_is_told_which_setting_and_what_it_holds(clien
     )
 
 
-def test_hubspot_has_no_connector_yet(app, client):
-    app.config["WEBHOOK_SECRETS"] = {"hubspot": SECRET}
-    assert send(client, "hubspot", b"[]").status_code == 404
-
-
 def test_grafana_posts_to_its_own_endpoint(app, client, session):
     """Grafana's sample, with the client in label `team`: its alerts are
     Grafana's events, placed through the Alertmanager label identities."""

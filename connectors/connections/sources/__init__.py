@@ -9,4 +9,9 @@ SOURCES: dict[str, type[Source]] = {
     cls.vendor: cls for cls in (SalesforceSource, StripeSource, ZendeskSource)
 }
 
+# HubSpot (issue 22).
+from connectors.connections.sources.hubspot import HubSpotSource  # noqa: E402
+
+SOURCES[HubSpotSource.vendor] = HubSpotSource
+
 __all__ = ["SOURCES", "Page", "Source", "Stream"]
