@@ -11,6 +11,7 @@ from connectors import (  # noqa: F401 - registers the connectors
     devices,
     generic,
     ical,
+    ninjaone,
     pagerduty,
     quickbooks,
     salesforce,

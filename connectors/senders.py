@@ -52,6 +52,12 @@ SENDERS: dict[str, Sender] = {
     "xero": Sender(signatures.verify_xero, "the webhook key Xero shows for the subscription"),
     "quickbooks": Sender(signatures.verify_intuit, "the app's webhook verifier token"),
     "pagerduty": Sender(signatures.verify_pagerduty, "the webhook subscription's secret"),
+    # NinjaOne signs nothing; its webhook sends the headers it is configured
+    # with (WebhookConfiguration.headers, "i.e. Authorization").
+    "ninjaone": Sender(
+        signatures.verify_alertmanager,
+        "the token its webhook's Authorization header sends (Bearer), or user:password",
+    ),
 }
 
 
