@@ -28,6 +28,7 @@ SAMPLES = [
     ("salesforce", "salesforce_opportunities_sfdx_tree.json"),
     ("salesforce", "salesforce_opportunities_dataloader.csv"),
     ("salesforce_outbound", "salesforce_outbound_message_opportunity.xml"),
+    ("ninjaone", "ninjaone_webhook_condition_triggered_RECORDED.json"),
 ]
 
 
