@@ -12,7 +12,7 @@ or `{"activities": [...]}`; and the webhook (a notification channel or the
 API's `PUT /v2/webhook`), whose body is one activity, its `device` expanded
 when the webhook asks for it. Each record is read by what it is:
 
-  organization  (`nodeApprovalMode`, or just `id` and `name`) an identity
+  organization  (`nodeApprovalMode`, or the detailed answer's `locations`) an identity
                 claim: NinjaOne's id (`ninjaone 2`) and its name (`rmm-client
                 Country Consulting`, the name device exports use)
   device        (`nodeClass`, `systemName`) into the device inventory, as the
@@ -103,7 +103,8 @@ def kind_of(data: dict) -> str:
         return "alert"
     if {"nodeClass", "systemName", "dnsName"} & data.keys():
         return "device"
-    if "nodeApprovalMode" in data or ({"id", "name"} <= data.keys() and "deviceId" not in data):
+    # Not just `id` and `name`: a location (`GET /v2/locations`) has those too.
+    if {"nodeApprovalMode", "locations", "policies"} & data.keys():
         return "organization"
     raise RecordError(
         None,

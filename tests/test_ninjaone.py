@@ -10,8 +10,10 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
+from connectors.ninjaone import epoch_time
 from crm import flags
 from crm.flags.recurring import raised_alert
 from crm.models import Device, Entity, Event, Identity, InboxHint, InboxRecord
@@ -190,7 +192,9 @@ def test_bad_records_are_rejected_naming_the_record_and_field(runner, session, t
     document = {"activities": [no_time, bad_time, no_series, bad_result, "not an object", {"x": 1}]}
     result = ingest_json(runner, tmp_path, document)
     assert result["rejected"] == 6 and result["accepted"] == 0
-    assert ingest_json(runner, tmp_path, [bad_device, nameless], "devices.json")["rejected"] == 2
+    location = {"id": 2, "name": "Main Office", "address": "1 Main St"}  # not an organization
+    others = [bad_device, nameless, location]
+    assert ingest_json(runner, tmp_path, others, "others.json")["rejected"] == 3
     rejected = session.scalars(
         select(InboxRecord).where(InboxRecord.status == "rejected").order_by(InboxRecord.id)
     ).all()
@@ -203,6 +207,7 @@ def test_bad_records_are_rejected_naming_the_record_and_field(runner, session, t
         ("activities[5]", None),
         ("index 0", "lastContact"),
         ("index 1", "organizationId"),
+        ("index 2", None),
     ]
     reasons = [r.reason for r in rejected]
     assert reasons[0] == "activityTime is required"
@@ -210,6 +215,7 @@ def test_bad_records_are_rejected_naming_the_record_and_field(runner, session, t
     assert reasons[5].startswith("not a NinjaOne organization, device, alert or activity")
     assert reasons[6].startswith("lastContact is not a time")
     assert reasons[7] == "organizationId is required: it names the device's client"
+    assert reasons[8].startswith("not a NinjaOne organization")
     assert "'yesterday' is not an ISO 8601 date or time" in rejected[1].reason
     # Every record is kept as it came, to be corrected and replayed.
     assert rejected[0].record["seriesUid"] == SERIES
@@ -229,3 +235,11 @@ def test_the_webhook_takes_the_authorization_header_it_is_configured_with(app, c
     assert response.status_code == 200, response.get_data(as_text=True)
     assert (response.json["status"], response.json["accepted"]) == ("finished", 1)
     assert threads(session)[SERIES].status == "firing"
+
+
+def test_times_are_seconds_milliseconds_or_iso_text():
+    for text in ("1742391675.556", "1742391675556", "2025-03-19T13:41:15.556Z"):
+        assert epoch_time(text) == TRIGGERED_AT, text
+    for text in ("NaN", "1e400", "soon", "-1e30"):
+        with pytest.raises(ValueError):
+            epoch_time(text)
