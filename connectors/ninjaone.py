@@ -34,7 +34,6 @@ from marshmallow import INCLUDE, Schema, ValidationError
 
 from connectors.accounting import Reader, parse_iso_time, unwrapped
 from connectors.base import (
-    CanonicalEvent,
     Connector,
     Converted,
     DeviceProfile,
@@ -43,12 +42,11 @@ from connectors.base import (
     first_error,
 )
 from connectors.devices import RMM_CLIENT, DeviceRecordSchema
+from connectors.ninjaone_activities import DEVICE_SYSTEM, ORIGIN, activity, open_alert
 from connectors.readers import Record, format_of, read_records
 from connectors.registry import register
 from crm.identities import ClientHints
 
-ORIGIN = "ninjaone"
-DEVICE_SYSTEM = "ninjaone-device"  # a NinjaOne device id, registered by device records
 # The devices connector's fields by the NinjaOne field that gives them, for messages.
 NINJA_NAMES = {"hostname": "systemName", "last_seen": "lastContact"}
 # Seconds since 1970 up to the year 5138; milliseconds beyond.
@@ -136,9 +134,6 @@ class NinjaOneConnector(Connector):
             return [organization(reader(data))]
         if kind == "device":
             return [device(data)]
-        # Imported here: the activities module reads this one's helpers.
-        from connectors.ninjaone_activities import activity, open_alert
-
         if kind == "alert":
             return open_alert(reader(data))
         return activity(reader(data))
@@ -188,38 +183,3 @@ def _readable(kind: str | None) -> str | None:
     if kind and kind.isupper() and "_" in kind:
         return kind.replace("_", " ").capitalize()
     return kind
-
-
-def device_hints(f: Reader) -> tuple[ClientHints, tuple[tuple[str, str], ...], dict]:
-    """Whose an alert or activity is, and what it says of its device: the
-    organization of its expanded `device`, else the device id, which the
-    device's own record registers. An expanded device also teaches its id."""
-    device_id = f.text("deviceId", required=True)
-    expanded = f.part("device")
-    org_id = expanded.text("organizationId") or expanded.part("references.organization").text("id")
-    identities = [(DEVICE_SYSTEM, device_id)]
-    aliases: tuple[tuple[str, str], ...] = ()
-    if org_id:
-        identities.insert(0, (ORIGIN, org_id))
-        aliases = ((DEVICE_SYSTEM, device_id),)
-    about = {
-        "device_id": device_id,
-        "device_name": expanded.text("systemName") or expanded.text("displayName"),
-        "organization": expanded.part("references.organization").text("name"),
-    }
-    return ClientHints(identities=tuple(identities)), aliases, about
-
-
-def event(f: Reader, kind: str, external_id: str, at: datetime, **fields) -> CanonicalEvent:
-    """An event of a NinjaOne alert or activity, placed by its device."""
-    hints, aliases, about = device_hints(f)
-    return CanonicalEvent(
-        origin=ORIGIN,
-        external_id=external_id[:200],
-        kind=kind,
-        occurred_at=at,
-        hints=hints,
-        aliases=aliases,
-        attributes={k: v for k, v in about.items() if v} | fields.pop("attributes", {}),
-        **fields,
-    )

@@ -31,8 +31,10 @@ from datetime import datetime
 
 from connectors.accounting import Reader
 from connectors.base import CanonicalEvent, RecordError, Skip
-from connectors.ninjaone import event
+from crm.identities import ClientHints
 
+ORIGIN = "ninjaone"
+DEVICE_SYSTEM = "ninjaone-device"  # a NinjaOne device id, registered by device records
 SEVERITY = {"CRITICAL": "critical", "MAJOR": "high", "MODERATE": "medium", "MINOR": "low"}
 # Activity types of patch and backup runs, by the kind of alert they raise.
 RUNS = {
@@ -47,6 +49,41 @@ RUNS = {
 RUN_TITLES = {"patch": "OS patching", "software-patch": "Software patching", "backup": "Backup"}
 FAILED = ("_FAILED", "_FAILURE", "_ABORTED")
 SUCCEEDED = ("_INSTALLED", "_APPLY_PATCH_COMPLETED", "_BACKUPJOB_COMPLETED", "_SUCCEEDED")
+
+
+def device_hints(f: Reader) -> tuple[ClientHints, tuple[tuple[str, str], ...], dict]:
+    """Whose an alert or activity is, and what it says of its device: the
+    organization of its expanded `device`, else the device id, which the
+    device's own record registers. An expanded device also teaches its id."""
+    device_id = f.text("deviceId", required=True)
+    expanded = f.part("device")
+    org_id = expanded.text("organizationId") or expanded.part("references.organization").text("id")
+    identities = [(DEVICE_SYSTEM, device_id)]
+    aliases: tuple[tuple[str, str], ...] = ()
+    if org_id:
+        identities.insert(0, (ORIGIN, org_id))
+        aliases = ((DEVICE_SYSTEM, device_id),)
+    about = {
+        "device_id": device_id,
+        "device_name": expanded.text("systemName") or expanded.text("displayName"),
+        "organization": expanded.part("references.organization").text("name"),
+    }
+    return ClientHints(identities=tuple(identities)), aliases, about
+
+
+def event(f: Reader, kind: str, external_id: str, at: datetime, **fields) -> CanonicalEvent:
+    """An event of a NinjaOne alert or activity, placed by its device."""
+    hints, aliases, about = device_hints(f)
+    return CanonicalEvent(
+        origin=ORIGIN,
+        external_id=external_id[:200],
+        kind=kind,
+        occurred_at=at,
+        hints=hints,
+        aliases=aliases,
+        attributes={k: v for k, v in about.items() if v} | fields.pop("attributes", {}),
+        **fields,
+    )
 
 
 def _seconds(at: datetime) -> int:
@@ -118,11 +155,12 @@ def _condition(f: Reader, status: str, at: datetime) -> list[CanonicalEvent]:
         ]  # fmt: skip
     if status == "ACKNOWLEDGED":
         user = f.text("userId")
+        who = f"ninjaone user {user}" if user else None
         return [
             event(
                 f, "alert.updated", f"{series}:acknowledged@{_seconds(at)}", at,
                 title=f"{title} (acknowledged)"[:500], thread_key=series[:200],
-                status="acknowledged", actor=f"ninjaone user {user}" if user else None,
+                status="acknowledged", actor=who, assignee=who,
             )
         ]  # fmt: skip
     raise Skip(f"ninjaone condition status {status!r} is not mapped; "

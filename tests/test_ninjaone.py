@@ -101,7 +101,7 @@ def test_each_series_is_an_alert_thread_at_its_records_own_times(runner, session
     assert (first.type, first.status, first.opened_at, first.closed_at) == (
         "alert", "resolved", TRIGGERED_AT, TRIGGERED_AT + timedelta(minutes=10)
     )  # fmt: skip
-    assert first.category == "vmm_cond_memory_usage_ge"
+    assert (first.category, first.assignee) == ("vmm_cond_memory_usage_ge", "ninjaone user 31")
     again = found["f3e2d1c0-b9a8-4776-9655-443322110099"]
     assert (again.status, again.priority) == ("firing", "critical")
     assert found["9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"].status == "firing"
