@@ -13,6 +13,7 @@ from connectors import (  # noqa: F401 - registers the connectors
     generic,
     hubspot,
     ical,
+    ninjaone,
     pagerduty,
     quickbooks,
     salesforce,

@@ -119,10 +119,15 @@ class DeviceProfile:
     last_seen_at: datetime | None = None
     rmm: str | None = None
     rmm_id: str | None = None
+    # Other keys the RMM names the device by (a NinjaOne device id), registered
+    # for its client with its hosts, so alerts that name only them find it.
+    aliases: tuple[tuple[str, str], ...] = ()
 
 
 # What an inventory says of a device: the columns of its row (crm.models.Device).
-DEVICE_FIELDS = tuple(f.name for f in dataclasses.fields(DeviceProfile) if f.name != "hints")
+DEVICE_FIELDS = tuple(
+    f.name for f in dataclasses.fields(DeviceProfile) if f.name not in ("hints", "aliases")
+)
 
 
 @dataclass(slots=True)

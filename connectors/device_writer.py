@@ -95,7 +95,9 @@ class DeviceWriter:
         if changed:
             row.updated_at = utcnow()
         self.session.flush()
-        fresh = register_aliases(self.session, self.resolver, dict.fromkeys(hosts, client_id))
+        fresh = register_aliases(
+            self.session, self.resolver, dict.fromkeys([*hosts, *device.aliases], client_id)
+        )
         owners.update(dict.fromkeys(hosts, client_id))
         self.new_hints.update(fresh)
         if changed or fresh:

@@ -56,6 +56,12 @@ SENDERS: dict[str, Sender] = {
         signatures.verify_connectwise,
         "the callbacks' signing key (the signing_key a callback's Metadata.key_url answers)",
     ),
+    # NinjaOne signs nothing; its webhook sends the headers it is configured
+    # with (WebhookConfiguration.headers, "i.e. Authorization").
+    "ninjaone": Sender(
+        signatures.verify_alertmanager,
+        "the token its webhook's Authorization header sends (Bearer), or user:password",
+    ),
 }
 
 

@@ -64,7 +64,7 @@ def headers_for(connector: str, secret: str, body: bytes) -> dict[str, str]:
     if connector == "grafana":
         stamp = str(now)
         return {GRAFANA_HEADERS[0]: sign_grafana(secret, body, stamp), GRAFANA_TIMESTAMP: stamp}
-    if connector == "alertmanager":
+    if connector in ("alertmanager", "ninjaone"):
         return {"Authorization": f"Bearer {secret}"}
     if connector == "sendgrid":
         stamp = str(now)

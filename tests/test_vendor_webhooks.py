@@ -30,6 +30,7 @@ SAMPLES = [
     ("salesforce_outbound", "salesforce_outbound_message_opportunity.xml"),
     ("connectwise", "connectwise_callback_ticket_DOCUMENTED_SHAPE.json"),
     ("connectwise", "connectwise_djconnectwise_ticket_notes.json"),
+    ("ninjaone", "ninjaone_webhook_condition_triggered_RECORDED.json"),
 ]
 
 
