@@ -135,6 +135,9 @@ def test_0007_threads_stored_alerts_by_occurrence(empty_database_app, tmp_path):
         assert (summary["total"], summary["duplicate"]) == (1, 1), summary
     assert entity_states(session) == migrated
 
+    # The migration's DDL runs on a connection of its own; a transaction left
+    # open here would hold the locks it waits for (on PostgreSQL, for ever).
+    session.remove()
     downgrade(revision="0006")
     session.remove()
     # Back to a thread per fingerprint; the raises implied are kept.
