@@ -92,6 +92,15 @@ class ClientProfile:
     identities: list[tuple[str, str]] = field(default_factory=list)
 
 
+# What a profile says of its client: the columns of its row (crm.models.Client),
+# the slug (its key) and what is written to rows of its own left out.
+CLIENT_FIELDS = tuple(
+    f.name
+    for f in dataclasses.fields(ClientProfile)
+    if f.name not in ("slug", "groups", "contacts", "identities")
+)
+
+
 @dataclass(slots=True)
 class IdentityClaim:
     """A record that names one client in several systems at once, such as a

@@ -1,7 +1,7 @@
 """Where the devices of an RMM's inventory meet the database.
 
 DeviceWriter takes a batch's DeviceProfiles (connectors.devices) and answers
-with an Outcome per record, as the writers of connectors.writers do. A device
+with an Outcome per record, as every writer does (connectors.writers). A device
 whose inventory names no client Touchline knows waits `unmatched` under that
 name, so one mapping places all of that client's devices. A device whose
 host already places another client's alerts is rejected, naming the client:
@@ -12,13 +12,11 @@ waited for them. Flushes; the pipeline commits.
 """
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from connectors.base import DEVICE_FIELDS, DeviceProfile
-from connectors.writers import ACCEPTED, Outcome, register_aliases
+from connectors.writers import ACCEPTED, Outcome, Writer, register_aliases
 from crm.database import rows_with_keys
 from crm.devices import HOST_SYSTEM, host_key
-from crm.identities import ClientResolver
 from crm.models import Client, Device, Identity
 from crm.models.types import utcnow
 
@@ -31,14 +29,9 @@ def device_hosts(device: DeviceProfile) -> list[tuple[str, str]]:
     return [(HOST_SYSTEM, host) for host in hosts if host]
 
 
-class DeviceWriter:
-    """Resolves each device's client, writes the device, registers its hosts."""
-
-    def __init__(self, session: Session):
-        self.session = session
-        self.resolver = ClientResolver(session)
-        # Hosts registered by the run, for the pipeline to replay their alerts.
-        self.new_hints: set[tuple[str, str]] = set()
+class DeviceWriter(Writer):
+    """Resolves each device's client, writes the device, registers its hosts
+    (`new_hints`: the pipeline replays the alerts that waited for them)."""
 
     def write(self, items: list[tuple[int, list[DeviceProfile]]]) -> dict[int, Outcome]:
         listed = [device for _, devices in items for device in devices]

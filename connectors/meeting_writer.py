@@ -13,11 +13,10 @@ Flushes; the pipeline commits.
 """
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from connectors.base import MeetingProfile
-from connectors.writers import ACCEPTED, Outcome
-from crm.identities import ClientHints, ClientResolver
+from connectors.writers import ACCEPTED, Outcome, Writer
+from crm.identities import ClientHints
 from crm.meetings.models import Meeting
 from crm.meetings.operations import (
     MeetingError,
@@ -30,12 +29,9 @@ from crm.models import Client
 ORIGIN = "ical"
 
 
-class MeetingWriter:
-    def __init__(self, session: Session):
-        self.session = session
-        self.resolver = ClientResolver(session)
-        # A meeting teaches no identities; the pipeline asks every writer.
-        self.new_hints: set[tuple[str, str]] = set()
+class MeetingWriter(Writer):
+    """Plans each meeting for the one client its attendees find; a meeting
+    teaches no identities (`new_hints` stays empty)."""
 
     def write(self, items: list[tuple[int, list[MeetingProfile]]]) -> dict[int, Outcome]:
         self.resolver.prefetch(

@@ -1,8 +1,9 @@
-"""Where converted records meet the database: events and client profiles.
+"""Where converted records meet the database: what a writer is, and events.
 
 A writer takes one batch's converted records and answers with an Outcome
 per record, by the record's position in the batch: EventWriter takes the
-events column by column, the others `(position, items)` pairs. It flushes;
+events column by column, the others `(position, items)` pairs
+(connectors.client_writers, device_writer, meeting_writer). It flushes;
 the pipeline commits.
 """
 
@@ -11,10 +12,9 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from connectors.base import ClientProfile, EventColumns, IdentityClaim, RecordError, Skip
+from connectors.base import EventColumns, RecordError, Skip
 from connectors.lifecycle import IMPLIED_BY
 from crm.database import (
     insert_ignoring_conflicts,
@@ -23,8 +23,8 @@ from crm.database import (
     storage_columns,
 )
 from crm.entities import Thread, ThreadPlan, plan_threads, refresh_threads
-from crm.identities import ClientResolver, IdentityConflict, map_identity
-from crm.models import Client, Contact, Event, Group, Identity
+from crm.identities import ClientResolver
+from crm.models import Event, Identity
 from crm.models.types import utcnow
 from crm.search.index import index_new_events
 from crm.threads import STATE_ATTRIBUTES, ThreadFact
@@ -52,6 +52,18 @@ class Outcome:
 # Most records are simply accepted; they share one Outcome, which nobody changes.
 ACCEPTED = Outcome("accepted")
 
+
+class Writer:
+    """What every writer holds: the session, a client resolver for the
+    batch, and `new_hints`, the identities its writes made resolvable, for
+    the pipeline to replay the records that were waiting for them."""
+
+    def __init__(self, session: Session):
+        self.session = session
+        self.resolver = ClientResolver(session)
+        self.new_hints: set[tuple[str, str]] = set()
+
+
 EVENT_KEY = ("origin", "external_id")
 _SOURCE = {name: kind.source for name, kind in KINDS.items()}
 _THREAD = {name: kind.thread for name, kind in KINDS.items()}
@@ -78,7 +90,7 @@ class PreparedEvents:
         return len(self.events)
 
 
-class EventWriter:
+class EventWriter(Writer):
     """Resolves clients, inserts new events once, refreshes their threads.
 
     Works on a batch's events column by column (connectors.base.EventColumns),
@@ -87,12 +99,9 @@ class EventWriter:
     """
 
     def __init__(self, session: Session, payload_id: int | None):
-        self.session = session
+        super().__init__(session)
         self.payload_id = payload_id
-        self.resolver = ClientResolver(session)
         self.dialect = session.get_bind().dialect
-        # Aliases learnt from written events, for the pipeline to replay.
-        self.new_hints: set[tuple[str, str]] = set()
 
     def prepare(self, events: EventColumns) -> PreparedEvents:
         events, client_ids, unmatched = self._resolved(events)
@@ -276,138 +285,3 @@ def register_aliases(
     )
     resolver.forget(aliases)
     return [(system, key) for system, key, _, _ in fresh]
-
-
-class IdentityWriter:
-    """Resolves identity claims and registers their aliases for the client."""
-
-    def __init__(self, session: Session):
-        self.session = session
-        self.resolver = ClientResolver(session)
-        self.new_hints: set[tuple[str, str]] = set()
-
-    def write(self, items: list[tuple[int, list[IdentityClaim]]]) -> dict[int, Outcome]:
-        self.resolver.prefetch(claim.hints for _, claims in items for claim in claims)
-        outcomes = {}
-        for index, claims in items:
-            outcome = ACCEPTED
-            for claim in claims:
-                client_id = self.resolver.resolve(claim.hints)
-                if client_id is None:
-                    reason = f"no client found for {claim.hints.describe()}"
-                    outcome = Outcome("unmatched", reason, hints=claim.hints.pairs())
-                    break
-                fresh = register_aliases(
-                    self.session, self.resolver, dict.fromkeys(claim.aliases, client_id)
-                )
-                self.new_hints.update(fresh)
-                if not fresh:
-                    names = ", ".join(f"{s} {k}" for s, k in claim.aliases)
-                    outcome = Outcome("duplicate", f"identities already known: {names}")
-            outcomes[index] = outcome
-        return outcomes
-
-
-class ClientWriter:
-    """Creates or updates clients by slug, with groups, contacts and identities.
-
-    Collects the hints its writes make resolvable (`new_hints`), so that the
-    pipeline can replay the records that were waiting for them.
-    """
-
-    def __init__(self, session: Session):
-        self.session = session
-        self.new_hints: set[tuple[str, str]] = set()
-        self._groups: dict[tuple[str, str], Group] = {}
-
-    def write(self, items: list[tuple[int, list[ClientProfile]]]) -> dict[int, Outcome]:
-        outcomes = {}
-        for index, profiles in items:
-            for profile in profiles:
-                savepoint = self.session.begin_nested()
-                try:
-                    changed = self._write(profile)
-                except IdentityConflict as conflict:
-                    savepoint.rollback()
-                    outcomes[index] = Outcome("rejected", f"identities {conflict}", "identities")
-                    break
-                savepoint.commit()
-                outcomes[index] = (
-                    Outcome("accepted")
-                    if changed
-                    else Outcome("duplicate", f"client {profile.slug} is already up to date")
-                )
-        return outcomes
-
-    def _write(self, profile: ClientProfile) -> bool:
-        client = self.session.scalar(select(Client).where(Client.slug == profile.slug))
-        created = client is None
-        if created:
-            client = Client(slug=profile.slug)
-            self.session.add(client)
-            self.new_hints.add(("touchline", profile.slug))
-        changed = created
-        for name in (
-            "name",
-            "tier",
-            "industry",
-            "country",
-            "language",
-            "timezone",
-            "account_manager",
-            "customer_since",
-            "status",
-            "notes",
-        ):
-            value = getattr(profile, name)
-            if getattr(client, name) != value:
-                setattr(client, name, value)
-                changed = True
-        for kind, name in profile.groups:
-            group = self._group(kind, name)
-            if group not in client.groups:
-                client.groups.append(group)
-                changed = True
-        changed |= self._merge_contacts(client, profile)
-        self.session.flush()
-        for system, key in profile.identities:
-            known = {(i.system, i.external_key) for i in client.identities}
-            identity = map_identity(self.session, system, key, client)
-            if (identity.system, identity.external_key) not in known:
-                changed = True
-                self.new_hints.add((identity.system, identity.external_key))
-        return changed
-
-    def _merge_contacts(self, client: Client, profile: ClientProfile) -> bool:
-        """Add or update contacts, matched by email, else by name; never delete."""
-        changed = False
-        for person in profile.contacts:
-            email = person.email.lower() if person.email else None
-            match = next(
-                (
-                    c
-                    for c in client.contacts
-                    if (email and c.email == email) or (not email and c.name == person.name)
-                ),
-                None,
-            )
-            if match is None:
-                match = Contact(name=person.name, email=email)
-                client.contacts.append(match)
-                changed = True
-                if email:
-                    self.new_hints.update({("email", email), ("domain", email.rpartition("@")[2])})
-            for name in ("name", "phone", "role"):
-                if getattr(match, name) != getattr(person, name):
-                    setattr(match, name, getattr(person, name))
-                    changed = True
-        return changed
-
-    def _group(self, kind: str, name: str) -> Group:
-        if (kind, name) not in self._groups:
-            group = self.session.scalar(select(Group).where(Group.kind == kind, Group.name == name))
-            if group is None:
-                group = Group(kind=kind, name=name)
-                self.session.add(group)
-            self._groups[(kind, name)] = group
-        return self._groups[(kind, name)]

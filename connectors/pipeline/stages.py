@@ -20,11 +20,12 @@ from connectors.base import (
     MeetingProfile,
     RecordError,
 )
+from connectors.client_writers import ClientWriter, IdentityWriter
 from connectors.device_writer import DeviceWriter
 from connectors.meeting_writer import MeetingWriter
 from connectors.readers import Record
 from connectors.storable import check_lengths, length_errors, scrubbed, unstorable_text
-from connectors.writers import ClientWriter, EventWriter, IdentityWriter, Outcome, PreparedEvents
+from connectors.writers import EventWriter, Outcome, PreparedEvents
 
 
 class Writers:
