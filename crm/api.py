@@ -16,6 +16,7 @@ Raise one from a view with `abort(code, message=..., field=...)`.
 """
 
 import re
+from typing import NoReturn
 
 from apispec import BasePlugin
 from flask import Flask, request, send_from_directory
@@ -24,13 +25,16 @@ from flask_smorest import Blueprint as SmorestBlueprint
 from flask_smorest import abort as _abort
 from flask_smorest.error_handler import ErrorSchema as SmorestErrorSchema
 from marshmallow import ValidationError, fields
+from sqlalchemy import select
 from webargs.core import missing
 from webargs.flaskparser import FlaskParser, is_json_request
 
 from crm import jsontext
 from crm.error_pages import error_page
+from crm.extensions import db
+from crm.models import Client
 
-__all__ = ["ID", "ApiBlueprint", "abort", "init_app", "register"]
+__all__ = ["ID", "ApiBlueprint", "abort", "client_or_404", "init_app", "no_client", "register"]
 
 PREFIX = "/api/v1"
 EXTENSION = "touchline-api"
@@ -158,6 +162,18 @@ class TouchlineApi(Api):
 def abort(code: int, message: str, field: str | None = None):
     """End an API request with the standard error body."""
     _abort(code, message=message, field=field)
+
+
+def client_or_404(slug: str) -> Client:
+    """The client a path's `<slug>` names; else the request ends with a 404."""
+    client = db.session.scalar(select(Client).where(Client.slug == slug))
+    if client is None:
+        no_client(slug)
+    return client
+
+
+def no_client(slug: str) -> NoReturn:
+    abort(404, f"no client with slug {slug!r}", field="slug")
 
 
 def _first_error(errors) -> tuple[str | None, str | None]:

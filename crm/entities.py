@@ -28,29 +28,19 @@ from sqlalchemy.orm import Session
 
 from crm.database import insert_new_stored, rows_with_keys, storage_columns, upsert
 from crm.models import Entity, Event
-from crm.threads import ThreadFact, ThreadState, fact_order, fold_ordered, fold_state
+from crm.threads import (
+    STATE_COLUMNS,
+    ThreadFact,
+    ThreadState,
+    fact_order,
+    fold_ordered,
+    fold_state,
+)
 
 # (client id, thread type, thread key): how a thread is named everywhere.
 Thread = tuple[int, str, str]
 
 THREAD_KEY = ("client_id", "type", "key")
-# The state columns of an Entity row, in ThreadState's field order.
-STATE_COLUMNS = (
-    "type",
-    "opened_at",
-    "last_event_at",
-    "event_count",
-    "status",
-    "closed_at",
-    "title",
-    "amount",
-    "currency",
-    "due_at",
-    "priority",
-    "category",
-    "assignee",
-    "sla_due_at",
-)
 ENTITY_COLUMNS = ("client_id", "key", *STATE_COLUMNS)
 _state_values = operator.attrgetter(*STATE_COLUMNS[:4], *STATE_COLUMNS[5:])
 # The columns of an event row that say what it means for its thread.

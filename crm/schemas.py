@@ -56,6 +56,14 @@ class FormSchema(Schema):
         return data
 
 
+def exact_amount(description: str | None = None, **kwargs) -> fields.Decimal:
+    """An amount as an exact decimal string ("120.5000"), never a float."""
+    metadata = {"type": "string", "format": "decimal", "example": "120.5000"}
+    if description:
+        metadata["description"] = description
+    return fields.Decimal(as_string=True, allow_none=True, metadata=metadata, **kwargs)
+
+
 class MoneyTotalSchema(Schema):
     """A sum across currencies: converted at the stated rates, the rest apart."""
 

@@ -124,13 +124,15 @@ class ThreadState:
 
     def as_entity(self) -> dict:
         """The Entity row's state columns (see crm.models.Entity)."""
-        values = {
-            field.name: getattr(self, field.name)
-            for field in dataclasses.fields(self)
-            if field.name != "closed_throughout"
-        }
+        values = {name: getattr(self, name) for name in STATE_COLUMNS}
         values["status"] = self.status or "open"
         return values
+
+
+# The state columns of an Entity row: ThreadState's stored fields, in their order.
+STATE_COLUMNS = tuple(
+    field.name for field in dataclasses.fields(ThreadState) if field.name != "closed_throughout"
+)
 
 
 def fold_ordered(entity_type: str, ordered: list[ThreadFact]) -> ThreadState:

@@ -2,14 +2,19 @@
 REDIS_URL is set, otherwise every task runs in-process, at once, inside the
 request that asked for it (so `make run` needs nothing but the app).
 
-Tasks are defined with `celery.shared_task` in the package that owns the work
-and sent with `enqueue`, which picks this Flask app's Celery app, so several
-apps in one process (the tests) never send each other's tasks.
+Tasks are defined with `celery.shared_task` (for a job: crm.jobs.runner.job_task)
+in the package that owns the work and sent with `enqueue` (a new job: `start_job`),
+which picks this Flask app's Celery app, so several apps in one process (the
+tests) never send each other's tasks.
 """
 
 from celery import Celery, Task
 from flask import Flask, current_app, has_app_context
 from sqlalchemy import event
+
+from crm.extensions import db
+from crm.jobs import operations
+from crm.jobs.models import Job
 
 
 def init_app(app: Flask) -> Celery:
@@ -71,6 +76,15 @@ def enqueue(task, *args) -> None:
     now when there is no broker). Commit first: the worker reads the job."""
     celery: Celery = current_app.extensions["celery"]
     celery.tasks[task.name].apply_async(args=args)
+
+
+def start_job(task, kind: str, started_by: str, **job) -> Job:
+    """A job of `kind` for `task` (crm.jobs.runner.job_task), committed and
+    sent; `job` as crm.jobs.operations.create_job takes it."""
+    created = operations.create_job(db.session, kind, started_by, **job)
+    db.session.commit()
+    enqueue(task, created.id)
+    return created
 
 
 def run_here(task, *args):

@@ -1,6 +1,7 @@
 """Running a job's task: status, commits, and which errors are worth a retry.
 
-A task body runs inside `running(task, job_id)`. The job is claimed (marked
+A task body runs inside `running(task, job_id)`; `job_task` makes a function
+of the job such a task. The job is claimed (marked
 running under this worker's lease, crm.jobs.operations.claim) and committed
 first; a job another worker is still on is left to it, and looked at again
 once that worker's heartbeat would have stopped. An error of the record's or
@@ -14,6 +15,7 @@ import contextlib
 import logging
 
 import psycopg
+from celery import shared_task
 from sqlalchemy.exc import DisconnectionError, OperationalError
 
 from crm.extensions import db
@@ -89,6 +91,23 @@ def running(task, job_id: int):
     else:
         operations.finish(session, job, job.result)
         session.commit()
+
+
+def job_task(name: str):
+    """Make `body(job)` the Celery task `name`, sent a job's id: it runs the
+    body inside `running`, and not at all when there is nothing to do."""
+
+    def register(body):
+        @shared_task(bind=True, name=name, **RETRY_OPTIONS)
+        def task(self, job_id: int) -> None:
+            with running(self, job_id) as job:
+                if job is not None:
+                    body(job)
+
+        task.__doc__ = body.__doc__
+        return task
+
+    return register
 
 
 def _fail(job_id: int, message: str, result: dict | None = None) -> None:

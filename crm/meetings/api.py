@@ -1,9 +1,7 @@
 """/api/v1/clients/<slug>/meetings: plan meetings, read them, log them once held."""
 
-from sqlalchemy import select
-
 from crm.accounts.guard import author_name
-from crm.api import ApiBlueprint, abort
+from crm.api import ApiBlueprint, abort, client_or_404
 from crm.extensions import db
 from crm.formatting import zone
 from crm.meetings.operations import (
@@ -30,7 +28,7 @@ blp = ApiBlueprint("meetings_api", __name__, description="Meetings with clients"
 @blp.alt_response(404, description="No client has this slug")
 def meetings(slug):
     """A client's meetings, the latest first (planned ones ahead on top)."""
-    return {"items": client_meetings(db.session, _client(slug).id)}
+    return {"items": client_meetings(db.session, client_or_404(slug).id)}
 
 
 @blp.route("/clients/<slug>/meetings", methods=["POST"])
@@ -39,7 +37,7 @@ def meetings(slug):
 @blp.alt_response(404, description="No client has this slug")
 def create(data, slug):
     """Plan a meeting: `starts_at` without an offset is in the client's time zone."""
-    client = _client(slug)
+    client = client_or_404(slug)
     try:
         meeting = create_meeting(
             db.session, client, localised(data, zone(client.timezone)), actor=_actor()
@@ -56,7 +54,7 @@ def create(data, slug):
 @blp.alt_response(404, description="No client has this slug, or it has no such meeting")
 def meeting(slug, meeting_id):
     """One meeting, with its notes, outcome and action items once logged."""
-    return _meeting(_client(slug), meeting_id)
+    return _meeting(client_or_404(slug), meeting_id)
 
 
 @blp.route("/clients/<slug>/meetings/<int:meeting_id>/log", methods=["POST"])
@@ -67,7 +65,7 @@ def meeting(slug, meeting_id):
 def log(data, slug, meeting_id):
     """Log a held meeting: notes and outcome go on the timeline at its start,
     each action item becomes a commitment of its owner, due at its `due_at`."""
-    client = _client(slug)
+    client = client_or_404(slug)
     found = _meeting(client, meeting_id)
     data = localised(data, zone(client.timezone)) | {"actor": author_name()}
     try:
@@ -81,13 +79,6 @@ def log(data, slug, meeting_id):
 
 def _actor() -> str:
     return author_name()
-
-
-def _client(slug: str) -> Client:
-    client = db.session.scalar(select(Client).where(Client.slug == slug))
-    if client is None:
-        abort(404, f"no client with slug {slug!r}", field="slug")
-    return client
 
 
 def _meeting(client: Client, meeting_id: int):

@@ -9,10 +9,9 @@ own statement: one query per page.
 
 import orjson
 from flask import current_app
-from sqlalchemy import select
 
 from crm.accounts.guard import author_name
-from crm.api import ApiBlueprint, abort
+from crm.api import ApiBlueprint, abort, client_or_404, no_client
 from crm.devices import client_devices
 from crm.extensions import db
 from crm.formatting import zone
@@ -63,7 +62,7 @@ def timeline(query, slug):
         db.session, slug, query["filters"], limit=query["limit"], after=query["after"]
     )
     if page is None:
-        _no_client(slug)
+        no_client(slug)
     body = {"items": [timeline_item(row) for row in page.rows], "next_cursor": page.next_cursor}
     # Only str, int and None values: orjson writes them as the json module
     # would (compact, UTF-8 as it is), at a fifth of the cost.
@@ -75,7 +74,7 @@ def timeline(query, slug):
 @blp.alt_response(404, description="No client has this slug, or it has no such thread")
 def thread_detail(slug, thread_type, key):
     """All events of one thread (oldest first) and its current state, if it keeps one."""
-    client = _client(slug)
+    client = client_or_404(slug)
     found = thread(db.session, client.id, thread_type, key)
     if found is None:
         abort(404, f"{slug} has no {thread_type} {key!r}")
@@ -87,7 +86,7 @@ def thread_detail(slug, thread_type, key):
 @blp.alt_response(404, description="No client has this slug")
 def card(slug):
     """The pre-contact card: how to handle them, what is open now, what we did lately."""
-    return configured_card(db.session, _client(slug), utcnow(), current_app.config)
+    return configured_card(db.session, client_or_404(slug), utcnow(), current_app.config)
 
 
 @blp.route("/clients/<slug>/devices")
@@ -96,7 +95,7 @@ def card(slug):
 def devices(slug):
     """The client's devices as its RMM's inventory lists them (`flask ingest
     devices`), by site and hostname. A device's `host` places its alerts."""
-    return {"items": client_devices(db.session, _client(slug).id)}
+    return {"items": client_devices(db.session, client_or_404(slug).id)}
 
 
 @blp.route("/clients/<slug>/touches", methods=["POST"])
@@ -105,7 +104,7 @@ def devices(slug):
 @blp.alt_response(404, description="No client has this slug")
 def create_touch(data, slug):
     """Log a note, call or meeting; it goes on the timeline at `occurred_at` (default now)."""
-    event = _change(_client(slug), data, log_touch, touch_arguments)
+    event = _change(client_or_404(slug), data, log_touch, touch_arguments)
     row = timeline_row(db.session, event.id)
     db.session.commit()
     return row
@@ -117,7 +116,7 @@ def create_touch(data, slug):
 @blp.alt_response(404, description="No client has this slug")
 def create_commitment(data, slug):
     """Promise the client something by `due_at`; the answer's `key` names it."""
-    commitment = _change(_client(slug), data, make_commitment, commitment_arguments)
+    commitment = _change(client_or_404(slug), data, make_commitment, commitment_arguments)
     db.session.commit()
     return commitment
 
@@ -129,7 +128,7 @@ def create_commitment(data, slug):
 @blp.alt_response(409, description="The commitment is done already")
 def complete(data, slug, key):
     """Mark a commitment done (409 if it is done already)."""
-    client = _client(slug)
+    client = client_or_404(slug)
     try:
         commitment = complete_commitment(db.session, client, key, actor=author_name())
     except UnknownCommitment as error:
@@ -148,16 +147,9 @@ def complete(data, slug, key):
 @blp.alt_response(404, description="No client has this slug")
 def list_commitments(query, slug):
     """A client's commitments: `open` (overdue ones too), `overdue` or `done`."""
-    client = _client(slug)
+    client = client_or_404(slug)
     state = query["state"]
     return {"state": state, "items": commitments(db.session, client.id, state, utcnow())}
-
-
-def _client(slug: str) -> Client:
-    client = db.session.scalar(select(Client).where(Client.slug == slug))
-    if client is None:
-        _no_client(slug)
-    return client
 
 
 def _change(client: Client, data: dict, change, arguments):
@@ -169,7 +161,3 @@ def _change(client: Client, data: dict, change, arguments):
     except TouchError as error:
         db.session.rollback()
         abort(422, error.args[0], field=error.field)
-
-
-def _no_client(slug: str):
-    abort(404, f"no client with slug {slug!r}", field="slug")

@@ -3,8 +3,7 @@ timeline and its inputs are in schemas.py)."""
 
 from marshmallow import Schema, fields
 
-from crm.schemas import MoneyTotalSchema
-from crm.timeline.schemas import exact_amount
+from crm.schemas import MoneyTotalSchema, exact_amount
 
 # --- the card --------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ from marshmallow import (
 )
 
 from crm.paging import page_fields
-from crm.schemas import Day, FormSchema
+from crm.schemas import Day, FormSchema, exact_amount
 from crm.timeline.queries import (
     COMMITMENT_STATES,
     MAX_PAGE_SIZE,
@@ -217,16 +217,6 @@ class CommitmentQuerySchema(FormSchema):
 
 
 # --- out -------------------------------------------------------------------------
-
-
-def exact_amount(**kwargs) -> fields.Decimal:
-    """An amount as an exact decimal string ("120.5000"), never a float."""
-    return fields.Decimal(
-        as_string=True,
-        allow_none=True,
-        metadata={"type": "string", "format": "decimal", "example": "120.5000"},
-        **kwargs,
-    )
 
 
 class TimelineItemSchema(Schema):

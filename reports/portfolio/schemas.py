@@ -11,7 +11,7 @@ from marshmallow import (
     validates_schema,
 )
 
-from crm.schemas import Day, FormSchema, MoneyTotalSchema
+from crm.schemas import Day, FormSchema, MoneyTotalSchema, exact_amount
 from crm.vocabulary import TIERS
 from reports.portfolio.period import Period, last_twelve_months
 
@@ -51,14 +51,6 @@ class TierAcceptSchema(PeriodQuerySchema):
 # --- out ---------------------------------------------------------------------------
 
 
-def _exact(description: str | None = None) -> fields.Decimal:
-    """An amount as an exact decimal string ("120.5000"), never a float."""
-    metadata = {"type": "string", "format": "decimal", "example": "120.5000"}
-    if description:
-        metadata["description"] = description
-    return fields.Decimal(as_string=True, allow_none=True, metadata=metadata)
-
-
 class PeriodSchema(Schema):
     start = Day(data_key="from")
     end = Day(data_key="to")
@@ -74,7 +66,7 @@ class CircleSchema(Schema):
 
 class RevenueCircleSchema(CircleSchema):
     currency = fields.String()
-    total = _exact("Collected in the period: payments minus refunds")
+    total = exact_amount("Collected in the period: payments minus refunds")
 
 
 class TicketCircleSchema(CircleSchema):
@@ -89,7 +81,7 @@ class OverlapSchema(Schema):
 
 class RevenueSchema(Schema):
     currency = fields.String()
-    amount = _exact()
+    amount = exact_amount()
 
 
 class TierChangeSchema(Schema):
@@ -107,7 +99,7 @@ class ClientFiguresSchema(TierChangeSchema):
     account_manager = fields.String(allow_none=True)
     revenue = fields.List(fields.Nested(RevenueSchema))
     reporting_currency = fields.String()
-    revenue_total = _exact("Its revenue in the reporting currency (crm.money's rates)")
+    revenue_total = exact_amount("Its revenue in the reporting currency (crm.money's rates)")
     revenue_unconverted = fields.String(
         metadata={"description": "Revenue in currencies without a rate, left out of revenue_total"}
     )
@@ -160,7 +152,7 @@ class FlagSchema(Schema):
     title = fields.String(allow_none=True)
     since = fields.DateTime(metadata={"description": "When the wait began"})
     days = fields.Integer(metadata={"description": "Whole days since then"})
-    amount = _exact()
+    amount = exact_amount()
     currency = fields.String(allow_none=True)
     owner = fields.String(allow_none=True)
     url = fields.String(allow_none=True, metadata={"description": "The thread's page"})

@@ -8,15 +8,14 @@ crm.jobs.files.write_job_file) and a finished job is not run again.
 
 from datetime import date
 
-from celery import shared_task
 from flask import current_app
 
 from crm.extensions import db
 from crm.jobs import operations
-from crm.jobs.celery import enqueue
+from crm.jobs.celery import start_job
 from crm.jobs.files import write_job_file
 from crm.jobs.models import Job
-from crm.jobs.runner import RETRY_OPTIONS, running
+from crm.jobs.runner import job_task
 from crm.models.types import utcnow
 from reports.portfolio.period import Period
 
@@ -26,37 +25,31 @@ STEPS = 2
 
 def queue_report_pdf(period: Period, started_by: str) -> Job:
     """A job that makes the report's PDF for `period`, committed and sent."""
-    job = operations.create_job(
-        db.session,
+    return start_job(
+        make_report_pdf,
         "portfolio",
         started_by,
         title=f"Portfolio report {period.start:%d %b %Y} – {period.end:%d %b %Y} (PDF)",
         total=STEPS,
         params={"from": period.start.isoformat(), "to": period.end.isoformat()},
     )
-    db.session.commit()
-    enqueue(make_report_pdf, job.id)
-    return job
 
 
-@shared_task(bind=True, name="reports.portfolio_pdf", **RETRY_OPTIONS)
-def make_report_pdf(self, job_id: int) -> None:
+@job_task("reports.portfolio_pdf")
+def make_report_pdf(job: Job) -> None:
     from reports.portfolio.render import file_stem, portfolio_pdf
     from reports.portfolio.report import build_portfolio
 
-    with running(self, job_id) as job:
-        if job is None:
-            return
-        params = job.params
-        period = Period(date.fromisoformat(params["from"]), date.fromisoformat(params["to"]))
-        report = build_portfolio(db.session, period, utcnow())
-        operations.progress(db.session, job, 1)
-        db.session.commit()
-        download_name = file_stem(report) + ".pdf"
-        stored = write_job_file(job.id, download_name, portfolio_pdf(report))
-        job.result = {
-            "file": stored,
-            "download_name": download_name,
-            "media_type": "application/pdf",
-        }
-        current_app.logger.info("job %s: %s made", job.id, stored)
+    params = job.params
+    period = Period(date.fromisoformat(params["from"]), date.fromisoformat(params["to"]))
+    report = build_portfolio(db.session, period, utcnow())
+    operations.progress(db.session, job, 1)
+    db.session.commit()
+    download_name = file_stem(report) + ".pdf"
+    stored = write_job_file(job.id, download_name, portfolio_pdf(report))
+    job.result = {
+        "file": stored,
+        "download_name": download_name,
+        "media_type": "application/pdf",
+    }
+    current_app.logger.info("job %s: %s made", job.id, stored)

@@ -40,12 +40,9 @@ def report():
 
 @bp.get("/reports/portfolio.pdf")
 def report_pdf():
-    from reports.portfolio.render import file_stem, portfolio_pdf
+    from reports.portfolio.render import portfolio_pdf
 
-    built = _build(_period_or_400())
-    pdf = portfolio_pdf(built)
-    _audit_export("pdf", built)
-    return _download(pdf, "application/pdf", file_stem(built) + ".pdf")
+    return _export(portfolio_pdf, "pdf", "application/pdf")
 
 
 @bp.post("/reports/portfolio/pdf-jobs")
@@ -58,20 +55,15 @@ def report_pdf_job():
     if errors:
         abort(400, _describe(errors))
     job = queue_report_pdf(period, current_user_or_none().email)
-    detail = {"format": "pdf", "job_id": job.id} | period_args(period)
-    audit(db.session, "portfolio.export", "report", "portfolio", detail)
-    db.session.commit()
+    _audit_export("pdf", period, job_id=job.id)
     return redirect(url_for("jobs.job", job_id=job.id), 303)
 
 
 @bp.get("/reports/portfolio.csv")
 def report_csv():
-    from reports.portfolio.render import file_stem, portfolio_csv
+    from reports.portfolio.render import portfolio_csv
 
-    built = _build(_period_or_400())
-    csv = portfolio_csv(built)
-    _audit_export("csv", built)
-    return _download(csv, "text/csv; charset=utf-8", file_stem(built) + ".csv")
+    return _export(portfolio_csv, "csv", "text/csv; charset=utf-8")
 
 
 @bp.post("/reports/portfolio/tiers")
@@ -138,9 +130,18 @@ def _back_to_report(form):
     return redirect(url_for("portfolio.report", **period_args(period)) + "#tiers", 303)
 
 
-def _audit_export(file_format: str, built) -> None:
-    period = built.period
-    detail = {"format": file_format, "from": period.start.isoformat(), "to": period.end.isoformat()}
+def _export(render, file_format: str, mimetype: str) -> Response:
+    """The report for the period asked for as a file, its export audited."""
+    from reports.portfolio.render import file_stem
+
+    built = _build(_period_or_400())
+    body = render(built)
+    _audit_export(file_format, built.period)
+    return _download(body, mimetype, f"{file_stem(built)}.{file_format}")
+
+
+def _audit_export(file_format: str, period: Period, **extra) -> None:
+    detail = {"format": file_format, **extra} | period_args(period)
     audit(db.session, "portfolio.export", "report", "portfolio", detail)
     db.session.commit()
 
