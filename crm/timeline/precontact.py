@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from crm import flags as rules
@@ -31,23 +31,10 @@ from crm.models import Client, Contact, Entity, Event
 from crm.money import Rates, Total, rates_from_config, total
 from crm.timeline.alert_groups import AlertGroup, alert_groups
 from crm.timeline.hours import BusinessHours, business_hours
-from crm.vocabulary import KINDS
+from crm.timeline.lately import Campaign, Completed, completed_lately, recent_campaigns
 
-RECENT = timedelta(days=14)  # campaigns sent and work completed
 MAIN_CONTACTS = 5
 LIST = 10  # threads named per section; the rest are counted and a click away
-LATELY = 10  # a busy client finishes hundreds of tickets a fortnight; the card names the latest
-
-# Work worth asking about once it is done: the status that means "done
-# well", the kind of event that closes it, and how a sentence says so.
-COMPLETED = {
-    "ticket": ("resolved", "ticket.resolved", "closed"),
-    "commitment": ("done", "commitment.done", "done"),
-    "deal": ("won", "deal.won", "won"),
-    "renewal": ("renewed", "renewal.renewed", "renewed"),
-}
-MARKETING_KINDS = tuple(name for name, kind in KINDS.items() if kind.source == "marketing")
-CAMPAIGN_REACTIONS = ("email.opened", "email.clicked", "email.bounced", "email.unsubscribed")
 
 
 @dataclass(frozen=True)
@@ -87,29 +74,6 @@ class Item:
     @property
     def key(self) -> str:
         return self.entity.key
-
-
-@dataclass(frozen=True)
-class Campaign:
-    key: str
-    title: str
-    sent_at: datetime
-    recipients: int
-    reactions: dict[str, int]  # email.opened -> how many
-    thread_key: str | None  # when the campaign is a thread that can be opened
-
-
-@dataclass(frozen=True)
-class Completed:
-    """Work finished lately: "Set up a wireless access point, closed 3 Nov by Bob"."""
-
-    type: str
-    key: str
-    title: str
-    verb: str
-    closed_at: datetime
-    by: str | None
-    text: str
 
 
 @dataclass(frozen=True)
@@ -181,7 +145,7 @@ def precontact_card(
     add up at `rates` (default: none, the reporting currency alone)."""
     client_zone = zone(client.timezone)
     contacts = list(client.contacts)
-    lately, lately_total = _completed_lately(session, client.id, now, client_zone)
+    lately, lately_total = completed_lately(session, client.id, now, client_zone)
     recurring, recurring_total = _recurring_alerts(session, client.id, now)
     groups, group_total = alert_groups(session, client.id, now, LIST, settings)
     card = Card(
@@ -193,7 +157,7 @@ def precontact_card(
         in_business_hours=hours.is_open(now, client_zone),
         contacts=contacts[:MAIN_CONTACTS],
         more_contacts=max(0, len(contacts) - MAIN_CONTACTS),
-        campaigns=_recent_campaigns(session, client.id, now),
+        campaigns=recent_campaigns(session, client.id, now),
         recurring_alerts=recurring,
         recurring_total=recurring_total,
         alert_groups=groups,
@@ -331,105 +295,3 @@ def _recurring_alerts(
         .limit(LIST)
     ).all()
     return [Recurrence(*row[:-1]) for row in rows], (rows[0][-1] if rows else 0)
-
-
-def _recent_campaigns(session: Session, client_id: int, now: datetime) -> list[Campaign]:
-    """Campaigns sent to the client's contacts in the last 14 days, newest first,
-    with how their recipients reacted since.
-
-    A campaign is its thread when the connector knows one (SendGrid); the
-    generic formats keep it in the `campaign` attribute; failing both, the
-    subject names it.
-    """
-    campaign = func.coalesce(
-        Event.thread_key, Event.attributes["campaign"].as_string(), Event.title
-    ).label("campaign")
-    rows = session.execute(
-        select(
-            campaign,
-            Event.kind,
-            func.count(),
-            func.min(Event.occurred_at),
-            func.min(Event.title),
-            func.max(Event.thread_key),
-        )
-        .where(
-            Event.client_id == client_id,
-            Event.occurred_at >= now - RECENT,
-            Event.occurred_at <= now,
-            Event.source == "marketing",
-            # the kind names its source: by kind, a range of ix_events_client_kind each
-            Event.kind.in_(MARKETING_KINDS),
-        )
-        .group_by(campaign, Event.kind)
-    ).all()
-    reactions: dict[str, dict[str, int]] = defaultdict(dict)
-    for key, kind, count, _, _, _ in rows:
-        if kind in CAMPAIGN_REACTIONS:
-            reactions[key][kind] = count
-    ordered = {
-        key: {kind: counts[kind] for kind in CAMPAIGN_REACTIONS if kind in counts}
-        for key, counts in reactions.items()
-    }
-    campaigns = [
-        Campaign(key, title, first, count, ordered.get(key, {}), thread_key)
-        for key, kind, count, first, title, thread_key in rows
-        if kind == "campaign.sent"
-    ]
-    return sorted(campaigns, key=lambda campaign: (campaign.sent_at, campaign.key), reverse=True)
-
-
-def _completed_lately(
-    session: Session, client_id: int, now: datetime, client_zone
-) -> tuple[list[Completed], int]:
-    """The latest work finished in the last 14 days, newest first, with who
-    finished it (whoever logged the closing event, else the thread's
-    assignee), and how much was finished in all."""
-    finished = and_(
-        Entity.client_id == client_id,
-        Entity.type.in_(COMPLETED),
-        Entity.closed_at >= now - RECENT,
-        Entity.closed_at <= now,
-        or_(*(and_(Entity.type == t, Entity.status == s) for t, (s, _, _) in COMPLETED.items())),
-    )
-    closer = (
-        select(Event.actor)
-        .where(
-            Event.client_id == Entity.client_id,
-            Event.thread_type == Entity.type,
-            Event.thread_key == Entity.key,
-            Event.occurred_at == Entity.closed_at,
-            Event.kind.in_([kind for _, kind, _ in COMPLETED.values()]),
-        )
-        .order_by(Event.id.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-    rows = session.execute(
-        select(
-            Entity.type,
-            Entity.key,
-            Entity.title,
-            Entity.closed_at,
-            func.coalesce(closer, Entity.assignee),
-        )
-        .where(finished)
-        .order_by(Entity.closed_at.desc(), Entity.id.desc())
-        .limit(LATELY)
-    ).all()
-    total = session.scalar(select(func.count()).select_from(Entity).where(finished))
-    completed = []
-    for thread_type, key, title, closed_at, by in rows:
-        verb = COMPLETED[thread_type][2]
-        title = title or key
-        local = closed_at.astimezone(client_zone)
-        text = f"{title}, {verb} {local.day} {local:%b}" + (f" by {by}" if by else "")
-        completed.append(Completed(thread_type, key, title, verb, closed_at, by, text))
-    return completed, total
-
-
-def _count(number: int, noun: str) -> str:
-    if number == 1:
-        return f"1 {noun}"
-    plural = noun.replace("ticket ", "tickets ", 1) if noun.startswith("ticket ") else noun + "s"
-    return f"{number} {plural}"

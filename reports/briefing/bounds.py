@@ -50,7 +50,8 @@ def bound(briefing: Briefing) -> None:
     points = briefing.talking_points
     for attribute in ("work_done", "deals_won", "renewals_due", "open_quotes", "campaigns"):
         listed = getattr(points, attribute)
-        points.totals[attribute] = len(listed)
+        # talking_points may have told only the first few, and counted the rest
+        points.totals.setdefault(attribute, len(listed))
         setattr(points, attribute, listed[:SHOWN_POINTS])
         if attribute in POINT_LISTS:
             points.more_urls[attribute] = threads_path(slug, **POINT_LISTS[attribute])

@@ -29,7 +29,7 @@ from crm.models import Client, Event, is_meeting
 from crm.models.types import utcnow
 from crm.money import rates_from_config
 from crm.vocabulary import SETTING_GROUP_KINDS
-from reports.briefing.bounds import bound
+from reports.briefing.bounds import SHOWN_POINTS, bound
 from reports.briefing.flags import (
     DEFAULT_STALE_DAYS,
     RECURRING_WINDOW,
@@ -80,7 +80,7 @@ def build_briefing(
     flags = snapshot_flags(snapshot)
     before = Scope(period.start, period.previous_start, stale_ticket_days, zone)
     previous_flags = snapshot_flags(Snapshot.take(frames.events, frames.entities, before, threads))
-    points = talking_points(snapshot)
+    points = talking_points(snapshot, SHOWN_POINTS)
     numbers = period_numbers(
         frames.events,
         period_start=period.start,
@@ -112,8 +112,8 @@ def build_briefing(
     briefing.money = money_totals(
         briefing.aging, numbers.revenue, rates_from_config(current_app.config)
     )
+    bound(briefing)  # then link what is shown, not every flag of a busy client
     _link(briefing)
-    bound(briefing)
     return briefing
 
 

@@ -65,14 +65,22 @@ _VERB = re.compile(
 _ARTICLE = re.compile(r"^(a|an)\s+", re.IGNORECASE)
 
 
-def talking_points(s: Snapshot) -> TalkingPoints:
-    return TalkingPoints(
-        work_done=work_done(s),
-        deals_won=deals_won(s),
+def talking_points(s: Snapshot, limit: int | None = None) -> TalkingPoints:
+    """The talking points; with `limit`, the work done and the deals won are
+    told only for the newest `limit` of them (a busy client solves tens of
+    thousands of tickets a quarter, and a briefing shows a few), their
+    numbers kept in `totals`."""
+    solved, won = _solved(s), _won(s)
+    points = TalkingPoints(
+        work_done=_work_points(s, solved, limit),
+        deals_won=_deal_points(s, won, limit),
         renewals_due=renewals_due(s),
         open_quotes=open_quotes(s),
         campaigns=campaigns(s),
     )
+    if limit is not None:
+        points.totals.update(work_done=len(solved), deals_won=len(won))
+    return points
 
 
 def work_sentence(title: str, actor: str | None, day: str) -> str:
@@ -101,9 +109,20 @@ def _as_done(title: str) -> str | None:
 
 
 def work_done(s: Snapshot) -> list[TalkingPoint]:
+    """Tickets solved in the period, newest first."""
+    return _work_points(s, _solved(s))
+
+
+def _solved(s: Snapshot) -> pd.DataFrame:
+    """The last solving of each ticket solved in the period, oldest first."""
     events = s.events
     solved = events[(events["kind"] == "ticket.resolved") & s.in_period(events["occurred_at"])]
-    solved = solved[solved["thread_key"].notna()].drop_duplicates("thread_key", keep="last")
+    return solved[solved["thread_key"].notna()].drop_duplicates("thread_key", keep="last")
+
+
+def _work_points(s: Snapshot, solved: pd.DataFrame, limit: int | None = None) -> list[TalkingPoint]:
+    if limit is not None:
+        solved = solved.iloc[len(solved) - min(limit, len(solved)) :]
     tickets = _by_key(s.entities, "ticket", solved["thread_key"])
     points = []
     for event in reversed(records(solved[["occurred_at", "title", "actor", "thread_key"]])):
@@ -124,8 +143,18 @@ def work_done(s: Snapshot) -> list[TalkingPoint]:
 
 
 def deals_won(s: Snapshot) -> list[TalkingPoint]:
+    """Deals won in the period, newest first."""
+    return _deal_points(s, _won(s))
+
+
+def _won(s: Snapshot) -> pd.DataFrame:
     events = s.events
-    won = events[(events["kind"] == "deal.won") & s.in_period(events["occurred_at"])]
+    return events[(events["kind"] == "deal.won") & s.in_period(events["occurred_at"])]
+
+
+def _deal_points(s: Snapshot, won: pd.DataFrame, limit: int | None = None) -> list[TalkingPoint]:
+    if limit is not None:
+        won = won.iloc[len(won) - min(limit, len(won)) :]
     deals = _by_key(s.entities, "deal", won["thread_key"])
     points = []
     for event in reversed(records(won)):
