@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from crm.clients.errors import ClientInputError, DuplicateSlug
+from crm.clients.managers import assign_manager, chosen_manager
 from crm.clients.members import (
     announce,
     check_identities_free,
@@ -51,12 +52,14 @@ CLIENT_FIELDS = {
     "country": None,
     "language": None,
     "timezone": "UTC",
-    "account_manager": None,
     "customer_since": None,
     "status": "active",
     "notes": None,
 }
 LIST_FIELDS = ("groups", "contacts", "identities")
+# The account manager: an active account by id, or by its address or name
+# (crm.clients.managers); either may be None (nobody).
+MANAGER_FIELDS = ("account_manager_id", "account_manager")
 # The hint the resolver tries first: our own slug.
 SLUG_SYSTEM = "touchline"
 
@@ -110,10 +113,13 @@ def create_client(session: Session, data: Mapping, *, started_by: str) -> Client
     fields |= {"name": name, "slug": slug}
     fields = _checked_fields(session, fields, client=None)
     check_identities_free(session, None, identity_pairs(data.get("identities") or ()))
+    manager = _chosen_manager(session, data)
 
     client = Client(**fields)
     session.add(client)
     _flush_client(session, slug)
+    if manager is not None:
+        assign_manager(session, client, manager[0], via=started_by)
     new_hints = [(SLUG_SYSTEM, client.slug)]
     new_hints += _apply_lists(session, client, data)
     announce(new_hints, started_by)
@@ -138,11 +144,14 @@ def update_client(session: Session, client: Client, data: Mapping, *, started_by
     fields = _checked_fields(session, fields, client=client)
     if "identities" in data:
         check_identities_free(session, client, identity_pairs(data["identities"] or ()))
+    manager = _chosen_manager(session, data)
 
     old_slug = client.slug
     for key, value in fields.items():
         setattr(client, key, value)
     _flush_client(session, client.slug)
+    if manager is not None:
+        assign_manager(session, client, manager[0], via=started_by)
     new_hints = _apply_lists(session, client, data)
     if client.slug != old_slug:
         map_identity(session, SLUG_SYSTEM, old_slug, client)
@@ -177,8 +186,18 @@ def set_groups(session: Session, client: Client, groups: Iterable) -> None:
 
 def _reject_unknown(data: Mapping) -> None:
     for key in data:
-        if key not in CLIENT_FIELDS and key not in LIST_FIELDS:
+        if key not in CLIENT_FIELDS and key not in LIST_FIELDS and key not in MANAGER_FIELDS:
             raise ClientInputError(key, "is not a client field")
+
+
+def _chosen_manager(session: Session, data: Mapping) -> tuple | None:
+    """(the account chosen, or None for nobody) when `data` names a manager;
+    None when it leaves the manager as it is."""
+    if "account_manager_id" in data:
+        return (chosen_manager(session, "account_manager_id", user_id=data["account_manager_id"]),)
+    if "account_manager" in data:
+        return (chosen_manager(session, "account_manager", text=data["account_manager"]),)
+    return None
 
 
 def _checked_fields(session: Session, fields: dict, client: Client | None) -> dict:

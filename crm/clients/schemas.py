@@ -115,6 +115,7 @@ _TEXT_FIELDS = (
     "language",
     "timezone",
     "account_manager",
+    "account_manager_id",
     "customer_since",
     "notes",
 )
@@ -144,7 +145,20 @@ class ClientInSchema(Schema):
         error_messages={"null": "A time zone is required, e.g. Europe/Lisbon."},
         metadata={"description": "An IANA time zone, e.g. Europe/Lisbon"},
     )
-    account_manager = optional_text(120)
+    account_manager_id = fields.Integer(
+        allow_none=True,
+        strict=False,
+        validate=validate.Range(min=1, max=2**31 - 1, error="is not an account id"),
+        metadata={"description": "The account manager: an active user account's id (null: nobody)"},
+    )
+    account_manager = fields.String(
+        allow_none=True,
+        validate=validate.Length(max=254),
+        metadata={
+            "description": "Or the account manager by an active account's e-mail address or "
+            "name; refused when it names none (account_manager_id wins when both are given)"
+        },
+    )
     customer_since = fields.Date(allow_none=True)
     status = fields.String(validate=validate.OneOf(CLIENT_STATUSES))
     notes = optional_text()
@@ -197,7 +211,15 @@ class ClientOutSchema(Schema):
     country = fields.String(allow_none=True)
     language = fields.String(allow_none=True)
     timezone = fields.String()
-    account_manager = fields.String(allow_none=True)
+    account_manager = fields.String(
+        allow_none=True,
+        metadata={"description": "The manager's name: their account's, else as given unmatched"},
+    )
+    account_manager_id = fields.Integer(allow_none=True)
+    account_manager_email = fields.String(allow_none=True)
+    account_manager_unmatched = fields.Boolean(
+        metadata={"description": "True: the name matches no account yet (/admin/managers)"}
+    )
     customer_since = fields.Date(allow_none=True)
     status = fields.String()
     notes = fields.String(allow_none=True)
@@ -210,7 +232,16 @@ class ClientOutSchema(Schema):
     @pre_dump
     def in_stable_order(self, client, **kwargs):
         """The client's fields, with its identities sorted (the table keeps no order)."""
-        values = {name: getattr(client, name) for name in self.fields if name != "url"}
+        manager = {
+            "account_manager_id": client.manager_id,
+            "account_manager_email": client.manager.email if client.manager else None,
+            "account_manager_unmatched": client.unmatched_manager is not None,
+        }
+        values = manager | {
+            name: getattr(client, name)
+            for name in self.fields
+            if name != "url" and name not in manager
+        }
         values["identities"] = sorted(
             client.identities, key=lambda identity: (identity.system, identity.external_key)
         )
