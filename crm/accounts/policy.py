@@ -174,6 +174,11 @@ ENDPOINTS: dict[str, str | Mapping[str, str]] = {
     "admin.tokens": TOKENS,
     "admin.revoke_token_form": TOKENS,
     "admin.audit_log": AUDIT,
+    # clients whose account manager's name matches no account (crm.clients.managers)
+    "managers.managers": USERS,
+    "managers.assign": USERS,
+    "managers_api.Unmatched": USERS,
+    "managers_api.assign_api": USERS,
     "accounts_api.audit": AUDIT,
 }
 

@@ -15,10 +15,8 @@ contact email, its slug), `crm.signals.identities_mapped` is sent once with
 all of them, so that records waiting in the inbox for them can be replayed.
 """
 
-import functools
 import re
 import unicodedata
-import zoneinfo
 from collections.abc import Iterable, Mapping
 
 from sqlalchemy import func, select
@@ -35,6 +33,7 @@ from crm.clients.members import (
     replace_identities,
     text_or_none,
 )
+from crm.clients.timezones import all_timezones, is_timezone  # noqa: F401 - theirs
 from crm.identities import map_identity
 from crm.models import Client, Group
 from crm.vocabulary import CLIENT_STATUSES, GROUP_KINDS, TIERS
@@ -70,20 +69,6 @@ def slugify(text: str) -> str:
     folded = "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
     words = "".join(c if c.isascii() and c.isalnum() else " " for c in folded).split()
     return "-".join(words)[:SLUG_MAX].strip("-")
-
-
-@functools.cache
-def _zone_names() -> frozenset[str]:
-    return frozenset(zoneinfo.available_timezones())
-
-
-def all_timezones() -> list[str]:
-    return sorted(_zone_names())
-
-
-def is_timezone(name: str) -> bool:
-    """Whether `name` is an IANA time zone ("Europe/Lisbon", "UTC")."""
-    return name in _zone_names()
 
 
 def slug_problem(slug: str) -> str | None:
