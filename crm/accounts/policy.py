@@ -79,6 +79,7 @@ ENDPOINTS: dict[str, str | Mapping[str, str]] = {
     "accounts.delivery_preferences": SIGNED_IN,
     "accounts.mail_preferences": SIGNED_IN,
     "accounts_api.me": SIGNED_IN,
+    "accounts_api.MailPreferences": SIGNED_IN,
     # background jobs: each sees the jobs they started, an admin all (crm.jobs.queries)
     "jobs.jobs": SIGNED_IN,
     "jobs.job": SIGNED_IN,

@@ -101,6 +101,16 @@ class MeSchema(Schema):
     )
 
 
+class MailPreferencesSchema(Schema):
+    """Which e-mail the account receives (/account's form, as JSON); a PATCH
+    names the kinds it changes, the others keep their setting."""
+
+    briefing = fields.Boolean(
+        metadata={"description": "The briefing before each meeting of a client one manages"}
+    )
+    digest = fields.Boolean(metadata={"description": "The weekly executive digest (executives)"})
+
+
 class DeliveryPreferencesFormSchema(FormSchema):
     """When e-mail reaches the user; blank fields take the defaults."""
 
