@@ -28,6 +28,26 @@ CLIENTS = {
 }
 
 
+def _search_triggers(connection) -> list[str]:
+    """SQLite: the search index's triggers on clients (crm.search.index)."""
+    if connection.dialect.name != "sqlite":
+        return []
+    return (
+        connection.execute(
+            text("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'clients'")
+        )
+        .scalars()
+        .all()
+    )
+
+
+def _contacts(connection) -> list:
+    query = (
+        "SELECT clients.slug, contacts.name FROM contacts JOIN clients ON clients.id = client_id"
+    )
+    return [tuple(row) for row in connection.execute(text(query))]
+
+
 def _rows(connection) -> dict:
     return dict(
         connection.execute(text("SELECT slug, account_manager FROM clients ORDER BY slug")).all()
@@ -54,9 +74,22 @@ def test_0019_matches_names_to_accounts_and_lists_the_rest(empty_database_app):
                 ),
                 {"slug": slug, "manager": manager},
             )
+        # SQLite builds `clients` again: its contacts (ON DELETE CASCADE) must stay.
+        connection.execute(
+            text(
+                "INSERT INTO contacts (client_id, name, email) "
+                "SELECT id, 'Ruth Okafor', 'ruth@acme.example' FROM clients WHERE slug = 'acme'"
+            )
+        )
+
+    with db.engine.connect() as connection:
+        triggers = sorted(_search_triggers(connection))
+    assert triggers or db.engine.dialect.name != "sqlite"
 
     upgrade(revision="0019")
     with db.engine.connect() as connection:
+        assert sorted(_search_triggers(connection)) == triggers
+        assert _contacts(connection) == [("acme", "Ruth Okafor")]
         managers = dict(
             connection.execute(text("SELECT slug, manager_id FROM clients ORDER BY slug")).all()
         )
@@ -81,6 +114,8 @@ def test_0019_matches_names_to_accounts_and_lists_the_rest(empty_database_app):
     columns = {column["name"] for column in inspect(db.engine).get_columns("clients")}
     assert "manager_id" not in columns and "account_manager" in columns
     with db.engine.connect() as connection:
+        assert sorted(_search_triggers(connection)) == triggers
+        assert _contacts(connection) == [("acme", "Ruth Okafor")]
         assert _rows(connection) == {
             "acme": "Ana Lima",
             "bolt": "Mark Hughes",

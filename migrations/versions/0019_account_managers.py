@@ -16,6 +16,8 @@ Downgrading writes each assigned manager's name back into the text.
 import sqlalchemy as sa
 from alembic import op
 
+from crm.search.index import create_statements
+
 revision = "0019"
 down_revision = "0018"
 branch_labels = None
@@ -51,18 +53,17 @@ def _matches(connection) -> dict[str, int]:
     return found
 
 
+FK = "fk_clients_manager_id_users"
+INDEX = "ix_clients_manager_id"
+
+
 def upgrade():
-    with op.batch_alter_table("clients", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("manager_id", sa.Integer(), nullable=True))
-        batch_op.create_index(batch_op.f("ix_clients_manager_id"), ["manager_id"], unique=False)
-        batch_op.create_foreign_key(
-            batch_op.f("fk_clients_manager_id_users"),
-            "users",
-            ["manager_id"],
-            ["id"],
-            ondelete="SET NULL",
-        )
     connection = op.get_bind()
+    if connection.dialect.name == "sqlite":
+        _rebuild_clients_on_sqlite(_add_manager_id)
+    else:
+        with op.batch_alter_table("clients") as batch_op:  # plain ALTER TABLEs here
+            _add_manager_id(batch_op)
     for text, user_id in _matches(connection).items():
         connection.execute(
             sa.text(
@@ -74,14 +75,62 @@ def upgrade():
 
 
 def downgrade():
-    op.get_bind().execute(
+    connection = op.get_bind()
+    connection.execute(
         sa.text(
             "UPDATE clients SET account_manager = "
             "(SELECT substr(users.name, 1, 120) FROM users WHERE users.id = clients.manager_id) "
             "WHERE manager_id IS NOT NULL"
         )
     )
-    with op.batch_alter_table("clients", schema=None) as batch_op:
-        batch_op.drop_constraint(batch_op.f("fk_clients_manager_id_users"), type_="foreignkey")
-        batch_op.drop_index(batch_op.f("ix_clients_manager_id"))
-        batch_op.drop_column("manager_id")
+    if connection.dialect.name == "sqlite":
+        _rebuild_clients_on_sqlite(_drop_manager_id)
+    else:
+        with op.batch_alter_table("clients") as batch_op:
+            _drop_manager_id(batch_op)
+
+
+def _add_manager_id(batch_op) -> None:
+    batch_op.add_column(sa.Column("manager_id", sa.Integer(), nullable=True))
+    batch_op.create_index(INDEX, ["manager_id"], unique=False)
+    batch_op.create_foreign_key(FK, "users", ["manager_id"], ["id"], ondelete="SET NULL")
+
+
+def _drop_manager_id(batch_op) -> None:
+    batch_op.drop_constraint(FK, type_="foreignkey")
+    batch_op.drop_index(INDEX)
+    batch_op.drop_column("manager_id")
+
+
+def _rebuild_clients_on_sqlite(change) -> None:
+    """SQLite adds a foreign key only by building the table again: SQLite's
+    own procedure (https://sqlite.org/lang_altertable.html#otheralter), as a
+    transaction of its own, because
+
+    - with foreign keys on, dropping the old `clients` would first delete
+      its rows, and with them (ON DELETE CASCADE) every contact, identity
+      and event; the pragma is only changed outside a transaction;
+    - the search index's FTS5 tables, written earlier in the same
+      transaction (0011 on a database with data), lock the table against
+      DROP TABLE;
+    - the old table's triggers (the search index's) go with it, and are
+      made again; its FTS5 tables keep their rows, which the ids still name.
+    """
+    with op.get_context().autocommit_block():
+        op.execute("PRAGMA foreign_keys=OFF")
+        try:
+            op.execute("BEGIN")
+            with op.batch_alter_table("clients", recreate="always") as batch_op:
+                change(batch_op)
+            for statement in create_statements("sqlite"):
+                if statement.startswith("CREATE TRIGGER") and " ON clients" in statement:
+                    op.execute(statement)
+            broken = op.get_bind().exec_driver_sql("PRAGMA foreign_key_check").all()
+            if broken:
+                raise RuntimeError(f"foreign keys broken by rebuilding clients: {broken[:5]}")
+            op.execute("COMMIT")
+        except BaseException:
+            op.execute("ROLLBACK")
+            raise
+        finally:
+            op.execute("PRAGMA foreign_keys=ON")
