@@ -12,6 +12,7 @@ from crm.clients import members, operations
 from crm.extensions import db
 from crm.models import Client, Contact, Group, Identity
 from crm.signals import identities_mapped
+from tests.accounts import make_user
 from tests.factories import make_client
 
 NEW_CLIENT = {
@@ -19,7 +20,7 @@ NEW_CLIENT = {
     "slug": "",
     "tier": "key",
     "status": "active",
-    "account_manager": "Ana Lima",
+    "account_manager_id": "",
     "industry": "Healthcare",
     "country": "pt",
     "language": "pt",
@@ -127,14 +128,16 @@ def test_new_client_page_offers_an_empty_form(client):
 
 def test_create_a_client_with_groups_contacts_and_identities(client):
     make_client("other", groups=[])
+    ana = make_user("manager", name="Ana Lima", email="ana@ourmsp.example")
     with mapped_hints() as sent:
-        response = client.post("/clients/new", data=NEW_CLIENT)
+        response = client.post("/clients/new", data=NEW_CLIENT | {"account_manager_id": ana.id})
 
     assert response.status_code == 302
     assert response.headers["Location"] == "/clients/clinica-sao-jose"
     assert _flashes(client) == ["Created Clínica São José."]
     saved = db.session.scalar(select(Client).where(Client.slug == "clinica-sao-jose"))
     assert (saved.tier, saved.country, saved.timezone) == ("key", "PT", "Europe/Lisbon")
+    assert (saved.manager, saved.account_manager) == (ana, "Ana Lima")
     assert saved.customer_since.isoformat() == "2024-02-01"
     assert saved.notes is None
     assert [(g.kind, g.name) for g in saved.groups] == [

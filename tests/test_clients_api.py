@@ -10,6 +10,7 @@ from crm.extensions import db
 from crm.models import Client, Group, Identity
 from crm.models.types import utcnow
 from crm.signals import identities_mapped
+from tests.accounts import make_user
 from tests.factories import event, make_client, ndjson
 from tests.helpers import ingest_file
 
@@ -23,6 +24,12 @@ NEW = {
     "contacts": [{"name": "Emily Reed", "email": "Emily@Bolt.example", "role": "Partner"}],
     "identities": [{"system": "stripe", "key": "cus_bolt"}],
 }
+
+
+@pytest.fixture(autouse=True)
+def mark(app):
+    """The account NEW names as its manager."""
+    return make_user("manager", name="Mark Hughes", email="mark@ourmsp.example")
 
 
 def _count(model) -> int:

@@ -1,9 +1,18 @@
-"""/api/v1/me (who the token or session is) and /api/v1/audit (the audit log, for admins)."""
+"""/api/v1/me (who the token or session is), /api/v1/me/mail (which e-mail
+they receive) and /api/v1/audit (the audit log, for admins)."""
 
+from flask.views import MethodView
+
+from crm.accounts import mail
 from crm.accounts.audit import audit_page
 from crm.accounts.policy import capabilities_of
 from crm.accounts.requester import current_token, current_user_or_none
-from crm.accounts.schemas import AuditPageSchema, AuditQuerySchema, MeSchema
+from crm.accounts.schemas import (
+    AuditPageSchema,
+    AuditQuerySchema,
+    MailPreferencesSchema,
+    MeSchema,
+)
 from crm.api import ApiBlueprint
 from crm.extensions import db
 
@@ -25,6 +34,24 @@ def me():
         "authenticated_by": "token" if token is not None else "session",
         "token": token.prefix if token is not None else None,
     }
+
+
+@blp.route("/me/mail")
+class MailPreferences(MethodView):
+    @blp.response(200, MailPreferencesSchema)
+    def get(self):
+        """Which e-mail this account receives (as /account shows it)."""
+        return mail.preferences(db.session, current_user_or_none().email)
+
+    @blp.arguments(MailPreferencesSchema)
+    @blp.response(200, MailPreferencesSchema)
+    def patch(self, wanted):
+        """Start or stop kinds of e-mail (audited as user.mail); the kinds not
+        given keep their setting. Answers with every kind's setting."""
+        email = current_user_or_none().email
+        mail.set_receives(db.session, email, wanted, via="api")
+        db.session.commit()
+        return mail.preferences(db.session, email)
 
 
 @blp.route("/audit")

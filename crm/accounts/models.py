@@ -187,5 +187,6 @@ class MailOptOut(db.Model):
     email: Mapped[str] = mapped_column(String(254), primary_key=True)
     kind: Mapped[str] = mapped_column(String(16), primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    # "account" (the form at /account) or "link" (an unsubscribe link or one-click POST).
+    # "account" (the form at /account), "api" (/api/v1/me/mail) or "link" (an
+    # unsubscribe link or one-click POST).
     via: Mapped[str] = mapped_column(String(16))

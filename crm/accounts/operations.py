@@ -219,7 +219,7 @@ def set_delivery_preferences(
 ) -> None:
     """When e-mail reaches `user`: their time zone and working days (blank:
     the defaults). Raises AccountError naming the field; audited."""
-    from crm.clients.operations import is_timezone
+    from crm.clients.timezones import is_timezone
     from crm.meetings.schedule import parse_working_days
 
     timezone = (timezone or "").strip() or None

@@ -79,6 +79,7 @@ ENDPOINTS: dict[str, str | Mapping[str, str]] = {
     "accounts.delivery_preferences": SIGNED_IN,
     "accounts.mail_preferences": SIGNED_IN,
     "accounts_api.me": SIGNED_IN,
+    "accounts_api.MailPreferences": SIGNED_IN,
     # background jobs: each sees the jobs they started, an admin all (crm.jobs.queries)
     "jobs.jobs": SIGNED_IN,
     "jobs.job": SIGNED_IN,
@@ -174,6 +175,11 @@ ENDPOINTS: dict[str, str | Mapping[str, str]] = {
     "admin.tokens": TOKENS,
     "admin.revoke_token_form": TOKENS,
     "admin.audit_log": AUDIT,
+    # clients whose account manager's name matches no account (crm.clients.managers)
+    "managers.managers": USERS,
+    "managers.assign": USERS,
+    "managers_api.Unmatched": USERS,
+    "managers_api.assign_api": USERS,
     "accounts_api.audit": AUDIT,
 }
 

@@ -1,6 +1,6 @@
 """What the account pages, the admin pages and the accounts API take and give."""
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from crm.accounts.models import ROLES
 from crm.accounts.operations import MAX_EMAIL_LENGTH, MAX_PASSWORD_LENGTH
@@ -99,6 +99,30 @@ class MeSchema(Schema):
     token = fields.String(
         allow_none=True, metadata={"description": "the shown part of the API token used"}
     )
+
+
+class JsonBoolean(fields.Boolean):
+    """true or false, as JSON spells them (not "yes", 1 or "on")."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
+class MailPreferencesSchema(Schema):
+    """Which e-mail the account receives (/account's form, as JSON); a PATCH
+    names the kinds it changes, the others keep their setting."""
+
+    briefing = JsonBoolean(
+        metadata={"description": "The briefing before each meeting of a client one manages"}
+    )
+    digest = JsonBoolean(metadata={"description": "The weekly executive digest (executives)"})
+
+    @validates_schema
+    def names_a_kind(self, data, **kwargs):
+        if not data:
+            raise ValidationError("name at least one kind of e-mail: briefing, digest")
 
 
 class DeliveryPreferencesFormSchema(FormSchema):

@@ -32,11 +32,22 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import case, exists, func, or_, select, union
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from crm import flags as rules
+from crm.accounts.models import User
 from crm.clients import standing
+from crm.clients.filters import (
+    DEFAULT_DIRECTION,
+    DIRECTIONS,
+    PER_PAGE,
+    SORTS,
+    BadGroupSelector,
+    DirectoryFilters,
+    parse_group_selector,
+)
+from crm.clients.filters import conditions as filter_conditions
 from crm.flags import DEFAULT_SETTINGS, FlagSettings
 from crm.health import FULL_HEALTH, current_scores
 from crm.meetings import cadence as meeting_cadence
@@ -45,70 +56,20 @@ from crm.money import Rates, Total, current_rates, total
 from crm.paging import MAX_PER_PAGE, Page
 from crm.vocabulary import GROUP_KINDS
 
-SORTS = ("name", "last_touch", "last_contact", "health", "open_tickets", "overdue")
-DIRECTIONS = ("asc", "desc")
-# Clicking a column header sorts names A-Z but numbers and dates biggest first.
-DEFAULT_DIRECTION = {
-    "name": "asc",
-    "last_touch": "desc",
-    "last_contact": "desc",
-    "health": "asc",  # the clients in the worst state first
-    "open_tickets": "desc",
-    "overdue": "desc",
-}
-PER_PAGE = 50
+# What other modules import from here.
+__all__ = [
+    "DEFAULT_DIRECTION",
+    "DIRECTIONS",
+    "PER_PAGE",
+    "SORTS",
+    "BadGroupSelector",
+    "DirectoryFilters",
+    "parse_group_selector",
+]
 
 # Each flag of crm.flags (most pressing first): the row's column that counts
 # it, and how a page names it.
 FLAGS = {f"{kind}s": rules.LABELS[kind] for kind in rules.KINDS}
-
-
-class BadGroupSelector(ValueError):
-    pass
-
-
-# Group ids are INTEGER columns: a bigger number is no group, and no query gets it.
-LARGEST_ID = 2**31 - 1
-
-
-def parse_group_selector(text: str) -> int | tuple[str, str]:
-    """ "12" -> 12; "industry:Dental" (or "industry: Dental") -> ("industry", "Dental")."""
-    text = text.strip()
-    if text.isascii() and text.isdigit():  # "²" and "٣" are digits to isdigit(), not to int()
-        if len(text) > 10 or int(text) > LARGEST_ID:
-            raise BadGroupSelector(f"is too large for a group id (they go up to {LARGEST_ID})")
-        return int(text)
-    kind, colon, name = text.partition(":")
-    if not colon or not kind.strip() or not name.strip():
-        raise BadGroupSelector(f"{text!r} is neither a group id nor kind:name")
-    return kind.strip().lower(), name.strip()
-
-
-@dataclass(frozen=True)
-class DirectoryFilters:
-    """What the directory shows and in which order; every field is optional."""
-
-    q: str | None = None
-    tiers: tuple[str, ...] = ()
-    group: str | None = None  # a group id or "kind:name"
-    account_manager: str | None = None
-    flagged: bool | None = None  # True: only flagged clients; False: only the others
-    status: str | None = None
-    meeting_overdue: bool | None = None  # crm.meetings.cadence; False: the others
-    sort: str = "name"
-    direction: str | None = None  # None: the column's DEFAULT_DIRECTION
-    page: int = 1
-    per_page: int = PER_PAGE
-
-    def __post_init__(self):
-        if self.sort not in SORTS:
-            raise ValueError(f"sort {self.sort!r} is not one of {', '.join(SORTS)}")
-        if self.direction is not None and self.direction not in DIRECTIONS:
-            raise ValueError(f"direction {self.direction!r} is not asc or desc")
-
-    @property
-    def order(self) -> str:
-        return self.direction or DEFAULT_DIRECTION[self.sort]
 
 
 @dataclass(frozen=True)
@@ -182,7 +143,7 @@ def client_directory(
     `rates` (default: the app's configured rates); `cadence`: each tier's
     days between meetings (crm.meetings.cadence)."""
     rates = rates or current_rates()
-    conditions = _conditions(filters, now, settings, cadence)
+    conditions = filter_conditions(filters, now, settings, cadence)
     # The total rides along as a window count, so the filters (and the flagged
     # set) are computed once, not again for a separate count.
     total = func.count().over().label("total")
@@ -255,7 +216,8 @@ def client_directory(
 
 
 def directory_choices(session: Session) -> dict:
-    """What the filter form offers: every group (by kind) and account manager."""
+    """What the filter form offers: every group (by kind), account manager's
+    name, and account managing a client (id and name, for "managed by")."""
     groups = session.execute(
         select(Group.id, Group.kind, Group.name).order_by(Group.kind, Group.name)
     )
@@ -268,30 +230,15 @@ def directory_choices(session: Session) -> dict:
         .distinct()
         .order_by(Client.account_manager)
     ).all()
-    return {"groups": dict(by_kind), "account_managers": managers}
+    accounts = session.execute(
+        select(User.id, User.name)
+        .where(User.id.in_(select(Client.manager_id)))
+        .order_by(User.name, User.id)
+    ).all()
+    return {"groups": dict(by_kind), "account_managers": managers, "managers": accounts}
 
 
 # --- the query ---------------------------------------------------------------------
-
-
-def _flagged_clients(now: datetime, settings: FlagSettings):
-    """The ids of the clients with open flags.
-
-    One query per flagged thread type and one for the recurring alerts, each
-    asked client by client: each client's open entities of a type are a seek
-    in ix_entities_open (`client_id IN (every client)`, which both engines
-    then walk client by client, instead of reading every entity), and its
-    last 30 days one range of the events' timeline index (a correlated
-    EXISTS: a window of the whole portfolio's events is no range of it).
-    """
-    threads = (
-        select(Entity.client_id).where(
-            Entity.client_id.in_(select(Client.id)), rules.rule_sql(thread_type, now, settings)
-        )
-        for thread_type in rules.FLAGGED_TYPES
-    )
-    recurring = select(Client.id).where(rules.recurs_sql(Client.id, now))
-    return union(*threads, recurring)
 
 
 _NO_OPEN_THREADS = dict.fromkeys(
@@ -362,47 +309,6 @@ def _converted_overdue(now: datetime, rates: Rates):
         .group_by(Entity.client_id)
         .subquery("converted_overdue")
     )
-
-
-def _conditions(
-    filters: DirectoryFilters, now: datetime, settings: FlagSettings, cadence: Mapping[str, int]
-) -> list:
-    conditions = []
-    if filters.q and filters.q.strip():
-        needle = filters.q.strip().lower()
-        conditions.append(
-            or_(
-                func.lower(Client.name).contains(needle, autoescape=True),
-                Client.slug.contains(needle, autoescape=True),
-            )
-        )
-    if filters.tiers:
-        conditions.append(Client.tier.in_(filters.tiers))
-    if filters.status:
-        conditions.append(Client.status == filters.status)
-    if filters.account_manager and filters.account_manager.strip():
-        manager = filters.account_manager.strip().lower()
-        conditions.append(func.lower(Client.account_manager) == manager)
-    if filters.group:
-        conditions.append(_in_group(parse_group_selector(filters.group)))
-    if filters.flagged is not None:
-        in_flagged = Client.id.in_(_flagged_clients(now, settings))
-        conditions.append(in_flagged if filters.flagged else ~in_flagged)
-    if filters.meeting_overdue is not None:
-        overdue = meeting_cadence.overdue_sql(now, cadence)
-        conditions.append(overdue if filters.meeting_overdue else ~overdue)
-    return conditions
-
-
-def _in_group(selector: int | tuple[str, str]):
-    if isinstance(selector, int):
-        matches = client_groups.c.group_id == selector
-    else:
-        kind, name = selector
-        matches = client_groups.c.group_id.in_(
-            select(Group.id).where(Group.kind == kind, func.lower(Group.name) == name.lower())
-        )
-    return exists().where(client_groups.c.client_id == Client.id, matches)
 
 
 _KIND_ORDER = {kind: position for position, kind in enumerate(GROUP_KINDS)}

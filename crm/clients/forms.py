@@ -138,6 +138,8 @@ class ClientFormInput:
 class ClientFormSchema(ClientInSchema):
     class Meta:
         unknown = EXCLUDE  # the submit button, a CSRF token one day
+        # The page chooses the manager from the active accounts, by id.
+        exclude = ("account_manager",)
 
     name = fields.String(
         required=True, validate=validate.Length(min=1, max=200), error_messages=NAME_REQUIRED

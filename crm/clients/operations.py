@@ -15,10 +15,8 @@ contact email, its slug), `crm.signals.identities_mapped` is sent once with
 all of them, so that records waiting in the inbox for them can be replayed.
 """
 
-import functools
 import re
 import unicodedata
-import zoneinfo
 from collections.abc import Iterable, Mapping
 
 from sqlalchemy import func, select
@@ -26,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from crm.clients.errors import ClientInputError, DuplicateSlug
+from crm.clients.managers import assign_manager, chosen_manager
 from crm.clients.members import (
     announce,
     check_identities_free,
@@ -34,6 +33,7 @@ from crm.clients.members import (
     replace_identities,
     text_or_none,
 )
+from crm.clients.timezones import all_timezones, is_timezone  # noqa: F401 - theirs
 from crm.identities import map_identity
 from crm.models import Client, Group
 from crm.vocabulary import CLIENT_STATUSES, GROUP_KINDS, TIERS
@@ -51,12 +51,14 @@ CLIENT_FIELDS = {
     "country": None,
     "language": None,
     "timezone": "UTC",
-    "account_manager": None,
     "customer_since": None,
     "status": "active",
     "notes": None,
 }
 LIST_FIELDS = ("groups", "contacts", "identities")
+# The account manager: an active account by id, or by its address or name
+# (crm.clients.managers); either may be None (nobody).
+MANAGER_FIELDS = ("account_manager_id", "account_manager")
 # The hint the resolver tries first: our own slug.
 SLUG_SYSTEM = "touchline"
 
@@ -67,20 +69,6 @@ def slugify(text: str) -> str:
     folded = "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
     words = "".join(c if c.isascii() and c.isalnum() else " " for c in folded).split()
     return "-".join(words)[:SLUG_MAX].strip("-")
-
-
-@functools.cache
-def _zone_names() -> frozenset[str]:
-    return frozenset(zoneinfo.available_timezones())
-
-
-def all_timezones() -> list[str]:
-    return sorted(_zone_names())
-
-
-def is_timezone(name: str) -> bool:
-    """Whether `name` is an IANA time zone ("Europe/Lisbon", "UTC")."""
-    return name in _zone_names()
 
 
 def slug_problem(slug: str) -> str | None:
@@ -110,10 +98,13 @@ def create_client(session: Session, data: Mapping, *, started_by: str) -> Client
     fields |= {"name": name, "slug": slug}
     fields = _checked_fields(session, fields, client=None)
     check_identities_free(session, None, identity_pairs(data.get("identities") or ()))
+    manager = _chosen_manager(session, data)
 
     client = Client(**fields)
     session.add(client)
     _flush_client(session, slug)
+    if manager is not None:
+        assign_manager(session, client, manager[0], via=started_by)
     new_hints = [(SLUG_SYSTEM, client.slug)]
     new_hints += _apply_lists(session, client, data)
     announce(new_hints, started_by)
@@ -138,11 +129,14 @@ def update_client(session: Session, client: Client, data: Mapping, *, started_by
     fields = _checked_fields(session, fields, client=client)
     if "identities" in data:
         check_identities_free(session, client, identity_pairs(data["identities"] or ()))
+    manager = _chosen_manager(session, data)
 
     old_slug = client.slug
     for key, value in fields.items():
         setattr(client, key, value)
     _flush_client(session, client.slug)
+    if manager is not None:
+        assign_manager(session, client, manager[0], via=started_by)
     new_hints = _apply_lists(session, client, data)
     if client.slug != old_slug:
         map_identity(session, SLUG_SYSTEM, old_slug, client)
@@ -177,8 +171,18 @@ def set_groups(session: Session, client: Client, groups: Iterable) -> None:
 
 def _reject_unknown(data: Mapping) -> None:
     for key in data:
-        if key not in CLIENT_FIELDS and key not in LIST_FIELDS:
+        if key not in CLIENT_FIELDS and key not in LIST_FIELDS and key not in MANAGER_FIELDS:
             raise ClientInputError(key, "is not a client field")
+
+
+def _chosen_manager(session: Session, data: Mapping) -> tuple | None:
+    """(the account chosen, or None for nobody) when `data` names a manager;
+    None when it leaves the manager as it is."""
+    if "account_manager_id" in data:
+        return (chosen_manager(session, "account_manager_id", user_id=data["account_manager_id"]),)
+    if "account_manager" in data:
+        return (chosen_manager(session, "account_manager", text=data["account_manager"]),)
+    return None
 
 
 def _checked_fields(session: Session, fields: dict, client: Client | None) -> dict:

@@ -17,7 +17,8 @@ from marshmallow import (
     validates,
 )
 
-from crm.clients.directory import (
+from crm.accounts.requester import current_user_or_none
+from crm.clients.filters import (
     DIRECTIONS,
     PER_PAGE,
     SORTS,
@@ -115,6 +116,7 @@ _TEXT_FIELDS = (
     "language",
     "timezone",
     "account_manager",
+    "account_manager_id",
     "customer_since",
     "notes",
 )
@@ -144,7 +146,20 @@ class ClientInSchema(Schema):
         error_messages={"null": "A time zone is required, e.g. Europe/Lisbon."},
         metadata={"description": "An IANA time zone, e.g. Europe/Lisbon"},
     )
-    account_manager = optional_text(120)
+    account_manager_id = fields.Integer(
+        allow_none=True,
+        strict=False,
+        validate=validate.Range(min=1, max=2**31 - 1, error="is not an account id"),
+        metadata={"description": "The account manager: an active user account's id (null: nobody)"},
+    )
+    account_manager = fields.String(
+        allow_none=True,
+        validate=validate.Length(max=254),
+        metadata={
+            "description": "Or the account manager by an active account's e-mail address or "
+            "name; refused when it names none (account_manager_id wins when both are given)"
+        },
+    )
     customer_since = fields.Date(allow_none=True)
     status = fields.String(validate=validate.OneOf(CLIENT_STATUSES))
     notes = optional_text()
@@ -197,7 +212,15 @@ class ClientOutSchema(Schema):
     country = fields.String(allow_none=True)
     language = fields.String(allow_none=True)
     timezone = fields.String()
-    account_manager = fields.String(allow_none=True)
+    account_manager = fields.String(
+        allow_none=True,
+        metadata={"description": "The manager's name: their account's, else as given unmatched"},
+    )
+    account_manager_id = fields.Integer(allow_none=True)
+    account_manager_email = fields.String(allow_none=True)
+    account_manager_unmatched = fields.Boolean(
+        metadata={"description": "True: the name matches no account yet (/admin/managers)"}
+    )
     customer_since = fields.Date(allow_none=True)
     status = fields.String()
     notes = fields.String(allow_none=True)
@@ -210,7 +233,16 @@ class ClientOutSchema(Schema):
     @pre_dump
     def in_stable_order(self, client, **kwargs):
         """The client's fields, with its identities sorted (the table keeps no order)."""
-        values = {name: getattr(client, name) for name in self.fields if name != "url"}
+        manager = {
+            "account_manager_id": client.manager_id,
+            "account_manager_email": client.manager.email if client.manager else None,
+            "account_manager_unmatched": client.unmatched_manager is not None,
+        }
+        values = manager | {
+            name: getattr(client, name)
+            for name in self.fields
+            if name != "url" and name not in manager
+        }
         values["identities"] = sorted(
             client.identities, key=lambda identity: (identity.system, identity.external_key)
         )
@@ -232,7 +264,16 @@ class DirectoryQuerySchema(Schema):
         metadata={"description": "Repeat for several tiers"},
     )
     group = fields.String(metadata={"description": "A group id, or kind:name (industry:Dental)"})
-    account_manager = fields.String()
+    account_manager = fields.String(
+        metadata={"description": "The account manager's name (matched or not), case aside"}
+    )
+    manager = fields.String(
+        validate=validate.Regexp(r"^(me|[1-9][0-9]{0,9})$", error="is me or an account id"),
+        metadata={
+            "description": "The account managing the clients: its id, or `me` for the "
+            "signed-in account's own clients"
+        },
+    )
     flagged = fields.Boolean(
         metadata={"description": "true: only clients with open flags; false: only those without"}
     )
@@ -284,6 +325,7 @@ def filters_from(data: dict) -> DirectoryFilters:
         "tiers": tuple(data.get("tier") or ()),
         "group": data.get("group"),
         "account_manager": data.get("account_manager"),
+        "manager_id": _manager_id(data.get("manager")),
         "flagged": data.get("flagged"),
         "status": data.get("status"),
         "meeting_overdue": data.get("meeting_overdue"),
@@ -293,6 +335,17 @@ def filters_from(data: dict) -> DirectoryFilters:
         "per_page": data.get("per_page") or PER_PAGE,
     }
     return DirectoryFilters(**known)
+
+
+def _manager_id(manager: str | None) -> int | None:
+    """The account id `manager` names: its digits, or the signed-in
+    account's for "me" (0, no account's, when nobody is signed in)."""
+    if not manager:
+        return None
+    if manager == "me":
+        user = current_user_or_none()
+        return user.id if user is not None else 0
+    return int(manager) if manager.isdigit() and int(manager) <= 2**31 - 1 else 0
 
 
 class OverdueAmountSchema(Schema):
@@ -352,3 +405,30 @@ class DirectoryRowSchema(Schema):
 
 
 DirectoryPageSchema = page_schema(DirectoryRowSchema, "DirectoryPage")
+
+
+# --- account managers to assign (crm.clients.managers) ------------------------------
+
+
+class AssignManagerSchema(Schema):
+    account_manager_id = fields.Integer(
+        required=True,
+        strict=False,
+        validate=validate.Range(min=1, max=2**31 - 1, error="is not an account id"),
+        metadata={"description": "An active user account's id"},
+    )
+
+
+class NeedingManagerSchema(Schema):
+    slug = fields.String()
+    name = fields.String()
+    tier = fields.String()
+    unmatched_manager = fields.String(
+        allow_none=True,
+        metadata={"description": "The manager's name as given, which matches no active account"},
+    )
+    account_manager_id = fields.Integer(attribute="manager_id", allow_none=True)
+    account_manager_email = fields.Function(
+        lambda client: client.manager.email if client.manager else None,
+        metadata={"description": "A deactivated account that manages the client"},
+    )

@@ -20,6 +20,7 @@ from werkzeug.datastructures import MultiDict
 from crm.accounts.audit import ClientState, audit_client_change
 from crm.clients.directory import DEFAULT_DIRECTION, client_directory, directory_choices
 from crm.clients.forms import ClientFormSchema, error_messages, split_form_rows
+from crm.clients.managers import active_accounts
 from crm.clients.operations import (
     ClientInputError,
     all_timezones,
@@ -43,7 +44,7 @@ FORM_FIELDS = (
     "slug",
     "tier",
     "status",
-    "account_manager",
+    "account_manager_id",
     "industry",
     "country",
     "language",
@@ -171,7 +172,7 @@ def _form_page(client: Client | None, values: dict, errors: dict[str, str]) -> s
         statuses=CLIENT_STATUSES,
         group_kinds=GROUP_KINDS,
         timezones=all_timezones(),
-        account_managers=directory_choices(db.session)["account_managers"],
+        managers=active_accounts(db.session),
     )
 
 
@@ -183,8 +184,8 @@ def _values_of(client: Client | None) -> dict:
         return {"fields": fields, "groups": ""} | _with_blank_rows([], [])
     fields = {}
     for name in FORM_FIELDS:
-        value = getattr(client, name)
-        fields[name] = value.isoformat() if isinstance(value, date) else (value or "")
+        value = client.manager_id if name == "account_manager_id" else getattr(client, name)
+        fields[name] = value.isoformat() if isinstance(value, date) else str(value or "")
     contacts = [
         {"id": c.id, "name": c.name, "email": c.email, "phone": c.phone, "role": c.role}
         for c in client.contacts

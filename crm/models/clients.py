@@ -2,8 +2,19 @@
 
 from datetime import date, datetime
 
-from sqlalchemy import CheckConstraint, Column, ForeignKey, String, Table, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+    select,
+)
+from sqlalchemy.ext.hybrid import hybrid_property
+from sqlalchemy.orm import Mapped, Session, mapped_column, object_session, relationship
 
 from crm.extensions import db
 from crm.models.types import UTCDateTime, utcnow
@@ -37,7 +48,18 @@ class Client(db.Model):
     country: Mapped[str | None] = mapped_column(String(2))
     language: Mapped[str | None] = mapped_column(String(16))
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
-    account_manager: Mapped[str | None] = mapped_column(String(120), index=True)
+    # The account manager is a user account (their e-mail address, time zone
+    # and working days say where and when their e-mail goes). A name given as
+    # text that matches no active account (typed before managers were accounts,
+    # or sent by an import) is kept in `unmatched_manager` until an admin
+    # assigns an account (crm.clients.managers); None once one is assigned.
+    manager_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    # (The column keeps its old name, account_manager, which imports fill.)
+    unmatched_manager: Mapped[str | None] = mapped_column(
+        "account_manager", String(120), index=True
+    )
     customer_since: Mapped[date | None]
     status: Mapped[str] = mapped_column(String(16), default="active")
     notes: Mapped[str | None] = mapped_column(Text)
@@ -53,8 +75,55 @@ class Client(db.Model):
         back_populates="client", cascade="all, delete-orphan"
     )
 
+    manager: Mapped["User | None"] = relationship(lazy="joined", innerjoin=False)  # noqa: F821
+
+    @hybrid_property
+    def account_manager(self) -> str | None:
+        """The account manager's name: their account's, else the unmatched text."""
+        return self.manager.name if self.manager is not None else self.unmatched_manager
+
+    @account_manager.inplace.expression
+    @classmethod
+    def _account_manager_sql(cls):
+        users = db.metadata.tables["users"]
+        name = select(users.c.name).where(users.c.id == cls.manager_id).scalar_subquery()
+        return func.coalesce(name, cls.unmatched_manager)
+
+    @account_manager.inplace.setter
+    def _set_account_manager(self, text: str | None) -> None:
+        """A manager named as text (an import): the active account it names
+        (match_account), else kept as unmatched."""
+        session = object_session(self)
+        text = (text or "").strip() or None
+        found = match_account(session, text) if session is not None and text else None
+        self.manager = found
+        self.unmatched_manager = None if found is not None else text
+
     def __repr__(self) -> str:
         return f"<Client {self.slug}>"
+
+
+def manager_key(text: str) -> str:
+    """How a manager's name or address is compared: case and spaces aside
+    (" Jane  DOE " and "jane doe" are one name)."""
+    return " ".join(text.split()).casefold()
+
+
+def match_account(session: Session, text: str | None):
+    """The one active user account that `text` names, by e-mail address or
+    display name (manager_key), or None: no account, or two accounts of that
+    name (ambiguous, left for an admin). Migration 0019 applies the same rule."""
+    from crm.accounts.models import User
+
+    if not text or not text.strip():
+        return None
+    key = manager_key(text)
+    users = session.scalars(select(User).where(User.active.is_(True))).all()
+    by_email = [user for user in users if user.email == key]
+    if by_email:
+        return by_email[0]
+    by_name = [user for user in users if manager_key(user.name) == key]
+    return by_name[0] if len(by_name) == 1 else None
 
 
 class Group(db.Model):

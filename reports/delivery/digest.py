@@ -1,9 +1,10 @@
 """The weekly executive digest by e-mail: to every active user with the
 executive role who has not stopped it, on DIGEST_WEEKDAY at DIGEST_SEND_AT
 (default Monday 08:00) in each one's own time zone (set on /account, else
-DELIVERY_TIMEZONE). The content is /reports/digest's (reports.digest's
-`digest_context`, rendered from the same template), built at the moment of
-sending.
+DELIVERY_TIMEZONE), or on their next working day when that weekday is not
+one of theirs (their working days, else DELIVERY_WORKING_DAYS). The content
+is /reports/digest's (reports.digest's `digest_context`, rendered from the
+same template), built at the moment of sending.
 
 Logged like the briefings (a DigestDelivery per recipient and week): sent,
 retried by the next run after a failure up to MAX_ATTEMPTS, then failed and
@@ -66,7 +67,8 @@ def deliver_digests_due(
     content: list[dict] = []  # built once, for the first recipient due
     for user in executives(session):
         zone = settings.zone_of(user)
-        when = weekly_due(at, zone, settings.digest_weekday, settings.digest_send_at)
+        weekday = settings.digest_weekday_of(user)
+        when = weekly_due(at, zone, weekday, settings.digest_send_at)
         week = when.astimezone(zone).date()
         row = session.scalar(
             select(DigestDelivery).where(

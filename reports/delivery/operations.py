@@ -84,12 +84,26 @@ class DeliverySettings:
         """The user's own time zone (set on /account), else the default."""
         return ZoneInfo(user.timezone) if user is not None and user.timezone else self.zone
 
+    def working_days_of(self, user: User | None) -> tuple[int, ...]:
+        """The user's own working days (set on /account), else the default."""
+        if user is not None and user.working_days:
+            return parse_working_days(user.working_days) or self.working_days
+        return self.working_days
+
+    def digest_weekday_of(self, user: User | None) -> int:
+        """The weekday the digest reaches `user`: DIGEST_WEEKDAY, or when that
+        is not one of their working days, their next working day after it."""
+        days = self.working_days_of(user)
+        for step in range(7):
+            weekday = (self.digest_weekday + step) % 7
+            if weekday in days:
+                return weekday
+        return self.digest_weekday
+
     def due_at(self, starts_at: datetime, user: User | None = None) -> datetime:
         """When the briefing is due for `user` (their own time zone and working
         days, where they set them on /account), else with the defaults."""
-        zone, days = self.zone_of(user), self.working_days
-        if user is not None and user.working_days:
-            days = parse_working_days(user.working_days) or days
+        zone, days = self.zone_of(user), self.working_days_of(user)
         return due_at(starts_at, zone, working_days=days, send_at=self.send_at)
 
 
@@ -100,12 +114,16 @@ def _clock(text: str) -> time:
 
 
 def recipient_of(meeting: Meeting) -> str | None:
-    """The account manager the briefing goes to: the meeting's owner, else the
-    client's account manager when that is an address."""
+    """The address the briefing goes to: the meeting's owner, else the
+    client's account manager's account (while active), else a manager's
+    name that matched no account when it is an address."""
     if meeting.owner:
         return meeting.owner
-    manager = (meeting.client.account_manager or "").strip().lower()
-    return manager if "@" in manager else None
+    manager = meeting.client.manager
+    if manager is not None:
+        return manager.email if manager.active else None
+    unmatched = (meeting.client.unmatched_manager or "").strip().lower()
+    return unmatched if "@" in unmatched else None
 
 
 def due_meetings(
@@ -131,9 +149,14 @@ def due_meetings(
 
 
 def recipient_account(session: Session, meeting: Meeting) -> User | None:
+    """The recipient's account, whose time zone and working days say when
+    the briefing is due: the client's manager's, or the owner's by address."""
     recipient = recipient_of(meeting)
     if recipient is None:
         return None
+    manager = meeting.client.manager
+    if manager is not None and manager.email == recipient:
+        return manager
     return session.scalar(select(User).where(User.email == recipient))
 
 
@@ -176,7 +199,7 @@ def _attempt(session, delivery: Delivery, at, settings, send) -> None:
         delivery.status = "failed"
         delivery.error = (
             "nobody to send it to: give the meeting an owner or the client an "
-            "account manager's e-mail address"
+            "active account as its account manager"
         )
         return
     if not receives(session, delivery.recipient, "briefing"):
