@@ -124,8 +124,9 @@ class XeroConnector(Connector):
         return isinstance(data, dict) and data.get("events") == []
 
     def schema_applies(self, data: dict) -> bool:
-        """The schema is the webhook event's; objects are read in `convert`."""
-        return type_of(data) is None
+        """The schema is the webhook event's; objects are read in `convert`,
+        as is a list answer with no items (a sync's page of no changes)."""
+        return type_of(data) is None and not set(LISTS) & data.keys()
 
     def key_of(self, data: dict) -> str:
         """The object's id and state, so a later state of an object that
@@ -137,6 +138,8 @@ class XeroConnector(Connector):
 
     def convert(self, data: dict) -> list:
         kind = type_of(data)
+        if kind is None and set(LISTS) & data.keys():
+            raise Skip("the answer holds no items")
         if kind is None:
             raise needs_fetch(
                 f"xero {data['category'].lower()} {data['resource_id']} "

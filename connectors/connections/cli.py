@@ -9,6 +9,7 @@ from marshmallow import ValidationError
 
 from connectors.connections import operations, vault
 from connectors.connections.models import Connection
+from connectors.connections.oauth import CLIENT_FIELDS
 from connectors.connections.schemas import NewConnectionSchema
 from connectors.connections.sources import SOURCES
 from connectors.connections.sync import SyncBusy, due, sync
@@ -43,11 +44,18 @@ def list_command():
 @click.option(
     "--interval", "interval_minutes", default=15, show_default=True, help="Minutes between syncs."
 )
-def add_command(name, vendor, base_url, interval_minutes):
+@click.option(
+    "--oauth",
+    is_flag=True,
+    help="Give an OAuth app's client id and secret (then click Connect on /connections).",
+)
+def add_command(name, vendor, base_url, interval_minutes, oauth):
     """Add a connection; asks for its credentials without echoing them."""
+    source = SOURCES[vendor]
+    fields = CLIENT_FIELDS if oauth or source.oauth == "required" else source.credential_fields
     credentials = {
-        field: click.prompt(label, hide_input=True)
-        for field, label in SOURCES[vendor].credential_fields.items()
+        field: click.prompt(label, hide_input=field != "client_id")
+        for field, label in fields.items()
     }
     secret = click.prompt(
         "Webhook signing secret (empty for none)", default="", hide_input=True, show_default=False

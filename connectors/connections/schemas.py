@@ -48,7 +48,7 @@ class NewConnectionSchema(Schema):
             return
         errors = {}
         credentials = data.get("credentials") or {}
-        missing = [name for name in source.credential_fields if not credentials.get(name)]
+        missing = source.missing(credentials)
         if missing:
             errors["credentials"] = [f"{', '.join(missing)} missing"]
         if not data.get("base_url") and source.default_base_url is None:

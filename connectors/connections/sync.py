@@ -17,10 +17,10 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from connectors import registry
-from connectors.connections import vault
+from connectors.connections import oauth, vault
 from connectors.connections.models import Connection, StreamState
 from connectors.connections.sources import SOURCES, Source
 from connectors.connections.transport import SourceError, Transport
@@ -44,9 +44,19 @@ class SyncBusy(Exception):
 
 
 def source_of(connection: Connection, transport: Transport | None = None) -> Source:
-    """The connection's source, with its credentials decrypted (held only by it)."""
+    """The connection's source, with its credentials decrypted (held only by
+    it); an OAuth token it refreshes is saved at once."""
     credentials = vault.unseal(connection.credentials)
-    return SOURCES[connection.vendor](connection.base_url, credentials, transport)
+    session = object_session(connection)
+
+    def on_token(token: dict) -> None:
+        if session is not None:
+            oauth.save_token(session, connection, token)
+
+    source = SOURCES[connection.vendor]
+    if source.oauth is None:
+        return source(connection.base_url, credentials, transport)
+    return source(connection.base_url, credentials, transport, on_token)
 
 
 def due(session: Session, now: datetime | None = None) -> list[Connection]:

@@ -1,10 +1,12 @@
 """/connections: admins add, test, pause, resume, sync and delete connections,
 and see each one's last sync, cursors, next run and errors."""
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+import hmac
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from marshmallow import ValidationError
 
-from connectors.connections import operations
+from connectors.connections import oauth, operations, vault
 from connectors.connections.models import Connection
 from connectors.connections.schemas import NewConnectionSchema
 from connectors.connections.sources import SOURCES
@@ -13,6 +15,7 @@ from crm.extensions import db
 
 bp = Blueprint("connections", __name__)
 NAME = "<string(maxlength=60):name>"
+OAUTH_STATE = "connections_oauth_state"
 
 
 def _connection(name: str) -> Connection:
@@ -27,6 +30,8 @@ def _page(errors: dict | None = None, form: dict | None = None, status: int = 20
         "connections/connections.html",
         connections=operations.listed(db.session),
         sources=SOURCES,
+        oauth_fields=oauth.CLIENT_FIELDS,
+        callback_url=_callback_url(),
         errors=errors or {},
         form=form or {},
     )
@@ -42,7 +47,13 @@ def connections():
 def add():
     vendor = request.form.get("vendor", "")
     fields = SOURCES[vendor].credential_fields if vendor in SOURCES else {}
-    credentials = {name: request.form.get(f"{vendor}-{name}", "") for name in fields}
+    if vendor in SOURCES and SOURCES[vendor].oauth:
+        fields = {**fields, **oauth.CLIENT_FIELDS}
+    credentials = {
+        name: request.form[f"{vendor}-{name}"]
+        for name in fields
+        if request.form.get(f"{vendor}-{name}")
+    }
     if request.form.get("webhook_secret"):
         credentials["webhook_secret"] = request.form["webhook_secret"]
     # Echoed back to the form on an error: everything but the credentials.
@@ -81,6 +92,53 @@ def test(name):
         "message" if ok else "error",
     )
     return redirect(url_for("connections.connections"))
+
+
+@bp.post(f"/connections/{NAME}/connect")
+def connect(name):
+    """To the vendor to authorize; the state comes back to `callback`."""
+    connection = _connection(name)
+    try:
+        url, state = oauth.authorization_url(connection, _callback_url())
+    except (oauth.OAuthRefused, vault.VaultError) as error:
+        flash(f"{name}: {error}", "error")
+        return redirect(url_for("connections.connections"))
+    session[OAUTH_STATE] = {"state": state, "name": name}
+    return redirect(url)
+
+
+@bp.get("/connections/oauth/callback")
+def callback():
+    """The vendor's answer: the state must be the one this admin's session
+    sent (else it is another's, or forged), used once."""
+    expected = session.pop(OAUTH_STATE, None) or {}
+    state = request.args.get("state", "")
+    if not expected.get("state") or not hmac.compare_digest(str(expected["state"]), state):
+        abort(400, description="This authorization was not started here, or was used already.")
+    connection = _connection(expected["name"])
+    if request.args.get("error"):
+        flash(f"{connection.name}: the vendor said {request.args['error'][:100]}", "error")
+        return redirect(url_for("connections.connections"))
+    try:
+        oauth.connect(
+            db.session,
+            connection,
+            request.args.get("code", ""),
+            _callback_url(),
+            request.args.get("realmId"),
+        )
+    except (oauth.OAuthRefused, vault.VaultError) as error:
+        db.session.rollback()
+        flash(f"{connection.name}: not connected: {error}", "error")
+        return redirect(url_for("connections.connections"))
+    db.session.commit()
+    flash(f"Connected {connection.name}. Test it, then sync it now or wait.", "message")
+    return redirect(url_for("connections.connections"))
+
+
+def _callback_url() -> str:
+    """The redirect URI to register with the vendor's app."""
+    return url_for("connections.callback", _external=True)
 
 
 @bp.post(f"/connections/{NAME}/pause")

@@ -51,6 +51,8 @@ ACTIONS = {
     "connection.resume": "resumed a connection",
     "connection.sync": "synced a connection now",
     "connection.delete": "deleted a connection",
+    "connection.connect": "authorized a connection with the vendor (OAuth)",
+    "connection.token_refresh": "refreshed a connection's OAuth token",
     "connection.rotate_key": "encrypted the connections' credentials under a new key",
 }
 

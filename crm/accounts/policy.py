@@ -156,6 +156,8 @@ ENDPOINTS: dict[str, str | Mapping[str, str]] = {
     "connections.resume": CONNECTORS,
     "connections.sync_now": CONNECTORS,
     "connections.delete": CONNECTORS,
+    "connections.connect": CONNECTORS,
+    "connections.callback": CONNECTORS,
     "connections_api.Connections": CONNECTORS,
     "connections_api.ConnectionByName": CONNECTORS,
     "connections_api.test": CONNECTORS,

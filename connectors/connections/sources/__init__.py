@@ -14,4 +14,10 @@ from connectors.connections.sources.hubspot import HubSpotSource  # noqa: E402
 
 SOURCES[HubSpotSource.vendor] = HubSpotSource
 
+# QuickBooks Online and Xero, with OAuth 2 (issue 23).
+from connectors.connections.sources.quickbooks import QuickBooksSource  # noqa: E402
+from connectors.connections.sources.xero import XeroSource  # noqa: E402
+
+SOURCES |= {cls.vendor: cls for cls in (QuickBooksSource, XeroSource)}
+
 __all__ = ["SOURCES", "Page", "Source", "Stream"]

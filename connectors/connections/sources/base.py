@@ -14,7 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import ClassVar
 
-from connectors.connections.transport import SourceError, Transport
+from connectors.connections import oauth
+from connectors.connections.transport import ATTEMPTS, SourceError, Transport
 
 
 @dataclass(frozen=True)
@@ -41,14 +42,42 @@ class Source:
     default_base_url: ClassVar[str | None] = None
     # The credential fields an admin pastes, in form order: name -> label.
     credential_fields: ClassVar[dict[str, str]]
+    # OAuth 2 (oauth.PROVIDERS): "required", "optional" (the credential
+    # fields serve instead), or None (the vendor offers no OAuth here).
+    oauth: ClassVar[str | None] = None
 
-    def __init__(self, base_url: str, credentials: dict, transport: Transport | None = None):
-        missing = [name for name in self.credential_fields if not credentials.get(name)]
+    def __init__(
+        self,
+        base_url: str,
+        credentials: dict,
+        transport: Transport | None = None,
+        on_token=None,
+    ):
+        missing = self.missing(credentials)
         if missing:
             raise SourceError("credentials", f"credentials: {', '.join(missing)} missing")
         self.base_url = base_url.rstrip("/")
         self.credentials = credentials
         self.transport = transport or Transport()
+        if self.by_oauth(credentials):
+            # Authlib's session adds the bearer token and refreshes it;
+            # `on_token` saves each refreshed token.
+            attempts = transport.attempts if transport else ATTEMPTS
+            session = oauth.session_for(self.vendor, self.base_url, credentials, on_token)
+            self.transport = Transport(session, attempts)
+
+    @classmethod
+    def by_oauth(cls, credentials: dict) -> bool:
+        return cls.oauth == "required" or (
+            cls.oauth == "optional" and oauth.uses_oauth(credentials)
+        )
+
+    @classmethod
+    def missing(cls, credentials: dict) -> list[str]:
+        """The credential fields still needed: the OAuth client's, or (where
+        OAuth is optional and no client is given) the vendor's own fields."""
+        fields = oauth.CLIENT_FIELDS if cls.by_oauth(credentials) else cls.credential_fields
+        return [name for name in fields if not credentials.get(name)]
 
     def __repr__(self) -> str:  # never the credentials
         return f"<{type(self).__name__} {self.base_url}>"

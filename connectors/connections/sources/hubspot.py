@@ -1,7 +1,8 @@
 """HubSpot's CRM through its v3 REST API, with a private app's access token
-(`Authorization: Bearer`). Requests, not `hubspot-api-client`: that package
-is not in the project's environment (see the report of issue 22); the calls
-are few and documented (developers.hubspot.com, CRM objects and search).
+(`Authorization: Bearer`) or a public app's OAuth tokens (connections/oauth.py).
+Requests, not `hubspot-api-client`: that package is not in the project's
+environment (see the report of issue 22); the calls are few and documented
+(developers.hubspot.com, CRM objects and search).
 
 Streams, companies first so that deals and engagements find their client:
 companies, deals, emails, calls, meetings, notes, then marketing email
@@ -85,10 +86,11 @@ PROPERTIES = {
 
 
 class HubSpotApi:
-    def __init__(self, base_url: str, token: str, transport: Transport):
+    def __init__(self, base_url: str, token: str | None, transport: Transport):
+        """`token`: a private app's; None where the transport's OAuth session signs."""
         self.base_url = base_url
         self.transport = transport
-        self.headers = {"Authorization": f"Bearer {token}"}
+        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
 
     def call(self, method: str, path: str, **kwargs) -> tuple[bytes, dict]:
         response = self.transport.request(
@@ -296,12 +298,14 @@ class HubSpotSource(Source):
     vendor = "hubspot"
     default_base_url = "https://api.hubapi.com"
     credential_fields: ClassVar[dict[str, str]] = {
-        "access_token": "Private app access token (pat-...)"
+        "access_token": "Private app access token (pat-...), or an OAuth app's client below"
     }
+    oauth = "optional"
 
-    def __init__(self, base_url, credentials, transport=None):
-        super().__init__(base_url, credentials, transport)
-        self.api = HubSpotApi(self.base_url, credentials["access_token"], self.transport)
+    def __init__(self, base_url, credentials, transport=None, on_token=None):
+        super().__init__(base_url, credentials, transport, on_token)
+        token = None if self.by_oauth(credentials) else credentials["access_token"]
+        self.api = HubSpotApi(self.base_url, token, self.transport)
 
     def check_connection(self) -> None:
         """One object of each type the sync reads: names a bad token, or the

@@ -3,10 +3,13 @@ goes through our transport (so 429s and 5xx are retried the one way, see
 transport.py).
 
 Credentials: the org's instance (the connection's base URL, such as
-https://acme.my.salesforce.com) and an access token of a user who may read
-Accounts and Opportunities: `sf org display` shows one, as does a Connected
-App's OAuth flow. A token Salesforce no longer accepts (it expired, or was
-revoked) pauses the connection at once with the reason; paste a new one.
+https://acme.my.salesforce.com) and either an access token of a user who may
+read Accounts and Opportunities (`sf org display` shows one; a token
+Salesforce no longer accepts pauses the connection at once with the reason:
+paste a new one), or a Connected App's client id and secret, authorized with
+"Connect" (connections/oauth.py, at the org's My Domain): Salesforce gives
+no expiry, so a 401 (INVALID_SESSION_ID) refreshes the token and the request
+is sent again.
 
 Streams, each a SOQL query through the REST query API (up to 2,000 records a
 page, the next one at `nextRecordsUrl`), in this order so that opportunities
@@ -164,12 +167,18 @@ class Opportunities(Query):
 class SalesforceSource(Source):
     vendor = "salesforce"
     credential_fields: ClassVar[dict[str, str]] = {
-        "access_token": "Access token (sf org display, or your Connected App's OAuth flow)"
+        "access_token": "Access token (sf org display), or a Connected App's client below"
     }
+    oauth = "optional"
 
-    def __init__(self, base_url, credentials, transport=None):
-        super().__init__(base_url, credentials, transport)
-        self.api = SalesforceApi(self.base_url, credentials["access_token"], self.transport)
+    def __init__(self, base_url, credentials, transport=None, on_token=None):
+        super().__init__(base_url, credentials, transport, on_token)
+        if self.by_oauth(credentials):
+            # The OAuth session signs each request with its current token.
+            access_token = credentials["oauth_token"]["access_token"]
+        else:
+            access_token = credentials["access_token"]
+        self.api = SalesforceApi(self.base_url, access_token, self.transport)
 
     def check_connection(self) -> None:
         """One record of each object the sync reads: names the first the user may not read."""
