@@ -13,13 +13,12 @@ from sqlalchemy import select
 from crm.accounts.audit import ClientState, audit_client_change
 from crm.api import ApiBlueprint, abort
 from crm.clients.directory import client_directory
+from crm.clients.directory_schemas import DirectoryPageSchema, DirectoryQuerySchema
 from crm.clients.operations import ClientInputError, create_client, update_client
 from crm.clients.schemas import (
     ClientInSchema,
     ClientOutSchema,
     ClientPatchSchema,
-    DirectoryPageSchema,
-    DirectoryQuerySchema,
 )
 from crm.extensions import db
 from crm.flags import FlagSettings

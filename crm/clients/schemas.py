@@ -1,12 +1,11 @@
-"""The shapes clients come in and go out in: the API's JSON and the
-directory's query string (the client form's flat fields are in forms.py,
-which loads them into the same shape, so both go through the same schema and
-operations)."""
+"""The shapes clients come in and go out in, as the API's JSON (the
+directory's query string and rows are in directory_schemas.py; the client
+form's flat fields are in forms.py, which loads them into the same shape, so
+both go through the same schema and operations)."""
 
 from types import SimpleNamespace
 
 from marshmallow import (
-    EXCLUDE,
     Schema,
     ValidationError,
     fields,
@@ -17,19 +16,8 @@ from marshmallow import (
     validates,
 )
 
-from crm.accounts.requester import current_user_or_none
-from crm.clients.filters import (
-    DIRECTIONS,
-    PER_PAGE,
-    SORTS,
-    BadGroupSelector,
-    DirectoryFilters,
-    parse_group_selector,
-)
 from crm.clients.operations import is_timezone, slug_problem
 from crm.identities import CASELESS_SYSTEMS
-from crm.paging import page_fields, page_schema
-from crm.schemas import MoneyTotalSchema
 from crm.vocabulary import CLIENT_STATUSES, GROUP_KINDS, TIERS
 
 
@@ -247,164 +235,6 @@ class ClientOutSchema(Schema):
             client.identities, key=lambda identity: (identity.system, identity.external_key)
         )
         return SimpleNamespace(**values)
-
-
-# --- the directory ----------------------------------------------------------------
-
-
-class DirectoryQuerySchema(Schema):
-    """The directory's filters and order, as a query string."""
-
-    class Meta:
-        unknown = EXCLUDE  # a page's query string may carry other things
-
-    q = fields.String(metadata={"description": "Part of the name or slug"})
-    tier = fields.List(
-        fields.String(validate=validate.OneOf(TIERS)),
-        metadata={"description": "Repeat for several tiers"},
-    )
-    group = fields.String(metadata={"description": "A group id, or kind:name (industry:Dental)"})
-    account_manager = fields.String(
-        metadata={"description": "The account manager's name (matched or not), case aside"}
-    )
-    manager = fields.String(
-        validate=validate.Regexp(r"^(me|[1-9][0-9]{0,9})$", error="is me or an account id"),
-        metadata={
-            "description": "The account managing the clients: its id, or `me` for the "
-            "signed-in account's own clients"
-        },
-    )
-    flagged = fields.Boolean(
-        metadata={"description": "true: only clients with open flags; false: only those without"}
-    )
-    status = fields.String(validate=validate.OneOf(CLIENT_STATUSES))
-    meeting_overdue = fields.Boolean(
-        metadata={
-            "description": "true: only clients overdue for a roadmap meeting by their "
-            "tier's cadence (TOUCHLINE_MEETING_CADENCE); false: only the others"
-        }
-    )
-    sort = fields.String(validate=validate.OneOf(SORTS), load_default="name")
-    direction = fields.String(
-        validate=validate.OneOf(DIRECTIONS),
-        metadata={"description": "Default: asc for name, desc for the others"},
-    )
-    page = page_fields(PER_PAGE)["page"]
-    per_page = page_fields(PER_PAGE)["per_page"]
-
-    @pre_load
-    def drop_blanks(self, data, **kwargs):
-        """An empty box of a GET form arrives as "": it is no filter at all."""
-        tidy = {}
-        for key in data:
-            value = data[key]
-            if isinstance(value, list):
-                value = [v for v in value if isinstance(v, str) and v.strip()] or None
-            elif isinstance(value, str):
-                value = value.strip() or None
-            if value is not None:
-                tidy[key] = value
-        return tidy
-
-    @validates("group")
-    def check_group(self, value, **kwargs):
-        try:
-            parse_group_selector(value)
-        except BadGroupSelector as error:
-            raise ValidationError(str(error)) from None
-
-    @post_load
-    def as_filters(self, data, **kwargs):
-        return filters_from(data)
-
-
-def filters_from(data: dict) -> DirectoryFilters:
-    """DirectoryFilters from loaded (or partly valid) query data."""
-    known = {
-        "q": data.get("q"),
-        "tiers": tuple(data.get("tier") or ()),
-        "group": data.get("group"),
-        "account_manager": data.get("account_manager"),
-        "manager_id": _manager_id(data.get("manager")),
-        "flagged": data.get("flagged"),
-        "status": data.get("status"),
-        "meeting_overdue": data.get("meeting_overdue"),
-        "sort": data.get("sort") or "name",
-        "direction": data.get("direction"),
-        "page": data.get("page") or 1,
-        "per_page": data.get("per_page") or PER_PAGE,
-    }
-    return DirectoryFilters(**known)
-
-
-def _manager_id(manager: str | None) -> int | None:
-    """The account id `manager` names: its digits, or the signed-in
-    account's for "me" (0, no account's, when nobody is signed in)."""
-    if not manager:
-        return None
-    if manager == "me":
-        user = current_user_or_none()
-        return user.id if user is not None else 0
-    return int(manager) if manager.isdigit() and int(manager) <= 2**31 - 1 else 0
-
-
-class OverdueAmountSchema(Schema):
-    currency = fields.String(allow_none=True)
-    amount = fields.Decimal(as_string=True)
-
-
-class DirectoryRowSchema(Schema):
-    slug = fields.String()
-    name = fields.String()
-    tier = fields.String()
-    status = fields.String()
-    account_manager = fields.String(allow_none=True)
-    groups = fields.List(fields.Nested(ClientGroupSchema))
-    open_tickets = fields.Integer()
-    open_disputes = fields.Integer()
-    failed_payments = fields.Integer(
-        metadata={"description": "Open invoices whose latest payment failed, not yet overdue"}
-    )
-    overdue = fields.List(
-        fields.Nested(OverdueAmountSchema),
-        metadata={"description": "Open invoices past due, per currency, largest first"},
-    )
-    overdue_total = fields.Nested(
-        MoneyTotalSchema,
-        allow_none=True,
-        metadata={"description": "The overdue amounts in the reporting currency (crm.money)"},
-    )
-    overdue_invoices = fields.Integer(
-        metadata={"description": "Open invoices past due (a failed payment on one included)"}
-    )
-    overdue_commitments = fields.Integer()
-    late_tickets = fields.Integer(
-        metadata={"description": "Open past their SLA, or open the stale-ticket days (30) or more"}
-    )
-    critical_alerts = fields.Integer(metadata={"description": "Open alerts of priority critical"})
-    recurring_alerts = fields.Integer(
-        metadata={"description": "Checks that fired 3+ times on one device in the last 30 days"}
-    )
-    last_touch = fields.DateTime(allow_none=True)
-    last_contact = fields.DateTime(
-        allow_none=True,
-        metadata={"description": "The last call, meeting or e-mail (campaign) from us"},
-    )
-    health = fields.Integer(
-        metadata={"description": "Health score 0-100 from the open flags, as in the briefing"}
-    )
-    next_renewal = fields.DateTime(allow_none=True)
-    flags = fields.List(
-        fields.String(), metadata={"description": "The open flags' names, most pressing first"}
-    )
-    has_open_flags = fields.Boolean()
-    meeting_overdue = fields.Boolean(
-        metadata={"description": "No meeting within its tier's cadence (held or planned)"}
-    )
-    url = fields.Function(lambda row: f"/clients/{row.slug}")
-
-
-DirectoryPageSchema = page_schema(DirectoryRowSchema, "DirectoryPage")
 
 
 # --- account managers to assign (crm.clients.managers) ------------------------------

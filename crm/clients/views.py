@@ -19,6 +19,7 @@ from werkzeug.datastructures import MultiDict
 
 from crm.accounts.audit import ClientState, audit_client_change
 from crm.clients.directory import DEFAULT_DIRECTION, client_directory, directory_choices
+from crm.clients.directory_schemas import DirectoryQuerySchema, filters_from
 from crm.clients.forms import ClientFormSchema, error_messages, split_form_rows
 from crm.clients.managers import active_accounts
 from crm.clients.operations import (
@@ -27,7 +28,6 @@ from crm.clients.operations import (
     create_client,
     update_client,
 )
-from crm.clients.schemas import DirectoryQuerySchema, filters_from
 from crm.extensions import db
 from crm.flags import LABELS, FlagSettings
 from crm.identities import LINK_SYSTEMS
