@@ -182,6 +182,12 @@ def test_my_clients_are_the_signed_in_accounts(app):
     assert '<option value="me" selected>My clients</option>' in page
     assert f'<option value="{mark.id}" >Mark Hughes</option>' in page
     assert "/clients/acme" in page and "/clients/bolt" not in page
+    # /account says how many are one's own, and leads to them.
+    account = http.get("/account").get_data(as_text=True)
+    assert '<dt>Clients you manage</dt><dd><a href="/clients?manager=me">2</a></dd>' in account
+    unmanaged = make_user("manager", name="New Hire", email="new@ourmsp.example")
+    fresh = signed_in_client(app, unmanaged).get("/account").get_data(as_text=True)
+    assert "<dt>Clients you manage</dt><dd>none</dd>" in fresh
 
 
 @pytest.fixture

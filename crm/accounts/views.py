@@ -14,6 +14,7 @@ from flask import (
 )
 from flask_login import login_user, logout_user
 from marshmallow import ValidationError
+from sqlalchemy import func, select
 
 from crm.accounts import mail, ratelimit, sessions
 from crm.accounts.guard import landing_page
@@ -35,6 +36,7 @@ from crm.accounts.schemas import (
     PasswordChangeFormSchema,
 )
 from crm.extensions import db
+from crm.models import Client
 from crm.models.types import utcnow
 
 bp = Blueprint("accounts", __name__)
@@ -167,6 +169,9 @@ def _account_page(errors: dict[str, str]) -> str:
         this_session=sessions.token_hash(session.get(sessions.COOKIE_KEY)),
         mail=mail.preferences(db.session, user.email),
         mail_kinds=mail.KIND_LABELS,
+        managing=db.session.scalar(
+            select(func.count(Client.id)).where(Client.manager_id == user.id)
+        ),
     )
 
 
