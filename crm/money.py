@@ -89,10 +89,17 @@ class Total:
     currency: str
     amount: Decimal = Decimal(0)
     unconverted: dict[str, Decimal] = field(default_factory=dict)  # currency -> amount
+    converted: int = 0  # how many amounts went into `amount`
 
     @property
     def complete(self) -> bool:
         return not self.unconverted
+
+    @property
+    def meaningful(self) -> bool:
+        """Whether `amount` says anything: not when every amount summed lacked
+        a rate (then it is a zero that is no total, and must not be shown as one)."""
+        return self.complete or self.converted > 0
 
 
 def total(amounts: Iterable[tuple[str | None, Decimal]], rates: Rates) -> Total:
@@ -108,6 +115,7 @@ def total(amounts: Iterable[tuple[str | None, Decimal]], rates: Rates) -> Total:
             result.unconverted[key] = result.unconverted.get(key, Decimal(0)) + Decimal(amount)
         else:
             result.amount += converted
+            result.converted += 1
     # to the cent, as every amount is stored, whatever the rates' precision
     result.amount = result.amount.quantize(CENT)
     return result

@@ -91,7 +91,9 @@ def test_the_directory_page_and_api_state_the_rates_and_flag_unconverted(app, ow
         browser = login_as("manager", token=True)
         page = browser.get("/clients?sort=overdue").get_data(as_text=True)
         assert "In USD at 1 BRL = 0.18 USD." in page
-        assert "not counting JPY (no exchange rate)" in page
+        # Only JPY is owed and JPY has no rate: no total is made of nothing.
+        assert "not converted to USD: no exchange rate for JPY" in page
+        assert "≈ USD 0.00" not in page
         assert page.index("Boston Law") < page.index("Rio Dental") < page.index("Osaka Trade")
         body = browser.get("/api/v1/clients?sort=overdue").get_json()
         totals = {row["slug"]: row["overdue_total"] for row in body["items"]}
@@ -114,3 +116,12 @@ def test_the_card_adds_overdue_amounts_at_the_configured_rates(app, owing, runne
     assert card.overdue_totals == {"BRL": Decimal("20620.00"), "JPY": 5000, "USD": 100}
     assert card.overdue_total.amount == Decimal("3811.60")
     assert card.overdue_total.unconverted == {"JPY": Decimal("5000")}
+
+
+def test_a_total_of_only_unconverted_amounts_is_no_total():
+    rates = parse_rates("USD", "BRL=0.18")
+    nothing = total([("JPY", Decimal("900000"))], rates)
+    assert (nothing.amount, nothing.complete, nothing.meaningful) == (0, False, False)
+    part = total([("JPY", Decimal("5")), ("BRL", Decimal("100"))], rates)
+    assert (part.amount, part.meaningful) == (Decimal("18.00"), True)
+    assert total([], rates).meaningful  # nothing owed at all: a true zero
