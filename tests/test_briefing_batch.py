@@ -17,6 +17,7 @@ from crm.extensions import db
 from crm.models import Group
 from reports.briefing import batch
 from reports.briefing.batch import BadSelection, Selection, find_clients
+from tests.accounts import make_user
 from tests.factories import make_client, stored_event
 
 DAY = "2026-11-20"
@@ -71,6 +72,14 @@ def test_a_selection_picks_active_clients_by_tier_group_and_manager_a_to_z(app, 
     assert slugs(group=str(dental), tiers=["standard"]) == ["delta"]
     assert slugs(account_manager=" ANA LIMA") == ["alpha", "delta"]
     assert slugs(account_manager="Nobody") == []
+
+
+def test_a_manager_named_by_an_account_is_picked_like_the_directory_picks_them(app, session):
+    _portfolio()
+    ana = make_user("manager", email="ana@ourmsp.example", name="Ana Lima")
+    make_client("epsilon", name="Epsilon Dental", tier="key", manager=ana)
+    picked = find_clients(session, Selection.parse(account_manager="ana lima")).clients
+    assert [client.slug for client in picked] == ["alpha", "delta", "epsilon"]
 
 
 def test_a_batch_is_named_for_its_selection(app, session):

@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import exists, func, or_, select, union
 
 from crm import flags as rules
-from crm.clients.managers import managed_by
+from crm.clients.managers import managed_by, managed_by_name
 from crm.flags import FlagSettings
 from crm.meetings import cadence as meeting_cadence
 from crm.models import Client, Entity, Group, client_groups
@@ -120,8 +120,7 @@ def conditions(
     if filters.status:
         conditions.append(Client.status == filters.status)
     if filters.account_manager and filters.account_manager.strip():
-        manager = filters.account_manager.strip().lower()
-        conditions.append(func.lower(Client.account_manager) == manager)
+        conditions.append(managed_by_name(filters.account_manager))
     if filters.manager_id is not None:
         conditions.append(managed_by(filters.manager_id))
     if filters.group:

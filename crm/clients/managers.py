@@ -9,7 +9,7 @@ Every change of a client's manager, from any door, goes through
 `assign_manager`, which writes the audit log.
 """
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from crm.accounts.models import User
@@ -90,3 +90,10 @@ def needing_manager(session: Session) -> list[Client]:
 def managed_by(user_id: int):
     """The condition "managed by this account", for "my clients"."""
     return Client.manager_id == user_id
+
+
+def managed_by_name(name: str):
+    """The condition "managed by the manager of this name", case aside: the
+    account's name, or the name that matched no account yet. The directory's
+    filter and a batch of briefings select with it."""
+    return func.lower(Client.account_manager) == name.strip().lower()

@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from crm.clients.directory import BadGroupSelector, parse_group_selector
 from crm.clients.lifespan import BeforeClient
+from crm.clients.managers import managed_by_name
 from crm.models import Client, Group, client_groups
 from crm.vocabulary import TIERS
 from reports.briefing import build_briefing
@@ -145,8 +146,7 @@ def find_clients(session: Session, selection: Selection) -> Batch:
     if selection.tiers:
         conditions.append(Client.tier.in_(selection.tiers))
     if selection.account_manager:
-        manager = selection.account_manager.lower()
-        conditions.append(func.lower(Client.account_manager) == manager)
+        conditions.append(managed_by_name(selection.account_manager))
     group = None
     if selection.group:
         group = _group(session, selection.group)
