@@ -71,11 +71,16 @@ def browser(chromium_path):
         browser.close()
 
 
+DESKTOP = {"width": 1440, "height": 900}
+
+
 @pytest.fixture
 def anonymous_page(browser, live_server, app):
     """A fresh page whose relative URLs go to the live server. Depends on `app`
-    so the tables are emptied after each test, as in the rest of the suite."""
-    context = browser.new_context(base_url=live_server, viewport={"width": 1280, "height": 900})
+    so the tables are emptied after each test, as in the rest of the suite.
+    A desktop's screen (DESKTOP), where the header shows every link; phones and
+    laptops are tests/browser/test_phone.py's."""
+    context = browser.new_context(base_url=live_server, viewport=DESKTOP)
     page = context.new_page()
     page.set_default_timeout(10_000)
     yield page
