@@ -32,16 +32,7 @@ from crm.vocabulary import ENTITY_TYPES, KINDS
 STATE_ATTRIBUTES = ("status", "due_at", "priority", "category", "assignee", "sla_due_at")
 _DATETIME_ATTRIBUTES = ("due_at", "sla_due_at")
 # Fields the most recent event that carries them decides.
-_LATEST_WINS = (
-    "amount",
-    "currency",
-    "due_at",
-    "priority",
-    "category",
-    "assignee",
-    "sla_due_at",
-    "device",
-)
+_LATEST_WINS = ("amount", "currency", *STATE_ATTRIBUTES[1:], "device")  # all but status
 # The attribute that names the device an event is about (an alert's host, as
 # monitoring labels it); the thread's `device` is the latest one named.
 DEVICE_ATTRIBUTE = "instance"

@@ -30,15 +30,10 @@ CHUNK = 5_000
 
 events = sa.table(
     "events",
-    sa.column("client_id", sa.Integer),
-    sa.column("thread_type", sa.String),
-    sa.column("thread_key", sa.String),
+    *map(sa.column, ("client_id", "thread_type", "thread_key", "kind", "external_id", "title")),
+    sa.column("currency"),
     sa.column("occurred_at", UTCDateTime),
-    sa.column("kind", sa.String),
-    sa.column("external_id", sa.String),
-    sa.column("title", sa.String),
     sa.column("amount", Money),
-    sa.column("currency", sa.String),
     sa.column("attributes", Json),
 )
 FACT = ("occurred_at", "kind", "external_id", "title", "amount", "currency", "attributes")
