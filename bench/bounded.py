@@ -97,6 +97,7 @@ def build(url: str, alerts: int, done: int, batch: int, total_events: int = 0) -
                     opened,
                     priority="critical" if n % 7 == 0 else "warning",
                     category=check,
+                    device=device,  # as the pipeline folds it (crm.threads.device_of)
                 )
             )
             events.append(

@@ -27,7 +27,7 @@ from crm.identities import ClientResolver
 from crm.models import Event, Identity
 from crm.models.types import utcnow
 from crm.search.index import index_new_events
-from crm.threads import STATE_ATTRIBUTES, ThreadFact
+from crm.threads import STATE_ATTRIBUTES, ThreadFact, device_of
 from crm.vocabulary import ENTITY_TYPES, KINDS
 
 
@@ -248,7 +248,8 @@ def _stored_attributes(events: EventColumns) -> list[dict]:
 
 def thread_facts(events: EventColumns, client_ids: list[int]) -> dict[Thread, list[ThreadFact]]:
     """What each event says about its thread, for the threads that keep a state."""
-    facts = zip(*(events[name] for name in ThreadFact._fields), strict=True)
+    devices = map(device_of, events["attributes"])
+    facts = zip(*(events[name] for name in ThreadFact._fields[:-1]), devices, strict=True)
     touched: dict[Thread, list[ThreadFact]] = defaultdict(list)
     for kind, key, client_id, values in zip(
         events["kind"], events["thread_key"], client_ids, facts, strict=True

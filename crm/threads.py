@@ -32,7 +32,20 @@ from crm.vocabulary import ENTITY_TYPES, KINDS
 STATE_ATTRIBUTES = ("status", "due_at", "priority", "category", "assignee", "sla_due_at")
 _DATETIME_ATTRIBUTES = ("due_at", "sla_due_at")
 # Fields the most recent event that carries them decides.
-_LATEST_WINS = ("amount", "currency", "due_at", "priority", "category", "assignee", "sla_due_at")
+_LATEST_WINS = ("amount", "currency", *STATE_ATTRIBUTES[1:], "device")  # all but status
+# The attribute that names the device an event is about (an alert's host, as
+# monitoring labels it); the thread's `device` is the latest one named.
+DEVICE_ATTRIBUTE = "instance"
+
+
+def device_of(attributes: dict | None) -> str | None:
+    """The device an event's attributes name, as text (as SQL casts a JSON
+    value); missing or empty is None."""
+    found = (attributes or {}).get(DEVICE_ATTRIBUTE)
+    if found is None or found == "":
+        return None
+    return found if isinstance(found, str) else str(found)
+
 
 _STAGE = {name: kind.stage for name, kind in KINDS.items()}
 # The status each kind gives its thread, and whether the record's own status refines it.
@@ -58,6 +71,7 @@ class ThreadFact(NamedTuple):
     category: str | None = None
     assignee: str | None = None
     sla_due_at: datetime | None = None
+    device: str | None = None  # device_of the event's attributes
 
     @classmethod
     def from_stored(cls, occurred_at, kind, external_id, title, amount, currency, attributes):
@@ -67,7 +81,16 @@ class ThreadFact(NamedTuple):
         for name in _DATETIME_ATTRIBUTES:
             if values[name]:
                 values[name] = datetime.fromisoformat(values[name])
-        return cls(occurred_at, kind, external_id, title, amount, currency, **values)
+        return cls(
+            occurred_at,
+            kind,
+            external_id,
+            title,
+            amount,
+            currency,
+            **values,
+            device=device_of(attributes),
+        )
 
 
 def fact_order(fact: ThreadFact) -> tuple:
@@ -97,6 +120,7 @@ class ThreadState:
     category: str | None = None
     assignee: str | None = None
     sla_due_at: datetime | None = None
+    device: str | None = None  # the device its latest event naming one names
     # Whether every event of the run that gave a status gave a closed one:
     # continued after a closed state, such a run keeps the earlier closing
     # time. Not stored: only a freshly folded run (`later` in `then`) asks.
@@ -142,7 +166,7 @@ def fold_ordered(entity_type: str, ordered: list[ThreadFact]) -> ThreadState:
     closed_statuses = ENTITY_TYPES[entity_type]
     status = closed_at = title = None
     closed_throughout = True
-    amount = currency = due_at = priority = category = assignee = sla_due_at = None
+    amount = currency = due_at = priority = category = assignee = sla_due_at = device = None
     # One pass with locals, not a dict of state: ingest folds every thread a
     # batch touches, and this loop is most of that cost.
     for fact in ordered:
@@ -171,6 +195,8 @@ def fold_ordered(entity_type: str, ordered: list[ThreadFact]) -> ThreadState:
             assignee = fact.assignee
         if fact.sla_due_at is not None:
             sla_due_at = fact.sla_due_at
+        if fact.device is not None:
+            device = fact.device
     return ThreadState(
         entity_type,
         ordered[0].occurred_at,
@@ -186,6 +212,7 @@ def fold_ordered(entity_type: str, ordered: list[ThreadFact]) -> ThreadState:
         category,
         assignee,
         sla_due_at,
+        device,
         closed_throughout and status is not None,
     )
 

@@ -133,6 +133,9 @@ class Entity(db.Model):
     sla_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_event_at: Mapped[datetime] = mapped_column(UTCDateTime)
     event_count: Mapped[int] = mapped_column(default=0)
+    # The device the thread's latest event naming one names (crm.threads.device_of):
+    # an alert's host, which groups open alerts without reading their events.
+    device: Mapped[str | None] = mapped_column(Text)
 
     client: Mapped[Client] = relationship()
 

@@ -3,22 +3,22 @@
 A client whose monitoring misfires can hold ten thousand open alerts; a card
 or a briefing that named each would run to megabytes. Grouped by the check
 (the thread's category, which the connectors fill with the alert name, else
-its title) and the device (attribute `instance` of the alert's raised event,
-as recurrences read it), they come to a handful of lines with counts, the
-critical ones (crm.flags) first. The grouping is SQL, LIMITed: the cost is one
-pass over the client's open alerts and the answer's size is bounded whatever
-their number.
+its title) and the device (the thread's `device`: attribute `instance` of its
+latest event naming one, stored when the pipeline folds the thread), they
+come to a handful of lines with counts, the critical ones (crm.flags) first.
+The grouping is one GROUP BY over the client's open alert rows, LIMITed: no
+event is read, and the answer's size is bounded whatever their number.
 """
 
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from crm import flags as rules
 from crm.flags import DEFAULT_SETTINGS, FlagSettings
-from crm.models import Entity, Event
+from crm.models import Entity
 
 
 @dataclass(frozen=True)
@@ -49,26 +49,17 @@ def alert_groups(
     """The first `limit` (at least 1) groups of the client's open alerts (those
     with critical alerts first, then the biggest, then the oldest), and how
     many groups there are."""
-    # The device its raised event names (an alert raised again on another
-    # device is counted in each group it belongs to: both need a look).
-    raised = and_(
-        Event.client_id == Entity.client_id,
-        Event.thread_type == "alert",
-        Event.thread_key == Entity.key,
-        Event.kind == "alert.raised",
-    )
+    # The device is the thread's own (crm.threads.device_of, set when the
+    # pipeline folds the thread): grouping reads the open alerts' rows alone.
     alerts = (
         select(
             func.coalesce(Entity.category, Entity.title, Entity.key).label("check_"),
             Entity.category,
-            Event.attributes["instance"].as_string().label("device"),
+            Entity.device,
             Entity.key,
             Entity.opened_at,
             case((rules.kind_sql("critical_alert", now, settings), 1), else_=0).label("critical"),
         )
-        .distinct()
-        .select_from(Entity)
-        .outerjoin(Event, raised)
         .where(Entity.client_id == client_id, Entity.type == "alert", Entity.closed_at.is_(None))
         .subquery()
     )

@@ -249,8 +249,14 @@ def _refold(connection, client_id: int, keys: set[str]) -> None:
         )
         for key, *values in rows:
             facts[key].append(ThreadFact.from_stored(*values))
+    # The state columns this revision's table has (later ones add more).
     states = [
-        {"client_id": client_id, "key": key} | fold_state("alert", thread).as_entity()
+        {"client_id": client_id, "key": key}
+        | {
+            name: value
+            for name, value in fold_state("alert", thread).as_entity().items()
+            if name in entities.c
+        }
         for key, thread in facts.items()
     ]
     for chunk in _chunks(states):
