@@ -20,4 +20,10 @@ from connectors.connections.sources.xero import XeroSource  # noqa: E402
 
 SOURCES |= {cls.vendor: cls for cls in (QuickBooksSource, XeroSource)}
 
+# ConnectWise PSA and NinjaOne, with their own keys (issue 23).
+from connectors.connections.sources.connectwise import ConnectWiseSource  # noqa: E402
+from connectors.connections.sources.ninjaone import NinjaOneSource  # noqa: E402
+
+SOURCES |= {cls.vendor: cls for cls in (ConnectWiseSource, NinjaOneSource)}
+
 __all__ = ["SOURCES", "Page", "Source", "Stream"]
