@@ -138,27 +138,22 @@ def form_fields(body: str) -> dict:
     document: dict = {}
     for key, value in parse_qsl(body, keep_blank_values=True):
         head, _, rest = key.partition("[")
-        path = [head] + [part.rstrip("]") for part in rest.split("[")] if rest else [head]
+        path = [head] + ([part.rstrip("]") for part in rest.split("[")] if rest else [])
+        repeated = len(path) > 1 and path[-1] == ""  # `name[]`: a list
+        if repeated:
+            path.pop()
         node = document
         for part in path[:-1]:
             child = node.get(part)
             if not isinstance(child, dict):
                 child = node[part] = {}
             node = child
-        last = path[-1]
-        if last == "" and len(path) > 1:  # `name[]`: the parent holds a list
-            _append(document, path[:-1], value)
+        current = node.get(path[-1])
+        if repeated:
+            node[path[-1]] = [*current, value] if isinstance(current, list) else [value]
         else:
-            node[last] = value
+            node[path[-1]] = value
     return document
-
-
-def _append(document: dict, path: list[str], value: str) -> None:
-    node = document
-    for part in path[:-1]:
-        node = node[part]
-    current = node.get(path[-1])
-    node[path[-1]] = [*current, value] if isinstance(current, list) else [value]
 
 
 def _member(fields_: dict) -> str:
