@@ -255,7 +255,7 @@ class FreshdeskConnector(Connector):
         many = contact.get(f"{self.company_field}s")  # Freshservice: department_ids
         if not company and isinstance(many, list) and many:
             company = many[0]
-        email = contact.get("email")
+        email = contact.get("email") or contact.get("primary_email")  # Freshservice's
         hints = ClientHints(
             identities=((self.company_system, str(company)),) if company else (),
             emails=(email,) if isinstance(email, str) and "@" in email else (),

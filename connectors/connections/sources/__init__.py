@@ -20,4 +20,12 @@ from connectors.connections.sources.xero import XeroSource  # noqa: E402
 
 SOURCES |= {cls.vendor: cls for cls in (QuickBooksSource, XeroSource)}
 
+# Freshdesk and Freshservice, with an API key (issue 23).
+from connectors.connections.sources.freshdesk import (  # noqa: E402
+    FreshdeskSource,
+    FreshserviceSource,
+)
+
+SOURCES |= {cls.vendor: cls for cls in (FreshdeskSource, FreshserviceSource)}
+
 __all__ = ["SOURCES", "Page", "Source", "Stream"]
