@@ -334,6 +334,9 @@ class Connector:
     # Whether its webhooks must be answered `200` with an empty body (Xero
     # counts anything else, 202 included, as a failed delivery).
     webhook_empty_answer: ClassVar[bool] = False
+    # Whether a GET of its webhook URL answers 200 (nothing stored): the
+    # sender's check of the URL before it saves it (Mailchimp's).
+    webhook_answers_get: ClassVar[bool] = False
 
     def webhook_handshake(self, body: bytes) -> bool:
         """Whether a signed webhook body is the sender's check that the

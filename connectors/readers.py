@@ -319,3 +319,28 @@ def _json_records(text: str) -> Iterator[Record]:
 
 def _object_record(position: int, locator: str, data) -> Record:
     return Record(position, locator, *_as_object(data))
+
+
+def unwrapped(
+    outer: Iterable[Record],
+    unwrap: Callable[[dict], list[tuple[str, object]]],
+    locate: Callable[[str, str], str],
+) -> Iterator[Record]:
+    """The records inside each of `outer`'s documents (a list answer's items,
+    a webhook body's object): `unwrap` gives each (locator suffix, item),
+    `locate` the item's locator from its document's and that suffix. A
+    document that could not be read stays one record, as does an item that
+    is not an object."""
+    position = 0
+    for document in outer:
+        if document.parse_error is not None:
+            yield Record(position, document.locator, document.data, document.parse_error)
+            position += 1
+            continue
+        for suffix, data in unwrap(document.data):
+            locator = locate(document.locator, suffix)
+            if isinstance(data, dict):
+                yield Record(position, locator, data)
+            else:
+                yield Record(position, locator, {"_raw": data}, "is not a JSON object")
+            position += 1

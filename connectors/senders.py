@@ -51,6 +51,20 @@ SENDERS: dict[str, Sender] = {
     "salesforce_outbound": Sender(verify_salesforce, "the Salesforce org id", acknowledge),
     "xero": Sender(signatures.verify_xero, "the webhook key Xero shows for the subscription"),
     "quickbooks": Sender(signatures.verify_intuit, "the app's webhook verifier token"),
+    "mailchimp": Sender(
+        signatures.verify_url_key,
+        "the key its webhook URL carries (/webhooks/mailchimp?key=SECRET), or user:password",
+    ),
+    # Freshdesk signs nothing; its "Trigger webhook" action sends basic auth
+    # (user:password, or an API key) or the headers it is configured with.
+    "freshdesk": Sender(
+        signatures.verify_alertmanager,
+        "the token its webhook's Authorization header sends (Bearer), or user:password",
+    ),
+    "freshservice": Sender(
+        signatures.verify_alertmanager,
+        "the token its webhook's Authorization header sends (Bearer), or user:password",
+    ),
     "pagerduty": Sender(signatures.verify_pagerduty, "the webhook subscription's secret"),
     "connectwise": Sender(
         signatures.verify_connectwise,

@@ -19,6 +19,8 @@ gets is connectors.senders' table; the schemes:
   (grafana/alerting `http/hmac.go`).
 - `alertmanager`: no signature; its `http_config` sends `Authorization:
   Bearer <secret>` or basic auth (the secret is then `user:password`).
+- `mailchimp`: no signature; Mailchimp's documented check is a secret key
+  in the webhook's URL (`?key=<secret>`), or basic auth (`user:password`).
 - `hubspot`: `X-HubSpot-Signature-v3`, base64 HMAC-SHA256 of method + URL +
   body + `X-HubSpot-Request-Timestamp` (milliseconds), 5-minute window.
 - `connectwise`: `x-content-signature`, base64 HMAC-SHA256 of the body
@@ -36,6 +38,7 @@ import hashlib
 import hmac
 import time
 from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlsplit
 
 from connectors.fields import parse_datetime
 
@@ -220,6 +223,18 @@ def verify_alertmanager(secret: str, delivery: Delivery, now: float | None = Non
         raise SignatureError("Authorization must be 'Bearer <secret>' or 'Basic <user:password>'")
     if not (credentials.isascii() and hmac.compare_digest(credentials, secret)):
         raise SignatureError("the credentials are not this sender's")
+
+
+def verify_url_key(secret: str, delivery: Delivery, now: float | None = None) -> None:
+    """Mailchimp signs nothing: it documents "a secret key in the webhook
+    URL", checked as a query parameter (`key`); basic auth in its URL works too."""
+    keys = [v for k, v in parse_qsl(urlsplit(delivery.url).query) if k == "key"]
+    if not keys:
+        if delivery.header("Authorization"):
+            return verify_alertmanager(secret, delivery)
+        raise SignatureError("the URL has no key=<secret> (nor the request basic auth)")
+    if not (keys[0].isascii() and hmac.compare_digest(keys[0], secret)):
+        raise SignatureError("the URL's key is not this sender's")
 
 
 def sign_hubspot(secret: str, method: str, url: str, body: bytes, timestamp: str) -> str:

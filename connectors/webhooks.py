@@ -33,6 +33,24 @@ def _problem(status: int, message: str):
     return jsonify({"error": message}), status
 
 
+@bp.get("/<name>")
+def check_url(name: str):
+    """A sender's check that its webhook URL answers before it saves it
+    (Mailchimp's validator GETs it): 200 and nothing stored, for a sender
+    that does so, once the request proves itself as a delivery would."""
+    try:
+        connector = registry.get(name)
+    except LookupError as error:
+        return _problem(404, str(error))
+    if not connector.webhook_answers_get:
+        return _problem(405, f"{name} webhooks are POSTed")
+    try:
+        senders.authenticate(name, Delivery(b"", dict(request.headers), "GET", request.url))
+    except SignatureError as error:
+        return _problem(401, str(error))
+    return "", 200
+
+
 @bp.post("/<name>")
 def receive(name: str):
     """The answer is the sender's own where it expects one (Salesforce's

@@ -32,7 +32,7 @@ from marshmallow import EXCLUDE, Schema, fields, pre_load
 
 from connectors.base import CanonicalEvent, Connector, IdentityClaim, RecordError
 from connectors.lifecycle import Moment, implied
-from connectors.readers import Record
+from connectors.readers import Record, unwrapped
 from connectors.registry import register
 from connectors.zendesk_audits import TICKET_SYSTEM, ticket_event_events
 from connectors.zendesk_fields import (
@@ -108,19 +108,7 @@ class ZendeskConnector(Connector):
 
     def parse(self, content: bytes, filename: str | None = None) -> Iterator[Record]:
         """Unwrap API responses and webhook bodies into one record per ticket."""
-        position = 0
-        for outer in super().parse(content, filename):
-            if outer.parse_error is not None:
-                yield Record(position, outer.locator, outer.data, outer.parse_error)
-                position += 1
-                continue
-            for suffix, data in _unwrap(outer.data):
-                locator = _locator(outer.locator, suffix)
-                if isinstance(data, dict):
-                    yield Record(position, locator, data)
-                else:
-                    yield Record(position, locator, {"_raw": data}, "is not a JSON object")
-                position += 1
+        return unwrapped(super().parse(content, filename), _unwrap, _locator)
 
     def schema_applies(self, data: dict) -> bool:
         """Organizations and users are not tickets: convert reads them as

@@ -19,14 +19,16 @@ class ZendeskId(fields.Field):
     optional reference "" and 0 mean none, as placeholders and event webhooks
     write it."""
 
+    vendor = "Zendesk"
+
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, bool) or not isinstance(value, int | str):
-            raise ValidationError("is not a Zendesk id")
+            raise ValidationError(f"is not a {self.vendor} id")
         text = str(value).strip()
         if text in ("", "0") and not self.required:
             return None
         if not text.isdigit() or len(text) > 30:
-            raise ValidationError(f"{text!r} is not a Zendesk id")
+            raise ValidationError(f"{text!r} is not a {self.vendor} id")
         return text
 
 

@@ -81,6 +81,7 @@ _KINDS = (
     Kind("email.opened", "marketing", "A campaign email was opened", "campaign"),
     Kind("email.clicked", "marketing", "A link in a campaign email was clicked", "campaign"),
     Kind("email.bounced", "marketing", "A campaign email bounced", "campaign"),
+    Kind("email.subscribed", "marketing", "A contact subscribed to a mailing list", "campaign"),
     Kind("email.unsubscribed", "marketing", "A contact unsubscribed", "campaign"),
     Kind("email.spam_reported", "marketing", "A contact marked an email as spam", "campaign"),
     Kind("quote.sent", "sales", "A quote or opportunity is open", "deal", "open", OPENS, True),

@@ -20,6 +20,8 @@ PUBLIC_ENDPOINTS = {
     "core.health",
     "core.ready",
     "webhooks.receive",
+    # a sender's GET of its URL (Mailchimp's check), authenticated as its POSTs are
+    "webhooks.check_url",
     "accounts.login",
     "accounts.logout",
     # an e-mail's signed link stops it without signing in (crm.accounts.unsubscribe)

@@ -64,6 +64,7 @@ ENDPOINTS: dict[str, str | Mapping[str, str]] = {
     "core.health": PUBLIC,
     "core.ready": PUBLIC,
     "webhooks.receive": PUBLIC,
+    "webhooks.check_url": PUBLIC,  # a sender's GET of its URL, checked as its POSTs are
     "accounts.login": PUBLIC,
     "accounts.logout": PUBLIC,
     # stopping an e-mail from its signed link, without signing in (crm.accounts.unsubscribe)

@@ -26,4 +26,12 @@ from connectors.connections.sources.ninjaone import NinjaOneSource  # noqa: E402
 
 SOURCES |= {cls.vendor: cls for cls in (ConnectWiseSource, NinjaOneSource)}
 
+# Freshdesk and Freshservice, with an API key (issue 23).
+from connectors.connections.sources.freshdesk import (  # noqa: E402
+    FreshdeskSource,
+    FreshserviceSource,
+)
+
+SOURCES |= {cls.vendor: cls for cls in (FreshdeskSource, FreshserviceSource)}
+
 __all__ = ["SOURCES", "Page", "Source", "Stream"]
