@@ -161,10 +161,11 @@ def _earning(latest):
     )
 
 
-def earning_items(session: Session, client_ids: Iterable[int], now: datetime):
-    """(client id, currency, monthly amount text or None) of each earning item."""
-    ids = list(client_ids)
-    if not ids:
+def earning_items(session: Session, client_ids: Iterable[int] | None, now: datetime):
+    """(client id, currency, monthly amount text or None) of each earning item
+    of the clients of `client_ids` (None: every client's)."""
+    ids = None if client_ids is None else list(client_ids)
+    if ids is not None and not ids:
         return []
     latest = _latest(now, ids)
     query = select(latest.c.client_id, latest.c.currency, latest.c.monthly).where(_earning(latest))
@@ -172,9 +173,10 @@ def earning_items(session: Session, client_ids: Iterable[int], now: datetime):
 
 
 def monthly_recurring(
-    session: Session, client_ids: Iterable[int], now: datetime, rates: Rates
+    session: Session, client_ids: Iterable[int] | None, now: datetime, rates: Rates
 ) -> dict[int, Mrr]:
-    """The MRR of each client of `client_ids` with an earning item at `now`."""
+    """The MRR of each client of `client_ids` (None: of all) with an earning
+    item at `now`."""
     amounts: dict[int, dict[str, Decimal]] = defaultdict(dict)
     items: dict[int, int] = defaultdict(int)
     unpriced: dict[int, int] = defaultdict(int)
@@ -190,6 +192,12 @@ def monthly_recurring(
         client_id: _mrr(amounts[client_id], rates, n, unpriced[client_id])
         for client_id, n in items.items()
     }
+
+
+def client_mrr(session: Session, client_id: int, now: datetime, rates: Rates) -> Mrr:
+    """One client's MRR at `now` (nothing, when it has no earning item)."""
+    found = monthly_recurring(session, [client_id], now, rates)
+    return found.get(client_id) or _mrr({}, rates, 0, 0)
 
 
 def _mrr(by_currency: Mapping[str, Decimal], rates: Rates, items: int, unpriced: int) -> Mrr:

@@ -64,6 +64,19 @@ def exact_amount(description: str | None = None, **kwargs) -> fields.Decimal:
     return fields.Decimal(as_string=True, allow_none=True, metadata=metadata, **kwargs)
 
 
+class MrrSchema(Schema):
+    """Recurring revenue per month (crm.revenue)."""
+
+    by_currency = fields.Dict(
+        keys=fields.String(),
+        values=fields.Decimal(as_string=True),
+        metadata={"description": "Per currency, largest first"},
+    )
+    total = fields.Nested(lambda: MoneyTotalSchema())
+    items = fields.Integer(metadata={"description": "Recurring items earning"})
+    unpriced = fields.Integer(metadata={"description": "Of them, without a known monthly amount"})
+
+
 class MoneyTotalSchema(Schema):
     """A sum across currencies: converted at the stated rates, the rest apart."""
 

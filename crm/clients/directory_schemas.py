@@ -150,6 +150,18 @@ class DirectoryRowSchema(Schema):
         allow_none=True,
         metadata={"description": "The overdue amounts in the reporting currency (crm.money)"},
     )
+    mrr = fields.List(
+        fields.Nested(OverdueAmountSchema),
+        metadata={"description": "Recurring revenue per month, per currency (crm.revenue)"},
+    )
+    mrr_total = fields.Nested(
+        MoneyTotalSchema,
+        allow_none=True,
+        metadata={"description": "The MRR in the reporting currency (crm.money)"},
+    )
+    mrr_unpriced = fields.Integer(
+        metadata={"description": "Earning recurring items whose monthly amount is unknown"}
+    )
     overdue_invoices = fields.Integer(
         metadata={"description": "Open invoices past due (a failed payment on one included)"}
     )

@@ -103,6 +103,14 @@ class ClientFiguresSchema(TierChangeSchema):
     revenue_unconverted = fields.String(
         metadata={"description": "Revenue in currencies without a rate, left out of revenue_total"}
     )
+    mrr = fields.List(
+        fields.Nested(RevenueSchema),
+        metadata={"description": "Recurring revenue per month, per currency (crm.revenue)"},
+    )
+    mrr_total = exact_amount("Its MRR in the reporting currency; empty without MRR")
+    mrr_unconverted = fields.String(
+        metadata={"description": "MRR in currencies without a rate, left out of mrr_total"}
+    )
     tickets = fields.Integer()
     in_revenue_circle = fields.Boolean()
     in_ticket_circle = fields.Boolean()
@@ -190,5 +198,14 @@ class PortfolioSchema(Schema):
             "description": "Active clients overdue for a roadmap meeting at generated_at: none "
             "held or planned within their tier's cadence (TOUCHLINE_MEETING_CADENCE)"
         }
+    )
+    mrr = fields.List(
+        fields.Nested(RevenueSchema),
+        metadata={"description": "Active clients' recurring revenue per month, per currency"},
+    )
+    mrr_total = fields.Nested(
+        MoneyTotalSchema,
+        allow_none=True,
+        metadata={"description": "All MRR in the reporting currency, as of generated_at"},
     )
     clients = fields.List(fields.Nested(ClientFiguresSchema))
