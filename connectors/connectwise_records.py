@@ -20,12 +20,12 @@ shape), stands as it is at `_info.lastUpdated`, and closes at `closedDate`
 
 import re
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
 
 from connectors.accounting import Reader, money_text
 from connectors.base import CanonicalEvent, IdentityClaim, RecordError, Skip
 from connectors.lifecycle import Moment, implied
 from crm.identities import ClientHints
+from crm.revenue import per_month
 
 ORIGIN = "connectwise"
 COMPANY_SYSTEM = "connectwise"
@@ -43,19 +43,6 @@ PRIORITIES = (
     (re.compile(r"priority\s*3\b|normal|medium", re.I), "normal"),
     (re.compile(r"priority\s*4\b|low|schedule", re.I), "low"),
 )
-# Billing cycles, as the months each bills for (the amount per month).
-CYCLE_MONTHS = {
-    "weekly": Decimal(12) / Decimal(52),
-    "biweekly": Decimal(12) / Decimal(26),
-    "monthly": Decimal(1),
-    "bimonthly": Decimal(2),
-    "quarterly": Decimal(3),
-    "semiannual": Decimal(6),
-    "semiannually": Decimal(6),
-    "yearly": Decimal(12),
-    "annual": Decimal(12),
-    "annually": Decimal(12),
-}
 ENDED = ("cancelled", "canceled", "expired")
 TICKET_CHARGES = ("ServiceTicket", "ProjectTicket")
 
@@ -255,17 +242,6 @@ def _iso(at: datetime | None) -> str | None:
     return None if at is None else _stamp(at)
 
 
-def monthly(amount: Decimal | None, cycle: str | None) -> Decimal | None:
-    """The amount per month of an amount billed every `cycle`."""
-    months = CYCLE_MONTHS.get(re.sub(r"[^a-z]", "", (cycle or "").lower()))
-    if amount is None or months is None:
-        return None
-    try:
-        return (amount / months).quantize(Decimal("0.01"))
-    except InvalidOperation:  # beyond any column: the amount itself is checked when written
-        return None
-
-
 def agreement(f: Reader) -> list[CanonicalEvent]:
     """An agreement is recurring revenue: a subscription from `startDate`
     with its bill amount; with an end date, a renewal due then; cancelled
@@ -280,15 +256,17 @@ def agreement(f: Reader) -> list[CanonicalEvent]:
     # an id of the instance's own setup table, which says no length.
     cycle = f.part("billingCycle").text("name")
     status = (f.text("agreementStatus") or "").lower()
-    per_month = monthly(amount, cycle)
+    # A one-time bill is no recurring revenue (crm.revenue reads monthly_amount).
+    one_time = f.raw("billOneTimeFlag") is True
+    monthly = None if one_time else per_month(amount, cycle)
     attributes = {
         "agreement_id": agreement_id,
         "agreement_type": f.part("type").text("name"),
         "agreement_status": f.text("agreementStatus"),
         "billing_cycle": cycle,
         "bill_cycle_id": f.text("billCycleId"),
-        "recurring": True,
-        "monthly_amount": None if per_month is None else str(per_month),
+        "recurring": not one_time,
+        "monthly_amount": None if monthly is None else str(monthly),
         "start_date": _iso(start),
         "end_date": _iso(end),
     }
@@ -323,6 +301,13 @@ def agreement(f: Reader) -> list[CanonicalEvent]:
                 attributes | {"reason": f.text("reasonCancelled")},
             )
         )
+    elif status == "expired" and end is not None:
+        # Its recurring revenue ends with its term (crm.revenue).
+        events.append(
+            _ended(
+                f, "subscription.cancelled", agreement_id, end, hints, name, attributes, "expired"
+            )
+        )
     if end is None:
         return events
     renewal = {"thread_key": f"agreement-{agreement_id}", "attributes": attributes, **money}
@@ -353,13 +338,15 @@ def agreement(f: Reader) -> list[CanonicalEvent]:
     return [*events, due]
 
 
-def _ended(f: Reader, kind, agreement_id, at, hints, name, attributes) -> CanonicalEvent:
+def _ended(
+    f: Reader, kind, agreement_id, at, hints, name, attributes, word="cancelled"
+) -> CanonicalEvent:
     return _event(
         kind,
-        f"{agreement_id}:cancelled",
+        f"{agreement_id}:{word}",
         at,
         hints,
-        f"Agreement {name} cancelled",
+        f"Agreement {name} {word}",
         thread_key=agreement_id,
         attributes={k: v for k, v in attributes.items() if v is not None},
     )

@@ -24,6 +24,7 @@ from connectors.stripe_fields import (
     secondary,
     url,
 )
+from connectors.stripe_recurring import monthly_amount
 
 # Dispute statuses after which Stripe will not change the outcome.
 DISPUTE_CLOSED = frozenset({"won", "lost", "warning_closed", "charge_refunded", "prevented"})
@@ -288,6 +289,7 @@ def subscription(kind, f: Fields, origin: Origin, external_id: str, at, changed=
             subscription_id,
             stripe_status=stripe_status,
             cancel_at_period_end=f.raw("cancel_at_period_end"),
+            monthly_amount=_text(monthly_amount(f, currency)),
             changed=sorted(changed) if changed else None,
         ),
     )
@@ -320,3 +322,7 @@ def _subscription_amount(f: Fields) -> tuple[str | None, Decimal | None]:
             return None, None
         total += unit * quantity
     return currency, Decimal(total).scaleb(-exponent(currency))
+
+
+def _text(amount: Decimal | None) -> str | None:
+    return None if amount is None else str(amount)

@@ -64,6 +64,36 @@ def exact_amount(description: str | None = None, **kwargs) -> fields.Decimal:
     return fields.Decimal(as_string=True, allow_none=True, metadata=metadata, **kwargs)
 
 
+class AmountSchema(Schema):
+    currency = fields.String(allow_none=True)
+    amount = fields.Decimal(as_string=True)
+
+
+def amounts_field(description: str) -> fields.List:
+    """Amounts in several currencies, each apart."""
+    return fields.List(fields.Nested(AmountSchema), metadata={"description": description})
+
+
+def total_field(description: str) -> fields.Nested:
+    """Amounts added into the reporting currency (crm.money), or none."""
+    return fields.Nested(
+        lambda: MoneyTotalSchema(), allow_none=True, metadata={"description": description}
+    )
+
+
+class MrrSchema(Schema):
+    """Recurring revenue per month (crm.revenue)."""
+
+    by_currency = fields.Dict(
+        keys=fields.String(),
+        values=fields.Decimal(as_string=True),
+        metadata={"description": "Per currency, largest first"},
+    )
+    total = fields.Nested(lambda: MoneyTotalSchema())
+    items = fields.Integer(metadata={"description": "Recurring items earning"})
+    unpriced = fields.Integer(metadata={"description": "Of them, without a known monthly amount"})
+
+
 class MoneyTotalSchema(Schema):
     """A sum across currencies: converted at the stated rates, the rest apart."""
 

@@ -36,6 +36,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from crm import flags as rules
+from crm import revenue
 from crm.accounts.models import User
 from crm.clients import standing
 from crm.clients.filters import (
@@ -111,6 +112,10 @@ class DirectoryRow:
     # all of it in the reporting currency, and what had no rate (crm.money)
     overdue_total: Total | None = None
     meeting_overdue: bool = False  # crm.meetings.cadence
+    # recurring revenue per month in each currency, and converted (crm.revenue)
+    mrr: list[Amount] = field(default_factory=list)
+    mrr_total: Total | None = None
+    mrr_unpriced: int = 0  # earning items whose monthly amount is unknown
 
     @property
     def flags(self) -> list[str]:
@@ -168,6 +173,10 @@ def client_directory(
         tickets = _open_ticket_counts()
         query = query.outerjoin(tickets, tickets.c.client_id == Client.id)
         sort_key = func.coalesce(tickets.c.open_tickets, 0)
+    elif filters.sort == "mrr":
+        recurring = revenue.converted_mrr_sql(now, rates)
+        query = query.outerjoin(recurring, recurring.c.client_id == Client.id)
+        sort_key = func.coalesce(recurring.c.converted, 0)
     else:
         owed = _converted_overdue(now, rates)
         query = query.outerjoin(owed, owed.c.client_id == Client.id)
@@ -212,6 +221,7 @@ def client_directory(
     ]
     _attach_groups(session, rows)
     _attach_overdue(session, rows, now, rates)
+    _attach_mrr(session, rows, now, rates)
     return DirectoryPage(rows, page, per_page, matching)
 
 
@@ -350,3 +360,12 @@ def _attach_overdue(
     for row in by_id.values():
         if row.overdue:
             row.overdue_total = total(((a.currency, a.amount) for a in row.overdue), rates)
+
+
+def _attach_mrr(session: Session, rows: list[DirectoryRow], now: datetime, rates: Rates) -> None:
+    by_id = {row.id: row for row in rows}
+    for client_id, mrr in revenue.monthly_recurring(session, by_id, now, rates).items():
+        row = by_id[client_id]
+        row.mrr = [Amount(currency, amount) for currency, amount in mrr.amounts]
+        row.mrr_total = mrr.total if mrr.by_currency else None
+        row.mrr_unpriced = mrr.unpriced

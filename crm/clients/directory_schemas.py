@@ -24,7 +24,7 @@ from crm.clients.filters import (
 )
 from crm.clients.schemas import ClientGroupSchema
 from crm.paging import page_fields, page_schema
-from crm.schemas import MoneyTotalSchema
+from crm.schemas import amounts_field, total_field
 from crm.vocabulary import CLIENT_STATUSES, TIERS
 
 
@@ -124,11 +124,6 @@ def _manager_id(manager: str | None) -> int | None:
     return int(manager) if manager.isdigit() and int(manager) <= 2**31 - 1 else 0
 
 
-class OverdueAmountSchema(Schema):
-    currency = fields.String(allow_none=True)
-    amount = fields.Decimal(as_string=True)
-
-
 class DirectoryRowSchema(Schema):
     slug = fields.String()
     name = fields.String()
@@ -141,14 +136,12 @@ class DirectoryRowSchema(Schema):
     failed_payments = fields.Integer(
         metadata={"description": "Open invoices whose latest payment failed, not yet overdue"}
     )
-    overdue = fields.List(
-        fields.Nested(OverdueAmountSchema),
-        metadata={"description": "Open invoices past due, per currency, largest first"},
-    )
-    overdue_total = fields.Nested(
-        MoneyTotalSchema,
-        allow_none=True,
-        metadata={"description": "The overdue amounts in the reporting currency (crm.money)"},
+    overdue = amounts_field("Open invoices past due, per currency, largest first")
+    overdue_total = total_field("The overdue amounts in the reporting currency (crm.money)")
+    mrr = amounts_field("Recurring revenue per month, per currency (crm.revenue)")
+    mrr_total = total_field("The MRR in the reporting currency (crm.money)")
+    mrr_unpriced = fields.Integer(
+        metadata={"description": "Earning recurring items whose monthly amount is unknown"}
     )
     overdue_invoices = fields.Integer(
         metadata={"description": "Open invoices past due (a failed payment on one included)"}

@@ -20,7 +20,7 @@ from crm.flags import FlagSettings
 from crm.meetings import cadence as meeting_cadence
 from crm.models import Client, Entity, Group, client_groups
 
-SORTS = ("name", "last_touch", "last_contact", "health", "open_tickets", "overdue")
+SORTS = ("name", "last_touch", "last_contact", "health", "open_tickets", "overdue", "mrr")
 DIRECTIONS = ("asc", "desc")
 # Clicking a column header sorts names A-Z but numbers and dates biggest first.
 DEFAULT_DIRECTION = {
@@ -30,6 +30,7 @@ DEFAULT_DIRECTION = {
     "health": "asc",  # the clients in the worst state first
     "open_tickets": "desc",
     "overdue": "desc",
+    "mrr": "desc",
 }
 PER_PAGE = 50
 

@@ -38,7 +38,7 @@ from reports.briefing.flags import (
 )
 from reports.briefing.frames import Window, load_frames
 from reports.briefing.model import Briefing, ClientSummary, Period
-from reports.briefing.money import money_totals
+from reports.briefing.money import money_totals, recurring_revenue
 from reports.briefing.numbers import chart_months, health, period_numbers
 from reports.briefing.snapshot import Scope, Snapshot
 from reports.briefing.talking_points import CAMPAIGN_WINDOW, talking_points
@@ -112,6 +112,7 @@ def build_briefing(
     briefing.money = money_totals(
         briefing.aging, numbers.revenue, rates_from_config(current_app.config)
     )
+    recurring_revenue(session, client.id, briefing, rates_from_config(current_app.config))
     bound(briefing)  # then link what is shown, not every flag of a busy client
     _link(briefing)
     return briefing

@@ -14,6 +14,7 @@ from decimal import Decimal
 from crm import flags as rules
 from crm.flags import SEVERITIES  # noqa: F401 - most severe first; flags rank in this order
 from crm.money import Total
+from crm.revenue import Mrr
 
 # A flag's kind as the briefing names it ("Late ticket").
 KIND_LABELS = {kind: label.capitalize() for kind, label in rules.LABELS.items()}
@@ -247,3 +248,7 @@ class Briefing:
     more_flags: int = 0  # lines not shown
     more_flags_url: str | None = None
     money: MoneyTotals | None = None  # set by reports.briefing.money
+    # recurring revenue per month at the period's end and start (crm.revenue),
+    # set by reports.briefing.money.recurring_revenue
+    mrr: Mrr | None = None
+    previous_mrr: Mrr | None = None

@@ -7,8 +7,11 @@ mixed or the reporting currency differs from the one amount's."""
 
 from collections.abc import Iterable
 
+from sqlalchemy.orm import Session
+
 from crm.money import Rates, total
-from reports.briefing.model import AgingBucket, MoneyTotals, Revenue
+from crm.revenue import client_mrr
+from reports.briefing.model import AgingBucket, Briefing, MoneyTotals, Revenue
 
 
 def money_totals(aging: list[AgingBucket], revenue: list[Revenue], rates: Rates) -> MoneyTotals:
@@ -30,6 +33,14 @@ def money_totals(aging: list[AgingBucket], revenue: list[Revenue], rates: Rates)
         aging_converted=_converts(aging_codes, rates),
         revenue_converted=_converts(revenue_codes, rates),
     )
+
+
+def recurring_revenue(session: Session, client_id: int, briefing: Briefing, rates: Rates) -> None:
+    """The client's MRR at the period's end and at its start (crm.revenue),
+    beside the period's invoiced and collected revenue."""
+    period = briefing.period
+    briefing.mrr = client_mrr(session, client_id, period.end, rates)
+    briefing.previous_mrr = client_mrr(session, client_id, period.start, rates)
 
 
 def _converts(codes: Iterable[str], rates: Rates) -> bool:

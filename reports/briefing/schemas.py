@@ -7,7 +7,7 @@ offset.
 
 from marshmallow import EXCLUDE, Schema, fields, pre_load
 
-from crm.schemas import Day, MoneyTotalSchema
+from crm.schemas import Day, MoneyTotalSchema, MrrSchema
 
 
 class BriefingQuerySchema(Schema):
@@ -284,6 +284,14 @@ class BriefingSchema(Schema):
     aging = fields.List(fields.Nested(BriefingAgingBucketSchema))
     talking_points = fields.Nested(BriefingTalkingPointsSchema)
     numbers = fields.Nested(BriefingNumbersSchema)
+    mrr = fields.Nested(
+        MrrSchema,
+        allow_none=True,
+        metadata={"description": "Recurring revenue per month at the period's end (crm.revenue)"},
+    )
+    previous_mrr = fields.Nested(
+        MrrSchema, allow_none=True, metadata={"description": "The same at the period's start"}
+    )
     money = fields.Nested(
         BriefingMoneySchema,
         allow_none=True,

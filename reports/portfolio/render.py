@@ -93,7 +93,9 @@ def portfolio_data(report: PortfolioReport, flags_limit: int | None = None) -> d
         ],
         "flags_total": report.flags_total,
         "meeting_overdue_clients": report.meeting_overdue_clients,
-        "clients": [_client(row, currencies) for row in clients],
+        "clients": [_client(row, currencies) | _mrr(row, report.mrr_totals) for row in clients],
+        "mrr": [{"currency": code, "amount": amount} for code, amount in report.mrr_totals.items()],
+        "mrr_total": report.mrr_total,
     }
 
 
@@ -122,7 +124,8 @@ def page_size() -> str:
 
 def portfolio_csv(report: PortfolioReport) -> str:
     """One row per client: its figures, circles, flags and suggested tier; its
-    revenue in the reporting currency with the rates used, and in each currency."""
+    revenue in the reporting currency with the rates used, and in each currency;
+    its MRR likewise (mrr_total, mrr_unconverted, mrr_<CUR>)."""
     table = report.clients.drop(columns="client_id")
     # the revenue in the reporting currency, then in each original currency (revenue_EUR, ...)
     leading = ["slug", "name", "tier", "suggested_tier", "reason", "reporting_currency"]
@@ -131,9 +134,9 @@ def portfolio_csv(report: PortfolioReport) -> str:
     table.insert(leading.index("revenue_unconverted") + 1, "exchange_rates", report.rates_stated)
     texts = ("name", "slug", "reason", "account_manager", "timezone", "language")
     for column in table.columns:
-        if column in (*texts, "revenue_unconverted"):
+        if column in (*texts, "revenue_unconverted", "mrr_unconverted"):
             table[column] = table[column].map(_no_formula)
-        elif column.startswith("revenue_"):
+        elif column.startswith(("revenue_", "mrr_")):
             table[column] = table[column].map(_csv_amount)
     buffer = io.StringIO()
     table.to_csv(buffer, index=False, lineterminator="\n")
@@ -235,6 +238,17 @@ def _client(row: dict, currencies: list[str]) -> dict:
         ],
         "flags": {name: row[name] for name in FLAG_COLUMNS if row[name]},
         "flagged_threads": row["flags"],
+    }
+
+
+def _mrr(row: dict, currencies) -> dict:
+    """A client's recurring revenue per month, per currency (reports.portfolio.recurring)."""
+    return {
+        "mrr": [
+            {"currency": code, "amount": row[f"mrr_{code}"]}
+            for code in currencies
+            if row.get(f"mrr_{code}") is not None
+        ]
     }
 
 

@@ -5,7 +5,7 @@ Imports pandas (~0.6 s), so the views and the API import this module when a
 report is asked for, never at app start.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
@@ -20,6 +20,7 @@ from reports.portfolio import analysis, tiers
 from reports.portfolio.flag_frames import FLAGS_LISTED
 from reports.portfolio.frames import read_frames
 from reports.portfolio.period import Period
+from reports.portfolio.recurring import attach_mrr
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,9 @@ class PortfolioReport:
     categories: pd.DataFrame
     flags: pd.DataFrame  # analysis.ranked_flags: the FLAGS_LISTED most severe open flags, ranked
     flags_total: int  # every open flag, listed or not
+    # recurring revenue per month as of generated_at (reports.portfolio.recurring)
+    mrr_totals: dict[str, Decimal] = field(default_factory=dict)
+    mrr_total: Total | None = None
 
     @property
     def tier_changes(self) -> pd.DataFrame:
@@ -80,6 +84,7 @@ def build_portfolio(
     # cost more to send than the query takes.
     overdue = overdue_ids(session, None, now, current_app.config["MEETING_CADENCE"])
     table["meeting_overdue"] = table["client_id"].isin(overdue)
+    mrr_totals, mrr_total = attach_mrr(session, table, now, rates)
     return PortfolioReport(
         period=period,
         generated_at=now,
@@ -94,4 +99,6 @@ def build_portfolio(
         categories=analysis.top_categories(frames.categories),
         flags=analysis.ranked_flags(frames.flags, frames.clients, now).head(FLAGS_LISTED),
         flags_total=int(frames.flag_counts["flags"].sum()),
+        mrr_totals=mrr_totals,
+        mrr_total=mrr_total,
     )

@@ -11,7 +11,14 @@ from marshmallow import (
     validates_schema,
 )
 
-from crm.schemas import Day, FormSchema, MoneyTotalSchema, exact_amount
+from crm.schemas import (
+    Day,
+    FormSchema,
+    MoneyTotalSchema,
+    amounts_field,
+    exact_amount,
+    total_field,
+)
 from crm.vocabulary import TIERS
 from reports.portfolio.period import Period, last_twelve_months
 
@@ -103,6 +110,11 @@ class ClientFiguresSchema(TierChangeSchema):
     revenue_unconverted = fields.String(
         metadata={"description": "Revenue in currencies without a rate, left out of revenue_total"}
     )
+    mrr = amounts_field("Recurring revenue per month, per currency (crm.revenue)")
+    mrr_total = exact_amount("Its MRR in the reporting currency; empty without MRR")
+    mrr_unconverted = fields.String(
+        metadata={"description": "MRR in currencies without a rate, left out of mrr_total"}
+    )
     tickets = fields.Integer()
     in_revenue_circle = fields.Boolean()
     in_ticket_circle = fields.Boolean()
@@ -191,4 +203,6 @@ class PortfolioSchema(Schema):
             "held or planned within their tier's cadence (TOUCHLINE_MEETING_CADENCE)"
         }
     )
+    mrr = amounts_field("Active clients' recurring revenue per month, per currency")
+    mrr_total = total_field("All MRR in the reporting currency, as of generated_at")
     clients = fields.List(fields.Nested(ClientFiguresSchema))
