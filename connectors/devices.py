@@ -207,20 +207,27 @@ class DevicesConnector(Connector):
                 "client",
                 "give at least one of client, account, or the RMM's organization or site",
             )
-        return [
-            DeviceProfile(
-                hints=hints,
-                hostname=data["hostname"],
-                dns_name=data["dns_name"],
-                serial_number=data["serial_number"],
-                site=data["site"],
-                operating_system=data["operating_system"],
-                device_type=_readable(data["device_type"]),
-                last_seen_at=data["last_seen"],
-                rmm=data["rmm"],
-                rmm_id=data["rmm_id"],
-            )
-        ]
+        return [device_profile(data, hints, rmm=data["rmm"], rmm_id=data["rmm_id"])]
+
+
+def device_profile(
+    found: dict, hints: ClientHints, *, rmm: str | None, rmm_id: str | None, aliases: tuple = ()
+) -> DeviceProfile:
+    """The profile of a device record as DeviceRecordSchema loads it (this
+    connector's and NinjaOne's), for the client `hints` name."""
+    return DeviceProfile(
+        hints=hints,
+        hostname=found["hostname"],
+        dns_name=found["dns_name"],
+        serial_number=found["serial_number"],
+        site=found["site"],
+        operating_system=found["operating_system"],
+        device_type=_readable(found["device_type"]),
+        last_seen_at=found["last_seen"],
+        rmm=rmm,
+        rmm_id=rmm_id,
+        aliases=aliases,
+    )
 
 
 def _readable(kind: str | None) -> str | None:

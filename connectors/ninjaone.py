@@ -41,7 +41,7 @@ from connectors.base import (
     RecordError,
     first_error,
 )
-from connectors.devices import RMM_CLIENT, DeviceRecordSchema
+from connectors.devices import RMM_CLIENT, DeviceRecordSchema, device_profile
 from connectors.ninjaone_activities import DEVICE_SYSTEM, ORIGIN, activity, open_alert
 from connectors.readers import Record, format_of, read_records
 from connectors.registry import register
@@ -163,23 +163,10 @@ def device(data: dict) -> DeviceProfile:
         identities.append((RMM_CLIENT, found["rmm_client"]))
     if not identities:
         raise RecordError("organizationId", "is required: it names the device's client")
-    return DeviceProfile(
-        hints=ClientHints(identities=tuple(identities)),
-        hostname=found["hostname"],
-        dns_name=found["dns_name"],
-        serial_number=found["serial_number"],
-        site=found["site"],
-        operating_system=found["operating_system"],
-        device_type=_readable(found["device_type"]),
-        last_seen_at=found["last_seen"],
+    return device_profile(
+        found,
+        ClientHints(identities=tuple(identities)),
         rmm=ORIGIN,
         rmm_id=device_id,
         aliases=((DEVICE_SYSTEM, device_id),),
     )
-
-
-def _readable(kind: str | None) -> str | None:
-    """NinjaOne's node classes read as words: WINDOWS_SERVER -> Windows server."""
-    if kind and kind.isupper() and "_" in kind:
-        return kind.replace("_", " ").capitalize()
-    return kind
