@@ -216,18 +216,41 @@ def test_a_bad_token_is_named_and_pauses_the_connection(session, waits):
     assert connection.status_reason == "HubSpot refused the access token (401)"
 
 
-def test_check_connection_names_the_missing_scope():
+def missing(scope: str) -> dict:
+    """The fixture's documented-shape 403 MISSING_SCOPES body, for `scope`."""
+    body = json.loads(FIXTURE.read_text())["missing_scopes"]
+    body["errors"][0]["context"]["requiredGranularScopes"] = [scope]
+    return body
+
+
+def test_check_connection_names_every_missing_scope():
     source = HubSpotSource(HUBSPOT, {"access_token": "pat-na1-x"})
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        mock.get(f"{HUBSPOT}/crm/v3/objects/companies", json={"results": []})
-        body = json.loads(FIXTURE.read_text())["missing_scopes"]
-        mock.get(f"{HUBSPOT}/crm/v3/objects/deals", status=403, json=body)
+    forbidden = {"deals": "crm.objects.deals.read", "emails": "sales-email-read"}
+    with responses.RequestsMock() as mock:
+        for name in TYPES:
+            url = f"{HUBSPOT}/crm/v3/objects/{name}"
+            if name in forbidden:
+                mock.get(url, status=403, json=missing(forbidden[name]))
+            else:
+                mock.get(url, json={"results": []})
+        mock.get(f"{HUBSPOT}/email/public/v1/events", status=403, json=missing("content"))
         with pytest.raises(SourceError) as raised:
             source.check_connection()
     assert raised.value.kind == "permission"
     assert str(raised.value) == (
-        "HubSpot: the private app is missing a scope to read /crm/v3/objects/deals"
-        " (403: grant crm.objects.deals.read)"
+        "HubSpot: the app is missing scopes: grant crm.objects.deals.read,"
+        " sales-email-read, content"
+    )
+
+
+def test_a_403_without_scopes_still_stops_the_check_at_once():
+    source = HubSpotSource(HUBSPOT, {"access_token": "pat-na1-x"})
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.get(f"{HUBSPOT}/crm/v3/objects/companies", status=403, json={})
+        with pytest.raises(SourceError) as raised:
+            source.check_connection()
+    assert str(raised.value) == (
+        "HubSpot: the access token may not read /crm/v3/objects/companies (403)"
     )
 
 

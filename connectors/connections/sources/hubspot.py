@@ -100,7 +100,9 @@ class HubSpotApi:
         if status == 401:
             raise SourceError("credentials", "HubSpot refused the access token (401)")
         if status == 403:
-            raise SourceError("permission", _forbidden(path, response))
+            error = SourceError("permission", _forbidden(path, response))
+            error.scopes = _scopes(response)
+            raise error
         if status >= 400:
             raise SourceError("vendor", f"HubSpot answered {status} for {path}")
         try:
@@ -114,21 +116,31 @@ class HubSpotApi:
 def _forbidden(path: str, response) -> str:
     """HubSpot's 403: `{"category": "MISSING_SCOPES", "errors": [{"context":
     {"requiredGranularScopes": [...]}}]}` names the scopes to grant."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = {}
-    body = body if isinstance(body, dict) else {}
-    scopes = []
-    for error in body.get("errors") or []:
-        context = error.get("context") if isinstance(error, dict) else None
-        if isinstance(context, dict):
-            for name in ("requiredGranularScopes", "requiredScopes"):
-                scopes += [str(s) for s in context.get(name) or [] if str(s) not in scopes]
+    body, scopes = _body(response), _scopes(response)
     if body.get("category") == "MISSING_SCOPES" or scopes:
         wanted = f": grant {', '.join(scopes)}" if scopes else ""
         return f"HubSpot: the private app is missing a scope to read {path} (403{wanted})"
     return f"HubSpot: the access token may not read {path} (403)"
+
+
+def _body(response) -> dict:
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    return body if isinstance(body, dict) else {}
+
+
+def _scopes(response) -> list[str]:
+    """The scopes a 403 MISSING_SCOPES answer names, in order, once each."""
+    scopes: list[str] = []
+    for error in _body(response).get("errors") or []:
+        context = error.get("context") if isinstance(error, dict) else None
+        if isinstance(context, dict):
+            for name in ("requiredGranularScopes", "requiredScopes"):
+                for scope in context.get(name) or []:
+                    scopes += [str(scope)] if str(scope) not in scopes else []
+    return scopes
 
 
 class CrmObjects(Stream):
@@ -308,11 +320,22 @@ class HubSpotSource(Source):
         self.api = HubSpotApi(self.base_url, token, self.transport)
 
     def check_connection(self) -> None:
-        """One object of each type the sync reads: names a bad token, or the
-        first type whose scope the private app lacks."""
-        for name in PROPERTIES:
-            self.api.call("GET", f"/crm/v3/objects/{name}", params={"limit": 1})
-        self.api.call("GET", EmailEvents.path, params={"limit": 1})
+        """One object of each type the sync reads: names a bad token, or every
+        scope the app lacks (each stream's 403 MISSING_SCOPES), all at once."""
+        paths = [f"/crm/v3/objects/{name}" for name in PROPERTIES] + [EmailEvents.path]
+        missing: list[str] = []
+        for path in paths:
+            try:
+                self.api.call("GET", path, params={"limit": 1})
+            except SourceError as error:
+                scopes = getattr(error, "scopes", None)
+                if not scopes:
+                    raise
+                missing += [scope for scope in scopes if scope not in missing]
+        if missing:
+            raise SourceError(
+                "permission", f"HubSpot: the app is missing scopes: grant {', '.join(missing)}"
+            )
 
     def streams(self) -> list[Stream]:
         return [*(CrmObjects(self.api, name) for name in PROPERTIES), EmailEvents(self.api)]
