@@ -20,7 +20,7 @@ from sqlalchemy import select
 from connectors.connections import oauth, operations, transport, vault
 from connectors.connections.models import Connection
 from connectors.connections.schemas import NewConnectionSchema
-from connectors.connections.sources.hubspot import PROPERTIES
+from connectors.connections.sources.hubspot import PROPERTIES, SCOPES
 from connectors.connections.sync import sync
 from crm.accounts.models import AuditEntry
 
@@ -265,11 +265,46 @@ def test_hubspot_takes_an_oauth_token_and_refreshes_it_when_expired(keyed, sessi
                 f"https://hubspot.test/crm/v3/objects/{name}", json={"results": []}, match=bearer
             )
         mock.get("https://hubspot.test/email/public/v1/events", json={"events": []}, match=bearer)
+        info = f"https://hubspot.test/oauth/v1/access-tokens/{fresh['access_token']}"
+        mock.get(info, json=token_info(SCOPES))
         ok, _problem, message = operations.check(connection)
         assert mock.calls[0].request.url == "https://api.hubapi.com/oauth/v1/token"
-        assert len(mock.calls) == 1 + len(PROPERTIES) + 1  # refreshed once, before the first
+        assert len(mock.calls) == 1 + len(PROPERTIES) + 2  # refreshed once, before the first
     assert ok, message
     assert sealed(session, "marketing")[oauth.TOKEN]["access_token"] == fresh["access_token"]
+
+
+def token_info(scopes) -> dict:
+    """Built to the documented shape of `GET /oauth/v1/access-tokens/{token}`
+    (developers.hubspot.com, OAuth access token info): no vendor sample."""
+    return {
+        "token": "CJSP5qf1KhICAQEYs-gDIIGOBii1",
+        "user": "admin@example.com",
+        "hub_domain": "example.com",
+        "scopes": list(scopes),
+        "hub_id": 62515,
+        "app_id": 456,
+        "expires_in": 1754,
+        "user_id": 123,
+        "token_type": "access",
+    }
+
+
+def test_hubspot_oauth_check_names_the_scopes_the_token_lacks(keyed, session):
+    connection = add(session, "hubspot", "marketing", "https://hubspot.test")
+    live = TOKENS["hubspot"] | {"expires_at": int(time.time()) + 1800}
+    connection.credentials = vault.seal(vault.unseal(connection.credentials) | {oauth.TOKEN: live})
+    session.commit()
+    token = live["access_token"]
+    with responses.RequestsMock() as mock:
+        for name in PROPERTIES:
+            mock.get(f"https://hubspot.test/crm/v3/objects/{name}", json={"results": []})
+        mock.get("https://hubspot.test/email/public/v1/events", json={"events": []})
+        granted = ["oauth", "crm.objects.companies.read", "sales-email-read"]
+        mock.get(f"https://hubspot.test/oauth/v1/access-tokens/{token}", json=token_info(granted))
+        ok, problem, message = operations.check(connection)
+    assert not ok and problem == "permission"
+    assert message == "HubSpot: the app is missing scopes: grant crm.objects.deals.read, content"
 
 
 def test_an_oauth_connection_never_connected_says_so(keyed, client, session):
