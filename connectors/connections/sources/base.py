@@ -10,8 +10,9 @@ once that page is stored. A source never touches the database: the sync
 state in the same commit.
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import ClassVar
 
 from connectors.connections import oauth
@@ -92,3 +93,20 @@ class Source:
 
     def close(self) -> None:
         self.transport.close()
+
+
+def latest_time(
+    texts: Iterable, parse: Callable[[str], datetime], errors: tuple = (ValueError,)
+) -> datetime | None:
+    """The latest of the times `texts` give (a stream's cursor so far and its
+    page's modification times), read with `parse`; a missing or unreadable
+    one is passed over: the connector rejects its item, which moves no cursor."""
+    times = []
+    for text in texts:
+        if text is None:
+            continue
+        try:
+            times.append(parse(str(text)))
+        except errors:
+            continue
+    return max(times) if times else None

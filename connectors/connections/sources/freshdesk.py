@@ -24,7 +24,7 @@ Each page goes to the connector of the same name unchanged.
 from collections.abc import Iterator
 from typing import ClassVar
 
-from connectors.connections.sources.base import Page, Source, Stream
+from connectors.connections.sources.base import Page, Source, Stream, latest_time
 from connectors.connections.transport import SourceError, Transport
 from connectors.fields import parse_datetime
 
@@ -126,13 +126,8 @@ class Updated(Listed):
 
 def _latest(found: list[dict], high: str | None) -> str | None:
     """The latest `updated_at` among the items and `high`, as ISO 8601 UTC."""
-    times = [parse_datetime(high)] if high else []
-    for item in found:
-        try:
-            times.append(parse_datetime(str(item.get("updated_at"))))
-        except ValueError:  # the connector rejects the item; it moves no cursor
-            continue
-    return max(times).strftime("%Y-%m-%dT%H:%M:%SZ") if times else None
+    latest = latest_time([high, *(item.get("updated_at") for item in found)], parse_datetime)
+    return latest.strftime("%Y-%m-%dT%H:%M:%SZ") if latest else None
 
 
 class Companies(Listed):

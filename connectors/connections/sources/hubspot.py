@@ -32,7 +32,7 @@ from typing import ClassVar
 
 from marshmallow import ValidationError
 
-from connectors.connections.sources.base import Page, Source, Stream
+from connectors.connections.sources.base import Page, Source, Stream, latest_time
 from connectors.connections.transport import SourceError, Transport
 from connectors.hubspot_records import Time
 
@@ -257,17 +257,13 @@ def _next(document: dict) -> str | None:
 
 def _latest(results: list, high: str | None) -> str | None:
     """The latest modification time among the results and `high` (ISO text)."""
-    times = [Time().deserialize(high)] if high else []
-    for result in results:
-        if not isinstance(result, dict):
-            continue
-        properties = result.get("properties") or {}
-        value = properties.get(MODIFIED) or result.get("updatedAt")
-        try:
-            times.append(Time().deserialize(value))
-        except ValidationError:  # a time HubSpot wrote wrong: the connector rejects it
-            continue
-    return max(times).isoformat().replace("+00:00", "Z") if times else None
+    modified = (
+        (result.get("properties") or {}).get(MODIFIED) or result.get("updatedAt")
+        for result in results
+        if isinstance(result, dict)
+    )
+    latest = latest_time([high, *modified], Time().deserialize, (ValidationError,))
+    return latest.isoformat().replace("+00:00", "Z") if latest else None
 
 
 def _millis(text: str) -> str:

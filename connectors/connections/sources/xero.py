@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import ClassVar
 
-from connectors.connections.sources.base import Page, Source, Stream
+from connectors.connections.sources.base import Page, Source, Stream, latest_time
 from connectors.connections.transport import SourceError, Transport
 from connectors.xero import parse_time
 
@@ -111,13 +111,8 @@ class Listed(Stream):
 def _latest(found: list[dict], high: str | None) -> str | None:
     """The latest UpdatedDateUTC among the items and `high`, as Xero takes
     it in If-Modified-Since (UTC, to the second)."""
-    times = [parse_time(high)] if high else []
-    for item in found:
-        try:
-            times.append(parse_time(str(item.get("UpdatedDateUTC"))))
-        except ValueError:  # the connector rejects the item; it moves no cursor
-            continue
-    return max(times).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S") if times else None
+    latest = latest_time([high, *(item.get("UpdatedDateUTC") for item in found)], parse_time)
+    return latest.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S") if latest else None
 
 
 class Contacts(Listed):
