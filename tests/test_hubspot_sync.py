@@ -5,6 +5,7 @@ token and missing scopes."""
 
 import json
 import logging
+import socket
 
 import pytest
 from cryptography.fernet import Fernet
@@ -327,3 +328,19 @@ def test_past_search_s_10000_results_the_search_starts_again_from_the_latest_tim
     assert [p.filename for p in pages] == ["companies.json", "companies.json"]
     assert "after" not in sent[1]
     assert sent[1]["filterGroups"][0]["filters"][0]["value"] == "1714644000000"
+
+
+def test_a_hubspot_that_does_not_answer_is_retried_then_named(waits):
+    """urllib3's own retries are off: a refused connection is retried by the
+    transport's rule (backoff with jitter), then named."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    source = HubSpotSource(f"http://127.0.0.1:{port}", {"access_token": "pat-na1-x"})
+    with pytest.raises(SourceError) as raised:
+        source.check_connection()
+    source.close()
+    assert raised.value.kind == "unreachable"
+    assert str(raised.value) == f"127.0.0.1:{port} did not answer: connection refused"
+    ceilings = [transport.BASE_DELAY * 2**n for n in range(transport.ATTEMPTS - 1)]
+    assert all(c / 2 <= wait <= c for wait, c in zip(waits, ceilings, strict=True))
