@@ -139,7 +139,8 @@ def test_log_entries_verbatim_from_the_openapi_examples(runner, session, tmp_pat
         "log_entries": [
             *examples["GET /log_entries"]["log_entries"],
             examples["WebhookIncidentAction.log_entries[0]"],
-            examples["GET /log_entries"]["log_entries"][0] | {"id": "N1", "type": "notify_log_entry"},
+            examples["GET /log_entries"]["log_entries"][0]
+            | {"id": "N1", "type": "notify_log_entry"},
         ]
     }
     counts = ingest(runner, tmp_path, page)
