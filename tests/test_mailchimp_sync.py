@@ -18,7 +18,7 @@ from sqlalchemy import select
 from connectors.connections import operations
 from connectors.connections.sources import mailchimp as mc
 from connectors.connections.sync import sync
-from crm.models import Event, IngestRun
+from crm.models import Event, InboxRecord, IngestRun
 from tests import live_psa_apis as api
 from tests.factories import make_client
 from tests.helpers import ingest_file
@@ -212,3 +212,33 @@ def test_a_key_without_a_data_centre_is_named(waits, session):
     ok, problem, message = operations.check(connection)
     assert (ok, problem) == (False, "credentials")
     assert "ends in its data centre (like -us6)" in message
+
+
+def test_an_unreadable_activity_is_rejected_naming_it_and_a_gone_campaign_restarts(
+    session, waits, monkeypatch
+):
+    make_client("mailchimp-co", identities=[("domain", "mailchimp.com")])
+    connection = connect(session)
+    emails = shape("GET /reports/cb398d21d2/email-activity")["emails"]
+    emails[0]["activity"][0]["timestamp"] = "last tuesday"
+    emails[1]["activity"] = "bounced"
+    with responses.RequestsMock() as mock:
+        audiences(mock, [], [0])
+        campaigns(mock)
+        activity(mock, emails, [0])
+        run = sync(session, connection, "test")
+    assert (run.accepted, run.rejected) == (3, 2), connection.last_error
+    reasons = sorted(
+        r.reason
+        for r in session.scalars(select(InboxRecord).where(InboxRecord.status == "rejected"))
+    )
+    assert reasons == ["fired_at is not a date and time", "no activity list"]
+    # A campaign the state names that is gone: its list is read from the first.
+    (saved,) = [saved for saved in connection.streams if saved.stream == "email_activity"]
+    saved.state = {"started": STARTED, "campaign": "deleted01", "offset": 7}
+    session.commit()
+    with responses.RequestsMock() as mock:
+        audiences(mock, [], [0], since_last_changed=STARTED)
+        campaigns(mock)
+        activity(mock, [], [0])  # from the first campaign, its first page
+        assert sync(session, connection, "test").status == "finished"

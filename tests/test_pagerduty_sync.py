@@ -231,3 +231,43 @@ def test_a_key_without_access_to_incidents_is_named(waits, session):
         ok, problem, message = operations.check(connection)
     assert (ok, problem) == (False, "permission")
     assert message.startswith("PagerDuty: this API key may not read /incidents (403")
+
+
+def test_past_the_offset_limit_the_window_is_read_in_halves_and_long_gaps_in_windows(
+    session, waits, monkeypatch
+):
+    """Offsets stop at MAX_OFFSET: the first half of the window is read again
+    by itself, then the rest; a connection idle past six months catches up in
+    windows of at most six months."""
+    monkeypatch.setattr(pd, "LIMIT", 2)
+    monkeypatch.setattr(pd, "MAX_OFFSET", 4)
+    make_client("acme", identities=[("pagerduty", "PIJ90N7")])
+    connection = connect(session)
+    found = [incident(n, "triggered", n) for n in range(1, 6)]
+    half = ("2015-04-10T00:00:00Z", "2015-07-09T00:00:00Z")
+    with responses.RequestsMock() as mock:
+        for offset in (0, 2):  # full pages: the next would pass 4
+            query = {"since": WINDOW[0], "until": WINDOW[1], "offset": str(offset)}
+            mock.get(
+                f"{BASE}/incidents",
+                json={"incidents": found[offset : offset + 2], "more": True},
+                match=[matchers.query_param_matcher(query, strict_match=False)],
+            )
+        listed(mock, "/incidents", "incidents", [found[:2], found[2:4]], window=half)
+        listed(mock, "/incidents", "incidents", [found[4:]], window=(half[1], WINDOW[1]))
+        listed(mock, "/log_entries", "log_entries", [[]])
+        run = sync(session, connection, "test")
+    assert run.status == "finished", connection.last_error
+    assert (run.accepted, run.duplicate, run.skipped) == (5, 4, 0)
+    assert connection.cursors()["incidents"] == {"since": WINDOW[1]}
+
+    # Eight months later: a window of six months, then the rest up to now.
+    later = CLOCK + timedelta(days=240)
+    monkeypatch.setattr(pd, "now", lambda: later)
+    windows = [(WINDOW[1], "2016-04-04T00:00:00Z"), ("2016-04-04T00:00:00Z", pd._text(later))]
+    with responses.RequestsMock() as mock:
+        for window in windows:
+            listed(mock, "/incidents", "incidents", [[]], window=window)
+            listed(mock, "/log_entries", "log_entries", [[]], window=window)
+        assert sync(session, connection, "test").status == "finished"
+    assert connection.cursors()["log_entries"] == {"since": pd._text(later)}
