@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import select
 
 from connectors.stripe_fields import Fields
-from connectors.stripe_recurring import monthly_amount
+from connectors.stripe_recurring import list_monthly, monthly_amount, unknown_discounts
 from crm.clients.directory import Amount, DirectoryFilters, client_directory
 from crm.models import Client, Event
 from crm.money import parse_rates
@@ -125,6 +125,41 @@ def test_lasting_coupons_discount_a_stripe_subscription_and_unknowns_are_not_gue
     assert (
         stripe_monthly(subscription("sub_g", CUSTOMER, "usd", (price(100, "fortnight"), 1))) is None
     )
+
+
+def test_a_discount_known_only_by_id_leaves_the_amount_unknown_not_overstated():
+    monthly = subscription("sub_d", CUSTOMER, "usd", (price(2000), 1))
+    by_id = monthly | {"discounts": ["di_1"]}  # as Stripe sends them unless expanded
+    assert stripe_monthly(by_id) is None
+    assert list_monthly(Fields(by_id, ""), "USD") == Decimal("20.00")
+    assert unknown_discounts(Fields(by_id, "")) == ["di_1"]
+    # the same discount also shown as an object (API versions with `discount`): known, once
+    shown = {"id": "di_1", "coupon": {"percent_off": 25, "duration": "forever"}}
+    assert stripe_monthly(by_id | {"discount": shown}) == Decimal("15.00")
+    assert stripe_monthly(monthly | {"discounts": [shown], "discount": shown}) == Decimal("15.00")
+    # a discount whose coupon is an id (a newer Discount's `source.coupon`)
+    source = {"id": "di_2", "source": {"type": "coupon", "coupon": "co_abc"}}
+    assert stripe_monthly(monthly | {"discounts": [source]}) is None
+    assert unknown_discounts(Fields(monthly | {"discounts": [source]}, "")) == ["di_2"]
+    # the 2017 fixture's empty discount object is no discount
+    assert stripe_monthly(vendor("stripe_openapi_2017_fixture_subscription.json")) == Decimal(
+        "20.00"
+    )
+
+
+def test_an_unknown_discount_is_said_on_the_timeline_and_counted_unpriced(
+    runner, session, tmp_path
+):
+    make_client("acme", identities=[("stripe", CUSTOMER)])
+    record = subscription("sub_x", CUSTOMER, "usd", (price(5000), 2)) | {"discounts": ["di_9"]}
+    ingest_file(runner, "stripe", write(tmp_path, "sub.json", [record]))
+    event = session.scalars(select(Event).where(Event.thread_key == "sub_x")).one()
+    assert "discount not known" in event.title
+    assert event.attributes["discount_not_known"] == ["di_9"]
+    assert event.attributes["list_monthly_amount"] == "100.00"
+    assert "monthly_amount" not in event.attributes
+    mrr = _mrr_at(session, "acme", NOW)
+    assert (mrr.items, mrr.unpriced, mrr.by_currency) == (1, 1, {})
 
 
 # --- per client, from what the connectors stored ------------------------------------------
