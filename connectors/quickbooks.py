@@ -26,7 +26,9 @@ currency is not comparable. Deleted entities (CDC `"status": "Deleted"`)
 and other entity types are skipped by name.
 """
 
+from calendar import monthrange
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 
 from marshmallow import INCLUDE, Schema, fields
 
@@ -324,7 +326,8 @@ def recurring(f: Reader) -> list[CanonicalEvent]:
     (connectors.recurring_templates says how it counts). Its amount is the
     template's `TotalAmt` less `TxnTaxDetail.TotalTax`; it starts at
     `ScheduleInfo.StartDate` (else `MetaData.CreateTime`), each later
-    `SyncToken` a version at `MetaData.LastUpdatedTime`. A deleted one (a
+    `SyncToken` a version at `MetaData.LastUpdatedTime`; it ends at
+    `ScheduleInfo.EndDate`, else on its `MaxOccurrences`th invoice. A deleted one (a
     CDC answer's `"status": "Deleted"`) ends when it was deleted, if it still
     names its customer."""
     found = entity_of(f.data)
@@ -361,7 +364,7 @@ def recurring(f: Reader) -> list[CanonicalEvent]:
             every=1 if every is None else every,
             status="inactive" if info.raw("Active") is False else "active",
             url=f"{APP}recurring",
-            until=schedule.time("EndDate"),
+            until=schedule.time("EndDate") or _last(schedule, started, every),
             version=version if version not in (None, "0") else None,
             changed=t.time("MetaData.LastUpdatedTime"),
             deleted=t.time("MetaData.LastUpdatedTime", required=True) if deleted else None,
@@ -374,3 +377,22 @@ def recurring(f: Reader) -> list[CanonicalEvent]:
             },
         )
     )
+
+
+def _last(schedule: Reader, start: datetime, every) -> datetime | None:
+    """The day of the `MaxOccurrences`th invoice from `start`, for a schedule
+    that ends after so many rather than on a date (None: it does not, or its
+    interval or count is not one we can step)."""
+    count, unit = schedule.raw("MaxOccurrences"), (schedule.text("IntervalType") or "").lower()
+    whole = [v for v in (count, every) if isinstance(v, int) and not isinstance(v, bool) and v > 0]
+    if len(whole) < 2:
+        return None
+    steps = (count - 1) * every
+    if unit in ("daily", "weekly"):
+        return start + timedelta(days=steps * (7 if unit == "weekly" else 1))
+    months = steps * {"monthly": 1, "yearly": 12}.get(unit, 0)
+    if not months:
+        return None
+    year, month = divmod(start.month - 1 + months, 12)
+    day = min(start.day, monthrange(start.year + year, month + 1)[1])
+    return start.replace(year=start.year + year, month=month + 1, day=day)

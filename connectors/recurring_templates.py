@@ -24,7 +24,9 @@ versions are known only by when they start: `<key>@<start date>`),
 `<key>@<version>` at the version's time for each later version the system
 numbers (QuickBooks' SyncToken), `<key>:deleted` when found deleted. A
 re-read of the same version adds nothing; a new version is a new event that,
-being later, is the item's state.
+being later, is the item's state. A template first read at a later version
+tells its start with that version's amount and status: what it billed
+before a version never read is not known, and the start is the nearest.
 """
 
 from dataclasses import dataclass
