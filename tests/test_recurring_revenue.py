@@ -148,7 +148,7 @@ def test_a_discount_known_only_by_id_leaves_the_amount_unknown_not_overstated():
 
 
 def test_an_unknown_discount_is_said_on_the_timeline_and_counted_unpriced(
-    runner, session, tmp_path
+    client, runner, session, tmp_path
 ):
     make_client("acme", identities=[("stripe", CUSTOMER)])
     record = subscription("sub_x", CUSTOMER, "usd", (price(5000), 2)) | {"discounts": ["di_9"]}
@@ -160,6 +160,8 @@ def test_an_unknown_discount_is_said_on_the_timeline_and_counted_unpriced(
     assert "monthly_amount" not in event.attributes
     mrr = _mrr_at(session, "acme", NOW)
     assert (mrr.items, mrr.unpriced, mrr.by_currency) == (1, 1, {})
+    page = client.get("/clients/acme/briefing").get_data(as_text=True)
+    assert "1 of them give no price, interval or discount amount (a discount not known)" in page
 
 
 # --- per client, from what the connectors stored ------------------------------------------
