@@ -14,7 +14,7 @@ reporting currency by crm.money (which says what it could not convert).
 - It is **earning** unless that latest event ends it (`subscription.cancelled`:
   cancelled, deleted, expired) or the record's status says it brings in
   nothing yet or any more (NOT_EARNING: trialing, paused, unpaid, incomplete,
-  cancelled, expired, inactive), or its schedule's last billing day
+  cancelled, expired, inactive, deleted), or its schedule's last billing day
   (`recurring_until`, an ISO date: a recurring invoice's end date) is past.
   A Stripe subscription set to cancel at the period's end still earns until
   it ends; one past due still earns.
@@ -22,9 +22,11 @@ reporting currency by crm.money (which says what it could not convert).
   `monthly_amount` attribute with `per_month` below: each price's amount
   times its quantity, per its interval normalised to a month (a year / 12, a
   quarter / 3, a week x 52 / 12, a day x 365 / 12; an interval count divides
-  further), less the discounts the record gives. An item whose record does
-  not say its price or interval has no monthly amount: it is counted as
-  *unpriced*, never guessed.
+  further), before tax, less the discounts the record gives. An item whose
+  record does not say its price or interval, or names a discount only by its
+  id (its amount unknown), has no monthly amount: it is counted as
+  *unpriced*, never guessed (nor taken at its list price, which would state
+  revenue the provider does not get).
 
 Invoiced and collected revenue (what the period's invoices asked and its
 payments brought in) stay what they were; MRR is a standing figure beside
