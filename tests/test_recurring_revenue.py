@@ -127,6 +127,22 @@ def test_lasting_coupons_discount_a_stripe_subscription_and_unknowns_are_not_gue
     )
 
 
+def test_a_2012_webhook_with_a_plan_and_no_items_nor_currency_is_priced(runner, session):
+    """Stripe's Java library's 2012 events: the subscription has `plan` and
+    `quantity` alone, its currency only the plan's."""
+    make_client("old", identities=[("stripe", "cus_00000000000000")])
+    ingest_file(runner, "stripe", VENDORS / "stripe_java_webhook_events_2012.json")
+    running = _mrr_at(session, "old", datetime(2012, 3, 1, tzinfo=UTC))
+    assert running.by_currency == {"USD": Decimal("23.00")} and running.unpriced == 0
+    amounts = session.scalars(
+        select(Event.attributes["monthly_amount"].as_string()).where(
+            Event.thread_type == "subscription"
+        )
+    ).all()
+    assert amounts and set(amounts) == {"23.00"}  # USD 276.00 a year
+    assert _mrr_at(session, "old", datetime(2012, 5, 1, tzinfo=UTC)) is None  # deleted in April
+
+
 def test_a_discount_known_only_by_id_leaves_the_amount_unknown_not_overstated():
     monthly = subscription("sub_d", CUSTOMER, "usd", (price(2000), 1))
     by_id = monthly | {"discounts": ["di_1"]}  # as Stripe sends them unless expanded
