@@ -31,8 +31,10 @@ does not list RecurringTransaction among the entities Change Data Capture
 tracks, and a provider has one template per client and service, so the whole
 list is a page or two. Each template's versions are told apart by its
 `SyncToken`, so reading an unchanged one again adds nothing. A template
-deleted in QuickBooks no longer appears in the answer, and nothing names it:
-make it inactive (or give it an end date) to stop its MRR.
+deleted in QuickBooks no longer appears in the answer, and nothing names it
+(Intuit's webhooks do not cover RecurringTransaction either: developer.intuit
+.com, qbo/docs/develop/webhooks): make it inactive (or give it an end date)
+to stop its MRR.
 """
 
 from collections.abc import Iterator
