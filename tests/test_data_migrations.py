@@ -192,3 +192,37 @@ def test_0010_keys_a_stored_stripe_step_by_its_object(empty_database_app, tmp_pa
         select(Event.kind).where(Event.thread_key == invoice["id"]).order_by(Event.occurred_at)
     ).all()
     assert kinds == ["invoice.issued", "payment.received"]
+
+
+def test_0022_prices_stripe_subscription_events_stored_before_mrr(empty_database_app):
+    """Subscription events stored without `monthly_amount` (before MRR), or
+    with one that ignored a discount known only by id, are priced from the
+    payload they were read from, as the connector prices them now."""
+    upgrade(revision="0020")
+    _a_client(db.session.connection())
+    db.session.commit()
+    fixture = Path(__file__).parent / "fixtures/vendors/stripe_openapi_fixture_subscription.json"
+    subscription = json.loads(fixture.read_text())
+    db.session.add(Identity(system="stripe", external_key=subscription["customer"], client_id=1))
+    db.session.commit()
+    discounted = subscription | {"id": "sub_discounted", "discounts": ["di_1"]}
+    body = json.dumps([subscription, discounted]).encode()
+    with Pipeline(db.session) as pipeline:
+        pipeline.ingest(registry.get("stripe"), body, "subscriptions.json", "test")
+    price = ("monthly_amount", "list_monthly_amount", "discount_not_known")
+    for event in db.session.scalars(select(Event).where(Event.origin == "stripe")):
+        old = {k: v for k, v in event.attributes.items() if k not in price}  # as stored then
+        if event.thread_key == "sub_discounted":
+            old["monthly_amount"] = "40.00"  # its list price: the discount ignored
+        event.attributes = old
+    db.session.commit()
+    upgrade()
+    db.session.expire_all()
+    stored = {
+        event.thread_key: event.attributes
+        for event in db.session.scalars(select(Event).where(Event.origin == "stripe"))
+    }
+    assert stored[subscription["id"]]["monthly_amount"] == "20.00"
+    assert "monthly_amount" not in stored["sub_discounted"]
+    assert stored["sub_discounted"]["discount_not_known"] == ["di_1"]
+    assert stored["sub_discounted"]["list_monthly_amount"] == "20.00"
