@@ -2,7 +2,7 @@
 
 from crm.models.clients import Client, Contact, Group, Identity, client_groups
 from crm.models.devices import Device
-from crm.models.inbox import InboxHint, InboxRecord, IngestRun, RawPayload
+from crm.models.inbox import InboxHint, InboxRecord, IngestRun, RawPayload, RawPayloadPart
 from crm.models.timeline import Entity, Event, is_meeting
 from crm.search import index as _search_index  # noqa: F401  (creates the search index with the tables)
 
@@ -18,6 +18,7 @@ __all__ = [
     "InboxRecord",
     "IngestRun",
     "RawPayload",
+    "RawPayloadPart",
     "client_groups",
     "is_meeting",
 ]
