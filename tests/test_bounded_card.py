@@ -6,11 +6,14 @@ import re
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import func, insert, select
 
+from crm import flags as rules
 from crm.extensions import db
 from crm.models import Entity, Event
 from crm.models.types import utcnow
+from crm.timeline.hours import BusinessHours
+from crm.timeline.precontact import precontact_card
 from tests.factories import make_client
 
 ALERTS = 1500  # enough to have made a card of hundreds of kilobytes
@@ -133,3 +136,41 @@ def test_the_full_list_refuses_what_it_cannot_show(client, noisy):
     assert client.get("/clients/noisy-ltd/threads?type=nonsense").status_code == 400
     assert client.get("/clients/noisy-ltd/threads?page=0").status_code == 400
     assert client.get("/clients/nobody/threads").status_code == 404
+
+
+def test_every_flag_count_is_the_rules_own(noisy):
+    """The card counts some flags with what already reads their threads (the
+    overdue invoices and failed payments sections, the alert groups' critical
+    alerts): each count is still crm.flags' own, over all of the threads."""
+    now = utcnow()
+    invoices = [
+        dict(
+            client_id=noisy.id,
+            type="invoice",
+            key=f"INV-{n}",
+            status="failed" if n % 2 else "open",
+            amount=100,
+            currency="EUR",
+            # the even ones overdue, the odd ones (failed) still within terms
+            due_at=now + timedelta(days=-3 if n % 2 == 0 else 3),
+            opened_at=now - timedelta(days=20, hours=n),
+            last_event_at=now - timedelta(days=1),
+            event_count=1,
+        )
+        for n in range(25)
+    ]
+    db.session.execute(insert(Entity), invoices)
+    db.session.commit()
+    card = precontact_card(
+        db.session, noisy, now, guidance={}, hours=BusinessHours.parse("Mon-Fri 09:00-17:30")
+    )
+    for kind in rules.THREAD_KINDS:
+        counted = db.session.scalar(
+            select(func.count())
+            .select_from(Entity)
+            .where(Entity.client_id == noisy.id, rules.kind_sql(kind, now))
+        )
+        assert card.flag_counts[kind] == counted, kind
+    assert card.flag_counts["critical_alert"] == len(range(0, ALERTS, 7))
+    assert (card.flag_counts["overdue_invoice"], card.flag_counts["failed_payment"]) == (13, 12)
+    assert len(card.overdue_invoices) == len(card.failed_payments) == 10

@@ -45,10 +45,11 @@ def alert_groups(
     now: datetime,
     limit: int,
     settings: FlagSettings = DEFAULT_SETTINGS,
-) -> tuple[list[AlertGroup], int]:
+) -> tuple[list[AlertGroup], int, int]:
     """The first `limit` (at least 1) groups of the client's open alerts (those
-    with critical alerts first, then the biggest, then the oldest), and how
-    many groups there are."""
+    with critical alerts first, then the biggest, then the oldest), how many
+    groups there are and how many critical alerts (crm.flags' critical_alert)
+    in all of them."""
     # The device is the thread's own (crm.threads.device_of, set when the
     # pipeline folds the thread): grouping reads the open alerts' rows alone.
     alerts = (
@@ -64,8 +65,8 @@ def alert_groups(
         .subquery()
     )
     count, critical = func.count(), func.sum(alerts.c.critical)
-    # How many groups there are rides along on each row (a window over the
-    # groups): asked apart, it would join every open alert to its event twice.
+    # How many groups and critical alerts there are ride along on each row (a
+    # window over the groups): asked apart, each would read every open alert again.
     rows = session.execute(
         select(
             alerts.c.check_,
@@ -77,9 +78,12 @@ def alert_groups(
             func.max(alerts.c.opened_at),
             func.max(alerts.c.key),
             func.count().over().label("groups"),
+            func.sum(critical).over().label("critical_alerts"),
         )
         .group_by(alerts.c.check_, alerts.c.device)
         .order_by(critical.desc(), count.desc(), func.min(alerts.c.opened_at), alerts.c.check_)
         .limit(limit)
     ).all()
-    return [AlertGroup(*row[:-1]) for row in rows], (rows[0][-1] if rows else 0)
+    if not rows:
+        return [], 0, 0
+    return [AlertGroup(*row[:-2]) for row in rows], rows[0][-2], int(rows[0][-1])
