@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from crm import flags as rules
@@ -232,6 +232,13 @@ SECTION_TYPES = {
 }
 # The flags whose count is a section's total: the same condition (crm.flags.kind_sql).
 COUNTED_BY_SECTION = {"overdue_invoice": "overdue_invoices", "failed_payment": "failed_payments"}
+# The sections counted alone (the overdue invoices are counted with their amounts).
+COUNTED = tuple(name for name in SECTION_TYPES if name != "overdue_invoices")
+# The thread types that can raise each flag (crm.flags.RULES).
+FLAG_TYPES = {
+    kind: tuple(t for t, rule in rules.RULES.items() if any(f.kind == kind for f in rule.facets))
+    for kind in rules.THREAD_KINDS
+}
 
 
 def _fill_sections(
@@ -246,52 +253,77 @@ def _fill_sections(
     flag each raises, and count them all; count the flags in SQL (the
     critical alerts, `critical_alerts`, are counted with the alert groups)."""
     mine = Entity.client_id == client_id
-    for name, (condition, order) in _sections(now, settings).items():
-        # The first LIST threads, and a count of all (a window over the match
-        # would sort all of it). The first LIST are chosen by id from an
-        # index of open threads in the section's order, whose columns answer
-        # the section's condition (ix_entities_open_by_age, _by_due), and
-        # only they are read whole: a rare match (failed payments among
-        # 20,000 open invoices) is looked for in the index, not the table.
-        first = select(Entity.id).where(mine, condition).order_by(*order).limit(LIST)
-        rows = session.scalars(select(Entity).where(Entity.id.in_(first)).order_by(*order))
-        items = getattr(card, name)
-        for entity in rows:
-            kind = entity.type
-            word = "breached" if kind == "ticket" else "overdue"
-            deadline = entity.sla_due_at if kind == "ticket" else entity.due_at
-            flag = rules.flag_of(entity, now, settings)
-            items.append(
-                Item(entity, Deadline.of(deadline, now, word), now - entity.opened_at, flag)
-            )
-        card.totals[name] = session.scalar(
-            select(func.count()).select_from(Entity).where(mine, condition)
+    sections = _sections(now, settings)
+    # The first LIST threads of every section, in one statement. Each
+    # section's are chosen by id from an index of open threads in its order
+    # (ix_entities_open_by_age, _by_due) whose columns answer its condition,
+    # and only they are read whole: a rare match (failed payments among
+    # 20,000 open invoices) is looked for in the index, not the table.
+    firsts = [
+        select(
+            literal(name).label("section"),
+            Entity.id.label("id"),
+            func.row_number().over(order_by=order).label("place"),
         )
-    # Flags that a section or the alert groups count already, under the same
-    # condition (crm.flags.kind_sql), are not counted again: asked here, they
-    # would read every open invoice and alert of the client once more.
-    known = {kind: card.totals[section] for kind, section in COUNTED_BY_SECTION.items()}
-    known["critical_alert"] = critical_alerts
-    kinds = [kind for kind in rules.THREAD_KINDS if kind not in known]
-    types = {
-        rule.thread_type for rule in rules.RULES.values() for f in rule.facets if f.kind in kinds
-    }
+        .where(mine, condition)
+        .order_by(*order)
+        .limit(LIST)
+        .subquery()
+        for name, (condition, order) in sections.items()
+    ]
+    chosen = union_all(*(select(*first.c) for first in firsts)).subquery()
+    rows = session.execute(
+        select(chosen.c.section, Entity)
+        .join(Entity, Entity.id == chosen.c.id)
+        .order_by(chosen.c.section, chosen.c.place)
+    )
+    for name, entity in rows:
+        kind = entity.type
+        word = "breached" if kind == "ticket" else "overdue"
+        deadline = entity.sla_due_at if kind == "ticket" else entity.due_at
+        flag = rules.flag_of(entity, now, settings)
+        getattr(card, name).append(
+            Item(entity, Deadline.of(deadline, now, word), now - entity.opened_at, flag)
+        )
+    overdue = _count_overdue(session, mine, sections["overdue_invoices"][0], card)
+    # Every other section and flag is counted in one statement, each count
+    # apart: most are a range of an index of open threads, read alone. The
+    # flags that a section or the alert groups count already, under the same
+    # condition (crm.flags.kind_sql), are not counted again.
+    counts = {name: condition for name, (condition, _) in sections.items() if name in COUNTED}
+    for kind in rules.THREAD_KINDS:
+        if kind not in COUNTED_BY_SECTION and kind != "critical_alert":
+            of_kind = Entity.type.in_(FLAG_TYPES[kind])
+            counts[kind] = and_(of_kind, rules.kind_sql(kind, now, settings))
     counted = session.execute(
-        select(*(func.count().filter(rules.kind_sql(kind, now, settings)) for kind in kinds)).where(
-            mine, Entity.closed_at.is_(None), Entity.type.in_(sorted(types))
+        select(
+            *(
+                select(func.count()).select_from(Entity).where(mine, condition).scalar_subquery()
+                for condition in counts.values()
+            )
         )
     ).one()
-    found = dict(zip(kinds, (int(n or 0) for n in counted), strict=True)) | known
+    found = dict(zip(counts, counted, strict=True)) | {"overdue_invoices": overdue}
+    card.totals.update((name, found[name]) for name in sections)
+    found |= {kind: found[section] for kind, section in COUNTED_BY_SECTION.items()}
+    found["critical_alert"] = critical_alerts
     card.flag_counts.update((kind, found[kind]) for kind in rules.THREAD_KINDS)
-    overdue = session.execute(
-        select(Entity.currency, func.sum(Entity.amount))
-        .where(mine, rules.kind_sql("overdue_invoice", now, settings), Entity.amount.is_not(None))
+
+
+def _count_overdue(session: Session, mine, overdue, card: Card) -> int:
+    """Add up what the overdue invoices owe in each currency, and count them,
+    in one reading of them; their count."""
+    rows = session.execute(
+        select(Entity.currency, func.count(), func.sum(Entity.amount))
+        .where(mine, overdue)
         .group_by(Entity.currency)
     ).all()
     totals: dict[str, Decimal] = defaultdict(Decimal)
-    for currency, amount in overdue:
-        totals[currency or ""] += Decimal(amount)
+    for currency, _, amount in rows:
+        if amount is not None:  # none of them with an amount
+            totals[currency or ""] += Decimal(amount)
     card.overdue_totals.update(sorted(totals.items()))
+    return sum(count for _, count, _ in rows)
 
 
 def _recurring_alerts(
