@@ -125,6 +125,9 @@ def completed_lately(
         .limit(1)
         .scalar_subquery()
     )
+    # How much was finished rides along on each row (asked once: it is not
+    # correlated); with no row there is nothing finished to count.
+    total = select(func.count()).select_from(Entity).where(finished).correlate(None)
     rows = session.execute(
         select(
             Entity.type,
@@ -132,17 +135,17 @@ def completed_lately(
             Entity.title,
             Entity.closed_at,
             func.coalesce(closer, Entity.assignee),
+            total.scalar_subquery(),
         )
         .where(finished)
         .order_by(Entity.closed_at.desc(), Entity.id.desc())
         .limit(LATELY)
     ).all()
-    total = session.scalar(select(func.count()).select_from(Entity).where(finished))
     completed = []
-    for thread_type, key, title, closed_at, by in rows:
+    for thread_type, key, title, closed_at, by, _ in rows:
         verb = COMPLETED[thread_type][2]
         title = title or key
         local = closed_at.astimezone(client_zone)
         text = f"{title}, {verb} {local.day} {local:%b}" + (f" by {by}" if by else "")
         completed.append(Completed(thread_type, key, title, verb, closed_at, by, text))
-    return completed, total
+    return completed, (rows[0][-1] if rows else 0)

@@ -29,7 +29,7 @@ from crm.flags import DEFAULT_SETTINGS, FlagSettings, Raised, Recurrence
 from crm.formatting import zone
 from crm.models import Client, Contact, Entity, Event
 from crm.money import Rates, Total, rates_from_config, total
-from crm.timeline.alert_groups import AlertGroup, alert_groups
+from crm.timeline.alert_groups import AlertGroup, AlertGroups, alert_groups
 from crm.timeline.hours import BusinessHours, business_hours
 from crm.timeline.lately import Campaign, Completed, completed_lately, recent_campaigns
 
@@ -147,7 +147,7 @@ def precontact_card(
     contacts = list(client.contacts)
     lately, lately_total = completed_lately(session, client.id, now, client_zone)
     recurring, recurring_total = _recurring_alerts(session, client.id, now)
-    groups, group_total, critical_alerts = alert_groups(session, client.id, now, LIST, settings)
+    grouped = alert_groups(session, client.id, now, LIST, settings)
     card = Card(
         client=client,
         now=now,
@@ -160,12 +160,12 @@ def precontact_card(
         campaigns=recent_campaigns(session, client.id, now),
         recurring_alerts=recurring,
         recurring_total=recurring_total,
-        alert_groups=groups,
-        alert_group_total=group_total,
+        alert_groups=grouped.groups,
+        alert_group_total=grouped.total,
         lately=lately,
         lately_total=lately_total,
     )
-    _fill_sections(session, client.id, now, card, settings, critical_alerts)
+    _fill_sections(session, client.id, now, card, settings, grouped)
     if card.overdue_totals:
         return replace(card, overdue_total=total(card.overdue_totals.items(), rates or Rates()))
     return card
@@ -232,8 +232,9 @@ SECTION_TYPES = {
 }
 # The flags whose count is a section's total: the same condition (crm.flags.kind_sql).
 COUNTED_BY_SECTION = {"overdue_invoice": "overdue_invoices", "failed_payment": "failed_payments"}
-# The sections counted alone (the overdue invoices are counted with their amounts).
-COUNTED = tuple(name for name in SECTION_TYPES if name != "overdue_invoices")
+# The sections counted alone (the overdue invoices are counted with their
+# amounts, the open alerts with their groups).
+COUNTED = tuple(name for name in SECTION_TYPES if name not in ("overdue_invoices", "active_alerts"))
 # The thread types that can raise each flag (crm.flags.RULES).
 FLAG_TYPES = {
     kind: tuple(t for t, rule in rules.RULES.items() if any(f.kind == kind for f in rule.facets))
@@ -247,11 +248,11 @@ def _fill_sections(
     now: datetime,
     card: Card,
     settings: FlagSettings,
-    critical_alerts: int,
+    grouped: AlertGroups,
 ) -> None:
     """Put the first LIST threads of each section of the card in it, with the
     flag each raises, and count them all; count the flags in SQL (the
-    critical alerts, `critical_alerts`, are counted with the alert groups)."""
+    open alerts and the critical ones are counted with their groups, `grouped`)."""
     mine = Entity.client_id == client_id
     sections = _sections(now, settings)
     # The first LIST threads of every section, in one statement. Each
@@ -303,10 +304,11 @@ def _fill_sections(
             )
         )
     ).one()
-    found = dict(zip(counts, counted, strict=True)) | {"overdue_invoices": overdue}
+    found = dict(zip(counts, counted, strict=True))
+    found |= {"overdue_invoices": overdue, "active_alerts": grouped.alerts}
     card.totals.update((name, found[name]) for name in sections)
     found |= {kind: found[section] for kind, section in COUNTED_BY_SECTION.items()}
-    found["critical_alert"] = critical_alerts
+    found["critical_alert"] = grouped.critical
     card.flag_counts.update((kind, found[kind]) for kind in rules.THREAD_KINDS)
 
 
