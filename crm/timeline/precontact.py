@@ -333,21 +333,29 @@ def _recurring_alerts(
 ) -> tuple[list[Recurrence], int]:
     """The first LIST checks that keep failing on one device (crm.flags.recurrences,
     in its order) and how many there are, grouped in SQL from the alerts
-    raised in the last 30 days (crm.flags.recurring_with_thread_sql): a busy
-    client raises tens of thousands in 30 days, too many to read one by one."""
-    recurring = rules.recurring_with_thread_sql(now, Event.client_id == client_id)
+    raised in the last 30 days (crm.flags.recurring_sql): a busy client
+    raises tens of thousands in 30 days, too many to read one by one. The
+    latest occurrence's thread is looked up for the LIST named alone."""
+    mine = Event.client_id == client_id
+    recurring = rules.recurring_sql(now, mine).subquery("recurring")
     c = recurring.c
+    order = (c.times.desc(), c.first, c.instance, c.alertname)
+    first = (
+        select(*c, func.count().over().label("total"))
+        .order_by(*order)
+        .limit(LIST)
+        .subquery("first")
+    )
+    named = first.c
     rows = session.execute(
         select(
-            c.instance,
-            c.alertname,
-            c.times,
-            c.first,
-            c.last,
-            c.last_thread_key,
-            func.count().over(),
-        )
-        .order_by(c.times.desc(), c.first, c.instance, c.alertname)
-        .limit(LIST)
+            named.instance,
+            named.alertname,
+            named.times,
+            named.first,
+            named.last,
+            rules.latest_thread_sql(first, now, mine),
+            named.total,
+        ).order_by(named.times.desc(), named.first, named.instance, named.alertname)
     ).all()
     return [Recurrence(*row[:-1]) for row in rows], (rows[0][-1] if rows else 0)
