@@ -273,12 +273,27 @@ def _fill_sections(
         for name, (condition, order) in sections.items()
     ]
     chosen = union_all(*(select(*first.c) for first in firsts)).subquery()
+    # Every section and flag not counted elsewhere is counted apart, each a
+    # range of an index of open threads for most, riding along on each row
+    # (asked once: they are not correlated). A section or flag with a thread
+    # to count has a row here. The flags that a section or the alert groups
+    # count already, under the same condition (crm.flags.kind_sql), are not
+    # counted again.
+    counts = {name: condition for name, (condition, _) in sections.items() if name in COUNTED}
+    for kind in rules.THREAD_KINDS:
+        if kind not in COUNTED_BY_SECTION and kind != "critical_alert":
+            of_kind = Entity.type.in_(FLAG_TYPES[kind])
+            counts[kind] = and_(of_kind, rules.kind_sql(kind, now, settings))
+    counters = (
+        select(func.count()).select_from(Entity).where(mine, condition).correlate(None)
+        for condition in counts.values()
+    )
     rows = session.execute(
-        select(chosen.c.section, Entity)
+        select(chosen.c.section, Entity, *(counter.scalar_subquery() for counter in counters))
         .join(Entity, Entity.id == chosen.c.id)
         .order_by(chosen.c.section, chosen.c.place)
-    )
-    for name, entity in rows:
+    ).all()
+    for name, entity, *_ in rows:
         kind = entity.type
         word = "breached" if kind == "ticket" else "overdue"
         deadline = entity.sla_due_at if kind == "ticket" else entity.due_at
@@ -286,24 +301,8 @@ def _fill_sections(
         getattr(card, name).append(
             Item(entity, Deadline.of(deadline, now, word), now - entity.opened_at, flag)
         )
+    counted = rows[0][2:] if rows else [0] * len(counts)
     overdue = _count_overdue(session, mine, sections["overdue_invoices"][0], card)
-    # Every other section and flag is counted in one statement, each count
-    # apart: most are a range of an index of open threads, read alone. The
-    # flags that a section or the alert groups count already, under the same
-    # condition (crm.flags.kind_sql), are not counted again.
-    counts = {name: condition for name, (condition, _) in sections.items() if name in COUNTED}
-    for kind in rules.THREAD_KINDS:
-        if kind not in COUNTED_BY_SECTION and kind != "critical_alert":
-            of_kind = Entity.type.in_(FLAG_TYPES[kind])
-            counts[kind] = and_(of_kind, rules.kind_sql(kind, now, settings))
-    counted = session.execute(
-        select(
-            *(
-                select(func.count()).select_from(Entity).where(mine, condition).scalar_subquery()
-                for condition in counts.values()
-            )
-        )
-    ).one()
     found = dict(zip(counts, counted, strict=True))
     found |= {"overdue_invoices": overdue, "active_alerts": grouped.alerts}
     card.totals.update((name, found[name]) for name in sections)
