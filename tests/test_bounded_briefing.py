@@ -13,6 +13,7 @@ from reports.briefing.bounds import SHOWN_FLAGS, SHOWN_POINTS
 from reports.briefing.build import build_briefing
 from reports.briefing.render import briefing_html
 from tests.factories import make_client, stored_event
+from tests.helpers import briefing_parts
 
 SOLVED = 35
 LATE = 30
@@ -107,3 +108,19 @@ def test_the_api_says_what_was_cut(client, busy):
     assert len(body["flags"]) == SHOWN_FLAGS and body["flag_total"] == FLAGS
     assert body["talking_points"]["totals"]["work_done"] == SOLVED
     assert len(body["talking_points"]["work_done"]) == SHOWN_POINTS
+
+
+def test_the_counted_briefing_is_the_whole_one(session, busy):
+    """The counts from the database and the threads read for the lines shown
+    (reports.briefing.census, .shown) give the briefing the whole frames give."""
+    now = utcnow()
+    counted = build_briefing(session, busy, now=now)
+    whole = build_briefing(session, busy, now=now, whole=True)
+    assert briefing_parts(counted) == briefing_parts(whole)
+
+    # the health drivers' events are those of the flags explained, not every flag's
+    def ids(briefing):
+        return [i for driver in briefing.health.drivers for i in driver.event_ids]
+
+    late = {i for flag in whole.flags if flag.kind == "late_ticket" for i in flag.event_ids}
+    assert set(ids(counted)) >= late and len(ids(counted)) < len(ids(whole))
