@@ -32,7 +32,7 @@ from crm.models.types import utcnow
 from crm.money import rates_from_config
 from crm.vocabulary import SETTING_GROUP_KINDS
 from reports.briefing.bounds import SHOWN_POINTS, bound
-from reports.briefing.census import period_tally, take_census
+from reports.briefing.census import campaigns, period_tally, take_census
 from reports.briefing.census import times_to_resolve as resolve_times
 from reports.briefing.flags import (
     DEFAULT_STALE_DAYS,
@@ -158,8 +158,10 @@ def _counted(session: Session, client_id: int, period: Period, scope: Scope, bef
     frames = shown_frames(session, client_id, scope, picked)
     snapshot = Snapshot.take(frames.events, frames.entities, scope)
     flags = [flag for flag in snapshot_flags(snapshot) if picked.shows(flag)]
-    points = talking_points(snapshot, SHOWN_POINTS)
+    found, told = campaigns(session, client_id, scope, SHOWN_POINTS)
+    points = talking_points(snapshot, SHOWN_POINTS, found)
     points.totals.update(
+        campaigns=told,
         work_done=census.work_done,
         deals_won=census.deals_won,
         renewals_due=census.renewals_due,

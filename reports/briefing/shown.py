@@ -11,7 +11,7 @@ would hold them, into frames small enough that reports.briefing.flags and
 points they find are the ones picked, with the same words and events.
 
 The first renewals due and quotes open are read so too (crm.flags.ahead);
-the marketing events the campaigns are told from are read whole.
+the campaigns are counted by the database (reports.briefing.census).
 """
 
 from collections import defaultdict
@@ -55,7 +55,6 @@ from reports.briefing.frames import (
     month_frame,
 )
 from reports.briefing.snapshot import Scope
-from reports.briefing.talking_points import CAMPAIGN_WINDOW
 
 
 @dataclass
@@ -144,8 +143,8 @@ def pick(session: Session, client_id: int, scope: Scope, limit: int = SHOWN_FLAG
 def shown_frames(session: Session, client_id: int, scope: Scope, picked: Picked) -> Frames:
     """The frames reports.briefing.flags and .talking_points explain what a
     briefing shows from: the picked threads and the newest solved tickets and
-    won deals, whole; what lies ahead; the campaigns' events; and the alerts
-    the picked recurrences were counted from."""
+    won deals, whole; the first renewals and quotes ahead; and the alerts the
+    picked recurrences were counted from."""
     as_of = scope.as_of
     threads = set(picked.read)
     newest = (
@@ -172,18 +171,12 @@ def shown_frames(session: Session, client_id: int, scope: Scope, picked: Picked)
         threads |= {(row.type, row.key) for row in session.execute(first)}
     entities = _entities(session, _threads(Entity.type, Entity.key, threads), client_id)
     instance, alertname = _text("instance"), _text("alertname")
-    campaigns_since = min(scope.period_start, as_of - CAMPAIGN_WINDOW)
     events = _events(
         session,
         client_id,
         or_(
             _threads(Event.thread_type, Event.thread_key, threads),
             Event.id.in_([row.id for row in won]),
-            and_(
-                Event.source == "marketing",
-                Event.occurred_at > campaigns_since,
-                Event.occurred_at <= as_of,
-            ),
             and_(
                 Event.kind == "alert.raised",
                 Event.occurred_at > as_of - RECURRING_WINDOW,
