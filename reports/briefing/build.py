@@ -1,8 +1,16 @@
 """Building a briefing.
 
-`build_briefing` reads the client's events and thread states once
-(reports.briefing.frames) and hands the frames to pure functions: flags
-(don't get ambushed), talking points, numbers and the health score. The
+`build_briefing` hands the client's events and thread states, as frames, to
+pure functions: flags (don't get ambushed), talking points, numbers and the
+health score. Bounded at any size: the database counts what the briefing
+only counts (every flag, now and at the period's start, for the severity
+counts, the health score and the aging table; the period's events; the
+campaigns: reports.briefing.census and .counted), and the frames hold only
+the threads of the flags and points shown (reports.briefing.shown), which
+the same functions explain. With `whole`, the frames hold every event and
+thread those figures rest on (reports.briefing.frames) and pandas counts
+them: the same briefing, which the tests compare, at a cost that grows with
+the client (a minute and more for a million events). The
 result is a tree of dataclasses (reports.briefing.model) that render.py turns
 into HTML or PDF and the API dumps as JSON. Both steps can run many times in a
 row (batches, benchmarks): nothing is cached between briefings.
@@ -32,8 +40,9 @@ from crm.models.types import utcnow
 from crm.money import rates_from_config
 from crm.vocabulary import SETTING_GROUP_KINDS
 from reports.briefing.bounds import SHOWN_POINTS, bound
-from reports.briefing.census import campaigns, period_tally, take_census
-from reports.briefing.census import times_to_resolve as resolve_times
+from reports.briefing.census import take_census
+from reports.briefing.counted import campaigns, period_tally
+from reports.briefing.counted import times_to_resolve as resolve_times
 from reports.briefing.flags import (
     DEFAULT_STALE_DAYS,
     RECURRING_WINDOW,

@@ -1,38 +1,33 @@
-"""What a briefing counts rather than reads: flags, aging and the period's figures, in SQL.
+"""What a briefing counts rather than reads: its flags, aging and talking points, in SQL.
 
 A client with a million events has tens of thousands of open threads and
 half a million events in a briefing's two periods, and the briefing shows
 twenty flags and ten of each talking point. Of the rest it says counts and
 sums: the severity counts and the health score weigh every flag (now and at
-the start of the period), the aging table totals every overdue invoice, the
-period's touches, tickets, alerts and money count every event. Those are
-asked of the database here, from crm.flags' SQL forms of the rules flag_of
-reads (rank_sql, the facets' conditions, aging_bucket_sql, recurring_sql),
-so they say what reports.briefing.flags and .numbers say of the whole
-frames (tests/test_briefing_census.py holds the two equal on the same data);
-the few flags and points shown are explained by those modules from the
-threads reports.briefing.shown reads.
+the start of the period), the aging table totals every overdue invoice, and
+each list of talking points says how long it is (the period's figures and
+campaigns: reports.briefing.counted). Those are asked of the database here,
+from crm.flags' SQL forms of the rules flag_of reads (rank_sql, the facets'
+conditions, aging_bucket_sql, recurring_sql, crm.flags.ahead), so they say
+what reports.briefing.flags and .talking_points say of the whole frames
+(tests/test_briefing_demo.py and tests/test_bounded_briefing.py hold the two
+briefings equal); the few flags and points shown are explained by those
+modules from the threads reports.briefing.shown reads.
 """
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 
-from sqlalchemy import and_, case, func, literal, select, type_coerce
+from sqlalchemy import and_, case, func, literal, select
 from sqlalchemy.orm import Session
-from sqlalchemy.types import NullType
 
 from crm.flags import KINDS, RULES, SEVERITIES, Recurrence, recurring_sql
 from crm.flags.ahead import open_quote_sql, renewal_due_sql
 from crm.flags.ranking import rank_sql
-from crm.flags.recurring import _text
 from crm.flags.severity import AGING_BUCKETS, aging_bucket_sql
 from crm.models import Entity, Event
-from crm.vocabulary import kinds_of
 from reports.briefing.model import AgingBucket, BucketTotal
-from reports.briefing.numbers import ALERT_FLOW, MONEY_KINDS, Tally
 from reports.briefing.snapshot import Scope
-from reports.briefing.talking_points import CAMPAIGN_IDS, CAMPAIGN_WINDOW, Campaign
 
 KIND_NAMES = tuple(KINDS)
 CRITICAL_ALERT = KIND_NAMES.index("critical_alert")
@@ -71,13 +66,11 @@ class Census:
 
 
 def take_census(session: Session, client_id: int, now: Scope, before: Scope) -> Census:
-    lines = flag_lines(client_id, now)
-    counted = session.scalar(select(func.count()).select_from(lines).where(lines.c.n == 1))
-    settled = [session.scalar(_count(where)) for where in settled_sql(client_id, now)]
+    counts, lines = flag_counts(session, client_id, now, lines=True)
     return Census(
-        now=flag_counts(session, client_id, now),
-        before=flag_counts(session, client_id, before),
-        lines=counted + _recurring_count(session, client_id, now) + sum(settled),
+        now=counts,
+        before=flag_counts(session, client_id, before)[0],
+        lines=lines,
         aging=aging(session, client_id, now),
         work_done=session.scalar(
             select(func.count(func.distinct(Event.thread_key))).where(*solved_sql(client_id, now))
@@ -140,20 +133,28 @@ def flag_lines(client_id: int, scope: Scope):
     ).subquery("lines")
 
 
-def flag_counts(session: Session, client_id: int, scope: Scope) -> Counter:
+def flag_counts(
+    session: Session, client_id: int, scope: Scope, *, lines: bool = False
+) -> tuple[Counter, int]:
     """(kind, severity) -> the flags at the scope's moment: the threads',
-    the recurring alerts' and what the period settled."""
-    f = flagged(client_id, scope)
+    the recurring alerts' and what the period settled; and, with `lines`,
+    how many lines they are listed in (flag_lines), else 0."""
+    f = flag_lines(client_id, scope) if lines else flagged(client_id, scope)
+    told = func.sum(case((f.c.n == 1, 1), else_=0)) if lines else func.count()
     counts: Counter = Counter()
+    listed = 0
     rows = session.execute(
-        select(f.c.severity, f.c.kind, func.count()).group_by(f.c.severity, f.c.kind)
+        select(f.c.severity, f.c.kind, func.count(), told).group_by(f.c.severity, f.c.kind)
     )
-    for severity, kind, count in rows:
+    for severity, kind, count, firsts in rows:
         counts[(KIND_NAMES[kind], SEVERITIES[severity])] += count
-    counts[(Recurrence.kind, Recurrence.severity)] += _recurring_count(session, client_id, scope)
+        listed += firsts
+    others = [_recurring_count(session, client_id, scope)]
+    counts[(Recurrence.kind, Recurrence.severity)] += others[0]
     for flag, where in zip(SETTLED, settled_sql(client_id, scope), strict=True):
-        counts[flag] += session.scalar(_count(where))
-    return +counts  # without the kinds none raised
+        others.append(session.scalar(_count(where)))
+        counts[flag] += others[-1]
+    return +counts, listed + sum(others) if lines else 0  # +counts: without the kinds none raised
 
 
 def _recurring_count(session: Session, client_id: int, scope: Scope) -> int:
@@ -249,140 +250,3 @@ def quotes_sql(client_id: int, scope: Scope):
 
 def _in_period(scope: Scope) -> tuple:
     return (Event.occurred_at > scope.period_start, Event.occurred_at <= scope.as_of)
-
-
-# --- the period's figures ------------------------------------------------------------
-
-
-def period_tally(session: Session, client_id: int, start: datetime, end: datetime) -> Tally:
-    """reports.briefing.numbers.tally of the events in (start, end], counted by
-    the database: by kind alone (the timeline's kind index holds it), and
-    the billing kinds' amounts per currency."""
-    between = (Event.client_id == client_id, Event.occurred_at > start, Event.occurred_at <= end)
-    counts = session.execute(select(Event.kind, func.count()).where(*between).group_by(Event.kind))
-    money = session.execute(
-        select(Event.kind, Event.currency, func.sum(Event.amount))
-        .where(*between, Event.kind.in_(tuple(MONEY_KINDS)), Event.amount.is_not(None))
-        .group_by(Event.kind, Event.currency)
-    )
-    return Tally(
-        {kind: count for kind, count in counts},
-        {(kind, currency): amount for kind, currency, amount in money},
-    )
-
-
-def times_to_resolve(
-    session: Session, client_id: int, start: datetime, end: datetime
-) -> list[timedelta]:
-    """reports.briefing.numbers.times_to_resolve in SQL: for each alert that
-    cleared in (start, end], the time since the last raise of its thread at
-    or before it cleared; one cleared without a raise on record is left out."""
-    raise_ = Event.__table__.alias("raise_")
-    raised_at = (
-        select(func.max(raise_.c.occurred_at))
-        .where(
-            raise_.c.client_id == client_id,
-            raise_.c.thread_type == Event.thread_type,
-            raise_.c.thread_key == Event.thread_key,
-            raise_.c.kind == ALERT_FLOW[0],
-            raise_.c.occurred_at <= Event.occurred_at,
-        )
-        .scalar_subquery()
-    )
-    cleared = (
-        Event.client_id == client_id,
-        Event.kind == ALERT_FLOW[1],
-        Event.thread_key.is_not(None),
-        Event.occurred_at > start,
-        Event.occurred_at <= end,
-    )
-    # A busy client clears tens of thousands of alerts a quarter: on
-    # PostgreSQL the database subtracts, and the driver hands over each
-    # interval as a timedelta (two datetimes decoded per row cost ten times
-    # the query); run on the connection, as reports.briefing.frames reads.
-    connection = session.connection()
-    if connection.dialect.name == "postgresql":
-        took = type_coerce(Event.occurred_at, NullType()) - type_coerce(raised_at, NullType())
-        rows = connection.execute(select(took).where(*cleared))
-        return [span for (span,) in rows if span is not None]
-    rows = connection.execute(select(Event.occurred_at, raised_at).where(*cleared))
-    return [moment - raised for moment, raised in rows if raised is not None]
-
-
-def campaigns(
-    session: Session, client_id: int, scope: Scope, limit: int
-) -> tuple[list[Campaign], int]:
-    """The newest `limit` campaigns talking_points tells (reports.briefing.
-    talking_points.campaigns), told from what the database counts of their
-    events, and how many there are: a busy client's campaigns are tens of
-    thousands of deliveries and opens, which the points only count."""
-    since = min(scope.period_start, scope.as_of - CAMPAIGN_WINDOW)
-    # which campaign an event belongs to: its thread, its `campaign`, its subject
-    key = func.coalesce(
-        func.nullif(Event.thread_key, ""), func.nullif(_text("campaign"), ""), Event.title
-    )
-    m = (
-        select(key.label("key"), Event.id, Event.kind, Event.title, Event.occurred_at)
-        .add_columns(Event.thread_key)
-        .where(
-            Event.client_id == client_id,
-            # by kind (each names its source): a range of the kind index each
-            Event.kind.in_(kinds_of("marketing")),
-            Event.occurred_at > since,
-            Event.occurred_at <= scope.as_of,
-        )
-        .subquery("marketing")
-        .c
-    )
-
-    def per_campaign(expression, **over):
-        return expression.over(partition_by=m.key, **over)
-
-    def counted(kind: str):
-        return per_campaign(func.sum(case((m.kind == kind, 1), else_=0)))
-
-    unsent = case((m.kind == "campaign.sent", 0), else_=1)
-    ranked = (
-        select(
-            m.key,
-            m.id,
-            m.title,
-            m.occurred_at,
-            # 1: its first sending, or its first event when none was sent
-            per_campaign(func.row_number(), order_by=(unsent, m.occurred_at, m.id)).label("n"),
-            per_campaign(func.row_number(), order_by=(m.occurred_at, m.id)).label("place"),
-            per_campaign(func.min(m.occurred_at)).label("began"),
-            counted("campaign.sent").label("sent"),
-            counted("email.opened").label("opened"),
-            counted("email.clicked").label("clicked"),
-            per_campaign(func.max(case((m.thread_key.is_not(None), 1), else_=0))).label("threaded"),
-        )
-        .where(m.key.is_not(None))
-        .subquery("ranked")
-    )
-    r = ranked.c
-    total = session.scalar(select(func.count()).select_from(ranked).where(r.n == 1))
-    newest = session.execute(
-        select(ranked).where(r.n == 1).order_by(r.occurred_at.desc(), r.began, r.key).limit(limit)
-    ).all()
-    ids: dict[str, list[int]] = {row.key: [] for row in newest}
-    for campaign, event_id in session.execute(
-        select(r.key, r.id)
-        .where(r.place <= CAMPAIGN_IDS, r.key.in_(list(ids)))
-        .order_by(r.key, r.place)
-    ):
-        ids[campaign].append(event_id)
-    found = [
-        Campaign(
-            key=row.key,
-            title=row.title,
-            at=row.occurred_at,
-            sent=row.sent,
-            opened=row.opened,
-            clicked=row.clicked,
-            threaded=bool(row.threaded),
-            event_ids=ids[row.key],
-        )
-        for row in newest
-    ]
-    return found, total
