@@ -124,3 +124,25 @@ def test_the_counted_briefing_is_the_whole_one(session, busy):
 
     late = {i for flag in whole.flags if flag.kind == "late_ticket" for i in flag.event_ids}
     assert set(ids(counted)) >= late and len(ids(counted)) < len(ids(whole))
+
+
+@pytest.mark.parametrize("cleared", [4, 5])
+def test_the_median_time_to_resolve_counted_by_the_database(session, cleared):
+    """On PostgreSQL the database hands over only the middle one or two times
+    (reports.briefing.counted); an even count takes the mean of the middle two,
+    and an alert cleared without a raise on record is not timed."""
+    client = make_client(f"alerts-{cleared}")
+    now = utcnow()
+    for n in range(cleared):
+        raised = now - timedelta(days=10 + n)
+        stored_event(client, "alert.raised", raised, thread=f"A{n}")
+        stored_event(client, "alert.resolved", raised + timedelta(hours=n + 1), thread=f"A{n}")
+    stored_event(client, "alert.resolved", now - timedelta(days=2), thread="never-raised")
+    counted = build_briefing(session, client, now=now)
+    whole = build_briefing(session, client, now=now, whole=True)
+    assert counted.numbers == whole.numbers
+    hours = timedelta(hours=2.5) if cleared == 4 else timedelta(hours=3)
+    assert (counted.numbers.alerts_timed, counted.numbers.median_time_to_resolve) == (
+        cleared,
+        hours,
+    )

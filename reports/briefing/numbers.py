@@ -139,10 +139,11 @@ def period_numbers(
     """The figures of the period and the one before, from `events`; the charts
     from `months` (reports.briefing.frames' counts per month, source and kind),
     or, without it, from the events."""
+    durations = times_to_resolve(events, period_start, as_of)
     return numbers_of(
         tally(_between(events, period_start, as_of)),
         tally(_between(events, previous_start, period_start)),
-        times_to_resolve(events, period_start, as_of),
+        (len(durations), median(durations)),
         months if months is not None else with_months(events, as_of, zone),
         as_of,
         zone,
@@ -152,13 +153,14 @@ def period_numbers(
 def numbers_of(
     now: Tally,
     before: Tally,
-    durations: list[timedelta],
+    timed: tuple[int, timedelta | None],
     months: pd.DataFrame,
     as_of: datetime,
     zone: tzinfo,
 ) -> Numbers:
-    """The period's figures from its tally and the previous period's, the
-    times its alerts took to clear, and the chart months' counts."""
+    """The period's figures from its tally and the previous period's, how
+    many of its alerts were timed to clear and the median time they took,
+    and the chart months' counts."""
     opened, resolved = _flow(now, TICKET_FLOW)
     previous_opened, previous_resolved = _flow(before, TICKET_FLOW)
     raised, cleared = _flow(now, ALERT_FLOW)
@@ -176,8 +178,8 @@ def numbers_of(
         alerts_resolved=cleared,
         previous_alerts_raised=previous_raised,
         previous_alerts_resolved=previous_cleared,
-        alerts_timed=len(durations),
-        median_time_to_resolve=_median(durations),
+        alerts_timed=timed[0],
+        median_time_to_resolve=timed[1],
         alert_trend=_alerts(months, as_of, zone, CHART_MONTHS),
     )
 
@@ -228,7 +230,8 @@ def times_to_resolve(events: pd.DataFrame, start: datetime, end: datetime) -> li
     return [span.to_pytimedelta() for span in paired["occurred_at"] - paired["raised_at"]]
 
 
-def _median(durations: list[timedelta]) -> timedelta | None:
+def median(durations: list[timedelta]) -> timedelta | None:
+    """The middle duration, or the mean of the middle two."""
     if not durations:
         return None
     ordered = sorted(durations)
