@@ -41,7 +41,7 @@ from crm.money import rates_from_config
 from crm.vocabulary import SETTING_GROUP_KINDS
 from reports.briefing.bounds import SHOWN_POINTS, bound
 from reports.briefing.census import take_census
-from reports.briefing.counted import campaigns, period_tally
+from reports.briefing.counted import campaigns, period_tallies
 from reports.briefing.counted import times_to_resolve as resolve_times
 from reports.briefing.flags import (
     DEFAULT_STALE_DAYS,
@@ -183,8 +183,7 @@ def _counted(session: Session, client_id: int, period: Period, scope: Scope, bef
     with planned_for_their_values(session):
         months = month_counts(session, client_id, window)
         numbers = numbers_of(
-            period_tally(session, client_id, period.start, period.end),
-            period_tally(session, client_id, period.previous_start, period.start),
+            *period_tallies(session, client_id, period.previous_start, period.start, period.end),
             resolve_times(session, client_id, period.start, period.end),
             months,
             period.end,

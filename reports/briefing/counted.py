@@ -24,21 +24,39 @@ from reports.briefing.snapshot import Scope
 from reports.briefing.talking_points import CAMPAIGN_IDS, CAMPAIGN_WINDOW, Campaign
 
 
-def period_tally(session: Session, client_id: int, start: datetime, end: datetime) -> Tally:
-    """reports.briefing.numbers.tally of the events in (start, end], counted by
-    the database: by kind alone (the timeline's kind index holds it), and
-    the billing kinds' amounts per currency."""
-    between = (Event.client_id == client_id, Event.occurred_at > start, Event.occurred_at <= end)
-    counts = session.execute(select(Event.kind, func.count()).where(*between).group_by(Event.kind))
-    money = session.execute(
-        select(Event.kind, Event.currency, func.sum(Event.amount))
+def period_tallies(
+    session: Session, client_id: int, previous_start: datetime, start: datetime, end: datetime
+) -> tuple[Tally, Tally]:
+    """reports.briefing.numbers.tally of the events in (start, end] and in
+    (previous_start, start], counted by the database in one pass: by kind
+    alone (the timeline's kind index holds it), and the billing kinds'
+    amounts per currency."""
+    now = case((Event.occurred_at > start, 1), else_=0).label("now")
+    between = (
+        Event.client_id == client_id,
+        Event.occurred_at > previous_start,
+        Event.occurred_at <= end,
+    )
+    events = select(Event.kind, now).where(*between).subquery()
+    counts = session.execute(
+        select(events.c.now, events.c.kind, func.count()).group_by(events.c.now, events.c.kind)
+    )
+    billed = (
+        select(Event.kind, Event.currency, Event.amount, now)
         .where(*between, Event.kind.in_(tuple(MONEY_KINDS)), Event.amount.is_not(None))
-        .group_by(Event.kind, Event.currency)
+        .subquery()
     )
-    return Tally(
-        {kind: count for kind, count in counts},
-        {(kind, currency): amount for kind, currency, amount in money},
+    money = session.execute(
+        select(billed.c.now, billed.c.kind, billed.c.currency, func.sum(billed.c.amount)).group_by(
+            billed.c.now, billed.c.kind, billed.c.currency
+        )
     )
+    tallies = (Tally({}, {}), Tally({}, {}))  # before, now
+    for in_period, kind, count in counts:
+        tallies[in_period].counts[kind] = count
+    for in_period, kind, currency, amount in money:
+        tallies[in_period].money[(kind, currency)] = amount
+    return tallies[1], tallies[0]
 
 
 def times_to_resolve(
