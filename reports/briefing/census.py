@@ -138,17 +138,23 @@ def flag_counts(
 ) -> tuple[Counter, int]:
     """(kind, severity) -> the flags at the scope's moment: the threads',
     the recurring alerts' and what the period settled; and, with `lines`,
-    how many lines they are listed in (flag_lines), else 0."""
-    f = flag_lines(client_id, scope) if lines else flagged(client_id, scope)
-    told = func.sum(case((f.c.n == 1, 1), else_=0)) if lines else func.count()
+    how many lines they are listed in (as flag_lines groups them), else 0."""
+    f = flagged(client_id, scope)
+    critical = f.c.kind == CRITICAL_ALERT
+    # a critical alert's group (its check and device); none for any other flag
+    grouped = select(
+        f.c.severity,
+        f.c.kind,
+        case((critical, f.c.title)).label("title"),
+        case((critical, f.c.device)).label("device"),
+    ).subquery()
+    g = grouped.c
+    by = (g.severity, g.kind, *((g.title, g.device) if lines else ()))
     counts: Counter = Counter()
     listed = 0
-    rows = session.execute(
-        select(f.c.severity, f.c.kind, func.count(), told).group_by(f.c.severity, f.c.kind)
-    )
-    for severity, kind, count, firsts in rows:
-        counts[(KIND_NAMES[kind], SEVERITIES[severity])] += count
-        listed += firsts
+    for row in session.execute(select(*by, func.count().label("count")).group_by(*by)):
+        counts[(KIND_NAMES[row.kind], SEVERITIES[row.severity])] += row.count
+        listed += 1 if lines and row.title is not None else row.count
     others = [_recurring_count(session, client_id, scope)]
     counts[(Recurrence.kind, Recurrence.severity)] += others[0]
     for flag, where in zip(SETTLED, settled_sql(client_id, scope), strict=True):
