@@ -5,8 +5,9 @@ per currency or category, or one of the few flags listed), never one per event: 
 costs the same few round trips at 5,000 clients and 10M events. Only active
 clients count.
 
-**Revenue** is money collected in the period: payments received minus
-refunds issued, from the timeline's billing events, per client and currency.
+**Revenue** is money collected in the period (crm.collected's rule: payments
+received minus refunds issued, per client and currency, read from its
+monthly cache and the period's partial edge months).
 The frame keeps each currency apart: analysis takes the 80/20 of each
 currency on its own, and reports.portfolio.tiers converts at the stated rates
 (crm.money) to rank clients. A payment
@@ -28,12 +29,12 @@ from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from crm import flags as rules
+from crm.collected import collected_in
 from crm.flags import DEFAULT_SETTINGS, FlagSettings
-from crm.models import Client, Entity, Event
+from crm.models import Client, Entity
 from reports.portfolio.flag_frames import flag_counts_frame, flags_frame
 from reports.portfolio.period import Period
 
-NO_CURRENCY = "XXX"
 CLIENT_COLUMNS = (
     "client_id",
     "slug",
@@ -92,25 +93,8 @@ def clients_frame(session: Session) -> pd.DataFrame:
 
 
 def revenue_frame(session: Session, period: Period) -> pd.DataFrame:
-    collected = case(
-        (Event.kind == "payment.received", Event.amount),
-        (Event.kind == "refund.issued", -Event.amount),
-    )
-    currency = func.coalesce(Event.currency, NO_CURRENCY)
-    query = (
-        select(Event.client_id, currency, func.sum(collected))
-        .join(Client, Client.id == Event.client_id)
-        .where(
-            _ACTIVE,
-            Event.kind.in_(("payment.received", "refund.issued")),
-            Event.amount.is_not(None),
-            Event.occurred_at >= period.starts_at,
-            Event.occurred_at < period.ends_before,
-        )
-        .group_by(Event.client_id, currency)
-        .order_by(Event.client_id, currency)
-    )
-    return _frame(session, query, REVENUE_COLUMNS)
+    rows = collected_in(session, period.starts_at, period.ends_before, _ACTIVE)
+    return pd.DataFrame(rows, columns=list(REVENUE_COLUMNS))
 
 
 def _tickets_opened_in(period: Period) -> tuple:
