@@ -35,7 +35,22 @@ COLLECTED = "kind IN ('payment.received', 'refund.issued')"
 # The conditions of entities' partial indexes: tickets (read by when they
 # opened), and the open threads, which alone can raise a flag (crm.flags).
 TICKETS = "type = 'ticket'"
+# The condition of the partial index of alerts raised (crm.flags.recurring).
+ALERTS_RAISED = "kind = 'alert.raised'"
 OPEN_THREADS = "closed_at IS NULL"
+# PostgreSQL 15 answers from the index alone only when it holds closed_at,
+# its condition's column, and the ranked list reads ids.
+OPEN_THREAD_COLUMNS = [
+    "id",
+    "closed_at",
+    "opened_at",
+    "due_at",
+    "sla_due_at",
+    "priority",
+    "status",
+    "last_event_at",
+    "key",
+]
 
 
 class Event(db.Model):
@@ -83,6 +98,14 @@ class Event(db.Model):
             postgresql_include=["client_id", "currency", "amount"],
             postgresql_where=text(COLLECTED),
             sqlite_where=text(COLLECTED),
+        ),
+        # Every client's alerts raised in the last 30 days (the portfolio's
+        # and the directory's recurring alerts): a scan of all events else.
+        Index(
+            "ix_events_alerts_raised",
+            "occurred_at",
+            postgresql_where=text(ALERTS_RAISED),
+            sqlite_where=text(ALERTS_RAISED),
         ),
     )
 
@@ -143,11 +166,14 @@ class Entity(db.Model):
             sqlite_where=text(TICKETS),
         ),
         # Every client's open threads of a type (the portfolio's and the
-        # directory's flags): a few thousand among millions of closed ones.
+        # directory's flags): a fraction of the threads, and on PostgreSQL
+        # with every column crm.flags' rules and ranking read, so that
+        # counting and ranking the flags reads the index alone.
         Index(
             "ix_entities_open_threads",
             "type",
             "client_id",
+            postgresql_include=OPEN_THREAD_COLUMNS,
             postgresql_where=text(OPEN_THREADS),
             sqlite_where=text(OPEN_THREADS),
         ),

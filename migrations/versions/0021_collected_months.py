@@ -10,7 +10,9 @@ from the events with crm.collected.rebuild, the rule's own recomputation.
 
 `ix_entities_tickets_opened` finds every client's tickets opened in a period,
 `ix_entities_open_threads` every client's open threads of a type (which alone
-can raise a flag): both read the whole entities table before.
+can raise a flag, with the columns the flag rules read), and
+`ix_events_alerts_raised` the alerts raised in the last 30 days (recurring
+alerts): each read a whole table before.
 
 Revision ID: 0021
 Revises: 0020
@@ -21,7 +23,13 @@ import sqlalchemy as sa
 from alembic import op
 
 from crm.collected import rebuild
-from crm.models.timeline import COLLECTED, OPEN_THREADS, TICKETS
+from crm.models.timeline import (
+    ALERTS_RAISED,
+    COLLECTED,
+    OPEN_THREAD_COLUMNS,
+    OPEN_THREADS,
+    TICKETS,
+)
 from crm.models.types import MoneySum
 
 revision = "0021"
@@ -50,6 +58,13 @@ def upgrade():
         sqlite_where=sa.text(COLLECTED),
     )
     op.create_index(
+        "ix_events_alerts_raised",
+        "events",
+        ["occurred_at"],
+        postgresql_where=sa.text(ALERTS_RAISED),
+        sqlite_where=sa.text(ALERTS_RAISED),
+    )
+    op.create_index(
         "ix_entities_tickets_opened",
         "entities",
         ["opened_at"],
@@ -61,6 +76,7 @@ def upgrade():
         "ix_entities_open_threads",
         "entities",
         ["type", "client_id"],
+        postgresql_include=OPEN_THREAD_COLUMNS,
         postgresql_where=sa.text(OPEN_THREADS),
         sqlite_where=sa.text(OPEN_THREADS),
     )
@@ -70,5 +86,6 @@ def upgrade():
 def downgrade():
     op.drop_index("ix_entities_open_threads", table_name="entities")
     op.drop_index("ix_entities_tickets_opened", table_name="entities")
+    op.drop_index("ix_events_alerts_raised", table_name="events")
     op.drop_index("ix_events_collected", table_name="events")
     op.drop_table("collected_months")

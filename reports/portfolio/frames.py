@@ -21,6 +21,7 @@ however many events it has), read from the thread states.
 few, ranked in SQL.
 """
 
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -30,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from crm import flags as rules
 from crm.collected import collected_in
+from crm.database import planned_for_their_values
 from crm.flags import DEFAULT_SETTINGS, FlagSettings
 from crm.models import Client, Entity
 from reports.portfolio.flag_frames import flag_counts_frame, flags_frame
@@ -64,14 +66,18 @@ class PortfolioFrames:
 def read_frames(
     session: Session, period: Period, now: datetime, settings: FlagSettings = DEFAULT_SETTINGS
 ) -> PortfolioFrames:
-    return PortfolioFrames(
-        clients=clients_frame(session),
-        revenue=revenue_frame(session, period),
-        tickets=tickets_frame(session, period),
-        categories=categories_frame(session, period, now),
-        flags=flags_frame(session, now, settings),
-        flag_counts=flag_counts_frame(session, now, settings),
-    )
+    # Planned for their values: the partial indexes of tickets, payments and
+    # alerts raised serve only a plan that knows the kind or type it reads.
+    with planned_for_their_values(session):
+        tickets, categories = ticket_frames(session, period, now)
+        return PortfolioFrames(
+            clients=clients_frame(session),
+            revenue=revenue_frame(session, period),
+            tickets=tickets,
+            categories=categories,
+            flags=flags_frame(session, now, settings),
+            flag_counts=flag_counts_frame(session, now, settings),
+        )
 
 
 def clients_frame(session: Session) -> pd.DataFrame:
@@ -106,36 +112,46 @@ def _tickets_opened_in(period: Period) -> tuple:
     )
 
 
-def tickets_frame(session: Session, period: Period) -> pd.DataFrame:
-    query = (
-        select(Entity.client_id, func.count())
-        .join(Client, Client.id == Entity.client_id)
-        .where(*_tickets_opened_in(period))
-        .group_by(Entity.client_id)
-        .order_by(Entity.client_id)
-    )
-    return _frame(session, query, TICKET_COLUMNS)
+def ticket_frames(
+    session: Session, period: Period, now: datetime
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The tickets frame (per client) and the categories frame (per category:
+    tickets, clients, and `missed_sla`, those solved after their SLA or still
+    open past it at `now`) of the tickets opened in the period.
 
-
-def categories_frame(session: Session, period: Period, now: datetime) -> pd.DataFrame:
-    """Tickets opened in the period per category; `missed_sla` counts those
-    solved after their SLA or still open past it at `now`."""
+    One read of the tickets, grouped by client and category (a few rows per
+    client), added up here both ways: two reads of a year's tickets, one of
+    them counting distinct clients, cost seconds at 10,000 clients."""
     missed = or_(
         and_(Entity.sla_due_at.is_not(None), Entity.closed_at > Entity.sla_due_at),
         rules.facet_sql("ticket", "past_sla", now),
     )
     query = (
         select(
+            Entity.client_id,
             Entity.category,
             func.count(),
-            func.count(func.distinct(Entity.client_id)),
             func.sum(case((missed, 1), else_=0)),
         )
         .join(Client, Client.id == Entity.client_id)
         .where(*_tickets_opened_in(period))
-        .group_by(Entity.category)
+        .group_by(Entity.client_id, Entity.category)
     )
-    return _frame(session, query, CATEGORY_COLUMNS)
+    tickets: dict[int, int] = defaultdict(int)
+    categories: dict[str | None, list[int]] = {}
+    for client_id, category, count, missed_sla in session.execute(query):
+        tickets[client_id] += count
+        figures = categories.setdefault(category, [0, 0, 0])
+        figures[0] += count
+        figures[1] += 1  # one row per client and category
+        figures[2] += missed_sla
+    return (
+        pd.DataFrame(sorted(tickets.items()), columns=list(TICKET_COLUMNS)),
+        pd.DataFrame(
+            [(category, *figures) for category, figures in categories.items()],
+            columns=list(CATEGORY_COLUMNS),
+        ),
+    )
 
 
 def _frame(session: Session, query, columns: tuple[str, ...]) -> pd.DataFrame:
