@@ -161,7 +161,7 @@ class Entity(db.Model):
         Index(
             "ix_entities_tickets_opened",
             "opened_at",
-            postgresql_include=["client_id", "category", "closed_at", "sla_due_at"],
+            postgresql_include=["client_id", "category", "closed_at", "sla_due_at", "type"],
             postgresql_where=text(TICKETS),
             sqlite_where=text(TICKETS),
         ),

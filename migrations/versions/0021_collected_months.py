@@ -68,7 +68,7 @@ def upgrade():
         "ix_entities_tickets_opened",
         "entities",
         ["opened_at"],
-        postgresql_include=["client_id", "category", "closed_at", "sla_due_at"],
+        postgresql_include=["client_id", "category", "closed_at", "sla_due_at", "type"],
         postgresql_where=sa.text(TICKETS),
         sqlite_where=sa.text(TICKETS),
     )
