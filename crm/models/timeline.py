@@ -95,7 +95,7 @@ class Event(db.Model):
         Index(
             "ix_events_collected",
             "occurred_at",
-            postgresql_include=["client_id", "currency", "amount"],
+            postgresql_include=["client_id", "currency", "amount", "kind"],
             postgresql_where=text(COLLECTED),
             sqlite_where=text(COLLECTED),
         ),

@@ -53,7 +53,7 @@ def upgrade():
         "ix_events_collected",
         "events",
         ["occurred_at"],
-        postgresql_include=["client_id", "currency", "amount"],
+        postgresql_include=["client_id", "currency", "amount", "kind"],
         postgresql_where=sa.text(COLLECTED),
         sqlite_where=sa.text(COLLECTED),
     )
