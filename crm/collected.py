@@ -27,12 +27,24 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Connection, and_, case, event, func, literal_column, select, text
+from sqlalchemy import (
+    Connection,
+    and_,
+    case,
+    event,
+    func,
+    literal_column,
+    select,
+    text,
+    type_coerce,
+    union_all,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from crm.models import Client, CollectedMonth, Event
 from crm.models.timeline import COLLECTED, COLLECTED_KINDS
+from crm.models.types import MoneySum
 
 NO_CURRENCY = "XXX"
 # What each kind of event does to the sum.
@@ -87,13 +99,13 @@ def record(session: Session, rows: Iterable[tuple]) -> None:
         value = signed(kind, amount)
         if value is None:
             continue
-        total = sums[(client_id, month_of(occurred_at), currency or NO_CURRENCY)]
+        total = sums[(client_id, currency or NO_CURRENCY, month_of(occurred_at))]
         total[0] += value
         total[1] += 1
     if not sums:
         return
     values = [
-        {"client_id": key[0], "month": key[1], "currency": key[2], "amount": s[0], "events": s[1]}
+        {"client_id": key[0], "currency": key[1], "month": key[2], "amount": s[0], "events": s[1]}
         for key, s in sorted(sums.items())
     ]
     connection = session.connection()
@@ -101,7 +113,7 @@ def record(session: Session, rows: Iterable[tuple]) -> None:
     table = CollectedMonth.__table__
     statement = insert(table)
     statement = statement.on_conflict_do_update(
-        index_elements=[table.c.client_id, table.c.month, table.c.currency],
+        index_elements=[table.c.client_id, table.c.currency, table.c.month],
         set_={
             "amount": table.c.amount + statement.excluded.amount,
             "events": table.c.events + statement.excluded.events,
@@ -121,11 +133,11 @@ def rebuild(connection: Connection) -> int:
     signed_sql = f"CASE {refunds} ELSE amount END"
     result = connection.execute(
         text(
-            "INSERT INTO collected_months (client_id, month, currency, amount, events)"
-            f" SELECT client_id, {month}, coalesce(currency, '{NO_CURRENCY}'),"
+            "INSERT INTO collected_months (client_id, currency, month, amount, events)"
+            f" SELECT client_id, coalesce(currency, '{NO_CURRENCY}'), {month},"
             f" sum({signed_sql}), count(*) FROM events"
             f" WHERE {COLLECTED} AND amount IS NOT NULL"
-            f" GROUP BY client_id, {month}, coalesce(currency, '{NO_CURRENCY}')"
+            f" GROUP BY client_id, coalesce(currency, '{NO_CURRENCY}'), {month}"
         )
     )
     return result.rowcount
@@ -159,35 +171,41 @@ def collected_in(
     if _as_moment(first) < starts_at:
         first = _next_month(first)
     last = month_of(ends_before)  # the month after the last whole one
-    sums: dict[tuple[int, str], Decimal] = {}
+    parts = []
     if first < last:
-        cached = select(
-            CollectedMonth.client_id,
-            CollectedMonth.currency,
-            func.sum(CollectedMonth.amount),
-        ).where(CollectedMonth.month >= first, CollectedMonth.month < last)
-        if clients is not None:
-            cached = cached.join(Client, Client.id == CollectedMonth.client_id).where(clients)
-        cached = cached.group_by(CollectedMonth.client_id, CollectedMonth.currency)
-        sums.update(((c, cur), amount) for c, cur, amount in session.execute(cached))
+        parts.append(
+            select(
+                CollectedMonth.client_id,
+                CollectedMonth.currency,
+                func.sum(CollectedMonth.amount).label("amount"),
+            )
+            .where(CollectedMonth.month >= first, CollectedMonth.month < last)
+            .group_by(CollectedMonth.client_id, CollectedMonth.currency)
+        )
         edges = [(starts_at, _as_moment(first)), (_as_moment(last), ends_before)]
     else:
         edges = [(starts_at, ends_before)]
     # One range each: an OR of two ranges would read the whole index between.
-    for start, end in edges:
-        if start >= end:
-            continue
-        raw = (
-            select(Event.client_id, _CURRENCY, func.sum(_SIGNED))
-            .where(_COLLECTED_EVENTS, Event.occurred_at >= start, Event.occurred_at < end)
-            .group_by(Event.client_id, _CURRENCY)
-        )
-        if clients is not None:
-            raw = raw.join(Client, Client.id == Event.client_id).where(clients)
-        for client_id, currency, amount in session.execute(raw):
-            key = (client_id, currency)
-            sums[key] = sums[key] + amount if key in sums else amount
-    return [(*key, sums[key]) for key in sorted(sums)]
+    parts += [
+        select(Event.client_id, _CURRENCY.label("currency"), func.sum(_SIGNED).label("amount"))
+        .where(_COLLECTED_EVENTS, Event.occurred_at >= start, Event.occurred_at < end)
+        .group_by(Event.client_id, _CURRENCY)
+        for start, end in edges
+        if start < end
+    ]
+    if not parts:
+        return []
+    # Added up in the database: what reaches Python is one row per client and currency.
+    found = union_all(*parts).subquery("collected") if len(parts) > 1 else parts[0].subquery()
+    query = select(
+        found.c.client_id, found.c.currency, type_coerce(func.sum(found.c.amount), MoneySum())
+    )
+    if clients is not None:
+        query = query.join(Client, Client.id == found.c.client_id).where(clients)
+    query = query.group_by(found.c.client_id, found.c.currency).order_by(
+        found.c.client_id, found.c.currency
+    )
+    return [tuple(row) for row in session.execute(query)]
 
 
 def recomputed(session: Session, starts_at: datetime, ends_before: datetime) -> list[tuple]:

@@ -225,7 +225,9 @@ class CollectedMonth(db.Model):
     client_id: Mapped[int] = mapped_column(
         ForeignKey("clients.id", ondelete="CASCADE"), primary_key=True
     )
-    month: Mapped[date] = mapped_column(Date, primary_key=True)  # its first day
+    # Keyed by currency before month: a period's sum per client and currency
+    # then reads the key in order, never hashing a row per month.
     currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    month: Mapped[date] = mapped_column(Date, primary_key=True)  # its first day
     amount: Mapped[Decimal] = mapped_column(MoneySum())
     events: Mapped[int] = mapped_column(default=0)

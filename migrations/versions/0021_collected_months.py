@@ -42,12 +42,12 @@ def upgrade():
     op.create_table(
         "collected_months",
         sa.Column("client_id", sa.Integer(), nullable=False),
-        sa.Column("month", sa.Date(), nullable=False),
         sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("month", sa.Date(), nullable=False),
         sa.Column("amount", MoneySum(), nullable=False),
         sa.Column("events", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(["client_id"], ["clients.id"], ondelete="CASCADE"),
-        sa.PrimaryKeyConstraint("client_id", "month", "currency"),
+        sa.PrimaryKeyConstraint("client_id", "currency", "month"),
     )
     op.create_index(
         "ix_events_collected",
