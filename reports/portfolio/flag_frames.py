@@ -62,14 +62,24 @@ def flag_counts_frame(
     once, under its flag (an overdue invoice whose payment failed is an
     overdue invoice)."""
     kinds = rules.THREAD_KINDS
-    threads = (
+    # Counted before the clients are joined, which costs a row per client,
+    # not one per flagged thread.
+    grouped = (
         select(
             Entity.client_id,
-            *(func.count().filter(rules.kind_sql(kind, now, settings)) for kind in kinds),
+            *(
+                func.count().filter(rules.kind_sql(kind, now, settings)).label(kind)
+                for kind in kinds
+            ),
         )
-        .join(Client, Client.id == Entity.client_id)
-        .where(_ACTIVE, _flagged(now, settings))
+        .where(_flagged(now, settings))
         .group_by(Entity.client_id)
+        .subquery("flagged")
+    )
+    threads = (
+        select(grouped.c.client_id, *(grouped.c[kind] for kind in kinds))
+        .join(Client, Client.id == grouped.c.client_id)
+        .where(_ACTIVE)
     )
     counts: dict[int, dict[str, int]] = {}
     for client_id, *numbers in session.execute(threads):
