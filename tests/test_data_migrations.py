@@ -236,7 +236,7 @@ def test_0022_prices_stripe_subscription_events_stored_before_mrr(
     """Subscription events stored without `monthly_amount` (before MRR), or
     with one that ignored a discount known only by id, are priced from the
     payload they were read from, as the connector prices them now."""
-    upgrade(revision="0020")
+    upgrade(revision="0021")
     _a_client(db.session.connection())
     db.session.commit()
     fixture = Path(__file__).parent / "fixtures/vendors/stripe_openapi_fixture_subscription.json"

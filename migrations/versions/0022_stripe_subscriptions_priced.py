@@ -1,7 +1,7 @@
 """stripe: subscription events stored before MRR are priced from their records
 
 Revision ID: 0022
-Revises: 0020
+Revises: 0021
 Create Date: 2026-12-06
 
 MRR (crm.revenue) reads each subscription's latest event's `monthly_amount`
@@ -29,7 +29,7 @@ from alembic import op
 import crm.models.types
 
 revision = "0022"
-down_revision = "0020"
+down_revision = "0021"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """entities: partial indexes of open threads by age and by due time, and of closed ones
 
 Revision ID: 0024
-Revises: 0020
+Revises: 0023
 Create Date: 2026-12-06
 
 The pre-contact card names the first ten open threads of each section
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0024"
-down_revision = "0020"
+down_revision = "0023"
 branch_labels = None
 depends_on = None
 
