@@ -11,6 +11,7 @@ from crm import (
     accounts,
     api,
     clients,
+    collected,
     config,
     formatting,
     jobs,
@@ -58,6 +59,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     views.init_app(app)
     jobs.init_app(app)
     clients.init_app(app)
+    collected.init_app(app)
     timeline.init_app(app)
     search.init_app(app)
     meetings.init_app(app)

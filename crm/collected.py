@@ -154,7 +154,11 @@ def _flushed_events(session: Session, _flush_context) -> None:
         )
 
 
-event.listen(Session, "after_flush", _flushed_events)
+def init_app(app) -> None:
+    """Keep the cache true of events flushed through the ORM in any session
+    of the app (the pipeline's writer records its own inserts)."""
+    if not event.contains(Session, "after_flush", _flushed_events):
+        event.listen(Session, "after_flush", _flushed_events)
 
 
 # --- reading it ------------------------------------------------------------------------

@@ -6,11 +6,6 @@ from crm.models.inbox import InboxHint, InboxRecord, IngestRun, RawPayload, RawP
 from crm.models.timeline import CollectedMonth, Entity, Event, is_meeting
 from crm.search import index as _search_index  # noqa: F401  (creates the search index with the tables)
 
-# isort: split
-# Keeps collected_months true of events flushed through the ORM (after the
-# models, which it imports).
-from crm import collected as _collected  # noqa: F401
-
 __all__ = [
     "Client",
     "CollectedMonth",
