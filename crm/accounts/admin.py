@@ -71,16 +71,12 @@ def user(user_id: int):
 @bp.post(f"/users/<{ID}:user_id>/roles")
 def user_roles(user_id: int):
     found = _user(user_id)
-    try:
-        form = _load(RolesFormSchema(), request.form)
-    except ValidationError as error:
-        return _user_page(found, errors=_messages(error)), 422
     before = list(found.roles)
-    try:
-        set_roles(db.session, found, form["roles"])
-    except AccountError as error:
-        db.session.rollback()
-        return _user_page(found, errors={error.field: error.message}), error.status
+    _, refused = _user_change(
+        found, RolesFormSchema(), lambda form: set_roles(db.session, found, form["roles"])
+    )
+    if refused:
+        return refused
     if list(found.roles) != before:
         detail = {"from": before, "to": list(found.roles)}
         audit(db.session, "user.roles", "user", found.email, detail)
@@ -92,16 +88,12 @@ def user_roles(user_id: int):
 @bp.post(f"/users/<{ID}:user_id>/active")
 def user_active(user_id: int):
     found = _user(user_id)
-    try:
-        form = _load(ActiveFormSchema(), request.form)
-    except ValidationError as error:
-        return _user_page(found, errors=_messages(error)), 422
     was = found.active
-    try:
-        set_active(db.session, found, form["active"])
-    except AccountError as error:
-        db.session.rollback()
-        return _user_page(found, errors={error.field: error.message}), error.status
+    _, refused = _user_change(
+        found, ActiveFormSchema(), lambda form: set_active(db.session, found, form["active"])
+    )
+    if refused:
+        return refused
     if was != found.active:
         action = "user.activate" if found.active else "user.deactivate"
         audit(db.session, action, "user", found.email)
@@ -114,17 +106,17 @@ def user_active(user_id: int):
 @bp.post(f"/users/<{ID}:user_id>/password")
 def user_password(user_id: int):
     found = _user(user_id)
-    try:
-        form = _load(PasswordResetFormSchema(), request.form)
-    except ValidationError as error:
-        return _user_page(found, errors=_messages(error)), 422
-    generated = not form.get("password")
-    password = form.get("password") or generate_password()
-    try:
+
+    def reset(form) -> tuple[str, bool]:
+        # An empty field asks for a generated password, shown once on the answer.
+        password = form.get("password") or generate_password()
         set_password(found, password)
-    except AccountError as error:
-        db.session.rollback()
-        return _user_page(found, errors={error.field: error.message}), error.status
+        return password, not form.get("password")
+
+    made, refused = _user_change(found, PasswordResetFormSchema(), reset)
+    if refused:
+        return refused
+    password, generated = made
     audit(db.session, "user.password", "user", found.email, {"generated": generated})
     db.session.commit()
     message = f"New password set for {found.email}; their sessions are signed out."
@@ -196,6 +188,21 @@ def _user(user_id: int) -> User:
     if found is None:
         abort(404, f"There is no account {user_id}.")
     return found
+
+
+def _user_change(found: User, schema, change):
+    """(what `change(form)` made, None) from the posted form, not yet committed;
+    or (None, the account's page with the error) when the form or the change
+    is refused, the change rolled back."""
+    try:
+        form = _load(schema, request.form)
+    except ValidationError as error:
+        return None, (_user_page(found, errors=_messages(error)), 422)
+    try:
+        return change(form), None
+    except AccountError as error:
+        db.session.rollback()
+        return None, (_user_page(found, errors={error.field: error.message}), error.status)
 
 
 def _load(schema, values) -> dict:
