@@ -3,7 +3,7 @@ timeline and its inputs are in schemas.py)."""
 
 from marshmallow import Schema, fields
 
-from crm.schemas import MoneyTotalSchema, exact_amount
+from crm.schemas import ClientNameSchema, MoneyTotalSchema, exact_amount
 
 # --- the card --------------------------------------------------------------------
 
@@ -80,10 +80,7 @@ class CardContactSchema(Schema):
     role = fields.String(allow_none=True)
 
 
-class CardClientSchema(Schema):
-    slug = fields.String()
-    name = fields.String()
-    tier = fields.String()
+class CardClientSchema(ClientNameSchema):
     language = fields.String(allow_none=True)
     timezone = fields.String()
     account_manager = fields.String(allow_none=True)

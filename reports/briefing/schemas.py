@@ -7,7 +7,7 @@ offset.
 
 from marshmallow import EXCLUDE, Schema, fields, pre_load
 
-from crm.schemas import Day, MoneyTotalSchema, MrrSchema
+from crm.schemas import ClientNameSchema, Day, MoneyTotalSchema, MrrSchema
 
 
 class BriefingQuerySchema(Schema):
@@ -64,10 +64,7 @@ def _ids():
     )
 
 
-class BriefingClientSummarySchema(Schema):
-    slug = fields.String()
-    name = fields.String()
-    tier = fields.String()
+class BriefingClientSummarySchema(ClientNameSchema):
     status = fields.String()
     groups = fields.List(
         fields.String(),

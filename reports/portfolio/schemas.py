@@ -12,6 +12,7 @@ from marshmallow import (
 )
 
 from crm.schemas import (
+    ClientNameSchema,
     Day,
     FormSchema,
     MoneyTotalSchema,
@@ -91,10 +92,7 @@ class RevenueSchema(Schema):
     amount = exact_amount()
 
 
-class TierChangeSchema(Schema):
-    slug = fields.String()
-    name = fields.String()
-    tier = fields.String()
+class TierChangeSchema(ClientNameSchema):
     suggested_tier = fields.String()
     reason = fields.String(metadata={"description": "Why that tier, in words"})
 
