@@ -18,8 +18,9 @@ from webargs.multidictproxy import MultiDictProxy
 from werkzeug.datastructures import MultiDict
 
 from crm.accounts.audit import ClientState, audit_client_change
-from crm.clients.directory import DEFAULT_DIRECTION, client_directory, directory_choices
+from crm.clients.directory import client_directory, directory_choices
 from crm.clients.directory_schemas import DirectoryQuerySchema, filters_from
+from crm.clients.filters import DEFAULT_DIRECTION
 from crm.clients.forms import ClientFormSchema, error_messages, split_form_rows
 from crm.clients.managers import active_accounts
 from crm.clients.operations import (
