@@ -39,7 +39,7 @@ from flask import current_app, has_app_context
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate
 
 from connectors.base import CanonicalEvent, Connector, RecordError, Skip
-from connectors.fields import parse_datetime
+from connectors.fields import REQUIRED, parse_datetime
 from connectors.lifecycle import Moment, implied
 from connectors.readers import Record, items_under
 from connectors.registry import register
@@ -57,7 +57,6 @@ PLACING_LABELS = (
 )
 # Alertmanager's "no end yet" (Go's zero time).
 ZERO_TIME = "0001-01-01T00:00:00Z"
-REQUIRED = {"required": "is required", "null": "is required"}
 # What of the group an alert's record keeps, so that it replays on its own.
 GROUP_FIELDS = ("receiver", "externalURL", "groupKey")
 

@@ -29,10 +29,11 @@ from collections.abc import Iterator
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load
 
 from connectors.base import CanonicalEvent, Connector, IdentityClaim, RecordError, Skip
+from connectors.fields import REQUIRED
 from connectors.lifecycle import Moment, implied
 from connectors.readers import Record, unwrapped
 from connectors.registry import register
-from connectors.zendesk_fields import REQUIRED, Time, ZendeskId, version_id
+from connectors.zendesk_fields import Time, ZendeskId, version_id
 from crm.identities import ClientHints
 
 # Freshdesk's status numbers -> (our status, whether it closes the ticket).

@@ -23,9 +23,8 @@ from marshmallow import (
     validates_schema,
 )
 
-from connectors.fields import parse_decimal
+from connectors.fields import REQUIRED, parse_decimal
 
-REQUIRED = {"required": "is required", "null": "is required"}
 # Normalised header (lower case, letters and digits only) -> API name.
 ALIASES = {
     "id": "Id", "opportunityid": "Id",

@@ -31,13 +31,13 @@ from collections.abc import Iterator
 from marshmallow import EXCLUDE, Schema, fields, pre_load
 
 from connectors.base import CanonicalEvent, Connector, IdentityClaim, RecordError
+from connectors.fields import REQUIRED
 from connectors.lifecycle import Moment, implied
 from connectors.readers import Record, unwrapped
 from connectors.registry import register
 from connectors.zendesk_audits import TICKET_SYSTEM, ticket_event_events
 from connectors.zendesk_fields import (
     REQUESTER_SYSTEM,
-    REQUIRED,
     Time,
     ZendeskId,
     kind_of,

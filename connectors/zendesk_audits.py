@@ -24,8 +24,8 @@ from datetime import UTC, datetime
 from marshmallow import EXCLUDE, Schema, ValidationError, fields
 
 from connectors.base import CanonicalEvent, RecordError, Skip
+from connectors.fields import REQUIRED
 from connectors.zendesk_fields import (
-    REQUIRED,
     Time,
     ZendeskId,
     kind_of,
