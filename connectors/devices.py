@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load
 
 from connectors.base import Connector, DeviceProfile, RecordError
-from connectors.fields import parse_datetime
+from connectors.fields import REQUIRED, parse_datetime
 from connectors.readers import Record, format_of, items_under
 from connectors.registry import register
 from crm.devices import host_key
@@ -137,9 +137,7 @@ class DeviceRecordSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    hostname = fields.String(
-        required=True, error_messages={"required": "is required", "null": "is required"}
-    )
+    hostname = fields.String(required=True, error_messages=REQUIRED)
     dns_name = _text()
     client = _text()
     account = _text()
