@@ -27,6 +27,16 @@ CURRENCY = re.compile(r"[A-Za-z]{3}")
 MONEY_PLACES = 4
 
 
+class KnownFieldsSchema(Schema):
+    """A record's schema that reads the fields it names and leaves the others
+    out, not refused: a source adds fields without notice, and its records
+    must not fail for them. (A schema that keeps them, for the event's
+    attributes, says `unknown = INCLUDE` itself.)"""
+
+    class Meta:
+        unknown = EXCLUDE
+
+
 @dataclass(frozen=True)
 class Field:
     name: str

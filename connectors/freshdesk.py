@@ -26,10 +26,10 @@ unmatched until a contact or a ticket naming both ties them.
 
 from collections.abc import Iterator
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load
+from marshmallow import ValidationError, fields, pre_load
 
 from connectors.base import CanonicalEvent, Connector, IdentityClaim, RecordError, Skip
-from connectors.fields import REQUIRED
+from connectors.fields import REQUIRED, KnownFieldsSchema
 from connectors.lifecycle import Moment, implied
 from connectors.readers import Record, unwrapped
 from connectors.registry import register
@@ -80,10 +80,7 @@ class Status(fields.Field):
         raise ValidationError(f"{value!r} is not a Freshdesk status")
 
 
-class TicketSchema(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
+class TicketSchema(KnownFieldsSchema):
     id = FreshId(required=True, error_messages=REQUIRED)
     status = Status(required=True, error_messages=REQUIRED)
     created_at = Time(required=True, error_messages=REQUIRED)

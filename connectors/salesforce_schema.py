@@ -14,8 +14,6 @@ import re
 from datetime import UTC, datetime
 
 from marshmallow import (
-    EXCLUDE,
-    Schema,
     ValidationError,
     fields,
     pre_load,
@@ -23,7 +21,7 @@ from marshmallow import (
     validates_schema,
 )
 
-from connectors.fields import REQUIRED, parse_decimal
+from connectors.fields import REQUIRED, KnownFieldsSchema, parse_decimal
 
 # Normalised header (lower case, letters and digits only) -> API name.
 ALIASES = {
@@ -174,10 +172,7 @@ class AccountReference(SalesforceId):
         return super()._deserialize(text, attr, data, **kwargs)
 
 
-class OpportunitySchema(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
+class OpportunitySchema(KnownFieldsSchema):
     Id = _optional(SalesforceId)
     AccountId = _optional(AccountReference)
     Name = _optional(fields.String)
