@@ -8,6 +8,7 @@ from crm.clients.schemas import ClientIdentityOutSchema
 from crm.heartbeat import INTERRUPTED
 from crm.models.inbox import INBOX_STATUSES
 from crm.paging import PageArgs, page_fields, page_schema
+from crm.schemas import counts_field
 
 
 class _Lenient(Schema):
@@ -210,11 +211,7 @@ IngestRunPage = page_schema(IngestRunSchema, "IngestRunPage")
 
 class IngestRunDetailSchema(Schema):
     run = fields.Nested(IngestRunSchema)
-    inbox = fields.Dict(
-        keys=fields.String(),
-        values=fields.Integer(),
-        metadata={"description": "the run's inbox records by their status now"},
-    )
+    inbox = counts_field("the run's inbox records by their status now")
     records = fields.Nested(InboxRecordPage)
 
 

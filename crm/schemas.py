@@ -83,6 +83,12 @@ def amounts_field(description: str) -> fields.List:
     return fields.List(fields.Nested(AmountSchema), metadata={"description": description})
 
 
+def counts_field(description: str | None = None) -> fields.Dict:
+    """Counts by name ({"open_tickets": 12, ...}): a list's full lengths, records by status."""
+    metadata = {"description": description} if description else {}
+    return fields.Dict(keys=fields.String(), values=fields.Integer(), metadata=metadata)
+
+
 def total_field(description: str) -> fields.Nested:
     """Amounts added into the reporting currency (crm.money), or none."""
     return fields.Nested(

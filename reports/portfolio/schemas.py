@@ -17,6 +17,7 @@ from crm.schemas import (
     FormSchema,
     MoneyTotalSchema,
     amounts_field,
+    counts_field,
     exact_amount,
     total_field,
 )
@@ -116,13 +117,7 @@ class ClientFiguresSchema(TierChangeSchema):
     tickets = fields.Integer()
     in_revenue_circle = fields.Boolean()
     in_ticket_circle = fields.Boolean()
-    flags = fields.Dict(
-        keys=fields.String(),
-        values=fields.Integer(),
-        metadata={
-            "description": "Its flags, by flag (only flags it has): each flagged thread once"
-        },
-    )
+    flags = counts_field("Its flags, by flag (only flags it has): each flagged thread once")
     meeting_overdue = fields.Boolean(
         metadata={"description": "No meeting within its tier's cadence (TOUCHLINE_MEETING_CADENCE)"}
     )
