@@ -147,15 +147,12 @@ def replay(data, record_id: int):
         abort(404, f"no inbox record {record_id}")
     try:
         replay_run = run_review.replay_record(
-            db.session, row, f"api:inbox {record_id} replay", edited=data.get("record")
+            db.session, row, f"api:inbox {record_id} replay", edited=data.get("record"), via="api"
         )
     except run_review.NotReplayable as error:
         abort(409, str(error), field=error.field)
-    outcome = run_review.outcome_of(replay_run)
-    detail = {"outcome": outcome, "edited": data.get("record") is not None, "via": "api"}
-    audit(db.session, "inbox.replay", "inbox", str(record_id), detail)
     db.session.commit()
-    return {"outcome": outcome, "record": row, "run": replay_run}
+    return {"outcome": run_review.outcome_of(replay_run), "record": row, "run": replay_run}
 
 
 @blp.before_request
