@@ -15,11 +15,13 @@ from crm.accounts.models import ROLES, ApiToken, User
 from crm.accounts.operations import (
     AccountError,
     audit,
-    create_user,
     generate_password,
+    issue_token,
+    open_account,
     set_active,
     set_password,
     set_roles,
+    withdraw_token,
 )
 from crm.accounts.policy import ROLE_CAPABILITIES
 from crm.accounts.schemas import (
@@ -30,7 +32,6 @@ from crm.accounts.schemas import (
     TokenFormSchema,
     UserCreateFormSchema,
 )
-from crm.accounts.tokens import create_token, revoke_token
 from crm.api import ID
 from crm.extensions import db
 
@@ -51,12 +52,10 @@ def users():
         return _users_page(_messages(error), values), 422
     password = form.get("password") or generate_password()
     try:
-        user = create_user(db.session, form["email"], form.get("name"), form["roles"], password)
+        user = open_account(db.session, form["email"], form.get("name"), form["roles"], password)
     except AccountError as error:
         db.session.rollback()
         return _users_page({error.field: error.message}, values), error.status
-    detail = {"roles": list(user.roles)}
-    audit(db.session, "user.create", "user", user.email, detail)
     db.session.commit()
     shown = None if form.get("password") else password
     message = f"Account {user.email} created."
@@ -135,9 +134,7 @@ def tokens(user_id: int):
         form = _load(TokenFormSchema(), request.form)
     except ValidationError as error:
         return _tokens_page(found, errors=_messages(error)), 422
-    token, secret = create_token(db.session, found, form.get("name"))
-    detail = {"token_id": token.id, "name": token.name, "prefix": token.prefix}
-    audit(db.session, "token.create", "user", found.email, detail)
+    token, secret = issue_token(db.session, found, form.get("name"))
     db.session.commit()
     return _tokens_page(found, new_token=token, secret=secret), 201
 
@@ -150,9 +147,7 @@ def revoke_token_form(user_id: int, token_id: int):
     )
     if token is None:
         abort(404, f"{found.email} has no API token {token_id}.")
-    if revoke_token(token):
-        detail = {"token_id": token.id, "name": token.name, "prefix": token.prefix}
-        audit(db.session, "token.revoke", "user", found.email, detail)
+    if withdraw_token(db.session, token):
         flash(f"Token {token.prefix}… ({token.name}) is revoked.", "message")
     db.session.commit()
     return redirect(url_for("admin.tokens", user_id=user_id))
