@@ -75,11 +75,7 @@ def create_user(
 
 
 def open_account(
-    session: Session,
-    email: str,
-    name: str | None,
-    roles: Iterable[str],
-    password: str | None,
+    session: Session, email: str, name: str | None, roles: Iterable[str], password: str | None
 ) -> User:
     """A new account (create_user), noted in the audit log with its roles:
     what every door that makes one (the admin page, `flask users`) calls."""
