@@ -206,7 +206,7 @@ def ingest(files, connector: str):
     if len(content) > current_app.config["BACKGROUND_INGEST_BYTES"]:
         return _ingest_in_background(pipeline, found, content, filename)
     try:
-        done = pipeline.ingest(found, content, filename, started_by=f"api:{filename}"[:120])
+        done = pipeline.ingest(found, content, filename, started_by=f"api:{filename}")
     except UnreadableInput as error:
         abort(400, f"file: cannot read {filename}: {error}", field="file")
     detail = {"file": filename, "run_id": done.id, "status": done.status}

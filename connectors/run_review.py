@@ -103,7 +103,7 @@ def replay_record(
     if edited is not None and edited != row.record:
         row.record = edited
         row.natural_key = connector.key_of(edited)[:255]
-    run = Pipeline(session).replay(connector, [row], started_by[:120])
+    run = Pipeline(session).replay(connector, [row], started_by)
     if row.status == "unmatched":
         _refresh_hints(connector, row)
     detail = {"outcome": outcome_of(run), "edited": edited is not None, "via": via}

@@ -121,6 +121,15 @@ def test_unmatched_records_are_listed_flat_with_filters(client):
     assert item["status"] == "unmatched" and item["connector"] == "billing"
 
 
+def test_a_long_file_name_is_cut_to_fit_the_run_it_starts(client, session):
+    make_client("acme", identities=[("account", "AC-1")])
+    filename = "invoices-" + "x" * 200 + ".csv"
+    response = _upload(client, "billing", CSV.encode(), filename)
+    assert response.status_code == 200, response.json
+    run = session.get(IngestRun, response.json["run_id"])
+    assert run.started_by == f"api:{filename}"[:120]
+
+
 def test_a_rejected_record_is_fixed_and_replayed_through_the_api(client, session):
     acme = make_client("acme", identities=[("account", "AC-1")])
     run = _upload(client, "billing", CSV.encode(), "a.csv").json
