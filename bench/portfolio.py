@@ -46,7 +46,7 @@ from sqlalchemy import func, inspect, select
 from bench.scale import SEED, add_clients, load_bulk, postgres_url, vacuum
 from crm.extensions import db
 from crm.flags import FlagSettings
-from crm.models import Client, Event
+from crm.models import Client, CollectedMonth, Event
 from factory import create_app
 from reports.portfolio import frames as portfolio_frames
 from reports.portfolio.period import last_twelve_months
@@ -64,6 +64,11 @@ def build(url: str, clients: int, events: int) -> float:
     app = create_app({"SQLALCHEMY_DATABASE_URI": url})
     with app.app_context():
         if inspect(db.engine).has_table(Event.__tablename__):
+            if not inspect(db.engine).has_table(CollectedMonth.__tablename__):
+                sys.exit(
+                    f"{url} predates migration 0021: run `flask db stamp 0020` and"
+                    " `flask db upgrade` on it (DATABASE_URL), or build it again"
+                )
             if db.session.scalar(select(func.count()).select_from(Event)) == events:
                 return 0.0
         else:

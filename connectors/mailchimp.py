@@ -18,6 +18,13 @@ twice is one event.
 The member's address is the only client hint, as for SendGrid: a contact
 with it, else an identity mapped for the address or its domain. A campaign's
 sending status names no member and so no client: it is skipped by name.
+
+The Marketing API's answers (a live connection: a campaign's email activity,
+an audience's members) are read into the same events by
+connectors/mailchimp_api.py: opens, clicks and bounces beside the audience's
+subscribes, unsubscribes and cleaned addresses. `fired_at` is keyed as UTC
+`YYYY-MM-DD HH:MM:SS`, the webhook's own form, so the API's ISO 8601 time of
+the same step keys alike.
 """
 
 from collections.abc import Iterator
@@ -27,6 +34,7 @@ from marshmallow import INCLUDE, Schema, fields, pre_load
 
 from connectors.base import CanonicalEvent, Connector, RecordError, Skip
 from connectors.fields import parse_datetime
+from connectors.mailchimp_api import api_records
 from connectors.readers import Record
 from connectors.registry import register
 from crm.identities import ClientHints
@@ -37,12 +45,19 @@ KINDS = {
     "subscribe": ("email.subscribed", "Subscribed"),
     "unsubscribe": ("email.unsubscribed", "Unsubscribed"),
     "cleaned": ("email.bounced", "Address cleaned from the audience"),
+    # A campaign's email activity (the Marketing API's reports).
+    "open": ("email.opened", "Opened a campaign email"),
+    "click": ("email.clicked", "Clicked a link in a campaign email"),
+    "bounce": ("email.bounced", "A campaign email bounced"),
 }
 # Types that change no marketing fact of a client: why each is skipped.
 SKIPPED = {
     "profile": "a profile update changes no marketing fact",
     "upemail": "a change of address changes no marketing fact",
     "campaign": "a campaign's sending status names no member, so no client",
+    "pending": "a member not yet confirmed has made no marketing choice",
+    "transactional": "a transactional address is no marketing audience member",
+    "archived": "an archived member changes no marketing fact",
 }
 
 
@@ -79,7 +94,8 @@ class MailchimpConnector(Connector):
         """Form bodies, one a line; JSON when the input is JSON."""
         text = content.decode("utf-8-sig", errors="replace")
         if text.lstrip()[:1] in ("{", "["):
-            yield from super().parse(content, _json_name(filename))
+            for record in super().parse(content, _json_name(filename)):
+                yield from api_records(record)
             return
         position = 0
         for number, line in enumerate(text.splitlines(), start=1):
@@ -89,9 +105,8 @@ class MailchimpConnector(Connector):
             position += 1
 
     def key_of(self, data: dict) -> str:
-        return (
-            f"{data.get('type', '')}:{_member(data.get('data') or {})}:{data.get('fired_at', '')}"
-        )
+        fields_ = data.get("data") if isinstance(data.get("data"), dict) else {}
+        return f"{data.get('type', '')}:{_member(fields_)}:{_moment(data.get('fired_at'))}"
 
     def convert(self, data: dict) -> list[CanonicalEvent]:
         kind_name, fields_ = data["type"], data["data"]
@@ -118,7 +133,7 @@ class MailchimpConnector(Connector):
         return [
             CanonicalEvent(
                 origin=self.name,
-                external_id=f"{kind_name}:{_member(fields_)}:{data['fired_at']}"[:200],
+                external_id=f"{kind_name}:{_member(fields_)}:{_moment(data['fired_at'])}"[:200],
                 kind=kind,
                 occurred_at=fired,
                 hints=ClientHints(emails=(email,)),
@@ -166,13 +181,23 @@ def _member(fields_: dict) -> str:
 
 def _attributes(kind_name: str, fields_: dict, email: str) -> dict:
     attributes = {"mailchimp_type": kind_name, "email": email}
-    for name in ("list_id", "id", "web_id", "action", "reason", "campaign_id", "email_type"):
+    names = ("list_id", "id", "web_id", "action", "reason", "campaign_id", "email_type")
+    for name in (*names, "url", "bounce_type"):
         if fields_.get(name) not in (None, ""):
             attributes[f"member_{name}" if name == "id" else name] = fields_[name]
     merges = fields_.get("merges")
     if isinstance(merges, dict):
         attributes["merges"] = {k: v for k, v in merges.items() if v not in (None, "")}
     return attributes
+
+
+def _moment(fired_at) -> str:
+    """`fired_at` as the webhook writes it (UTC `YYYY-MM-DD HH:MM:SS`), or as
+    given when it is no time (the record is then rejected for it)."""
+    try:
+        return parse_datetime(str(fired_at)).strftime("%Y-%m-%d %H:%M:%S")
+    except (TypeError, ValueError):
+        return str(fired_at or "")
 
 
 def _json_name(filename: str | None) -> str:

@@ -24,6 +24,22 @@ an attribute.
 Other event types (notes, responders, services...) are skipped by name. A
 REST incident tells what its state shows: raised at `created_at`, and,
 resolved or acknowledged, that step at `last_status_change_at`.
+
+A REST log entry (`GET /log_entries`, `{"log_entries": [...]}`) is one step
+of its incident, read with the incident it names (`include[]=incidents`
+gives the whole incident; a bare reference is placed by the entry's own
+`service`), at the entry's `created_at`:
+
+  trigger_log_entry      the raise, as incident.triggered
+  resolve_log_entry      the resolution, as incident.resolved
+  acknowledge_log_entry  alert.updated, acknowledged, id
+                         `<incident>:acknowledged@<time>` (as a REST
+                         incident's acknowledgement at that time)
+  unacknowledge_log_entry  alert.updated, firing again, id the entry's
+
+Each is keyed as the webhook's step of the same incident, so the same step
+read from a webhook, the incident list and the log is one event. Other
+entries (notifications, annotations, escalations...) are skipped by name.
 """
 
 from collections.abc import Iterator
@@ -51,11 +67,16 @@ UPDATES = {
 STATUS = {"triggered": "firing", "acknowledged": "acknowledged", "resolved": "resolved"}
 
 
+ACKNOWLEDGED = {"acknowledge_log_entry", "acknowledgement_log_entry"}  # the latter: the spec's enum
+
+
 def _lists(data: dict) -> Iterator[tuple[str, object]]:
-    if isinstance(data.get("incidents"), list):
-        for index, item in enumerate(data["incidents"]):
-            yield f"incidents[{index}]", item
-    elif isinstance(data.get("incident"), dict):
+    for name in ("incidents", "log_entries"):
+        if isinstance(data.get(name), list):
+            for index, item in enumerate(data[name]):
+                yield f"{name}[{index}]", item
+            return
+    if isinstance(data.get("incident"), dict):
         yield "incident", data["incident"]
 
 
@@ -86,6 +107,8 @@ class PagerDutyConnector(Connector):
         event = data.get("event")
         if isinstance(event, dict):
             return str(event.get("id", ""))[:200]
+        if str(data.get("type", "")).endswith("_log_entry"):
+            return f"log:{data.get('id', '')}"[:200]
         return f"{data.get('id', '')}:{data.get('status', '')}"[:200]
 
     def convert(self, data: dict) -> list[CanonicalEvent]:
@@ -93,7 +116,11 @@ class PagerDutyConnector(Connector):
             return webhook_event(Reader(data, parse_iso_time).part("event"))
         if data.get("type") in ("incident", "incident_reference") or "incident_number" in data:
             return rest_incident(Reader(data, parse_iso_time))
-        raise RecordError(None, 'neither a v3 webhook body ({"event": ...}) nor an incident')
+        if str(data.get("type", "")).endswith("_log_entry"):
+            return log_entry(Reader(data, parse_iso_time))
+        raise RecordError(
+            None, 'neither a v3 webhook body ({"event": ...}), an incident nor a log entry'
+        )
 
 
 def _event(f: Reader, kind: str, external_id: str, at: datetime, **fields) -> CanonicalEvent:
@@ -138,6 +165,30 @@ def _raised(f: Reader, at: datetime) -> CanonicalEvent:
     return event
 
 
+def _resolved(f: Reader, at: datetime, agent: str | None) -> list[CanonicalEvent]:
+    """The resolution at `at`; with an earlier `created_at`, the raise it implies."""
+    reason = f.text("resolve_reason")
+    resolved = _event(
+        f, "alert.resolved", f"{f.text('id', required=True)}:resolved", at, actor=agent,
+        attributes={"resolve_reason": reason} if reason else {},
+    )  # fmt: skip
+    created = f.time("created_at")
+    if created is None or created >= at:
+        return [resolved]
+    opened = _raised(f, created)  # the raise, with what recurrences count by
+    opened.attributes[IMPLIED_BY] = resolved.external_id
+    return [opened, resolved]
+
+
+def _acknowledged(f: Reader, at: datetime, actor: str | None, assignee: str | None):
+    """An acknowledgement read from the REST API (an incident, a log entry)."""
+    incident_id = f.text("id", required=True)
+    return _event(
+        f, "alert.updated", f"{incident_id}:acknowledged@{at.isoformat()}", at,
+        status="acknowledged", actor=actor, assignee=assignee,
+    )  # fmt: skip
+
+
 def webhook_event(e: Reader) -> list[CanonicalEvent]:
     event_type = e.text("event_type", required=True)
     event_id = e.text("id", required=True)
@@ -147,17 +198,7 @@ def webhook_event(e: Reader) -> list[CanonicalEvent]:
     if event_type == "incident.triggered":
         return [_raised(f, f.time("created_at") or at)]
     if event_type == "incident.resolved":
-        reason = f.text("resolve_reason")
-        resolved = _event(
-            f, "alert.resolved", f"{f.text('id', required=True)}:resolved", at, actor=agent,
-            attributes={"resolve_reason": reason} if reason else {},
-        )  # fmt: skip
-        created = f.time("created_at")
-        if created is None or created >= at:
-            return [resolved]
-        opened = _raised(f, created)  # the raise, with what recurrences count by
-        opened.attributes[IMPLIED_BY] = resolved.external_id
-        return [opened, resolved]
+        return _resolved(f, at, agent)
     if event_type in UPDATES:
         status = STATUS.get(f.text("status") or "triggered", "firing")
         acknowledged = event_type == "incident.acknowledged"
@@ -172,7 +213,9 @@ def webhook_event(e: Reader) -> list[CanonicalEvent]:
 
 
 def _assignee(f: Reader) -> str | None:
+    """The assignees: a webhook's `assignees`, a REST incident's `assignments`."""
     names = [a.text("summary") for _, a in f.items("assignees")]
+    names += [a.part("assignee").text("summary") for _, a in f.items("assignments")]
     return ", ".join(name for name in names if name) or None
 
 
@@ -189,10 +232,30 @@ def rest_incident(f: Reader) -> list[CanonicalEvent]:
             _event(f, "alert.resolved", f"{incident_id}:resolved", changed or events[0].occurred_at)
         )
     elif status == "acknowledged" and changed is not None:
-        events.append(
-            _event(
-                f, "alert.updated", f"{incident_id}:acknowledged@{changed.isoformat()}", changed,
-                status="acknowledged", assignee=_assignee(f),
-            )
-        )  # fmt: skip
+        changer = f.part("last_status_change_by").text("summary")
+        events.append(_acknowledged(f, changed, changer, _assignee(f)))
     return events
+
+
+def log_entry(e: Reader) -> list[CanonicalEvent]:
+    """One step of the incident the entry names (module docstring)."""
+    entry_type = e.text("type", required=True)
+    at = e.time("created_at", required=True)
+    agent = e.part("agent").text("summary")
+    f = e.part("incident")
+    if f.raw("service") is None and e.raw("service") is not None:  # a bare reference
+        f = Reader(f.data | {"service": e.raw("service")}, parse_iso_time, f.prefix)
+    if entry_type == "trigger_log_entry":
+        return [_raised(f, f.time("created_at") or at)]
+    if entry_type == "resolve_log_entry":
+        return _resolved(f, at, agent)
+    if entry_type in ACKNOWLEDGED:
+        return [_acknowledged(f, at, agent, agent)]
+    if entry_type == "unacknowledge_log_entry":
+        updated = _event(
+            f, "alert.updated", e.text("id", required=True), at, status="firing",
+            assignee=_assignee(f), attributes={"pagerduty_log_entry": entry_type},
+        )  # fmt: skip
+        updated.title = f"{updated.title} (unacknowledged)"
+        return [updated]
+    raise Skip(f"pagerduty log entry type {entry_type!r} is not mapped")

@@ -26,18 +26,24 @@ currency is not comparable. Deleted entities (CDC `"status": "Deleted"`)
 and other entity types are skipped by name.
 """
 
+from calendar import monthrange
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 
 from marshmallow import INCLUDE, Schema, fields
 
 from connectors.accounting import Reader, money_text, needs_fetch, parse_iso_time, unwrapped
 from connectors.base import CanonicalEvent, Connector, IdentityClaim, RecordError, Skip
 from connectors.readers import Record, format_of, read_records
+from connectors.recurring_templates import Template, template_events
 from connectors.registry import register
 from crm.identities import ClientHints
 
 ORIGIN = "quickbooks"
-ENTITIES = ("Customer", "Invoice", "Payment", "CreditMemo")
+ENTITIES = ("Customer", "Invoice", "Payment", "CreditMemo", "RecurringTransaction")
+# The transactions a RecurringTransaction may hold that bill a client; a
+# recurring bill, purchase or journal entry is the provider's own spending.
+RECURRING_SALES = ("Invoice", "SalesReceipt")
 APP = "https://app.qbo.intuit.com/app/"
 
 
@@ -114,6 +120,9 @@ class QuickBooksConnector(Connector):
         found = entity_of(data)
         if found is not None and isinstance(found[1], dict):
             name, entity = found
+            inner = entity_of(entity) if name == "RecurringTransaction" else None
+            if inner is not None and isinstance(inner[1], dict):  # {"Invoice": {...}}
+                name, entity = f"{name}.{inner[0]}", inner[1]
             return f"{name}:{entity.get('Id', '')}:{entity.get('SyncToken', '')}"[:200]
         if "dataChangeEvent" in data:
             entities = (data["dataChangeEvent"] or {}).get("entities") or [{}]
@@ -150,6 +159,8 @@ class QuickBooksConnector(Connector):
             return invoice(f)
         if name == "Payment":
             return [payment(f)]
+        if name == "RecurringTransaction":
+            return recurring(f)
         return [credit_memo(f)]
 
 
@@ -307,3 +318,81 @@ def credit_memo(f: Reader) -> CanonicalEvent:
         attributes,
         url=f"{APP}creditmemo?txnId={memo_id}",
     )
+
+
+def recurring(f: Reader) -> list[CanonicalEvent]:
+    """A RecurringTransaction: the template (`{"Invoice": {...}}`) under its
+    transaction's type, its schedule in `RecurringInfo`
+    (connectors.recurring_templates says how it counts). Its amount is the
+    template's `TotalAmt` less `TxnTaxDetail.TotalTax`; it starts at
+    `ScheduleInfo.StartDate` (else `MetaData.CreateTime`), each later
+    `SyncToken` a version at `MetaData.LastUpdatedTime`; it ends at
+    `ScheduleInfo.EndDate`, else on its `MaxOccurrences`th invoice. A deleted one (a
+    CDC answer's `"status": "Deleted"`) ends when it was deleted, if it still
+    names its customer."""
+    found = entity_of(f.data)
+    if found is None or not isinstance(found[1], dict):
+        raise RecordError(f.prefix.rstrip("."), 'must hold its transaction ({"Invoice": {...}})')
+    name, _ = found
+    t = f.part(name)
+    template_id = t.text("Id", required=True)
+    if name not in RECURRING_SALES:
+        raise Skip(f"quickbooks recurring {name} {template_id} is not a sale to a client")
+    deleted = (t.text("status") or "").lower() == "deleted"
+    if deleted and t.part("CustomerRef").text("value") is None:
+        raise Skip(f"quickbooks recurring {name} {template_id} was deleted (names no customer)")
+    info = t.part("RecurringInfo")
+    schedule = info.part("ScheduleInfo")
+    if (info.text("RecurType") or "").lower() == "unscheduled" or not schedule.data:
+        raise Skip(f"quickbooks recurring {name} {template_id} is unscheduled: raised on request")
+    every = schedule.raw("NumInterval")  # not a whole number: no monthly amount
+    tax = t.part("TxnTaxDetail").money("TotalTax") or 0
+    total = t.money("TotalAmt", required=True)
+    version = t.text("SyncToken")
+    started = schedule.time("StartDate") or t.time("MetaData.CreateTime", required=True)
+    title = info.text("Name") or t.text("DocNumber") or template_id
+    return template_events(
+        Template(
+            origin=ORIGIN,
+            key=f"recurring-{template_id}",
+            name=title,
+            hints=_hints(t),
+            started=started,
+            amount=total - tax,
+            currency=t.part("CurrencyRef").currency("value"),
+            interval=schedule.text("IntervalType"),
+            every=1 if every is None else every,
+            status="inactive" if info.raw("Active") is False else "active",
+            url=f"{APP}recurring",
+            until=schedule.time("EndDate") or _last(schedule, started, every),
+            version=version if version not in (None, "0") else None,
+            changed=t.time("MetaData.LastUpdatedTime"),
+            deleted=t.time("MetaData.LastUpdatedTime", required=True) if deleted else None,
+            extra={
+                "quickbooks_id": template_id,
+                "template_type": name,
+                "recur_type": info.text("RecurType"),
+                "next_date": schedule.text("NextDate"),
+                "max_occurrences": schedule.raw("MaxOccurrences"),
+            },
+        )
+    )
+
+
+def _last(schedule: Reader, start: datetime, every) -> datetime | None:
+    """The day of the `MaxOccurrences`th invoice from `start`, for a schedule
+    that ends after so many rather than on a date (None: it does not, or its
+    interval or count is not one we can step)."""
+    count, unit = schedule.raw("MaxOccurrences"), (schedule.text("IntervalType") or "").lower()
+    whole = [v for v in (count, every) if isinstance(v, int) and not isinstance(v, bool) and v > 0]
+    if len(whole) < 2:
+        return None
+    steps = (count - 1) * every
+    if unit in ("daily", "weekly"):
+        return start + timedelta(days=steps * (7 if unit == "weekly" else 1))
+    months = steps * {"monthly": 1, "yearly": 12}.get(unit, 0)
+    if not months:
+        return None
+    year, month = divmod(start.month - 1 + months, 12)
+    day = min(start.day, monthrange(start.year + year, month + 1)[1])
+    return start.replace(year=start.year + year, month=month + 1, day=day)

@@ -24,7 +24,7 @@ from connectors.stripe_fields import (
     secondary,
     url,
 )
-from connectors.stripe_recurring import monthly_amount
+from connectors.stripe_recurring import list_monthly, monthly_amount, unknown_discounts
 
 # Dispute statuses after which Stripe will not change the outcome.
 DISPUTE_CLOSED = frozenset({"won", "lost", "warning_closed", "charge_refunded", "prevented"})
@@ -271,6 +271,11 @@ def subscription(kind, f: Fields, origin: Origin, external_id: str, at, changed=
     stripe_status = f.text("status")
     word = kind.rpartition(".")[2]
     price = f" {money_text(amount, currency)}" if currency else ""
+    # A discount known only by id: no monthly amount (MRR says unpriced), the
+    # amount before it kept beside (connectors.stripe_recurring says why).
+    unknown = unknown_discounts(f)
+    listed = list_monthly(f, currency) if unknown else None
+    price += " (discount not known)" if unknown else ""
     page = f"subscriptions/{subscription_id}" if f.raw("id") else f"customers/{f.text('customer')}"
     return _event(
         kind,
@@ -290,6 +295,8 @@ def subscription(kind, f: Fields, origin: Origin, external_id: str, at, changed=
             stripe_status=stripe_status,
             cancel_at_period_end=f.raw("cancel_at_period_end"),
             monthly_amount=_text(monthly_amount(f, currency)),
+            list_monthly_amount=_text(listed),
+            discount_not_known=unknown or None,
             changed=sorted(changed) if changed else None,
         ),
     )

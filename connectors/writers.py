@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from connectors.base import EventColumns, RecordError, Skip
 from connectors.lifecycle import IMPLIED_BY
+from crm import collected
 from crm.database import (
     insert_ignoring_conflicts,
     insert_new_stored,
@@ -142,6 +143,7 @@ class EventWriter(Writer):
         else:
             new = first
         refresh_threads(self.session, threads)
+        self._count_collected(events, prepared.client_ids, new)
         self._learn_aliases(events, prepared.client_ids, new)
 
         outcomes = dict(prepared.unmatched)
@@ -178,6 +180,11 @@ class EventWriter(Writer):
     def _receipt(self, count: int) -> dict[str, list]:
         """The payload the batch came in and the time it did, for every event."""
         return {"payload_id": [self.payload_id] * count, "received_at": [utcnow()] * count}
+
+    def _count_collected(self, events: EventColumns, client_ids: list[int], new: list[int]):
+        """The money the new events moved, into its monthly cache (crm.collected)."""
+        columns = [events[name] for name in ("kind", "occurred_at", "amount", "currency")]
+        collected.record(self.session, ((client_ids[i], *(c[i] for c in columns)) for i in new))
 
     def _learn_aliases(self, events: EventColumns, client_ids: list[int], new: list[int]) -> None:
         column = events["aliases"]

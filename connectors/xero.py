@@ -1,7 +1,8 @@
 """The `xero` connector (billing): Xero Accounting API responses and webhooks.
 
-Input: a response of `GET /Contacts`, `/Invoices`, `/Payments` or
-`/CreditNotes` (`{"Invoices": [...], ...}`, one record per item), the
+Input: a response of `GET /Contacts`, `/Invoices`, `/Payments`,
+`/CreditNotes` or `/RepeatingInvoices` (`{"Invoices": [...], ...}`, one
+record per item; a repeating invoice is recurring revenue), the
 objects themselves (one, or a JSON array), or a webhook body
 (`{"events": [...], "entropy": ...}`). Objects name no type, so the id they
 carry says what each is: `InvoiceID`, `CreditNoteID`, `PaymentID`, else
@@ -41,14 +42,17 @@ from marshmallow import INCLUDE, Schema, fields
 from connectors.accounting import Reader, money_text, needs_fetch, parse_iso_time, unwrapped
 from connectors.base import CanonicalEvent, Connector, IdentityClaim, Skip
 from connectors.readers import Record, format_of, read_records
+from connectors.recurring_templates import Template, template_events
 from connectors.registry import register
 from crm.identities import ClientHints
 
 ORIGIN = "xero"
-LISTS = ("Invoices", "Contacts", "Payments", "CreditNotes")
-# The id field that says what an object is, most specific first.
+LISTS = ("Invoices", "Contacts", "Payments", "CreditNotes", "RepeatingInvoices")
+# The id field that says what an object is, most specific first (an invoice
+# raised from a repeating invoice names its RepeatingInvoiceID too).
 TYPES = (
     ("InvoiceID", "invoice"),
+    ("RepeatingInvoiceID", "repeating invoice"),
     ("CreditNoteID", "credit note"),
     ("PaymentID", "payment"),
     ("ContactID", "contact"),
@@ -95,10 +99,15 @@ def type_of(data: dict) -> str | None:
 
 
 def _lists(data: dict) -> Iterator[tuple[str, object]]:
+    """The items of a list answer; a repeating invoice carries the answer's
+    `DateTimeUTC` with it, the only time Xero gives of when it was so."""
+    read_at = data.get("DateTimeUTC")
     for name in (*LISTS, "events"):
         items = data.get(name)
         if isinstance(items, list):
             for index, item in enumerate(items):
+                if name == "RepeatingInvoices" and isinstance(item, dict) and read_at:
+                    item = {"DateTimeUTC": read_at} | item
                 yield f"{name}[{index}]", item
 
 
@@ -133,7 +142,9 @@ class XeroConnector(Connector):
         waits unmatched is not taken for the one already waiting."""
         for field, _ in TYPES:
             if field in data:
-                return f"{data.get(field)}:{data.get('Status', '')}"[:200]
+                schedule = data.get("Schedule") if isinstance(data.get("Schedule"), dict) else {}
+                start = f"@{schedule['StartDate']}" if schedule.get("StartDate") else ""
+                return f"{data.get(field)}:{data.get('Status', '')}{start}"[:200]
         return f"{data.get('resourceId', '')}@{data.get('eventDateUtc', '')}"
 
     def convert(self, data: dict) -> list:
@@ -152,6 +163,8 @@ class XeroConnector(Connector):
             return invoice(f)
         if kind == "credit note":
             return credit_note(f)
+        if kind == "repeating invoice":
+            return repeating_invoice(f)
         return [payment(f, f.text("PaymentType") or "ACCRECPAYMENT", f.part("Invoice"))]
 
 
@@ -286,6 +299,10 @@ def _text(value) -> str | None:
     return None if value is None else str(value)
 
 
+def _day(at: datetime | None) -> str | None:
+    return None if at is None else at.date().isoformat()
+
+
 def payment(f: Reader, payment_type: str, of: Reader) -> CanonicalEvent:
     """A payment, read from `/Payments` (`of` is its `Invoice`) or from an
     invoice's or credit note's `Payments` (`of` is that object)."""
@@ -343,3 +360,48 @@ def credit_note(f: Reader) -> list[CanonicalEvent]:
     )
     note.attributes = {name: value for name, value in note.attributes.items() if value is not None}
     return [note] + [payment(p, "ARCREDITPAYMENT", f) for _, p in f.items("Payments")]
+
+
+def repeating_invoice(f: Reader) -> list[CanonicalEvent]:
+    """A repeating invoice (a sales one, ACCREC) as recurring revenue
+    (connectors.recurring_templates): `SubTotal` (before tax) every
+    `Schedule.Period` `Schedule.Unit`s, from `Schedule.StartDate`, which Xero
+    moves to each edited version's start (so each version is an event of its
+    own), until `Schedule.EndDate`. A draft raises no invoices (skipped, as
+    draft invoices are); a deleted one ends when the answer that said so was
+    made (its `DateTimeUTC`), else at its start."""
+    template_id = f.text("RepeatingInvoiceID", required=True)
+    kind, status = f.text("Type"), f.text("Status", required=True).upper()
+    if kind != "ACCREC":
+        raise Skip(f"xero repeating invoice {template_id} is {kind or 'untyped'}: not a sale")
+    if status == "DRAFT":
+        raise Skip(f"xero repeating invoice {template_id} is a DRAFT: it raises no invoices")
+    schedule = f.part("Schedule")
+    started = schedule.time("StartDate", required=True)
+    every = schedule.raw("Period")  # a whole number (as text too); else no monthly amount
+    every = int(every) if isinstance(every, str) and every.isdigit() else every
+    amount = f.money("SubTotal")
+    deleted = (f.time("DateTimeUTC") or started) if status == "DELETED" else None
+    return template_events(
+        Template(
+            origin=ORIGIN,
+            key=f"recurring-{template_id}",
+            name=f.text("Reference") or template_id,
+            hints=_hints(f),
+            started=started,
+            amount=f.money("Total", required=True) if amount is None else amount,
+            currency=f.currency("CurrencyCode", required=True),
+            interval=schedule.text("Unit"),
+            every=1 if every is None else every,
+            status="deleted" if deleted else "active",
+            until=schedule.time("EndDate"),
+            deleted=deleted,
+            started_key=f"@{started.date().isoformat()}",
+            extra={
+                "xero_id": template_id,
+                "xero_status": status,
+                "next_date": _day(schedule.time("NextScheduledDate")),
+                "amount_basis": "SubTotal" if amount is not None else "Total",
+            },
+        )
+    )

@@ -5,22 +5,28 @@ of each of its recurring items that is earning then, converted into the
 reporting currency by crm.money (which says what it could not convert).
 
 - A **recurring item** is a subscription thread of the timeline (events of
-  thread type `subscription`): a Stripe subscription, a ConnectWise agreement.
-  Its state at `now` is its latest event at or before `now` (by time, then
-  external id): a later price change wins, a start dated ahead counts only
-  from that day.
+  thread type `subscription`): a Stripe subscription, a ConnectWise agreement,
+  a QuickBooks Online recurring invoice or a Xero repeating invoice. Its state
+  at `now` is its latest event at or before `now` (by time; at one instant an
+  end before a start or change, as the end is the later fact; then external
+  id): a later price change wins, a start dated ahead counts only from that
+  day.
 - It is **earning** unless that latest event ends it (`subscription.cancelled`:
   cancelled, deleted, expired) or the record's status says it brings in
   nothing yet or any more (NOT_EARNING: trialing, paused, unpaid, incomplete,
-  cancelled, expired, inactive). A Stripe subscription set to cancel at the
-  period's end still earns until it ends; one past due still earns.
+  cancelled, expired, inactive, deleted), or its schedule's last billing day
+  (`recurring_until`, an ISO date: a recurring invoice's end date) is past.
+  A Stripe subscription set to cancel at the period's end still earns until
+  it ends; one past due still earns.
 - Its **monthly amount** is what the connector read into the event's
   `monthly_amount` attribute with `per_month` below: each price's amount
   times its quantity, per its interval normalised to a month (a year / 12, a
   quarter / 3, a week x 52 / 12, a day x 365 / 12; an interval count divides
-  further), less the discounts the record gives. An item whose record does
-  not say its price or interval has no monthly amount: it is counted as
-  *unpriced*, never guessed.
+  further), before tax, less the discounts the record gives. An item whose
+  record does not say its price or interval, or names a discount only by its
+  id (its amount unknown), has no monthly amount: it is counted as
+  *unpriced*, never guessed (nor taken at its list price, which would state
+  revenue the provider does not get).
 
 Invoiced and collected revenue (what the period's invoices asked and its
 payments brought in) stay what they were; MRR is a standing figure beside
@@ -36,7 +42,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
-from sqlalchemy import Numeric, and_, cast, func, or_, select
+from sqlalchemy import Numeric, and_, case, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from crm.models import Event
@@ -45,9 +51,14 @@ from crm.money import CENT, Rates, Total, total
 THREAD_TYPE = "subscription"
 ENDED_KIND = "subscription.cancelled"
 # The event attributes a connector keeps a recurring record's own status in.
-STATUS_ATTRIBUTES = ("stripe_status", "agreement_status")
-# Statuses of a recurring record that bring in nothing now (Stripe's and
-# ConnectWise's, lower case): not started, paused, not paid, over.
+STATUS_ATTRIBUTES = ("stripe_status", "agreement_status", "schedule_status")
+# The event attribute holding the last day a recurring invoice's schedule
+# bills (ISO 8601 date): read from the latest event, so an end date moved
+# later in the accounting system moves with it.
+UNTIL_ATTRIBUTE = "recurring_until"
+# Statuses of a recurring record that bring in nothing now (Stripe's,
+# ConnectWise's and the recurring invoices', lower case): not started,
+# paused, not paid, over.
 NOT_EARNING = frozenset(
     {
         "trialing",
@@ -59,6 +70,7 @@ NOT_EARNING = frozenset(
         "cancelled",
         "expired",
         "inactive",
+        "deleted",
     }
 )
 
@@ -128,7 +140,11 @@ def _latest(now: datetime, client_ids: Iterable[int] | None = None):
         func.row_number()
         .over(
             partition_by=(Event.client_id, Event.thread_key),
-            order_by=(Event.occurred_at.desc(), Event.external_id.desc()),
+            order_by=(
+                Event.occurred_at.desc(),
+                case((Event.kind == ENDED_KIND, 0), else_=1),
+                Event.external_id.desc(),
+            ),
         )
         .label("rank")
     )
@@ -141,6 +157,7 @@ def _latest(now: datetime, client_ids: Iterable[int] | None = None):
         Event.currency,
         status.label("status"),
         Event.attributes["monthly_amount"].as_string().label("monthly"),
+        Event.attributes[UNTIL_ATTRIBUTE].as_string().label("until"),
         rank,
     ).where(
         Event.thread_type == THREAD_TYPE,
@@ -152,12 +169,14 @@ def _latest(now: datetime, client_ids: Iterable[int] | None = None):
     return query.subquery("recurring_latest")
 
 
-def _earning(latest):
-    """The rule: the item's latest event does not end it, nor its status."""
+def _earning(latest, now: datetime):
+    """The rule: the item's latest event does not end it, nor its status,
+    nor its schedule's last billing day (ISO dates compare as text)."""
     return and_(
         latest.c.rank == 1,
         latest.c.kind != ENDED_KIND,
         or_(latest.c.status.is_(None), latest.c.status.not_in(sorted(NOT_EARNING))),
+        or_(latest.c.until.is_(None), latest.c.until >= now.date().isoformat()),
     )
 
 
@@ -168,7 +187,9 @@ def earning_items(session: Session, client_ids: Iterable[int] | None, now: datet
     if ids is not None and not ids:
         return []
     latest = _latest(now, ids)
-    query = select(latest.c.client_id, latest.c.currency, latest.c.monthly).where(_earning(latest))
+    query = select(latest.c.client_id, latest.c.currency, latest.c.monthly).where(
+        _earning(latest, now)
+    )
     return session.execute(query).all()
 
 
@@ -227,7 +248,7 @@ def converted_mrr_sql(now: datetime, rates: Rates):
     converted = rates.sql_converted(amount, func.upper(latest.c.currency))
     return (
         select(latest.c.client_id, func.sum(converted).label("converted"))
-        .where(_earning(latest), latest.c.monthly.is_not(None))
+        .where(_earning(latest, now), latest.c.monthly.is_not(None))
         .group_by(latest.c.client_id)
         .subquery("mrr")
     )

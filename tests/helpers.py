@@ -1,5 +1,6 @@
 """What many tests ask of the app: ingest a file, read the inbox and threads."""
 
+import dataclasses
 import json
 import time
 from contextlib import contextmanager
@@ -77,3 +78,16 @@ def wait_for(job_id: int, condition, timeout: float = 30):
             return job
         assert time.monotonic() < deadline, f"job {job_id} is still {job.status} ({job.done})"
         time.sleep(0.05)
+
+
+def briefing_parts(briefing) -> dict:
+    """A briefing as plain data, for comparing the counted briefing with the
+    whole one (reports.briefing.build's `whole`): all of it but the events
+    behind the health drivers and the aging buckets, which a counted
+    briefing takes from the flags it shows rather than from every flag."""
+    parts = dataclasses.asdict(briefing)
+    for driver in parts["health"]["drivers"]:
+        driver.pop("event_ids")
+    for bucket in parts["aging"]:
+        bucket.pop("event_ids")
+    return parts

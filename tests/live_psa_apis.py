@@ -63,6 +63,11 @@ def keyed(app, monkeypatch) -> list[float]:
 
 def connect(session, vendor_name: str):
     base, keys = (CONNECTWISE, CW_KEYS) if vendor_name == "connectwise" else (NINJAONE, NINJA_KEYS)
+    return connect_with(session, vendor_name, base, keys)
+
+
+def connect_with(session, vendor_name: str, base: str, keys: dict):
+    """A connection to `base` named as its vendor, added as the API adds one."""
     data = NewConnectionSchema().load(
         {"vendor": vendor_name, "name": vendor_name, "base_url": base, "credentials": keys}
     )

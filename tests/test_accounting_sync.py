@@ -7,6 +7,7 @@ in place (the OAuth flow itself: test_oauth_connections.py)."""
 import copy
 import json
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,8 @@ from connectors.connections.sources import quickbooks as qbo
 from connectors.connections.sources import xero
 from connectors.connections.sync import sync
 from crm.models import Event, Identity, InboxRecord
+from crm.money import parse_rates
+from crm.revenue import monthly_recurring
 from tests.factories import make_client
 
 VENDORS = Path(__file__).parent / "fixtures" / "vendors"
@@ -101,6 +104,12 @@ def query(mock, entity: str, pages: list[list[dict]], time: str, where: str = ""
         position += len(found)
 
 
+def templates() -> list[dict]:
+    """Paulsen's two recurring invoice templates (a monthly and a fortnightly one)."""
+    found = fixture("quickbooks_recurring_transactions_DOCUMENTED_SHAPE.json")
+    return found["QueryResponse"]["RecurringTransaction"][:2]
+
+
 def quickbooks_backfill(mock, time: str) -> None:
     invoices = fixture("quickbooks_query_invoices_DOCUMENTED_SHAPE.json")["QueryResponse"][
         "Invoice"
@@ -109,6 +118,7 @@ def quickbooks_backfill(mock, time: str) -> None:
     query(mock, "Invoice", [invoices[:2], invoices[2:]], time)  # two pages
     query(mock, "Payment", [entities("Payment")], time)
     query(mock, "CreditMemo", [entities("CreditMemo")], time)
+    query(mock, "RecurringTransaction", [templates(), []], time)  # a full page, then none
 
 
 def test_quickbooks_backfills_across_pages_then_asks_cdc_for_changes(keyed, session, monkeypatch):
@@ -129,9 +139,10 @@ def test_quickbooks_backfills_across_pages_then_asks_cdc_for_changes(keyed, sess
     ) == {"15"}
     backfilled = session.scalar(select(func.count(Event.id)).where(Event.origin == "quickbooks"))
     assert backfilled > 3
-    assert states(session) == {
-        name: {"since": began} for name in ("customers", "invoices", "payments", "credit_memos")
-    }
+    streams = ("customers", "invoices", "payments", "credit_memos", "recurring_transactions")
+    assert states(session) == {name: {"since": began} for name in streams}
+    mrr = monthly_recurring(session, None, datetime.now(UTC), parse_rates("USD", ""))
+    assert [m.by_currency for m in mrr.values()] == [{"USD": Decimal("1630.00")}]
 
     # The next sync: only what changed since the backfill began, through CDC.
     changes = fixture("quickbooks_cdc_response_DOCUMENTED_SHAPE.json")
@@ -151,11 +162,13 @@ def test_quickbooks_backfills_across_pages_then_asks_cdc_for_changes(keyed, sess
                     )
                 ],
             )
+        query(mock, "RecurringTransaction", [templates(), []], changes["time"])  # read whole
         run = sync(session, connection, "test")
     assert run.status == "finished", connection.last_error
     # Customer 15 again, invoice 130 paid since, invoice 127 deleted (skipped),
-    # and the two answers of no changes (skipped).
-    assert (run.accepted, run.duplicate, run.skipped, run.rejected) == (1, 1, 3, 0)
+    # the two answers of no changes (skipped), the templates as they were
+    # (duplicates) and the query's last, empty page (skipped).
+    assert (run.accepted, run.duplicate, run.skipped, run.rejected) == (1, 3, 4, 0)
     saved = states(session)
     assert saved["invoices"] == {"since": changes["time"]}
     assert saved["payments"] == {"since": empty["time"]}
@@ -174,6 +187,7 @@ def test_a_cursor_older_than_cdc_keeps_is_caught_up_by_a_query(keyed, session):
     with responses.RequestsMock() as mock:
         for entity in ("Customer", "Invoice", "Payment", "CreditMemo"):
             query(mock, entity, [[]], now, where)
+        query(mock, "RecurringTransaction", [[]], now)  # whole, whatever the cursor
         run = sync(session, connection, "test")
     assert run.status == "finished", connection.last_error
     assert set(map(json.dumps, states(session).values())) == {json.dumps({"since": now})}
@@ -227,17 +241,32 @@ def listing(mock, path: str, pages: list[list[dict]], since: str | None = None, 
         )
 
 
+def repeating(mock, name: str) -> None:
+    """`GET /RepeatingInvoices` (sales ones) answering an example of Xero's OpenAPI,
+    whole: no page, no If-Modified-Since."""
+    mock.get(
+        f"{XERO}/RepeatingInvoices",
+        json=fixture(name),
+        match=[
+            matchers.query_param_matcher({"where": 'Type=="ACCREC"'}),
+            matchers.header_matcher({"Xero-Tenant-Id": TENANT}),
+        ],
+    )
+
+
 def test_xero_pages_through_every_list_then_asks_only_for_changes(keyed, session, monkeypatch):
     monkeypatch.setattr(xero, "PAGE", 2)
     contacts = fixture("xero_openapi_get_contacts.json")["Contacts"]
     invoices = fixture("xero_openapi_get_invoices.json")["Invoices"]
     make_client("marine", identities=[("xero", invoices[0]["Contact"]["ContactID"])])
+    make_client("liam", identities=[("xero", "430fa14a-f945-44d3-9f97-5df5e28441b8")])
     connection = xero_connection(session)
     with responses.RequestsMock() as mock:
         listing(mock, "Contacts", [contacts])
         listing(mock, "Invoices", [invoices[:2], invoices[2:]], where='Type=="ACCREC"')
         listing(mock, "Payments", [fixture("xero_openapi_get_payments.json")["Payments"]])
         listing(mock, "CreditNotes", [[]], where='Type=="ACCRECCREDIT"')
+        repeating(mock, "xero_openapi_get_repeatinginvoices.json")
         run = sync(session, connection, "test")
     assert run.status == "finished", connection.last_error
     assert run.rejected == 0, [(r.locator, r.reason) for r in session.scalars(select(InboxRecord))]
@@ -246,7 +275,9 @@ def test_xero_pages_through_every_list_then_asks_only_for_changes(keyed, session
     saved = states(session)
     # The latest UpdatedDateUTC of each list: invoices' /Date(1541176648927+0000)/.
     assert saved["invoices"] == {"since": "2018-11-02T16:37:28"}
-    assert saved["credit_notes"] == {}
+    assert saved["credit_notes"] == {} and saved["repeating_invoices"] == {}
+    subscription = select(Event.kind).where(Event.thread_type == "subscription")
+    assert session.scalars(subscription).all() == ["subscription.created"]
 
     changed = copy.deepcopy(invoices[2])
     changed["UpdatedDateUTC"] = "/Date(1541263048927+0000)/"  # a day later
@@ -255,10 +286,12 @@ def test_xero_pages_through_every_list_then_asks_only_for_changes(keyed, session
         listing(mock, "Invoices", [[changed]], "2018-11-02T16:37:28", 'Type=="ACCREC"')
         listing(mock, "Payments", [[]], saved["payments"]["since"])
         listing(mock, "CreditNotes", [[]], None, 'Type=="ACCRECCREDIT"')
+        repeating(mock, "xero_openapi_delete_repeatinginvoice.json")  # since deleted
         run = sync(session, connection, "test")
     assert run.status == "finished", connection.last_error
-    # The changed invoice, and three answers of no changes (skipped).
-    assert (run.total, run.skipped, run.rejected) == (4, 3, 0)
+    # The changed invoice, three answers of no changes (skipped), the template deleted.
+    assert (run.total, run.skipped, run.rejected) == (5, 3, 0)
+    assert "subscription.cancelled" in session.scalars(subscription).all()
     assert states(session)["invoices"] == {"since": "2018-11-03T16:37:28"}
 
 

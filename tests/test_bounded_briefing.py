@@ -13,6 +13,7 @@ from reports.briefing.bounds import SHOWN_FLAGS, SHOWN_POINTS
 from reports.briefing.build import build_briefing
 from reports.briefing.render import briefing_html
 from tests.factories import make_client, stored_event
+from tests.helpers import briefing_parts
 
 SOLVED = 35
 LATE = 30
@@ -107,3 +108,41 @@ def test_the_api_says_what_was_cut(client, busy):
     assert len(body["flags"]) == SHOWN_FLAGS and body["flag_total"] == FLAGS
     assert body["talking_points"]["totals"]["work_done"] == SOLVED
     assert len(body["talking_points"]["work_done"]) == SHOWN_POINTS
+
+
+def test_the_counted_briefing_is_the_whole_one(session, busy):
+    """The counts from the database and the threads read for the lines shown
+    (reports.briefing.census, .shown) give the briefing the whole frames give."""
+    now = utcnow()
+    counted = build_briefing(session, busy, now=now)
+    whole = build_briefing(session, busy, now=now, whole=True)
+    assert briefing_parts(counted) == briefing_parts(whole)
+
+    # the health drivers' events are those of the flags explained, not every flag's
+    def ids(briefing):
+        return [i for driver in briefing.health.drivers for i in driver.event_ids]
+
+    late = {i for flag in whole.flags if flag.kind == "late_ticket" for i in flag.event_ids}
+    assert set(ids(counted)) >= late and len(ids(counted)) < len(ids(whole))
+
+
+@pytest.mark.parametrize("cleared", [4, 5])
+def test_the_median_time_to_resolve_counted_by_the_database(session, cleared):
+    """On PostgreSQL the database hands over only the middle one or two times
+    (reports.briefing.counted); an even count takes the mean of the middle two,
+    and an alert cleared without a raise on record is not timed."""
+    client = make_client(f"alerts-{cleared}")
+    now = utcnow()
+    for n in range(cleared):
+        raised = now - timedelta(days=10 + n)
+        stored_event(client, "alert.raised", raised, thread=f"A{n}")
+        stored_event(client, "alert.resolved", raised + timedelta(hours=n + 1), thread=f"A{n}")
+    stored_event(client, "alert.resolved", now - timedelta(days=2), thread="never-raised")
+    counted = build_briefing(session, client, now=now)
+    whole = build_briefing(session, client, now=now, whole=True)
+    assert counted.numbers == whole.numbers
+    hours = timedelta(hours=2.5) if cleared == 4 else timedelta(hours=3)
+    assert (counted.numbers.alerts_timed, counted.numbers.median_time_to_resolve) == (
+        cleared,
+        hours,
+    )

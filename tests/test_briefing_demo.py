@@ -21,6 +21,7 @@ from flask import Flask
 from pypdf import PdfReader
 from sqlalchemy import func, select
 
+from crm.clients.lifespan import BeforeClient
 from crm.extensions import db
 from crm.models import Client, Entity, Event
 from crm.models.types import utcnow
@@ -28,7 +29,7 @@ from reports.briefing.build import build_briefing
 from reports.briefing.flags import KIND_LABELS, PROBLEM_TICKET
 from reports.briefing.model import Briefing
 from tests.accounts import signed_in_client
-from tests.helpers import demo_loaded
+from tests.helpers import briefing_parts, demo_loaded
 
 
 @dataclass
@@ -243,3 +244,23 @@ def _artifact(pdf: bytes, png: Path) -> None:
     if target:
         Path(target).mkdir(parents=True, exist_ok=True)
         shutil.copy(png, Path(target) / png.name)
+
+
+def test_the_counted_briefing_is_the_whole_one_for_every_demo_client(demo):
+    """What the database counts and the few threads read for what is shown
+    (reports.briefing.census, .shown) say what the pandas analysis of every
+    event and thread says: for each demo client, now and at a past meeting
+    (its flags read at a past moment)."""
+    with demo.app.app_context():
+        clients = db.session.scalars(select(Client).order_by(Client.slug)).all()
+        compared = 0
+        for client in clients:
+            for day in (None, (demo.now - timedelta(days=20)).date()):
+                try:
+                    whole = build_briefing(db.session, client, day, now=demo.now, whole=True)
+                except BeforeClient:
+                    continue
+                counted = build_briefing(db.session, client, day, now=demo.now)
+                assert briefing_parts(counted) == briefing_parts(whole), client.slug
+                compared += 1
+        assert compared > len(clients)

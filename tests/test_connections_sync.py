@@ -4,6 +4,7 @@ that resumes with nothing written twice and nothing skipped."""
 
 import email.utils
 from datetime import UTC, datetime, timedelta
+from urllib.parse import unquote
 
 import pytest
 from cryptography.fernet import Fernet
@@ -230,6 +231,7 @@ def test_stripe_backfills_every_list_then_follows_newer_events(session, waits, m
     assert len(customer_calls) == 3
     assert "starting_after=cus_0001TEST" in customer_calls[1]
     assert "status=all" in subscriptions
+    assert "expand[0]=data.discounts" in unquote(subscriptions)  # coupons that price them
     cursors = connection.cursors()
     assert cursors["customers"] == {"starting_after": "cus_0004TEST", "done": True}
     assert cursors["events"] == {"ending_before": events[0]["id"]}

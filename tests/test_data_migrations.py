@@ -1,18 +1,23 @@
-"""Data migrations 0008 to 0010 bring stored rows to what the code now writes:
-threads closed when they became closed, generic alerts named as the flags read
-them, Stripe's steps keyed by their object."""
+"""Data migrations bring stored rows to what the code now writes: threads
+closed when they became closed, generic alerts named as the flags read them,
+Stripe's steps keyed by their object (0008-0010), devices on threads (0020),
+subscriptions priced (0022), payloads' bytes in parts (0023)."""
 
+import hashlib
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from flask_migrate import upgrade
-from sqlalchemy import insert, select
+from sqlalchemy import column, insert, select, table
 
 from connectors import registry
-from connectors.pipeline import Pipeline
+from connectors.pipeline import Pipeline, core
+from connectors.pipeline.runs import payload_content
 from crm.extensions import db
-from crm.models import Entity, Event, Identity
+from crm.models import Entity, Event, Identity, RawPayload
+from crm.models.types import UTCDateTime
 
 
 def _a_client(connection) -> None:
@@ -192,3 +197,94 @@ def test_0010_keys_a_stored_stripe_step_by_its_object(empty_database_app, tmp_pa
         select(Event.kind).where(Event.thread_key == invoice["id"]).order_by(Event.occurred_at)
     ).all()
     assert kinds == ["invoice.issued", "payment.received"]
+
+
+# raw_payloads as 0022 left it, its bytes in one column
+AS_OF_0022 = table(
+    "raw_payloads",
+    *map(column, ("id", "connector", "filename", "media_type", "sha256", "size", "content")),
+    column("received_at", UTCDateTime),
+)
+
+
+@pytest.fixture
+def payloads_stored_as_before_0023(monkeypatch):
+    """The pipeline storing a payload's bytes as revisions before 0023 did, in
+    raw_payloads.content, for tests that ingest into an older schema."""
+
+    def store(session, connector, content, filename):
+        values = {
+            "connector": connector.name,
+            "filename": filename,
+            "media_type": "json",
+            "sha256": hashlib.sha256(content).hexdigest(),
+            "size": len(content),
+            "content": content,
+            "received_at": datetime.now(UTC),
+        }
+        inserted = insert(AS_OF_0022).values(values).returning(AS_OF_0022.c.id)
+        payload_id = session.execute(inserted).scalar_one()
+        session.commit()
+        return session.get(RawPayload, payload_id)
+
+    monkeypatch.setattr(core, "store_payload", store)
+
+
+def test_0022_prices_stripe_subscription_events_stored_before_mrr(
+    empty_database_app, payloads_stored_as_before_0023
+):
+    """Subscription events stored without `monthly_amount` (before MRR), or
+    with one that ignored a discount known only by id, are priced from the
+    payload they were read from, as the connector prices them now."""
+    upgrade(revision="0021")
+    _a_client(db.session.connection())
+    db.session.commit()
+    fixture = Path(__file__).parent / "fixtures/vendors/stripe_openapi_fixture_subscription.json"
+    subscription = json.loads(fixture.read_text())
+    db.session.add(Identity(system="stripe", external_key=subscription["customer"], client_id=1))
+    db.session.commit()
+    discounted = subscription | {"id": "sub_discounted", "discounts": ["di_1"]}
+    body = json.dumps([subscription, discounted]).encode()
+    with Pipeline(db.session) as pipeline:
+        pipeline.ingest(registry.get("stripe"), body, "subscriptions.json", "test")
+    price = ("monthly_amount", "list_monthly_amount", "discount_not_known")
+    for event in db.session.scalars(select(Event).where(Event.origin == "stripe")):
+        old = {k: v for k, v in event.attributes.items() if k not in price}  # as stored then
+        if event.thread_key == "sub_discounted":
+            old["monthly_amount"] = "40.00"  # its list price: the discount ignored
+        event.attributes = old
+    db.session.commit()
+    upgrade()
+    db.session.expire_all()
+    stored = {
+        event.thread_key: event.attributes
+        for event in db.session.scalars(select(Event).where(Event.origin == "stripe"))
+    }
+    assert stored[subscription["id"]]["monthly_amount"] == "20.00"
+    assert "monthly_amount" not in stored["sub_discounted"]
+    assert stored["sub_discounted"]["discount_not_known"] == ["di_1"]
+    assert stored["sub_discounted"]["list_monthly_amount"] == "20.00"
+
+
+def test_0023_moves_each_stored_payload_into_its_first_part(empty_database_app):
+    upgrade(revision="0022")
+    connection = db.session.connection()
+    body = b'{"id": "evt_1"}' * 1000
+    connection.execute(
+        insert(AS_OF_0022).values(
+            id=7,
+            connector="stripe",
+            filename="body.json",
+            media_type="json",
+            sha256="0" * 64,
+            size=len(body),
+            content=body,
+            received_at=datetime.fromisoformat("2026-01-01T00:00:00+00:00"),
+        )
+    )
+    db.session.commit()
+
+    upgrade()
+
+    assert payload_content(db.session, 7) == body
+    assert db.session.get(RawPayload, 7).size == len(body)

@@ -17,8 +17,9 @@ from hypothesis import example, given, settings
 from sqlalchemy import delete, insert, select
 
 from crm import flags as rules
-from crm.flags import FlagSettings, Raised
+from crm.flags import FlagSettings, Raised, ahead
 from crm.flags.ranking import rank_sql
+from crm.flags.severity import aging_bucket, aging_bucket_sql
 from crm.formatting import age, span, whole_days
 from crm.models import Entity, Event
 from reports.briefing.threads import records
@@ -146,6 +147,20 @@ def test_each_flags_sql_and_python_agree_on_generated_thread_states(session):
                 == {key: rules.rank(flag) for key, flag in by_entity.items() if flag},
                 "a flag ranks otherwise in SQL",
             )
+            # read at a past moment (a briefing's start of its period), a thread
+            # closed since was still open then
+            past = rank_sql(AT, SETTINGS, present=False)
+            ranked_then = session.execute(
+                select(Entity.key, past.severity, past.since, past.kind).where(
+                    Entity.client_id == client.id, past.flagged
+                )
+            )
+            then = {e.key: rules.flag_of(e, AT, SETTINGS, present=False) for e in stored}
+            _check(
+                {key: (severity, since, kind) for key, severity, since, kind in ranked_then}
+                == {key: rules.rank(flag) for key, flag in then.items() if flag},
+                "a flag at a past moment ranks otherwise in SQL",
+            )
             overdue = {
                 key for key, raised in by_entity.items() if raised and "overdue" in raised.facets
             }
@@ -153,6 +168,26 @@ def test_each_flags_sql_and_python_agree_on_generated_thread_states(session):
             _check(
                 sql_keys(rules.facet_sql("invoice", "overdue", AT)) == overdue & invoices,
                 "overdue invoices",
+            )
+            for present in (True, False):
+                for python, sql in (
+                    (rules.renewal_due, ahead.renewal_due_sql),
+                    (rules.open_quote, ahead.open_quote_sql),
+                ):
+                    _check(
+                        sql_keys(sql(AT, present=present))
+                        == {e.key for e in stored if python(e, AT, present=present)},
+                        f"{python.__name__}, present={present}",
+                    )
+            buckets = session.execute(
+                select(Entity.key, aging_bucket_sql(Entity.due_at, AT)).where(
+                    Entity.client_id == client.id, Entity.due_at.is_not(None)
+                )
+            )
+            _check(
+                dict(buckets.all())
+                == {e.key: aging_bucket(whole_days(e.due_at, AT)) for e in stored if e.due_at},
+                "an aging bucket in SQL",
             )
         finally:
             session.execute(delete(Entity).where(Entity.client_id == client.id))

@@ -23,6 +23,7 @@ from connectors.connections.schemas import NewConnectionSchema
 from connectors.connections.sources.hubspot import PROPERTIES, SCOPES
 from connectors.connections.sync import sync
 from crm.accounts.models import AuditEntry
+from tests import hubspot_replay
 
 VENDORS = Path(__file__).parent / "fixtures" / "vendors"
 TOKENS = json.loads((VENDORS / "oauth_token_responses_DOCUMENTED_SHAPE.json").read_text())
@@ -251,27 +252,73 @@ def test_a_refresh_the_vendor_refuses_pauses_the_connection_saying_so(keyed, ses
     assert "click Connect" in connection.status_reason
 
 
-def test_hubspot_takes_an_oauth_token_and_refreshes_it_when_expired(keyed, session):
-    connection = add(session, "hubspot", "marketing", "https://hubspot.test")
-    stale = TOKENS["hubspot"] | {"expires_at": int(time.time()) - 10}
-    connection.credentials = vault.seal(vault.unseal(connection.credentials) | {oauth.TOKEN: stale})
+def hubspot_oauth(session, server, token: dict):
+    """A HubSpot connection by OAuth at the local server, holding `token`."""
+    connection = add(session, "hubspot", "marketing", hubspot_replay.base(server))
+    connection.credentials = vault.seal(vault.unseal(connection.credentials) | {oauth.TOKEN: token})
     session.commit()
+    return connection
+
+
+def token_endpoint(server) -> responses.RequestsMock:
+    """HubSpot's token endpoint replayed with `responses` (Authlib's requests
+    call it); every other request goes to the local server."""
+    mock = responses.RequestsMock()
+    mock.add_passthru(hubspot_replay.base(server))
+    return mock
+
+
+def bearers(server) -> set[str]:
+    """The tokens the reads carried (the token info's path names its token)."""
+    return {
+        request.headers.get("Authorization")
+        for request, _ in server.log
+        if not request.path.startswith("/oauth/")
+    }
+
+
+def test_hubspot_takes_an_oauth_token_and_refreshes_it_when_expired(keyed, session, httpserver):
+    stale = TOKENS["hubspot"] | {"expires_at": int(time.time()) - 10}
+    connection = hubspot_oauth(session, httpserver, stale)
     fresh = TOKENS["hubspot"] | {"access_token": "CJSP5qf1KhICAQEYs-gDIIGOBii1"}
-    with responses.RequestsMock() as mock:
-        mock.post("https://api.hubapi.com/oauth/v1/token", json=fresh)
-        bearer = [matchers.header_matcher({"Authorization": f"Bearer {fresh['access_token']}"})]
-        for name in PROPERTIES:
-            mock.get(
-                f"https://hubspot.test/crm/v3/objects/{name}", json={"results": []}, match=bearer
-            )
-        mock.get("https://hubspot.test/email/public/v1/events", json={"events": []}, match=bearer)
-        info = f"https://hubspot.test/oauth/v1/access-tokens/{fresh['access_token']}"
-        mock.get(info, json=token_info(SCOPES))
+    hubspot_replay.nothing_anywhere(httpserver)
+    info = f"/oauth/v1/access-tokens/{fresh['access_token']}"
+    httpserver.expect_request(info).respond_with_json(token_info(SCOPES))
+    with token_endpoint(httpserver) as mock:
+        mock.post(oauth.PROVIDERS["hubspot"].token_url, json=fresh)
         ok, _problem, message = operations.check(connection)
-        assert mock.calls[0].request.url == "https://api.hubapi.com/oauth/v1/token"
-        assert len(mock.calls) == 1 + len(PROPERTIES) + 2  # refreshed once, before the first
+        assert len(mock.calls) == 1  # refreshed once, before the first call
     assert ok, message
+    # Every stream read with the fresh token: the SDK's calls and the transport's.
+    assert bearers(httpserver) == {f"Bearer {fresh['access_token']}"}
+    assert len(httpserver.log) == len(PROPERTIES) + 2
     assert sealed(session, "marketing")[oauth.TOKEN]["access_token"] == fresh["access_token"]
+
+
+def test_a_hubspot_sync_refreshes_a_token_hubspot_refuses_and_goes_on(
+    keyed, session, httpserver, caplog
+):
+    caplog.set_level(logging.DEBUG)
+    live = TOKENS["hubspot"] | {"expires_at": int(time.time()) + 1800}
+    connection = hubspot_oauth(session, httpserver, live)
+    fresh = TOKENS["hubspot"] | {"access_token": "CJSP5qf1KhICAQEYs-gDIIGOBii1"}
+    # HubSpot revoked the live token early: its first call answers 401.
+    httpserver.expect_oneshot_request("/crm/v3/objects/companies").respond_with_json(
+        {"status": "error", "message": "The OAuth token used to make this call expired."},
+        status=401,
+    )
+    hubspot_replay.backfill(httpserver)
+    with token_endpoint(httpserver) as mock:
+        mock.post(oauth.PROVIDERS["hubspot"].token_url, json=fresh)
+        run = sync(session, connection, "test")
+        assert len(mock.calls) == 1
+    assert run.status == "finished", connection.last_error
+    sent = [request.headers["Authorization"] for request, _ in httpserver.log]
+    assert sent[0] == f"Bearer {live['access_token']}"
+    assert set(sent[1:]) == {f"Bearer {fresh['access_token']}"}  # the same call again, then all
+    assert len(sent) == 1 + 2 + 5 + 1  # refused, companies' two pages, five lists, events
+    assert sealed(session, "marketing")[oauth.TOKEN]["access_token"] == fresh["access_token"]
+    assert all(secret not in caplog.text for secret in all_tokens())
 
 
 def token_info(scopes) -> dict:
@@ -290,19 +337,14 @@ def token_info(scopes) -> dict:
     }
 
 
-def test_hubspot_oauth_check_names_the_scopes_the_token_lacks(keyed, session):
-    connection = add(session, "hubspot", "marketing", "https://hubspot.test")
+def test_hubspot_oauth_check_names_the_scopes_the_token_lacks(keyed, session, httpserver):
     live = TOKENS["hubspot"] | {"expires_at": int(time.time()) + 1800}
-    connection.credentials = vault.seal(vault.unseal(connection.credentials) | {oauth.TOKEN: live})
-    session.commit()
-    token = live["access_token"]
-    with responses.RequestsMock() as mock:
-        for name in PROPERTIES:
-            mock.get(f"https://hubspot.test/crm/v3/objects/{name}", json={"results": []})
-        mock.get("https://hubspot.test/email/public/v1/events", json={"events": []})
-        granted = ["oauth", "crm.objects.companies.read", "sales-email-read"]
-        mock.get(f"https://hubspot.test/oauth/v1/access-tokens/{token}", json=token_info(granted))
-        ok, problem, message = operations.check(connection)
+    connection = hubspot_oauth(session, httpserver, live)
+    hubspot_replay.nothing_anywhere(httpserver)
+    granted = ["oauth", "crm.objects.companies.read", "sales-email-read"]
+    info = f"/oauth/v1/access-tokens/{live['access_token']}"
+    httpserver.expect_request(info).respond_with_json(token_info(granted))
+    ok, problem, message = operations.check(connection)
     assert not ok and problem == "permission"
     assert message == "HubSpot: the app is missing scopes: grant crm.objects.deals.read, content"
 

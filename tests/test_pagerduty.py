@@ -128,3 +128,30 @@ def test_bad_fields_reject_by_name(runner, session, tmp_path):
     assert [reason.split(" ")[0] for reason in reasons] == [
         "event.data.service.id", "event.event_type", "event.occurred_at",
     ]  # fmt: skip
+
+
+def test_log_entries_verbatim_from_the_openapi_examples(runner, session, tmp_path):
+    """The document's trigger entry names its incident by a bare reference
+    and no service (read without `include[]=incidents`): rejected, naming
+    what is missing; its resolve entry carries the service: placed by it."""
+    examples = json.loads((VENDORS / "pagerduty_openapi_rest_examples.json").read_text())
+    page = examples["GET /log_entries"] | {
+        "log_entries": [
+            *examples["GET /log_entries"]["log_entries"],
+            examples["WebhookIncidentAction.log_entries[0]"],
+            examples["GET /log_entries"]["log_entries"][0]
+            | {"id": "N1", "type": "notify_log_entry"},
+        ]
+    }
+    counts = ingest(runner, tmp_path, page)
+    assert counts == {"accepted": 0, "duplicate": 0, "skipped": 1, "rejected": 1, "unmatched": 1}
+    reasons = {r.status: r.reason for r in session.scalars(select(InboxRecord))}
+    assert reasons["rejected"].startswith("incident.service.id")
+    assert "pagerduty PN49J75" in reasons["unmatched"]
+    make_client("cool", identities=[("pagerduty", "PN49J75")])
+    result = runner.invoke(args=["identities", "map", "pagerduty", "PN49J75", "cool"])
+    assert "1 accepted" in result.output, result.output
+    entity = session.scalars(select(Entity)).one()
+    assert (entity.key, entity.status, entity.title) == (
+        "PVO5OB2", "resolved", "The server is on fire."
+    )  # fmt: skip

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from connectors import registry
 from connectors.generic import GenericEventConnector
 from connectors.pipeline import Pipeline
+from connectors.pipeline.runs import payload_content
 from connectors.registry import register
 from connectors.writers import EventWriter
 from crm.identities import ClientHints
@@ -127,7 +128,7 @@ def test_unreadable_file_fails_the_run_but_keeps_the_payload(runner, session, tm
     assert "not valid JSON" in result.output
     run = session.scalars(select(IngestRun)).one()
     assert run.status == "failed" and "not valid JSON" in run.error
-    assert run.payload.content == b'[{"id": "1", '
+    assert payload_content(session, run.payload_id) == b'[{"id": "1", '
 
 
 def test_crash_mid_file_leaves_no_partial_batch_and_a_rerun_completes(

@@ -131,3 +131,44 @@ def test_bad_fields_reject_their_record_by_name(runner, session, tmp_path):
     assert [reason.split(" ")[0] for reason in reasons] == [
         "Invoice.CustomerRef.value", "Invoice.TotalAmt", "Invoice.TxnDate",
     ]  # fmt: skip
+
+
+RECURRING = VENDORS / "quickbooks_recurring_transactions_DOCUMENTED_SHAPE.json"
+
+
+def test_recurring_templates_wait_for_their_customer_and_end_after_so_many(
+    runner, session, tmp_path
+):
+    # The five sales templates wait for their customers; the recurring bill is skipped.
+    assert counts(ingest(runner, RECURRING)) == (0, 0, 1, 0, 5)
+    make_client("paulsen")
+    result = runner.invoke(args=["identities", "map", "quickbooks", "15", "paulsen"])
+    assert "2 accepted" in result.output, result.output
+    threads = set(session.execute(select(Event.thread_type, Event.thread_key)).all())
+    assert threads == {("subscription", "recurring-201"), ("subscription", "recurring-202")}
+    # Templates that end after so many invoices (MaxOccurrences) rather than on a date.
+    found = json.loads(RECURRING.read_text())["QueryResponse"]["RecurringTransaction"]
+    monthly, fortnightly = found[0]["Invoice"], found[1]["Invoice"]
+
+    def ending(template: dict, template_id: str, count: int) -> dict:
+        info = template["RecurringInfo"]
+        schedule = info["ScheduleInfo"] | {"MaxOccurrences": count}
+        return {
+            "Invoice": template
+            | {"Id": template_id, "RecurringInfo": info | {"ScheduleInfo": schedule}}
+        }
+
+    path = tmp_path / "ending.json"
+    path.write_text(json.dumps({"QueryResponse": {"RecurringTransaction": [
+        ending(monthly, "301", 6), ending(fortnightly, "302", 3)
+    ]}}))  # fmt: skip
+    assert counts(ingest(runner, path)) == (2, 0, 0, 0, 0)
+    until = dict(
+        session.execute(
+            select(Event.thread_key, Event.attributes["recurring_until"].as_string()).where(
+                Event.thread_key.in_(["recurring-301", "recurring-302"])
+            )
+        ).all()
+    )
+    # monthly from 2026-01-01: the sixth on 2026-06-01; fortnightly from 01-02: the third on 01-30
+    assert until == {"recurring-301": "2026-06-01", "recurring-302": "2026-01-30"}

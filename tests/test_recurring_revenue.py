@@ -17,9 +17,9 @@ import pytest
 from sqlalchemy import select
 
 from connectors.stripe_fields import Fields
-from connectors.stripe_recurring import monthly_amount
+from connectors.stripe_recurring import list_monthly, monthly_amount, unknown_discounts
 from crm.clients.directory import Amount, DirectoryFilters, client_directory
-from crm.models import Client
+from crm.models import Client, Event
 from crm.money import parse_rates
 from crm.revenue import converted_mrr_sql, monthly_recurring, per_month
 from tests.factories import make_client
@@ -125,6 +125,59 @@ def test_lasting_coupons_discount_a_stripe_subscription_and_unknowns_are_not_gue
     assert (
         stripe_monthly(subscription("sub_g", CUSTOMER, "usd", (price(100, "fortnight"), 1))) is None
     )
+
+
+def test_a_2012_webhook_with_a_plan_and_no_items_nor_currency_is_priced(runner, session):
+    """Stripe's Java library's 2012 events: the subscription has `plan` and
+    `quantity` alone, its currency only the plan's."""
+    make_client("old", identities=[("stripe", "cus_00000000000000")])
+    ingest_file(runner, "stripe", VENDORS / "stripe_java_webhook_events_2012.json")
+    running = _mrr_at(session, "old", datetime(2012, 3, 1, tzinfo=UTC))
+    assert running.by_currency == {"USD": Decimal("23.00")} and running.unpriced == 0
+    amounts = session.scalars(
+        select(Event.attributes["monthly_amount"].as_string()).where(
+            Event.thread_type == "subscription"
+        )
+    ).all()
+    assert amounts and set(amounts) == {"23.00"}  # USD 276.00 a year
+    assert _mrr_at(session, "old", datetime(2012, 5, 1, tzinfo=UTC)) is None  # deleted in April
+
+
+def test_a_discount_known_only_by_id_leaves_the_amount_unknown_not_overstated():
+    monthly = subscription("sub_d", CUSTOMER, "usd", (price(2000), 1))
+    by_id = monthly | {"discounts": ["di_1"]}  # as Stripe sends them unless expanded
+    assert stripe_monthly(by_id) is None
+    assert list_monthly(Fields(by_id, ""), "USD") == Decimal("20.00")
+    assert unknown_discounts(Fields(by_id, "")) == ["di_1"]
+    # the same discount also shown as an object (API versions with `discount`): known, once
+    shown = {"id": "di_1", "coupon": {"percent_off": 25, "duration": "forever"}}
+    assert stripe_monthly(by_id | {"discount": shown}) == Decimal("15.00")
+    assert stripe_monthly(monthly | {"discounts": [shown], "discount": shown}) == Decimal("15.00")
+    # a discount whose coupon is an id (a newer Discount's `source.coupon`)
+    source = {"id": "di_2", "source": {"type": "coupon", "coupon": "co_abc"}}
+    assert stripe_monthly(monthly | {"discounts": [source]}) is None
+    assert unknown_discounts(Fields(monthly | {"discounts": [source]}, "")) == ["di_2"]
+    # the 2017 fixture's empty discount object is no discount
+    assert stripe_monthly(vendor("stripe_openapi_2017_fixture_subscription.json")) == Decimal(
+        "20.00"
+    )
+
+
+def test_an_unknown_discount_is_said_on_the_timeline_and_counted_unpriced(
+    client, runner, session, tmp_path
+):
+    make_client("acme", identities=[("stripe", CUSTOMER)])
+    record = subscription("sub_x", CUSTOMER, "usd", (price(5000), 2)) | {"discounts": ["di_9"]}
+    ingest_file(runner, "stripe", write(tmp_path, "sub.json", [record]))
+    event = session.scalars(select(Event).where(Event.thread_key == "sub_x")).one()
+    assert "discount not known" in event.title
+    assert event.attributes["discount_not_known"] == ["di_9"]
+    assert event.attributes["list_monthly_amount"] == "100.00"
+    assert "monthly_amount" not in event.attributes
+    mrr = _mrr_at(session, "acme", NOW)
+    assert (mrr.items, mrr.unpriced, mrr.by_currency) == (1, 1, {})
+    page = client.get("/clients/acme/briefing").get_data(as_text=True)
+    assert "1 of them give no price, interval or discount amount (a discount not known)" in page
 
 
 # --- per client, from what the connectors stored ------------------------------------------
@@ -271,3 +324,106 @@ def test_the_portfolio_gives_mrr_per_client_and_in_total(app, client, recurring,
     assert lines["carol"]["mrr_unconverted"] == "BRL 300.00" and lines["dan"]["mrr_total"] == ""
     page = client.get("/reports/portfolio", query_string=period).get_data(as_text=True)
     assert "recurring per month (MRR) now" in page and "USD 2,920.00" in page
+
+
+# --- recurring invoices of the accounting systems ------------------------------------
+
+QBO_RECURRING = VENDORS / "quickbooks_recurring_transactions_DOCUMENTED_SHAPE.json"
+XERO_REPEATING = VENDORS / "xero_openapi_get_repeatinginvoices.json"
+XERO_DELETED = VENDORS / "xero_openapi_delete_repeatinginvoice.json"
+LIAM = "430fa14a-f945-44d3-9f97-5df5e28441b8"  # the contact of Xero's examples
+
+
+def _mrr_at(session, slug: str, when: datetime):
+    client_id = _ids(session)[slug]
+    return monthly_recurring(session, [client_id], when, RATES).get(client_id)
+
+
+def test_quickbooks_recurring_invoices_count_per_month_until_they_end(runner, session):
+    make_client("paulsen", identities=[("quickbooks", "15")])
+    make_client("amy", identities=[("quickbooks", "1")])
+    summary = ingest_file(runner, "quickbooks", QBO_RECURRING)
+    # five invoice templates; the recurring bill is the provider's own spending
+    assert (summary["accepted"], summary["skipped"]) == (5, 1)
+    paulsen = _mrr_at(session, "paulsen", NOW)
+    # 1,620 with tax is 1,500 before it; 60 every two weeks is 60 x 26 / 12
+    assert paulsen.by_currency == {"USD": Decimal("1630.00")} and paulsen.items == 2
+    # amy: 240 a year (20 a month); the project ended 2026-06-15; the lease is inactive
+    assert _mrr_at(session, "amy", NOW).by_currency == {"USD": Decimal("20.00")}
+    spring = _mrr_at(session, "amy", datetime(2026, 3, 1, tzinfo=UTC))
+    assert spring.by_currency == {"USD": Decimal("920.00")}
+    assert _mrr_at(session, "amy", datetime(2026, 6, 15, 12, tzinfo=UTC)).by_currency == {
+        "USD": Decimal("920.00")  # its last billing day still counts
+    }
+    again = ingest_file(runner, "quickbooks", QBO_RECURRING)
+    assert (again["accepted"], again["duplicate"]) == (0, 5)
+
+
+def test_a_new_quickbooks_version_of_a_template_is_its_state_from_then(runner, session, tmp_path):
+    make_client("amy", identities=[("quickbooks", "1")])
+    ingest_file(runner, "quickbooks", QBO_RECURRING)
+    template = vendor(QBO_RECURRING.name)["QueryResponse"]["RecurringTransaction"][2]
+    invoice = template["Invoice"]
+    later = invoice | {
+        "SyncToken": "1",
+        "MetaData": invoice["MetaData"] | {"LastUpdatedTime": "2026-09-01T00:00:00Z"},
+        "TotalAmt": 360.0,
+        "RecurringInfo": invoice["RecurringInfo"]
+        | {"ScheduleInfo": invoice["RecurringInfo"]["ScheduleInfo"] | {"EndDate": "2027-02-28"}},
+    }
+    ingest_file(
+        runner,
+        "quickbooks",
+        write(tmp_path, "v1.json", [{"RecurringTransaction": {"Invoice": later}}]),
+    )
+    assert _mrr_at(session, "amy", NOW).by_currency == {"USD": Decimal("30.00")}
+    # before the new version, the old price (the project had ended in June)
+    assert _mrr_at(session, "amy", datetime(2026, 8, 1, tzinfo=UTC)).by_currency == {
+        "USD": Decimal("20.00")
+    }
+    assert _mrr_at(session, "amy", datetime(2027, 3, 1, tzinfo=UTC)) is None  # past its end
+    deleted = later | {"SyncToken": "2", "status": "Deleted"}
+    deleted["MetaData"] = later["MetaData"] | {"LastUpdatedTime": "2026-10-01T00:00:00Z"}
+    cdc = {"CDCResponse": [{"QueryResponse": [{"RecurringTransaction": [{"Invoice": deleted}]}]}]}
+    ingest_file(runner, "quickbooks", write(tmp_path, "cdc.json", cdc))
+    assert _mrr_at(session, "amy", NOW) is None
+    assert _mrr_at(session, "amy", datetime(2026, 9, 15, tzinfo=UTC)) is not None
+
+
+def test_xero_repeating_invoices_count_before_tax_until_deleted_or_ended(runner, session, tmp_path):
+    make_client("liam", identities=[("xero", LIAM)])
+    summary = ingest_file(runner, "xero", XERO_REPEATING)
+    assert summary["accepted"] == 1
+    # NZD 5,750 with tax, 5,000 before it, monthly from 2019-04-15 to 2019-09-30
+    during = _mrr_at(session, "liam", datetime(2019, 6, 1, tzinfo=UTC))
+    assert during.by_currency == {"NZD": Decimal("5000.00")} and during.items == 1
+    assert _mrr_at(session, "liam", datetime(2019, 10, 1, tzinfo=UTC)) is None  # past its end
+    weekly = vendor(XERO_REPEATING.name)
+    item = weekly["RepeatingInvoices"][0]
+    item["Schedule"] = item["Schedule"] | {"Unit": "WEEKLY", "Period": 2}
+    item["Schedule"].pop("EndDate")
+    item["RepeatingInvoiceID"] = "weekly-1"
+    draft = copy.deepcopy(item) | {"RepeatingInvoiceID": "draft-1", "Status": "DRAFT"}
+    weekly["RepeatingInvoices"].append(draft)
+    summary = ingest_file(runner, "xero", write(tmp_path, "weekly.json", weekly))
+    assert (summary["accepted"], summary["skipped"]) == (1, 1)  # a draft raises no invoices
+    # every two weeks: 5,000 x 26 / 12
+    assert _mrr_at(session, "liam", NOW).by_currency == {"NZD": Decimal("10833.33")}
+    # Xero's own example of a delete answers the template DELETED: it stops counting
+    deleted = vendor(XERO_DELETED.name)
+    deleted["RepeatingInvoices"][0] |= {
+        "RepeatingInvoiceID": "weekly-1",
+        "Schedule": item["Schedule"],
+    }
+    ingest_file(runner, "xero", write(tmp_path, "deleted.json", deleted))
+    assert _mrr_at(session, "liam", NOW) is None
+
+
+def test_an_invoice_raised_from_a_repeating_invoice_is_still_an_invoice(runner, session, tmp_path):
+    make_client("barney", identities=[("xero", "a3675fc4-f8dd-4f03-ba5b-f1870566bcd7")])
+    invoices = vendor("xero_openapi_get_invoices.json")
+    for invoice in invoices["Invoices"]:
+        invoice["RepeatingInvoiceID"] = "428c0d75-909f-4b04-8403-a48dc27283b0"
+    ingest_file(runner, "xero", write(tmp_path, "inv.json", invoices))
+    kinds = session.scalars(select(Event.kind).where(Event.origin == "xero")).all()
+    assert kinds and not [kind for kind in kinds if kind.startswith("subscription")]

@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from connectors.pipeline.runs import payload_content
 from crm.accounts.models import AuditEntry
 from crm.jobs.models import Job
 from crm.models import Event, InboxRecord, IngestRun, RawPayload
@@ -93,7 +94,7 @@ def test_a_rejected_record_is_fixed_by_editing_and_replayed(client, runner, sess
     replayed = session.scalars(select(Event).where(Event.external_id == "inv-2")).one()
     assert replayed.client_id == acme.id and replayed.amount == 50
     payload = session.scalars(select(RawPayload)).one()
-    assert b"the 3rd of October" in payload.content  # the file as received
+    assert b"the 3rd of October" in payload_content(session, payload.id)  # the file as received
 
     again = client.post(f"/inbox/{row.id}", data={"record": ""})
     assert again.status_code == 400

@@ -197,3 +197,35 @@ def test_a_webhook_event_is_kept_as_a_notification_that_needs_fetching(runner, s
     kept = session.scalars(select(InboxRecord)).one()
     assert kept.reason.startswith("needs fetching: xero creditnote 55d84274")
     assert kept.locator == "events[0]"
+
+
+REPEATING = VENDORS / "xero_openapi_get_repeatinginvoices.json"
+
+
+def test_repeating_invoices_wait_for_their_contact_each_version_apart(runner, session, tmp_path):
+    answer = json.loads(REPEATING.read_text())
+    edited = copy.deepcopy(answer)
+    template = edited["RepeatingInvoices"][0]
+    template["Schedule"]["StartDate"] = "/Date(1557964800000+0000)/"  # edited: from 2019-05-16
+    template["SubTotal"] = "6000.00"
+    bill = copy.deepcopy(answer["RepeatingInvoices"][0])
+    edited["RepeatingInvoices"].append(bill | {"Type": "ACCPAY", "RepeatingInvoiceID": "bill-1"})
+    later = tmp_path / "edited.json"
+    later.write_text(json.dumps(edited))
+    assert counts(ingest(runner, REPEATING)) == (0, 0, 0, 0, 1)
+    # the edited version waits beside the first; a repeating bill is the provider's own
+    assert counts(ingest(runner, later)) == (0, 0, 1, 0, 1)
+    make_client("liam")
+    result = runner.invoke(args=["identities", "map", "xero", LIAM, "liam"])
+    assert "2 accepted" in result.output, result.output
+    versions = session.execute(
+        select(Event.external_id, Event.amount)
+        .where(Event.thread_type == "subscription")
+        .order_by(Event.occurred_at)
+    ).all()
+    key = "recurring-428c0d75-909f-4b04-8403-a48dc27283b0"
+    assert versions == [
+        (f"{key}@2019-04-15", Decimal("5000.00")),
+        (f"{key}@2019-05-16", Decimal("6000.00")),
+    ]
+    assert counts(ingest(runner, REPEATING)) == (0, 1, 0, 0, 0)

@@ -2,7 +2,8 @@
 
 - models.py: the connection and each stream's cursor
 - vault.py: credentials encrypted at rest (TOUCHLINE_CREDENTIALS_KEY)
-- transport.py: HTTP within the vendors' limits (429, backoff with jitter)
+- transport.py: HTTP within the vendors' limits (429, backoff with jitter), the
+  one rule for every client (requests here, HubSpot's SDK through `retrying`)
 - sources/: per vendor, a connection check and streams of pages
 - sync.py: a sync is an ingest run; each page's cursor commits with it
 - operations.py: the audited changes; views.py, api.py, cli.py, tasks.py: the doors

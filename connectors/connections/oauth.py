@@ -20,7 +20,8 @@ or answered by the API; audit entries say only that a connection was
 connected or its token refreshed.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import requests
@@ -95,22 +96,40 @@ class OAuthSession(OAuth2Session):
     Token endpoint errors become SourceError naming what to do."""
 
     def request(self, method, url, withhold_token=False, auth=None, **kwargs):
-        try:
+        with refusals():
             response = super().request(method, url, withhold_token, auth, **kwargs)
             bearer = auth is None and not withhold_token  # not the token endpoint's own calls
-            if response.status_code == 401 and bearer and self._refreshable():
+            if response.status_code == 401 and bearer and self.refreshable():
                 self.refresh_token(self.metadata["token_endpoint"])
                 response = super().request(method, url, withhold_token, auth, **kwargs)
-        except AuthlibBaseError as error:
-            raise SourceError(
-                "credentials",
-                f"the vendor refused to refresh the OAuth token ({error.error}): "
-                "click Connect on /connections to authorize again",
-            ) from None
         return response
 
-    def _refreshable(self) -> bool:
+    def bearer(self, refused: bool = False) -> str:
+        """The access token for a client that signs its own requests (the
+        HubSpot SDK): refreshed when expired, as `request` does, or when the
+        vendor `refused` it (a 401) and a refresh token is at hand."""
+        with refusals():
+            if refused and self.refreshable():
+                self.refresh_token(self.metadata["token_endpoint"])
+            else:
+                self.ensure_active_token(self.token)
+        return self.token["access_token"]
+
+    def refreshable(self) -> bool:
         return bool(self.token and self.token.get("refresh_token"))
+
+
+@contextmanager
+def refusals() -> Iterator[None]:
+    """The token endpoint's refusal as a SourceError naming what to do."""
+    try:
+        yield
+    except AuthlibBaseError as error:
+        raise SourceError(
+            "credentials",
+            f"the vendor refused to refresh the OAuth token ({error.error}): "
+            "click Connect on /connections to authorize again",
+        ) from None
 
 
 def session_for(

@@ -8,6 +8,10 @@
   so many connections failing together do not retry in step.
 - anything else is the caller's to read (401, 403, 404 name what is wrong).
 
+`retrying` is that rule for any client: the Transport's requests session,
+and the HubSpot SDK's urllib3 calls (sources/hubspot_api.py), which read
+their status and headers from the SDK's ApiException.
+
 `sleep` is looked up at call time so that a test can record the waits
 instead of spending them.
 """
@@ -15,7 +19,9 @@ instead of spending them.
 import email.utils
 import random
 import time
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import requests
 
@@ -27,6 +33,7 @@ TIMEOUT = (10, 60)  # connect, read (seconds)
 USER_AGENT = "Touchline-sync/1"
 
 sleep = time.sleep
+Answer = TypeVar("Answer")
 
 
 class SourceError(RuntimeError):
@@ -47,9 +54,9 @@ class SourceError(RuntimeError):
         return self.kind in ("credentials", "permission")
 
 
-def retry_after(response: requests.Response) -> float | None:
-    """The seconds a 429's `Retry-After` asks for, if it says."""
-    value = response.headers.get("Retry-After", "").strip()
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """The seconds a 429's `Retry-After` header asks for, if it says."""
+    value = (headers.get("Retry-After") or "").strip()
     if not value:
         return None
     try:
@@ -71,6 +78,44 @@ def backoff(attempt: int) -> float:
     return random.uniform(ceiling / 2, ceiling)
 
 
+def retrying(
+    send: Callable[[], Answer],
+    status: Callable[[Answer], tuple[int, Mapping[str, str]]],
+    host: str,
+    attempts: int = ATTEMPTS,
+    unreachable: tuple[type[Exception], ...] = (requests.ConnectionError, requests.Timeout),
+) -> Answer:
+    """The one rule for waiting, whatever the client: `send()` tries once
+    and `status(answer)` reads its status and headers (a requests response
+    here; an SDK's exception elsewhere, see sources/hubspot_api.py). The
+    answer, once it is neither a 429 nor a 5xx, or the last one when the
+    attempts run out; SourceError when no answer came (`unreachable`)."""
+    for attempt in range(1, attempts + 1):
+        last = attempt == attempts
+        try:
+            answer = send()
+        except unreachable as error:
+            if last:
+                raise SourceError(
+                    "unreachable", f"{host} did not answer: {reason(error)}"
+                ) from None
+            sleep(backoff(attempt))
+            continue
+        code, headers = status(answer)
+        if code == 429:
+            wait = retry_after(headers)
+            wait = backoff(attempt) if wait is None else wait
+            if wait > MAX_WAIT or last:
+                raise SourceError("limit", f"{host} is rate limiting (asked to wait {wait:.0f} s)")
+            sleep(wait)
+            continue
+        if code >= 500 and not last:
+            sleep(backoff(attempt))
+            continue
+        return answer
+    raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+
+
 class Transport:
     """A requests session that retries as the module says."""
 
@@ -80,45 +125,25 @@ class Transport:
         self.attempts = attempts
 
     def request(self, method: str, url: str, **kwargs) -> requests.Response:
-        """The vendor's answer, once it is neither a 429 nor a 5xx, or the
-        last one when the attempts run out; SourceError when no answer came."""
+        """The vendor's answer, retried as `retrying` says."""
         kwargs.setdefault("timeout", TIMEOUT)
-        for attempt in range(1, self.attempts + 1):
-            last = attempt == self.attempts
-            try:
-                response = self.session.request(method, url, **kwargs)
-            except (requests.ConnectionError, requests.Timeout) as error:
-                if last:
-                    raise SourceError(
-                        "unreachable", f"{_host(url)} did not answer: {_reason(error)}"
-                    ) from None
-                sleep(backoff(attempt))
-                continue
-            if response.status_code == 429:
-                wait = retry_after(response)
-                wait = backoff(attempt) if wait is None else wait
-                if wait > MAX_WAIT or last:
-                    raise SourceError(
-                        "limit", f"{_host(url)} is rate limiting (asked to wait {wait:.0f} s)"
-                    )
-                sleep(wait)
-                continue
-            if response.status_code >= 500 and not last:
-                sleep(backoff(attempt))
-                continue
-            return response
-        raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+        return retrying(
+            lambda: self.session.request(method, url, **kwargs),
+            lambda response: (response.status_code, response.headers),
+            host(url),
+            self.attempts,
+        )
 
     def close(self) -> None:
         self.session.close()
 
 
-def _host(url: str) -> str:
+def host(url: str) -> str:
     return requests.utils.urlparse(url).netloc or url
 
 
-def _reason(error: Exception) -> str:
-    """A short cause: requests' messages nest the whole urllib3 chain."""
+def reason(error: Exception) -> str:
+    """A short cause: requests' and urllib3's messages nest the whole chain."""
     text = str(error)
     for marker in ("Name or service not known", "Connection refused", "timed out", "SSL"):
         if marker in text:

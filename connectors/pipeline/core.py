@@ -30,6 +30,7 @@ from connectors.pipeline.runs import (
     commit_batch,
     fail,
     finish,
+    payload_content,
     start_run,
     store_payload,
 )
@@ -139,7 +140,7 @@ class Pipeline:
         worker died) is resumed, not started again: its committed batches
         are the input's first records, in one process, so the rest goes on
         from there, and its counts describe the whole input once."""
-        content = payload.content if content is None else content
+        content = payload_content(self.session, payload.id) if content is None else content
         resumed = None
         if job_id is not None:
             resumed = self.session.scalar(
@@ -268,9 +269,7 @@ class Pipeline:
         connector = input_.connector
         content = input_.content
         if content is None:
-            content = self.session.scalar(
-                select(RawPayload.content).where(RawPayload.id == input_.payload_id)
-            )
+            content = payload_content(self.session, input_.payload_id)
         writers = Writers(self.session, input_.payload_id)
         check_text = may_hold_unstorable_text(content)
         records = connector.parse(content, input_.filename)

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from connectors.pipeline.stages import Batch
 from connectors.readers import UnreadableInput, format_of
-from crm.models import IngestRun, RawPayload
+from crm.models import IngestRun, RawPayload, RawPayloadPart
 from crm.models.types import utcnow
 
 
@@ -52,6 +52,21 @@ class Reading:
         return run.id in self.records and run.total == self.records[run.id]
 
 
+# A part's size: well under the 1 GB either database keeps in one value, and
+# large enough that a webhook body or an ordinary export is a single part.
+PART_BYTES = 64 * 1024 * 1024
+
+
+def payload_content(session: Session, payload_id: int) -> bytes:
+    """A stored payload's bytes, its parts joined in order."""
+    parts = session.scalars(
+        select(RawPayloadPart.content)
+        .where(RawPayloadPart.payload_id == payload_id)
+        .order_by(RawPayloadPart.seq)
+    ).all()
+    return b"".join(parts)
+
+
 def store_payload(session: Session, connector, content: bytes, filename) -> RawPayload:
     """The payload with these bytes, to be read in the format `filename`
     names, stored (and committed) unless it already is. The same bytes
@@ -73,13 +88,17 @@ def store_payload(session: Session, connector, content: bytes, filename) -> RawP
         .limit(1)
     )
     if payload is None:
+        view = memoryview(content)
         payload = RawPayload(
             connector=connector.name,
             filename=filename,
             media_type=media_type,
             sha256=digest,
             size=len(content),
-            content=content,
+            parts=[  # views, not copies: a big export is not held twice
+                RawPayloadPart(seq=seq, content=view[start : start + PART_BYTES])
+                for seq, start in enumerate(range(0, len(content) or 1, PART_BYTES))
+            ],
         )
         session.add(payload)
         session.commit()

@@ -71,6 +71,7 @@ from crm.flags.recurring import (
     RECURRING_WINDOW,
     RaisedAlert,
     Recurrence,
+    latest_thread_sql,
     raised_alert,
     raised_in_window,
     recurrences,
@@ -107,6 +108,7 @@ __all__ = [
     "is_open",
     "is_pending",
     "kind_sql",
+    "latest_thread_sql",
     "open_quote",
     "raised_alert",
     "raised_in_window",
@@ -268,9 +270,12 @@ def is_open(thread, at: datetime, *, present: bool = True) -> bool:
     return closed is None or (not present and closed > at)
 
 
-def open_sql(at: datetime) -> ColumnElement:
-    """is_open at the present, as SQL."""
-    return and_(Entity.closed_at.is_(None), Entity.opened_at <= at)
+def open_sql(at: datetime, *, present: bool = True) -> ColumnElement:
+    """is_open as SQL (at the present unless `present` is False)."""
+    pending = Entity.closed_at.is_(None)
+    if not present:
+        pending = or_(pending, Entity.closed_at > at)
+    return and_(pending, Entity.opened_at <= at)
 
 
 def flag_of(

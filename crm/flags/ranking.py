@@ -32,8 +32,12 @@ class RankSql:
     flagged: ColumnElement  # the thread raises a flag at all
 
 
-def rank_sql(at: datetime, settings: FlagSettings = DEFAULT_SETTINGS) -> RankSql:
-    """The rank of every thread that raises a flag at `at` (the present)."""
+def rank_sql(
+    at: datetime, settings: FlagSettings = DEFAULT_SETTINGS, *, present: bool = True
+) -> RankSql:
+    """The rank of every thread that raises a flag at `at`: the present, or
+    with `present` False a past moment (crm.flags.is_open), as a briefing
+    reads the start of its period."""
     severities, sinces, kinds, flagged = [], [], [], []
     for rule in RULES.values():
         of_type = Entity.type == rule.thread_type
@@ -56,5 +60,5 @@ def rank_sql(at: datetime, settings: FlagSettings = DEFAULT_SETTINGS) -> RankSql
         severity=case(*severities, else_=_NONE),
         since=case(*sinces, else_=Entity.opened_at),
         kind=case(*kinds, else_=literal(len(KINDS))),
-        flagged=and_(open_sql(at), or_(*flagged)),
+        flagged=and_(open_sql(at, present=present), or_(*flagged)),
     )

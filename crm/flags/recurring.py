@@ -182,8 +182,18 @@ def recurring_with_thread_sql(at: datetime, *conditions):
     (`last_thread_key`, as recurrences() names it), as a subquery to select
     from: a view that lists a few recurrences orders and LIMITs it."""
     recurring = recurring_sql(at, *conditions).subquery("recurring")
+    latest = latest_thread_sql(recurring, at, *conditions)
+    return select(*recurring.c, latest.label("last_thread_key")).subquery("recurrences")
+
+
+def latest_thread_sql(recurring, at: datetime, *conditions):
+    """The thread of the latest occurrence of each recurrence of `recurring`
+    (a subquery with recurring_sql()'s columns), as a correlated scalar
+    subquery. A view that names a few recurrences of many asks it of those
+    few only: SQLite would otherwise read the window's alerts once for each
+    recurrence, named or not."""
     raised = raised_in_window(at, *conditions).subquery("raised")
-    latest = (
+    return (
         select(raised.c.thread_key)
         .where(
             raised.c.client_id == recurring.c.client_id,
@@ -195,4 +205,3 @@ def recurring_with_thread_sql(at: datetime, *conditions):
         .limit(1)
         .scalar_subquery()
     )
-    return select(*recurring.c, latest.label("last_thread_key")).subquery("recurrences")

@@ -110,3 +110,15 @@ def least(*expressions: ColumnElement) -> ColumnElement:
     for other in expressions[1:]:
         smallest = case((other < smallest, other), else_=smallest)
     return smallest
+
+
+def aging_bucket_sql(column: ColumnElement, at: datetime) -> ColumnElement:
+    """aging_bucket(whole_days(column, at)) as SQL: the label of the bucket
+    the days from the moment in `column` to `at` fall in."""
+    return case(
+        *(
+            (column <= at - timedelta(days=first), label)
+            for label, first, _ in reversed(AGING_BUCKETS[1:])
+        ),
+        else_=AGING_BUCKETS[0][0],
+    )

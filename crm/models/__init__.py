@@ -2,12 +2,18 @@
 
 from crm.models.clients import Client, Contact, Group, Identity, client_groups
 from crm.models.devices import Device
-from crm.models.inbox import InboxHint, InboxRecord, IngestRun, RawPayload
-from crm.models.timeline import Entity, Event, is_meeting
+from crm.models.inbox import InboxHint, InboxRecord, IngestRun, RawPayload, RawPayloadPart
+from crm.models.timeline import CollectedMonth, Entity, Event, is_meeting
 from crm.search import index as _search_index  # noqa: F401  (creates the search index with the tables)
+
+# isort: split
+# Keeps collected_months true of events flushed through the ORM (after the
+# models, which it imports).
+from crm import collected as _collected  # noqa: F401
 
 __all__ = [
     "Client",
+    "CollectedMonth",
     "Contact",
     "Device",
     "Entity",
@@ -18,6 +24,7 @@ __all__ = [
     "InboxRecord",
     "IngestRun",
     "RawPayload",
+    "RawPayloadPart",
     "client_groups",
     "is_meeting",
 ]

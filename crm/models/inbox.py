@@ -25,6 +25,7 @@ class RawPayload(db.Model):
 
     Records point into it by position, so nothing needs copying per record;
     the same bytes received twice share one row (found by their SHA-256).
+    The bytes themselves are its parts (RawPayloadPart), in order.
     """
 
     __tablename__ = "raw_payloads"
@@ -35,8 +36,28 @@ class RawPayload(db.Model):
     media_type: Mapped[str] = mapped_column(String(32))
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     size: Mapped[int]
-    content: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    parts: Mapped[list["RawPayloadPart"]] = relationship(
+        order_by="RawPayloadPart.seq", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class RawPayloadPart(db.Model):
+    """A run of a raw payload's bytes, at most PART_BYTES long.
+
+    Why parts: neither database keeps a value over 1 GB (SQLite's default
+    SQLITE_MAX_LENGTH, PostgreSQL's bytea), and a year's ticket export is
+    bigger (a million Zendesk tickets: 1.6 GB). One value would refuse it and
+    the import would fail; parts keep any size, and a small body is one part.
+    """
+
+    __tablename__ = "raw_payload_parts"
+
+    payload_id: Mapped[int] = mapped_column(
+        ForeignKey("raw_payloads.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class IngestRun(db.Model):

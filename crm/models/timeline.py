@@ -1,10 +1,11 @@
 """The timeline: immutable events, and the derived state of each thread."""
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import (
     BigInteger,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.extensions import db
 from crm.models.clients import Client
-from crm.models.types import Json, Money, UTCDateTime, utcnow
+from crm.models.types import Json, Money, MoneySum, UTCDateTime, utcnow
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL needs 64 bits
 # for tens of millions of events.
@@ -27,6 +28,31 @@ BigId = BigInteger().with_variant(Integer, "sqlite")
 
 # The condition of the partial index of meetings.
 MEETINGS = "kind = 'meeting'"
+# The conditions of the partial indexes of open and of closed threads.
+OPEN_THREADS = "closed_at IS NULL"  # also the portfolio's, below
+CLOSED_THREADS = "closed_at IS NOT NULL"
+# The kinds of event that move money in or out (crm.collected's rule), and
+# the condition of the partial index over them.
+COLLECTED_KINDS = ("payment.received", "refund.issued")
+COLLECTED = "kind IN ('payment.received', 'refund.issued')"
+# The conditions of entities' partial indexes: tickets (read by when they
+# opened), and the open threads, which alone can raise a flag (crm.flags).
+TICKETS = "type = 'ticket'"
+# The condition of the partial index of alerts raised (crm.flags.recurring).
+ALERTS_RAISED = "kind = 'alert.raised'"
+# PostgreSQL 15 answers from the index alone only when it holds closed_at,
+# its condition's column, and the ranked list reads ids.
+OPEN_THREAD_COLUMNS = [
+    "id",
+    "closed_at",
+    "opened_at",
+    "due_at",
+    "sla_due_at",
+    "priority",
+    "status",
+    "last_event_at",
+    "key",
+]
 
 
 class Event(db.Model):
@@ -65,6 +91,24 @@ class Event(db.Model):
         # card's last 30 days): the timeline index would read every event of
         # the range to keep the few of that kind.
         Index("ix_events_client_kind", "client_id", "kind", "occurred_at"),
+        # Money collected over a few days of every client (the edges of a
+        # portfolio's period, crm.collected): the payments alone, in time
+        # order, carrying what is summed, so the index alone answers.
+        Index(
+            "ix_events_collected",
+            "occurred_at",
+            postgresql_include=["client_id", "currency", "amount", "kind"],
+            postgresql_where=text(COLLECTED),
+            sqlite_where=text(COLLECTED),
+        ),
+        # Every client's alerts raised in the last 30 days (the portfolio's
+        # and the directory's recurring alerts): a scan of all events else.
+        Index(
+            "ix_events_alerts_raised",
+            "occurred_at",
+            postgresql_where=text(ALERTS_RAISED),
+            sqlite_where=text(ALERTS_RAISED),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -114,6 +158,70 @@ class Entity(db.Model):
     __table_args__ = (
         UniqueConstraint("client_id", "type", "key"),
         Index("ix_entities_open", "client_id", "type", "closed_at"),
+        # A client's open threads of a type, oldest first and soonest due
+        # first: the pre-contact card names the first ten of each section and
+        # stops, where ix_entities_open would fetch and sort them all (20,000
+        # open alerts). On PostgreSQL they carry what the flags read, so that
+        # counting a section or a flag reads the index alone.
+        Index(
+            "ix_entities_open_by_age",
+            "client_id",
+            "type",
+            "opened_at",
+            "id",
+            postgresql_include=[
+                "due_at",
+                "sla_due_at",
+                "status",
+                "priority",
+                "amount",
+                "currency",
+                "closed_at",
+            ],
+            postgresql_where=text(OPEN_THREADS),
+            sqlite_where=text(OPEN_THREADS),
+        ),
+        Index(
+            "ix_entities_open_by_due",
+            "client_id",
+            "type",
+            "due_at",
+            "id",
+            postgresql_include=["opened_at", "status", "amount", "currency", "closed_at"],
+            postgresql_where=text(OPEN_THREADS),
+            sqlite_where=text(OPEN_THREADS),
+        ),
+        # A client's threads by when they closed, whatever their type: the
+        # card's latest work finished, newest first, and how much in 14 days.
+        Index(
+            "ix_entities_closed",
+            "client_id",
+            "closed_at",
+            postgresql_include=["type", "status"],
+            postgresql_where=text(CLOSED_THREADS),
+            sqlite_where=text(CLOSED_THREADS),
+        ),
+        # Every client's tickets opened in a period (the portfolio's tickets
+        # and categories): the tickets alone, by when they opened.
+        Index(
+            "ix_entities_tickets_opened",
+            "opened_at",
+            postgresql_include=["client_id", "category", "closed_at", "sla_due_at", "type"],
+            postgresql_where=text(TICKETS),
+            sqlite_where=text(TICKETS),
+        ),
+        # Every client's open threads of a type (the portfolio's and the
+        # directory's flags): a fraction of the threads, and on PostgreSQL
+        # with every column crm.flags' rules and ranking read, so that
+        # counting and ranking the flags reads the index alone.
+        Index(
+            "ix_entities_open_threads",
+            "type",
+            "client_id",
+            postgresql_include=OPEN_THREAD_COLUMNS,
+            postgresql_where=text(OPEN_THREADS),
+            sqlite_where=text(OPEN_THREADS),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -145,3 +253,26 @@ class Entity(db.Model):
 
     def __repr__(self) -> str:
         return f"<Entity {self.type}:{self.key} {self.status}>"
+
+
+class CollectedMonth(db.Model):
+    """Money collected from one client in one calendar month (UTC) in one
+    currency: a cache of crm.collected's rule over the events, kept by the
+    writes of events (crm.collected.record), so that a year of every
+    client's revenue is a few rows each, not every payment.
+
+    `events` counts the events summed, so that a month whose payments and
+    refunds cancel out still says money moved (the report lists it at 0).
+    """
+
+    __tablename__ = "collected_months"
+
+    client_id: Mapped[int] = mapped_column(
+        ForeignKey("clients.id", ondelete="CASCADE"), primary_key=True
+    )
+    # Keyed by currency before month: a period's sum per client and currency
+    # then reads the key in order, never hashing a row per month.
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    month: Mapped[date] = mapped_column(Date, primary_key=True)  # its first day
+    amount: Mapped[Decimal] = mapped_column(MoneySum())
+    events: Mapped[int] = mapped_column(default=0)

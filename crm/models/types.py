@@ -132,6 +132,15 @@ class Money(TypeDecorator):
         return process
 
 
+class MoneySum(Money):
+    """A sum of Money amounts: as exact, with room for many of the largest
+    (NUMERIC(38, 4) on PostgreSQL; SQLite's integer holds what its SUM() of
+    the amounts would)."""
+
+    impl = Numeric(38, 4, asdecimal=True)
+    cache_ok = True
+
+
 def _json_default(value):
     if isinstance(value, Decimal):
         return str(value)  # exact; a float would round

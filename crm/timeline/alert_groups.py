@@ -12,6 +12,7 @@ event is read, and the answer's size is bounded whatever their number.
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
@@ -39,16 +40,25 @@ class AlertGroup:
         return f"{self.check} on {self.device}" if self.device else self.check
 
 
+class AlertGroups(NamedTuple):
+    """The first groups of a client's open alerts, and what all of them hold."""
+
+    groups: list[AlertGroup]
+    total: int  # groups
+    alerts: int  # open alerts
+    critical: int  # of which raise a critical_alert flag (crm.flags)
+
+
 def alert_groups(
     session: Session,
     client_id: int,
     now: datetime,
     limit: int,
     settings: FlagSettings = DEFAULT_SETTINGS,
-) -> tuple[list[AlertGroup], int]:
+) -> AlertGroups:
     """The first `limit` (at least 1) groups of the client's open alerts (those
-    with critical alerts first, then the biggest, then the oldest), and how
-    many groups there are."""
+    with critical alerts first, then the biggest, then the oldest), how many
+    groups there are, and how many open and critical alerts in all of them."""
     # The device is the thread's own (crm.threads.device_of, set when the
     # pipeline folds the thread): grouping reads the open alerts' rows alone.
     alerts = (
@@ -64,8 +74,9 @@ def alert_groups(
         .subquery()
     )
     count, critical = func.count(), func.sum(alerts.c.critical)
-    # How many groups there are rides along on each row (a window over the
-    # groups): asked apart, it would join every open alert to its event twice.
+    # How many groups, alerts and critical alerts there are ride along on each
+    # row (a window over the groups): asked apart, each would read every open
+    # alert again.
     rows = session.execute(
         select(
             alerts.c.check_,
@@ -77,9 +88,16 @@ def alert_groups(
             func.max(alerts.c.opened_at),
             func.max(alerts.c.key),
             func.count().over().label("groups"),
+            func.sum(count).over().label("alerts"),
+            func.sum(critical).over().label("critical_alerts"),
         )
         .group_by(alerts.c.check_, alerts.c.device)
         .order_by(critical.desc(), count.desc(), func.min(alerts.c.opened_at), alerts.c.check_)
         .limit(limit)
     ).all()
-    return [AlertGroup(*row[:-1]) for row in rows], (rows[0][-1] if rows else 0)
+    if not rows:
+        return AlertGroups([], 0, 0, 0)
+    groups, alerts, critical_alerts = rows[0][-3:]
+    return AlertGroups(
+        [AlertGroup(*row[:-3]) for row in rows], groups, int(alerts), int(critical_alerts)
+    )

@@ -13,7 +13,6 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from crm.models import Entity, Event
-from crm.vocabulary import KINDS
 
 RECENT = timedelta(days=14)  # campaigns sent and work completed
 LATELY = 10  # a busy client finishes hundreds of tickets a fortnight; the card names the latest
@@ -26,8 +25,8 @@ COMPLETED = {
     "deal": ("won", "deal.won", "won"),
     "renewal": ("renewed", "renewal.renewed", "renewed"),
 }
-MARKETING_KINDS = tuple(name for name, kind in KINDS.items() if kind.source == "marketing")
 CAMPAIGN_REACTIONS = ("email.opened", "email.clicked", "email.bounced", "email.unsubscribed")
+CAMPAIGN_KINDS = ("campaign.sent", *CAMPAIGN_REACTIONS)
 
 
 @dataclass(frozen=True)
@@ -78,8 +77,9 @@ def recent_campaigns(session: Session, client_id: int, now: datetime) -> list[Ca
             Event.occurred_at >= now - RECENT,
             Event.occurred_at <= now,
             Event.source == "marketing",
-            # the kind names its source: by kind, a range of ix_events_client_kind each
-            Event.kind.in_(MARKETING_KINDS),
+            # the kind names its source: by kind, a range of ix_events_client_kind each;
+            # only the sending and the reactions shown (not every delivery)
+            Event.kind.in_(CAMPAIGN_KINDS),
         )
         .group_by(campaign, Event.kind)
     ).all()
@@ -125,6 +125,9 @@ def completed_lately(
         .limit(1)
         .scalar_subquery()
     )
+    # How much was finished rides along on each row (asked once: it is not
+    # correlated); with no row there is nothing finished to count.
+    total = select(func.count()).select_from(Entity).where(finished).correlate(None)
     rows = session.execute(
         select(
             Entity.type,
@@ -132,17 +135,17 @@ def completed_lately(
             Entity.title,
             Entity.closed_at,
             func.coalesce(closer, Entity.assignee),
+            total.scalar_subquery(),
         )
         .where(finished)
         .order_by(Entity.closed_at.desc(), Entity.id.desc())
         .limit(LATELY)
     ).all()
-    total = session.scalar(select(func.count()).select_from(Entity).where(finished))
     completed = []
-    for thread_type, key, title, closed_at, by in rows:
+    for thread_type, key, title, closed_at, by, _ in rows:
         verb = COMPLETED[thread_type][2]
         title = title or key
         local = closed_at.astimezone(client_zone)
         text = f"{title}, {verb} {local.day} {local:%b}" + (f" by {by}" if by else "")
         completed.append(Completed(thread_type, key, title, verb, closed_at, by, text))
-    return completed, total
+    return completed, (rows[0][-1] if rows else 0)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from crm import flags as rules
@@ -29,7 +29,7 @@ from crm.flags import DEFAULT_SETTINGS, FlagSettings, Raised, Recurrence
 from crm.formatting import zone
 from crm.models import Client, Contact, Entity, Event
 from crm.money import Rates, Total, rates_from_config, total
-from crm.timeline.alert_groups import AlertGroup, alert_groups
+from crm.timeline.alert_groups import AlertGroup, AlertGroups, alert_groups
 from crm.timeline.hours import BusinessHours, business_hours
 from crm.timeline.lately import Campaign, Completed, completed_lately, recent_campaigns
 
@@ -147,7 +147,7 @@ def precontact_card(
     contacts = list(client.contacts)
     lately, lately_total = completed_lately(session, client.id, now, client_zone)
     recurring, recurring_total = _recurring_alerts(session, client.id, now)
-    groups, group_total = alert_groups(session, client.id, now, LIST, settings)
+    grouped = alert_groups(session, client.id, now, LIST, settings)
     card = Card(
         client=client,
         now=now,
@@ -160,12 +160,12 @@ def precontact_card(
         campaigns=recent_campaigns(session, client.id, now),
         recurring_alerts=recurring,
         recurring_total=recurring_total,
-        alert_groups=groups,
-        alert_group_total=group_total,
+        alert_groups=grouped.groups,
+        alert_group_total=grouped.total,
         lately=lately,
         lately_total=lately_total,
     )
-    _fill_sections(session, client.id, now, card, settings)
+    _fill_sections(session, client.id, now, card, settings, grouped)
     if card.overdue_totals:
         return replace(card, overdue_total=total(card.overdue_totals.items(), rates or Rates()))
     return card
@@ -230,46 +230,101 @@ SECTION_TYPES = {
     "renewals": "renewal",
     "commitments": "commitment",
 }
+# The flags whose count is a section's total: the same condition (crm.flags.kind_sql).
+COUNTED_BY_SECTION = {"overdue_invoice": "overdue_invoices", "failed_payment": "failed_payments"}
+# The sections counted alone (the overdue invoices are counted with their
+# amounts, the open alerts with their groups).
+COUNTED = tuple(name for name in SECTION_TYPES if name not in ("overdue_invoices", "active_alerts"))
+# The thread types that can raise each flag (crm.flags.RULES).
+FLAG_TYPES = {
+    kind: tuple(t for t, rule in rules.RULES.items() if any(f.kind == kind for f in rule.facets))
+    for kind in rules.THREAD_KINDS
+}
 
 
 def _fill_sections(
-    session: Session, client_id: int, now: datetime, card: Card, settings: FlagSettings
+    session: Session,
+    client_id: int,
+    now: datetime,
+    card: Card,
+    settings: FlagSettings,
+    grouped: AlertGroups,
 ) -> None:
     """Put the first LIST threads of each section of the card in it, with the
-    flag each raises, and count them all; count the flags in SQL."""
+    flag each raises, and count them all; count the flags in SQL (the
+    open alerts and the critical ones are counted with their groups, `grouped`)."""
     mine = Entity.client_id == client_id
-    for name, (condition, order) in _sections(now, settings).items():
-        # The first LIST threads, and a count of all (an index-only count for
-        # most sections; a window over the match would sort all of it).
-        rows = session.scalars(select(Entity).where(mine, condition).order_by(*order).limit(LIST))
-        items = getattr(card, name)
-        for entity in rows:
-            kind = entity.type
-            word = "breached" if kind == "ticket" else "overdue"
-            deadline = entity.sla_due_at if kind == "ticket" else entity.due_at
-            flag = rules.flag_of(entity, now, settings)
-            items.append(
-                Item(entity, Deadline.of(deadline, now, word), now - entity.opened_at, flag)
-            )
-        card.totals[name] = session.scalar(
-            select(func.count()).select_from(Entity).where(mine, condition)
+    sections = _sections(now, settings)
+    # The first LIST threads of every section, in one statement. Each
+    # section's are chosen by id from an index of open threads in its order
+    # (ix_entities_open_by_age, _by_due) whose columns answer its condition,
+    # and only they are read whole: a rare match (failed payments among
+    # 20,000 open invoices) is looked for in the index, not the table.
+    firsts = [
+        select(
+            literal(name).label("section"),
+            Entity.id.label("id"),
+            func.row_number().over(order_by=order).label("place"),
         )
-    kinds = list(rules.THREAD_KINDS)
-    counted = session.execute(
-        select(*(func.count().filter(rules.kind_sql(kind, now, settings)) for kind in kinds)).where(
-            mine, Entity.closed_at.is_(None), Entity.type.in_(rules.FLAGGED_TYPES)
+        .where(mine, condition)
+        .order_by(*order)
+        .limit(LIST)
+        .subquery()
+        for name, (condition, order) in sections.items()
+    ]
+    chosen = union_all(*(select(*first.c) for first in firsts)).subquery()
+    # Every section and flag not counted elsewhere is counted apart, each a
+    # range of an index of open threads for most, riding along on each row
+    # (asked once: they are not correlated). A section or flag with a thread
+    # to count has a row here. The flags that a section or the alert groups
+    # count already, under the same condition (crm.flags.kind_sql), are not
+    # counted again.
+    counts = {name: condition for name, (condition, _) in sections.items() if name in COUNTED}
+    for kind in rules.THREAD_KINDS:
+        if kind not in COUNTED_BY_SECTION and kind != "critical_alert":
+            of_kind = Entity.type.in_(FLAG_TYPES[kind])
+            counts[kind] = and_(of_kind, rules.kind_sql(kind, now, settings))
+    counters = (
+        select(func.count()).select_from(Entity).where(mine, condition).correlate(None)
+        for condition in counts.values()
+    )
+    rows = session.execute(
+        select(chosen.c.section, Entity, *(counter.scalar_subquery() for counter in counters))
+        .join(Entity, Entity.id == chosen.c.id)
+        .order_by(chosen.c.section, chosen.c.place)
+    ).all()
+    for name, entity, *_ in rows:
+        kind = entity.type
+        word = "breached" if kind == "ticket" else "overdue"
+        deadline = entity.sla_due_at if kind == "ticket" else entity.due_at
+        flag = rules.flag_of(entity, now, settings)
+        getattr(card, name).append(
+            Item(entity, Deadline.of(deadline, now, word), now - entity.opened_at, flag)
         )
-    ).one()
-    card.flag_counts.update(zip(kinds, (int(n or 0) for n in counted), strict=True))
-    overdue = session.execute(
-        select(Entity.currency, func.sum(Entity.amount))
-        .where(mine, rules.kind_sql("overdue_invoice", now, settings), Entity.amount.is_not(None))
+    counted = rows[0][2:] if rows else [0] * len(counts)
+    overdue = _count_overdue(session, mine, sections["overdue_invoices"][0], card)
+    found = dict(zip(counts, counted, strict=True))
+    found |= {"overdue_invoices": overdue, "active_alerts": grouped.alerts}
+    card.totals.update((name, found[name]) for name in sections)
+    found |= {kind: found[section] for kind, section in COUNTED_BY_SECTION.items()}
+    found["critical_alert"] = grouped.critical
+    card.flag_counts.update((kind, found[kind]) for kind in rules.THREAD_KINDS)
+
+
+def _count_overdue(session: Session, mine, overdue, card: Card) -> int:
+    """Add up what the overdue invoices owe in each currency, and count them,
+    in one reading of them; their count."""
+    rows = session.execute(
+        select(Entity.currency, func.count(), func.sum(Entity.amount))
+        .where(mine, overdue)
         .group_by(Entity.currency)
     ).all()
     totals: dict[str, Decimal] = defaultdict(Decimal)
-    for currency, amount in overdue:
-        totals[currency or ""] += Decimal(amount)
+    for currency, _, amount in rows:
+        if amount is not None:  # none of them with an amount
+            totals[currency or ""] += Decimal(amount)
     card.overdue_totals.update(sorted(totals.items()))
+    return sum(count for _, count, _ in rows)
 
 
 def _recurring_alerts(
@@ -277,21 +332,29 @@ def _recurring_alerts(
 ) -> tuple[list[Recurrence], int]:
     """The first LIST checks that keep failing on one device (crm.flags.recurrences,
     in its order) and how many there are, grouped in SQL from the alerts
-    raised in the last 30 days (crm.flags.recurring_with_thread_sql): a busy
-    client raises tens of thousands in 30 days, too many to read one by one."""
-    recurring = rules.recurring_with_thread_sql(now, Event.client_id == client_id)
+    raised in the last 30 days (crm.flags.recurring_sql): a busy client
+    raises tens of thousands in 30 days, too many to read one by one. The
+    latest occurrence's thread is looked up for the LIST named alone."""
+    mine = Event.client_id == client_id
+    recurring = rules.recurring_sql(now, mine).subquery("recurring")
     c = recurring.c
+    order = (c.times.desc(), c.first, c.instance, c.alertname)
+    first = (
+        select(*c, func.count().over().label("total"))
+        .order_by(*order)
+        .limit(LIST)
+        .subquery("first")
+    )
+    named = first.c
     rows = session.execute(
         select(
-            c.instance,
-            c.alertname,
-            c.times,
-            c.first,
-            c.last,
-            c.last_thread_key,
-            func.count().over(),
-        )
-        .order_by(c.times.desc(), c.first, c.instance, c.alertname)
-        .limit(LIST)
+            named.instance,
+            named.alertname,
+            named.times,
+            named.first,
+            named.last,
+            rules.latest_thread_sql(first, now, mine),
+            named.total,
+        ).order_by(named.times.desc(), named.first, named.instance, named.alertname)
     ).all()
     return [Recurrence(*row[:-1]) for row in rows], (rows[0][-1] if rows else 0)

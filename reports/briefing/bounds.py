@@ -18,9 +18,13 @@ batches all get the same bounded briefing.
 """
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 from reports.briefing.model import SEVERITIES, Briefing, Flag
+
+if TYPE_CHECKING:
+    from reports.briefing.census import Census
 
 SHOWN_FLAGS = 20
 SHOWN_POINTS = 10
@@ -35,16 +39,25 @@ POINT_LISTS = {
 }
 
 
-def bound(briefing: Briefing) -> None:
-    """Cut `briefing`'s lists to their first few, keeping what they counted."""
+def bound(briefing: Briefing, census: "Census | None" = None) -> None:
+    """Cut `briefing`'s lists to their first few, keeping what they counted:
+    counted from its flags, or, when it holds only the flags it shows
+    (reports.briefing.shown), by the database (`census`)."""
     slug = briefing.client.slug
     counts = dict.fromkeys(SEVERITIES, 0)
-    for flag in briefing.flags:
-        counts[flag.severity] += 1
+    if census is None:
+        for flag in briefing.flags:
+            counts[flag.severity] += 1
+        grouped = group_alerts(briefing.flags)
+        lines = len(grouped)
+    else:
+        for (_, severity), count in census.now.items():
+            counts[severity] += count
+        grouped = group_alerts(briefing.flags, census.sizes)
+        lines = census.lines
     briefing.severity_counts = counts
-    briefing.flag_total = len(briefing.flags)
-    grouped = group_alerts(briefing.flags)
-    briefing.more_flags = max(0, len(grouped) - SHOWN_FLAGS)
+    briefing.flag_total = sum(counts.values())
+    briefing.more_flags = max(0, lines - SHOWN_FLAGS)
     briefing.flags = grouped[:SHOWN_FLAGS]
     briefing.more_flags_url = threads_path(slug)
     points = briefing.talking_points
@@ -57,9 +70,11 @@ def bound(briefing: Briefing) -> None:
             points.more_urls[attribute] = threads_path(slug, **POINT_LISTS[attribute])
 
 
-def group_alerts(flags: list[Flag]) -> list[Flag]:
+def group_alerts(flags: list[Flag], sizes: dict | None = None) -> list[Flag]:
     """`flags` with the critical alerts of one check on one device made one
-    flag, at the place of its longest-waiting alert (the list stays ranked)."""
+    flag, at the place of its longest-waiting alert (the list stays ranked).
+    `sizes`: (title, device) -> the alerts of a group, when `flags` hold
+    only its first few (reports.briefing.shown)."""
     groups: dict[tuple, list[Flag]] = {}
     for flag in flags:
         if flag.kind == "critical_alert":
@@ -72,13 +87,14 @@ def group_alerts(flags: list[Flag]) -> list[Flag]:
         members = groups.pop((flag.title, flag.device), None)
         if members is None:  # already told with its group
             continue
-        if len(members) == 1:
+        count = (sizes or {}).get((flag.title, flag.device), len(members))
+        if count == 1:
             out.append(flag)
             continue
         oldest = members[0]
         ids = [event_id for member in members for event_id in member.event_ids][:GROUPED_IDS]
-        detail = f"{len(members)} alerts of this check are firing; the oldest: {oldest.detail}"
-        out.append(replace(oldest, detail=detail, count=len(members), event_ids=ids))
+        detail = f"{count} alerts of this check are firing; the oldest: {oldest.detail}"
+        out.append(replace(oldest, detail=detail, count=count, event_ids=ids))
     return out
 
 

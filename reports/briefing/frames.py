@@ -130,7 +130,7 @@ def load_frames(session: Session, client_id: int, window: Window) -> Frames:
         return Frames(
             events=_events(session, client_id, window),
             entities=_entities(session, client_id, window),
-            months=_months(session, client_id, window),
+            months=month_counts(session, client_id, window),
         )
 
 
@@ -243,7 +243,7 @@ def _entities(session: Session, client_id: int, window: Window):
     return entity_frame(rows, _decoders(session, Entity, ENTITY_RAW), epoch=engine == "postgresql")
 
 
-def _months(session: Session, client_id: int, window: Window) -> pd.DataFrame:
+def month_counts(session: Session, client_id: int, window: Window) -> pd.DataFrame:
     """Events per chart month, source and kind, counted by the database."""
     starts = window.chart_months
     if not starts:

@@ -19,14 +19,16 @@ reuses one thread for a check that fires again. An alert's time to resolve is
 from the last raise of its thread before it cleared to the moment it cleared.
 """
 
-from collections import defaultdict
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
 
 import pandas as pd
 
 from crm import health as rule
-from crm.vocabulary import SOURCES
+from crm.vocabulary import KINDS, SOURCES
 from reports.briefing.model import (
     KIND_LABELS,
     Flag,
@@ -55,14 +57,32 @@ MONEY_KINDS = {
 
 
 def health(flags: list[Flag], previous_flags: list[Flag]) -> Health:
-    now, before = _costs(flags), _costs(previous_flags)
+    ids: dict[str, list[int]] = defaultdict(list)
+    for flag in flags:
+        ids[flag.kind] += flag.event_ids
+    return health_of(flag_tally(flags), flag_tally(previous_flags), ids)
+
+
+def flag_tally(flags: Iterable[Flag]) -> Counter:
+    """(kind, severity) -> how many of `flags` are so."""
+    return Counter((flag.kind, flag.severity) for flag in flags)
+
+
+def health_of(now: Mapping, before: Mapping, ids: Mapping[str, list[int]]) -> Health:
+    """The score now and at the start of the period from the flags of each
+    (kind, severity) then (flag_tally; or counted by the database,
+    reports.briefing.census), each driver with the events behind it (`ids`
+    per kind: a bounded briefing's are those of the flags it shows)."""
+    costs, previous = _costs(now), _costs(before)
     drivers = []
     for kind, label in KIND_LABELS.items():
-        count, points, ids = now.get(kind, (0, 0, []))
-        previous_count, previous_points, _ = before.get(kind, (0, 0, []))
+        count, points = costs.get(kind, (0, 0))
+        previous_count, previous_points = previous.get(kind, (0, 0))
         if points or previous_points:
             drivers.append(
-                HealthDriver(kind, label, count, points, previous_count, previous_points, ids)
+                HealthDriver(
+                    kind, label, count, points, previous_count, previous_points, ids.get(kind, [])
+                )
             )
     drivers.sort(key=lambda d: (-abs(d.change), -d.points))
     return Health(
@@ -72,19 +92,39 @@ def health(flags: list[Flag], previous_flags: list[Flag]) -> Health:
     )
 
 
-def _costs(flags: list[Flag]) -> dict[str, tuple[int, int, list[int]]]:
-    """kind -> (flags, points it costs, their events)."""
+def _costs(counts: Mapping) -> dict[str, tuple[int, int]]:
+    """kind -> (flags, points it costs)."""
     severities: dict[str, list[str]] = defaultdict(list)
-    ids: dict[str, list[int]] = defaultdict(list)
-    for flag in flags:
-        severities[flag.kind].append(flag.severity)
-        ids[flag.kind] += flag.event_ids
+    for (kind, severity), count in counts.items():
+        severities[kind] += [severity] * count
     return {
-        kind: (len(found), rule.kind_points(found), ids[kind]) for kind, found in severities.items()
+        kind: (len(found), rule.kind_points(found)) for kind, found in severities.items() if found
     }
 
 
 # --- the period ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Tally:
+    """What a period's figures are made of: events per kind (each kind names
+    its source, crm.vocabulary), and the known amounts of the billing kinds
+    summed per (kind, currency). Counted from a frame here, or by the
+    database (reports.briefing.census), which gives the same."""
+
+    counts: dict[str, int]
+    money: dict[tuple[str, str | None], Decimal]
+
+
+def tally(events: pd.DataFrame) -> Tally:
+    counts = {str(kind): int(n) for kind, n in events["kind"].value_counts().items() if n}
+    money = events[events["kind"].isin(tuple(MONEY_KINDS)) & events["amount"].notna()]
+    sums: dict[tuple[str, str | None], Decimal] = defaultdict(Decimal)
+    for kind, amount, currency in zip(
+        money["kind"], money["amount"], money["currency"], strict=True
+    ):
+        sums[(str(kind), currency)] += Decimal(amount)
+    return Tally(counts, dict(sums))
 
 
 def period_numbers(
@@ -99,14 +139,32 @@ def period_numbers(
     """The figures of the period and the one before, from `events`; the charts
     from `months` (reports.briefing.frames' counts per month, source and kind),
     or, without it, from the events."""
-    recent = months if months is not None else with_months(events, as_of, zone)
-    now = _between(events, period_start, as_of)
-    before = _between(events, previous_start, period_start)
-    opened, resolved = ticket_flow(now)
-    previous_opened, previous_resolved = ticket_flow(before)
-    raised, cleared = alert_flow(now)
-    previous_raised, previous_cleared = alert_flow(before)
     durations = times_to_resolve(events, period_start, as_of)
+    return numbers_of(
+        tally(_between(events, period_start, as_of)),
+        tally(_between(events, previous_start, period_start)),
+        (len(durations), median(durations)),
+        months if months is not None else with_months(events, as_of, zone),
+        as_of,
+        zone,
+    )
+
+
+def numbers_of(
+    now: Tally,
+    before: Tally,
+    timed: tuple[int, timedelta | None],
+    months: pd.DataFrame,
+    as_of: datetime,
+    zone: tzinfo,
+) -> Numbers:
+    """The period's figures from its tally and the previous period's, how
+    many of its alerts were timed to clear and the median time they took,
+    and the chart months' counts."""
+    opened, resolved = _flow(now, TICKET_FLOW)
+    previous_opened, previous_resolved = _flow(before, TICKET_FLOW)
+    raised, cleared = _flow(now, ALERT_FLOW)
+    previous_raised, previous_cleared = _flow(before, ALERT_FLOW)
     return Numbers(
         touches=touches(now, before),
         tickets_opened=opened,
@@ -114,40 +172,37 @@ def period_numbers(
         previous_tickets_opened=previous_opened,
         previous_tickets_resolved=previous_resolved,
         revenue=revenue(now, before),
-        activity=_activity(recent, as_of, zone, CHART_MONTHS),
-        ticket_trend=_tickets(recent, as_of, zone, CHART_MONTHS),
+        activity=_activity(months, as_of, zone, CHART_MONTHS),
+        ticket_trend=_tickets(months, as_of, zone, CHART_MONTHS),
         alerts_raised=raised,
         alerts_resolved=cleared,
         previous_alerts_raised=previous_raised,
         previous_alerts_resolved=previous_cleared,
-        alerts_timed=len(durations),
-        median_time_to_resolve=_median(durations),
-        alert_trend=_alerts(recent, as_of, zone, CHART_MONTHS),
+        alerts_timed=timed[0],
+        median_time_to_resolve=timed[1],
+        alert_trend=_alerts(months, as_of, zone, CHART_MONTHS),
     )
 
 
-def touches(now: pd.DataFrame, before: pd.DataFrame) -> list[SourceCount]:
+def touches(now: Tally, before: Tally) -> list[SourceCount]:
     """Events per source in the period and the one before, every source listed."""
-    current, previous = now["source"].value_counts(), before["source"].value_counts()
+    current, previous = _by_source(now), _by_source(before)
     return [
-        SourceCount(source, int(current.get(source, 0)), int(previous.get(source, 0)))
-        for source in SOURCES
+        SourceCount(source, current.get(source, 0), previous.get(source, 0)) for source in SOURCES
     ]
 
 
-def ticket_flow(events: pd.DataFrame) -> tuple[int, int]:
-    """(tickets opened, tickets solved) among `events`."""
-    return _flow(events, TICKET_FLOW)
+def _by_source(period: Tally) -> dict[str, int]:
+    counts: dict[str, int] = defaultdict(int)
+    for kind, count in period.counts.items():
+        counts[KINDS[kind].source] += count
+    return counts
 
 
-def alert_flow(events: pd.DataFrame) -> tuple[int, int]:
-    """(alerts raised, alerts resolved) among `events`: occurrences, not threads."""
-    return _flow(events, ALERT_FLOW)
-
-
-def _flow(events: pd.DataFrame, kinds: tuple[str, str]) -> tuple[int, int]:
-    column = events["kind"]
-    return int((column == kinds[0]).sum()), int((column == kinds[1]).sum())
+def _flow(period: Tally, kinds: tuple[str, str]) -> tuple[int, int]:
+    """(events of the first kind, of the second): tickets opened and solved,
+    alerts raised and resolved (occurrences, not threads)."""
+    return period.counts.get(kinds[0], 0), period.counts.get(kinds[1], 0)
 
 
 def times_to_resolve(events: pd.DataFrame, start: datetime, end: datetime) -> list[timedelta]:
@@ -175,7 +230,8 @@ def times_to_resolve(events: pd.DataFrame, start: datetime, end: datetime) -> li
     return [span.to_pytimedelta() for span in paired["occurred_at"] - paired["raised_at"]]
 
 
-def _median(durations: list[timedelta]) -> timedelta | None:
+def median(durations: list[timedelta]) -> timedelta | None:
+    """The middle duration, or the mean of the middle two."""
     if not durations:
         return None
     ordered = sorted(durations)
@@ -185,7 +241,7 @@ def _median(durations: list[timedelta]) -> timedelta | None:
     return (ordered[middle - 1] + ordered[middle]) / 2
 
 
-def revenue(now: pd.DataFrame, before: pd.DataFrame) -> list[Revenue]:
+def revenue(now: Tally, before: Tally) -> list[Revenue]:
     """Invoiced, collected and refunded per currency; the previous period alongside."""
     current, previous = _money(now), _money(before)
     zero = Decimal(0)
@@ -202,15 +258,12 @@ def revenue(now: pd.DataFrame, before: pd.DataFrame) -> list[Revenue]:
     ]
 
 
-def _money(events: pd.DataFrame) -> dict[str, dict[str, Decimal]]:
-    money = events[events["kind"].isin(tuple(MONEY_KINDS)) & events["amount"].notna()]
+def _money(period: Tally) -> dict[str, dict[str, Decimal]]:
     totals: dict[str, dict[str, Decimal]] = defaultdict(
         lambda: {figure: Decimal(0) for figure in MONEY_KINDS.values()}
     )
-    for kind, amount, currency in zip(
-        money["kind"], money["amount"], money["currency"], strict=True
-    ):
-        totals[currency or "XXX"][MONEY_KINDS[kind]] += Decimal(amount)
+    for (kind, currency), amount in period.money.items():
+        totals[currency or "XXX"][MONEY_KINDS[kind]] += amount
     return totals
 
 

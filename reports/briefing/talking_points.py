@@ -18,7 +18,8 @@ Read from the same snapshot as the flags (reports.briefing.snapshot):
 
 import re
 from collections import defaultdict
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import pandas as pd
 
@@ -29,6 +30,7 @@ from reports.briefing.snapshot import Snapshot
 from reports.briefing.threads import records
 
 CAMPAIGN_WINDOW = timedelta(days=90)
+CAMPAIGN_IDS = 50  # the events a campaign point keeps (its first): a sample, not every open
 # Imperative verbs tickets start with, and how a sentence says them done.
 PAST_TENSE = {
     "set up": "set up",
@@ -65,7 +67,25 @@ _VERB = re.compile(
 _ARTICLE = re.compile(r"^(a|an)\s+", re.IGNORECASE)
 
 
-def talking_points(s: Snapshot, limit: int | None = None) -> TalkingPoints:
+@dataclass(frozen=True)
+class Campaign:
+    """What a campaign point is told from: the campaign's first sending (or
+    first event, when none was sent), its sendings, opens and clicks, and its
+    first CAMPAIGN_IDS events."""
+
+    key: str
+    title: str | None
+    at: datetime
+    sent: int
+    opened: int
+    clicked: int
+    threaded: bool  # its events are a thread (the vendor threads its campaigns)
+    event_ids: list[int]
+
+
+def talking_points(
+    s: Snapshot, limit: int | None = None, found_campaigns: list[Campaign] | None = None
+) -> TalkingPoints:
     """The talking points; with `limit`, the work done and the deals won are
     told only for the newest `limit` of them (a busy client solves tens of
     thousands of tickets a quarter, and a briefing shows a few), their
@@ -76,7 +96,7 @@ def talking_points(s: Snapshot, limit: int | None = None) -> TalkingPoints:
         deals_won=_deal_points(s, won, limit),
         renewals_due=renewals_due(s),
         open_quotes=open_quotes(s),
-        campaigns=campaigns(s),
+        campaigns=campaigns(s, found_campaigns),
     )
     if limit is not None:
         points.totals.update(work_done=len(solved), deals_won=len(won))
@@ -227,10 +247,45 @@ def open_quotes(s: Snapshot) -> list[TalkingPoint]:
     return points
 
 
-def campaigns(s: Snapshot) -> list[TalkingPoint]:
-    since = min(s.scope.period_start, s.scope.as_of - CAMPAIGN_WINDOW)
+def campaigns(s: Snapshot, found: list[Campaign] | None = None) -> list[TalkingPoint]:
+    """The campaigns since the period's start, and at least CAMPAIGN_WINDOW,
+    newest first: those of the snapshot's events, or `found` (counted by the
+    database, reports.briefing.census.campaigns)."""
+    points = []
+    for campaign in _campaigns(s) if found is None else found:
+        reactions = []
+        if campaign.opened:
+            reactions.append(f"{campaign.opened} opened it")
+        if campaign.clicked:
+            reactions.append(f"{campaign.clicked} clicked through")
+        text = (
+            f"“{campaign.title}” reached {plural(max(campaign.sent, 1), 'contact')} on "
+            f"{s.day(campaign.at)}"
+            + (f" ({', '.join(reactions)})" if reactions else "")
+            + ": they have heard this one, so build on it rather than pitch it as news."
+        )
+        points.append(
+            TalkingPoint(
+                kind="campaign",
+                text=text,
+                at=campaign.at,
+                thread_type="campaign" if campaign.threaded else None,
+                thread_key=campaign.key if campaign.threaded else None,
+                event_ids=campaign.event_ids,
+            )
+        )
+    return sorted(points, key=lambda p: p.at, reverse=True)
+
+
+def campaigns_since(s: Snapshot) -> datetime:
+    return min(s.scope.period_start, s.scope.as_of - CAMPAIGN_WINDOW)
+
+
+def _campaigns(s: Snapshot) -> list[Campaign]:
     events = s.events
-    marketing = events[(events["source"] == "marketing") & (events["occurred_at"] > since)]
+    marketing = events[
+        (events["source"] == "marketing") & (events["occurred_at"] > campaigns_since(s))
+    ]
     if marketing.empty:
         return []
     # Grouped by hand: a few dozen campaigns, and pandas' per-group cost
@@ -239,35 +294,23 @@ def campaigns(s: Snapshot) -> list[TalkingPoint]:
     for key, row in zip(_campaign_keys(marketing), records(marketing), strict=True):
         if key is not None:
             by_campaign[key].append(row)
-    points = []
+    found = []
     for key, rows in by_campaign.items():
         sent = [row for row in rows if row.kind == "campaign.sent"]
         first = sent[0] if sent else rows[0]
-        opened = sum(row.kind == "email.opened" for row in rows)
-        clicked = sum(row.kind == "email.clicked" for row in rows)
-        reactions = []
-        if opened:
-            reactions.append(f"{opened} opened it")
-        if clicked:
-            reactions.append(f"{clicked} clicked through")
-        text = (
-            f"“{first.title}” reached {plural(max(len(sent), 1), 'contact')} on "
-            f"{s.day(first.occurred_at)}"
-            + (f" ({', '.join(reactions)})" if reactions else "")
-            + ": they have heard this one, so build on it rather than pitch it as news."
-        )
-        threaded = any(row.thread_key is not None for row in rows)
-        points.append(
-            TalkingPoint(
-                kind="campaign",
-                text=text,
+        found.append(
+            Campaign(
+                key=key,
+                title=first.title,
                 at=first.occurred_at.to_pydatetime(),
-                thread_type="campaign" if threaded else None,
-                thread_key=key if threaded else None,
-                event_ids=[int(row.id) for row in rows],
+                sent=len(sent),
+                opened=sum(row.kind == "email.opened" for row in rows),
+                clicked=sum(row.kind == "email.clicked" for row in rows),
+                threaded=any(row.thread_key is not None for row in rows),
+                event_ids=[int(row.id) for row in rows[:CAMPAIGN_IDS]],
             )
         )
-    return sorted(points, key=lambda p: p.at, reverse=True)
+    return found
 
 
 def _campaign_keys(events: pd.DataFrame) -> list[str]:

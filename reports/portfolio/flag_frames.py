@@ -18,7 +18,7 @@ latest occurrence's thread stands for it.
 from datetime import datetime
 
 import pandas as pd
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from crm import flags as rules
@@ -62,14 +62,24 @@ def flag_counts_frame(
     once, under its flag (an overdue invoice whose payment failed is an
     overdue invoice)."""
     kinds = rules.THREAD_KINDS
-    threads = (
+    # Counted before the clients are joined, which costs a row per client,
+    # not one per flagged thread.
+    grouped = (
         select(
             Entity.client_id,
-            *(func.count().filter(rules.kind_sql(kind, now, settings)) for kind in kinds),
+            *(
+                func.count().filter(rules.kind_sql(kind, now, settings)).label(kind)
+                for kind in kinds
+            ),
         )
-        .join(Client, Client.id == Entity.client_id)
-        .where(_ACTIVE, _flagged(now, settings))
+        .where(_flagged(now, settings))
         .group_by(Entity.client_id)
+        .subquery("flagged")
+    )
+    threads = (
+        select(grouped.c.client_id, *(grouped.c[kind] for kind in kinds))
+        .join(Client, Client.id == grouped.c.client_id)
+        .where(_ACTIVE)
     )
     counts: dict[int, dict[str, int]] = {}
     for client_id, *numbers in session.execute(threads):
@@ -101,13 +111,18 @@ def flags_frame(
     RAISED_COLUMNS, one row per flag, in no particular order (analysis.ranked_flags
     orders them)."""
     rank = rank_sql(now, settings)
-    state = [getattr(Entity, name) for name in FLAG_THREAD_COLUMNS]
-    threads = session.execute(
-        select(*state, Entity.closed_at, Entity.priority)
+    # The ids of the few first, ranked from the index of open threads alone;
+    # then only their rows are read.
+    listed = (
+        select(Entity.id)
         .join(Client, Client.id == Entity.client_id)
-        .where(_ACTIVE, rank.flagged)
+        .where(_ACTIVE, _open_of_flagged_types(), rank.flagged)
         .order_by(rank.severity, rank.since, rank.kind, Client.slug, Entity.key)
         .limit(limit)
+    )
+    state = [getattr(Entity, name) for name in FLAG_THREAD_COLUMNS]
+    threads = session.execute(
+        select(*state, Entity.closed_at, Entity.priority).where(Entity.id.in_(listed))
     )
     rows = []
     for thread in threads:
@@ -129,7 +144,17 @@ def flags_frame(
 
 
 def _flagged(now: datetime, settings: FlagSettings):
-    return or_(*(rules.rule_sql(kind, now, settings) for kind in rules.FLAGGED_TYPES))
+    return and_(
+        _open_of_flagged_types(),
+        or_(*(rules.rule_sql(kind, now, settings) for kind in rules.FLAGGED_TYPES)),
+    )
+
+
+def _open_of_flagged_types():
+    """What crm.flags' rules share, said once more where a plan can see it:
+    an open thread of a type with a rule. The index of open threads
+    (ix_entities_open_threads) answers it, and holds what the rules read."""
+    return and_(Entity.closed_at.is_(None), Entity.type.in_(rules.FLAGGED_TYPES))
 
 
 def _raised(kind: str, severity: str, since: datetime, kinds: tuple[str, ...]) -> dict:

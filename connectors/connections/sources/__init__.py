@@ -34,4 +34,10 @@ from connectors.connections.sources.freshdesk import (  # noqa: E402
 
 SOURCES |= {cls.vendor: cls for cls in (FreshdeskSource, FreshserviceSource)}
 
+# PagerDuty and Mailchimp, with an API key (issue 23).
+from connectors.connections.sources.mailchimp import MailchimpSource  # noqa: E402
+from connectors.connections.sources.pagerduty import PagerDutySource  # noqa: E402
+
+SOURCES |= {cls.vendor: cls for cls in (MailchimpSource, PagerDutySource)}
+
 __all__ = ["SOURCES", "Page", "Source", "Stream"]

@@ -1,29 +1,28 @@
-"""HubSpot's CRM through its v3 REST API, with a private app's access token
-(`Authorization: Bearer`) or a public app's OAuth tokens (connections/oauth.py).
-Requests, not `hubspot-api-client`: that package is not in the project's
-environment (see the report of issue 22); the calls are few and documented
-(developers.hubspot.com, CRM objects and search).
+"""HubSpot's CRM with its maintained client (`hubspot-api-client`, through
+sources/hubspot_api.py: the SDK's CRM objects, search and v4 associations
+APIs, retried by the transport's one rule), with a private app's access token
+or a public app's OAuth tokens (connections/oauth.py).
 
 Streams, companies first so that deals and engagements find their client:
 companies, deals, emails, calls, meetings, notes, then marketing email
 events (EmailEvents, below). Each CRM object type:
-- the first sync lists every object (`GET /crm/v3/objects/{type}`, 100 a
-  page, the documented maximum), paging with `paging.next.after`, with
-  `associations=companies`; the state is that `after`, and the latest
-  `updatedAt` seen;
-- later syncs ask the search endpoint (`POST /crm/v3/objects/{type}/search`)
-  for `hs_lastmodifieddate GTE` that latest time, sorted ascending, paging
-  with `after`. Search answers carry no associations, so each page's
-  companies are read with the v4 batch endpoint and laid into the results as
-  the list endpoint lays them. GTE, not GT: objects modified in the same
-  millisecond as the last stored one are read again (duplicates, never
-  skipped). Search stops at 10,000 results; past that, the search starts
-  again from the latest time reached.
+- the first sync lists every object (`GET /crm/v3/objects/{type}`, the SDK's
+  `basic_api.get_page`, 100 a page, the documented maximum), paging with
+  `paging.next.after`, with `associations=companies`; the state is that
+  `after`, and the latest `updatedAt` seen;
+- later syncs ask the search endpoint (`POST /crm/v3/objects/{type}/search`,
+  `search_api.do_search`) for `hs_lastmodifieddate GTE` that latest time,
+  sorted ascending, paging with `after`. Search answers carry no
+  associations, so each page's companies are read with the v4 batch endpoint
+  and laid into the results as the list endpoint lays them. GTE, not GT:
+  objects modified in the same millisecond as the last stored one are read
+  again (duplicates, never skipped). Search stops at 10,000 results; past
+  that, the search starts again from the latest time reached.
 
 Every page is the response's own JSON (search pages with their associations
 added), named `{type}.json` so that the hubspot connector knows the type.
 HubSpot's limits (100 or 190 requests per 10 s for private apps; search 5 a
-second) answer 429 with Retry-After, which the transport waits out.
+second) answer 429 with Retry-After, which the transport's rule waits out.
 """
 
 import json
@@ -33,12 +32,12 @@ from typing import ClassVar
 from marshmallow import ValidationError
 
 from connectors.connections.sources.base import Page, Source, Stream, latest_time
-from connectors.connections.transport import SourceError, Transport
+from connectors.connections.sources.hubspot_api import MODIFIED, HubSpotApi
+from connectors.connections.transport import SourceError
 from connectors.hubspot_records import Time
 
 LIMIT = 100
 SEARCH_CEILING = 10_000
-MODIFIED = "hs_lastmodifieddate"
 # The scopes the streams need (developers.hubspot.com/scopes); calls,
 # meetings and notes answer 403 MISSING_SCOPES naming theirs.
 SCOPES = (
@@ -93,64 +92,6 @@ PROPERTIES = {
 }
 
 
-class HubSpotApi:
-    def __init__(self, base_url: str, token: str | None, transport: Transport):
-        """`token`: a private app's; None where the transport's OAuth session signs."""
-        self.base_url = base_url
-        self.transport = transport
-        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
-
-    def call(self, method: str, path: str, **kwargs) -> tuple[bytes, dict]:
-        response = self.transport.request(
-            method, f"{self.base_url}{path}", headers=self.headers, **kwargs
-        )
-        status = response.status_code
-        if status == 401:
-            raise SourceError("credentials", "HubSpot refused the access token (401)")
-        if status == 403:
-            error = SourceError("permission", _forbidden(path, response))
-            error.scopes = _scopes(response)
-            raise error
-        if status >= 400:
-            raise SourceError("vendor", f"HubSpot answered {status} for {path}")
-        try:
-            return response.content, response.json()
-        except ValueError:
-            raise SourceError(
-                "vendor", f"HubSpot answered {path} with something not JSON"
-            ) from None
-
-
-def _forbidden(path: str, response) -> str:
-    """HubSpot's 403: `{"category": "MISSING_SCOPES", "errors": [{"context":
-    {"requiredGranularScopes": [...]}}]}` names the scopes to grant."""
-    body, scopes = _body(response), _scopes(response)
-    if body.get("category") == "MISSING_SCOPES" or scopes:
-        wanted = f": grant {', '.join(scopes)}" if scopes else ""
-        return f"HubSpot: the private app is missing a scope to read {path} (403{wanted})"
-    return f"HubSpot: the access token may not read {path} (403)"
-
-
-def _body(response) -> dict:
-    try:
-        body = response.json()
-    except ValueError:
-        body = {}
-    return body if isinstance(body, dict) else {}
-
-
-def _scopes(response) -> list[str]:
-    """The scopes a 403 MISSING_SCOPES answer names, in order, once each."""
-    scopes: list[str] = []
-    for error in _body(response).get("errors") or []:
-        context = error.get("context") if isinstance(error, dict) else None
-        if isinstance(context, dict):
-            for name in ("requiredGranularScopes", "requiredScopes"):
-                for scope in context.get(name) or []:
-                    scopes += [str(scope)] if str(scope) not in scopes else []
-    return scopes
-
-
 class CrmObjects(Stream):
     primary_key = "id"
     cursor_field = MODIFIED
@@ -168,12 +109,11 @@ class CrmObjects(Stream):
 
     def _list(self, state: dict) -> Iterator[Page]:
         after, high = state.get("after"), state.get("high")
-        params = {"limit": LIMIT, "properties": ",".join(PROPERTIES[self.name])}
+        params = {"limit": LIMIT, "properties": list(PROPERTIES[self.name])}
         if self.name != "companies":
-            params["associations"] = "companies"
+            params["associations"] = ["companies"]
         while True:
-            query = params | ({"after": after} if after else {})
-            body, document = self.api.call("GET", f"/crm/v3/objects/{self.name}", params=query)
+            body, document = self.api.page(self.name, **params, after=after)
             results = document.get("results") or []
             high = _latest(results, high)
             after = _next(document)
@@ -187,21 +127,9 @@ class CrmObjects(Stream):
         since, after = state["since"], state.get("after")
         high = state.get("high") or since
         while True:
-            request = {
-                "filterGroups": [
-                    {
-                        "filters": [
-                            {"propertyName": MODIFIED, "operator": "GTE", "value": _millis(since)}
-                        ]
-                    }
-                ],
-                "sorts": [{"propertyName": MODIFIED, "direction": "ASCENDING"}],
-                "properties": list(PROPERTIES[self.name]),
-                "limit": LIMIT,
-                **({"after": after} if after else {}),
-            }
-            path = f"/crm/v3/objects/{self.name}/search"
-            body, document = self.api.call("POST", path, json=request)
+            body, document = self.api.search(
+                self.name, _millis(since), PROPERTIES[self.name], LIMIT, after
+            )
             results = document.get("results") or []
             if results and self.name != "companies":
                 document["results"] = self._with_companies(results)
@@ -226,11 +154,7 @@ class CrmObjects(Stream):
     def _with_companies(self, results: list[dict]) -> list[dict]:
         """The results with their companies, read with the v4 batch endpoint."""
         ids = [str(r["id"]) for r in results if isinstance(r, dict) and r.get("id")]
-        _, document = self.api.call(
-            "POST",
-            f"/crm/v4/associations/{self.name}/companies/batch/read",
-            json={"inputs": [{"id": object_id} for object_id in ids]},
-        )
+        document = self.api.companies_of(self.name, ids)
         companies: dict[str, list[dict]] = {}
         for found in document.get("results") or []:
             source = str((found.get("from") or {}).get("id", ""))
@@ -273,9 +197,10 @@ def _millis(text: str) -> str:
 
 class EmailEvents(Stream):
     """Marketing email events (`GET /email/public/v1/events`, 1000 a page,
-    the documented maximum), oldest allowed first: from `startTimestamp` the
-    latest `created` stored (inclusive: the last one again is a duplicate),
-    paging with `offset` while `hasMore`."""
+    the documented maximum; not in the SDK, so through the transport), oldest
+    allowed first: from `startTimestamp` the latest `created` stored
+    (inclusive: the last one again is a duplicate), paging with `offset`
+    while `hasMore`."""
 
     name = "email_events"
     cursor_field = "created"
@@ -291,7 +216,7 @@ class EmailEvents(Stream):
             params = {"limit": 1000}
             params |= {"startTimestamp": since} if since else {}
             params |= {"offset": offset} if offset else {}
-            body, document = self.api.call("GET", self.path, params=params)
+            body, document = self.api.legacy(self.path, params)
             events = document.get("events") or []
             created = [e["created"] for e in events if isinstance(e, dict) and _is_millis(e)]
             high = max([*created, *([high] if high else [])], default=None)
@@ -325,36 +250,30 @@ class HubSpotSource(Source):
 
     def check_connection(self) -> None:
         """One object of each type the sync reads: names a bad token, or every
-        scope the app lacks (each stream's 403 MISSING_SCOPES), all at once."""
-        paths = [f"/crm/v3/objects/{name}" for name in PROPERTIES] + [EmailEvents.path]
+        scope the app lacks (each stream's 403 MISSING_SCOPES, and what the
+        OAuth token's info does not grant), all at once."""
+        reads = [lambda name=name: self.api.page(name, limit=1) for name in PROPERTIES]
+        reads.append(lambda: self.api.legacy(EmailEvents.path, {"limit": 1}))
         missing: list[str] = []
-        for path in paths:
+        for read in reads:
             try:
-                self.api.call("GET", path, params={"limit": 1})
+                read()
             except SourceError as error:
                 scopes = getattr(error, "scopes", None)
                 if not scopes:
                     raise
                 missing += [scope for scope in scopes if scope not in missing]
         if self.by_oauth(self.credentials):
-            missing += [scope for scope in self._granted_lacks() if scope not in missing]
+            granted = self.api.granted()
+            missing += [s for s in SCOPES if s not in granted and s not in missing]
         if missing:
             raise SourceError(
                 "permission", f"HubSpot: the app is missing scopes: grant {', '.join(missing)}"
             )
 
-    def _granted_lacks(self) -> list[str]:
-        """OAuth: the SCOPES the access token's info
-        (`GET /oauth/v1/access-tokens/{token}`) does not list."""
-        token = (getattr(self.transport.session, "token", None) or {}).get("access_token")
-        path = f"/oauth/v1/access-tokens/{token}"
-        response = self.transport.request("GET", f"{self.base_url}{path}", withhold_token=True)
-        if response.status_code != 200:
-            raise SourceError(
-                "credentials", f"HubSpot does not know the OAuth token ({response.status_code})"
-            )
-        granted = _body(response).get("scopes") or []
-        return [scope for scope in SCOPES if scope not in granted]
-
     def streams(self) -> list[Stream]:
         return [*(CrmObjects(self.api, name) for name in PROPERTIES), EmailEvents(self.api)]
+
+    def close(self) -> None:
+        self.api.close()
+        super().close()

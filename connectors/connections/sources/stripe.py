@@ -76,7 +76,11 @@ class Backfill(Stream):
     def __init__(self, api: StripeApi, name: str):
         self.api = api
         self.name = name
-        self.params = {"status": "all"} if name == "subscriptions" else {}
+        # Subscriptions with their discounts expanded, whose coupons price
+        # them (ids alone leave MRR unpriced: connectors.stripe_recurring).
+        self.params = (
+            {"status": "all", "expand": ["data.discounts"]} if name == "subscriptions" else {}
+        )
 
     def pages(self, state: dict) -> Iterator[Page]:
         if state.get("done"):

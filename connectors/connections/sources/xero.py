@@ -22,6 +22,13 @@ changed since comes back (from that instant: a duplicate, never a skip).
 Mid-way, the state holds the next page with the cursor it began from.
 Xero's limits (60 calls a minute per organisation) answer 429 with
 Retry-After, which the transport waits out.
+
+Then repeating_invoices (`Type=="ACCREC"`: the sales templates, MRR), read
+whole at every sync in one call: Xero documents neither paging nor
+If-Modified-Since for `GET /RepeatingInvoices`, and a template carries no
+UpdatedDateUTC to keep as a cursor; a provider has one per client and
+service, a short list. The answer's `DateTimeUTC` dates what it says (a
+template found DELETED ends then); templates read unchanged add nothing.
 """
 
 from collections.abc import Iterator
@@ -141,6 +148,23 @@ class CreditNotes(Listed):
     where = 'Type=="ACCRECCREDIT"'
 
 
+class RepeatingInvoices(Listed):
+    """The sales repeating invoices, all at each sync (module docstring: why)."""
+
+    name = "repeating_invoices"
+    primary_key = "RepeatingInvoiceID"
+    path = "RepeatingInvoices"
+    where = 'Type=="ACCREC"'
+
+    def params(self, page: int) -> dict:
+        return {"where": self.where}
+
+    def pages(self, state: dict) -> Iterator[Page]:
+        body, document = self.api.get(self.path, self.params(1))
+        found = [item for item in document.get(self.path) or [] if isinstance(item, dict)]
+        yield Page(body, {}, len(found))
+
+
 class XeroSource(Source):
     vendor = "xero"
     default_base_url = "https://api.xero.com/api.xro/2.0"
@@ -161,4 +185,10 @@ class XeroSource(Source):
             self.api.get(stream.path, stream.params(1), now)
 
     def streams(self) -> list[Listed]:
-        return [Contacts(self.api), Invoices(self.api), Payments(self.api), CreditNotes(self.api)]
+        return [
+            Contacts(self.api),
+            Invoices(self.api),
+            Payments(self.api),
+            CreditNotes(self.api),
+            RepeatingInvoices(self.api),
+        ]

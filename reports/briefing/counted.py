@@ -1,0 +1,192 @@
+"""The period's figures and its campaigns, counted by the database.
+
+reports.briefing.numbers tells the period from a Tally (events per kind,
+amounts per kind and currency) and the times its alerts took to clear, and
+reports.briefing.talking_points tells campaigns from what each one's events
+add up to. For a briefing of the whole frames those come from pandas; for a
+busy client's briefing (half a million events in its two periods, tens of
+thousands of campaign deliveries) the database adds them up here, and only
+the sums travel (tests/test_briefing_demo.py and test_bounded_briefing.py
+hold the two equal).
+"""
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import case, func, or_, select, type_coerce
+from sqlalchemy.orm import Session
+from sqlalchemy.types import NullType
+
+from crm.flags.recurring import _text
+from crm.models import Event
+from crm.vocabulary import kinds_of
+from reports.briefing.numbers import ALERT_FLOW, MONEY_KINDS, Tally, median
+from reports.briefing.snapshot import Scope
+from reports.briefing.talking_points import CAMPAIGN_IDS, CAMPAIGN_WINDOW, Campaign
+
+
+def period_tallies(
+    session: Session, client_id: int, previous_start: datetime, start: datetime, end: datetime
+) -> tuple[Tally, Tally]:
+    """reports.briefing.numbers.tally of the events in (start, end] and in
+    (previous_start, start], counted by the database in one pass: by kind
+    alone (the timeline's kind index holds it), and the billing kinds'
+    amounts per currency."""
+    now = case((Event.occurred_at > start, 1), else_=0).label("now")
+    between = (
+        Event.client_id == client_id,
+        Event.occurred_at > previous_start,
+        Event.occurred_at <= end,
+    )
+    events = select(Event.kind, now).where(*between).subquery()
+    counts = session.execute(
+        select(events.c.now, events.c.kind, func.count()).group_by(events.c.now, events.c.kind)
+    )
+    billed = (
+        select(Event.kind, Event.currency, Event.amount, now)
+        .where(*between, Event.kind.in_(tuple(MONEY_KINDS)), Event.amount.is_not(None))
+        .subquery()
+    )
+    money = session.execute(
+        select(billed.c.now, billed.c.kind, billed.c.currency, func.sum(billed.c.amount)).group_by(
+            billed.c.now, billed.c.kind, billed.c.currency
+        )
+    )
+    tallies = (Tally({}, {}), Tally({}, {}))  # before, now
+    for in_period, kind, count in counts:
+        tallies[in_period].counts[kind] = count
+    for in_period, kind, currency, amount in money:
+        tallies[in_period].money[(kind, currency)] = amount
+    return tallies[1], tallies[0]
+
+
+def times_to_resolve(
+    session: Session, client_id: int, start: datetime, end: datetime
+) -> tuple[int, timedelta | None]:
+    """reports.briefing.numbers.times_to_resolve in SQL: for each alert that
+    cleared in (start, end], the time since the last raise of its thread at
+    or before it cleared; one cleared without a raise on record is left out."""
+    raise_ = Event.__table__.alias("raise_")
+    raised_at = (
+        select(func.max(raise_.c.occurred_at))
+        .where(
+            raise_.c.client_id == client_id,
+            raise_.c.thread_type == Event.thread_type,
+            raise_.c.thread_key == Event.thread_key,
+            raise_.c.kind == ALERT_FLOW[0],
+            raise_.c.occurred_at <= Event.occurred_at,
+        )
+        .scalar_subquery()
+    )
+    cleared = (
+        Event.client_id == client_id,
+        Event.kind == ALERT_FLOW[1],
+        Event.thread_key.is_not(None),
+        Event.occurred_at > start,
+        Event.occurred_at <= end,
+    )
+    # A busy client clears tens of thousands of alerts a quarter: on
+    # PostgreSQL the database subtracts, sorts and hands over only the middle
+    # one or two (two datetimes decoded per alert cost ten times the query).
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        rows = connection.execute(select(Event.occurred_at, raised_at).where(*cleared))
+        durations = [moment - raised for moment, raised in rows if raised is not None]
+        return len(durations), median(durations)
+    took = type_coerce(Event.occurred_at, NullType()) - type_coerce(raised_at, NullType())
+    spans = select(took.label("took")).where(*cleared).subquery("spans")
+    placed = (
+        select(
+            spans.c.took,
+            func.count().over().label("n"),
+            func.row_number().over(order_by=spans.c.took).label("place"),
+        )
+        .where(spans.c.took.is_not(None))
+        .subquery("placed")
+    )
+    middle = connection.execute(
+        select(placed.c.took, placed.c.n).where(
+            or_(placed.c.place == (placed.c.n + 1) // 2, placed.c.place == placed.c.n // 2 + 1)
+        )
+    ).all()
+    if not middle:
+        return 0, None
+    return middle[0].n, median([row.took for row in middle])
+
+
+def campaigns(
+    session: Session, client_id: int, scope: Scope, limit: int
+) -> tuple[list[Campaign], int]:
+    """The newest `limit` campaigns talking_points tells (reports.briefing.
+    talking_points.campaigns), told from what the database counts of their
+    events, and how many there are: a busy client's campaigns are tens of
+    thousands of deliveries and opens, which the points only count."""
+    since = min(scope.period_start, scope.as_of - CAMPAIGN_WINDOW)
+    # which campaign an event belongs to: its thread, its `campaign`, its subject
+    key = func.coalesce(
+        func.nullif(Event.thread_key, ""), func.nullif(_text("campaign"), ""), Event.title
+    )
+    m = (
+        select(key.label("key"), Event.id, Event.kind, Event.title, Event.occurred_at)
+        .add_columns(Event.thread_key)
+        .where(
+            Event.client_id == client_id,
+            # by kind (each names its source): a range of the kind index each
+            Event.kind.in_(kinds_of("marketing")),
+            Event.occurred_at > since,
+            Event.occurred_at <= scope.as_of,
+        )
+        .subquery("marketing")
+        .c
+    )
+
+    def per_campaign(expression, **over):
+        return expression.over(partition_by=m.key, **over)
+
+    def counted(kind: str):
+        return per_campaign(func.sum(case((m.kind == kind, 1), else_=0)))
+
+    unsent = case((m.kind == "campaign.sent", 0), else_=1)
+    ranked = (
+        select(
+            m.key,
+            m.id,
+            m.title,
+            m.occurred_at,
+            # 1: its first sending, or its first event when none was sent
+            per_campaign(func.row_number(), order_by=(unsent, m.occurred_at, m.id)).label("n"),
+            per_campaign(func.row_number(), order_by=(m.occurred_at, m.id)).label("place"),
+            per_campaign(func.min(m.occurred_at)).label("began"),
+            counted("campaign.sent").label("sent"),
+            counted("email.opened").label("opened"),
+            counted("email.clicked").label("clicked"),
+            per_campaign(func.max(case((m.thread_key.is_not(None), 1), else_=0))).label("threaded"),
+        )
+        .where(m.key.is_not(None))
+        .subquery("ranked")
+    )
+    r = ranked.c
+    total = session.scalar(select(func.count()).select_from(ranked).where(r.n == 1))
+    newest = session.execute(
+        select(ranked).where(r.n == 1).order_by(r.occurred_at.desc(), r.began, r.key).limit(limit)
+    ).all()
+    ids: dict[str, list[int]] = {row.key: [] for row in newest}
+    for campaign, event_id in session.execute(
+        select(r.key, r.id)
+        .where(r.place <= CAMPAIGN_IDS, r.key.in_(list(ids)))
+        .order_by(r.key, r.place)
+    ):
+        ids[campaign].append(event_id)
+    found = [
+        Campaign(
+            key=row.key,
+            title=row.title,
+            at=row.occurred_at,
+            sent=row.sent,
+            opened=row.opened,
+            clicked=row.clicked,
+            threaded=bool(row.threaded),
+            event_ids=ids[row.key],
+        )
+        for row in newest
+    ]
+    return found, total
