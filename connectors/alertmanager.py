@@ -36,10 +36,10 @@ import os
 from collections.abc import Iterator
 
 from flask import current_app, has_app_context
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate
+from marshmallow import ValidationError, fields, pre_load, validate
 
 from connectors.base import CanonicalEvent, Connector, RecordError, Skip
-from connectors.fields import parse_datetime
+from connectors.fields import REQUIRED, KnownFieldsSchema, parse_datetime
 from connectors.lifecycle import Moment, implied
 from connectors.readers import Record, items_under
 from connectors.registry import register
@@ -57,7 +57,6 @@ PLACING_LABELS = (
 )
 # Alertmanager's "no end yet" (Go's zero time).
 ZERO_TIME = "0001-01-01T00:00:00Z"
-REQUIRED = {"required": "is required", "null": "is required"}
 # What of the group an alert's record keeps, so that it replays on its own.
 GROUP_FIELDS = ("receiver", "externalURL", "groupKey")
 
@@ -75,10 +74,7 @@ class Time(fields.Field):
         return None if value.year == 1 else value
 
 
-class AlertSchema(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
+class AlertSchema(KnownFieldsSchema):
     status = fields.String(required=True, error_messages=REQUIRED)
     labels = fields.Dict(keys=fields.String(), load_default=dict)
     annotations = fields.Dict(keys=fields.String(), load_default=dict)

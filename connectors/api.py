@@ -147,15 +147,12 @@ def replay(data, record_id: int):
         abort(404, f"no inbox record {record_id}")
     try:
         replay_run = run_review.replay_record(
-            db.session, row, f"api:inbox {record_id} replay", edited=data.get("record")
+            db.session, row, f"api:inbox {record_id} replay", edited=data.get("record"), via="api"
         )
     except run_review.NotReplayable as error:
         abort(409, str(error), field=error.field)
-    outcome = run_review.outcome_of(replay_run)
-    detail = {"outcome": outcome, "edited": data.get("record") is not None, "via": "api"}
-    audit(db.session, "inbox.replay", "inbox", str(record_id), detail)
     db.session.commit()
-    return {"outcome": outcome, "record": row, "run": replay_run}
+    return {"outcome": run_review.outcome_of(replay_run), "record": row, "run": replay_run}
 
 
 @blp.before_request
@@ -209,7 +206,7 @@ def ingest(files, connector: str):
     if len(content) > current_app.config["BACKGROUND_INGEST_BYTES"]:
         return _ingest_in_background(pipeline, found, content, filename)
     try:
-        done = pipeline.ingest(found, content, filename, started_by=f"api:{filename}"[:120])
+        done = pipeline.ingest(found, content, filename, started_by=f"api:{filename}")
     except UnreadableInput as error:
         abort(400, f"file: cannot read {filename}: {error}", field="file")
     detail = {"file": filename, "run_id": done.id, "status": done.status}

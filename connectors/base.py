@@ -18,16 +18,12 @@ from typing import ClassVar
 from marshmallow import Schema, ValidationError
 
 from connectors.readers import Record, format_of, read_records
+from crm.errors import FieldError
 from crm.identities import ClientHints
 
 
-class RecordError(ValueError):
+class RecordError(FieldError):
     """A record is wrong: names the field and says what is wrong with it."""
-
-    def __init__(self, field: str | None, message: str):
-        super().__init__(f"{field}: {message}" if field else message)
-        self.field = field
-        self.message = message
 
 
 class Skip(Exception):

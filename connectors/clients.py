@@ -10,9 +10,10 @@ JSON takes the same strings, or lists of objects.
 import re
 import zoneinfo
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate
+from marshmallow import Schema, ValidationError, fields, pre_load, validate
 
 from connectors.base import ClientProfile, Connector, ContactProfile
+from connectors.fields import KnownFieldsSchema
 from connectors.registry import register
 from crm.vocabulary import CLIENT_STATUSES, GROUP_KINDS, TIERS
 
@@ -54,10 +55,7 @@ def _timezone(name: str) -> None:
         raise ValidationError(f"{name!r} is not an IANA time zone") from None
 
 
-class ClientRecordSchema(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
+class ClientRecordSchema(KnownFieldsSchema):
     slug = fields.String(
         required=True,
         validate=[

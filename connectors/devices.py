@@ -27,10 +27,10 @@ import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load
+from marshmallow import ValidationError, fields, pre_load
 
 from connectors.base import Connector, DeviceProfile, RecordError
-from connectors.fields import parse_datetime
+from connectors.fields import REQUIRED, KnownFieldsSchema, parse_datetime
 from connectors.readers import Record, format_of, items_under
 from connectors.registry import register
 from crm.devices import host_key
@@ -133,13 +133,8 @@ def _text():
     return fields.String(load_default=None, allow_none=True)
 
 
-class DeviceRecordSchema(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
-    hostname = fields.String(
-        required=True, error_messages={"required": "is required", "null": "is required"}
-    )
+class DeviceRecordSchema(KnownFieldsSchema):
+    hostname = fields.String(required=True, error_messages=REQUIRED)
     dns_name = _text()
     client = _text()
     account = _text()

@@ -27,6 +27,16 @@ CURRENCY = re.compile(r"[A-Za-z]{3}")
 MONEY_PLACES = 4
 
 
+class KnownFieldsSchema(Schema):
+    """A record's schema that reads the fields it names and leaves the others
+    out, not refused: a source adds fields without notice, and its records
+    must not fail for them. (A schema that keeps them, for the event's
+    attributes, says `unknown = INCLUDE` itself.)"""
+
+    class Meta:
+        unknown = EXCLUDE
+
+
 @dataclass(frozen=True)
 class Field:
     name: str
@@ -37,6 +47,9 @@ class Field:
 
 # Messages shared by both checks, so a record gets the same words either way.
 MISSING = "is required"
+# A marshmallow field's error_messages that say a missing or null value alike:
+# every connector's schema names a required field this way.
+REQUIRED = {"required": MISSING, "null": MISSING}
 BAD_DATETIME = "is not an ISO 8601 date or time"
 MONEY_LIMIT = Decimal(10) ** 14  # NUMERIC(18, 4) holds up to 14 integer digits
 BAD_DECIMAL = f"is not an amount under 10^14 with at most {MONEY_PLACES} decimal places"
@@ -142,7 +155,7 @@ class _Value(fields.Field):
         super().__init__(
             required=spec.required,
             allow_none=not spec.required,
-            error_messages={"required": MISSING, "null": MISSING},
+            error_messages=REQUIRED,
             **kwargs,
         )
         self.spec = spec

@@ -26,13 +26,14 @@ unmatched until a contact or a ticket naming both ties them.
 
 from collections.abc import Iterator
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load
+from marshmallow import ValidationError, fields, pre_load
 
 from connectors.base import CanonicalEvent, Connector, IdentityClaim, RecordError, Skip
+from connectors.fields import REQUIRED, KnownFieldsSchema
 from connectors.lifecycle import Moment, implied
 from connectors.readers import Record, unwrapped
 from connectors.registry import register
-from connectors.zendesk_fields import REQUIRED, Time, ZendeskId, version_id
+from connectors.zendesk_fields import Time, ZendeskId, version_id
 from crm.identities import ClientHints
 
 # Freshdesk's status numbers -> (our status, whether it closes the ticket).
@@ -79,10 +80,7 @@ class Status(fields.Field):
         raise ValidationError(f"{value!r} is not a Freshdesk status")
 
 
-class TicketSchema(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
+class TicketSchema(KnownFieldsSchema):
     id = FreshId(required=True, error_messages=REQUIRED)
     status = Status(required=True, error_messages=REQUIRED)
     created_at = Time(required=True, error_messages=REQUIRED)

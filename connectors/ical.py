@@ -26,9 +26,10 @@ import click
 import icalendar
 import recurring_ical_events
 from flask import current_app
-from marshmallow import EXCLUDE, Schema, fields
+from marshmallow import fields
 
 from connectors.base import Connector, MeetingProfile, RecordError, Skip
+from connectors.fields import KnownFieldsSchema
 from connectors.pipeline import Pipeline
 from connectors.readers import Record, UnreadableInput
 from connectors.registry import register
@@ -46,18 +47,12 @@ KIND_WORDS = (
 )
 
 
-class _Attendee(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
+class _Attendee(KnownFieldsSchema):
     email = fields.String(required=True)
     name = fields.String(allow_none=True)
 
 
-class CalendarRecordSchema(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
+class CalendarRecordSchema(KnownFieldsSchema):
     uid = fields.String(required=True)
     occurrence = fields.String(load_default="")
     start = fields.String(required=True)

@@ -191,13 +191,13 @@ def inbox_record(record_id: int):
     text = request.form.get("record", "")
     try:
         edited = run_review.parse_record(text) if text.strip() else None
-        replay_run = run_review.replay_record(db.session, row, f"page:inbox {record_id}", edited)
+        replay_run = run_review.replay_record(
+            db.session, row, f"page:inbox {record_id}", edited, via="page"
+        )
     except run_review.NotReplayable as error:
         db.session.rollback()
         return _record_page(row, error=str(error), text=text), 400
     outcome = run_review.outcome_of(replay_run)
-    detail = {"outcome": outcome, "edited": edited is not None, "via": "page"}
-    audit(db.session, "inbox.replay", "inbox", str(record_id), detail)
     db.session.commit()
     if outcome in ("accepted", "duplicate"):
         flash(f"Inbox record {record_id} replayed: {outcome}; it is on the timeline now.")

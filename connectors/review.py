@@ -345,7 +345,7 @@ def replay_waiting(
     session: Session, pairs: Iterable[tuple[str, str]], started_by: str
 ) -> list[IngestRun]:
     """Replay the unmatched records that name any of these identities."""
-    return Pipeline(session).replay_matching(pairs, started_by[:120])
+    return Pipeline(session).replay_matching(pairs, started_by)
 
 
 def replay_or_queue(

@@ -15,6 +15,7 @@ from connectors import registry
 from connectors.pipeline import Pipeline
 from connectors.readers import Record
 from crm import jsontext
+from crm.accounts.operations import audit
 from crm.models import InboxHint, InboxRecord, IngestRun
 from crm.models.inbox import RUN_COUNTS
 from crm.paging import Page, page_of
@@ -78,9 +79,16 @@ def parse_record(text: str) -> dict:
 
 
 def replay_record(
-    session: Session, row: InboxRecord, started_by: str, edited: dict | None = None
+    session: Session,
+    row: InboxRecord,
+    started_by: str,
+    edited: dict | None = None,
+    *,
+    via: str,
 ) -> IngestRun:
-    """Send one inbox record through the pipeline again, edited or as it is.
+    """Send one inbox record through the pipeline again, edited or as it is,
+    and note it in the audit log (its outcome, whether it was edited, and the
+    door it came `via`: page or api); not committed.
 
     The edit replaces the stored record; the raw payload it came from stays
     exactly as received. Raises NotReplayable for a record that already went
@@ -95,9 +103,11 @@ def replay_record(
     if edited is not None and edited != row.record:
         row.record = edited
         row.natural_key = connector.key_of(edited)[:255]
-    run = Pipeline(session).replay(connector, [row], started_by[:120])
+    run = Pipeline(session).replay(connector, [row], started_by)
     if row.status == "unmatched":
         _refresh_hints(connector, row)
+    detail = {"outcome": outcome_of(run), "edited": edited is not None, "via": via}
+    audit(session, "inbox.replay", "inbox", str(row.id), detail)
     return run
 
 

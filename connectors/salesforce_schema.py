@@ -14,8 +14,6 @@ import re
 from datetime import UTC, datetime
 
 from marshmallow import (
-    EXCLUDE,
-    Schema,
     ValidationError,
     fields,
     pre_load,
@@ -23,9 +21,8 @@ from marshmallow import (
     validates_schema,
 )
 
-from connectors.fields import parse_decimal
+from connectors.fields import REQUIRED, KnownFieldsSchema, parse_decimal
 
-REQUIRED = {"required": "is required", "null": "is required"}
 # Normalised header (lower case, letters and digits only) -> API name.
 ALIASES = {
     "id": "Id", "opportunityid": "Id",
@@ -175,10 +172,7 @@ class AccountReference(SalesforceId):
         return super()._deserialize(text, attr, data, **kwargs)
 
 
-class OpportunitySchema(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
+class OpportunitySchema(KnownFieldsSchema):
     Id = _optional(SalesforceId)
     AccountId = _optional(AccountReference)
     Name = _optional(fields.String)

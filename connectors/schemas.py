@@ -4,9 +4,11 @@ from flask_smorest.fields import Upload
 from marshmallow import EXCLUDE, Schema, fields, pre_load
 from marshmallow.validate import Length, OneOf
 
+from crm.clients.schemas import ClientIdentityOutSchema
 from crm.heartbeat import INTERRUPTED
 from crm.models.inbox import INBOX_STATUSES
 from crm.paging import PageArgs, page_fields, page_schema
+from crm.schemas import counts_field
 
 
 class _Lenient(Schema):
@@ -120,9 +122,7 @@ class ClientSuggestionSchema(Schema):
     reasons = fields.List(fields.String())
 
 
-class HintGroupSchema(Schema):
-    system = fields.String()
-    key = fields.String()
+class HintGroupSchema(InboxHintSchema):
     label = fields.String()
     records = fields.Integer(metadata={"description": "unmatched records naming this hint"})
     first_seen = fields.DateTime()
@@ -177,9 +177,7 @@ class IngestSummarySchema(RunCountsSchema):
     )
 
 
-class MappedIdentitySchema(Schema):
-    system = fields.String()
-    key = fields.String(attribute="external_key")
+class MappedIdentitySchema(ClientIdentityOutSchema):
     client = fields.Function(lambda identity: identity.client.slug)
     client_name = fields.Function(lambda identity: identity.client.name)
     created_at = fields.DateTime()
@@ -213,11 +211,7 @@ IngestRunPage = page_schema(IngestRunSchema, "IngestRunPage")
 
 class IngestRunDetailSchema(Schema):
     run = fields.Nested(IngestRunSchema)
-    inbox = fields.Dict(
-        keys=fields.String(),
-        values=fields.Integer(),
-        metadata={"description": "the run's inbox records by their status now"},
-    )
+    inbox = counts_field("the run's inbox records by their status now")
     records = fields.Nested(InboxRecordPage)
 
 

@@ -20,10 +20,9 @@ from datetime import UTC, datetime
 from marshmallow import INCLUDE, Schema, fields, pre_load
 
 from connectors.base import CanonicalEvent, Connector, Skip
+from connectors.fields import REQUIRED
 from connectors.registry import register
 from crm.identities import ClientHints
-
-REQUIRED = {"required": "is required", "null": "is required"}
 
 # SendGrid event -> (our kind, how the timeline says it).
 KINDS = {

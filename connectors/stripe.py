@@ -30,9 +30,10 @@ has tied that id to a client, then are replayed by the pipeline.
 from collections.abc import Iterator
 from typing import NamedTuple
 
-from marshmallow import EXCLUDE, Schema, fields
+from marshmallow import fields
 
 from connectors.base import CanonicalEvent, Connector, Skip
+from connectors.fields import KnownFieldsSchema
 from connectors.readers import Record, format_of, read_records
 from connectors.registry import register
 from connectors.stripe_fields import Fields, Origin
@@ -76,20 +77,14 @@ EVENTS: dict[str, Told] = {
 }
 
 
-class DataSchema(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
+class DataSchema(KnownFieldsSchema):
     object = fields.Dict(required=True)
     previous_attributes = fields.Dict(load_default=None, allow_none=True)
 
 
-class StripeEventSchema(Schema):
+class StripeEventSchema(KnownFieldsSchema):
     """The event envelope; the object inside is read field by field when
     converting, since its shape depends on the type and the API version."""
-
-    class Meta:
-        unknown = EXCLUDE
 
     id = fields.String(required=True)
     type = fields.String(required=True)

@@ -28,16 +28,16 @@ until then each waits as unmatched.
 import re
 from collections.abc import Iterator
 
-from marshmallow import EXCLUDE, Schema, fields, pre_load
+from marshmallow import fields, pre_load
 
 from connectors.base import CanonicalEvent, Connector, IdentityClaim, RecordError
+from connectors.fields import REQUIRED, KnownFieldsSchema
 from connectors.lifecycle import Moment, implied
 from connectors.readers import Record, unwrapped
 from connectors.registry import register
 from connectors.zendesk_audits import TICKET_SYSTEM, ticket_event_events
 from connectors.zendesk_fields import (
     REQUESTER_SYSTEM,
-    REQUIRED,
     Time,
     ZendeskId,
     kind_of,
@@ -50,10 +50,7 @@ AGENT_URL = re.compile(r"^(?:https?://)?([^/]+/agent/tickets/\d+)")
 STAND_INS = "_touchline_stand_ins"
 
 
-class TicketSchema(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
+class TicketSchema(KnownFieldsSchema):
     id = ZendeskId(required=True, error_messages=REQUIRED)
     status = fields.String(required=True, error_messages=REQUIRED)
     created_at = Time(required=True, error_messages=REQUIRED)

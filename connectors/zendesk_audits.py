@@ -21,11 +21,11 @@ saying so.
 
 from datetime import UTC, datetime
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields
+from marshmallow import ValidationError, fields
 
 from connectors.base import CanonicalEvent, RecordError, Skip
+from connectors.fields import REQUIRED, KnownFieldsSchema
 from connectors.zendesk_fields import (
-    REQUIRED,
     Time,
     ZendeskId,
     kind_of,
@@ -37,10 +37,7 @@ TICKET_SYSTEM = link_system("zendesk-ticket")
 CHANGES = ("Create", "Change")
 
 
-class TicketEventSchema(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
+class TicketEventSchema(KnownFieldsSchema):
     id = ZendeskId(required=True, error_messages=REQUIRED)
     ticket_id = ZendeskId(required=True, error_messages=REQUIRED)
     created_at = Time(load_default=None, allow_none=True)

@@ -11,7 +11,6 @@ from connectors.fields import parse_datetime
 OPEN_STATUSES = ("new", "open", "pending", "hold")
 RESOLVED_STATUSES = ("solved", "closed")
 REQUESTER_SYSTEM = "zendesk-user"
-REQUIRED = {"required": "is required", "null": "is required"}
 
 
 class ZendeskId(fields.Field):

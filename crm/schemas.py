@@ -56,6 +56,15 @@ class FormSchema(Schema):
         return data
 
 
+class ClientNameSchema(Schema):
+    """How an answer names a client: its slug (the key its URLs and the API
+    take), its name and its tier; a schema that shows a client starts here."""
+
+    slug = fields.String()
+    name = fields.String()
+    tier = fields.String()
+
+
 def exact_amount(description: str | None = None, **kwargs) -> fields.Decimal:
     """An amount as an exact decimal string ("120.5000"), never a float."""
     metadata = {"type": "string", "format": "decimal", "example": "120.5000"}
@@ -72,6 +81,12 @@ class AmountSchema(Schema):
 def amounts_field(description: str) -> fields.List:
     """Amounts in several currencies, each apart."""
     return fields.List(fields.Nested(AmountSchema), metadata={"description": description})
+
+
+def counts_field(description: str | None = None) -> fields.Dict:
+    """Counts by name ({"open_tickets": 12, ...}): a list's full lengths, records by status."""
+    metadata = {"description": description} if description else {}
+    return fields.Dict(keys=fields.String(), values=fields.Integer(), metadata=metadata)
 
 
 def total_field(description: str) -> fields.Nested:

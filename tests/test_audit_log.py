@@ -182,6 +182,12 @@ def test_account_management_is_recorded(app, login_as, runner):
     ]
     assert entries("user.roles")[0].detail == {"from": ["staff"], "to": ["staff", "executive"]}
     assert entries("token.revoke")[0].actor_email == "command line"
+    # Whichever door made the change (page or command line), the entry says the same.
+    assert entries("user.create")[0].detail == {"roles": ["staff"]}
+    token = user.tokens[0]
+    named = {"token_id": token.id, "name": "export", "prefix": token.prefix}
+    assert entries("token.create")[0].detail == named
+    assert entries("token.revoke")[0].detail == named
 
 
 def test_the_audit_log_survives_the_account_that_wrote_it(app):

@@ -5,6 +5,7 @@ import json
 
 from sqlalchemy import select
 
+from crm.accounts.models import AuditEntry
 from crm.models import Event, InboxRecord, IngestRun
 from tests.factories import event, make_client
 
@@ -120,6 +121,15 @@ def test_unmatched_records_are_listed_flat_with_filters(client):
     assert item["status"] == "unmatched" and item["connector"] == "billing"
 
 
+def test_a_long_file_name_is_cut_to_fit_the_run_it_starts(client, session):
+    make_client("acme", identities=[("account", "AC-1")])
+    filename = "invoices-" + "x" * 200 + ".csv"
+    response = _upload(client, "billing", CSV.encode(), filename)
+    assert response.status_code == 200, response.json
+    run = session.get(IngestRun, response.json["run_id"])
+    assert run.started_by == f"api:{filename}"[:120]
+
+
 def test_a_rejected_record_is_fixed_and_replayed_through_the_api(client, session):
     acme = make_client("acme", identities=[("account", "AC-1")])
     run = _upload(client, "billing", CSV.encode(), "a.csv").json
@@ -143,8 +153,17 @@ def test_a_rejected_record_is_fixed_and_replayed_through_the_api(client, session
     replayed = session.scalars(select(Event).where(Event.external_id == "inv-2")).one()
     assert replayed.client_id == acme.id
 
+    # Each replay is in the audit log, with what became of the record; a refused one is not.
     again = client.post(f"/api/v1/inbox/{row.id}/replay")
     assert again.status_code == 409
+    entries = session.scalars(
+        select(AuditEntry).where(AuditEntry.action == "inbox.replay").order_by(AuditEntry.id)
+    ).all()
+    # (an API request's entry also names the token it came with)
+    assert [(e.target, e.detail | {"token": None}) for e in entries] == [
+        (str(row.id), {"outcome": "rejected", "edited": False, "via": "api", "token": None}),
+        (str(row.id), {"outcome": "accepted", "edited": True, "via": "api", "token": None}),
+    ]
     assert f"inbox record {row.id} is replayed" in again.json["message"]
     not_object = client.post(f"/api/v1/inbox/{row.id}/replay", json={"record": [1]})
     assert not_object.status_code == 422 and not_object.json["field"] == "record"

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from connectors.pipeline.runs import payload_content
+from crm.accounts.models import AuditEntry
 from crm.jobs.models import Job
 from crm.models import Event, InboxRecord, IngestRun, RawPayload
 from crm.models.types import utcnow
@@ -98,6 +99,11 @@ def test_a_rejected_record_is_fixed_by_editing_and_replayed(client, runner, sess
     again = client.post(f"/inbox/{row.id}", data={"record": ""})
     assert again.status_code == 400
     assert f"inbox record {row.id} is replayed" in _text(again)
+    # The replay is in the audit log; the refused attempts are not.
+    entries = session.scalars(select(AuditEntry).where(AuditEntry.action == "inbox.replay")).all()
+    assert [(e.target, e.detail) for e in entries] == [
+        (str(row.id), {"outcome": "accepted", "edited": True, "via": "page"})
+    ]
 
 
 def test_a_replay_that_still_fails_says_why(client, runner, session, tmp_path):

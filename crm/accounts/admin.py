@@ -15,11 +15,13 @@ from crm.accounts.models import ROLES, ApiToken, User
 from crm.accounts.operations import (
     AccountError,
     audit,
-    create_user,
     generate_password,
+    issue_token,
+    open_account,
     set_active,
     set_password,
     set_roles,
+    withdraw_token,
 )
 from crm.accounts.policy import ROLE_CAPABILITIES
 from crm.accounts.schemas import (
@@ -30,7 +32,6 @@ from crm.accounts.schemas import (
     TokenFormSchema,
     UserCreateFormSchema,
 )
-from crm.accounts.tokens import create_token, revoke_token
 from crm.api import ID
 from crm.extensions import db
 
@@ -51,12 +52,10 @@ def users():
         return _users_page(_messages(error), values), 422
     password = form.get("password") or generate_password()
     try:
-        user = create_user(db.session, form["email"], form.get("name"), form["roles"], password)
+        user = open_account(db.session, form["email"], form.get("name"), form["roles"], password)
     except AccountError as error:
         db.session.rollback()
         return _users_page({error.field: error.message}, values), error.status
-    detail = {"roles": list(user.roles)}
-    audit(db.session, "user.create", "user", user.email, detail)
     db.session.commit()
     shown = None if form.get("password") else password
     message = f"Account {user.email} created."
@@ -71,16 +70,12 @@ def user(user_id: int):
 @bp.post(f"/users/<{ID}:user_id>/roles")
 def user_roles(user_id: int):
     found = _user(user_id)
-    try:
-        form = _load(RolesFormSchema(), request.form)
-    except ValidationError as error:
-        return _user_page(found, errors=_messages(error)), 422
     before = list(found.roles)
-    try:
-        set_roles(db.session, found, form["roles"])
-    except AccountError as error:
-        db.session.rollback()
-        return _user_page(found, errors={error.field: error.message}), error.status
+    _, refused = _user_change(
+        found, RolesFormSchema(), lambda form: set_roles(db.session, found, form["roles"])
+    )
+    if refused:
+        return refused
     if list(found.roles) != before:
         detail = {"from": before, "to": list(found.roles)}
         audit(db.session, "user.roles", "user", found.email, detail)
@@ -92,16 +87,12 @@ def user_roles(user_id: int):
 @bp.post(f"/users/<{ID}:user_id>/active")
 def user_active(user_id: int):
     found = _user(user_id)
-    try:
-        form = _load(ActiveFormSchema(), request.form)
-    except ValidationError as error:
-        return _user_page(found, errors=_messages(error)), 422
     was = found.active
-    try:
-        set_active(db.session, found, form["active"])
-    except AccountError as error:
-        db.session.rollback()
-        return _user_page(found, errors={error.field: error.message}), error.status
+    _, refused = _user_change(
+        found, ActiveFormSchema(), lambda form: set_active(db.session, found, form["active"])
+    )
+    if refused:
+        return refused
     if was != found.active:
         action = "user.activate" if found.active else "user.deactivate"
         audit(db.session, action, "user", found.email)
@@ -114,17 +105,17 @@ def user_active(user_id: int):
 @bp.post(f"/users/<{ID}:user_id>/password")
 def user_password(user_id: int):
     found = _user(user_id)
-    try:
-        form = _load(PasswordResetFormSchema(), request.form)
-    except ValidationError as error:
-        return _user_page(found, errors=_messages(error)), 422
-    generated = not form.get("password")
-    password = form.get("password") or generate_password()
-    try:
+
+    def reset(form) -> tuple[str, bool]:
+        # An empty field asks for a generated password, shown once on the answer.
+        password = form.get("password") or generate_password()
         set_password(found, password)
-    except AccountError as error:
-        db.session.rollback()
-        return _user_page(found, errors={error.field: error.message}), error.status
+        return password, not form.get("password")
+
+    made, refused = _user_change(found, PasswordResetFormSchema(), reset)
+    if refused:
+        return refused
+    password, generated = made
     audit(db.session, "user.password", "user", found.email, {"generated": generated})
     db.session.commit()
     message = f"New password set for {found.email}; their sessions are signed out."
@@ -143,9 +134,7 @@ def tokens(user_id: int):
         form = _load(TokenFormSchema(), request.form)
     except ValidationError as error:
         return _tokens_page(found, errors=_messages(error)), 422
-    token, secret = create_token(db.session, found, form.get("name"))
-    detail = {"token_id": token.id, "name": token.name, "prefix": token.prefix}
-    audit(db.session, "token.create", "user", found.email, detail)
+    token, secret = issue_token(db.session, found, form.get("name"))
     db.session.commit()
     return _tokens_page(found, new_token=token, secret=secret), 201
 
@@ -158,9 +147,7 @@ def revoke_token_form(user_id: int, token_id: int):
     )
     if token is None:
         abort(404, f"{found.email} has no API token {token_id}.")
-    if revoke_token(token):
-        detail = {"token_id": token.id, "name": token.name, "prefix": token.prefix}
-        audit(db.session, "token.revoke", "user", found.email, detail)
+    if withdraw_token(db.session, token):
         flash(f"Token {token.prefix}… ({token.name}) is revoked.", "message")
     db.session.commit()
     return redirect(url_for("admin.tokens", user_id=user_id))
@@ -196,6 +183,21 @@ def _user(user_id: int) -> User:
     if found is None:
         abort(404, f"There is no account {user_id}.")
     return found
+
+
+def _user_change(found: User, schema, change):
+    """(what `change(form)` made, None) from the posted form, not yet committed;
+    or (None, the account's page with the error) when the form or the change
+    is refused, the change rolled back."""
+    try:
+        form = _load(schema, request.form)
+    except ValidationError as error:
+        return None, (_user_page(found, errors=_messages(error)), 422)
+    try:
+        return change(form), None
+    except AccountError as error:
+        db.session.rollback()
+        return None, (_user_page(found, errors={error.field: error.message}), error.status)
 
 
 def _load(schema, values) -> dict:

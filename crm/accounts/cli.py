@@ -10,13 +10,14 @@ from crm.accounts.models import ROLES, ApiToken, User
 from crm.accounts.operations import (
     AccountError,
     audit,
-    create_user,
     find_user,
     generate_password,
+    issue_token,
+    open_account,
     set_active,
     set_password,
+    withdraw_token,
 )
-from crm.accounts.tokens import create_token, revoke_token
 from crm.extensions import db
 
 users_cli = AppGroup("users", help="Accounts: create, list, deactivate, set passwords.")
@@ -60,11 +61,10 @@ def create_command(email: str, roles: tuple[str, ...], name: str | None, passwor
     if password is None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
-        user = create_user(db.session, email, name, roles, password)
+        user = open_account(db.session, email, name, roles, password)
     except AccountError as error:
         db.session.rollback()
         _fail(f"{error.field}: {error.message}")
-    audit(db.session, "user.create", "user", user.email, {"roles": list(user.roles)})
     db.session.commit()
     click.echo(f"Created {user.email} ({', '.join(user.roles)}).")
 
@@ -129,8 +129,7 @@ def ensure_demo_admin_command():
         click.echo("Accounts exist already: no demo admin created.")
         return
     password = generate_password()
-    user = create_user(db.session, DEMO_ADMIN_EMAIL, "Demo admin", DEMO_ADMIN_ROLES, password)
-    audit(db.session, "user.create", "user", user.email, {"roles": list(user.roles)})
+    user = open_account(db.session, DEMO_ADMIN_EMAIL, "Demo admin", DEMO_ADMIN_ROLES, password)
     db.session.commit()
     click.echo("A demo admin was created; its password is shown this once:")
     click.echo(f"  email:    {user.email}")
@@ -146,9 +145,7 @@ def create_token_command(email: str, name: str | None):
     user = _user(email)
     if not user.active:
         _fail(f"{user.email} is deactivated: its tokens would be refused")
-    token, secret = create_token(db.session, user, name)
-    detail = {"token_id": token.id, "name": token.name, "prefix": token.prefix}
-    audit(db.session, "token.create", "user", user.email, detail)
+    token, secret = issue_token(db.session, user, name)
     db.session.commit()
     click.echo(f"Token {token.id} ({token.name}) for {user.email}; it is shown this once:")
     click.echo(secret)
@@ -177,10 +174,8 @@ def revoke_token_command(token_id: int):
     token = db.session.get(ApiToken, token_id)
     if token is None:
         _fail(f"there is no API token {token_id}")
-    if not revoke_token(token):
+    if not withdraw_token(db.session, token):
         click.echo(f"Token {token_id} was revoked already.")
         return
-    detail = {"token_id": token.id, "name": token.name, "prefix": token.prefix}
-    audit(db.session, "token.revoke", "user", token.user.email, detail)
     db.session.commit()
     click.echo(f"Revoked token {token_id} ({token.prefix}…) of {token.user.email}.")

@@ -16,8 +16,9 @@ from sqlalchemy.orm import Session, object_session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from crm.accounts import sessions
-from crm.accounts.models import ROLES, AuditEntry, User, UserRole
+from crm.accounts.models import ROLES, ApiToken, AuditEntry, User, UserRole
 from crm.accounts.requester import current_token, current_user_or_none
+from crm.accounts.tokens import create_token, revoke_token
 
 # How much of a token is kept in clear to tell tokens apart ("tl_" and 7 more).
 # A token's last use is written at most this often, not on every call.
@@ -71,6 +72,38 @@ def create_user(
     session.add(user)
     session.flush()
     return user
+
+
+def open_account(
+    session: Session, email: str, name: str | None, roles: Iterable[str], password: str | None
+) -> User:
+    """A new account (create_user), noted in the audit log with its roles:
+    what every door that makes one (the admin page, `flask users`) calls."""
+    user = create_user(session, email, name, roles, password)
+    audit(session, "user.create", "user", user.email, {"roles": list(user.roles)})
+    return user
+
+
+def issue_token(session: Session, user: User, name: str | None) -> tuple[ApiToken, str]:
+    """A new API token for `user` and its secret (tokens.create_token), noted
+    in the audit log."""
+    token, secret = create_token(session, user, name)
+    audit(session, "token.create", "user", user.email, _token_detail(token))
+    return token, secret
+
+
+def withdraw_token(session: Session, token: ApiToken) -> bool:
+    """Revoke `token` (tokens.revoke_token), noted in the audit log; False,
+    and no entry, when it was revoked already."""
+    if not revoke_token(token):
+        return False
+    audit(session, "token.revoke", "user", token.user.email, _token_detail(token))
+    return True
+
+
+def _token_detail(token: ApiToken) -> dict:
+    """A token as the audit log names it: never its secret."""
+    return {"token_id": token.id, "name": token.name, "prefix": token.prefix}
 
 
 def set_password(user: User, password: str) -> None:

@@ -39,15 +39,7 @@ from crm import flags as rules
 from crm import revenue
 from crm.accounts.models import User
 from crm.clients import standing
-from crm.clients.filters import (
-    DEFAULT_DIRECTION,
-    DIRECTIONS,
-    PER_PAGE,
-    SORTS,
-    BadGroupSelector,
-    DirectoryFilters,
-    parse_group_selector,
-)
+from crm.clients.filters import DirectoryFilters
 from crm.clients.filters import conditions as filter_conditions
 from crm.flags import DEFAULT_SETTINGS, FlagSettings
 from crm.health import FULL_HEALTH, current_scores
@@ -56,17 +48,6 @@ from crm.models import Client, Entity, Event, Group, client_groups
 from crm.money import Rates, Total, current_rates, total
 from crm.paging import MAX_PER_PAGE, Page
 from crm.vocabulary import GROUP_KINDS
-
-# What other modules import from here.
-__all__ = [
-    "DEFAULT_DIRECTION",
-    "DIRECTIONS",
-    "PER_PAGE",
-    "SORTS",
-    "BadGroupSelector",
-    "DirectoryFilters",
-    "parse_group_selector",
-]
 
 # Each flag of crm.flags (most pressing first): the row's column that counts
 # it, and how a page names it.

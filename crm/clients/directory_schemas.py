@@ -24,7 +24,7 @@ from crm.clients.filters import (
 )
 from crm.clients.schemas import ClientGroupSchema
 from crm.paging import page_fields, page_schema
-from crm.schemas import amounts_field, total_field
+from crm.schemas import ClientNameSchema, amounts_field, total_field
 from crm.vocabulary import CLIENT_STATUSES, TIERS
 
 
@@ -124,10 +124,7 @@ def _manager_id(manager: str | None) -> int | None:
     return int(manager) if manager.isdigit() and int(manager) <= 2**31 - 1 else 0
 
 
-class DirectoryRowSchema(Schema):
-    slug = fields.String()
-    name = fields.String()
-    tier = fields.String()
+class DirectoryRowSchema(ClientNameSchema):
     status = fields.String()
     account_manager = fields.String(allow_none=True)
     groups = fields.List(fields.Nested(ClientGroupSchema))

@@ -18,6 +18,7 @@ from marshmallow import (
 
 from crm.clients.operations import is_timezone, slug_problem
 from crm.identities import CASELESS_SYSTEMS
+from crm.schemas import ClientNameSchema
 from crm.vocabulary import CLIENT_STATUSES, GROUP_KINDS, TIERS
 
 
@@ -192,10 +193,7 @@ class ClientIdentityOutSchema(Schema):
     key = fields.String(attribute="external_key")
 
 
-class ClientOutSchema(Schema):
-    slug = fields.String()
-    name = fields.String()
-    tier = fields.String()
+class ClientOutSchema(ClientNameSchema):
     industry = fields.String(allow_none=True)
     country = fields.String(allow_none=True)
     language = fields.String(allow_none=True)
@@ -249,10 +247,7 @@ class AssignManagerSchema(Schema):
     )
 
 
-class NeedingManagerSchema(Schema):
-    slug = fields.String()
-    name = fields.String()
-    tier = fields.String()
+class NeedingManagerSchema(ClientNameSchema):
     unmatched_manager = fields.String(
         allow_none=True,
         metadata={"description": "The manager's name as given, which matches no active account"},

@@ -18,8 +18,9 @@ from webargs.multidictproxy import MultiDictProxy
 from werkzeug.datastructures import MultiDict
 
 from crm.accounts.audit import ClientState, audit_client_change
-from crm.clients.directory import DEFAULT_DIRECTION, client_directory, directory_choices
+from crm.clients.directory import client_directory, directory_choices
 from crm.clients.directory_schemas import DirectoryQuerySchema, filters_from
+from crm.clients.filters import DEFAULT_DIRECTION
 from crm.clients.forms import ClientFormSchema, error_messages, split_form_rows
 from crm.clients.managers import active_accounts
 from crm.clients.operations import (
@@ -116,19 +117,9 @@ def directory():
 def create():
     if request.method == "GET":
         return _form_page(None, _values_of(None), {})
-    loaded, errors, status = _load_form(request.form)
-    if loaded is not None:
-        try:
-            client = create_client(db.session, loaded.payload, started_by="web")
-        except ClientInputError as error:
-            db.session.rollback()
-            errors, status = {loaded.form_field(error.field): error.message}, error.status
-        else:
-            audit_client_change(db.session, ClientState.of(None), client, via="page")
-            db.session.commit()
-            flash(f"Created {client.name}.", "message")
-            return redirect(f"/clients/{client.slug}")
-    return _form_page(None, _values_submitted(request.form), errors), status
+    return _submitted(
+        None, lambda payload: create_client(db.session, payload, started_by="web"), "Created"
+    )
 
 
 @bp.route("/clients/<slug>/edit", methods=["GET", "POST"])
@@ -138,19 +129,30 @@ def edit(slug: str):
         abort(404, f"There is no client {slug}.")
     if request.method == "GET":
         return _form_page(client, _values_of(client), {})
+    return _submitted(
+        client,
+        lambda payload: update_client(db.session, client, payload, started_by="web"),
+        "Saved",
+    )
+
+
+def _submitted(client: Client | None, change, done: str):
+    """The posted form made into `change(payload)` of `client` (None: a new
+    one), audited and committed: a redirect to its page, "`done` <name>."
+    flashed; else the form again, with the errors by the form's fields."""
     loaded, errors, status = _load_form(request.form)
     if loaded is not None:
         before = ClientState.of(client)
         try:
-            update_client(db.session, client, loaded.payload, started_by="web")
+            saved = change(loaded.payload)
         except ClientInputError as error:
             db.session.rollback()
             errors, status = {loaded.form_field(error.field): error.message}, error.status
         else:
-            audit_client_change(db.session, before, client, via="page")
+            audit_client_change(db.session, before, saved, via="page")
             db.session.commit()
-            flash(f"Saved {client.name}.", "message")
-            return redirect(f"/clients/{client.slug}")
+            flash(f"{done} {saved.name}.", "message")
+            return redirect(f"/clients/{saved.slug}")
     return _form_page(client, _values_submitted(request.form), errors), status
 
 

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from crm.accounts.models import User
 from crm.accounts.operations import audit
+from crm.errors import FieldError
 from crm.meetings.models import MEETING_KINDS, Meeting
 from crm.models import Client
 from crm.models.types import utcnow
@@ -33,14 +34,12 @@ TITLE_MAX = 500
 EARLY = timedelta(minutes=15)
 
 
-class MeetingError(ValueError):
+class MeetingError(FieldError):
     """Input a meeting cannot take; `field` names it ("starts_at",
     "action_items.1.due_at"), `status` is the HTTP status it deserves."""
 
     def __init__(self, field: str | None, message: str, status: int = 422):
-        super().__init__(f"{field}: {message}" if field else message)
-        self.field = field
-        self.message = message
+        super().__init__(field, message)
         self.status = status
 
 

@@ -20,7 +20,6 @@ from flask import (
 )
 from flask_login import current_user
 from marshmallow import ValidationError
-from sqlalchemy import select
 from webargs.multidictproxy import MultiDictProxy
 
 from crm.accounts.guard import author_name
@@ -31,6 +30,7 @@ from crm.meetings.operations import MeetingError, create_meeting, find_meeting, 
 from crm.meetings.schemas import MeetingInSchema, MeetingLogSchema, localised
 from crm.models import Client
 from crm.models.types import utcnow
+from crm.pages import client_or_404, committed, not_found
 
 bp = Blueprint("meetings", __name__)
 # Rows of action items the log form offers.
@@ -39,26 +39,20 @@ ACTION_ROWS = 3
 
 @bp.route("/clients/<slug>/meetings/new", methods=["GET", "POST"])
 def new_meeting(slug: str):
-    client = _client_or_404(slug)
+    client = client_or_404(slug)
     values, errors = {"kind": "roadmap"}, {}
     if request.method == "POST":
         values = request.form
         data, errors = _load(MeetingInSchema(), request.form)
         if not errors:
-            try:
-                meeting = create_meeting(
-                    db.session,
-                    client,
-                    localised(data, zone(client.timezone)),
-                    actor=current_user.email,
-                )
-            except MeetingError as error:
-                db.session.rollback()
-                errors = {error.field or "_schema": [error.message]}
-            else:
-                db.session.commit()
-                flash(f"Meeting planned: {meeting.title}, {meeting.starts_at:%d %b %Y}")
-                return redirect(url_for(".meeting_page", slug=slug, meeting_id=meeting.id))
+            local = localised(data, zone(client.timezone))
+            meeting, errors = committed(
+                lambda: create_meeting(db.session, client, local, actor=current_user.email),
+                MeetingError,
+            )
+        if not errors:
+            flash(f"Meeting planned: {meeting.title}, {meeting.starts_at:%d %b %Y}")
+            return redirect(url_for(".meeting_page", slug=slug, meeting_id=meeting.id))
     return render_template(
         "meetings/new.html", client=client, values=values, errors=errors, kinds=MEETING_KINDS
     ), (422 if errors else 200)
@@ -66,27 +60,22 @@ def new_meeting(slug: str):
 
 @bp.get("/clients/<slug>/meetings/<int:meeting_id>")
 def meeting_page(slug: str, meeting_id: int):
-    client = _client_or_404(slug)
+    client = client_or_404(slug)
     return _meeting_page(client, _meeting_or_404(client, meeting_id))
 
 
 @bp.post("/clients/<slug>/meetings/<int:meeting_id>/log")
 def log_form(slug: str, meeting_id: int):
-    client = _client_or_404(slug)
+    client = client_or_404(slug)
     meeting = _meeting_or_404(client, meeting_id)
     form = _with_action_items(request.form)
     data, errors = _load(MeetingLogSchema(), form)
     if not errors:
         data = localised(data, zone(client.timezone)) | {"actor": author_name()}
-        try:
-            log_meeting(db.session, meeting, data)
-        except MeetingError as error:
-            db.session.rollback()
-            errors = {error.field or "_schema": [error.message]}
-        else:
-            db.session.commit()
-            flash(f"Meeting logged, with {len(meeting.action_items)} action item(s)")
-            return redirect(url_for(".meeting_page", slug=slug, meeting_id=meeting.id))
+        _, errors = committed(lambda: log_meeting(db.session, meeting, data), MeetingError)
+    if not errors:
+        flash(f"Meeting logged, with {len(meeting.action_items)} action item(s)")
+        return redirect(url_for(".meeting_page", slug=slug, meeting_id=meeting.id))
     return _meeting_page(client, meeting, values=request.form, errors=errors, status=422)
 
 
@@ -144,19 +133,8 @@ def _flatten(messages, prefix: str = "") -> dict[str, list[str]]:
     return flat
 
 
-def _client_or_404(slug: str) -> Client:
-    client = db.session.scalar(select(Client).where(Client.slug == slug))
-    if client is None:
-        _abort_page(f"There is no client “{slug}”.")
-    return client
-
-
 def _meeting_or_404(client: Client, meeting_id: int):
     meeting = find_meeting(db.session, client, meeting_id)
     if meeting is None:
-        _abort_page(f"{client.name} has no meeting {meeting_id}.")
+        abort(make_response(not_found(f"{client.name} has no meeting {meeting_id}.")))
     return meeting
-
-
-def _abort_page(message: str):
-    abort(make_response(render_template("timeline/not_found.html", message=message), 404))

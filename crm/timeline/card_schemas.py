@@ -3,7 +3,7 @@ timeline and its inputs are in schemas.py)."""
 
 from marshmallow import Schema, fields
 
-from crm.schemas import MoneyTotalSchema, exact_amount
+from crm.schemas import ClientNameSchema, MoneyTotalSchema, counts_field, exact_amount
 
 # --- the card --------------------------------------------------------------------
 
@@ -60,7 +60,7 @@ class CardCampaignSchema(Schema):
     sent_at = fields.DateTime()
     recipients = fields.Integer()
     thread_key = fields.String(allow_none=True)
-    reactions = fields.Dict(keys=fields.String(), values=fields.Integer())
+    reactions = counts_field()
 
 
 class CardCompletedSchema(Schema):
@@ -80,10 +80,7 @@ class CardContactSchema(Schema):
     role = fields.String(allow_none=True)
 
 
-class CardClientSchema(Schema):
-    slug = fields.String()
-    name = fields.String()
-    tier = fields.String()
+class CardClientSchema(ClientNameSchema):
     language = fields.String(allow_none=True)
     timezone = fields.String()
     account_manager = fields.String(allow_none=True)
@@ -113,13 +110,9 @@ class CardSchema(Schema):
     commitments = fields.List(fields.Nested(CardItemSchema))
     lately = fields.List(fields.Nested(CardCompletedSchema))
     lately_total = fields.Integer(metadata={"description": "All work finished in 14 days."})
-    totals = fields.Dict(
-        keys=fields.String(),
-        values=fields.Integer(),
-        metadata={
-            "description": "Each list's full count (open_tickets, ...): a list holds its first "
-            "10; the rest are on /clients/<slug>/threads"
-        },
+    totals = counts_field(
+        "Each list's full count (open_tickets, ...): a list holds its first "
+        "10; the rest are on /clients/<slug>/threads"
     )
     recurring_total = fields.Integer(metadata={"description": "All recurring alerts."})
     alert_groups = fields.List(

@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm.accounts.operations import audit
+from crm.errors import FieldError
 from crm.models import Client, Entity, Event
 from crm.models.types import utcnow
 from crm.threads import ThreadFact, fold
@@ -35,13 +36,8 @@ TITLE_LENGTH = 120
 CLOCK_SKEW = timedelta(minutes=5)
 
 
-class TouchError(ValueError):
+class TouchError(FieldError):
     """A touch that cannot be written as given; names the field at fault."""
-
-    def __init__(self, field: str | None, message: str):
-        super().__init__(f"{field}: {message}" if field else message)
-        self.field = field
-        self.message = message
 
 
 class UnknownCommitment(LookupError):

@@ -14,14 +14,12 @@ from flask import (
     abort,
     current_app,
     flash,
-    make_response,
     redirect,
     render_template,
     request,
     url_for,
 )
 from marshmallow import ValidationError
-from sqlalchemy import select
 from webargs.multidictproxy import MultiDictProxy
 
 from crm.accounts.guard import author_name
@@ -30,6 +28,7 @@ from crm.extensions import db
 from crm.formatting import zone
 from crm.models import Client
 from crm.models.types import utcnow
+from crm.pages import client_or_404, committed, not_found
 from crm.timeline.display import timeline_days
 from crm.timeline.hours import business_hours
 from crm.timeline.precontact import SECTION_TYPES, configured_card
@@ -106,7 +105,7 @@ def status_tone(status: str) -> str:
 
 @bp.get("/clients/<slug>")
 def client_page(slug: str):
-    client = _client_or_404(slug)
+    client = client_or_404(slug)
     query, errors = _load(TimelineQuerySchema(), request.args)
     page = None
     if not errors:
@@ -118,7 +117,7 @@ def client_page(slug: str):
 
 @bp.post("/clients/<slug>/touches")
 def log_touch_form(slug: str):
-    client = _client_or_404(slug)
+    client = client_or_404(slug)
     event, errors = _form_change(client, TouchSchema(), log_touch, touch_arguments)
     if event:
         flash(f"{event.kind.capitalize()} logged: {event.title}")
@@ -129,7 +128,7 @@ def log_touch_form(slug: str):
 
 @bp.post("/clients/<slug>/commitments")
 def commitment_form(slug: str):
-    client = _client_or_404(slug)
+    client = client_or_404(slug)
     commitment, errors = _form_change(
         client, CommitmentInSchema(), make_commitment, commitment_arguments
     )
@@ -142,7 +141,7 @@ def commitment_form(slug: str):
 
 @bp.post("/clients/<slug>/commitments/<key>/done")
 def commitment_done_form(slug: str, key: str):
-    client = _client_or_404(slug)
+    client = client_or_404(slug)
     back = request.form.get("next") == "thread"
     target = (
         url_for(".thread_page", slug=slug, thread_type="commitment", key=key)
@@ -153,7 +152,7 @@ def commitment_done_form(slug: str, key: str):
         commitment = complete_commitment(db.session, client, key, actor=author_name())
     except UnknownCommitment:
         db.session.rollback()
-        return _not_found(f"{client.name} has no commitment “{key}”.")
+        return not_found(f"{client.name} has no commitment “{key}”.")
     except TouchError as error:
         db.session.rollback()
         flash(error.message.capitalize(), "error")
@@ -166,7 +165,7 @@ def commitment_done_form(slug: str, key: str):
 @bp.get("/clients/<slug>/threads")
 def threads_list(slug: str):
     """The full, paged list behind the card's and the briefing's "and N more"."""
-    client = _client_or_404(slug)
+    client = client_or_404(slug)
     query, errors = _load(ThreadListQuerySchema(), request.args)
     if errors:
         abort(400, description=_describe(errors))
@@ -186,10 +185,10 @@ def threads_list(slug: str):
 
 @bp.get("/clients/<slug>/threads/<thread_type>/<path:key>")
 def thread_page(slug: str, thread_type: str, key: str):
-    client = _client_or_404(slug)
+    client = client_or_404(slug)
     found = thread(db.session, client.id, thread_type, key)
     if found is None:
-        return _not_found(f"{client.name} has no {thread_type} “{key}”.")
+        return not_found(f"{client.name} has no {thread_type} “{key}”.")
     return render_template(
         "timeline/thread.html",
         client=client,
@@ -201,14 +200,6 @@ def thread_page(slug: str, thread_type: str, key: str):
 # --- helpers ---------------------------------------------------------------------
 
 
-def _client_or_404(slug: str) -> Client:
-    """The client the URL names; else the not-found page answers (404)."""
-    client = db.session.scalar(select(Client).where(Client.slug == slug))
-    if client is None:
-        abort(make_response(_not_found(f"There is no client “{slug}”.")))
-    return client
-
-
 def _form_change(client: Client, schema, change, arguments) -> tuple[object | None, dict]:
     """A touch or commitment from the posted form, committed: (what it made, {}), else
     (None, the errors by field) with nothing changed. `arguments` turns the form into
@@ -216,17 +207,8 @@ def _form_change(client: Client, schema, change, arguments) -> tuple[object | No
     data, errors = _load(schema, request.form)
     if errors:
         return None, errors
-    try:
-        made = change(db.session, client, **arguments(data, zone(client.timezone), author_name()))
-    except TouchError as error:
-        db.session.rollback()
-        return None, {error.field or "_schema": [error.message]}
-    db.session.commit()
-    return made, {}
-
-
-def _not_found(message: str):
-    return render_template("timeline/not_found.html", message=message), 404
+    made_from = arguments(data, zone(client.timezone), author_name())
+    return committed(lambda: change(db.session, client, **made_from), TouchError)
 
 
 def _load(schema, values) -> tuple[dict, dict]:

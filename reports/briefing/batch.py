@@ -30,7 +30,7 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload
 
-from crm.clients.directory import BadGroupSelector, parse_group_selector
+from crm.clients.filters import BadGroupSelector, parse_group_selector
 from crm.clients.lifespan import BeforeClient
 from crm.clients.managers import managed_by_name
 from crm.models import Client, Group, client_groups

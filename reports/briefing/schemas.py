@@ -7,7 +7,7 @@ offset.
 
 from marshmallow import EXCLUDE, Schema, fields, pre_load
 
-from crm.schemas import Day, MoneyTotalSchema, MrrSchema
+from crm.schemas import ClientNameSchema, Day, MoneyTotalSchema, MrrSchema, counts_field
 
 
 class BriefingQuerySchema(Schema):
@@ -64,10 +64,7 @@ def _ids():
     )
 
 
-class BriefingClientSummarySchema(Schema):
-    slug = fields.String()
-    name = fields.String()
-    tier = fields.String()
+class BriefingClientSummarySchema(ClientNameSchema):
     status = fields.String()
     groups = fields.List(
         fields.String(),
@@ -177,11 +174,7 @@ class BriefingTalkingPointsSchema(Schema):
     renewals_due = fields.List(fields.Nested(BriefingTalkingPointSchema))
     open_quotes = fields.List(fields.Nested(BriefingTalkingPointSchema))
     campaigns = fields.List(fields.Nested(BriefingTalkingPointSchema))
-    totals = fields.Dict(
-        keys=fields.String(),
-        values=fields.Integer(),
-        metadata={"description": "Each list's full length; a list holds its first 10"},
-    )
+    totals = counts_field("Each list's full length; a list holds its first 10")
     more_urls = fields.Dict(
         keys=fields.String(), values=fields.String(), metadata={"description": "The full lists"}
     )
@@ -205,7 +198,7 @@ class BriefingRevenueSchema(Schema):
 
 class BriefingMonthActivitySchema(Schema):
     month = fields.Date()
-    by_source = fields.Dict(keys=fields.String(), values=fields.Integer())
+    by_source = counts_field()
     total = fields.Integer()
 
 
@@ -278,7 +271,7 @@ class BriefingSchema(Schema):
         metadata={"description": "The first 20, most severe first (critical alerts grouped)"},
     )
     flag_total = fields.Integer(metadata={"description": "Every flag, one per thread"})
-    severity_counts = fields.Dict(keys=fields.String(), values=fields.Integer())
+    severity_counts = counts_field()
     more_flags = fields.Integer(metadata={"description": "Lines not in `flags`"})
     more_flags_url = fields.String(allow_none=True)
     aging = fields.List(fields.Nested(BriefingAgingBucketSchema))

@@ -12,10 +12,12 @@ from marshmallow import (
 )
 
 from crm.schemas import (
+    ClientNameSchema,
     Day,
     FormSchema,
     MoneyTotalSchema,
     amounts_field,
+    counts_field,
     exact_amount,
     total_field,
 )
@@ -91,10 +93,7 @@ class RevenueSchema(Schema):
     amount = exact_amount()
 
 
-class TierChangeSchema(Schema):
-    slug = fields.String()
-    name = fields.String()
-    tier = fields.String()
+class TierChangeSchema(ClientNameSchema):
     suggested_tier = fields.String()
     reason = fields.String(metadata={"description": "Why that tier, in words"})
 
@@ -118,13 +117,7 @@ class ClientFiguresSchema(TierChangeSchema):
     tickets = fields.Integer()
     in_revenue_circle = fields.Boolean()
     in_ticket_circle = fields.Boolean()
-    flags = fields.Dict(
-        keys=fields.String(),
-        values=fields.Integer(),
-        metadata={
-            "description": "Its flags, by flag (only flags it has): each flagged thread once"
-        },
-    )
+    flags = counts_field("Its flags, by flag (only flags it has): each flagged thread once")
     meeting_overdue = fields.Boolean(
         metadata={"description": "No meeting within its tier's cadence (TOUCHLINE_MEETING_CADENCE)"}
     )
