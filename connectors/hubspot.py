@@ -35,6 +35,7 @@ from decimal import Decimal, InvalidOperation
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load
 
 from connectors.base import CanonicalEvent, Connector, IdentityClaim, RecordError, Skip
+from connectors.fields import REQUIRED
 from connectors.hubspot_email_events import email_event, is_email_event
 from connectors.hubspot_records import (
     ENGAGEMENTS,
@@ -50,7 +51,6 @@ from crm.identities import ClientHints
 
 SYSTEM = "hubspot"
 OBJECT_TYPE = "objectType"
-REQUIRED = {"required": "is required", "null": "is required"}
 WON, LOST = "closedwon", "closedlost"
 
 

@@ -33,13 +33,12 @@ from urllib.parse import parse_qsl
 from marshmallow import INCLUDE, Schema, fields, pre_load
 
 from connectors.base import CanonicalEvent, Connector, RecordError, Skip
-from connectors.fields import parse_datetime
+from connectors.fields import REQUIRED, parse_datetime
 from connectors.mailchimp_api import api_records
 from connectors.readers import Record
 from connectors.registry import register
 from crm.identities import ClientHints
 
-REQUIRED = {"required": "is required", "null": "is required"}
 # Mailchimp type -> (our kind, how the timeline says it).
 KINDS = {
     "subscribe": ("email.subscribed", "Subscribed"),
