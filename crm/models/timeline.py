@@ -86,7 +86,17 @@ class Event(db.Model):
             postgresql_where=text(MEETINGS),
             sqlite_where=text(MEETINGS),
         ),
-        Index("ix_events_client_thread", "client_id", "thread_type", "thread_key"),
+        # A thread's events, and by kind and time within it: the newest
+        # raise of an alert before each of its clearings (a briefing's
+        # times to resolve) is the end of one range (migration 0026).
+        Index(
+            "ix_events_client_thread",
+            "client_id",
+            "thread_type",
+            "thread_key",
+            "kind",
+            "occurred_at",
+        ),
         # One kind of a client's events over time (the alerts raised in the
         # card's last 30 days): the timeline index would read every event of
         # the range to keep the few of that kind.

@@ -164,7 +164,7 @@ def _counted(session: Session, client_id: int, period: Period, scope: Scope, bef
     census = take_census(session, client_id, scope, before)
     picked = pick(session, client_id, scope)
     census.sizes = picked.sizes
-    frames = shown_frames(session, client_id, scope, picked)
+    frames = shown_frames(session, client_id, scope, picked, census.solved)
     snapshot = Snapshot.take(frames.events, frames.entities, scope)
     flags = [flag for flag in snapshot_flags(snapshot) if picked.shows(flag)]
     found, told = campaigns(session, client_id, scope, SHOWN_POINTS)

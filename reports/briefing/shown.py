@@ -18,7 +18,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 import pandas as pd
-from sqlalchemy import and_, case, false, func, null, or_, select, type_coerce
+from sqlalchemy import and_, case, false, null, or_, select, type_coerce
 from sqlalchemy.orm import Session
 from sqlalchemy.types import NullType
 
@@ -35,7 +35,6 @@ from reports.briefing.census import (
     quotes_sql,
     renewals_sql,
     settled_sql,
-    solved_sql,
     won_sql,
 )
 from reports.briefing.frames import (
@@ -140,21 +139,16 @@ def pick(session: Session, client_id: int, scope: Scope, limit: int = SHOWN_FLAG
     return picked
 
 
-def shown_frames(session: Session, client_id: int, scope: Scope, picked: Picked) -> Frames:
+def shown_frames(
+    session: Session, client_id: int, scope: Scope, picked: Picked, solved: list[str]
+) -> Frames:
     """The frames reports.briefing.flags and .talking_points explain what a
-    briefing shows from: the picked threads and the newest solved tickets and
-    won deals, whole; the first renewals and quotes ahead; and the alerts the
+    briefing shows from: the picked threads and the newest solved tickets
+    (`solved`, their keys: reports.briefing.census.newest_solved) and won
+    deals, whole; the first renewals and quotes ahead; and the alerts the
     picked recurrences were counted from."""
     as_of = scope.as_of
-    threads = set(picked.read)
-    newest = (
-        select(Event.thread_key)
-        .where(*solved_sql(client_id, scope))
-        .group_by(Event.thread_key)
-        .order_by(func.max(Event.occurred_at).desc(), func.max(Event.id).desc())
-        .limit(SHOWN_POINTS + 1)
-    )
-    threads |= {("ticket", key) for key in session.scalars(newest)}
+    threads = set(picked.read) | {("ticket", key) for key in solved}
     won = session.execute(
         select(Event.id, Event.thread_type, Event.thread_key)
         .where(*won_sql(client_id, scope))
