@@ -21,14 +21,18 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
-from reports.briefing.model import SEVERITIES, Briefing, Flag
+from reports.briefing.model import (
+    GROUPED_IDS,
+    SEVERITIES,
+    SHOWN_FLAGS,
+    SHOWN_POINTS,
+    Briefing,
+    Flag,
+)
 
 if TYPE_CHECKING:
     from reports.briefing.census import Census
 
-SHOWN_FLAGS = 20
-SHOWN_POINTS = 10
-GROUPED_IDS = 50  # the event ids a grouped line keeps (its oldest threads'): a sample, not all
 
 # Where each talking-point list continues: the client's threads list, filtered.
 POINT_LISTS = {

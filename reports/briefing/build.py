@@ -39,7 +39,7 @@ from crm.models import Client, Event, is_meeting
 from crm.models.types import utcnow
 from crm.money import rates_from_config
 from crm.vocabulary import SETTING_GROUP_KINDS
-from reports.briefing.bounds import SHOWN_POINTS, bound
+from reports.briefing.bounds import bound
 from reports.briefing.census import take_census
 from reports.briefing.counted import campaigns, period_tallies
 from reports.briefing.counted import times_to_resolve as resolve_times
@@ -50,7 +50,7 @@ from reports.briefing.flags import (
     snapshot_flags,
 )
 from reports.briefing.frames import Window, load_frames, month_counts
-from reports.briefing.model import Briefing, ClientSummary, Period
+from reports.briefing.model import SHOWN_POINTS, Briefing, ClientSummary, Period
 from reports.briefing.money import money_totals, recurring_revenue
 from reports.briefing.numbers import chart_months, health, health_of, numbers_of, period_numbers
 from reports.briefing.shown import pick, shown_frames

@@ -26,8 +26,7 @@ from crm.flags.ahead import open_quote_sql, renewal_due_sql
 from crm.flags.ranking import rank_sql
 from crm.flags.severity import AGING_BUCKETS, aging_bucket_sql
 from crm.models import Entity, Event
-from reports.briefing.bounds import SHOWN_POINTS
-from reports.briefing.model import AgingBucket, BucketTotal
+from reports.briefing.model import SHOWN_POINTS, AgingBucket, BucketTotal
 from reports.briefing.snapshot import Scope
 
 KIND_NAMES = tuple(KINDS)

@@ -17,6 +17,13 @@ from crm.money import Total
 from crm.revenue import Mrr
 
 # A flag's kind as the briefing names it ("Late ticket").
+# How much a briefing shows (reports.briefing.bounds cuts to it; the SQL path
+# reads no more): flag lines, items of each talking-point list, and the event
+# ids a grouped line keeps (its oldest threads': a sample, not all).
+SHOWN_FLAGS = 20
+SHOWN_POINTS = 10
+GROUPED_IDS = 50
+
 KIND_LABELS = {kind: label.capitalize() for kind, label in rules.LABELS.items()}
 
 

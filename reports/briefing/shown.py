@@ -26,7 +26,6 @@ from crm.flags import RECURRING_WINDOW, recurring_with_thread_sql
 from crm.flags.recurring import _text
 from crm.flags.severity import SEVERITIES
 from crm.models import Entity, Event
-from reports.briefing.bounds import GROUPED_IDS, SHOWN_FLAGS, SHOWN_POINTS
 from reports.briefing.census import (
     CRITICAL_ALERT,
     KIND_NAMES,
@@ -53,6 +52,7 @@ from reports.briefing.frames import (
     event_frame,
     month_frame,
 )
+from reports.briefing.model import GROUPED_IDS, SHOWN_FLAGS, SHOWN_POINTS
 from reports.briefing.snapshot import Scope
 
 
