@@ -185,11 +185,12 @@ def _walk(
     column = getattr(Entity, group.since)
     # (the few without the column are sorted: walking the index by opened_at
     # for them would read every open thread of the type)
-    parts = [(column.is_not(None), [column, Entity.opened_at, Entity.id], _in_index_order)]
+    by_age = [Entity.opened_at, Entity.id]
     if group.since == "opened_at":
-        parts = [(column.is_not(None), [Entity.opened_at, Entity.id], _in_index_order)]
+        parts = [(column.is_not(None), by_age, _in_index_order)]
     else:
-        parts.append((column.is_(None), [Entity.opened_at, Entity.id], _as_planned))
+        parts = [(column.is_not(None), [column, *by_age], _in_index_order)]
+        parts.append((column.is_(None), by_age, _as_planned))
     taken: list[tuple] = []
     for present, keys, planned in parts:
         labelled = [key.label(f"walked_{number}") for number, key in enumerate(keys)]
