@@ -78,6 +78,12 @@ class Severity:
             start = start + self.later(settings)
         return grown(base, whole_days(start, at))
 
+    def possible(self) -> set[int]:
+        """Every index in SEVERITIES this can give: each base, grown by any steps."""
+        bases = {_index(self.base), *(_index(severity) for _, severity in self.by_priority)}
+        steps = set(STEPS_UP.values()) if self.grows_from else {0}
+        return {max(0, base - step) for base in bases for step in steps}
+
     def sql(self, at: datetime, settings) -> ColumnElement:
         """The index in SEVERITIES, as SQL (0 is critical)."""
         base = _index(self.base)

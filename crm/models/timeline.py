@@ -54,6 +54,18 @@ OPEN_THREAD_COLUMNS = [
     "key",
 ]
 
+# The indexes of open threads by each column a flag's age counts from
+# (crm.flags.ranking walks them by (column, opened_at, id)), on PostgreSQL
+# with what the rules read and the client, so that a walk reads the index alone.
+OPEN_BY_SINCE = tuple(
+    (name, columns, [c for c in (*OPEN_THREAD_COLUMNS, "client_id") if c not in columns])
+    for name, columns in (
+        ("ix_entities_open_by_opened", ("type", "opened_at", "id")),
+        ("ix_entities_open_by_due_at", ("type", "due_at", "opened_at", "id")),
+        ("ix_entities_open_by_last_event", ("type", "last_event_at", "opened_at", "id")),
+    )
+)
+
 
 class Event(db.Model):
     """One fact on a client's timeline, never changed once written.
@@ -219,6 +231,19 @@ class Entity(db.Model):
             postgresql_include=["client_id", "category", "closed_at", "sla_due_at", "type"],
             postgresql_where=text(TICKETS),
             sqlite_where=text(TICKETS),
+        ),
+        # Every client's open threads of a type by the moment a flag's age
+        # counts from (crm.flags.KINDS' `since`): the portfolio's most severe
+        # flags are the heads of these ranges (crm.flags.ranking.most_severe).
+        *(
+            Index(
+                name,
+                *columns,
+                postgresql_include=included,
+                postgresql_where=text(OPEN_THREADS),
+                sqlite_where=text(OPEN_THREADS),
+            )
+            for name, columns, included in OPEN_BY_SINCE
         ),
         # Every client's open threads of a type (the portfolio's and the
         # directory's flags): a fraction of the threads, and on PostgreSQL

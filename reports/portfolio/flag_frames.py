@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from crm import flags as rules
 from crm.flags import DEFAULT_SETTINGS, FlagSettings
-from crm.flags.ranking import rank_sql
+from crm.flags.ranking import most_severe
 from crm.models import Client, Entity
 
 # The page, the PDF and the API list this many flags, most severe first; the
@@ -110,16 +110,9 @@ def flags_frame(
     then by the client's slug and the thread's key): FLAG_THREAD_COLUMNS +
     RAISED_COLUMNS, one row per flag, in no particular order (analysis.ranked_flags
     orders them)."""
-    rank = rank_sql(now, settings)
-    # The ids of the few first, ranked from the index of open threads alone;
+    # The few first, found down indexes of open threads by age (crm.flags.ranking);
     # then only their rows are read.
-    listed = (
-        select(Entity.id)
-        .join(Client, Client.id == Entity.client_id)
-        .where(_ACTIVE, _open_of_flagged_types(), rank.flagged)
-        .order_by(rank.severity, rank.since, rank.kind, Client.slug, Entity.key)
-        .limit(limit)
-    )
+    listed = most_severe(session, now, settings, limit, _ACTIVE)
     state = [getattr(Entity, name) for name in FLAG_THREAD_COLUMNS]
     threads = session.execute(
         select(*state, Entity.closed_at, Entity.priority).where(Entity.id.in_(listed))
