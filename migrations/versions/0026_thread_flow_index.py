@@ -10,7 +10,7 @@ every look-up by thread still has its prefix, and writes keep one index of
 threads to maintain.
 
 Revision ID: 0026
-Revises: 0024
+Revises: 0025
 Create Date: 2026-12-06
 
 """
@@ -18,7 +18,7 @@ Create Date: 2026-12-06
 from alembic import op
 
 revision = "0026"
-down_revision = "0024"
+down_revision = "0025"
 branch_labels = None
 depends_on = None
 
