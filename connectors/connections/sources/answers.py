@@ -1,5 +1,6 @@
-"""Reading a vendor's answer for the sources that read it alike (ConnectWise,
-NinjaOne): an error status named as the admin can act on, else the JSON."""
+"""Reading a vendor's answer, one rule for the sources that call a JSON API
+through the transport (ConnectWise, Freshdesk, NinjaOne, QuickBooks, Xero,
+Zendesk): an error status named as the admin can act on, else the JSON."""
 
 from connectors.connections.transport import SourceError
 

@@ -121,9 +121,7 @@ class Listed(Stream):
     cursor_field = "_info.lastUpdated"
     path: ClassVar[str]
     condition: ClassVar[str | None] = None
-
-    def __init__(self, api: ConnectWiseApi):
-        self.api = api
+    api: ConnectWiseApi
 
     def params(self, state: dict, size: int | None = None) -> dict:
         conditions = " and ".join(c for c in (self.condition, after(state)) if c)
@@ -152,6 +150,11 @@ class Listed(Stream):
 
     def with_children(self, body: bytes, found: list[dict]) -> tuple[bytes, int]:
         return body, len(found)
+
+    def probe(self) -> None:
+        """The first record: names the keys, or a list the API member's
+        security role may not read."""
+        self.api.get(self.path, self.params({}, size=1))
 
 
 class Companies(Listed):
@@ -210,22 +213,7 @@ class ConnectWiseSource(Source):
         "private_key": "API member's private key",
         "client_id": "Client id (developer.connectwise.com)",
     }
+    stream_classes = (Companies, Tickets, TimeEntries, Agreements, Configurations)
 
-    def __init__(self, base_url, credentials, transport=None):
-        super().__init__(base_url, credentials, transport)
-        self.api = ConnectWiseApi(self.base_url, credentials, self.transport)
-
-    def check_connection(self) -> None:
-        """The first record of each stream: names the keys, or the first list
-        the API member's security role may not read."""
-        for stream in self.streams():
-            self.api.get(stream.path, stream.params({}, size=1))
-
-    def streams(self) -> list[Listed]:
-        return [
-            Companies(self.api),
-            Tickets(self.api),
-            TimeEntries(self.api),
-            Agreements(self.api),
-            Configurations(self.api),
-        ]
+    def connect(self, credentials: dict) -> ConnectWiseApi:
+        return ConnectWiseApi(self.base_url, credentials, self.transport)

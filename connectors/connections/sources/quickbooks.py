@@ -42,6 +42,7 @@ from datetime import UTC, datetime, timedelta
 from typing import ClassVar
 
 from connectors.accounting import parse_iso_time
+from connectors.connections.sources.answers import read
 from connectors.connections.sources.base import Page, Source, Stream
 from connectors.connections.transport import SourceError, Transport
 
@@ -63,28 +64,16 @@ class QuickBooksApi:
             params=params | {"minorversion": MINOR_VERSION},
             headers={"Accept": "application/json"},
         )
-        status = response.status_code
-        if status == 401:
-            raise SourceError(
+        fault = _fault(response) if response.status_code >= 400 else ""
+        problems = {
+            401: (
                 "credentials",
-                f"QuickBooks refused the access token (401{_fault(response)}): "
+                f"QuickBooks refused the access token (401{fault}): "
                 "click Connect on /connections to authorize again",
-            )
-        if status == 403:
-            raise SourceError(
-                "permission",
-                f"QuickBooks: this app may not read the company (403{_fault(response)})",
-            )
-        if status >= 400:
-            raise SourceError(
-                "vendor", f"QuickBooks answered {status} for {path}{_fault(response)}"
-            )
-        try:
-            return response.content, response.json()
-        except ValueError:
-            raise SourceError(
-                "vendor", f"QuickBooks answered {path} with something not JSON"
-            ) from None
+            ),
+            403: ("permission", f"QuickBooks: this app may not read the company (403{fault})"),
+        }
+        return response.content, read(response, "QuickBooks", path, problems, fault)
 
 
 def _fault(response) -> str:
@@ -108,9 +97,7 @@ class Entities(Stream):
     primary_key = "Id"
     cursor_field = "MetaData.LastUpdatedTime"
     entity: ClassVar[str]
-
-    def __init__(self, api: QuickBooksApi):
-        self.api = api
+    api: QuickBooksApi
 
     def pages(self, state: dict) -> Iterator[Page]:
         since = state.get("since")
@@ -156,6 +143,10 @@ class Entities(Stream):
                 return
             since = latest
             yield Page(body, {"since": since}, len(found))
+
+    def probe(self) -> None:
+        """One entity of the type."""
+        self.api.get("query", {"query": f"SELECT * FROM {self.entity} MAXRESULTS 1"})
 
 
 def _changed(document: dict, entity: str) -> Iterator[dict]:
@@ -204,24 +195,10 @@ class QuickBooksSource(Source):
     default_base_url = "https://quickbooks.api.intuit.com"
     credential_fields: ClassVar[dict[str, str]] = {}
     oauth = "required"
+    stream_classes = (Customers, Invoices, Payments, CreditMemos, RecurringTransactions)
 
-    def __init__(self, base_url, credentials, transport=None, on_token=None):
-        super().__init__(base_url, credentials, transport, on_token)
+    def connect(self, credentials: dict) -> QuickBooksApi:
         realm_id = credentials.get("realm_id")
         if not realm_id:
             raise SourceError("credentials", "QuickBooks named no company: click Connect again")
-        self.api = QuickBooksApi(self.base_url, realm_id, self.transport)
-
-    def check_connection(self) -> None:
-        """One entity of each type the sync reads."""
-        for stream in self.streams():
-            self.api.get("query", {"query": f"SELECT * FROM {stream.entity} MAXRESULTS 1"})
-
-    def streams(self) -> list[Entities]:
-        return [
-            Customers(self.api),
-            Invoices(self.api),
-            Payments(self.api),
-            CreditMemos(self.api),
-            RecurringTransactions(self.api),
-        ]
+        return QuickBooksApi(self.base_url, realm_id, self.transport)

@@ -115,9 +115,7 @@ class Query(Stream):
     cursor_field = "SystemModstamp"
     sobject: str
     fields: str
-
-    def __init__(self, api: SalesforceApi):
-        self.api = api
+    api: SalesforceApi
 
     def soql(self, since: str | None) -> str:
         where = f"WHERE SystemModstamp >= {since} " if since else ""
@@ -134,6 +132,10 @@ class Query(Stream):
             if document.get("done", True) or not next_url:
                 return
             body, document = self.api.more(next_url, self.sobject)
+
+    def probe(self) -> None:
+        """One record: names an object the user may not read."""
+        self.api.query(f"SELECT Id FROM {self.sobject} LIMIT 1")
 
 
 def _modstamp(record: dict) -> str | None:
@@ -170,20 +172,12 @@ class SalesforceSource(Source):
         "access_token": "Access token (sf org display), or a Connected App's client below"
     }
     oauth = "optional"
+    stream_classes = (Accounts, Opportunities)
 
-    def __init__(self, base_url, credentials, transport=None, on_token=None):
-        super().__init__(base_url, credentials, transport, on_token)
+    def connect(self, credentials: dict) -> SalesforceApi:
         if self.by_oauth(credentials):
             # The OAuth session signs each request with its current token.
             access_token = credentials["oauth_token"]["access_token"]
         else:
             access_token = credentials["access_token"]
-        self.api = SalesforceApi(self.base_url, access_token, self.transport)
-
-    def check_connection(self) -> None:
-        """One record of each object the sync reads: names the first the user may not read."""
-        for stream in self.streams():
-            self.api.query(f"SELECT Id FROM {stream.sobject} LIMIT 1")
-
-    def streams(self) -> list[Query]:
-        return [Accounts(self.api), Opportunities(self.api)]
+        return SalesforceApi(self.base_url, access_token, self.transport)

@@ -35,6 +35,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import ClassVar
 
+from connectors.connections.sources.answers import read
 from connectors.connections.sources.base import Page, Source, Stream, latest_time
 from connectors.connections.transport import SourceError, Transport
 from connectors.xero import parse_time
@@ -53,24 +54,19 @@ class XeroApi:
         response = self.transport.request(
             "GET", f"{self.base_url}/{path}", params=params, headers=headers
         )
-        status = response.status_code
-        if status == 401:
-            raise SourceError(
+        problem = _problem(response) if response.status_code >= 400 else ""
+        problems = {
+            401: (
                 "credentials",
-                f"Xero refused the access token (401{_problem(response)}): "
+                f"Xero refused the access token (401{problem}): "
                 "click Connect on /connections to authorize again",
-            )
-        if status == 403:
-            raise SourceError(
+            ),
+            403: (
                 "permission",
-                f"Xero: this app may not read {path} of the organisation (403{_problem(response)})",
-            )
-        if status >= 400:
-            raise SourceError("vendor", f"Xero answered {status} for {path}{_problem(response)}")
-        try:
-            return response.content, response.json()
-        except ValueError:
-            raise SourceError("vendor", f"Xero answered {path} with something not JSON") from None
+                f"Xero: this app may not read {path} of the organisation (403{problem})",
+            ),
+        }
+        return response.content, read(response, "Xero", path, problems, problem)
 
 
 def _problem(response) -> str:
@@ -90,9 +86,7 @@ class Listed(Stream):
     cursor_field = "UpdatedDateUTC"
     path: ClassVar[str]
     where: ClassVar[str | None] = None
-
-    def __init__(self, api: XeroApi):
-        self.api = api
+    api: XeroApi
 
     def params(self, page: int) -> dict:
         return {"page": page, "order": "UpdatedDateUTC ASC"} | (
@@ -113,6 +107,11 @@ class Listed(Stream):
             yield Page(body, {k: v for k, v in page_state.items() if v}, len(found))
             if done:
                 return
+
+    def probe(self) -> None:
+        """The first page of what changed from now on (nothing: cheap)."""
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        self.api.get(self.path, self.params(1), now)
 
 
 def _latest(found: list[dict], high: str | None) -> str | None:
@@ -170,25 +169,10 @@ class XeroSource(Source):
     default_base_url = "https://api.xero.com/api.xro/2.0"
     credential_fields: ClassVar[dict[str, str]] = {}
     oauth = "required"
+    stream_classes = (Contacts, Invoices, Payments, CreditNotes, RepeatingInvoices)
 
-    def __init__(self, base_url, credentials, transport=None, on_token=None):
-        super().__init__(base_url, credentials, transport, on_token)
+    def connect(self, credentials: dict) -> XeroApi:
         tenant_id = credentials.get("tenant_id")
         if not tenant_id:
             raise SourceError("credentials", "Xero named no organisation: click Connect again")
-        self.api = XeroApi(self.base_url, tenant_id, self.transport)
-
-    def check_connection(self) -> None:
-        """The first page of each list, of what changed from now on (nothing: cheap)."""
-        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S")
-        for stream in self.streams():
-            self.api.get(stream.path, stream.params(1), now)
-
-    def streams(self) -> list[Listed]:
-        return [
-            Contacts(self.api),
-            Invoices(self.api),
-            Payments(self.api),
-            CreditNotes(self.api),
-            RepeatingInvoices(self.api),
-        ]
+        return XeroApi(self.base_url, tenant_id, self.transport)
