@@ -46,6 +46,21 @@ class Stream:
         `Source.check_connection`; raises SourceError naming what is wrong."""
         raise NotImplementedError
 
+    @classmethod
+    def named(cls, name: str, **settings) -> type["Stream"]:
+        """A stream of this kind that differs from its siblings only in its
+        settings (class attributes it declares: a path, an entity, a key), so
+        that a source lists such streams in one table rather than a class each."""
+        declared = {key for kind in cls.__mro__ for key in vars(kind).get("__annotations__", {})}
+        unknown = sorted(key for key in settings if key not in declared and not hasattr(cls, key))
+        if unknown:
+            raise TypeError(f"{cls.__name__} declares no {', '.join(unknown)}")
+        return type(
+            f"{cls.__name__}[{name}]",
+            (cls,),
+            {"__module__": cls.__module__, "name": name, **settings},
+        )
+
 
 class Source:
     vendor: ClassVar[str]

@@ -157,11 +157,6 @@ class Listed(Stream):
         self.api.get(self.path, self.params({}, size=1))
 
 
-class Companies(Listed):
-    name = "companies"
-    path = "/company/companies"
-
-
 class Tickets(Listed):
     """Service tickets, each page with its tickets' notes."""
 
@@ -189,22 +184,6 @@ class Tickets(Listed):
             last = max(ids)
 
 
-class TimeEntries(Listed):
-    name = "time_entries"
-    path = "/time/entries"
-    condition = TICKET_CHARGES
-
-
-class Agreements(Listed):
-    name = "agreements"
-    path = "/finance/agreements"
-
-
-class Configurations(Listed):
-    name = "configurations"
-    path = "/company/configurations"
-
-
 class ConnectWiseSource(Source):
     vendor = "connectwise"
     credential_fields: ClassVar[dict[str, str]] = {
@@ -213,7 +192,13 @@ class ConnectWiseSource(Source):
         "private_key": "API member's private key",
         "client_id": "Client id (developer.connectwise.com)",
     }
-    stream_classes = (Companies, Tickets, TimeEntries, Agreements, Configurations)
+    stream_classes = (
+        Listed.named("companies", path="/company/companies"),
+        Tickets,
+        Listed.named("time_entries", path="/time/entries", condition=TICKET_CHARGES),
+        Listed.named("agreements", path="/finance/agreements"),
+        Listed.named("configurations", path="/company/configurations"),
+    )
 
     def connect(self, credentials: dict) -> ConnectWiseApi:
         return ConnectWiseApi(self.base_url, credentials, self.transport)

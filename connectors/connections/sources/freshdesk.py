@@ -32,6 +32,9 @@ from connectors.fields import parse_datetime
 PER_PAGE = 100
 LAST_PAGE = 300  # Freshdesk's limit on `page`
 EPOCH = "1970-01-01T00:00:00Z"
+TICKETS = "/api/v2/tickets"
+# The requester's email, and the closing times (`stats`).
+WITH_REQUESTER = {"include": "requester,stats"}
 
 
 class FreshApi:
@@ -122,58 +125,26 @@ def _latest(found: list[dict], high: str | None) -> str | None:
     return latest.strftime("%Y-%m-%dT%H:%M:%SZ") if latest else None
 
 
-class Companies(Listed):
-    name = "companies"
-    path = "/api/v2/companies"
-
-
-class Contacts(Updated):
-    name = "contacts"
-    path = "/api/v2/contacts"
-    since_param = "_updated_since"
-
-
-class Tickets(Updated):
-    name = "tickets"
-    path = "/api/v2/tickets"
-    since_param = "updated_since"
-    extra: ClassVar[dict] = {
-        "include": "requester,stats",
-        "order_by": "updated_at",
-        "order_type": "asc",
-    }
-
-
-class FreshserviceTickets(Tickets):
-    """Freshservice's list takes no `order_by`: newest created first."""
-
-    wrapper = "tickets"
-    extra: ClassVar[dict] = {"include": "requester,stats"}
-
-
-class Departments(Listed):
-    name = "departments"
-    path = "/api/v2/departments"
-    wrapper = "departments"
-
-
-class Requesters(Listed):
-    name = "requesters"
-    path = "/api/v2/requesters"
-    wrapper = "requesters"
-
-
 class FreshdeskSource(Source):
     vendor = "freshdesk"
     credential_fields: ClassVar[dict[str, str]] = {"api_key": "API key"}
-    stream_classes = (Companies, Contacts, Tickets)
+    stream_classes = (
+        Listed.named("companies", path="/api/v2/companies"),
+        Updated.named("contacts", path="/api/v2/contacts", since_param="_updated_since"),
+        Updated.named(
+            "tickets",
+            path=TICKETS,
+            since_param="updated_since",
+            extra=WITH_REQUESTER | {"order_by": "updated_at", "order_type": "asc"},
+        ),
+    )
 
     def connect(self, credentials: dict) -> FreshApi:
         return FreshApi(self.base_url, credentials, self.transport, self.vendor)
 
     def check_connection(self) -> None:
         """One ticket of the tickets list: the key, and its agent's access."""
-        self.api.get("/api/v2/tickets", {"per_page": 1})
+        self.api.get(TICKETS, {"per_page": 1})
 
 
 class FreshserviceSource(FreshdeskSource):
@@ -181,4 +152,15 @@ class FreshserviceSource(FreshdeskSource):
     the departments, its contacts the requesters."""
 
     vendor = "freshservice"
-    stream_classes = (Departments, Requesters, FreshserviceTickets)
+    stream_classes = (
+        Listed.named("departments", path="/api/v2/departments", wrapper="departments"),
+        Listed.named("requesters", path="/api/v2/requesters", wrapper="requesters"),
+        # Freshservice's list takes no `order_by`: newest created first.
+        Updated.named(
+            "tickets",
+            path=TICKETS,
+            since_param="updated_since",
+            extra=WITH_REQUESTER,
+            wrapper="tickets",
+        ),
+    )

@@ -145,16 +145,6 @@ class Listed(ApiStream):
                 return
 
 
-class Organizations(Listed):
-    name = "organizations"
-    path = "/v2/organizations"
-
-
-class Devices(Listed):
-    name = "devices"
-    path = "/v2/devices-detailed"
-
-
 class Activities(ApiStream):
     name = "activities"
     path = "/v2/activities"
@@ -208,7 +198,12 @@ class NinjaOneSource(Source):
         "client_id": "API client id (client credentials)",
         "client_secret": "API client secret",
     }
-    stream_classes = (Organizations, Devices, Activities, Alerts)
+    stream_classes = (
+        Listed.named("organizations", path="/v2/organizations"),
+        Listed.named("devices", path="/v2/devices-detailed"),
+        Activities,
+        Alerts,
+    )
 
     def connect(self, credentials: dict) -> NinjaOneApi:
         return NinjaOneApi(self.base_url, credentials, self.transport)

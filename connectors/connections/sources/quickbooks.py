@@ -157,26 +157,6 @@ def _changed(document: dict, entity: str) -> Iterator[dict]:
                     yield item
 
 
-class Customers(Entities):
-    name = "customers"
-    entity = "Customer"
-
-
-class Invoices(Entities):
-    name = "invoices"
-    entity = "Invoice"
-
-
-class Payments(Entities):
-    name = "payments"
-    entity = "Payment"
-
-
-class CreditMemos(Entities):
-    name = "credit_memos"
-    entity = "CreditMemo"
-
-
 class RecurringTransactions(Entities):
     """Every recurring transaction at each sync (module docstring: why)."""
 
@@ -195,7 +175,13 @@ class QuickBooksSource(Source):
     default_base_url = "https://quickbooks.api.intuit.com"
     credential_fields: ClassVar[dict[str, str]] = {}
     oauth = "required"
-    stream_classes = (Customers, Invoices, Payments, CreditMemos, RecurringTransactions)
+    stream_classes = (
+        Entities.named("customers", entity="Customer"),
+        Entities.named("invoices", entity="Invoice"),
+        Entities.named("payments", entity="Payment"),
+        Entities.named("credit_memos", entity="CreditMemo"),
+        RecurringTransactions,
+    )
 
     def connect(self, credentials: dict) -> QuickBooksApi:
         realm_id = credentials.get("realm_id")

@@ -151,28 +151,23 @@ def _modstamp(record: dict) -> str | None:
     return None
 
 
-class Accounts(Query):
-    name = "accounts"
-    sobject = "Account"
-    fields = "Id, Name, Website, Industry, SystemModstamp"
-
-
-class Opportunities(Query):
-    name = "opportunities"
-    sobject = "Opportunity"
-    fields = (
-        "Id, AccountId, Account.Name, Name, StageName, Amount, CloseDate, Type, Probability, "
-        "IsClosed, IsWon, CreatedDate, LastModifiedDate, SystemModstamp"
-    )
-
-
 class SalesforceSource(Source):
     vendor = "salesforce"
     credential_fields: ClassVar[dict[str, str]] = {
         "access_token": "Access token (sf org display), or a Connected App's client below"
     }
     oauth = "optional"
-    stream_classes = (Accounts, Opportunities)
+    stream_classes = (
+        Query.named(
+            "accounts", sobject="Account", fields="Id, Name, Website, Industry, SystemModstamp"
+        ),
+        Query.named(
+            "opportunities",
+            sobject="Opportunity",
+            fields="Id, AccountId, Account.Name, Name, StageName, Amount, CloseDate, Type,"
+            " Probability, IsClosed, IsWon, CreatedDate, LastModifiedDate, SystemModstamp",
+        ),
+    )
 
     def connect(self, credentials: dict) -> SalesforceApi:
         if self.by_oauth(credentials):

@@ -41,6 +41,8 @@ from connectors.connections.transport import SourceError, Transport
 from connectors.xero import parse_time
 
 PAGE = 100
+SALES = 'Type=="ACCREC"'
+SALES_CREDIT = 'Type=="ACCRECCREDIT"'
 
 
 class XeroApi:
@@ -121,39 +123,13 @@ def _latest(found: list[dict], high: str | None) -> str | None:
     return latest.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S") if latest else None
 
 
-class Contacts(Listed):
-    name = "contacts"
-    primary_key = "ContactID"
-    path = "Contacts"
-
-
-class Invoices(Listed):
-    name = "invoices"
-    primary_key = "InvoiceID"
-    path = "Invoices"
-    where = 'Type=="ACCREC"'
-
-
-class Payments(Listed):
-    name = "payments"
-    primary_key = "PaymentID"
-    path = "Payments"
-
-
-class CreditNotes(Listed):
-    name = "credit_notes"
-    primary_key = "CreditNoteID"
-    path = "CreditNotes"
-    where = 'Type=="ACCRECCREDIT"'
-
-
 class RepeatingInvoices(Listed):
     """The sales repeating invoices, all at each sync (module docstring: why)."""
 
     name = "repeating_invoices"
     primary_key = "RepeatingInvoiceID"
     path = "RepeatingInvoices"
-    where = 'Type=="ACCREC"'
+    where = SALES
 
     def params(self, page: int) -> dict:
         return {"where": self.where}
@@ -169,7 +145,15 @@ class XeroSource(Source):
     default_base_url = "https://api.xero.com/api.xro/2.0"
     credential_fields: ClassVar[dict[str, str]] = {}
     oauth = "required"
-    stream_classes = (Contacts, Invoices, Payments, CreditNotes, RepeatingInvoices)
+    stream_classes = (
+        Listed.named("contacts", primary_key="ContactID", path="Contacts"),
+        Listed.named("invoices", primary_key="InvoiceID", path="Invoices", where=SALES),
+        Listed.named("payments", primary_key="PaymentID", path="Payments"),
+        Listed.named(
+            "credit_notes", primary_key="CreditNoteID", path="CreditNotes", where=SALES_CREDIT
+        ),
+        RepeatingInvoices,
+    )
 
     def connect(self, credentials: dict) -> XeroApi:
         tenant_id = credentials.get("tenant_id")

@@ -72,21 +72,6 @@ class CursorExport(Stream):
                 return
 
 
-class Tickets(CursorExport):
-    name = "tickets"
-    cursor_field = "updated_at"
-    path = "/api/v2/incremental/tickets/cursor.json"
-    include = "users,metric_sets"
-    items = "tickets"
-
-
-class Users(CursorExport):
-    name = "users"
-    cursor_field = "updated_at"
-    path = "/api/v2/incremental/users/cursor.json"
-    items = "users"
-
-
 class TimeExport(Stream):
     """A time-based incremental export: `start_time` = the `end_time` of the
     last page stored, until `end_of_stream` (Zendesk repeats the items at
@@ -108,28 +93,38 @@ class TimeExport(Stream):
                 return
 
 
-class Organizations(TimeExport):
-    """Zendesk offers no cursor export of organizations."""
-
-    name = "organizations"
-    cursor_field = "updated_at"
-    path = "/api/v2/incremental/organizations.json"
-    items = "organizations"
-
-
-class TicketEvents(TimeExport):
-    """Every update's changes; the status changes go on the tickets' threads."""
-
-    name = "ticket_events"
-    cursor_field = "created_at"
-    path = "/api/v2/incremental/ticket_events.json"
-    items = "ticket_events"
-
-
 class ZendeskSource(Source):
     vendor = "zendesk"
     credential_fields: ClassVar[dict[str, str]] = {"email": "Agent email", "api_token": "API token"}
-    stream_classes = (Organizations, Users, Tickets, TicketEvents)
+    stream_classes = (
+        # Zendesk offers no cursor export of organizations.
+        TimeExport.named(
+            "organizations",
+            cursor_field="updated_at",
+            path="/api/v2/incremental/organizations.json",
+            items="organizations",
+        ),
+        CursorExport.named(
+            "users",
+            cursor_field="updated_at",
+            path="/api/v2/incremental/users/cursor.json",
+            items="users",
+        ),
+        CursorExport.named(
+            "tickets",
+            cursor_field="updated_at",
+            path="/api/v2/incremental/tickets/cursor.json",
+            include="users,metric_sets",
+            items="tickets",
+        ),
+        # Every update's changes; the status changes go on the tickets' threads.
+        TimeExport.named(
+            "ticket_events",
+            cursor_field="created_at",
+            path="/api/v2/incremental/ticket_events.json",
+            items="ticket_events",
+        ),
+    )
 
     def connect(self, credentials: dict) -> ZendeskApi:
         return ZendeskApi(self.base_url, credentials, self.transport)
