@@ -35,7 +35,7 @@ from datetime import UTC
 from typing import ClassVar
 
 from connectors.accounting import parse_iso_time
-from connectors.connections.sources.answers import read
+from connectors.connections.sources import answers
 from connectors.connections.sources.base import Page, Source, Stream
 from connectors.connections.transport import SourceError, Transport
 
@@ -60,8 +60,9 @@ class ConnectWiseApi:
         response = self.transport.request(
             "GET", f"{self.base_url}{path}", params=params, auth=self.auth, headers=self.headers
         )
-        said = _said(response) if response.status_code >= 400 else ""
-        found = read(
+        # Its error body: `code`, `message`, `errors`.
+        said = answers.said(response, lambda body: [body.get("message") or body.get("code")])
+        found = answers.read(
             response,
             "ConnectWise",
             path,
@@ -86,16 +87,6 @@ class ConnectWiseApi:
         if not isinstance(found, list):
             raise SourceError("vendor", f"ConnectWise answered {path} with no list")
         return response.content, [item for item in found if isinstance(item, dict)]
-
-
-def _said(response) -> str:
-    """ConnectWise's error `message` (its error body: `code`, `message`, `errors`)."""
-    try:
-        body = response.json()
-    except ValueError:
-        return ""
-    text = body.get("message") or body.get("code") if isinstance(body, dict) else None
-    return f": {str(text)[:300]}" if text else ""
 
 
 def cursor_of(item: dict) -> tuple[str, int] | None:

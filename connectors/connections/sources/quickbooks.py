@@ -42,7 +42,7 @@ from datetime import UTC, datetime, timedelta
 from typing import ClassVar
 
 from connectors.accounting import parse_iso_time
-from connectors.connections.sources.answers import read
+from connectors.connections.sources.answers import read, said, token_refused
 from connectors.connections.sources.base import Page, Source, Stream
 from connectors.connections.transport import SourceError, Transport
 
@@ -64,33 +64,22 @@ class QuickBooksApi:
             params=params | {"minorversion": MINOR_VERSION},
             headers={"Accept": "application/json"},
         )
-        fault = _fault(response) if response.status_code >= 400 else ""
+        fault = said(response, _fault)
         problems = {
-            401: (
-                "credentials",
-                f"QuickBooks refused the access token (401{fault}): "
-                "click Connect on /connections to authorize again",
-            ),
+            401: token_refused("QuickBooks", fault),
             403: ("permission", f"QuickBooks: this app may not read the company (403{fault})"),
         }
         return response.content, read(response, "QuickBooks", path, problems, fault)
 
 
-def _fault(response) -> str:
+def _fault(body: dict) -> list:
     """QuickBooks' `Fault` (or `fault`) error's first message and detail."""
-    try:
-        body = response.json()
-    except ValueError:
-        return ""
-    fault = (body.get("Fault") or body.get("fault")) if isinstance(body, dict) else None
+    fault = body.get("Fault") or body.get("fault")
     errors = (fault.get("Error") or fault.get("error")) if isinstance(fault, dict) else None
     first = errors[0] if isinstance(errors, list) and errors else None
     if not isinstance(first, dict):
-        return ""
-    text = "; ".join(
-        str(first[k]) for k in ("Message", "message", "Detail", "detail") if first.get(k)
-    )
-    return f": {text[:300]}" if text else ""
+        return []
+    return [first.get(k) for k in ("Message", "message", "Detail", "detail")]
 
 
 class Entities(Stream):

@@ -35,7 +35,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import ClassVar
 
-from connectors.connections.sources.answers import read
+from connectors.connections.sources.answers import read, said, token_refused
 from connectors.connections.sources.base import Page, Source, Stream, latest_time
 from connectors.connections.transport import SourceError, Transport
 from connectors.xero import parse_time
@@ -56,31 +56,16 @@ class XeroApi:
         response = self.transport.request(
             "GET", f"{self.base_url}/{path}", params=params, headers=headers
         )
-        problem = _problem(response) if response.status_code >= 400 else ""
+        # The error's `Title`/`Detail` (identity and API errors), if it says.
+        problem = said(response, lambda body: [body.get(k) for k in ("Title", "Detail", "Message")])
         problems = {
-            401: (
-                "credentials",
-                f"Xero refused the access token (401{problem}): "
-                "click Connect on /connections to authorize again",
-            ),
+            401: token_refused("Xero", problem),
             403: (
                 "permission",
                 f"Xero: this app may not read {path} of the organisation (403{problem})",
             ),
         }
         return response.content, read(response, "Xero", path, problems, problem)
-
-
-def _problem(response) -> str:
-    """Xero's error `Title`/`Detail` (identity and API errors), if it says."""
-    try:
-        body = response.json()
-    except ValueError:
-        return ""
-    if not isinstance(body, dict):
-        return ""
-    text = "; ".join(str(body[k]) for k in ("Title", "Detail", "Message") if body.get(k))
-    return f": {text[:300]}" if text else ""
 
 
 class Listed(Stream):
