@@ -32,9 +32,14 @@ from datetime import datetime, timedelta
 
 from marshmallow import INCLUDE, Schema, fields
 
-from connectors.accounting import Reader, money_text, needs_fetch, parse_iso_time, unwrapped
-from connectors.base import CanonicalEvent, Connector, IdentityClaim, RecordError, Skip
-from connectors.readers import Record, format_of, read_records
+from connectors.accounting import (
+    AnswerConnector,
+    Reader,
+    money_text,
+    needs_fetch,
+    parse_iso_time,
+)
+from connectors.base import CanonicalEvent, IdentityClaim, RecordError, Skip
 from connectors.recurring_templates import Template, template_events
 from connectors.registry import register
 from crm.identities import ClientHints
@@ -100,15 +105,13 @@ def entity_of(data: dict) -> tuple[str, object] | None:
 
 
 @register
-class QuickBooksConnector(Connector):
+class QuickBooksConnector(AnswerConnector):
     name = "quickbooks"
     source = "billing"
     natural_key = ("Id",)
     schema = CloudEventSchema
 
-    def parse(self, content: bytes, filename: str | None = None) -> Iterator[Record]:
-        """Records as usual, with the entities of an answer or webhook taken out."""
-        return unwrapped(read_records(content, format_of(filename, self.default_format)), _lists)
+    lists = staticmethod(_lists)
 
     def schema_applies(self, data: dict) -> bool:
         """The schema is the CloudEvent's; entities are read in `convert`."""
