@@ -281,7 +281,6 @@ class ConvertedBatch:
 
 class Connector:
     name: ClassVar[str]
-    source: ClassVar[str]
     # Fields of a record that identify it in its own system.
     natural_key: ClassVar[tuple[str, ...]]
     schema: ClassVar[type[Schema]]

@@ -144,7 +144,6 @@ class ConnectWiseConnector(Connector):
     agreements and configurations."""
 
     name = ORIGIN
-    source = "tickets"
     natural_key = ("id",)
     schema = CallbackSchema
 

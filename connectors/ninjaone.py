@@ -112,7 +112,6 @@ def kind_of(data: dict) -> str:
 @register
 class NinjaOneConnector(AnswerConnector):
     name = "ninjaone"
-    source = "rmm"
     natural_key = ("id",)
     schema = RecordSchema
 

@@ -91,7 +91,6 @@ class WebhookBodySchema(Schema):
 @register
 class PagerDutyConnector(AnswerConnector):
     name = "pagerduty"
-    source = "rmm"
     natural_key = ("id",)
     schema = WebhookBodySchema
 

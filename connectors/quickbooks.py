@@ -107,7 +107,6 @@ def entity_of(data: dict) -> tuple[str, object] | None:
 @register
 class QuickBooksConnector(AnswerConnector):
     name = "quickbooks"
-    source = "billing"
     natural_key = ("Id",)
     schema = CloudEventSchema
 

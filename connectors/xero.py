@@ -106,7 +106,6 @@ def _lists(data: dict) -> Iterator[tuple[str, object]]:
 @register
 class XeroConnector(AnswerConnector):
     name = "xero"
-    source = "billing"
     natural_key = ("InvoiceID",)
     schema = NotificationSchema
     webhook_empty_answer = True
