@@ -132,6 +132,27 @@ class Source:
         self.transport.close()
 
 
+class AuthorizedSource(Source):
+    """A source reached by OAuth only, for the one account (company,
+    organisation) the admin chose when authorizing, which the callback keeps
+    in the credentials (connections/oauth.py)."""
+
+    credential_fields: ClassVar[dict[str, str]] = {}
+    oauth = "required"
+    # The credential holding the account, and what its absence is called.
+    account: ClassVar[tuple[str, str]]
+
+    def connect(self, credentials: dict):
+        key, missing = self.account
+        if not credentials.get(key):
+            raise SourceError("credentials", f"{missing}: click Connect again")
+        return self.api_for(credentials[key])
+
+    def api_for(self, account: str):
+        """The API client of `account`, on `self.base_url` and `self.transport`."""
+        raise NotImplementedError
+
+
 def latest_time(
     texts: Iterable, parse: Callable[[str], datetime], errors: tuple = (ValueError,)
 ) -> datetime | None:

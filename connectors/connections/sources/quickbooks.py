@@ -43,8 +43,8 @@ from typing import ClassVar
 
 from connectors.accounting import parse_iso_time
 from connectors.connections.sources.answers import read, said, token_refused
-from connectors.connections.sources.base import Page, Source, Stream
-from connectors.connections.transport import SourceError, Transport
+from connectors.connections.sources.base import AuthorizedSource, Page, Stream
+from connectors.connections.transport import Transport
 
 MINOR_VERSION = "75"
 PAGE = 1000
@@ -158,12 +158,11 @@ class RecurringTransactions(Entities):
         yield from self._query(resumed)
 
 
-class QuickBooksSource(Source):
+class QuickBooksSource(AuthorizedSource):
     vendor = "quickbooks"
     # Sandbox companies: https://sandbox-quickbooks.api.intuit.com
     default_base_url = "https://quickbooks.api.intuit.com"
-    credential_fields: ClassVar[dict[str, str]] = {}
-    oauth = "required"
+    account = ("realm_id", "QuickBooks named no company")
     stream_classes = (
         Entities.named("customers", entity="Customer"),
         Entities.named("invoices", entity="Invoice"),
@@ -172,8 +171,5 @@ class QuickBooksSource(Source):
         RecurringTransactions,
     )
 
-    def connect(self, credentials: dict) -> QuickBooksApi:
-        realm_id = credentials.get("realm_id")
-        if not realm_id:
-            raise SourceError("credentials", "QuickBooks named no company: click Connect again")
-        return QuickBooksApi(self.base_url, realm_id, self.transport)
+    def api_for(self, account: str) -> QuickBooksApi:
+        return QuickBooksApi(self.base_url, account, self.transport)

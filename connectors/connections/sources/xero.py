@@ -36,8 +36,8 @@ from datetime import UTC, datetime
 from typing import ClassVar
 
 from connectors.connections.sources.answers import read, said, token_refused
-from connectors.connections.sources.base import Page, Source, Stream, latest_time
-from connectors.connections.transport import SourceError, Transport
+from connectors.connections.sources.base import AuthorizedSource, Page, Stream, latest_time
+from connectors.connections.transport import Transport
 from connectors.xero import parse_time
 
 PAGE = 100
@@ -125,11 +125,10 @@ class RepeatingInvoices(Listed):
         yield Page(body, {}, len(found))
 
 
-class XeroSource(Source):
+class XeroSource(AuthorizedSource):
     vendor = "xero"
     default_base_url = "https://api.xero.com/api.xro/2.0"
-    credential_fields: ClassVar[dict[str, str]] = {}
-    oauth = "required"
+    account = ("tenant_id", "Xero named no organisation")
     stream_classes = (
         Listed.named("contacts", primary_key="ContactID", path="Contacts"),
         Listed.named("invoices", primary_key="InvoiceID", path="Invoices", where=SALES),
@@ -140,8 +139,5 @@ class XeroSource(Source):
         RepeatingInvoices,
     )
 
-    def connect(self, credentials: dict) -> XeroApi:
-        tenant_id = credentials.get("tenant_id")
-        if not tenant_id:
-            raise SourceError("credentials", "Xero named no organisation: click Connect again")
-        return XeroApi(self.base_url, tenant_id, self.transport)
+    def api_for(self, account: str) -> XeroApi:
+        return XeroApi(self.base_url, account, self.transport)
