@@ -352,6 +352,12 @@ class Connector:
         raise NotImplementedError
 
 
+def as_list(converted: Converted | list[Converted]) -> list[Converted]:
+    """What a record became, as `convert` answers it: a type's mapping gives
+    one item (a claim, a payment) or several (an invoice's steps)."""
+    return converted if isinstance(converted, list) else [converted]
+
+
 def first_error(messages) -> RecordError:
     """The first field error of a marshmallow error dict, as a RecordError."""
     if isinstance(messages, dict):

@@ -39,13 +39,12 @@ from connectors.accounting import (
     needs_fetch,
     parse_iso_time,
 )
-from connectors.base import CanonicalEvent, IdentityClaim, RecordError, Skip
+from connectors.base import CanonicalEvent, IdentityClaim, RecordError, Skip, as_list
 from connectors.recurring_templates import Template, template_events
 from connectors.registry import register
 from crm.identities import ClientHints
 
 ORIGIN = "quickbooks"
-ENTITIES = ("Customer", "Invoice", "Payment", "CreditMemo", "RecurringTransaction")
 # The transactions a RecurringTransaction may hold that bill a client; a
 # recurring bill, purchase or journal entry is the provider's own spending.
 RECURRING_SALES = ("Invoice", "SalesReceipt")
@@ -155,15 +154,7 @@ class QuickBooksConnector(AnswerConnector):
             raise Skip(f"quickbooks {name} is not mapped; mapped: {', '.join(ENTITIES)}")
         if (f.text("status") or "").lower() == "deleted":
             raise Skip(f"quickbooks {name} {f.text('Id')} was deleted")
-        if name == "Customer":
-            return [customer(f)]
-        if name == "Invoice":
-            return invoice(f)
-        if name == "Payment":
-            return [payment(f)]
-        if name == "RecurringTransaction":
-            return recurring(f)
-        return [credit_memo(f)]
+        return as_list(ENTITIES[name](f))
 
 
 def _legacy_notification(f: Reader):
@@ -398,3 +389,13 @@ def _last(schedule: Reader, start: datetime, every) -> datetime | None:
     year, month = divmod(start.month - 1 + months, 12)
     day = min(start.day, monthrange(start.year + year, month + 1)[1])
     return start.replace(year=start.year + year, month=month + 1, day=day)
+
+
+# The entities read, each with what it becomes (`convert`).
+ENTITIES = {
+    "Customer": customer,
+    "Invoice": invoice,
+    "Payment": payment,
+    "CreditMemo": credit_memo,
+    "RecurringTransaction": recurring,
+}
