@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
-from connectors.base import RecordError, Skip
+from connectors.base import Connector, RecordError, Skip
 from connectors.fields import BAD_DECIMAL, MONEY_LIMIT, MONEY_PLACES
 from connectors.readers import Record
 
@@ -146,3 +146,18 @@ def unwrapped(records: Iterator[Record], lists: Callable[[dict], Iterator]) -> I
                 yield Record(record.position + offset, locator, item)
             else:
                 yield Record(record.position + offset, locator, {"_raw": item}, "not an object")
+
+
+class AnswerConnector(Connector):
+    """A connector that reads the vendor's API answers and webhook bodies as
+    they came: the items their lists hold (`lists`) are records of their own,
+    each located inside its document."""
+
+    @staticmethod
+    def lists(data: dict) -> Iterator[tuple[str, object]]:
+        """(path, item) for each item the document holds; nothing for a
+        document that is itself one record."""
+        return iter(())
+
+    def parse(self, content: bytes, filename: str | None = None) -> Iterator[Record]:
+        return unwrapped(super().parse(content, filename), self.lists)

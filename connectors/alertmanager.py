@@ -118,7 +118,6 @@ class AlertmanagerConnector(Connector):
     # The client label's value is a key of this system whichever sender
     # delivered the alert: a client mapped once is mapped for both.
     identity_system = "alertmanager"
-    source = "rmm"
     natural_key = ("fingerprint", "startsAt", "status")
     schema = AlertSchema
     client_label = "customer"

@@ -281,7 +281,6 @@ class ConvertedBatch:
 
 class Connector:
     name: ClassVar[str]
-    source: ClassVar[str]
     # Fields of a record that identify it in its own system.
     natural_key: ClassVar[tuple[str, ...]]
     schema: ClassVar[type[Schema]]
@@ -351,6 +350,12 @@ class Connector:
     def convert(self, data: dict) -> list[Converted]:
         """Map one validated record; raise Skip or RecordError when it cannot."""
         raise NotImplementedError
+
+
+def as_list(converted: Converted | list[Converted]) -> list[Converted]:
+    """What a record became, as `convert` answers it: a type's mapping gives
+    one item (a claim, a payment) or several (an invoice's steps)."""
+    return converted if isinstance(converted, list) else [converted]
 
 
 def first_error(messages) -> RecordError:

@@ -120,7 +120,6 @@ class ClientsConnector(Connector):
     """Client master data; written by slug, so re-importing updates in place."""
 
     name = "clients"
-    source = "manual"
     natural_key = ("slug",)
     schema = ClientRecordSchema
     default_format = "csv"

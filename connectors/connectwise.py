@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from marshmallow import INCLUDE, Schema, fields, post_load
 
 from connectors.accounting import Reader, needs_fetch, parse_iso_time, unwrapped
-from connectors.base import Connector, DeviceProfile, RecordError, Skip
+from connectors.base import Connector, DeviceProfile, RecordError, Skip, as_list
 from connectors.connectwise_records import (
     agreement,
     company_claim,
@@ -45,7 +45,6 @@ from crm import jsontext
 
 ORIGIN = "connectwise"
 CALLBACK = "_callback"
-TYPES = ("company", "ticket", "note", "time_entry", "agreement", "configuration")
 # The lists of an export document, by the names it may give them.
 LISTS = {
     "companies": "company",
@@ -144,7 +143,6 @@ class ConnectWiseConnector(Connector):
     agreements and configurations."""
 
     name = ORIGIN
-    source = "tickets"
     natural_key = ("id",)
     schema = CallbackSchema
 
@@ -185,18 +183,7 @@ class ConnectWiseConnector(Connector):
                 "or configuration (no field says which)",
             )
         kind, item = found
-        f = Reader(item, parse_iso_time)
-        if kind == "company":
-            return [company_claim(f)]
-        if kind == "ticket":
-            return ticket(f)
-        if kind == "note":
-            return [note(f)]
-        if kind == "time_entry":
-            return [time_entry(f)]
-        if kind == "agreement":
-            return agreement(f)
-        return [configuration(f)]
+        return as_list(TYPES[kind](Reader(item, parse_iso_time)))
 
 
 def _lists(document: dict) -> Iterator[tuple[str, object]]:
@@ -273,3 +260,14 @@ def configuration(f: Reader) -> DeviceProfile:
         rmm=ORIGIN,
         rmm_id=config_id,
     )
+
+
+# The types of record, each with what it becomes (`convert`).
+TYPES = {
+    "company": company_claim,
+    "ticket": ticket,
+    "note": note,
+    "time_entry": time_entry,
+    "agreement": agreement,
+    "configuration": configuration,
+}

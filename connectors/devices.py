@@ -165,7 +165,6 @@ class DevicesConnector(Connector):
     """The devices an RMM looks after, each with its client."""
 
     name = "devices"
-    source = "rmm"
     natural_key = ("hostname",)
     schema = DeviceRecordSchema
     default_format = "csv"

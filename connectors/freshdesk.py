@@ -128,7 +128,6 @@ class FreshdeskConnector(Connector):
     """Freshdesk tickets, and companies and contacts as identity claims."""
 
     name = "freshdesk"
-    source = "tickets"
     natural_key = ("id", "updated_at")
     schema = TicketSchema
     # The identity system of the company (Freshservice: of the department).

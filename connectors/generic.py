@@ -17,6 +17,7 @@ system, so every record of the thread implies the same two.
 
 import functools
 from collections.abc import Sequence
+from typing import ClassVar
 
 from connectors.base import Connector, ConvertedBatch, EventColumns, RecordError, Skip
 from connectors.fields import (
@@ -106,6 +107,9 @@ _SUMMARY = {name: kind.summary for name, kind in KINDS.items()}
 class GenericEventConnector(Connector):
     """Events in the generic formats, converted a batch at a time, column by column."""
 
+    # The timeline source whose kinds it takes (a vendor connector's events
+    # each take theirs from their kind: crm.vocabulary.KINDS).
+    source: ClassVar[str]
     natural_key = ("system", "id")
     schema = GenericEventSchema
 

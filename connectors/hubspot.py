@@ -88,7 +88,6 @@ class HubSpotConnector(Connector):
     """HubSpot companies (claims), deals (sales threads) and engagements (touches)."""
 
     name = "hubspot"
-    source = "sales"
     natural_key = ("id", "updatedAt")
     schema = HubSpotObjectSchema
 

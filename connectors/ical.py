@@ -78,7 +78,6 @@ class CalendarConnector(Connector):
     """Meetings from an iCalendar file, each with the client its attendees find."""
 
     name = "calendar"
-    source = "manual"
     natural_key = ("uid", "occurrence")
     schema = CalendarRecordSchema
     default_format = "ics"

@@ -83,7 +83,6 @@ class MailchimpConnector(Connector):
     """Mailchimp audience events; the member's address is the client hint."""
 
     name = "mailchimp"
-    source = "marketing"
     natural_key = ("type", "id", "fired_at")
     schema = WebhookSchema
     # Mailchimp checks a webhook's URL with a GET before it saves it.

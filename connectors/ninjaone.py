@@ -32,9 +32,8 @@ from decimal import Decimal, InvalidOperation
 
 from marshmallow import INCLUDE, Schema, ValidationError
 
-from connectors.accounting import Reader, parse_iso_time, unwrapped
+from connectors.accounting import AnswerConnector, Reader, parse_iso_time
 from connectors.base import (
-    Connector,
     Converted,
     DeviceProfile,
     IdentityClaim,
@@ -43,7 +42,6 @@ from connectors.base import (
 )
 from connectors.devices import RMM_CLIENT, DeviceRecordSchema, device_profile
 from connectors.ninjaone_activities import DEVICE_SYSTEM, ORIGIN, activity, open_alert
-from connectors.readers import Record, format_of, read_records
 from connectors.registry import register
 from crm.identities import ClientHints
 
@@ -112,14 +110,12 @@ def kind_of(data: dict) -> str:
 
 
 @register
-class NinjaOneConnector(Connector):
+class NinjaOneConnector(AnswerConnector):
     name = "ninjaone"
-    source = "rmm"
     natural_key = ("id",)
     schema = RecordSchema
 
-    def parse(self, content: bytes, filename: str | None = None) -> Iterator[Record]:
-        return unwrapped(read_records(content, format_of(filename, self.default_format)), _lists)
+    lists = staticmethod(_lists)
 
     def key_of(self, data: dict) -> str:
         if not isinstance(data, dict):

@@ -47,10 +47,9 @@ from datetime import datetime
 
 from marshmallow import INCLUDE, Schema, fields
 
-from connectors.accounting import Reader, parse_iso_time, unwrapped
-from connectors.base import CanonicalEvent, Connector, RecordError, Skip
+from connectors.accounting import AnswerConnector, Reader, parse_iso_time
+from connectors.base import CanonicalEvent, RecordError, Skip
 from connectors.lifecycle import IMPLIED_BY
-from connectors.readers import Record, format_of, read_records
 from connectors.registry import register
 from crm.identities import ClientHints
 
@@ -90,14 +89,12 @@ class WebhookBodySchema(Schema):
 
 
 @register
-class PagerDutyConnector(Connector):
+class PagerDutyConnector(AnswerConnector):
     name = "pagerduty"
-    source = "rmm"
     natural_key = ("id",)
     schema = WebhookBodySchema
 
-    def parse(self, content: bytes, filename: str | None = None) -> Iterator[Record]:
-        return unwrapped(read_records(content, format_of(filename, self.default_format)), _lists)
+    lists = staticmethod(_lists)
 
     def schema_applies(self, data: dict) -> bool:
         """The schema is the webhook body's; REST incidents are read in `convert`."""

@@ -32,15 +32,19 @@ from datetime import datetime, timedelta
 
 from marshmallow import INCLUDE, Schema, fields
 
-from connectors.accounting import Reader, money_text, needs_fetch, parse_iso_time, unwrapped
-from connectors.base import CanonicalEvent, Connector, IdentityClaim, RecordError, Skip
-from connectors.readers import Record, format_of, read_records
+from connectors.accounting import (
+    AnswerConnector,
+    Reader,
+    money_text,
+    needs_fetch,
+    parse_iso_time,
+)
+from connectors.base import CanonicalEvent, IdentityClaim, RecordError, Skip, as_list
 from connectors.recurring_templates import Template, template_events
 from connectors.registry import register
 from crm.identities import ClientHints
 
 ORIGIN = "quickbooks"
-ENTITIES = ("Customer", "Invoice", "Payment", "CreditMemo", "RecurringTransaction")
 # The transactions a RecurringTransaction may hold that bill a client; a
 # recurring bill, purchase or journal entry is the provider's own spending.
 RECURRING_SALES = ("Invoice", "SalesReceipt")
@@ -100,15 +104,12 @@ def entity_of(data: dict) -> tuple[str, object] | None:
 
 
 @register
-class QuickBooksConnector(Connector):
+class QuickBooksConnector(AnswerConnector):
     name = "quickbooks"
-    source = "billing"
     natural_key = ("Id",)
     schema = CloudEventSchema
 
-    def parse(self, content: bytes, filename: str | None = None) -> Iterator[Record]:
-        """Records as usual, with the entities of an answer or webhook taken out."""
-        return unwrapped(read_records(content, format_of(filename, self.default_format)), _lists)
+    lists = staticmethod(_lists)
 
     def schema_applies(self, data: dict) -> bool:
         """The schema is the CloudEvent's; entities are read in `convert`."""
@@ -153,15 +154,7 @@ class QuickBooksConnector(Connector):
             raise Skip(f"quickbooks {name} is not mapped; mapped: {', '.join(ENTITIES)}")
         if (f.text("status") or "").lower() == "deleted":
             raise Skip(f"quickbooks {name} {f.text('Id')} was deleted")
-        if name == "Customer":
-            return [customer(f)]
-        if name == "Invoice":
-            return invoice(f)
-        if name == "Payment":
-            return [payment(f)]
-        if name == "RecurringTransaction":
-            return recurring(f)
-        return [credit_memo(f)]
+        return as_list(ENTITIES[name](f))
 
 
 def _legacy_notification(f: Reader):
@@ -396,3 +389,13 @@ def _last(schedule: Reader, start: datetime, every) -> datetime | None:
     year, month = divmod(start.month - 1 + months, 12)
     day = min(start.day, monthrange(start.year + year, month + 1)[1])
     return start.replace(year=start.year + year, month=month + 1, day=day)
+
+
+# The entities read, each with what it becomes (`convert`).
+ENTITIES = {
+    "Customer": customer,
+    "Invoice": invoice,
+    "Payment": payment,
+    "CreditMemo": credit_memo,
+    "RecurringTransaction": recurring,
+}

@@ -100,7 +100,6 @@ class SalesforceConnector(Connector):
     # Events' origin: the same for every way Salesforce's records arrive
     # (exports, outbound messages), so one state is one fact.
     origin = "salesforce"
-    source = "sales"
     natural_key = ("Id", "StageName", "Amount", "CloseDate")
     schema = OpportunitySchema
     default_format = "csv"

@@ -77,7 +77,6 @@ class SendGridConnector(Connector):
     """SendGrid email events; the contact's email is the client hint."""
 
     name = "sendgrid"
-    source = "marketing"
     natural_key = ("sg_event_id", "event")
     schema = EventSchema
 

@@ -104,7 +104,6 @@ def _is_bare(data: dict) -> bool:
 @register
 class StripeConnector(Connector):
     name = "stripe"
-    source = "billing"
     natural_key = ("id",)
     schema = StripeEventSchema
 

@@ -9,7 +9,6 @@ already written come back as duplicates (the pipeline is idempotent on
 origin and external id), so nothing is written twice and nothing is lost.
 """
 
-from celery import shared_task
 from flask import current_app
 from sqlalchemy import select
 
@@ -18,9 +17,9 @@ from connectors.pipeline import Pipeline
 from connectors.readers import UnreadableInput
 from crm.extensions import db
 from crm.jobs import operations
-from crm.jobs.celery import enqueue, enqueue_after_commit
+from crm.jobs.celery import enqueue_after_commit, start_job
 from crm.jobs.models import Job
-from crm.jobs.runner import RETRY_OPTIONS, JobFailed, reporter, running
+from crm.jobs.runner import JobFailed, job_task, reporter
 from crm.models import InboxHint, InboxRecord, IngestRun, RawPayload
 
 
@@ -30,44 +29,36 @@ def queue_payload(
     """A job that ingests `payload`, committed and sent. `started_by` is who
     asked (an account's email, "webhook:<connector>"); `run_started_by` goes
     on the ingest run, as a run made in the request would have it."""
-    job = operations.create_job(
-        db.session,
+    return start_job(
+        ingest_payload,
         kind,
         started_by,
         title=f"{payload.connector}: {payload.filename or 'body'} ({payload.size} bytes)",
         params={"payload_id": payload.id, "started_by": run_started_by[:120]},
         idempotency_key=key,
     )
-    db.session.commit()
-    enqueue(ingest_payload, job.id)
-    return job
 
 
-@shared_task(bind=True, name="connectors.ingest_payload", **RETRY_OPTIONS)
-def ingest_payload(self, job_id: int) -> None:
-    with running(self, job_id) as job:
-        if job is None:
-            return
-        payload = db.session.get(RawPayload, job.params["payload_id"])
-        if payload is None:
-            raise JobFailed(f"payload {job.params['payload_id']} no longer exists")
-        finished = _runs_of(payload, "finished")
-        if finished:
-            job.result = finished[-1].summary()  # this very job did it before it was lost
-            return
-        connector = registry.get(payload.connector)
-        pipeline = Pipeline(
-            db.session, current_app.config["INGEST_BATCH_SIZE"], on_progress=reporter(job)
-        )
-        try:
-            # A run this job left behind (its worker died) is resumed.
-            run = pipeline.ingest_payload(
-                connector, payload, job.params["started_by"], job_id=job.id
-            )
-        except UnreadableInput as error:
-            failed = _runs_of(payload, "failed")
-            raise JobFailed(str(error), {"run_id": failed[-1].id} if failed else None) from None
-        job.result = run.summary()
+@job_task("connectors.ingest_payload")
+def ingest_payload(job: Job) -> None:
+    payload = db.session.get(RawPayload, job.params["payload_id"])
+    if payload is None:
+        raise JobFailed(f"payload {job.params['payload_id']} no longer exists")
+    finished = _runs_of(payload, "finished")
+    if finished:
+        job.result = finished[-1].summary()  # this very job did it before it was lost
+        return
+    connector = registry.get(payload.connector)
+    pipeline = Pipeline(
+        db.session, current_app.config["INGEST_BATCH_SIZE"], on_progress=reporter(job)
+    )
+    try:
+        # A run this job left behind (its worker died) is resumed.
+        run = pipeline.ingest_payload(connector, payload, job.params["started_by"], job_id=job.id)
+    except UnreadableInput as error:
+        failed = _runs_of(payload, "failed")
+        raise JobFailed(str(error), {"run_id": failed[-1].id} if failed else None) from None
+    job.result = run.summary()
 
 
 def _runs_of(payload: RawPayload, status: str) -> list[IngestRun]:
@@ -118,22 +109,19 @@ def queue_replay(pairs, waiting: int, started_by: str, run_started_by: str) -> J
     return job
 
 
-@shared_task(bind=True, name="connectors.replay_waiting", **RETRY_OPTIONS)
-def replay_waiting(self, job_id: int) -> None:
+@job_task("connectors.replay_waiting")
+def replay_waiting(job: Job) -> None:
     """Replays only records still unmatched: run again, it finds the ones the
     first run did as replayed already and goes on with the rest."""
-    with running(self, job_id) as job:
-        if job is None:
-            return
-        pipeline = Pipeline(
-            db.session, current_app.config["INGEST_BATCH_SIZE"], on_progress=reporter(job)
-        )
-        pairs = [tuple(pair) for pair in job.params["pairs"]]
-        runs = pipeline.replay_matching(pairs, job.params["started_by"])
-        job.result = {
-            "run_ids": [run.id for run in runs],
-            "replayed": sum(run.accepted + run.duplicate for run in runs),
-            "rejected": sum(run.rejected for run in runs),
-            "skipped": sum(run.skipped for run in runs),
-            "still_waiting": len(waiting_for(pairs)),
-        }
+    pipeline = Pipeline(
+        db.session, current_app.config["INGEST_BATCH_SIZE"], on_progress=reporter(job)
+    )
+    pairs = [tuple(pair) for pair in job.params["pairs"]]
+    runs = pipeline.replay_matching(pairs, job.params["started_by"])
+    job.result = {
+        "run_ids": [run.id for run in runs],
+        "replayed": sum(run.accepted + run.duplicate for run in runs),
+        "rejected": sum(run.rejected for run in runs),
+        "skipped": sum(run.skipped for run in runs),
+        "still_waiting": len(waiting_for(pairs)),
+    }

@@ -99,7 +99,6 @@ class ZendeskConnector(Connector):
     """Zendesk tickets, and organizations as claims on their id and domains."""
 
     name = "zendesk"
-    source = "tickets"
     natural_key = ("id", "updated_at")
     schema = TicketSchema
 

@@ -317,3 +317,17 @@ def test_a_bad_xero_key_is_named_by_the_connection_test(keyed, client, session):
         "message": "Xero refused the access token (401: Unauthorized; AuthenticationUnsuccessful):"
         " click Connect on /connections to authorize again",
     }
+
+
+def test_a_stream_is_named_with_only_the_settings_its_kind_declares():
+    """A table of streams (Stream.named) refuses a misspelt setting rather
+    than syncing with the kind's default (every Xero list, sales or not)."""
+    contacts = xero.Listed.named("contacts", primary_key="ContactID", path="Contacts")
+    assert (contacts.name, contacts.primary_key, contacts.path) == (
+        "contacts",
+        "ContactID",
+        "Contacts",
+    )
+    assert contacts.where is None and xero.Listed.where is None
+    with pytest.raises(TypeError, match=r"Listed declares no wher$"):
+        xero.Listed.named("invoices", path="Invoices", wher='Type=="ACCREC"')

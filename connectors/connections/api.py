@@ -27,6 +27,15 @@ def _connection(name: str) -> Connection:
     return connection
 
 
+def _changed(name: str, change, *args) -> Connection:
+    """The named connection after `change` (its audited operation, given
+    `args`), committed."""
+    connection = _connection(name)
+    change(db.session, connection, *args)
+    db.session.commit()
+    return connection
+
+
 @blp.route("/connections")
 class Connections(MethodView):
     @blp.response(200, ConnectionSchema(many=True))
@@ -60,8 +69,7 @@ class ConnectionByName(MethodView):
     @blp.alt_response(404, description="No such connection")
     def delete(self, name):
         """Delete the connection and its cursors; what it ingested stays."""
-        operations.delete(db.session, _connection(name))
-        db.session.commit()
+        _changed(name, operations.delete)
 
 
 @blp.route(f"/connections/{NAME}/test", methods=["POST"])
@@ -81,10 +89,7 @@ def test(name):
 @blp.alt_response(404, description="No such connection")
 def pause(data, name):
     """Stop its scheduled syncs until resumed."""
-    connection = _connection(name)
-    operations.pause(db.session, connection, data["reason"])
-    db.session.commit()
-    return connection
+    return _changed(name, operations.pause, data["reason"])
 
 
 @blp.route(f"/connections/{NAME}/resume", methods=["POST"])
@@ -92,10 +97,7 @@ def pause(data, name):
 @blp.alt_response(404, description="No such connection")
 def resume(name):
     """Active again and due at once."""
-    connection = _connection(name)
-    operations.resume(db.session, connection)
-    db.session.commit()
-    return connection
+    return _changed(name, operations.resume)
 
 
 @blp.route(f"/connections/{NAME}/sync", methods=["POST"])

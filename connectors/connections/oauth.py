@@ -35,6 +35,8 @@ from connectors.connections.transport import TIMEOUT, SourceError
 from crm.accounts.operations import audit
 
 TOKEN = "oauth_token"
+# What an admin does about a token the vendor no longer honours.
+REAUTHORIZE = "click Connect on /connections to authorize again"
 CLIENT_FIELDS = {"client_id": "OAuth client id", "client_secret": "OAuth client secret"}
 
 
@@ -127,8 +129,7 @@ def refusals() -> Iterator[None]:
     except AuthlibBaseError as error:
         raise SourceError(
             "credentials",
-            f"the vendor refused to refresh the OAuth token ({error.error}): "
-            "click Connect on /connections to authorize again",
+            f"the vendor refused to refresh the OAuth token ({error.error}): {REAUTHORIZE}",
         ) from None
 
 

@@ -25,6 +25,12 @@ def _connection(name: str) -> Connection:
     return connection
 
 
+def _back(message: str, category: str = "message"):
+    """Back to the connections, saying what happened."""
+    flash(message, category)
+    return redirect(url_for("connections.connections"))
+
+
 def _page(errors: dict | None = None, form: dict | None = None, status: int = 200):
     page = render_template(
         "connections/connections.html",
@@ -76,10 +82,7 @@ def add():
     except operations.ConnectionRefused as error:
         return _page({error.field or "connection": str(error)}, form, 400)
     db.session.commit()
-    flash(
-        f"Added {connection.name}. Test it, then sync it now or wait for its schedule.", "message"
-    )
-    return redirect(url_for("connections.connections"))
+    return _back(f"Added {connection.name}. Test it, then sync it now or wait for its schedule.")
 
 
 @bp.post(f"/connections/{NAME}/test")
@@ -87,11 +90,9 @@ def test(name):
     connection = _connection(name)
     ok, problem, message = operations.test(db.session, connection)
     db.session.commit()
-    flash(
-        f"{name}: {message}" if ok else f"{name}: {problem}: {message}",
-        "message" if ok else "error",
-    )
-    return redirect(url_for("connections.connections"))
+    if ok:
+        return _back(f"{name}: {message}")
+    return _back(f"{name}: {problem}: {message}", "error")
 
 
 @bp.post(f"/connections/{NAME}/connect")
@@ -101,8 +102,7 @@ def connect(name):
     try:
         url, state = oauth.authorization_url(connection, _callback_url())
     except (oauth.OAuthRefused, vault.VaultError) as error:
-        flash(f"{name}: {error}", "error")
-        return redirect(url_for("connections.connections"))
+        return _back(f"{name}: {error}", "error")
     session[OAUTH_STATE] = {"state": state, "name": name}
     return redirect(url)
 
@@ -117,8 +117,7 @@ def callback():
         abort(400, description="This authorization was not started here, or was used already.")
     connection = _connection(expected["name"])
     if request.args.get("error"):
-        flash(f"{connection.name}: the vendor said {request.args['error'][:100]}", "error")
-        return redirect(url_for("connections.connections"))
+        return _back(f"{connection.name}: the vendor said {request.args['error'][:100]}", "error")
     try:
         oauth.connect(
             db.session,
@@ -129,11 +128,9 @@ def callback():
         )
     except (oauth.OAuthRefused, vault.VaultError) as error:
         db.session.rollback()
-        flash(f"{connection.name}: not connected: {error}", "error")
-        return redirect(url_for("connections.connections"))
+        return _back(f"{connection.name}: not connected: {error}", "error")
     db.session.commit()
-    flash(f"Connected {connection.name}. Test it, then sync it now or wait.", "message")
-    return redirect(url_for("connections.connections"))
+    return _back(f"Connected {connection.name}. Test it, then sync it now or wait.")
 
 
 def _callback_url() -> str:
@@ -145,16 +142,14 @@ def _callback_url() -> str:
 def pause(name):
     operations.pause(db.session, _connection(name), request.form.get("reason") or None)
     db.session.commit()
-    flash(f"Paused {name}.", "message")
-    return redirect(url_for("connections.connections"))
+    return _back(f"Paused {name}.")
 
 
 @bp.post(f"/connections/{NAME}/resume")
 def resume(name):
     operations.resume(db.session, _connection(name))
     db.session.commit()
-    flash(f"Resumed {name}: it syncs at the next scheduled check.", "message")
-    return redirect(url_for("connections.connections"))
+    return _back(f"Resumed {name}: it syncs at the next scheduled check.")
 
 
 @bp.post(f"/connections/{NAME}/sync")
@@ -169,8 +164,7 @@ def sync_now(name):
 def delete(name):
     operations.delete(db.session, _connection(name))
     db.session.commit()
-    flash(f"Deleted {name}; what it brought in stays.", "message")
-    return redirect(url_for("connections.connections"))
+    return _back(f"Deleted {name}; what it brought in stays.")
 
 
 def _flat(messages) -> list[str]:

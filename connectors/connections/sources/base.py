@@ -33,8 +33,33 @@ class Stream:
     primary_key: ClassVar[str] = "id"
     cursor_field: ClassVar[str]
 
+    def __init__(self, api):
+        """`api`: the source's client of the vendor's API (`Source.connect`),
+        which every stream of the source reads through."""
+        self.api = api
+
     def pages(self, state: dict) -> Iterator[Page]:
         raise NotImplementedError
+
+    def probe(self) -> None:
+        """The cheapest read of this stream (a record at most), for
+        `Source.check_connection`; raises SourceError naming what is wrong."""
+        raise NotImplementedError
+
+    @classmethod
+    def named(cls, name: str, **settings) -> type["Stream"]:
+        """A stream of this kind that differs from its siblings only in its
+        settings (class attributes it declares: a path, an entity, a key), so
+        that a source lists such streams in one table rather than a class each."""
+        declared = {key for kind in cls.__mro__ for key in vars(kind).get("__annotations__", {})}
+        unknown = sorted(key for key in settings if key not in declared and not hasattr(cls, key))
+        if unknown:
+            raise TypeError(f"{cls.__name__} declares no {', '.join(unknown)}")
+        return type(
+            f"{cls.__name__}[{name}]",
+            (cls,),
+            {"__module__": cls.__module__, "name": name, **settings},
+        )
 
 
 class Source:
@@ -46,6 +71,8 @@ class Source:
     # OAuth 2 (oauth.PROVIDERS): "required", "optional" (the credential
     # fields serve instead), or None (the vendor offers no OAuth here).
     oauth: ClassVar[str | None] = None
+    # The streams, in the order they sync: identities before the events they place.
+    stream_classes: ClassVar[tuple[type[Stream], ...]] = ()
 
     def __init__(
         self,
@@ -66,6 +93,13 @@ class Source:
             attempts = transport.attempts if transport else ATTEMPTS
             session = oauth.session_for(self.vendor, self.base_url, credentials, on_token)
             self.transport = Transport(session, attempts)
+        self.api = self.connect(credentials)
+
+    def connect(self, credentials: dict):
+        """The client of the vendor's API that the streams read through, on
+        `self.base_url` and `self.transport`; raises SourceError where the
+        credentials lack what it needs."""
+        raise NotImplementedError
 
     @classmethod
     def by_oauth(cls, credentials: dict) -> bool:
@@ -84,15 +118,39 @@ class Source:
         return f"<{type(self).__name__} {self.base_url}>"
 
     def check_connection(self) -> None:
-        """A cheap read; raises SourceError naming what is wrong."""
-        raise NotImplementedError
+        """A cheap read of each stream; raises SourceError naming the first
+        that cannot be read (a source whose one read proves them all says so
+        by overriding this)."""
+        for stream in self.streams():
+            stream.probe()
 
     def streams(self) -> list[Stream]:
         """In the order they sync: identities before the events they place."""
-        raise NotImplementedError
+        return [stream(self.api) for stream in self.stream_classes]
 
     def close(self) -> None:
         self.transport.close()
+
+
+class AuthorizedSource(Source):
+    """A source reached by OAuth only, for the one account (company,
+    organisation) the admin chose when authorizing, which the callback keeps
+    in the credentials (connections/oauth.py)."""
+
+    credential_fields: ClassVar[dict[str, str]] = {}
+    oauth = "required"
+    # The credential holding the account, and what its absence is called.
+    account: ClassVar[tuple[str, str]]
+
+    def connect(self, credentials: dict):
+        key, missing = self.account
+        if not credentials.get(key):
+            raise SourceError("credentials", f"{missing}: click Connect again")
+        return self.api_for(credentials[key])
+
+    def api_for(self, account: str):
+        """The API client of `account`, on `self.base_url` and `self.transport`."""
+        raise NotImplementedError
 
 
 def latest_time(

@@ -35,7 +35,7 @@ from datetime import UTC
 from typing import ClassVar
 
 from connectors.accounting import parse_iso_time
-from connectors.connections.sources.answers import read
+from connectors.connections.sources import answers
 from connectors.connections.sources.base import Page, Source, Stream
 from connectors.connections.transport import SourceError, Transport
 
@@ -60,8 +60,9 @@ class ConnectWiseApi:
         response = self.transport.request(
             "GET", f"{self.base_url}{path}", params=params, auth=self.auth, headers=self.headers
         )
-        said = _said(response) if response.status_code >= 400 else ""
-        found = read(
+        # Its error body: `code`, `message`, `errors`.
+        said = answers.said(response, lambda body: [body.get("message") or body.get("code")])
+        found = answers.read(
             response,
             "ConnectWise",
             path,
@@ -88,16 +89,6 @@ class ConnectWiseApi:
         return response.content, [item for item in found if isinstance(item, dict)]
 
 
-def _said(response) -> str:
-    """ConnectWise's error `message` (its error body: `code`, `message`, `errors`)."""
-    try:
-        body = response.json()
-    except ValueError:
-        return ""
-    text = body.get("message") or body.get("code") if isinstance(body, dict) else None
-    return f": {str(text)[:300]}" if text else ""
-
-
 def cursor_of(item: dict) -> tuple[str, int] | None:
     """(`_info.lastUpdated` as a condition takes it, id) of a record; None when
     it has no readable time or id (it moves no cursor)."""
@@ -121,9 +112,7 @@ class Listed(Stream):
     cursor_field = "_info.lastUpdated"
     path: ClassVar[str]
     condition: ClassVar[str | None] = None
-
-    def __init__(self, api: ConnectWiseApi):
-        self.api = api
+    api: ConnectWiseApi
 
     def params(self, state: dict, size: int | None = None) -> dict:
         conditions = " and ".join(c for c in (self.condition, after(state)) if c)
@@ -153,10 +142,10 @@ class Listed(Stream):
     def with_children(self, body: bytes, found: list[dict]) -> tuple[bytes, int]:
         return body, len(found)
 
-
-class Companies(Listed):
-    name = "companies"
-    path = "/company/companies"
+    def probe(self) -> None:
+        """The first record: names the keys, or a list the API member's
+        security role may not read."""
+        self.api.get(self.path, self.params({}, size=1))
 
 
 class Tickets(Listed):
@@ -186,22 +175,6 @@ class Tickets(Listed):
             last = max(ids)
 
 
-class TimeEntries(Listed):
-    name = "time_entries"
-    path = "/time/entries"
-    condition = TICKET_CHARGES
-
-
-class Agreements(Listed):
-    name = "agreements"
-    path = "/finance/agreements"
-
-
-class Configurations(Listed):
-    name = "configurations"
-    path = "/company/configurations"
-
-
 class ConnectWiseSource(Source):
     vendor = "connectwise"
     credential_fields: ClassVar[dict[str, str]] = {
@@ -210,22 +183,13 @@ class ConnectWiseSource(Source):
         "private_key": "API member's private key",
         "client_id": "Client id (developer.connectwise.com)",
     }
+    stream_classes = (
+        Listed.named("companies", path="/company/companies"),
+        Tickets,
+        Listed.named("time_entries", path="/time/entries", condition=TICKET_CHARGES),
+        Listed.named("agreements", path="/finance/agreements"),
+        Listed.named("configurations", path="/company/configurations"),
+    )
 
-    def __init__(self, base_url, credentials, transport=None):
-        super().__init__(base_url, credentials, transport)
-        self.api = ConnectWiseApi(self.base_url, credentials, self.transport)
-
-    def check_connection(self) -> None:
-        """The first record of each stream: names the keys, or the first list
-        the API member's security role may not read."""
-        for stream in self.streams():
-            self.api.get(stream.path, stream.params({}, size=1))
-
-    def streams(self) -> list[Listed]:
-        return [
-            Companies(self.api),
-            Tickets(self.api),
-            TimeEntries(self.api),
-            Agreements(self.api),
-            Configurations(self.api),
-        ]
+    def connect(self, credentials: dict) -> ConnectWiseApi:
+        return ConnectWiseApi(self.base_url, credentials, self.transport)

@@ -24,13 +24,17 @@ Each page goes to the connector of the same name unchanged.
 from collections.abc import Iterator
 from typing import ClassVar
 
+from connectors.connections.sources.answers import read
 from connectors.connections.sources.base import Page, Source, Stream, latest_time
-from connectors.connections.transport import SourceError, Transport
+from connectors.connections.transport import Transport
 from connectors.fields import parse_datetime
 
 PER_PAGE = 100
 LAST_PAGE = 300  # Freshdesk's limit on `page`
 EPOCH = "1970-01-01T00:00:00Z"
+TICKETS = "/api/v2/tickets"
+# The requester's email, and the closing times (`stats`).
+WITH_REQUESTER = {"include": "requester,stats"}
 
 
 class FreshApi:
@@ -45,23 +49,15 @@ class FreshApi:
         response = self.transport.request(
             "GET", f"{self.base_url}{path}", params=params, auth=self.auth
         )
-        status = response.status_code
-        if status == 401:
-            raise SourceError("credentials", f"{self.vendor} refused the API key (401)")
-        if status == 403:
-            raise SourceError(
-                "permission", f"{self.vendor}: this API key's agent may not read {path} (403)"
-            )
-        if status == 404:
-            raise SourceError(
-                "vendor", f"{self.vendor}: {path} not found at {self.base_url} (check the domain)"
-            )
-        if status >= 400:
-            raise SourceError("vendor", f"{self.vendor} answered {status} for {path}")
-        try:
-            document = response.json()
-        except ValueError:
-            raise SourceError("vendor", f"{self.vendor} answered {path} with not JSON") from None
+        problems = {
+            401: ("credentials", f"{self.vendor} refused the API key (401)"),
+            403: ("permission", f"{self.vendor}: this API key's agent may not read {path} (403)"),
+            404: (
+                "vendor",
+                f"{self.vendor}: {path} not found at {self.base_url} (check the domain)",
+            ),
+        }
+        document = read(response, self.vendor, path, problems)
         return response.content, document, "next" in response.links
 
 
@@ -77,10 +73,9 @@ class Listed(Stream):
 
     path: ClassVar[str]
     cursor_field = "updated_at"
-
-    def __init__(self, api: FreshApi, wrapper: str | None = None):
-        self.api = api
-        self.wrapper = wrapper
+    # The list's name in a wrapped answer (Freshservice's), or None for a bare array.
+    wrapper: ClassVar[str | None] = None
+    api: FreshApi
 
     def params(self, since: str | None, page: int) -> dict:
         return {"per_page": PER_PAGE, "page": page}
@@ -130,58 +125,26 @@ def _latest(found: list[dict], high: str | None) -> str | None:
     return latest.strftime("%Y-%m-%dT%H:%M:%SZ") if latest else None
 
 
-class Companies(Listed):
-    name = "companies"
-    path = "/api/v2/companies"
-
-
-class Contacts(Updated):
-    name = "contacts"
-    path = "/api/v2/contacts"
-    since_param = "_updated_since"
-
-
-class Tickets(Updated):
-    name = "tickets"
-    path = "/api/v2/tickets"
-    since_param = "updated_since"
-    extra: ClassVar[dict] = {
-        "include": "requester,stats",
-        "order_by": "updated_at",
-        "order_type": "asc",
-    }
-
-
-class FreshserviceTickets(Tickets):
-    """Freshservice's list takes no `order_by`: newest created first."""
-
-    extra: ClassVar[dict] = {"include": "requester,stats"}
-
-
-class Departments(Listed):
-    name = "departments"
-    path = "/api/v2/departments"
-
-
-class Requesters(Listed):
-    name = "requesters"
-    path = "/api/v2/requesters"
-
-
 class FreshdeskSource(Source):
     vendor = "freshdesk"
     credential_fields: ClassVar[dict[str, str]] = {"api_key": "API key"}
+    stream_classes = (
+        Listed.named("companies", path="/api/v2/companies"),
+        Updated.named("contacts", path="/api/v2/contacts", since_param="_updated_since"),
+        Updated.named(
+            "tickets",
+            path=TICKETS,
+            since_param="updated_since",
+            extra=WITH_REQUESTER | {"order_by": "updated_at", "order_type": "asc"},
+        ),
+    )
 
-    def __init__(self, base_url, credentials, transport=None):
-        super().__init__(base_url, credentials, transport)
-        self.api = FreshApi(self.base_url, credentials, self.transport, self.vendor)
+    def connect(self, credentials: dict) -> FreshApi:
+        return FreshApi(self.base_url, credentials, self.transport, self.vendor)
 
     def check_connection(self) -> None:
         """One ticket of the tickets list: the key, and its agent's access."""
-        self.api.get("/api/v2/tickets", {"per_page": 1})
-
-    def streams(self) -> list[Stream]:
-        return [Companies(self.api), Contacts(self.api), Tickets(self.api)]
+        self.api.get(TICKETS, {"per_page": 1})
 
 
 class FreshserviceSource(FreshdeskSource):
@@ -189,10 +152,15 @@ class FreshserviceSource(FreshdeskSource):
     the departments, its contacts the requesters."""
 
     vendor = "freshservice"
-
-    def streams(self) -> list[Stream]:
-        return [
-            Departments(self.api, "departments"),
-            Requesters(self.api, "requesters"),
-            FreshserviceTickets(self.api, "tickets"),
-        ]
+    stream_classes = (
+        Listed.named("departments", path="/api/v2/departments", wrapper="departments"),
+        Listed.named("requesters", path="/api/v2/requesters", wrapper="requesters"),
+        # Freshservice's list takes no `order_by`: newest created first.
+        Updated.named(
+            "tickets",
+            path=TICKETS,
+            since_param="updated_since",
+            extra=WITH_REQUESTER,
+            wrapper="tickets",
+        ),
+    )

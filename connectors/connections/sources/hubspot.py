@@ -97,7 +97,7 @@ class CrmObjects(Stream):
     cursor_field = MODIFIED
 
     def __init__(self, api: HubSpotApi, name: str):
-        self.api = api
+        super().__init__(api)
         self.name = name
         self.filename = f"{name}.json"
 
@@ -205,9 +205,7 @@ class EmailEvents(Stream):
     name = "email_events"
     cursor_field = "created"
     path = "/email/public/v1/events"
-
-    def __init__(self, api: HubSpotApi):
-        self.api = api
+    api: HubSpotApi
 
     def pages(self, state: dict) -> Iterator[Page]:
         since, offset = state.get("since"), state.get("offset")
@@ -243,10 +241,9 @@ class HubSpotSource(Source):
     }
     oauth = "optional"
 
-    def __init__(self, base_url, credentials, transport=None, on_token=None):
-        super().__init__(base_url, credentials, transport, on_token)
+    def connect(self, credentials: dict) -> HubSpotApi:
         token = None if self.by_oauth(credentials) else credentials["access_token"]
-        self.api = HubSpotApi(self.base_url, token, self.transport)
+        return HubSpotApi(self.base_url, token, self.transport)
 
     def check_connection(self) -> None:
         """One object of each type the sync reads: names a bad token, or every

@@ -103,9 +103,7 @@ class Fanned(Stream):
     # for the audience or campaign being read, and what asks for the changes
     # since the cursor.
     listing: ClassVar[tuple[str, str, str, str]]
-
-    def __init__(self, api: MailchimpApi):
-        self.api = api
+    api: MailchimpApi
 
     def owners(self, since: str | None, started: str) -> list[str]:
         raise NotImplementedError
@@ -188,15 +186,13 @@ class MailchimpSource(Source):
     default_base_url = DEFAULT_BASE_URL
     credential_fields: ClassVar[dict[str, str]] = {"api_key": "API key (ends in -us6 or the like)"}
 
-    def __init__(self, base_url, credentials, transport=None):
-        super().__init__(base_url, credentials, transport)
+    stream_classes = (Members, EmailActivity)
+
+    def connect(self, credentials: dict) -> MailchimpApi:
         if self.base_url == DEFAULT_BASE_URL:
             self.base_url = data_centre_url(credentials["api_key"])
-        self.api = MailchimpApi(self.base_url, credentials, self.transport)
+        return MailchimpApi(self.base_url, credentials, self.transport)
 
     def check_connection(self) -> None:
         """The audiences' first page: the key, its data centre and its access."""
         self.api.get("/lists", {"count": 1, "fields": "lists.id,total_items"})
-
-    def streams(self) -> list[Stream]:
-        return [Members(self.api), EmailActivity(self.api)]

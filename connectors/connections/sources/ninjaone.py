@@ -121,9 +121,11 @@ def _ids(found) -> list[int]:
 class ApiStream(Stream):
     cursor_field = "id"
     path: ClassVar[str]
+    api: NinjaOneApi
 
-    def __init__(self, api: NinjaOneApi):
-        self.api = api
+    def probe(self) -> None:
+        """A token (the first read fetches it), then one item of the list."""
+        self.api.get(self.path, {"pageSize": 1})
 
 
 class Listed(ApiStream):
@@ -141,16 +143,6 @@ class Listed(ApiStream):
             yield Page(body, {} if done else {"after": last}, count)
             if done:
                 return
-
-
-class Organizations(Listed):
-    name = "organizations"
-    path = "/v2/organizations"
-
-
-class Devices(Listed):
-    name = "devices"
-    path = "/v2/devices-detailed"
 
 
 class Activities(ApiStream):
@@ -195,6 +187,9 @@ class Alerts(ApiStream):
         body, found = self.api.get(self.path, {})
         yield Page(body, {}, len(found) if isinstance(found, list) else 0)
 
+    def probe(self) -> None:
+        self.api.get(self.path, {})
+
 
 class NinjaOneSource(Source):
     vendor = "ninjaone"
@@ -203,15 +198,12 @@ class NinjaOneSource(Source):
         "client_id": "API client id (client credentials)",
         "client_secret": "API client secret",
     }
+    stream_classes = (
+        Listed.named("organizations", path="/v2/organizations"),
+        Listed.named("devices", path="/v2/devices-detailed"),
+        Activities,
+        Alerts,
+    )
 
-    def __init__(self, base_url, credentials, transport=None):
-        super().__init__(base_url, credentials, transport)
-        self.api = NinjaOneApi(self.base_url, credentials, self.transport)
-
-    def check_connection(self) -> None:
-        """A token, then one item of each list the sync reads."""
-        for stream in self.streams():
-            self.api.get(stream.path, {"pageSize": 1} if stream.name != "alerts" else {})
-
-    def streams(self) -> list[Stream]:
-        return [Organizations(self.api), Devices(self.api), Activities(self.api), Alerts(self.api)]
+    def connect(self, credentials: dict) -> NinjaOneApi:
+        return NinjaOneApi(self.base_url, credentials, self.transport)

@@ -100,9 +100,7 @@ class Windowed(Stream):
     path: ClassVar[str]
     key: ClassVar[str]  # the list's name in the answer
     extra: ClassVar[list[tuple[str, str]]] = []
-
-    def __init__(self, api: PagerDutyApi):
-        self.api = api
+    api: PagerDutyApi
 
     def pages(self, state: dict) -> Iterator[Page]:
         since = state.get("since") or _text(now() - HISTORY)
@@ -169,15 +167,13 @@ class PagerDutySource(Source):
     default_base_url = "https://api.pagerduty.com"
     credential_fields: ClassVar[dict[str, str]] = {"api_key": "REST API key (read-only)"}
 
-    def __init__(self, base_url, credentials, transport=None):
-        super().__init__(base_url, credentials, transport)
-        self.api = PagerDutyApi(self.base_url, credentials, self.transport)
+    stream_classes = (Incidents, LogEntries)
+
+    def connect(self, credentials: dict) -> PagerDutyApi:
+        return PagerDutyApi(self.base_url, credentials, self.transport)
 
     def check_connection(self) -> None:
         """One incident of the list the sync reads: the key and its access.
         (`/users/me` answers only a user's key, `/abilities` any key, even
         one that may not read incidents.)"""
         self.api.get("/incidents", {"limit": 1})
-
-    def streams(self) -> list[Stream]:
-        return [Incidents(self.api), LogEntries(self.api)]

@@ -42,8 +42,9 @@ from datetime import UTC, datetime, timedelta
 from typing import ClassVar
 
 from connectors.accounting import parse_iso_time
-from connectors.connections.sources.base import Page, Source, Stream
-from connectors.connections.transport import SourceError, Transport
+from connectors.connections.sources.answers import read, said, token_refused
+from connectors.connections.sources.base import AuthorizedSource, Page, Stream
+from connectors.connections.transport import Transport
 
 MINOR_VERSION = "75"
 PAGE = 1000
@@ -63,54 +64,29 @@ class QuickBooksApi:
             params=params | {"minorversion": MINOR_VERSION},
             headers={"Accept": "application/json"},
         )
-        status = response.status_code
-        if status == 401:
-            raise SourceError(
-                "credentials",
-                f"QuickBooks refused the access token (401{_fault(response)}): "
-                "click Connect on /connections to authorize again",
-            )
-        if status == 403:
-            raise SourceError(
-                "permission",
-                f"QuickBooks: this app may not read the company (403{_fault(response)})",
-            )
-        if status >= 400:
-            raise SourceError(
-                "vendor", f"QuickBooks answered {status} for {path}{_fault(response)}"
-            )
-        try:
-            return response.content, response.json()
-        except ValueError:
-            raise SourceError(
-                "vendor", f"QuickBooks answered {path} with something not JSON"
-            ) from None
+        fault = said(response, _fault)
+        problems = {
+            401: token_refused("QuickBooks", fault),
+            403: ("permission", f"QuickBooks: this app may not read the company (403{fault})"),
+        }
+        return response.content, read(response, "QuickBooks", path, problems, fault)
 
 
-def _fault(response) -> str:
+def _fault(body: dict) -> list:
     """QuickBooks' `Fault` (or `fault`) error's first message and detail."""
-    try:
-        body = response.json()
-    except ValueError:
-        return ""
-    fault = (body.get("Fault") or body.get("fault")) if isinstance(body, dict) else None
+    fault = body.get("Fault") or body.get("fault")
     errors = (fault.get("Error") or fault.get("error")) if isinstance(fault, dict) else None
     first = errors[0] if isinstance(errors, list) and errors else None
     if not isinstance(first, dict):
-        return ""
-    text = "; ".join(
-        str(first[k]) for k in ("Message", "message", "Detail", "detail") if first.get(k)
-    )
-    return f": {text[:300]}" if text else ""
+        return []
+    return [first.get(k) for k in ("Message", "message", "Detail", "detail")]
 
 
 class Entities(Stream):
     primary_key = "Id"
     cursor_field = "MetaData.LastUpdatedTime"
     entity: ClassVar[str]
-
-    def __init__(self, api: QuickBooksApi):
-        self.api = api
+    api: QuickBooksApi
 
     def pages(self, state: dict) -> Iterator[Page]:
         since = state.get("since")
@@ -157,6 +133,10 @@ class Entities(Stream):
             since = latest
             yield Page(body, {"since": since}, len(found))
 
+    def probe(self) -> None:
+        """One entity of the type."""
+        self.api.get("query", {"query": f"SELECT * FROM {self.entity} MAXRESULTS 1"})
+
 
 def _changed(document: dict, entity: str) -> Iterator[dict]:
     for answer in document.get("CDCResponse") or []:
@@ -164,26 +144,6 @@ def _changed(document: dict, entity: str) -> Iterator[dict]:
             for item in (part.get(entity) if isinstance(part, dict) else None) or []:
                 if isinstance(item, dict):
                     yield item
-
-
-class Customers(Entities):
-    name = "customers"
-    entity = "Customer"
-
-
-class Invoices(Entities):
-    name = "invoices"
-    entity = "Invoice"
-
-
-class Payments(Entities):
-    name = "payments"
-    entity = "Payment"
-
-
-class CreditMemos(Entities):
-    name = "credit_memos"
-    entity = "CreditMemo"
 
 
 class RecurringTransactions(Entities):
@@ -198,30 +158,18 @@ class RecurringTransactions(Entities):
         yield from self._query(resumed)
 
 
-class QuickBooksSource(Source):
+class QuickBooksSource(AuthorizedSource):
     vendor = "quickbooks"
     # Sandbox companies: https://sandbox-quickbooks.api.intuit.com
     default_base_url = "https://quickbooks.api.intuit.com"
-    credential_fields: ClassVar[dict[str, str]] = {}
-    oauth = "required"
+    account = ("realm_id", "QuickBooks named no company")
+    stream_classes = (
+        Entities.named("customers", entity="Customer"),
+        Entities.named("invoices", entity="Invoice"),
+        Entities.named("payments", entity="Payment"),
+        Entities.named("credit_memos", entity="CreditMemo"),
+        RecurringTransactions,
+    )
 
-    def __init__(self, base_url, credentials, transport=None, on_token=None):
-        super().__init__(base_url, credentials, transport, on_token)
-        realm_id = credentials.get("realm_id")
-        if not realm_id:
-            raise SourceError("credentials", "QuickBooks named no company: click Connect again")
-        self.api = QuickBooksApi(self.base_url, realm_id, self.transport)
-
-    def check_connection(self) -> None:
-        """One entity of each type the sync reads."""
-        for stream in self.streams():
-            self.api.get("query", {"query": f"SELECT * FROM {stream.entity} MAXRESULTS 1"})
-
-    def streams(self) -> list[Entities]:
-        return [
-            Customers(self.api),
-            Invoices(self.api),
-            Payments(self.api),
-            CreditMemos(self.api),
-            RecurringTransactions(self.api),
-        ]
+    def api_for(self, account: str) -> QuickBooksApi:
+        return QuickBooksApi(self.base_url, account, self.transport)

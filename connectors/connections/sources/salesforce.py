@@ -115,9 +115,7 @@ class Query(Stream):
     cursor_field = "SystemModstamp"
     sobject: str
     fields: str
-
-    def __init__(self, api: SalesforceApi):
-        self.api = api
+    api: SalesforceApi
 
     def soql(self, since: str | None) -> str:
         where = f"WHERE SystemModstamp >= {since} " if since else ""
@@ -135,6 +133,10 @@ class Query(Stream):
                 return
             body, document = self.api.more(next_url, self.sobject)
 
+    def probe(self) -> None:
+        """One record: names an object the user may not read."""
+        self.api.query(f"SELECT Id FROM {self.sobject} LIMIT 1")
+
 
 def _modstamp(record: dict) -> str | None:
     """When the record last changed, as a SOQL datetime literal (UTC, to the
@@ -149,41 +151,28 @@ def _modstamp(record: dict) -> str | None:
     return None
 
 
-class Accounts(Query):
-    name = "accounts"
-    sobject = "Account"
-    fields = "Id, Name, Website, Industry, SystemModstamp"
-
-
-class Opportunities(Query):
-    name = "opportunities"
-    sobject = "Opportunity"
-    fields = (
-        "Id, AccountId, Account.Name, Name, StageName, Amount, CloseDate, Type, Probability, "
-        "IsClosed, IsWon, CreatedDate, LastModifiedDate, SystemModstamp"
-    )
-
-
 class SalesforceSource(Source):
     vendor = "salesforce"
     credential_fields: ClassVar[dict[str, str]] = {
         "access_token": "Access token (sf org display), or a Connected App's client below"
     }
     oauth = "optional"
+    stream_classes = (
+        Query.named(
+            "accounts", sobject="Account", fields="Id, Name, Website, Industry, SystemModstamp"
+        ),
+        Query.named(
+            "opportunities",
+            sobject="Opportunity",
+            fields="Id, AccountId, Account.Name, Name, StageName, Amount, CloseDate, Type,"
+            " Probability, IsClosed, IsWon, CreatedDate, LastModifiedDate, SystemModstamp",
+        ),
+    )
 
-    def __init__(self, base_url, credentials, transport=None, on_token=None):
-        super().__init__(base_url, credentials, transport, on_token)
+    def connect(self, credentials: dict) -> SalesforceApi:
         if self.by_oauth(credentials):
             # The OAuth session signs each request with its current token.
             access_token = credentials["oauth_token"]["access_token"]
         else:
             access_token = credentials["access_token"]
-        self.api = SalesforceApi(self.base_url, access_token, self.transport)
-
-    def check_connection(self) -> None:
-        """One record of each object the sync reads: names the first the user may not read."""
-        for stream in self.streams():
-            self.api.query(f"SELECT Id FROM {stream.sobject} LIMIT 1")
-
-    def streams(self) -> list[Query]:
-        return [Accounts(self.api), Opportunities(self.api)]
+        return SalesforceApi(self.base_url, access_token, self.transport)

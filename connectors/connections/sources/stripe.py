@@ -74,7 +74,7 @@ class Backfill(Stream):
     cursor_field = "id"
 
     def __init__(self, api: StripeApi, name: str):
-        self.api = api
+        super().__init__(api)
         self.name = name
         # Subscriptions with their discounts expanded, whose coupons price
         # them (ids alone leave MRR unpriced: connectors.stripe_recurring).
@@ -105,9 +105,7 @@ class Events(Stream):
 
     name = "events"
     cursor_field = "id"
-
-    def __init__(self, api: StripeApi):
-        self.api = api
+    api: StripeApi
 
     def pages(self, state: dict) -> Iterator[Page]:
         if "ending_before" in state:
@@ -143,9 +141,8 @@ class StripeSource(Source):
         "api_key": "Secret or restricted API key (read access)"
     }
 
-    def __init__(self, base_url, credentials, transport=None):
-        super().__init__(base_url, credentials, transport)
-        self.api = StripeApi(self.base_url, credentials["api_key"], self.transport)
+    def connect(self, credentials: dict) -> StripeApi:
+        return StripeApi(self.base_url, credentials["api_key"], self.transport)
 
     def check_connection(self) -> None:
         """One object of each list the sync reads: names the first the key

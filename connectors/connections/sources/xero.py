@@ -35,11 +35,14 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import ClassVar
 
-from connectors.connections.sources.base import Page, Source, Stream, latest_time
-from connectors.connections.transport import SourceError, Transport
+from connectors.connections.sources.answers import read, said, token_refused
+from connectors.connections.sources.base import AuthorizedSource, Page, Stream, latest_time
+from connectors.connections.transport import Transport
 from connectors.xero import parse_time
 
 PAGE = 100
+SALES = 'Type=="ACCREC"'
+SALES_CREDIT = 'Type=="ACCRECCREDIT"'
 
 
 class XeroApi:
@@ -53,36 +56,16 @@ class XeroApi:
         response = self.transport.request(
             "GET", f"{self.base_url}/{path}", params=params, headers=headers
         )
-        status = response.status_code
-        if status == 401:
-            raise SourceError(
-                "credentials",
-                f"Xero refused the access token (401{_problem(response)}): "
-                "click Connect on /connections to authorize again",
-            )
-        if status == 403:
-            raise SourceError(
+        # The error's `Title`/`Detail` (identity and API errors), if it says.
+        problem = said(response, lambda body: [body.get(k) for k in ("Title", "Detail", "Message")])
+        problems = {
+            401: token_refused("Xero", problem),
+            403: (
                 "permission",
-                f"Xero: this app may not read {path} of the organisation (403{_problem(response)})",
-            )
-        if status >= 400:
-            raise SourceError("vendor", f"Xero answered {status} for {path}{_problem(response)}")
-        try:
-            return response.content, response.json()
-        except ValueError:
-            raise SourceError("vendor", f"Xero answered {path} with something not JSON") from None
-
-
-def _problem(response) -> str:
-    """Xero's error `Title`/`Detail` (identity and API errors), if it says."""
-    try:
-        body = response.json()
-    except ValueError:
-        return ""
-    if not isinstance(body, dict):
-        return ""
-    text = "; ".join(str(body[k]) for k in ("Title", "Detail", "Message") if body.get(k))
-    return f": {text[:300]}" if text else ""
+                f"Xero: this app may not read {path} of the organisation (403{problem})",
+            ),
+        }
+        return response.content, read(response, "Xero", path, problems, problem)
 
 
 class Listed(Stream):
@@ -90,9 +73,7 @@ class Listed(Stream):
     cursor_field = "UpdatedDateUTC"
     path: ClassVar[str]
     where: ClassVar[str | None] = None
-
-    def __init__(self, api: XeroApi):
-        self.api = api
+    api: XeroApi
 
     def params(self, page: int) -> dict:
         return {"page": page, "order": "UpdatedDateUTC ASC"} | (
@@ -114,6 +95,11 @@ class Listed(Stream):
             if done:
                 return
 
+    def probe(self) -> None:
+        """The first page of what changed from now on (nothing: cheap)."""
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        self.api.get(self.path, self.params(1), now)
+
 
 def _latest(found: list[dict], high: str | None) -> str | None:
     """The latest UpdatedDateUTC among the items and `high`, as Xero takes
@@ -122,39 +108,13 @@ def _latest(found: list[dict], high: str | None) -> str | None:
     return latest.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S") if latest else None
 
 
-class Contacts(Listed):
-    name = "contacts"
-    primary_key = "ContactID"
-    path = "Contacts"
-
-
-class Invoices(Listed):
-    name = "invoices"
-    primary_key = "InvoiceID"
-    path = "Invoices"
-    where = 'Type=="ACCREC"'
-
-
-class Payments(Listed):
-    name = "payments"
-    primary_key = "PaymentID"
-    path = "Payments"
-
-
-class CreditNotes(Listed):
-    name = "credit_notes"
-    primary_key = "CreditNoteID"
-    path = "CreditNotes"
-    where = 'Type=="ACCRECCREDIT"'
-
-
 class RepeatingInvoices(Listed):
     """The sales repeating invoices, all at each sync (module docstring: why)."""
 
     name = "repeating_invoices"
     primary_key = "RepeatingInvoiceID"
     path = "RepeatingInvoices"
-    where = 'Type=="ACCREC"'
+    where = SALES
 
     def params(self, page: int) -> dict:
         return {"where": self.where}
@@ -165,30 +125,19 @@ class RepeatingInvoices(Listed):
         yield Page(body, {}, len(found))
 
 
-class XeroSource(Source):
+class XeroSource(AuthorizedSource):
     vendor = "xero"
     default_base_url = "https://api.xero.com/api.xro/2.0"
-    credential_fields: ClassVar[dict[str, str]] = {}
-    oauth = "required"
+    account = ("tenant_id", "Xero named no organisation")
+    stream_classes = (
+        Listed.named("contacts", primary_key="ContactID", path="Contacts"),
+        Listed.named("invoices", primary_key="InvoiceID", path="Invoices", where=SALES),
+        Listed.named("payments", primary_key="PaymentID", path="Payments"),
+        Listed.named(
+            "credit_notes", primary_key="CreditNoteID", path="CreditNotes", where=SALES_CREDIT
+        ),
+        RepeatingInvoices,
+    )
 
-    def __init__(self, base_url, credentials, transport=None, on_token=None):
-        super().__init__(base_url, credentials, transport, on_token)
-        tenant_id = credentials.get("tenant_id")
-        if not tenant_id:
-            raise SourceError("credentials", "Xero named no organisation: click Connect again")
-        self.api = XeroApi(self.base_url, tenant_id, self.transport)
-
-    def check_connection(self) -> None:
-        """The first page of each list, of what changed from now on (nothing: cheap)."""
-        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S")
-        for stream in self.streams():
-            self.api.get(stream.path, stream.params(1), now)
-
-    def streams(self) -> list[Listed]:
-        return [
-            Contacts(self.api),
-            Invoices(self.api),
-            Payments(self.api),
-            CreditNotes(self.api),
-            RepeatingInvoices(self.api),
-        ]
+    def api_for(self, account: str) -> XeroApi:
+        return XeroApi(self.base_url, account, self.transport)

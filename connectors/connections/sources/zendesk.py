@@ -18,6 +18,7 @@ Pages hold up to 1000 items (the documented maximum); exports are limited to
 from collections.abc import Iterator
 from typing import ClassVar
 
+from connectors.connections.sources.answers import read
 from connectors.connections.sources.base import Page, Source, Stream
 from connectors.connections.transport import SourceError, Transport
 
@@ -35,25 +36,15 @@ class ZendeskApi:
         response = self.transport.request(
             "GET", f"{self.base_url}{path}", params=params, auth=self.auth
         )
-        if response.status_code == 401:
-            raise SourceError("credentials", "Zendesk refused the email and API token (401)")
-        if response.status_code == 403:
-            raise SourceError(
+        problems = {
+            401: ("credentials", "Zendesk refused the email and API token (401)"),
+            403: (
                 "permission",
                 f"Zendesk: this account may not read {path} (403; exports need an admin)",
-            )
-        if response.status_code == 404:
-            raise SourceError(
-                "vendor", f"Zendesk: {path} not found at {self.base_url} (check the subdomain)"
-            )
-        if response.status_code >= 400:
-            raise SourceError("vendor", f"Zendesk answered {response.status_code} for {path}")
-        try:
-            return response.json() | {"_body": response.content}
-        except ValueError:
-            raise SourceError(
-                "vendor", f"Zendesk answered {path} with something not JSON"
-            ) from None
+            ),
+            404: ("vendor", f"Zendesk: {path} not found at {self.base_url} (check the subdomain)"),
+        }
+        return read(response, "Zendesk", path, problems) | {"_body": response.content}
 
 
 class CursorExport(Stream):
@@ -63,9 +54,7 @@ class CursorExport(Stream):
     path: str
     include: str | None = None
     items: str
-
-    def __init__(self, api: ZendeskApi):
-        self.api = api
+    api: ZendeskApi
 
     def pages(self, state: dict) -> Iterator[Page]:
         params = {"per_page": PER_PAGE}
@@ -83,21 +72,6 @@ class CursorExport(Stream):
                 return
 
 
-class Tickets(CursorExport):
-    name = "tickets"
-    cursor_field = "updated_at"
-    path = "/api/v2/incremental/tickets/cursor.json"
-    include = "users,metric_sets"
-    items = "tickets"
-
-
-class Users(CursorExport):
-    name = "users"
-    cursor_field = "updated_at"
-    path = "/api/v2/incremental/users/cursor.json"
-    items = "users"
-
-
 class TimeExport(Stream):
     """A time-based incremental export: `start_time` = the `end_time` of the
     last page stored, until `end_of_stream` (Zendesk repeats the items at
@@ -105,9 +79,7 @@ class TimeExport(Stream):
 
     path: str
     items: str
-
-    def __init__(self, api: ZendeskApi):
-        self.api = api
+    api: ZendeskApi
 
     def pages(self, state: dict) -> Iterator[Page]:
         start_time = int(state.get("start_time", 0))
@@ -121,31 +93,41 @@ class TimeExport(Stream):
                 return
 
 
-class Organizations(TimeExport):
-    """Zendesk offers no cursor export of organizations."""
-
-    name = "organizations"
-    cursor_field = "updated_at"
-    path = "/api/v2/incremental/organizations.json"
-    items = "organizations"
-
-
-class TicketEvents(TimeExport):
-    """Every update's changes; the status changes go on the tickets' threads."""
-
-    name = "ticket_events"
-    cursor_field = "created_at"
-    path = "/api/v2/incremental/ticket_events.json"
-    items = "ticket_events"
-
-
 class ZendeskSource(Source):
     vendor = "zendesk"
     credential_fields: ClassVar[dict[str, str]] = {"email": "Agent email", "api_token": "API token"}
+    stream_classes = (
+        # Zendesk offers no cursor export of organizations.
+        TimeExport.named(
+            "organizations",
+            cursor_field="updated_at",
+            path="/api/v2/incremental/organizations.json",
+            items="organizations",
+        ),
+        CursorExport.named(
+            "users",
+            cursor_field="updated_at",
+            path="/api/v2/incremental/users/cursor.json",
+            items="users",
+        ),
+        CursorExport.named(
+            "tickets",
+            cursor_field="updated_at",
+            path="/api/v2/incremental/tickets/cursor.json",
+            include="users,metric_sets",
+            items="tickets",
+        ),
+        # Every update's changes; the status changes go on the tickets' threads.
+        TimeExport.named(
+            "ticket_events",
+            cursor_field="created_at",
+            path="/api/v2/incremental/ticket_events.json",
+            items="ticket_events",
+        ),
+    )
 
-    def __init__(self, base_url, credentials, transport=None):
-        super().__init__(base_url, credentials, transport)
-        self.api = ZendeskApi(self.base_url, credentials, self.transport)
+    def connect(self, credentials: dict) -> ZendeskApi:
+        return ZendeskApi(self.base_url, credentials, self.transport)
 
     def check_connection(self) -> None:
         me = self.api.get("/api/v2/users/me.json", {})["user"]
@@ -158,6 +140,3 @@ class ZendeskSource(Source):
                 f"Zendesk: {me.get('email')} is a {me.get('role')}, and incremental exports"
                 " need an admin's API token",
             )
-
-    def streams(self) -> list[Stream]:
-        return [Organizations(self.api), Users(self.api), Tickets(self.api), TicketEvents(self.api)]
