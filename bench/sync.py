@@ -196,7 +196,10 @@ def run_sync(url: str, name: str, base_url: str, workload: Workload, pages: int)
                     memory.append(round(resident_mb()))
 
             started = time.perf_counter()
-            run = sync(db.session, connection, "bench", on_progress=progress)
+            # As many processes as the file ingest beside it (`flask sync`
+            # and `flask ingest` both take TOUCHLINE_INGEST_PROCESSES).
+            processes = app.config["INGEST_PROCESSES"]
+            run = sync(db.session, connection, "bench", on_progress=progress, processes=processes)
             seconds = time.perf_counter() - started
             stored = db.session.scalar(select(func.count()).select_from(Event))
             if run.status != "finished":

@@ -253,19 +253,27 @@ class Helpers:
     def close(self, now: bool = False) -> None:
         """Stop the helpers: at once (`now`: their open batches are rolled
         back), or once they have read that there is no more work."""
-        for helper, pipe in self._helpers:
-            if now:
-                helper.terminate()
-            else:
-                with contextlib.suppress(OSError):
-                    pipe.send(None)
-        for helper, pipe in self._helpers:
-            helper.join(STOP_SECONDS)
-            if helper.is_alive():
-                helper.kill()
-                helper.join()
-            pipe.close()
+        stop_processes(self._helpers, now, lambda pipe: pipe.send(None))
         self._helpers = []
+
+
+def stop_processes(processes: list[tuple], now: bool, tell_done: Callable[[object], None]):
+    """Stop (process, channel) pairs: at once (`now`: terminated, what they
+    have not committed is rolled back), or by `tell_done(channel)` that there
+    is no more work; one that lingers past STOP_SECONDS is killed. Their
+    channels are closed."""
+    for process, channel in processes:
+        if now:
+            process.terminate()
+        else:
+            with contextlib.suppress(OSError, ValueError):
+                tell_done(channel)
+    for process, channel in processes:
+        process.join(STOP_SECONDS)
+        if process.is_alive():
+            process.kill()
+            process.join()
+        channel.close()
 
 
 class _Reporting:

@@ -1,6 +1,8 @@
 """Syncing connections against vendors' APIs replayed from recorded
 responses (tests/vendor_apis.py): paging, limits, and a sync killed mid-page
-that resumes with nothing written twice and nothing skipped."""
+that resumes with nothing written twice and nothing skipped. The tests that
+take `processes` run twice: the pages ingested in the sync's own process,
+and read by two worker processes while it fetches (page_lines)."""
 
 import email.utils
 from datetime import UTC, datetime, timedelta
@@ -28,6 +30,11 @@ def waits(app, monkeypatch):
     asked: list[float] = []
     monkeypatch.setattr(transport, "sleep", asked.append)
     return asked
+
+
+@pytest.fixture(params=[1, 2], ids=["in-turn", "workers"])
+def processes(request):
+    return request.param
 
 
 def connect(session, vendor: str, name: str | None = None, **credentials) -> Connection:
@@ -69,13 +76,13 @@ def assert_each_ticket_once(session, tickets: list[dict]) -> None:
     assert placed | set(waiting) == {str(t["id"]) for t in tickets}
 
 
-def test_zendesk_pages_through_the_export_and_keeps_each_cursor(session, waits):
+def test_zendesk_pages_through_the_export_and_keeps_each_cursor(session, waits, processes):
     make_client("acme", identities=[("zendesk", str(api.ORGANIZATION))])
     connection = zendesk(session)
     tickets = api.zendesk_tickets()
     with api.replayed() as mock:
         api.add_zendesk(mock, api.cursor_pages(tickets, "tickets", [40, 40, 20], "t"))
-        run = sync(session, connection, "test")
+        run = sync(session, connection, "test", processes=processes)
         ticket_calls = [c for c in mock.calls if "/tickets/" in c.request.url]
     assert run.status == "finished"
     # The one duplicate: the organization, mapped already, tells nothing new.
@@ -117,7 +124,7 @@ class Killed(BaseException):
 
 
 def test_a_sync_killed_mid_page_resumes_with_no_duplicates_and_nothing_skipped(
-    session, waits, monkeypatch
+    session, waits, monkeypatch, processes
 ):
     make_client("acme", identities=[("zendesk", str(api.ORGANIZATION))])
     connection = zendesk(session)
@@ -125,20 +132,20 @@ def test_a_sync_killed_mid_page_resumes_with_no_duplicates_and_nothing_skipped(
     pages = api.cursor_pages(tickets, "tickets", [30, 30, 40], "t")
     from connectors.pipeline import pages as page_module
 
-    real_write, written = page_module.write, []
+    real_write = page_module.write
+    second_page_starts = tickets[30]["id"]  # known by its rows: each worker counts apart
 
     def dies_on_the_second_ticket_page(batch, writers):
         real_write(batch, writers)  # its rows are in the transaction, not committed
-        if any(r.locator.startswith("tickets") for r in batch.records):
-            written.append(batch)
-            if len(written) == 2:
-                raise Killed
+        tickets_page = any(r.locator.startswith("tickets") for r in batch.records)
+        if tickets_page and batch.records[0].data["id"] == second_page_starts:
+            raise Killed
 
     monkeypatch.setattr(page_module, "write", dies_on_the_second_ticket_page)
     with api.replayed() as mock:
         api.add_zendesk(mock, pages)
         with pytest.raises(Killed):
-            sync(session, connection, "test")
+            sync(session, connection, "test", processes=processes)
     first = session.get(IngestRun, connection.last_run_id)
     assert first.status == "failed"
     assert connection.cursors()["tickets"] == {"cursor": "t1"}  # page 2's never committed
@@ -148,7 +155,7 @@ def test_a_sync_killed_mid_page_resumes_with_no_duplicates_and_nothing_skipped(
     monkeypatch.setattr(page_module, "write", real_write)
     with api.replayed() as mock:
         api.add_zendesk(mock, pages[1:], ticket_cursor_start="t1")
-        second = sync(session, connection, "test")
+        second = sync(session, connection, "test", processes=processes)
         asked = [c.request.url for c in mock.calls if "/tickets/" in c.request.url]
     assert second.status == "finished"
     # Page 2 was never stored, so no ticket comes twice. The one duplicate is the
@@ -211,7 +218,9 @@ def test_a_revoked_key_pauses_at_once(session, waits):
     assert connection.status_reason == "Zendesk refused the email and API token (401)"
 
 
-def test_stripe_backfills_every_list_then_follows_newer_events(session, waits, monkeypatch):
+def test_stripe_backfills_every_list_then_follows_newer_events(
+    session, waits, monkeypatch, processes
+):
     monkeypatch.setattr(stripe_source, "LIMIT", 2)
     make_client("acme", identities=[("stripe", api.CUSTOMER)])
     connection = connect(session, "stripe", api_key="sk_test_4eC39HqLyjWDarjtT1zdp7dc")
@@ -222,7 +231,7 @@ def test_stripe_backfills_every_list_then_follows_newer_events(session, waits, m
         for name in ("invoices", "charges", "disputes", "refunds", "subscriptions"):
             api.add_stripe_list(mock, name, [], 2)
         api.add_stripe_list(mock, "events", events, 2)
-        run = sync(session, connection, "test")
+        run = sync(session, connection, "test", processes=processes)
         customer_calls = [c.request.url for c in mock.calls if "/v1/customers" in c.request.url]
         subscriptions = next(
             c.request.url for c in mock.calls if "/v1/subscriptions" in c.request.url
@@ -245,7 +254,7 @@ def test_stripe_backfills_every_list_then_follows_newer_events(session, waits, m
             json=api.stripe_list("/v1/events", newer, False),
             match=[api._query({"ending_before": events[0]["id"]})],
         )
-        later = sync(session, connection, "test")
+        later = sync(session, connection, "test", processes=processes)
         asked = [c.request.url for c in mock.calls]
     assert later.status == "finished"
     assert all("/v1/events" in url for url in asked)  # the backfills are done

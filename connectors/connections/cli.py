@@ -5,6 +5,7 @@ arguments (which shell history and `ps` would keep).
 """
 
 import click
+from flask import current_app
 from marshmallow import ValidationError
 
 from connectors.connections import operations, vault
@@ -141,14 +142,21 @@ def rotate_key_command():
     "--due", "only_due", is_flag=True, help="Every active connection whose interval has passed."
 )
 def sync_command(name, only_due):
-    """Sync one connection now, or (--due, for cron) every one that is due."""
+    """Sync one connection now, or (--due, for cron) every one that is due.
+    Its pages are read by TOUCHLINE_INGEST_PROCESSES processes, as `flask
+    ingest` reads a file."""
     if bool(name) == only_due:
         raise click.UsageError("give a connection's NAME or --due")
     connections = due(db.session) if only_due else [_connection(name)]
     failed = 0
     for connection in connections:
         try:
-            run = sync(db.session, connection, "command line")
+            run = sync(
+                db.session,
+                connection,
+                "command line",
+                processes=current_app.config["INGEST_PROCESSES"],
+            )
         except SyncBusy as busy:
             # --due (cron) leaves a connection another sync holds; NAME asked for this one.
             click.echo(str(busy), err=True)

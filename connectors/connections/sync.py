@@ -22,10 +22,10 @@ from sqlalchemy.orm import Session, object_session
 from connectors import registry
 from connectors.connections import oauth, vault
 from connectors.connections.models import Connection, StreamState
+from connectors.connections.page_lines import page_line
 from connectors.connections.sources import SOURCES, Source
 from connectors.connections.transport import SourceError, Transport
 from connectors.pipeline import Pipeline
-from connectors.pipeline.pages import ingest_page
 from connectors.pipeline.runs import fail, finish, start_run
 from connectors.readers import UnreadableInput
 from crm.heartbeat import stale_after
@@ -81,32 +81,28 @@ def sync(
     started_by: str,
     on_progress: Callable[[int], None] | None = None,
     transport: Transport | None = None,
+    processes: int = 1,
 ) -> IngestRun:
     """Pull every stream from its saved cursor; the run, finished or failed
     (with the connection's failure counted, and it paused if it must).
-    Raises SyncBusy, having changed nothing, while another sync runs."""
+    Raises SyncBusy, having changed nothing, while another sync runs.
+    `processes` > 1: the pages are read by that many worker processes while
+    this one fetches (connectors.connections.page_lines)."""
     on_progress = on_progress or (lambda done: None)
     _take_lease(session, connection)
     connector = registry.get(connection.vendor)
     run = start_run(session, connector.name, started_by, f"connection {connection.name}", None)
     connection.last_run_id = run.id
     session.commit()
-    learnt: set[tuple[str, str]] = set()
     try:
         source = source_of(connection, transport)
         try:
-            for stream in source.streams():
-                saved = _state(session, connection, stream.name)
-                for page in stream.pages(dict(saved.state)):
-
-                    def move_cursor(saved=saved, state=page.state):
-                        saved.state = state
-                        connection.sync_lease_at = utcnow()
-
-                    learnt |= ingest_page(
-                        session, connector, run.id, page.body, page.filename, move_cursor
-                    )
-                    on_progress(page.count)
+            with page_line(session, connector, run.id, connection, processes, on_progress) as line:
+                for stream in source.streams():
+                    saved = _state(session, connection, stream.name)
+                    for page in stream.pages(dict(saved.state)):
+                        line.put(saved, page)
+                learnt = line.finish()
         finally:
             source.close()
     except (SourceError, vault.VaultError, UnreadableInput) as error:
@@ -155,6 +151,7 @@ def _state(session: Session, connection: Connection, stream: str) -> StreamState
     if saved is None:
         saved = StreamState(connection_id=connection.id, stream=stream, state={})
         session.add(saved)
+        session.commit()  # a worker process moves the cursor in this row
     return saved
 
 

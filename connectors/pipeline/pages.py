@@ -7,17 +7,32 @@ runs inside the batch's transaction, so the cursor moves exactly when the
 records it covers are stored. A page is never split into several batches:
 vendors' pages are small (Stripe 100, Zendesk 1000 records) and a split page
 would commit part of itself without its cursor.
+
+Reading a page (`read_page`: store, parse, check, convert, resolve) writes
+nothing of its records, and writing it (`write_page`) is all that must wait
+for the page before it: connectors.connections.page_workers reads the next
+pages in other processes while one is written.
 """
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
 from connectors.base import Connector
 from connectors.pipeline.inbox import keep
 from connectors.pipeline.runs import collecting_between_batches, commit_batch, store_payload
-from connectors.pipeline.stages import Writers, prepare, write
+from connectors.pipeline.stages import Batch, Writers, prepare, write
 from connectors.storable import may_hold_unstorable_text
+
+
+@dataclass
+class ReadPage:
+    """A page read and made ready to write: its payload, batch and writers."""
+
+    payload_id: int
+    batch: Batch
+    writers: Writers
 
 
 def ingest_page(
@@ -31,13 +46,32 @@ def ingest_page(
     """Ingest one page in one commit with whatever `with_batch` adds; the
     identities it taught (for Pipeline.replay_matching). Raises
     UnreadableInput if the connector cannot read the page at all."""
+    with collecting_between_batches():
+        page = read_page(session, connector, content, filename)
+        return write_page(session, connector, run_id, page, with_batch)
+
+
+def read_page(session: Session, connector: Connector, content: bytes, filename: str) -> ReadPage:
+    """The page stored as a payload (committed: it is kept whatever becomes of
+    its records) and its records prepared; nothing of them written."""
     payload = store_payload(session, connector, content, filename)
     writers = Writers(session, payload.id)
     records = list(connector.parse(content, filename))
-    with collecting_between_batches():
-        batch = prepare(connector, records, writers, may_hold_unstorable_text(content))
-        write(batch, writers)
-        keep(session, connector, batch, run_id, payload.id)
-        with_batch()
-        commit_batch(session, run_id, batch)
-    return writers.new_hints()
+    batch = prepare(connector, records, writers, may_hold_unstorable_text(content))
+    return ReadPage(payload.id, batch, writers)
+
+
+def write_page(
+    session: Session,
+    connector: Connector,
+    run_id: int,
+    page: ReadPage,
+    with_batch: Callable[[], None],
+) -> set[tuple[str, str]]:
+    """Write a read page, run `with_batch`, and commit them with the run's
+    counts; the identities the page taught."""
+    write(page.batch, page.writers)
+    keep(session, connector, page.batch, run_id, page.payload_id)
+    with_batch()
+    commit_batch(session, run_id, page.batch)
+    return page.writers.new_hints()
