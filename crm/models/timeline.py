@@ -26,6 +26,15 @@ from crm.models.types import Json, Money, MoneySum, UTCDateTime, utcnow
 BigId = BigInteger().with_variant(Integer, "sqlite")
 
 
+def partial_index(name: str, *columns: str, where: str, include: list[str] | None = None) -> Index:
+    """An index of the rows meeting `where`, on PostgreSQL carrying `include`
+    too. The condition is the same on both databases, but each dialect reads
+    it from its own keyword: a condition given to one alone would leave the
+    other a full index."""
+    options = {"postgresql_include": include} if include else {}
+    return Index(name, *columns, postgresql_where=text(where), sqlite_where=text(where), **options)
+
+
 # The condition of the partial index of meetings.
 MEETINGS = "kind = 'meeting'"
 # The conditions of the partial indexes of open and of closed threads.
@@ -91,12 +100,11 @@ class Event(db.Model):
         # A client's last meeting, which starts a briefing's period: a few a
         # year among thousands of events, so the timeline index would walk
         # back through every event since. Queries find it by `is_meeting`.
-        Index(
+        partial_index(
             "ix_events_client_meetings",
             "client_id",
             "occurred_at",
-            postgresql_where=text(MEETINGS),
-            sqlite_where=text(MEETINGS),
+            where=MEETINGS,
         ),
         # A thread's events, and by kind and time within it: the newest
         # raise of an alert before each of its clearings (a briefing's
@@ -116,20 +124,18 @@ class Event(db.Model):
         # Money collected over a few days of every client (the edges of a
         # portfolio's period, crm.collected): the payments alone, in time
         # order, carrying what is summed, so the index alone answers.
-        Index(
+        partial_index(
             "ix_events_collected",
             "occurred_at",
-            postgresql_include=["client_id", "currency", "amount", "kind"],
-            postgresql_where=text(COLLECTED),
-            sqlite_where=text(COLLECTED),
+            include=["client_id", "currency", "amount", "kind"],
+            where=COLLECTED,
         ),
         # Every client's alerts raised in the last 30 days (the portfolio's
         # and the directory's recurring alerts): a scan of all events else.
-        Index(
+        partial_index(
             "ix_events_alerts_raised",
             "occurred_at",
-            postgresql_where=text(ALERTS_RAISED),
-            sqlite_where=text(ALERTS_RAISED),
+            where=ALERTS_RAISED,
         ),
     )
 
@@ -185,13 +191,13 @@ class Entity(db.Model):
         # stops, where ix_entities_open would fetch and sort them all (20,000
         # open alerts). On PostgreSQL they carry what the flags read, so that
         # counting a section or a flag reads the index alone.
-        Index(
+        partial_index(
             "ix_entities_open_by_age",
             "client_id",
             "type",
             "opened_at",
             "id",
-            postgresql_include=[
+            include=[
                 "due_at",
                 "sla_due_at",
                 "status",
@@ -200,48 +206,43 @@ class Entity(db.Model):
                 "currency",
                 "closed_at",
             ],
-            postgresql_where=text(OPEN_THREADS),
-            sqlite_where=text(OPEN_THREADS),
+            where=OPEN_THREADS,
         ),
-        Index(
+        partial_index(
             "ix_entities_open_by_due",
             "client_id",
             "type",
             "due_at",
             "id",
-            postgresql_include=["opened_at", "status", "amount", "currency", "closed_at"],
-            postgresql_where=text(OPEN_THREADS),
-            sqlite_where=text(OPEN_THREADS),
+            include=["opened_at", "status", "amount", "currency", "closed_at"],
+            where=OPEN_THREADS,
         ),
         # A client's threads by when they closed, whatever their type: the
         # card's latest work finished, newest first, and how much in 14 days.
-        Index(
+        partial_index(
             "ix_entities_closed",
             "client_id",
             "closed_at",
-            postgresql_include=["type", "status"],
-            postgresql_where=text(CLOSED_THREADS),
-            sqlite_where=text(CLOSED_THREADS),
+            include=["type", "status"],
+            where=CLOSED_THREADS,
         ),
         # Every client's tickets opened in a period (the portfolio's tickets
         # and categories): the tickets alone, by when they opened.
-        Index(
+        partial_index(
             "ix_entities_tickets_opened",
             "opened_at",
-            postgresql_include=["client_id", "category", "closed_at", "sla_due_at", "type"],
-            postgresql_where=text(TICKETS),
-            sqlite_where=text(TICKETS),
+            include=["client_id", "category", "closed_at", "sla_due_at", "type"],
+            where=TICKETS,
         ),
         # Every client's open threads of a type by the moment a flag's age
         # counts from (crm.flags.KINDS' `since`): the portfolio's most severe
         # flags are the heads of these ranges (crm.flags.ranking.most_severe).
         *(
-            Index(
+            partial_index(
                 name,
                 *columns,
-                postgresql_include=included,
-                postgresql_where=text(OPEN_THREADS),
-                sqlite_where=text(OPEN_THREADS),
+                include=included,
+                where=OPEN_THREADS,
             )
             for name, columns, included in OPEN_BY_SINCE
         ),
@@ -249,13 +250,12 @@ class Entity(db.Model):
         # directory's flags): a fraction of the threads, and on PostgreSQL
         # with every column crm.flags' rules and ranking read, so that
         # counting and ranking the flags reads the index alone.
-        Index(
+        partial_index(
             "ix_entities_open_threads",
             "type",
             "client_id",
-            postgresql_include=OPEN_THREAD_COLUMNS,
-            postgresql_where=text(OPEN_THREADS),
-            sqlite_where=text(OPEN_THREADS),
+            include=OPEN_THREAD_COLUMNS,
+            where=OPEN_THREADS,
         ),
     )
 
