@@ -20,7 +20,7 @@ from crm.extensions import db
 from crm.jobs import operations
 from crm.jobs.celery import enqueue, enqueue_after_commit
 from crm.jobs.models import Job
-from crm.jobs.runner import RETRY_OPTIONS, JobFailed, reporter, running
+from crm.jobs.runner import RETRY_OPTIONS, JobFailed, job_task, reporter, running
 from crm.models import InboxHint, InboxRecord, IngestRun, RawPayload
 
 
@@ -43,31 +43,26 @@ def queue_payload(
     return job
 
 
-@shared_task(bind=True, name="connectors.ingest_payload", **RETRY_OPTIONS)
-def ingest_payload(self, job_id: int) -> None:
-    with running(self, job_id) as job:
-        if job is None:
-            return
-        payload = db.session.get(RawPayload, job.params["payload_id"])
-        if payload is None:
-            raise JobFailed(f"payload {job.params['payload_id']} no longer exists")
-        finished = _runs_of(payload, "finished")
-        if finished:
-            job.result = finished[-1].summary()  # this very job did it before it was lost
-            return
-        connector = registry.get(payload.connector)
-        pipeline = Pipeline(
-            db.session, current_app.config["INGEST_BATCH_SIZE"], on_progress=reporter(job)
-        )
-        try:
-            # A run this job left behind (its worker died) is resumed.
-            run = pipeline.ingest_payload(
-                connector, payload, job.params["started_by"], job_id=job.id
-            )
-        except UnreadableInput as error:
-            failed = _runs_of(payload, "failed")
-            raise JobFailed(str(error), {"run_id": failed[-1].id} if failed else None) from None
-        job.result = run.summary()
+@job_task("connectors.ingest_payload")
+def ingest_payload(job: Job) -> None:
+    payload = db.session.get(RawPayload, job.params["payload_id"])
+    if payload is None:
+        raise JobFailed(f"payload {job.params['payload_id']} no longer exists")
+    finished = _runs_of(payload, "finished")
+    if finished:
+        job.result = finished[-1].summary()  # this very job did it before it was lost
+        return
+    connector = registry.get(payload.connector)
+    pipeline = Pipeline(
+        db.session, current_app.config["INGEST_BATCH_SIZE"], on_progress=reporter(job)
+    )
+    try:
+        # A run this job left behind (its worker died) is resumed.
+        run = pipeline.ingest_payload(connector, payload, job.params["started_by"], job_id=job.id)
+    except UnreadableInput as error:
+        failed = _runs_of(payload, "failed")
+        raise JobFailed(str(error), {"run_id": failed[-1].id} if failed else None) from None
+    job.result = run.summary()
 
 
 def _runs_of(payload: RawPayload, status: str) -> list[IngestRun]:

@@ -13,7 +13,7 @@ from crm.extensions import db
 from crm.jobs import operations
 from crm.jobs.celery import enqueue
 from crm.jobs.models import Job
-from crm.jobs.runner import RETRY_OPTIONS, JobFailed, reporter, running
+from crm.jobs.runner import JobFailed, job_task, reporter
 
 BEAT_SECONDS = 60.0
 
@@ -42,21 +42,18 @@ def queue_sync(connection: Connection, started_by: str) -> Job:
     return job
 
 
-@shared_task(bind=True, name="connections.sync", **RETRY_OPTIONS)
-def sync_connection(self, job_id: int) -> None:
-    with running(self, job_id) as job:
-        if job is None:
-            return
-        connection = db.session.get(Connection, job.params["connection_id"])
-        if connection is None:
-            raise JobFailed("the connection was deleted")
-        try:
-            run = sync(db.session, connection, job.params["started_by"], reporter(job))
-        except SyncBusy as busy:
-            raise JobFailed(str(busy)) from None
-        if run.status == "failed":
-            raise JobFailed(run.error or "the sync failed", run.summary())
-        job.result = run.summary()
+@job_task("connections.sync")
+def sync_connection(job: Job) -> None:
+    connection = db.session.get(Connection, job.params["connection_id"])
+    if connection is None:
+        raise JobFailed("the connection was deleted")
+    try:
+        run = sync(db.session, connection, job.params["started_by"], reporter(job))
+    except SyncBusy as busy:
+        raise JobFailed(str(busy)) from None
+    if run.status == "failed":
+        raise JobFailed(run.error or "the sync failed", run.summary())
+    job.result = run.summary()
 
 
 @shared_task(name="connections.sync_due")
