@@ -19,7 +19,7 @@ from crm.models import Client
 from crm.models.types import utcnow
 from crm.timeline.card_schemas import CardSchema, DeviceListSchema
 from crm.timeline.precontact import configured_card
-from crm.timeline.queries import commitments, thread, timeline_page_by_slug, timeline_row
+from crm.timeline.queries import commitments, thread, timeline_page, timeline_row
 from crm.timeline.schemas import (
     CommitmentCompletionSchema,
     CommitmentInSchema,
@@ -58,7 +58,7 @@ def timeline(query, slug):
     text in the title, detail or actor. Pass `next_cursor` back as `cursor`
     for the next, older page; it is null on the last page.
     """
-    page = timeline_page_by_slug(
+    page = timeline_page(
         db.session, slug, query["filters"], limit=query["limit"], after=query["after"]
     )
     if page is None:
