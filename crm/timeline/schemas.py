@@ -310,7 +310,7 @@ class ThreadStateSchema(ThreadNameSchema):
 
 
 class ThreadDetailSchema(Schema):
-    thread_type = fields.String()
+    thread_type = enum_field(ENTITY_TYPES)
     key = fields.String()
     state = fields.Nested(ThreadStateSchema, allow_none=True)
     events = fields.List(fields.Nested(TimelineItemSchema))
