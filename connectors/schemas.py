@@ -4,7 +4,7 @@ from flask_smorest.fields import Upload
 from marshmallow import EXCLUDE, Schema, fields, pre_load
 from marshmallow.validate import Length, OneOf
 
-from crm.clients.schemas import ClientIdentityOutSchema
+from crm.clients.schemas import ClientIdentityOutSchema, IdentityNameSchema
 from crm.models.inbox import INBOX_STATUSES
 from crm.paging import PageArgs, page_fields, page_schema
 from crm.schemas import WatchedRunSchema, counts_field, shown_status
@@ -93,9 +93,8 @@ class IngestFileUpload(Schema):
 # --- answers -------------------------------------------------------------------
 
 
-class InboxHintSchema(Schema):
-    system = fields.String()
-    key = fields.String()
+class InboxHintSchema(IdentityNameSchema):
+    """An identity an unmatched record names, which no client holds yet."""
 
 
 class InboxRecordSchema(Schema):
