@@ -15,7 +15,7 @@ from sqlalchemy import (
     literal_column,
     text,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
 from crm.extensions import db
 from crm.models.clients import Client
@@ -76,7 +76,21 @@ OPEN_BY_SINCE = tuple(
 )
 
 
-class Event(db.Model):
+class _ClientTimelineRow:
+    """A row of one client's timeline (an event, a thread): numbered by
+    BigId, deleted with its client. Its columns come first in the table."""
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, sort_order=-1)
+    client_id: Mapped[int] = mapped_column(
+        ForeignKey("clients.id", ondelete="CASCADE"), sort_order=-1
+    )
+
+    @declared_attr
+    def client(cls) -> Mapped[Client]:  # noqa: N805 (a class attribute, made per class)
+        return relationship(Client)
+
+
+class Event(_ClientTimelineRow, db.Model):
     """One fact on a client's timeline, never changed once written.
 
     (origin, external_id) is the natural key: the system the fact came from
@@ -139,8 +153,6 @@ class Event(db.Model):
         ),
     )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
     source: Mapped[str] = mapped_column(String(16))
     kind: Mapped[str] = mapped_column(String(40))
     origin: Mapped[str] = mapped_column(String(40))
@@ -160,8 +172,6 @@ class Event(db.Model):
     )
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    client: Mapped[Client] = relationship()
-
     def __repr__(self) -> str:
         return f"<Event {self.origin}:{self.external_id} {self.kind}>"
 
@@ -173,7 +183,7 @@ class Event(db.Model):
 is_meeting = Event.kind == literal_column("'meeting'")
 
 
-class Entity(db.Model):
+class Entity(_ClientTimelineRow, db.Model):
     """The current state of one thread (a ticket, an invoice, a dispute, ...).
 
     Always the fold of all of the thread's events (see crm.threads), so it is
@@ -259,8 +269,6 @@ class Entity(db.Model):
         ),
     )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
     type: Mapped[str] = mapped_column(String(16))
     key: Mapped[str] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(32))
@@ -279,8 +287,6 @@ class Entity(db.Model):
     # The device the thread's latest event naming one names (crm.threads.device_of):
     # an alert's host, which groups open alerts without reading their events.
     device: Mapped[str | None] = mapped_column(Text)
-
-    client: Mapped[Client] = relationship()
 
     @property
     def is_open(self) -> bool:
