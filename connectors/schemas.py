@@ -4,11 +4,10 @@ from flask_smorest.fields import Upload
 from marshmallow import EXCLUDE, Schema, fields, pre_load
 from marshmallow.validate import Length, OneOf
 
-from crm.clients.schemas import ClientIdentityOutSchema
-from crm.heartbeat import INTERRUPTED
+from crm.clients.schemas import ClientIdentityOutSchema, IdentityNameSchema
 from crm.models.inbox import INBOX_STATUSES
 from crm.paging import PageArgs, page_fields, page_schema
-from crm.schemas import counts_field
+from crm.schemas import WatchedRunSchema, counts_field, shown_status
 
 
 class _Lenient(Schema):
@@ -94,9 +93,8 @@ class IngestFileUpload(Schema):
 # --- answers -------------------------------------------------------------------
 
 
-class InboxHintSchema(Schema):
-    system = fields.String()
-    key = fields.String()
+class InboxHintSchema(IdentityNameSchema):
+    """An identity an unmatched record names, which no client holds yet."""
 
 
 class InboxRecordSchema(Schema):
@@ -143,23 +141,14 @@ class RunCountsSchema(Schema):
     unmatched = fields.Integer()
 
 
-class IngestRunSchema(RunCountsSchema):
+class IngestRunSchema(RunCountsSchema, WatchedRunSchema):
     run_id = fields.Integer(attribute="id")
     connector = fields.String()
-    status = fields.String(
-        attribute="shown_status",
-        metadata={
-            "enum": ["running", "finished", "failed", INTERRUPTED],
-            "description": f"`{INTERRUPTED}`: running, but its process stopped (no heartbeat for "
-            "TOUCHLINE_HEARTBEAT_STALE_SECONDS); ingest the same file again to complete it",
-        },
+    status = shown_status(
+        ["running", "finished", "failed"], "ingest the same file again to complete it"
     )
-    heartbeat_at = fields.DateTime(allow_none=True)
-    started_by = fields.String()
     source_name = fields.String(allow_none=True)
     started_at = fields.DateTime()
-    finished_at = fields.DateTime(allow_none=True)
-    error = fields.String(allow_none=True)
     warning = fields.String(
         allow_none=True,
         metadata={"description": "Set when a finished run found no records in its file"},

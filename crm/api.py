@@ -122,6 +122,17 @@ class ApiBlueprint(SmorestBlueprint):
         # A blueprint's hooks run after the app's: the access check answers first.
         self.before_request(_refuse_unstorable_path)
 
+    def client_route(self, rule: str, *, or_no_such: str | None = None, **options):
+        """`route` for a path under /clients/<slug>, documented to answer 404
+        when no client has the slug (or, naming `or_no_such`, when the client
+        has no such one): the view finds the client with `client_or_404`."""
+        unknown = "No client has this slug"
+        if or_no_such:
+            unknown += f", or it has no such {or_no_such}"
+        route = self.route(rule, **options)
+        documented = self.alt_response(404, description=unknown)
+        return lambda view: route(documented(view))
+
 
 def _refuse_unstorable_path() -> None:
     """Nothing is named with an unstorable character: 404, before the lookup."""

@@ -5,6 +5,7 @@ overrides any of them.
 """
 
 import os
+from collections.abc import Callable
 from datetime import timedelta
 
 WEBHOOK_SECRET_PREFIX = "TOUCHLINE_WEBHOOK_SECRET_"
@@ -159,3 +160,10 @@ def normalise_database_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     return url
+
+
+def read_at_start(blueprint, key: str, read: Callable[[object], object]) -> None:
+    """Have `blueprint` read the setting `key` with `read` once, as the app
+    registers it: a setting its pages cannot read stops the app at start,
+    not the first page that needs it."""
+    blueprint.record_once(lambda state: read(state.app.config.get(key)))

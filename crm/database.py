@@ -118,29 +118,33 @@ def chunks(items: Sequence, size: int = CHUNK) -> Iterator[Sequence]:
         yield items[start : start + size]
 
 
-def insert_ignoring_conflicts(
+def write_rows(
     session: Session,
     table: Table,
     columns: Sequence[str],
     rows: Sequence[Sequence],
     keys: Sequence[str],
+    *,
+    update: bool,
 ) -> int:
-    """INSERT ... ON CONFLICT (keys) DO NOTHING; answers how many rows went in.
+    """INSERT ... ON CONFLICT (keys) DO NOTHING, or with `update` DO UPDATE
+    every other given column; answers how many rows went in (or changed).
 
     `rows` hold Python values in `columns` order.
     """
-    return _write(session, table, tuple(columns), rows, tuple(keys), update=False)
+    if not rows:
+        return 0
+    columns, keys = tuple(columns), tuple(keys)
+    connection = session.connection()
+    sql = _write_statement(connection.dialect, table, columns, keys, update)
+    processors = _processors(connection.dialect, table, columns)
+    return connection.exec_driver_sql(sql, _convert_columns(rows, processors)).rowcount
 
 
-def upsert(
-    session: Session,
-    table: Table,
-    columns: Sequence[str],
-    rows: Sequence[Sequence],
-    keys: Sequence[str],
-) -> int:
-    """INSERT ... ON CONFLICT (keys) DO UPDATE every other given column."""
-    return _write(session, table, tuple(columns), rows, tuple(keys), update=True)
+# The two rules for a row whose keys are taken: keep the stored one, or
+# overwrite it with the new values.
+insert_ignoring_conflicts = functools.partial(write_rows, update=False)
+upsert = functools.partial(write_rows, update=True)
 
 
 def storage_columns(dialect, table: Table, columns: Mapping[str, Sequence]) -> dict[str, Sequence]:
@@ -287,15 +291,6 @@ def rows_with_keys(
             ]
         found += result.all()
     return _convert_columns(found, processors or ())
-
-
-def _write(session, table, columns, rows, keys, update: bool) -> int:
-    if not rows:
-        return 0
-    connection = session.connection()
-    sql = _write_statement(connection.dialect, table, columns, keys, update)
-    processors = _processors(connection.dialect, table, columns)
-    return connection.exec_driver_sql(sql, _convert_columns(rows, processors)).rowcount
 
 
 @functools.lru_cache(maxsize=64)

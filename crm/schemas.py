@@ -4,6 +4,9 @@ from datetime import date
 
 from marshmallow import EXCLUDE, Schema, fields, pre_load, validate
 
+from crm.heartbeat import INTERRUPTED
+from crm.vocabulary import ENTITY_TYPES
+
 # The days a query may name. Every day in it can be moved by the spans the
 # app works with (a briefing's period and previous period, a year of charts,
 # a timeline's last day taken to the next midnight) and stay a date; day 1 of
@@ -63,6 +66,46 @@ class ClientNameSchema(Schema):
     slug = fields.String()
     name = fields.String()
     tier = fields.String()
+
+
+def enum_field(values, description: str | None = None, **kwargs) -> fields.String:
+    """Text that is one of `values` (a vocabulary), which the OpenAPI
+    document lists; answered as stored, not validated."""
+    metadata = {"enum": list(values)}
+    if description:
+        metadata["description"] = description
+    return fields.String(metadata=metadata, **kwargs)
+
+
+class ThreadNameSchema(Schema):
+    """How an answer names a thread: its type and its key within the client
+    (the pair its URLs take); a schema that shows a thread starts here."""
+
+    type = enum_field(ENTITY_TYPES)
+    key = fields.String()
+
+
+class WatchedRunSchema(Schema):
+    """Work that a worker runs and keeps a heartbeat of (crm.heartbeat): a
+    job, an ingest run. A schema of one gives `status` with `shown_status`."""
+
+    heartbeat_at = fields.DateTime(allow_none=True)
+    started_by = fields.String()
+    finished_at = fields.DateTime(allow_none=True)
+    error = fields.String(allow_none=True)
+
+
+def shown_status(statuses, then: str) -> fields.String:
+    """A watched run's status as shown: its own, or INTERRUPTED while it is
+    running but its heartbeat stopped; `then` says what becomes of it."""
+    return fields.String(
+        attribute="shown_status",
+        metadata={
+            "enum": [*statuses, INTERRUPTED],
+            "description": f"`{INTERRUPTED}`: running, but its process stopped (no heartbeat "
+            f"for TOUCHLINE_HEARTBEAT_STALE_SECONDS); {then}",
+        },
+    )
 
 
 def exact_amount(description: str | None = None, **kwargs) -> fields.Decimal:

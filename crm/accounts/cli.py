@@ -1,6 +1,8 @@
 """`flask users ...` and `flask tokens ...`: accounts from the command line,
 for the first admin, scripts, and getting back in when no admin can."""
 
+import contextlib
+
 import click
 from flask import current_app
 from flask.cli import AppGroup
@@ -41,6 +43,17 @@ def _fail(message: str) -> None:
     raise click.ClickException(message)
 
 
+@contextlib.contextmanager
+def _refusal_fails(naming_field: bool = True):
+    """An AccountError raised inside is rolled back and fails the command
+    with its message (after the field it names, unless `naming_field` is off)."""
+    try:
+        yield
+    except AccountError as error:
+        db.session.rollback()
+        _fail(f"{error.field}: {error.message}" if naming_field else error.message)
+
+
 def _user(email: str) -> User:
     user = find_user(db.session, email)
     if user is None:
@@ -60,11 +73,8 @@ def create_command(email: str, roles: tuple[str, ...], name: str | None, passwor
     """Create an account with one or more roles."""
     if password is None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    try:
+    with _refusal_fails():
         user = open_account(db.session, email, name, roles, password)
-    except AccountError as error:
-        db.session.rollback()
-        _fail(f"{error.field}: {error.message}")
     db.session.commit()
     click.echo(f"Created {user.email} ({', '.join(user.roles)}).")
 
@@ -87,11 +97,8 @@ def list_command():
 def deactivate_command(email: str):
     """Sign an account out everywhere and stop its API tokens (nothing is deleted)."""
     user = _user(email)
-    try:
+    with _refusal_fails(naming_field=False):
         set_active(db.session, user, False)
-    except AccountError as error:
-        db.session.rollback()
-        _fail(error.message)
     audit(db.session, "user.deactivate", "user", user.email)
     db.session.commit()
     click.echo(f"Deactivated {user.email}.")
@@ -105,12 +112,9 @@ def set_password_command(email: str, password: str | None):
     user = _user(email)
     if password is None:
         password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
-    try:
+    with _refusal_fails():
         set_password(user, password)
         set_active(db.session, user, True)
-    except AccountError as error:
-        db.session.rollback()
-        _fail(f"{error.field}: {error.message}")
     audit(db.session, "user.password", "user", user.email, {"generated": False})
     db.session.commit()
     click.echo(f"New password set for {user.email}.")

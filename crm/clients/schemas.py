@@ -188,8 +188,16 @@ class ClientContactOutSchema(ClientContactSchema):
     id = fields.Integer()
 
 
-class ClientIdentityOutSchema(Schema):
+class IdentityNameSchema(Schema):
+    """How an answer names an identity: the system and that system's key for
+    a client (a Stripe customer id, a domain), as a client's identities and
+    an unmatched record's hints hold them."""
+
     system = fields.String()
+    key = fields.String()
+
+
+class ClientIdentityOutSchema(IdentityNameSchema):
     key = fields.String(attribute="external_key")
 
 

@@ -1,34 +1,23 @@
 """Jobs in JSON (/api/v1/jobs) and the list's query string."""
 
-from marshmallow import Schema, fields, validate
+from marshmallow import fields, validate
 
-from crm.heartbeat import INTERRUPTED
 from crm.jobs.models import STATUSES
 from crm.paging import PageArgs, page_schema
+from crm.schemas import WatchedRunSchema, shown_status
 
 
-class JobSchema(Schema):
+class JobSchema(WatchedRunSchema):
     id = fields.Integer()
     kind = fields.String()
     title = fields.String()
-    status = fields.String(
-        attribute="shown_status",
-        metadata={
-            "enum": [*STATUSES, INTERRUPTED],
-            "description": f"`{INTERRUPTED}`: running, but its worker stopped; its next "
-            "delivery takes it over and resumes it",
-        },
-    )
-    heartbeat_at = fields.DateTime(allow_none=True)
+    status = shown_status(STATUSES, "its next delivery takes it over and resumes it")
     done = fields.Integer()
     total = fields.Integer(allow_none=True)
     percent = fields.Integer(allow_none=True)
     result = fields.Dict(allow_none=True)
-    error = fields.String(allow_none=True)
-    started_by = fields.String()
     created_at = fields.DateTime()
     started_at = fields.DateTime(allow_none=True)
-    finished_at = fields.DateTime(allow_none=True)
     download_url = fields.Method("_download_url", allow_none=True)
 
     def _download_url(self, job):

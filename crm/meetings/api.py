@@ -23,18 +23,16 @@ from crm.models import Client
 blp = ApiBlueprint("meetings_api", __name__, description="Meetings with clients")
 
 
-@blp.route("/clients/<slug>/meetings")
+@blp.client_route("/clients/<slug>/meetings")
 @blp.response(200, MeetingListSchema)
-@blp.alt_response(404, description="No client has this slug")
 def meetings(slug):
     """A client's meetings, the latest first (planned ones ahead on top)."""
     return {"items": client_meetings(db.session, client_or_404(slug).id)}
 
 
-@blp.route("/clients/<slug>/meetings", methods=["POST"])
+@blp.client_route("/clients/<slug>/meetings", methods=["POST"])
 @blp.arguments(MeetingInSchema())
 @blp.response(201, MeetingSchema)
-@blp.alt_response(404, description="No client has this slug")
 def create(data, slug):
     """Plan a meeting: `starts_at` without an offset is in the client's time zone."""
     client = client_or_404(slug)
@@ -49,18 +47,18 @@ def create(data, slug):
     return meeting
 
 
-@blp.route("/clients/<slug>/meetings/<int:meeting_id>")
+@blp.client_route("/clients/<slug>/meetings/<int:meeting_id>", or_no_such="meeting")
 @blp.response(200, MeetingSchema)
-@blp.alt_response(404, description="No client has this slug, or it has no such meeting")
 def meeting(slug, meeting_id):
     """One meeting, with its notes, outcome and action items once logged."""
     return _meeting(client_or_404(slug), meeting_id)
 
 
-@blp.route("/clients/<slug>/meetings/<int:meeting_id>/log", methods=["POST"])
+@blp.client_route(
+    "/clients/<slug>/meetings/<int:meeting_id>/log", methods=["POST"], or_no_such="meeting"
+)
 @blp.arguments(MeetingLogSchema())
 @blp.response(200, MeetingSchema)
-@blp.alt_response(404, description="No client has this slug, or it has no such meeting")
 @blp.alt_response(409, description="The meeting is logged already, or has not been held")
 def log(data, slug, meeting_id):
     """Log a held meeting: notes and outcome go on the timeline at its start,

@@ -15,7 +15,7 @@ from sqlalchemy import (
     literal_column,
     text,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
 from crm.extensions import db
 from crm.models.clients import Client
@@ -24,6 +24,15 @@ from crm.models.types import Json, Money, MoneySum, UTCDateTime, utcnow
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL needs 64 bits
 # for tens of millions of events.
 BigId = BigInteger().with_variant(Integer, "sqlite")
+
+
+def partial_index(name: str, *columns: str, where: str, include: list[str] | None = None) -> Index:
+    """An index of the rows meeting `where`, on PostgreSQL carrying `include`
+    too. The condition is the same on both databases, but each dialect reads
+    it from its own keyword: a condition given to one alone would leave the
+    other a full index."""
+    options = {"postgresql_include": include} if include else {}
+    return Index(name, *columns, postgresql_where=text(where), sqlite_where=text(where), **options)
 
 
 # The condition of the partial index of meetings.
@@ -67,7 +76,21 @@ OPEN_BY_SINCE = tuple(
 )
 
 
-class Event(db.Model):
+class _ClientTimelineRow:
+    """A row of one client's timeline (an event, a thread): numbered by
+    BigId, deleted with its client. Its columns come first in the table."""
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, sort_order=-1)
+    client_id: Mapped[int] = mapped_column(
+        ForeignKey("clients.id", ondelete="CASCADE"), sort_order=-1
+    )
+
+    @declared_attr
+    def client(cls) -> Mapped[Client]:  # noqa: N805 (a class attribute, made per class)
+        return relationship(Client)
+
+
+class Event(_ClientTimelineRow, db.Model):
     """One fact on a client's timeline, never changed once written.
 
     (origin, external_id) is the natural key: the system the fact came from
@@ -91,12 +114,11 @@ class Event(db.Model):
         # A client's last meeting, which starts a briefing's period: a few a
         # year among thousands of events, so the timeline index would walk
         # back through every event since. Queries find it by `is_meeting`.
-        Index(
+        partial_index(
             "ix_events_client_meetings",
             "client_id",
             "occurred_at",
-            postgresql_where=text(MEETINGS),
-            sqlite_where=text(MEETINGS),
+            where=MEETINGS,
         ),
         # A thread's events, and by kind and time within it: the newest
         # raise of an alert before each of its clearings (a briefing's
@@ -116,25 +138,21 @@ class Event(db.Model):
         # Money collected over a few days of every client (the edges of a
         # portfolio's period, crm.collected): the payments alone, in time
         # order, carrying what is summed, so the index alone answers.
-        Index(
+        partial_index(
             "ix_events_collected",
             "occurred_at",
-            postgresql_include=["client_id", "currency", "amount", "kind"],
-            postgresql_where=text(COLLECTED),
-            sqlite_where=text(COLLECTED),
+            include=["client_id", "currency", "amount", "kind"],
+            where=COLLECTED,
         ),
         # Every client's alerts raised in the last 30 days (the portfolio's
         # and the directory's recurring alerts): a scan of all events else.
-        Index(
+        partial_index(
             "ix_events_alerts_raised",
             "occurred_at",
-            postgresql_where=text(ALERTS_RAISED),
-            sqlite_where=text(ALERTS_RAISED),
+            where=ALERTS_RAISED,
         ),
     )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
     source: Mapped[str] = mapped_column(String(16))
     kind: Mapped[str] = mapped_column(String(40))
     origin: Mapped[str] = mapped_column(String(40))
@@ -154,8 +172,6 @@ class Event(db.Model):
     )
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    client: Mapped[Client] = relationship()
-
     def __repr__(self) -> str:
         return f"<Event {self.origin}:{self.external_id} {self.kind}>"
 
@@ -167,7 +183,7 @@ class Event(db.Model):
 is_meeting = Event.kind == literal_column("'meeting'")
 
 
-class Entity(db.Model):
+class Entity(_ClientTimelineRow, db.Model):
     """The current state of one thread (a ticket, an invoice, a dispute, ...).
 
     Always the fold of all of the thread's events (see crm.threads), so it is
@@ -185,13 +201,13 @@ class Entity(db.Model):
         # stops, where ix_entities_open would fetch and sort them all (20,000
         # open alerts). On PostgreSQL they carry what the flags read, so that
         # counting a section or a flag reads the index alone.
-        Index(
+        partial_index(
             "ix_entities_open_by_age",
             "client_id",
             "type",
             "opened_at",
             "id",
-            postgresql_include=[
+            include=[
                 "due_at",
                 "sla_due_at",
                 "status",
@@ -200,48 +216,43 @@ class Entity(db.Model):
                 "currency",
                 "closed_at",
             ],
-            postgresql_where=text(OPEN_THREADS),
-            sqlite_where=text(OPEN_THREADS),
+            where=OPEN_THREADS,
         ),
-        Index(
+        partial_index(
             "ix_entities_open_by_due",
             "client_id",
             "type",
             "due_at",
             "id",
-            postgresql_include=["opened_at", "status", "amount", "currency", "closed_at"],
-            postgresql_where=text(OPEN_THREADS),
-            sqlite_where=text(OPEN_THREADS),
+            include=["opened_at", "status", "amount", "currency", "closed_at"],
+            where=OPEN_THREADS,
         ),
         # A client's threads by when they closed, whatever their type: the
         # card's latest work finished, newest first, and how much in 14 days.
-        Index(
+        partial_index(
             "ix_entities_closed",
             "client_id",
             "closed_at",
-            postgresql_include=["type", "status"],
-            postgresql_where=text(CLOSED_THREADS),
-            sqlite_where=text(CLOSED_THREADS),
+            include=["type", "status"],
+            where=CLOSED_THREADS,
         ),
         # Every client's tickets opened in a period (the portfolio's tickets
         # and categories): the tickets alone, by when they opened.
-        Index(
+        partial_index(
             "ix_entities_tickets_opened",
             "opened_at",
-            postgresql_include=["client_id", "category", "closed_at", "sla_due_at", "type"],
-            postgresql_where=text(TICKETS),
-            sqlite_where=text(TICKETS),
+            include=["client_id", "category", "closed_at", "sla_due_at", "type"],
+            where=TICKETS,
         ),
         # Every client's open threads of a type by the moment a flag's age
         # counts from (crm.flags.KINDS' `since`): the portfolio's most severe
         # flags are the heads of these ranges (crm.flags.ranking.most_severe).
         *(
-            Index(
+            partial_index(
                 name,
                 *columns,
-                postgresql_include=included,
-                postgresql_where=text(OPEN_THREADS),
-                sqlite_where=text(OPEN_THREADS),
+                include=included,
+                where=OPEN_THREADS,
             )
             for name, columns, included in OPEN_BY_SINCE
         ),
@@ -249,18 +260,15 @@ class Entity(db.Model):
         # directory's flags): a fraction of the threads, and on PostgreSQL
         # with every column crm.flags' rules and ranking read, so that
         # counting and ranking the flags reads the index alone.
-        Index(
+        partial_index(
             "ix_entities_open_threads",
             "type",
             "client_id",
-            postgresql_include=OPEN_THREAD_COLUMNS,
-            postgresql_where=text(OPEN_THREADS),
-            sqlite_where=text(OPEN_THREADS),
+            include=OPEN_THREAD_COLUMNS,
+            where=OPEN_THREADS,
         ),
     )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
     type: Mapped[str] = mapped_column(String(16))
     key: Mapped[str] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(32))
@@ -279,8 +287,6 @@ class Entity(db.Model):
     # The device the thread's latest event naming one names (crm.threads.device_of):
     # an alert's host, which groups open alerts without reading their events.
     device: Mapped[str | None] = mapped_column(Text)
-
-    client: Mapped[Client] = relationship()
 
     @property
     def is_open(self) -> bool:

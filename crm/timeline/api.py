@@ -19,7 +19,7 @@ from crm.models import Client
 from crm.models.types import utcnow
 from crm.timeline.card_schemas import CardSchema, DeviceListSchema
 from crm.timeline.precontact import configured_card
-from crm.timeline.queries import commitments, thread, timeline_page_by_slug, timeline_row
+from crm.timeline.queries import commitments, thread, timeline_page, timeline_row
 from crm.timeline.schemas import (
     CommitmentCompletionSchema,
     CommitmentInSchema,
@@ -46,10 +46,9 @@ from crm.timeline.touches import (
 blp = ApiBlueprint("timeline_api", __name__, description="Timeline, threads and touches")
 
 
-@blp.route("/clients/<slug>/timeline")
+@blp.client_route("/clients/<slug>/timeline")
 @blp.arguments(TimelineQuerySchema(), location="query")
 @blp.response(200, TimelinePageSchema)
-@blp.alt_response(404, description="No client has this slug")
 def timeline(query, slug):
     """A client's events, newest first, a page at a time.
 
@@ -58,7 +57,7 @@ def timeline(query, slug):
     text in the title, detail or actor. Pass `next_cursor` back as `cursor`
     for the next, older page; it is null on the last page.
     """
-    page = timeline_page_by_slug(
+    page = timeline_page(
         db.session, slug, query["filters"], limit=query["limit"], after=query["after"]
     )
     if page is None:
@@ -69,9 +68,8 @@ def timeline(query, slug):
     return current_app.response_class(orjson.dumps(body), mimetype="application/json")
 
 
-@blp.route("/clients/<slug>/threads/<thread_type>/<path:key>")
+@blp.client_route("/clients/<slug>/threads/<thread_type>/<path:key>", or_no_such="thread")
 @blp.response(200, ThreadDetailSchema)
-@blp.alt_response(404, description="No client has this slug, or it has no such thread")
 def thread_detail(slug, thread_type, key):
     """All events of one thread (oldest first) and its current state, if it keeps one."""
     client = client_or_404(slug)
@@ -81,27 +79,24 @@ def thread_detail(slug, thread_type, key):
     return found
 
 
-@blp.route("/clients/<slug>/card")
+@blp.client_route("/clients/<slug>/card")
 @blp.response(200, CardSchema)
-@blp.alt_response(404, description="No client has this slug")
 def card(slug):
     """The pre-contact card: how to handle them, what is open now, what we did lately."""
     return configured_card(db.session, client_or_404(slug), utcnow(), current_app.config)
 
 
-@blp.route("/clients/<slug>/devices")
+@blp.client_route("/clients/<slug>/devices")
 @blp.response(200, DeviceListSchema)
-@blp.alt_response(404, description="No client has this slug")
 def devices(slug):
     """The client's devices as its RMM's inventory lists them (`flask ingest
     devices`), by site and hostname. A device's `host` places its alerts."""
     return {"items": client_devices(db.session, client_or_404(slug).id)}
 
 
-@blp.route("/clients/<slug>/touches", methods=["POST"])
+@blp.client_route("/clients/<slug>/touches", methods=["POST"])
 @blp.arguments(TouchSchema())
 @blp.response(201, TimelineItemSchema)
-@blp.alt_response(404, description="No client has this slug")
 def create_touch(data, slug):
     """Log a note, call or meeting; it goes on the timeline at `occurred_at` (default now)."""
     event = _change(client_or_404(slug), data, log_touch, touch_arguments)
@@ -110,10 +105,9 @@ def create_touch(data, slug):
     return row
 
 
-@blp.route("/clients/<slug>/commitments", methods=["POST"])
+@blp.client_route("/clients/<slug>/commitments", methods=["POST"])
 @blp.arguments(CommitmentInSchema())
 @blp.response(201, ThreadStateSchema)
-@blp.alt_response(404, description="No client has this slug")
 def create_commitment(data, slug):
     """Promise the client something by `due_at`; the answer's `key` names it."""
     commitment = _change(client_or_404(slug), data, make_commitment, commitment_arguments)
@@ -121,10 +115,11 @@ def create_commitment(data, slug):
     return commitment
 
 
-@blp.route("/clients/<slug>/commitments/<key>/complete", methods=["POST"])
+@blp.client_route(
+    "/clients/<slug>/commitments/<key>/complete", methods=["POST"], or_no_such="commitment"
+)
 @blp.arguments(CommitmentCompletionSchema())
 @blp.response(200, ThreadStateSchema)
-@blp.alt_response(404, description="No client has this slug, or it has no such commitment")
 @blp.alt_response(409, description="The commitment is done already")
 def complete(data, slug, key):
     """Mark a commitment done (409 if it is done already)."""
@@ -141,10 +136,9 @@ def complete(data, slug, key):
     return commitment
 
 
-@blp.route("/clients/<slug>/commitments")
+@blp.client_route("/clients/<slug>/commitments")
 @blp.arguments(CommitmentQuerySchema(), location="query")
 @blp.response(200, CommitmentListSchema)
-@blp.alt_response(404, description="No client has this slug")
 def list_commitments(query, slug):
     """A client's commitments: `open` (overdue ones too), `overdue` or `done`."""
     client = client_or_404(slug)

@@ -3,7 +3,13 @@ timeline and its inputs are in schemas.py)."""
 
 from marshmallow import Schema, fields
 
-from crm.schemas import ClientNameSchema, MoneyTotalSchema, counts_field, exact_amount
+from crm.schemas import (
+    ClientNameSchema,
+    MoneyTotalSchema,
+    ThreadNameSchema,
+    counts_field,
+    exact_amount,
+)
 
 # --- the card --------------------------------------------------------------------
 
@@ -20,9 +26,7 @@ class CardFlagSchema(Schema):
     facets = fields.List(fields.String(), metadata={"description": "Why: past_sla, overdue, ..."})
 
 
-class CardItemSchema(Schema):
-    type = fields.String()
-    key = fields.String()
+class CardItemSchema(ThreadNameSchema):
     title = fields.String(attribute="entity.title", allow_none=True)
     status = fields.String(attribute="entity.status")
     opened_at = fields.DateTime(attribute="entity.opened_at")
@@ -63,9 +67,7 @@ class CardCampaignSchema(Schema):
     reactions = counts_field()
 
 
-class CardCompletedSchema(Schema):
-    type = fields.String()
-    key = fields.String()
+class CardCompletedSchema(ThreadNameSchema):
     title = fields.String()
     verb = fields.String()
     closed_at = fields.DateTime()

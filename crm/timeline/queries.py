@@ -109,33 +109,27 @@ class TimelinePage:
 
 def timeline_page(
     session: Session,
-    client_id: int,
-    filters: TimelineFilter | None = None,
-    *,
-    limit: int = PAGE_SIZE,
-    after: Position | None = None,
-) -> TimelinePage:
-    """One page of a client's events, newest first, older than `after`."""
-    statement, parameters = timeline_query(client_id, filters, limit=limit, after=after)
-    return _page(session.connection().execute(statement, parameters).all(), limit)
-
-
-def timeline_page_by_slug(
-    session: Session,
-    slug: str,
+    client: int | str,
     filters: TimelineFilter | None = None,
     *,
     limit: int = PAGE_SIZE,
     after: Position | None = None,
 ) -> TimelinePage | None:
-    """As timeline_page, for the client with this slug; None if there is none.
+    """One page of a client's events, newest first, older than `after`: the
+    client with this id, or with this slug, and then None if there is none.
 
-    The API's path: the slug is resolved inside the page's one statement, and
-    only an empty page costs a second query, to tell no events from no client.
+    By slug is the API's path: the slug is resolved inside the page's one
+    statement, and only an empty page costs a second query, to tell no events
+    from no client.
     """
-    statement, parameters = timeline_query(slug, filters, limit=limit, after=after)
+    statement, parameters = timeline_query(client, filters, limit=limit, after=after)
     rows = session.connection().execute(statement, parameters).all()
-    if not rows and session.scalar(select(Client.id).where(Client.slug == slug)) is None:
+    by_slug = isinstance(client, str)
+    if (
+        not rows
+        and by_slug
+        and session.scalar(select(Client.id).where(Client.slug == client)) is None
+    ):
         return None
     return _page(rows, limit)
 

@@ -24,7 +24,7 @@ from marshmallow import (
 )
 
 from crm.paging import page_fields
-from crm.schemas import Day, FormSchema, exact_amount
+from crm.schemas import Day, FormSchema, ThreadNameSchema, enum_field, exact_amount
 from crm.timeline.queries import (
     COMMITMENT_STATES,
     MAX_PAGE_SIZE,
@@ -222,7 +222,7 @@ class CommitmentQuerySchema(FormSchema):
 class TimelineItemSchema(Schema):
     id = fields.Integer()
     occurred_at = fields.DateTime()
-    source = fields.String()
+    source = enum_field(SOURCES)
     kind = fields.String()
     title = fields.String()
     detail = fields.String(allow_none=True)
@@ -292,9 +292,7 @@ class TimelinePageSchema(Schema):
     )
 
 
-class ThreadStateSchema(Schema):
-    type = fields.String()
-    key = fields.String()
+class ThreadStateSchema(ThreadNameSchema):
     status = fields.String()
     title = fields.String(allow_none=True)
     opened_at = fields.DateTime()
@@ -312,7 +310,7 @@ class ThreadStateSchema(Schema):
 
 
 class ThreadDetailSchema(Schema):
-    thread_type = fields.String()
+    thread_type = enum_field(ENTITY_TYPES)
     key = fields.String()
     state = fields.Nested(ThreadStateSchema, allow_none=True)
     events = fields.List(fields.Nested(TimelineItemSchema))

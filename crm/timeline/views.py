@@ -23,6 +23,7 @@ from marshmallow import ValidationError
 from webargs.multidictproxy import MultiDictProxy
 
 from crm.accounts.guard import author_name
+from crm.config import read_at_start
 from crm.devices import client_devices
 from crm.extensions import db
 from crm.formatting import zone
@@ -53,13 +54,7 @@ from crm.timeline.touches import (
 from crm.vocabulary import KINDS, SOURCES
 
 bp = Blueprint("timeline", __name__)
-
-
-@bp.record_once
-def _check_settings(state) -> None:
-    """A business-hours setting that cannot be read stops the app at start,
-    not the first client page."""
-    business_hours(state.app.config["BUSINESS_HOURS"])
+read_at_start(bp, "BUSINESS_HOURS", business_hours)
 
 
 @bp.context_processor

@@ -13,10 +13,9 @@ from reports.briefing.schemas import BriefingQuerySchema, BriefingSchema
 blp = ApiBlueprint("briefing_api", __name__, description="Pre-meeting client briefings")
 
 
-@blp.route("/clients/<slug>/briefing")
+@blp.client_route("/clients/<slug>/briefing")
 @blp.arguments(BriefingQuerySchema, location="query")
 @blp.response(200, BriefingSchema)
-@blp.alt_response(404, description="No client has this slug")
 @blp.alt_response(422, description="`date` is before the client existed (or unreadable)")
 def client_briefing(query, slug):
     """The briefing for a meeting with the client on `date` (default today).

@@ -62,43 +62,30 @@ def activity_chart(months: Sequence[MonthActivity], id_prefix: str = "chart") ->
 
 def tickets_chart(months: Sequence[MonthTickets], id_prefix: str = "chart") -> Markup:
     """Tickets opened and solved per month, side by side."""
-    opened = sum(m.opened for m in months)
-    resolved = sum(m.resolved for m in months)
-    return _paired_chart(
-        [(m.month, m.opened, m.resolved) for m in months],
-        (("opened", OPENED), ("solved", RESOLVED)),
-        id_prefix,
-        "Tickets opened and solved per month",
-        f"{opened} tickets opened and {resolved} solved in {len(months)} months",
-        "No tickets in these twelve months",
-    )
+    counts = [(m.month, m.opened, m.resolved) for m in months]
+    return _paired_chart(counts, "tickets", (("opened", OPENED), ("solved", RESOLVED)), id_prefix)
 
 
 def alerts_chart(months: Sequence[MonthAlerts], id_prefix: str = "chart") -> Markup:
     """Alerts raised and resolved per month, side by side: every time an alert
     fired counts, not the alerts (reports.briefing.numbers)."""
-    raised = sum(m.raised for m in months)
-    resolved = sum(m.resolved for m in months)
-    return _paired_chart(
-        [(m.month, m.raised, m.resolved) for m in months],
-        (("raised", RAISED), ("resolved", RESOLVED)),
-        id_prefix,
-        "Alerts raised and resolved per month",
-        f"{raised} alerts raised and {resolved} resolved in {len(months)} months",
-        "No alerts in these twelve months",
-    )
+    counts = [(m.month, m.raised, m.resolved) for m in months]
+    return _paired_chart(counts, "alerts", (("raised", RAISED), ("resolved", RESOLVED)), id_prefix)
 
 
 def _paired_chart(
     months: Sequence[tuple[date, int, int]],
+    noun: str,
     series: tuple[tuple[str, str], tuple[str, str]],
     id_prefix: str,
-    title: str,
-    description: str,
-    empty: str,
 ) -> Markup:
-    """Two counts per month side by side: (month, first, second) with each
-    series' (word, colour)."""
+    """Two counts of `noun` per month side by side: (month, first, second)
+    with each series' (word, colour); its title and description say the
+    words and the totals."""
+    (first_word, _), (second_word, _) = series
+    first, second = sum(m[1] for m in months), sum(m[2] for m in months)
+    title = f"{noun.capitalize()} {first_word} and {second_word} per month"
+    description = f"{first} {noun} {first_word} and {second} {second_word} in {len(months)} months"
     plot = _Plot(len(months), *axis(max((max(a, b) for _, a, b in months), default=0)))
     parts = plot.grid()
     for index, (month, *counts) in enumerate(months):
@@ -111,8 +98,8 @@ def _paired_chart(
                 parts.append(_rect(x + offset, y, half - 1, plot.y(0) - y, colour, tip))
     parts += plot.month_labels([month for month, _, _ in months])
     parts += _legend(list(series))
-    if not any(a or b for _, a, b in months):
-        parts.append(plot.nothing(empty))
+    if not first and not second:
+        parts.append(plot.nothing(f"No {noun} in these twelve months"))
     return _svg(id_prefix, title, description, parts)
 
 

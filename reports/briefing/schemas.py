@@ -196,21 +196,24 @@ class BriefingRevenueSchema(Schema):
     previous_collected = _money()
 
 
-class BriefingMonthActivitySchema(Schema):
-    month = fields.Date()
+class BriefingMonthSchema(Schema):
+    """One month of a chart's twelve: counts of what happened in it."""
+
+    month = fields.Date(metadata={"description": "Its first day, in the client's time zone"})
+
+
+class BriefingMonthActivitySchema(BriefingMonthSchema):
     by_source = counts_field()
     total = fields.Integer()
 
 
-class BriefingMonthTicketsSchema(Schema):
-    month = fields.Date()
+class BriefingMonthTicketsSchema(BriefingMonthSchema):
     opened = fields.Integer()
     resolved = fields.Integer()
 
 
-class BriefingMonthAlertsSchema(Schema):
-    month = fields.Date()
-    raised = fields.Integer()
+class BriefingMonthAlertsSchema(BriefingMonthSchema):
+    raised = fields.Integer(metadata={"description": "Each time an alert fired counts"})
     resolved = fields.Integer()
 
 

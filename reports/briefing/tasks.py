@@ -11,7 +11,6 @@ import os
 import threading
 from datetime import date
 
-from celery import shared_task
 from celery.signals import worker_init
 from flask import current_app
 
@@ -20,7 +19,7 @@ from crm.jobs import operations
 from crm.jobs.celery import enqueue, run_here
 from crm.jobs.files import files_dir
 from crm.jobs.models import Job
-from crm.jobs.runner import RETRY_OPTIONS, JobFailed, reporter, running
+from crm.jobs.runner import JobFailed, job_task, reporter
 from crm.models.types import utcnow
 from reports.briefing.batch import (
     BadSelection,
@@ -92,62 +91,59 @@ def in_thread(job_id: int) -> threading.Thread:
     return thread
 
 
-@shared_task(bind=True, name="reports.briefing_batch", **RETRY_OPTIONS)
-def make_batch(self, job_id: int) -> None:
-    with running(self, job_id) as job:
-        if job is None:
-            return
-        params = job.params
-        try:
-            selection = Selection.parse(params["tiers"], params["group"], params["account_manager"])
-            batch = find_clients(db.session, selection)
-        except BadSelection as error:
-            raise JobFailed(f"{error.field}: {error}") from None
-        operations.progress(db.session, job, 0, len(batch.clients))
-        db.session.commit()
-        meeting_date = date.fromisoformat(params["date"]) if params["date"] else None
-        now = utcnow()
-        briefings = _counted(
-            make_briefings(
-                db.session,
-                batch.clients,
-                meeting_date,
-                now=now,
-                pdf=params["format"] == "zip",
+@job_task("reports.briefing_batch")
+def make_batch(job: Job) -> None:
+    params = job.params
+    try:
+        selection = Selection.parse(params["tiers"], params["group"], params["account_manager"])
+        batch = find_clients(db.session, selection)
+    except BadSelection as error:
+        raise JobFailed(f"{error.field}: {error}") from None
+    operations.progress(db.session, job, 0, len(batch.clients))
+    db.session.commit()
+    meeting_date = date.fromisoformat(params["date"]) if params["date"] else None
+    now = utcnow()
+    briefings = _counted(
+        make_briefings(
+            db.session,
+            batch.clients,
+            meeting_date,
+            now=now,
+            pdf=params["format"] == "zip",
+            link_base=params["link_base"],
+        ),
+        reporter(job),
+    )
+    day = (meeting_date or now.date()).isoformat()
+    download_name = f"briefings-{batch.label}-{day}.{params['format']}"
+    stored = f"job-{job.id}-{download_name}"
+    path = os.path.join(files_dir(), stored)
+    partial = f"{path}.part"
+    with open(partial, "wb") as target:
+        if params["format"] == "zip":
+            outcomes = write_zip(briefings, target)
+        else:
+            outcomes = write_combined_pdf(
+                batch,
+                briefings,
+                target,
+                meeting_date=meeting_date,
+                generated_at=now,
                 link_base=params["link_base"],
-            ),
-            reporter(job),
-        )
-        day = (meeting_date or now.date()).isoformat()
-        download_name = f"briefings-{batch.label}-{day}.{params['format']}"
-        stored = f"job-{job.id}-{download_name}"
-        path = os.path.join(files_dir(), stored)
-        partial = f"{path}.part"
-        with open(partial, "wb") as target:
-            if params["format"] == "zip":
-                outcomes = write_zip(briefings, target)
-            else:
-                outcomes = write_combined_pdf(
-                    batch,
-                    briefings,
-                    target,
-                    meeting_date=meeting_date,
-                    generated_at=now,
-                    link_base=params["link_base"],
-                )
-        failed = [f"{outcome.slug}: {outcome.error}" for outcome in outcomes if outcome.error]
-        if len(failed) == len(outcomes):
-            os.remove(partial)
-            raise JobFailed(f"None of the briefings could be made ({'; '.join(failed)}).")
-        os.replace(partial, path)
-        job.result = {
-            "file": stored,
-            "download_name": download_name,
-            "media_type": FORMATS[params["format"]],
-            "made": len(outcomes) - len(failed),
-            "failed": failed,
-        }
-        current_app.logger.info("job %s: %s made", job.id, stored)
+            )
+    failed = [f"{outcome.slug}: {outcome.error}" for outcome in outcomes if outcome.error]
+    if len(failed) == len(outcomes):
+        os.remove(partial)
+        raise JobFailed(f"None of the briefings could be made ({'; '.join(failed)}).")
+    os.replace(partial, path)
+    job.result = {
+        "file": stored,
+        "download_name": download_name,
+        "media_type": FORMATS[params["format"]],
+        "made": len(outcomes) - len(failed),
+        "failed": failed,
+    }
+    current_app.logger.info("job %s: %s made", job.id, stored)
 
 
 def _counted(outcomes, advance):

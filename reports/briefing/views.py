@@ -18,6 +18,7 @@ from crm.accounts.operations import audit
 from crm.accounts.requester import current_user_or_none
 from crm.clients.directory import directory_choices
 from crm.clients.lifespan import BeforeClient
+from crm.config import read_at_start
 from crm.extensions import db
 from crm.models import Client
 from crm.models.types import utcnow
@@ -42,12 +43,7 @@ from reports.briefing.schemas import BatchQuerySchema, BriefingQuerySchema
 from reports.briefing.tasks import FORMATS, queue_batch
 
 bp = Blueprint("briefing", __name__)
-
-
-@bp.record_once
-def _check_settings(state) -> None:
-    """A page size that is neither A4 nor Letter stops the app at start, not the first PDF."""
-    page_size(state.app.config.get("PDF_PAGE_SIZE"))
+read_at_start(bp, "PDF_PAGE_SIZE", page_size)  # A4 or Letter
 
 
 @bp.get("/clients/<slug>/briefing")

@@ -130,11 +130,15 @@ class GroupCountSchema(Schema):
 
 
 class CategorySchema(Schema):
-    category = fields.String()
-    tickets = fields.Integer()
-    share = fields.Float()
-    clients = fields.Integer()
-    missed_sla = fields.Integer()
+    """A ticket category among the period's most frequent (reports.portfolio.analysis)."""
+
+    category = fields.String(metadata={"description": "`uncategorised` for tickets without one"})
+    tickets = fields.Integer(metadata={"description": "Opened in the period"})
+    share = fields.Float(metadata={"description": "Of all tickets opened in the period, 0-1"})
+    clients = fields.Integer(metadata={"description": "Clients with a ticket of it"})
+    missed_sla = fields.Integer(
+        metadata={"description": "Solved after their SLA, or still open past it"}
+    )
 
 
 class FlagSchema(Schema):
