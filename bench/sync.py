@@ -12,8 +12,10 @@ them all (connectors/connections/sync.py: the real source, transport, pipeline
 and per-page commits) into a fresh SQLite database, and in the same run the
 pipeline ingests the same records from the file `flask ingest` would read.
 Printed: both rates and their ratio (the target is at least 0.5: the pipeline,
-not the HTTP, sets the pace), and the process's resident memory after each
-quarter of the sync's pages (flat, not growing with what has been synced).
+not the HTTP, sets the pace), and the resident memory of the process and
+its sync's workers after each quarter of the sync's pages (flat, not
+growing with what has been synced). Both sides use the processes
+TOUCHLINE_INGEST_PROCESSES gives (`flask sync` and `flask ingest` alike).
 
 Then, with the vendor's published limit switched on in the same server
 (Zendesk's incremental exports: 10 requests a minute, answered beyond it
@@ -27,9 +29,11 @@ It only measures and prints; it does not judge the figures.
 """
 
 import argparse
+import contextlib
 import json
 import logging
 import math
+import multiprocessing
 import os
 import sys
 import tempfile
@@ -163,8 +167,14 @@ def serve(vendor: FakeVendor):
 
 
 def resident_mb() -> float:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    """This process's resident memory and its children's (the sync's
+    workers: each holds what it reads, the pages it was dealt)."""
+    pids = ["self", *(str(child.pid) for child in multiprocessing.active_children())]
+    pages = 0
+    for pid in pids:
+        with contextlib.suppress(OSError), open(f"/proc/{pid}/statm") as statm:
+            pages += int(statm.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def run_sync(url: str, name: str, base_url: str, workload: Workload, pages: int) -> dict:

@@ -43,7 +43,7 @@ from connectors.base import Connector
 from connectors.connections.models import Connection, StreamState
 from connectors.connections.sources.base import Page
 from connectors.parallel import ParallelIngestFailed, processes_available, stop_processes
-from connectors.pipeline.pages import ingest_page, read_page, write_page
+from connectors.pipeline.pages import read_page, write_page
 from connectors.pipeline.runs import collecting_between_batches
 from crm.models.types import utcnow
 
@@ -93,9 +93,11 @@ class InTurn:
             saved.state = page.state
             self._connection.sync_lease_at = utcnow()
 
-        self._learnt |= ingest_page(
-            self._session, self._connector, self._run_id, page.body, page.filename, move_cursor
-        )
+        with collecting_between_batches():
+            read = read_page(self._session, self._connector, page.body, page.filename)
+            self._learnt |= write_page(
+                self._session, self._connector, self._run_id, read, move_cursor
+            )
         self._on_progress(page.count)
 
     def finish(self) -> set[tuple[str, str]]:

@@ -10,7 +10,7 @@ would commit part of itself without its cursor.
 
 Reading a page (`read_page`: store, parse, check, convert, resolve) writes
 nothing of its records, and writing it (`write_page`) is all that must wait
-for the page before it: connectors.connections.page_workers reads the next
+for the page before it: connectors.connections.page_lines reads the next
 pages in other processes while one is written.
 """
 
@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from connectors.base import Connector
 from connectors.pipeline.inbox import keep
-from connectors.pipeline.runs import collecting_between_batches, commit_batch, store_payload
+from connectors.pipeline.runs import commit_batch, store_payload
 from connectors.pipeline.stages import Batch, Writers, prepare, write
 from connectors.storable import may_hold_unstorable_text
 
@@ -35,25 +35,11 @@ class ReadPage:
     writers: Writers
 
 
-def ingest_page(
-    session: Session,
-    connector: Connector,
-    run_id: int,
-    content: bytes,
-    filename: str,
-    with_batch: Callable[[], None],
-) -> set[tuple[str, str]]:
-    """Ingest one page in one commit with whatever `with_batch` adds; the
-    identities it taught (for Pipeline.replay_matching). Raises
-    UnreadableInput if the connector cannot read the page at all."""
-    with collecting_between_batches():
-        page = read_page(session, connector, content, filename)
-        return write_page(session, connector, run_id, page, with_batch)
-
-
 def read_page(session: Session, connector: Connector, content: bytes, filename: str) -> ReadPage:
     """The page stored as a payload (committed: it is kept whatever becomes of
-    its records) and its records prepared; nothing of them written."""
+    its records) and its records prepared; nothing of them written. Raises
+    UnreadableInput if the connector cannot read the page at all. (Run it and
+    `write_page` inside runs.collecting_between_batches.)"""
     payload = store_payload(session, connector, content, filename)
     writers = Writers(session, payload.id)
     records = list(connector.parse(content, filename))
