@@ -123,7 +123,9 @@ def test_a_helper_that_fails_fails_the_run_and_a_rerun_completes_it(app, session
     failed = session.scalars(select(IngestRun)).one()
     assert failed.status == "failed" and "helper lost its disk" in failed.error
     written = session.scalar(select(func.count()).select_from(Event))
-    assert 0 < written < 178
+    # The helper's batches are not written; the coordinator's may be, or not
+    # yet (under load the helper can fail before the coordinator's first turn).
+    assert written < 178
 
     monkeypatch.setattr(EventWriter, "write", real_write)
     rerun = Pipeline(session, BATCH, processes=2).ingest(tickets, content, "t.ndjson", "test")
