@@ -12,6 +12,7 @@ from crm.models.types import utcnow
 from reports.briefing.bounds import SHOWN_FLAGS, SHOWN_POINTS
 from reports.briefing.build import build_briefing
 from reports.briefing.render import briefing_html
+from reports.briefing.talking_points import CAMPAIGN_IDS
 from tests.factories import make_client, stored_event
 from tests.helpers import briefing_parts
 
@@ -146,3 +147,24 @@ def test_the_median_time_to_resolve_counted_by_the_database(session, cleared):
         cleared,
         hours,
     )
+
+
+def test_campaigns_counted_in_one_statement_are_the_whole_ones(session):
+    """More campaigns than are told, one with more events than a point keeps:
+    the newest told with their first events and how many there are, as the
+    whole frames tell them (reports.briefing.counted.campaigns)."""
+    client = make_client("newsletters")
+    now = utcnow()
+    for n in range(SHOWN_POINTS + 3):
+        sent = now - timedelta(days=2 + n)
+        stored_event(client, "campaign.sent", sent, thread=f"C{n}", title=f"Issue {n}")
+        for reader in range(3 if n else CAMPAIGN_IDS + 5):
+            stored_event(client, "email.opened", sent + timedelta(minutes=reader), thread=f"C{n}")
+    # one not threaded, told by its subject
+    stored_event(client, "email.delivered", now - timedelta(hours=5), title="Unthreaded news")
+    counted = build_briefing(session, client, now=now)
+    whole = build_briefing(session, client, now=now, whole=True)
+    assert counted.talking_points == whole.talking_points
+    told = counted.talking_points.campaigns
+    assert len(told) == SHOWN_POINTS and counted.talking_points.totals["campaigns"] == 14
+    assert max(len(point.event_ids) for point in told) == CAMPAIGN_IDS

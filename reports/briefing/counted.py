@@ -12,7 +12,7 @@ hold the two equal).
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, func, or_, select, type_coerce
+from sqlalchemy import and_, case, func, or_, select, type_coerce
 from sqlalchemy.orm import Session
 from sqlalchemy.types import NullType
 
@@ -166,31 +166,33 @@ def campaigns(
             per_campaign(func.max(case((m.thread_key.is_not(None), 1), else_=0))).label("threaded"),
         )
         .where(m.key.is_not(None))
-        .subquery("ranked")
+        .cte("ranked")
     )
     r = ranked.c
-    total = session.scalar(select(func.count()).select_from(ranked).where(r.n == 1))
-    newest = session.execute(
-        select(ranked).where(r.n == 1).order_by(r.occurred_at.desc(), r.began, r.key).limit(limit)
+    # One statement, the campaigns ranked once: the newest `limit` (and, by
+    # a window before the LIMIT, how many there are), each joined to its
+    # first CAMPAIGN_IDS events. Three statements over the subquery ranked
+    # a busy client's 26,000 deliveries three times (0.5 s of 2.4).
+    firsts = (
+        select(ranked, func.count().over().label("total"))
+        .where(r.n == 1)
+        .order_by(r.occurred_at.desc(), r.began, r.key)
+        .limit(limit)
+        .subquery("newest")
+    )
+    f, events = firsts.c, ranked.alias("first_events")
+    e = events.c
+    rows = session.execute(
+        select(f, e.id.label("event_id"))
+        .join_from(firsts, events, and_(e.key == f.key, e.place <= CAMPAIGN_IDS), isouter=True)
+        .order_by(f.occurred_at.desc(), f.began, f.key, e.place)
     ).all()
-    ids: dict[str, list[int]] = {row.key: [] for row in newest}
-    for campaign, event_id in session.execute(
-        select(r.key, r.id)
-        .where(r.place <= CAMPAIGN_IDS, r.key.in_(list(ids)))
-        .order_by(r.key, r.place)
-    ):
-        ids[campaign].append(event_id)
-    found = [
-        Campaign(
-            key=row.key,
-            title=row.title,
-            at=row.occurred_at,
-            sent=row.sent,
-            opened=row.opened,
-            clicked=row.clicked,
-            threaded=bool(row.threaded),
-            event_ids=ids[row.key],
-        )
-        for row in newest
-    ]
-    return found, total
+    found: dict[str, Campaign] = {}
+    for row in rows:
+        if row.key not in found:
+            told = (row.sent, row.opened, row.clicked, bool(row.threaded), [])
+            found[row.key] = Campaign(row.key, row.title, row.occurred_at, *told)
+        if row.event_id is not None:
+            found[row.key].event_ids.append(row.event_id)
+    total = rows[0].total if rows else 0
+    return list(found.values()), total
