@@ -311,3 +311,19 @@ class CollectedMonth(db.Model):
     month: Mapped[date] = mapped_column(Date, primary_key=True)  # its first day
     amount: Mapped[Decimal] = mapped_column(MoneySum())
     events: Mapped[int] = mapped_column(default=0)
+
+
+class DayCount(db.Model):
+    """How many events of one kind one client had on one calendar day (UTC):
+    a cache of the events kept by their writes (crm.day_counts), so that
+    counting a busy client's year by kind (a briefing's charts and periods)
+    reads a row per day and kind, not an index entry per event."""
+
+    __tablename__ = "day_counts"
+
+    client_id: Mapped[int] = mapped_column(
+        ForeignKey("clients.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40), primary_key=True)
+    events: Mapped[int] = mapped_column(default=0)
