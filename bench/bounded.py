@@ -46,7 +46,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from flask import render_template
-from sqlalchemy import func, insert, inspect, select
+from sqlalchemy import func, insert, inspect, select, text
 
 from bench.scale import SEED, load_bulk, postgres_url, vacuum
 from crm import day_counts
@@ -77,7 +77,7 @@ def build(url: str, alerts: int, done: int, batch: int, total_events: int = 0) -
             select(Client.id).where(Client.slug == SLUG)
         )
         if held:
-            _cache_days()
+            _to_0027()
             db.engine.dispose()
             return 0.0
         db.create_all()
@@ -169,14 +169,23 @@ def build(url: str, alerts: int, done: int, batch: int, total_events: int = 0) -
     return time.perf_counter() - started
 
 
-def _cache_days() -> None:
-    """A database kept from before migration 0027 gets its daily counts
-    (crm.day_counts), as that migration builds them."""
-    if inspect(db.engine).has_table(DayCount.__tablename__):
+def _to_0027() -> None:
+    """A database kept from before migration 0027 gets what it adds: the
+    daily counts (crm.day_counts) and ix_events_client_kind's columns."""
+    if not inspect(db.engine).has_table(DayCount.__tablename__):
+        DayCount.__table__.create(db.engine)
+        with db.engine.begin() as connection:
+            day_counts.rebuild(connection)
+    if db.engine.dialect.name != "postgresql":
         return
-    DayCount.__table__.create(db.engine)
+    index = next(i for i in Event.__table__.indexes if i.name == "ix_events_client_kind")
     with db.engine.begin() as connection:
-        day_counts.rebuild(connection)
+        definition = connection.scalar(
+            text("SELECT indexdef FROM pg_indexes WHERE indexname = :name"), {"name": index.name}
+        )
+        if "INCLUDE" not in definition:
+            index.drop(connection)
+            index.create(connection)
     vacuum()
 
 

@@ -38,6 +38,8 @@ COLLECTED = "kind IN ('payment.received', 'refund.issued')"
 # The conditions of entities' partial indexes: tickets (read by when they
 # opened), and the open threads, which alone can raise a flag (crm.flags).
 TICKETS = "type = 'ticket'"
+# What ix_events_client_kind carries on PostgreSQL (migration 0027).
+KIND_INCLUDES = ["thread_type", "thread_key", "id", "amount", "currency"]
 # The condition of the partial index of alerts raised (crm.flags.recurring).
 ALERTS_RAISED = "kind = 'alert.raised'"
 # PostgreSQL 15 answers from the index alone only when it holds closed_at,
@@ -111,8 +113,18 @@ class Event(db.Model):
         ),
         # One kind of a client's events over time (the alerts raised in the
         # card's last 30 days): the timeline index would read every event of
-        # the range to keep the few of that kind.
-        Index("ix_events_client_kind", "client_id", "kind", "occurred_at"),
+        # the range to keep the few of that kind. On PostgreSQL it carries
+        # what a briefing reads of a period's events of a kind (the tickets
+        # solved, the alerts cleared and their threads, the amounts billed),
+        # so those read the index alone, not a table page per event
+        # (migration 0027).
+        Index(
+            "ix_events_client_kind",
+            "client_id",
+            "kind",
+            "occurred_at",
+            postgresql_include=KIND_INCLUDES,
+        ),
         # Money collected over a few days of every client (the edges of a
         # portfolio's period, crm.collected): the payments alone, in time
         # order, carrying what is summed, so the index alone answers.
