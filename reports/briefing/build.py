@@ -162,7 +162,7 @@ def _counted(session: Session, client_id: int, period: Period, scope: Scope, bef
     """The counts from the database (reports.briefing.census), and the flags and
     points shown explained from their threads (reports.briefing.shown)."""
     census = take_census(session, client_id, scope, before)
-    picked = pick(session, client_id, scope)
+    picked = pick(session, client_id, scope, census.first_lines)
     census.sizes = picked.sizes
     frames = shown_frames(session, client_id, scope, picked, census.solved)
     snapshot = Snapshot.take(frames.events, frames.entities, scope)

@@ -18,7 +18,7 @@ modules from the threads reports.briefing.shown reads.
 from collections import Counter
 from dataclasses import dataclass, field
 
-from sqlalchemy import and_, case, func, literal, or_, select, union_all
+from sqlalchemy import and_, case, func, literal, null, or_, select, type_coerce, union_all
 from sqlalchemy.orm import Session
 
 from crm.flags import KINDS, RULES, SEVERITIES, Recurrence, open_sql, recurring_sql
@@ -26,7 +26,7 @@ from crm.flags.ahead import open_quote_sql, renewal_due_sql
 from crm.flags.ranking import rank_sql
 from crm.flags.severity import AGING_BUCKETS, aging_bucket_sql
 from crm.models import Entity, Event
-from reports.briefing.model import SHOWN_POINTS, AgingBucket, BucketTotal
+from reports.briefing.model import SHOWN_FLAGS, SHOWN_POINTS, AgingBucket, BucketTotal
 from reports.briefing.snapshot import Scope
 
 KIND_NAMES = tuple(KINDS)
@@ -51,6 +51,7 @@ class Census:
     deals_won: int
     renewals_due: int  # what lies ahead (crm.flags.ahead)
     open_quotes: int
+    first_lines: list  # flag_counts' first lines at the briefing's moment, ranked
     # (title, device) -> the critical alerts of a grouped line shown (reports.briefing.shown)
     sizes: dict = field(default_factory=dict)
 
@@ -67,7 +68,7 @@ class Census:
 
 
 def take_census(session: Session, client_id: int, now: Scope, before: Scope) -> Census:
-    counts, previous, lines, aging = flag_counts(session, client_id, now, before)
+    counts, previous, lines, aging, first = flag_counts(session, client_id, now, before)
     work_done, solved = newest_solved(session, client_id, now)
     return Census(
         now=counts,
@@ -79,6 +80,7 @@ def take_census(session: Session, client_id: int, now: Scope, before: Scope) -> 
         deals_won=session.scalar(select(func.count()).where(*won_sql(client_id, now))),
         renewals_due=session.scalar(_count(renewals_sql(client_id, now))),
         open_quotes=session.scalar(_count(quotes_sql(client_id, now))),
+        first_lines=first,
     )
 
 
@@ -111,6 +113,9 @@ _TITLE = case(
 )
 # what a flag's line tells: its title, a critical alert's device, an overdue invoice's amount
 _TOLD = (_TITLE.label("title"), Entity.device, Entity.due_at, Entity.amount, Entity.currency)
+# flagged()'s columns
+_FLAGGED = ("id", "type", "key", "severity", "since", "kind", "title", "device", "due_at")
+_FLAGGED += ("amount", "currency")
 
 
 def flag_lines(client_id: int, scope: Scope):
@@ -122,7 +127,11 @@ def flag_lines(client_id: int, scope: Scope):
     Only the critical alerts are numbered in their groups: a window over
     every flag sorted a busy client's 40,000 by a key computed for each. The
     flags are ranked once (a CTE, which both parts read)."""
-    f = flagged(client_id, scope, cte=True)
+    return _lines_of(flagged(client_id, scope, cte=True))
+
+
+def _lines_of(f):
+    """flag_lines of `f`, a selectable with flagged()'s columns."""
     critical = f.c.kind == CRITICAL_ALERT
     group = (f.c.title, f.c.device)
     alone = select(f, literal(1).label("n"), literal(1).label("members")).where(~critical)
@@ -135,26 +144,32 @@ def flag_lines(client_id: int, scope: Scope):
 
 
 def flag_counts(
-    session: Session, client_id: int, now: Scope, before: Scope
-) -> tuple[Counter, Counter, int, dict]:
+    session: Session, client_id: int, now: Scope, before: Scope, limit: int = SHOWN_FLAGS
+) -> tuple[Counter, Counter, int, dict, list]:
     """(kind, severity) -> the flags at `now` and at `before` (the start of
     the period): the threads', the recurring alerts' and what each period
     settled; how many lines those of `now` are listed in (as flag_lines
-    groups them); and its overdue invoices per aging bucket: how many, and
-    their amounts per currency (reports.briefing.flags.aging_summary's
-    figures).
+    groups them); its overdue invoices per aging bucket: how many, and their
+    amounts per currency (reports.briefing.flags.aging_summary's figures);
+    and its first `limit` lines, ranked (flag_lines' rows, which
+    reports.briefing.shown.pick picks from).
 
     One pass over the client's threads ranks each at both moments (a busy
-    client's 390,000 threads were read once for each), and one over those
-    closed in the two periods counts what each settled."""
+    client's 390,000 threads were read once for each, and once more for the
+    lines), and one over those closed in the two periods counts what each
+    settled."""
     at_now = rank_sql(now.as_of, now.settings, present=now.present)
     at_before = rank_sql(before.as_of, before.settings, present=before.present)
     # each rank once per thread: the two moments' flags as columns of a
-    # subquery kept whole (OFFSET 0), filtered outside it
+    # common table expression, which the counts and the lines both read
     ranked = (
         select(
+            Entity.id,
+            Entity.type,
+            Entity.key,
             at_now.flagged.label("now"),
             at_now.severity.label("severity"),
+            at_now.since.label("since"),
             at_now.kind.label("kind"),
             at_before.flagged.label("before"),
             at_before.severity.label("severity_before"),
@@ -162,8 +177,7 @@ def flag_counts(
             *_TOLD,
         )
         .where(Entity.client_id == client_id, or_(_open(now), _open(before)))
-        .offset(0)
-        .subquery("ranked")
+        .cte("ranked")
     )
     r = ranked.c
     critical = and_(r.now, r.kind == CRITICAL_ALERT)
@@ -184,10 +198,39 @@ def flag_counts(
     g = grouped.subquery().c
     by = (g.severity, g.kind, g.severity_before, g.kind_before, g.title, g.device)
     by += (g.bucket, g.currency)
+    shown = _lines_of(select(*(r[name] for name in _FLAGGED)).where(r.now).subquery("flagged_now"))
+    first = (
+        select(shown)
+        .where(shown.c.n == 1)
+        .order_by(shown.c.severity, shown.c.since, shown.c.kind, shown.c.id)
+        .limit(limit)
+        .subquery("first_lines")
+    )
+    f = first.c
+    # one statement: the first lines (typed, first), then the counts
+    nothing = (null(),) * 4
+    lines_part = select(
+        literal(1).label("part"),
+        *(f[name] for name in ("severity", "kind")),
+        null().label("severity_before"),
+        null().label("kind_before"),
+        f.title,
+        f.device,
+        null().label("bucket"),
+        null().label("currency"),
+        null().label("count"),
+        type_coerce(null(), Entity.amount.type).label("amount"),
+        *(f[name] for name in ("id", "type", "key", "since", "members")),
+    )
+    counts_part = select(
+        literal(0), *by, func.count(), func.sum(g.amount), *nothing, null()
+    ).group_by(*by)
     counts: tuple[Counter, Counter] = (Counter(), Counter())
-    listed, groups, aging = 0, set(), {}
-    query = select(*by, func.count().label("count"), func.sum(g.amount).label("amount"))
-    for row in session.execute(query.group_by(*by)):
+    listed, groups, aging, lines = 0, set(), {}, []
+    for row in session.execute(union_all(lines_part, counts_part)):
+        if row.part == 1:
+            lines.append(row)
+            continue
         if row.kind_before is not None:
             counts[1][(KIND_NAMES[row.kind_before], SEVERITIES[row.severity_before])] += row.count
         if row.kind is None:
@@ -212,7 +255,8 @@ def flag_counts(
             counts[number][flag] += count
             others += count if number == 0 else 0
     # +counts: without the kinds none raised
-    return +counts[0], +counts[1], listed + len(groups) + others, aging
+    lines.sort(key=lambda row: (row.severity, row.since, row.kind, row.id))
+    return +counts[0], +counts[1], listed + len(groups) + others, aging, lines
 
 
 def _open(scope: Scope):
