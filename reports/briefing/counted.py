@@ -7,7 +7,9 @@ add up to. For a briefing of the whole frames those come from pandas; for a
 busy client's briefing (half a million events in its two periods, tens of
 thousands of campaign deliveries) the database adds them up here, and only
 the sums travel (tests/test_briefing_demo.py and test_bounded_briefing.py
-hold the two equal).
+hold the two equal). The events per kind, of the chart's months as of the
+periods, come from the daily cache crm.day_counts keeps, and only the
+hours at their edges from the events.
 """
 
 from collections import Counter
