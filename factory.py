@@ -13,6 +13,7 @@ from crm import (
     clients,
     collected,
     config,
+    day_counts,
     formatting,
     jobs,
     logs,
@@ -60,6 +61,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     jobs.init_app(app)
     clients.init_app(app)
     collected.init_app(app)
+    day_counts.init_app(app)
     timeline.init_app(app)
     search.init_app(app)
     meetings.init_app(app)

@@ -39,9 +39,9 @@ from sqlalchemy import (
     type_coerce,
     union_all,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from crm.database import add_up
 from crm.models import Client, CollectedMonth, Event
 from crm.models.timeline import COLLECTED, COLLECTED_KINDS
 from crm.models.types import MoneySum
@@ -108,18 +108,7 @@ def record(session: Session, rows: Iterable[tuple]) -> None:
         {"client_id": key[0], "currency": key[1], "month": key[2], "amount": s[0], "events": s[1]}
         for key, s in sorted(sums.items())
     ]
-    connection = session.connection()
-    insert = (postgresql if connection.dialect.name == "postgresql" else sqlite).insert
-    table = CollectedMonth.__table__
-    statement = insert(table)
-    statement = statement.on_conflict_do_update(
-        index_elements=[table.c.client_id, table.c.currency, table.c.month],
-        set_={
-            "amount": table.c.amount + statement.excluded.amount,
-            "events": table.c.events + statement.excluded.events,
-        },
-    )
-    connection.execute(statement, values)
+    add_up(session, CollectedMonth.__table__, ("client_id", "currency", "month"), values)
 
 
 def rebuild(connection: Connection) -> int:

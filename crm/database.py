@@ -5,6 +5,7 @@ import functools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 from sqlalchemy import Table, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, scoped_session
 
@@ -145,6 +146,22 @@ def write_rows(
 # overwrite it with the new values.
 insert_ignoring_conflicts = functools.partial(write_rows, update=False)
 upsert = functools.partial(write_rows, update=True)
+
+
+def add_up(session: Session, table: Table, keys: Sequence[str], values: list[dict]) -> None:
+    """INSERT ... ON CONFLICT (keys) DO UPDATE adding each other column of
+    `values` (dicts, in key order, so that two writers lock shared rows in
+    the same order) to what the row holds: the caches kept by the writes of
+    events (crm.collected, crm.day_counts)."""
+    connection = session.connection()
+    insert = (postgresql if connection.dialect.name == "postgresql" else sqlite).insert
+    statement = insert(table)
+    added = [name for name in values[0] if name not in keys]
+    statement = statement.on_conflict_do_update(
+        index_elements=[table.c[name] for name in keys],
+        set_={name: table.c[name] + statement.excluded[name] for name in added},
+    )
+    connection.execute(statement, values)
 
 
 def storage_columns(dialect, table: Table, columns: Mapping[str, Sequence]) -> dict[str, Sequence]:

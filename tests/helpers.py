@@ -45,6 +45,18 @@ def entity_states(session) -> list[tuple]:
     ).all()
 
 
+def rebuilt(session, cached, rebuild) -> list[tuple]:
+    """What a cache kept by the writes of events holds (`cached(session)`),
+    recomputed from the events alone by its `rebuild(connection)` (rolled back)."""
+    kept = cached(session)
+    with session.begin_nested() as savepoint:
+        rebuild(session.connection())
+        fresh = cached(session)
+        savepoint.rollback()
+    assert cached(session) == kept
+    return fresh
+
+
 @contextmanager
 def demo_loaded(database_url: str, directory):
     """An app of its own, in its context, holding the demo portfolio (`flask demo

@@ -12,6 +12,7 @@ from crm.models.types import utcnow
 from reports.briefing.bounds import SHOWN_FLAGS, SHOWN_POINTS
 from reports.briefing.build import build_briefing
 from reports.briefing.render import briefing_html
+from reports.briefing.talking_points import CAMPAIGN_IDS
 from tests.factories import make_client, stored_event
 from tests.helpers import briefing_parts
 
@@ -146,3 +147,67 @@ def test_the_median_time_to_resolve_counted_by_the_database(session, cleared):
         cleared,
         hours,
     )
+
+
+def test_campaigns_counted_in_one_statement_are_the_whole_ones(session):
+    """More campaigns than are told, one with more events than a point keeps:
+    the newest told with their first events and how many there are, as the
+    whole frames tell them (reports.briefing.counted.campaigns)."""
+    client = make_client("newsletters")
+    now = utcnow()
+    for n in range(SHOWN_POINTS + 3):
+        sent = now - timedelta(days=2 + n)
+        stored_event(client, "campaign.sent", sent, thread=f"C{n}", title=f"Issue {n}")
+        for reader in range(3 if n else CAMPAIGN_IDS + 5):
+            stored_event(client, "email.opened", sent + timedelta(minutes=reader), thread=f"C{n}")
+    # one not threaded, told by its subject
+    stored_event(client, "email.delivered", now - timedelta(hours=5), title="Unthreaded news")
+    counted = build_briefing(session, client, now=now)
+    whole = build_briefing(session, client, now=now, whole=True)
+    assert counted.talking_points == whole.talking_points
+    told = counted.talking_points.campaigns
+    assert len(told) == SHOWN_POINTS and counted.talking_points.totals["campaigns"] == 14
+    assert max(len(point.event_ids) for point in told) == CAMPAIGN_IDS
+
+
+def test_flags_now_and_at_the_period_start_counted_in_one_pass(session):
+    """Threads whose flags differ at the period's start and now, and what
+    each period settled, counted in one pass over the threads and one over
+    those closed (reports.briefing.census.flag_counts): the counts the whole
+    frames give at both moments."""
+    client = make_client("then-and-now", tier="key")
+    now = utcnow()
+    start = now - timedelta(days=90)  # no meeting: the period is the last 90 days
+
+    def ticket(key, opened, sla, solved=None):
+        stored_event(client, "ticket.opened", opened, thread=key, sla_due_at=sla)
+        if solved:
+            stored_event(client, "ticket.resolved", solved, thread=key)
+
+    def invoice(key, issued, due, paid=None, failed=None):
+        stored_event(client, "invoice.issued", issued, thread=key, due_at=due, amount=100)
+        if failed:
+            stored_event(client, "payment.failed", failed, thread=key)
+        if paid:
+            stored_event(client, "payment.received", paid, thread=key, amount=100)
+
+    day = timedelta(days=1)
+    ticket("late-then-solved-late", start - 20 * day, start - 10 * day, now - 5 * day)
+    ticket("late-before-solved-before", start - 80 * day, start - 70 * day, start - 30 * day)
+    ticket("late-before-too", start - 50 * day, start - 45 * day, start - 2 * day)
+    ticket("late-now", now - 9 * day, now - 3 * day)
+    ticket("on-time", now - 2 * day, now + 3 * day, now - day)
+    invoice("overdue-then-paid", start - 60 * day, start - 20 * day, paid=now - 10 * day)
+    invoice("failed-then-paid", start - 40 * day, start + 30 * day, now - 8 * day, now - 9 * day)
+    invoice(
+        "failed-before", start - 150 * day, start - 100 * day, start - 60 * day, start - 70 * day
+    )
+    invoice("overdue-now", now - 70 * day, now - 20 * day)
+    counted = build_briefing(session, client, now=now)
+    whole = build_briefing(session, client, now=now, whole=True)
+    assert briefing_parts(counted) == briefing_parts(whole)
+    drivers = [(d.kind, d.count, d.previous_count) for d in counted.health.drivers]
+    # (the kind, its count now, at the period's start)
+    assert drivers == [("late_ticket", 2, 3), ("overdue_invoice", 1, 1), ("failed_payment", 1, 1)]
+    kinds = {flag.kind for flag in counted.flags}
+    assert {"late_ticket", "overdue_invoice", "failed_payment"} <= kinds

@@ -13,6 +13,7 @@ from crm.extensions import db
 from crm.models import Client, CollectedMonth
 from tests.factories import event, make_client, ndjson, stored_event
 from tests.helpers import ingest_file
+from tests.helpers import rebuilt as recomputed
 
 
 def cached(session) -> list[tuple]:
@@ -29,14 +30,7 @@ def cached(session) -> list[tuple]:
 
 
 def rebuilt(session) -> list[tuple]:
-    """What the cache holds, recomputed from the events alone (rolled back)."""
-    kept = cached(session)
-    with session.begin_nested() as savepoint:
-        collected.rebuild(session.connection())
-        fresh = cached(session)
-        savepoint.rollback()
-    assert cached(session) == kept
-    return fresh
+    return recomputed(session, cached, collected.rebuild)
 
 
 def money(account: str, n: int, kind: str, day: datetime, amount: str, currency="EUR") -> dict:

@@ -47,6 +47,8 @@ COLLECTED = "kind IN ('payment.received', 'refund.issued')"
 # The conditions of entities' partial indexes: tickets (read by when they
 # opened), and the open threads, which alone can raise a flag (crm.flags).
 TICKETS = "type = 'ticket'"
+# What ix_events_client_kind carries on PostgreSQL (migration 0027).
+KIND_INCLUDES = ["thread_type", "thread_key", "id", "amount", "currency"]
 # The condition of the partial index of alerts raised (crm.flags.recurring).
 ALERTS_RAISED = "kind = 'alert.raised'"
 # PostgreSQL 15 answers from the index alone only when it holds closed_at,
@@ -133,8 +135,18 @@ class Event(_ClientTimelineRow, db.Model):
         ),
         # One kind of a client's events over time (the alerts raised in the
         # card's last 30 days): the timeline index would read every event of
-        # the range to keep the few of that kind.
-        Index("ix_events_client_kind", "client_id", "kind", "occurred_at"),
+        # the range to keep the few of that kind. On PostgreSQL it carries
+        # what a briefing reads of a period's events of a kind (the tickets
+        # solved, the alerts cleared and their threads, the amounts billed),
+        # so those read the index alone, not a table page per event
+        # (migration 0027).
+        Index(
+            "ix_events_client_kind",
+            "client_id",
+            "kind",
+            "occurred_at",
+            postgresql_include=KIND_INCLUDES,
+        ),
         # Money collected over a few days of every client (the edges of a
         # portfolio's period, crm.collected): the payments alone, in time
         # order, carrying what is summed, so the index alone answers.
@@ -316,4 +328,20 @@ class CollectedMonth(db.Model):
     currency: Mapped[str] = mapped_column(String(3), primary_key=True)
     month: Mapped[date] = mapped_column(Date, primary_key=True)  # its first day
     amount: Mapped[Decimal] = mapped_column(MoneySum())
+    events: Mapped[int] = mapped_column(default=0)
+
+
+class DayCount(db.Model):
+    """How many events of one kind one client had on one calendar day (UTC):
+    a cache of the events kept by their writes (crm.day_counts), so that
+    counting a busy client's year by kind (a briefing's charts and periods)
+    reads a row per day and kind, not an index entry per event."""
+
+    __tablename__ = "day_counts"
+
+    client_id: Mapped[int] = mapped_column(
+        ForeignKey("clients.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40), primary_key=True)
     events: Mapped[int] = mapped_column(default=0)

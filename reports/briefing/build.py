@@ -41,7 +41,7 @@ from crm.money import rates_from_config
 from crm.vocabulary import SETTING_GROUP_KINDS
 from reports.briefing.bounds import bound
 from reports.briefing.census import take_census
-from reports.briefing.counted import campaigns, period_tallies
+from reports.briefing.counted import campaigns, kind_counts, month_counts, period_tallies
 from reports.briefing.counted import times_to_resolve as resolve_times
 from reports.briefing.flags import (
     DEFAULT_STALE_DAYS,
@@ -49,7 +49,7 @@ from reports.briefing.flags import (
     aging_summary,
     snapshot_flags,
 )
-from reports.briefing.frames import Window, load_frames, month_counts
+from reports.briefing.frames import Window, load_frames
 from reports.briefing.model import SHOWN_POINTS, Briefing, ClientSummary, Period
 from reports.briefing.money import money_totals, recurring_revenue
 from reports.briefing.numbers import chart_months, health, health_of, numbers_of, period_numbers
@@ -162,7 +162,7 @@ def _counted(session: Session, client_id: int, period: Period, scope: Scope, bef
     """The counts from the database (reports.briefing.census), and the flags and
     points shown explained from their threads (reports.briefing.shown)."""
     census = take_census(session, client_id, scope, before)
-    picked = pick(session, client_id, scope)
+    picked = pick(session, client_id, scope, census.first_lines)
     census.sizes = picked.sizes
     frames = shown_frames(session, client_id, scope, picked, census.solved)
     snapshot = Snapshot.take(frames.events, frames.entities, scope)
@@ -181,11 +181,11 @@ def _counted(session: Session, client_id: int, period: Period, scope: Scope, bef
         ids[flag.kind] += flag.event_ids
     window = briefing_window(period, scope.zone)
     with planned_for_their_values(session):
-        months = month_counts(session, client_id, window)
+        counted = kind_counts(session, client_id, window)
         numbers = numbers_of(
-            *period_tallies(session, client_id, period.previous_start, period.start, period.end),
+            *period_tallies(session, client_id, window, counted),
             resolve_times(session, client_id, period.start, period.end),
-            months,
+            month_counts(counted, window),
             period.end,
             scope.zone,
         )

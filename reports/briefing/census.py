@@ -18,15 +18,15 @@ modules from the threads reports.briefing.shown reads.
 from collections import Counter
 from dataclasses import dataclass, field
 
-from sqlalchemy import and_, case, func, literal, select, union_all
+from sqlalchemy import and_, case, func, literal, null, or_, select, type_coerce, union_all
 from sqlalchemy.orm import Session
 
-from crm.flags import KINDS, RULES, SEVERITIES, Recurrence, recurring_sql
+from crm.flags import KINDS, RULES, SEVERITIES, Recurrence, open_sql, recurring_sql
 from crm.flags.ahead import open_quote_sql, renewal_due_sql
 from crm.flags.ranking import rank_sql
 from crm.flags.severity import AGING_BUCKETS, aging_bucket_sql
 from crm.models import Entity, Event
-from reports.briefing.model import SHOWN_POINTS, AgingBucket, BucketTotal
+from reports.briefing.model import SHOWN_FLAGS, SHOWN_POINTS, AgingBucket, BucketTotal
 from reports.briefing.snapshot import Scope
 
 KIND_NAMES = tuple(KINDS)
@@ -51,6 +51,7 @@ class Census:
     deals_won: int
     renewals_due: int  # what lies ahead (crm.flags.ahead)
     open_quotes: int
+    first_lines: list  # flag_counts' first lines at the briefing's moment, ranked
     # (title, device) -> the critical alerts of a grouped line shown (reports.briefing.shown)
     sizes: dict = field(default_factory=dict)
 
@@ -67,11 +68,11 @@ class Census:
 
 
 def take_census(session: Session, client_id: int, now: Scope, before: Scope) -> Census:
-    counts, lines, aging = flag_counts(session, client_id, now, lines=True)
+    counts, previous, lines, aging, first = flag_counts(session, client_id, now, before)
     work_done, solved = newest_solved(session, client_id, now)
     return Census(
         now=counts,
-        before=flag_counts(session, client_id, before)[0],
+        before=previous,
         lines=lines,
         aging=aging,
         work_done=work_done,
@@ -79,6 +80,7 @@ def take_census(session: Session, client_id: int, now: Scope, before: Scope) -> 
         deals_won=session.scalar(select(func.count()).where(*won_sql(client_id, now))),
         renewals_due=session.scalar(_count(renewals_sql(client_id, now))),
         open_quotes=session.scalar(_count(quotes_sql(client_id, now))),
+        first_lines=first,
     )
 
 
@@ -92,11 +94,6 @@ def flagged(client_id: int, scope: Scope, *, cte: bool = False):
     index in KINDS), the title a flag shows, device, due_at, amount and
     currency."""
     rank = rank_sql(scope.as_of, scope.settings, present=scope.present)
-    # the flag's title: the thread's, else its type and key (a critical alert's)
-    title = case(
-        (func.coalesce(Entity.title, "") == "", literal("Alert ") + Entity.key),
-        else_=Entity.title,
-    )
     found = select(
         Entity.id,
         Entity.type,
@@ -104,13 +101,21 @@ def flagged(client_id: int, scope: Scope, *, cte: bool = False):
         rank.severity.label("severity"),
         rank.since.label("since"),
         rank.kind.label("kind"),
-        title.label("title"),
-        Entity.device,
-        Entity.due_at,
-        Entity.amount,
-        Entity.currency,
+        *_TOLD,
     ).where(Entity.client_id == client_id, rank.flagged)
     return found.cte("flagged") if cte else found.subquery("flagged")
+
+
+# the flag's title: the thread's, else its type and key (a critical alert's)
+_TITLE = case(
+    (func.coalesce(Entity.title, "") == "", literal("Alert ") + Entity.key),
+    else_=Entity.title,
+)
+# what a flag's line tells: its title, a critical alert's device, an overdue invoice's amount
+_TOLD = (_TITLE.label("title"), Entity.device, Entity.due_at, Entity.amount, Entity.currency)
+# flagged()'s columns
+_FLAGGED = ("id", "type", "key", "severity", "since", "kind", "title", "device", "due_at")
+_FLAGGED += ("amount", "currency")
 
 
 def flag_lines(client_id: int, scope: Scope):
@@ -122,7 +127,11 @@ def flag_lines(client_id: int, scope: Scope):
     Only the critical alerts are numbered in their groups: a window over
     every flag sorted a busy client's 40,000 by a key computed for each. The
     flags are ranked once (a CTE, which both parts read)."""
-    f = flagged(client_id, scope, cte=True)
+    return _lines_of(flagged(client_id, scope, cte=True))
+
+
+def _lines_of(f):
+    """flag_lines of `f`, a selectable with flagged()'s columns."""
     critical = f.c.kind == CRITICAL_ALERT
     group = (f.c.title, f.c.device)
     alone = select(f, literal(1).label("n"), literal(1).label("members")).where(~critical)
@@ -135,48 +144,142 @@ def flag_lines(client_id: int, scope: Scope):
 
 
 def flag_counts(
-    session: Session, client_id: int, scope: Scope, *, lines: bool = False
-) -> tuple[Counter, int, dict]:
-    """(kind, severity) -> the flags at the scope's moment: the threads',
-    the recurring alerts' and what the period settled; and, with `lines`,
-    how many lines they are listed in (as flag_lines groups them) and the
-    overdue invoices per aging bucket: how many, and their amounts per
-    currency (reports.briefing.flags.aging_summary's figures); else 0 and
-    {}. One pass over the ranked flags for the three: each ranks every open
-    thread of a busy client."""
-    f = flagged(client_id, scope)
-    critical, overdue = f.c.kind == CRITICAL_ALERT, f.c.kind == OVERDUE_INVOICE
+    session: Session, client_id: int, now: Scope, before: Scope, limit: int = SHOWN_FLAGS
+) -> tuple[Counter, Counter, int, dict, list]:
+    """(kind, severity) -> the flags at `now` and at `before` (the start of
+    the period): the threads', the recurring alerts' and what each period
+    settled; how many lines those of `now` are listed in (as flag_lines
+    groups them); its overdue invoices per aging bucket: how many, and their
+    amounts per currency (reports.briefing.flags.aging_summary's figures);
+    and its first `limit` lines, ranked (flag_lines' rows, which
+    reports.briefing.shown.pick picks from).
+
+    One pass over the client's threads ranks each at both moments (a busy
+    client's 390,000 threads were read once for each, and once more for the
+    lines), and one over those closed in the two periods counts what each
+    settled."""
+    at_now = rank_sql(now.as_of, now.settings, present=now.present)
+    at_before = rank_sql(before.as_of, before.settings, present=before.present)
+    # each rank once per thread: the two moments' flags as columns of a
+    # common table expression, which the counts and the lines both read
+    ranked = (
+        select(
+            Entity.id,
+            Entity.type,
+            Entity.key,
+            at_now.flagged.label("now"),
+            at_now.severity.label("severity"),
+            at_now.since.label("since"),
+            at_now.kind.label("kind"),
+            at_before.flagged.label("before"),
+            at_before.severity.label("severity_before"),
+            at_before.kind.label("kind_before"),
+            *_TOLD,
+        )
+        .where(Entity.client_id == client_id, or_(_open(now), _open(before)))
+        .cte("ranked")
+    )
+    r = ranked.c
+    critical = and_(r.now, r.kind == CRITICAL_ALERT)
+    overdue = and_(r.now, r.kind == OVERDUE_INVOICE)
     # a critical alert's group (its check and device), an overdue invoice's
     # bucket and currency; none for any other flag
     grouped = select(
-        f.c.severity,
-        f.c.kind,
-        case((critical, f.c.title)).label("title"),
-        case((critical, f.c.device)).label("device"),
-        case((overdue, aging_bucket_sql(f.c.due_at, scope.as_of))).label("bucket"),
-        case((overdue, f.c.currency)).label("currency"),
-        f.c.amount,
-    ).subquery()
-    g = grouped.c
-    by = (g.severity, g.kind, *((g.title, g.device, g.bucket, g.currency) if lines else ()))
-    sums = (func.sum(g.amount).label("amount"),) if lines else ()
-    counts: Counter = Counter()
-    listed, aging = 0, {}
-    for row in session.execute(select(*by, func.count().label("count"), *sums).group_by(*by)):
-        counts[(KIND_NAMES[row.kind], SEVERITIES[row.severity])] += row.count
-        listed += 1 if lines and row.title is not None else row.count
-        if lines and row.bucket is not None:
+        case((r.now, r.severity)).label("severity"),
+        case((r.now, r.kind)).label("kind"),
+        case((r.before, r.severity_before)).label("severity_before"),
+        case((r.before, r.kind_before)).label("kind_before"),
+        case((critical, r.title)).label("title"),
+        case((critical, r.device)).label("device"),
+        case((overdue, aging_bucket_sql(r.due_at, now.as_of))).label("bucket"),
+        case((overdue, r.currency)).label("currency"),
+        r.amount,
+    ).where(or_(r.now, r.before))
+    g = grouped.subquery().c
+    by = (g.severity, g.kind, g.severity_before, g.kind_before, g.title, g.device)
+    by += (g.bucket, g.currency)
+    shown = _lines_of(select(*(r[name] for name in _FLAGGED)).where(r.now).subquery("flagged_now"))
+    first = (
+        select(shown)
+        .where(shown.c.n == 1)
+        .order_by(shown.c.severity, shown.c.since, shown.c.kind, shown.c.id)
+        .limit(limit)
+        .subquery("first_lines")
+    )
+    f = first.c
+    # one statement: the first lines (typed, first), then the counts
+    nothing = (null(),) * 4
+    lines_part = select(
+        literal(1).label("part"),
+        *(f[name] for name in ("severity", "kind")),
+        null().label("severity_before"),
+        null().label("kind_before"),
+        f.title,
+        f.device,
+        null().label("bucket"),
+        null().label("currency"),
+        null().label("count"),
+        type_coerce(null(), Entity.amount.type).label("amount"),
+        *(f[name] for name in ("id", "type", "key", "since", "members")),
+    )
+    counts_part = select(
+        literal(0), *by, func.count(), func.sum(g.amount), *nothing, null()
+    ).group_by(*by)
+    counts: tuple[Counter, Counter] = (Counter(), Counter())
+    listed, groups, aging, lines = 0, set(), {}, []
+    for row in session.execute(union_all(lines_part, counts_part)):
+        if row.part == 1:
+            lines.append(row)
+            continue
+        if row.kind_before is not None:
+            counts[1][(KIND_NAMES[row.kind_before], SEVERITIES[row.severity_before])] += row.count
+        if row.kind is None:
+            continue
+        counts[0][(KIND_NAMES[row.kind], SEVERITIES[row.severity])] += row.count
+        if row.title is None:
+            listed += row.count
+        else:  # a line per group, whatever its threads were at `before`
+            groups.add((row.severity, row.kind, row.title, row.device))
+        if row.bucket is not None:
             invoices, totals = aging.get(row.bucket, (0, {}))
             if row.amount is not None:
                 totals[row.currency or ""] = totals.get(row.currency or "", 0) + row.amount
             aging[row.bucket] = (invoices + row.count, totals)
-    others = [_recurring_count(session, client_id, scope)]
-    counts[(Recurrence.kind, Recurrence.severity)] += others[0]
-    for flag, where in zip(SETTLED, settled_sql(client_id, scope), strict=True):
-        others.append(session.scalar(_count(where)))
-        counts[flag] += others[-1]
+    others = 0
+    for number, scope in enumerate((now, before)):
+        recurring = _recurring_count(session, client_id, scope)
+        counts[number][(Recurrence.kind, Recurrence.severity)] += recurring
+        others += recurring if number == 0 else 0
+    for number, settled in enumerate(settled_counts(session, client_id, now, before)):
+        for flag, count in zip(SETTLED, settled, strict=True):
+            counts[number][flag] += count
+            others += count if number == 0 else 0
     # +counts: without the kinds none raised
-    return +counts, listed + sum(others) if lines else 0, aging
+    lines.sort(key=lambda row: (row.severity, row.since, row.kind, row.id))
+    return +counts[0], +counts[1], listed + len(groups) + others, aging, lines
+
+
+def _open(scope: Scope):
+    return open_sql(scope.as_of, present=scope.present)
+
+
+def settled_counts(
+    session: Session, client_id: int, now: Scope, before: Scope
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """What the period and the one before settled that a briefing flags low
+    (settled_sql), counted in one pass over the threads closed in the two."""
+    conditions = [*settled_sql(client_id, now), *settled_sql(client_id, before)]
+    counted = session.execute(
+        select(*(func.count().filter(condition) for condition in conditions))
+        .select_from(Entity)
+        .where(
+            Entity.client_id == client_id,
+            Entity.closed_at > min(now.period_start, before.period_start),
+            Entity.closed_at <= max(now.as_of, before.as_of),
+        )
+    ).one()
+    half = len(conditions) // 2
+    return tuple(counted[:half]), tuple(counted[half:])
 
 
 def _recurring_count(session: Session, client_id: int, scope: Scope) -> int:
@@ -201,17 +304,17 @@ def settled_sql(client_id: int, scope: Scope) -> tuple:
         Entity.closed_at <= as_of,
     )
     past_sla = RULES["ticket"].facet("past_sla").condition
-    failed_in_period = (
-        select(Event.id)
-        .where(
+    # the invoices a payment failed on in the period, found once (a hashed
+    # set on PostgreSQL), not looked up for each invoice closed in it (a busy
+    # client's 18,000 a quarter)
+    failed_in_period = Entity.key.in_(
+        select(Event.thread_key).where(
             Event.client_id == client_id,
             Event.thread_type == "invoice",
-            Event.thread_key == Entity.key,
             Event.kind == "payment.failed",
             Event.occurred_at > start,
             Event.occurred_at <= as_of,
         )
-        .exists()
     )
     return (
         and_(

@@ -7,43 +7,73 @@ add up to. For a briefing of the whole frames those come from pandas; for a
 busy client's briefing (half a million events in its two periods, tens of
 thousands of campaign deliveries) the database adds them up here, and only
 the sums travel (tests/test_briefing_demo.py and test_bounded_briefing.py
-hold the two equal).
+hold the two equal). The events per kind, of the chart's months as of the
+periods, come from the daily cache crm.day_counts keeps, and only the
+hours at their edges from the events.
 """
 
+from collections import Counter
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, func, or_, select, type_coerce
+import pandas as pd
+from sqlalchemy import and_, case, func, or_, select, type_coerce
 from sqlalchemy.orm import Session
 from sqlalchemy.types import NullType
 
+from crm.day_counts import Cut, between, kinds_at
 from crm.flags.recurring import _text
 from crm.models import Event
-from crm.vocabulary import kinds_of
+from crm.vocabulary import KINDS, kinds_of
+from reports.briefing.frames import Window, month_frame
 from reports.briefing.numbers import ALERT_FLOW, MONEY_KINDS, Tally, median
 from reports.briefing.snapshot import Scope
 from reports.briefing.talking_points import CAMPAIGN_IDS, CAMPAIGN_WINDOW, Campaign
 
 
+def kind_counts(session: Session, client_id: int, window: Window) -> dict[Cut, Counter]:
+    """The client's events per kind up to each edge of the chart's months and
+    of the two periods, from the daily cache (crm.day_counts): a busy
+    client's year is some 6,000 rows there, where the events were a million
+    index entries (0.4 s for the months, 0.3 s again for the periods)."""
+    return kinds_at(session, client_id, [cut for cuts in _cuts(window).values() for cut in cuts])
+
+
+def _cuts(window: Window) -> dict[str, list[Cut]]:
+    """The months run from their first moment to the next's (the last to
+    as_of, inclusive); the periods from just after their start to their end."""
+    months = [Cut(start) for start in window.chart_months] + [Cut(window.as_of, through=True)]
+    periods = [Cut(moment, through=True) for moment in (window.previous_start, window.period_start)]
+    return {"months": months if window.chart_months else [], "periods": periods}
+
+
+def month_counts(counted: dict[Cut, Counter], window: Window) -> pd.DataFrame:
+    """reports.briefing.frames.month_counts from kind_counts' counts."""
+    cuts = _cuts(window)["months"]
+    rows = []
+    for start, first, end in zip(window.chart_months, cuts, cuts[1:], strict=False):
+        number = start.year * 12 + start.month - 1
+        for kind, count in sorted(between(counted, first, end).items()):
+            rows.append((number, KINDS[kind].source, kind, count))
+    return month_frame(rows)
+
+
 def period_tallies(
-    session: Session, client_id: int, previous_start: datetime, start: datetime, end: datetime
+    session: Session, client_id: int, window: Window, counted: dict[Cut, Counter]
 ) -> tuple[Tally, Tally]:
-    """reports.briefing.numbers.tally of the events in (start, end] and in
-    (previous_start, start], counted by the database in one pass: by kind
-    alone (the timeline's kind index holds it), and the billing kinds'
-    amounts per currency."""
+    """reports.briefing.numbers.tally of the events in (period_start, as_of]
+    and in (previous_start, period_start]: the counts by kind from
+    kind_counts', the billing kinds' amounts per currency summed by the
+    database in one pass."""
+    previous_start, start, end = window.previous_start, window.period_start, window.as_of
     now = case((Event.occurred_at > start, 1), else_=0).label("now")
-    between = (
+    between_ = (
         Event.client_id == client_id,
         Event.occurred_at > previous_start,
         Event.occurred_at <= end,
     )
-    events = select(Event.kind, now).where(*between).subquery()
-    counts = session.execute(
-        select(events.c.now, events.c.kind, func.count()).group_by(events.c.now, events.c.kind)
-    )
     billed = (
         select(Event.kind, Event.currency, Event.amount, now)
-        .where(*between, Event.kind.in_(tuple(MONEY_KINDS)), Event.amount.is_not(None))
+        .where(*between_, Event.kind.in_(tuple(MONEY_KINDS)), Event.amount.is_not(None))
         .subquery()
     )
     money = session.execute(
@@ -51,9 +81,11 @@ def period_tallies(
             billed.c.now, billed.c.kind, billed.c.currency
         )
     )
-    tallies = (Tally({}, {}), Tally({}, {}))  # before, now
-    for in_period, kind, count in counts:
-        tallies[in_period].counts[kind] = count
+    edges = [Cut(moment, through=True) for moment in (previous_start, start, end)]
+    tallies = (
+        Tally(between(counted, edges[0], edges[1]), {}),
+        Tally(between(counted, edges[1], edges[2]), {}),
+    )  # before, now
     for in_period, kind, currency, amount in money:
         tallies[in_period].money[(kind, currency)] = amount
     return tallies[1], tallies[0]
@@ -166,31 +198,33 @@ def campaigns(
             per_campaign(func.max(case((m.thread_key.is_not(None), 1), else_=0))).label("threaded"),
         )
         .where(m.key.is_not(None))
-        .subquery("ranked")
+        .cte("ranked")
     )
     r = ranked.c
-    total = session.scalar(select(func.count()).select_from(ranked).where(r.n == 1))
-    newest = session.execute(
-        select(ranked).where(r.n == 1).order_by(r.occurred_at.desc(), r.began, r.key).limit(limit)
+    # One statement, the campaigns ranked once: the newest `limit` (and, by
+    # a window before the LIMIT, how many there are), each joined to its
+    # first CAMPAIGN_IDS events. Three statements over the subquery ranked
+    # a busy client's 26,000 deliveries three times (0.5 s of 2.4).
+    firsts = (
+        select(ranked, func.count().over().label("total"))
+        .where(r.n == 1)
+        .order_by(r.occurred_at.desc(), r.began, r.key)
+        .limit(limit)
+        .subquery("newest")
+    )
+    f, events = firsts.c, ranked.alias("first_events")
+    e = events.c
+    rows = session.execute(
+        select(f, e.id.label("event_id"))
+        .join_from(firsts, events, and_(e.key == f.key, e.place <= CAMPAIGN_IDS), isouter=True)
+        .order_by(f.occurred_at.desc(), f.began, f.key, e.place)
     ).all()
-    ids: dict[str, list[int]] = {row.key: [] for row in newest}
-    for campaign, event_id in session.execute(
-        select(r.key, r.id)
-        .where(r.place <= CAMPAIGN_IDS, r.key.in_(list(ids)))
-        .order_by(r.key, r.place)
-    ):
-        ids[campaign].append(event_id)
-    found = [
-        Campaign(
-            key=row.key,
-            title=row.title,
-            at=row.occurred_at,
-            sent=row.sent,
-            opened=row.opened,
-            clicked=row.clicked,
-            threaded=bool(row.threaded),
-            event_ids=ids[row.key],
-        )
-        for row in newest
-    ]
-    return found, total
+    found: dict[str, Campaign] = {}
+    for row in rows:
+        if row.key not in found:
+            told = (row.sent, row.opened, row.clicked, bool(row.threaded), [])
+            found[row.key] = Campaign(row.key, row.title, row.occurred_at, *told)
+        if row.event_id is not None:
+            found[row.key].event_ids.append(row.event_id)
+    total = rows[0].total if rows else 0
+    return list(found.values()), total

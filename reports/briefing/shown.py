@@ -74,17 +74,16 @@ class Picked:
         return thread in (self.settled if flag.settled else self.threads | self.members)
 
 
-def pick(session: Session, client_id: int, scope: Scope, limit: int = SHOWN_FLAGS) -> Picked:
+def pick(
+    session: Session, client_id: int, scope: Scope, first: list, limit: int = SHOWN_FLAGS
+) -> Picked:
     """The first `limit` flag lines at the scope's moment, as reports.briefing.flags
-    ranks them (the settled last), with each grouped line's first members."""
+    ranks them (the settled last), with each grouped line's first members:
+    of the threads', those `first` (reports.briefing.census.flag_counts'
+    first lines, ranked in the pass that counts them)."""
     lines = flag_lines(client_id, scope)
     candidates = []
-    for row in session.execute(
-        select(lines)
-        .where(lines.c.n == 1)
-        .order_by(lines.c.severity, lines.c.since, lines.c.kind, lines.c.id)
-        .limit(limit)
-    ):
+    for row in first[:limit]:
         candidates.append(((0, row.severity, row.since, row.kind, row.id), "thread", row))
     recurring = recurring_with_thread_sql(scope.as_of, Event.client_id == client_id)
     high, position = SEVERITIES.index("high"), KIND_NAMES.index("recurring_alert")
