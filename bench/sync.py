@@ -12,8 +12,8 @@ them all (connectors/connections/sync.py: the real source, transport, pipeline
 and per-page commits) into a fresh SQLite database, and in the same run the
 pipeline ingests the same records from the file `flask ingest` would read.
 Printed: both rates and their ratio (the target is at least 0.5: the pipeline,
-not the HTTP, sets the pace), and the resident memory of the process and
-its sync's workers after each quarter of the sync's pages (flat, not
+not the HTTP, sets the pace), and the proportional resident memory of the
+process and its sync's workers after each quarter of the sync's pages (flat, not
 growing with what has been synced). Both sides use the processes
 TOUCHLINE_INGEST_PROCESSES gives (`flask sync` and `flask ingest` alike).
 
@@ -34,7 +34,6 @@ import json
 import logging
 import math
 import multiprocessing
-import os
 import sys
 import tempfile
 import threading
@@ -167,14 +166,15 @@ def serve(vendor: FakeVendor):
 
 
 def resident_mb() -> float:
-    """This process's resident memory and its children's (the sync's
-    workers: each holds what it reads, the pages it was dealt)."""
+    """The proportional resident memory (PSS) of this process and its
+    children, the sync's workers: pages they share since the fork (the fake
+    vendor's, the workload's) count once, not once a process."""
     pids = ["self", *(str(child.pid) for child in multiprocessing.active_children())]
-    pages = 0
+    kilobytes = 0
     for pid in pids:
-        with contextlib.suppress(OSError), open(f"/proc/{pid}/statm") as statm:
-            pages += int(statm.read().split()[1])
-    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+        with contextlib.suppress(OSError), open(f"/proc/{pid}/smaps_rollup") as rollup:
+            kilobytes += next(int(line.split()[1]) for line in rollup if line.startswith("Pss:"))
+    return kilobytes / 1024
 
 
 def run_sync(url: str, name: str, base_url: str, workload: Workload, pages: int) -> dict:
