@@ -11,9 +11,8 @@ from crm import (
     accounts,
     api,
     clients,
-    collected,
     config,
-    day_counts,
+    event_caches,
     formatting,
     jobs,
     logs,
@@ -60,8 +59,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     views.init_app(app)
     jobs.init_app(app)
     clients.init_app(app)
-    collected.init_app(app)
-    day_counts.init_app(app)
+    event_caches.init_app(app)
     timeline.init_app(app)
     search.init_app(app)
     meetings.init_app(app)

@@ -49,7 +49,7 @@ from flask import render_template
 from sqlalchemy import func, insert, inspect, select, text
 
 from bench.scale import SEED, load_bulk, postgres_url, vacuum
-from crm import day_counts
+from crm import day_counts, event_caches
 from crm.extensions import db
 from crm.models import Client, DayCount, Entity, Event, Identity
 from crm.timeline.precontact import configured_card
@@ -161,8 +161,8 @@ def build(url: str, alerts: int, done: int, batch: int, total_events: int = 0) -
             db.session.execute(insert(Event), events[start : start + 20_000])
         db.session.commit()
         _top_up(client.id, total_events - len(events))
-        with db.engine.begin() as connection:  # the Core inserts bypassed the cache
-            day_counts.rebuild(connection)
+        with db.engine.begin() as connection:  # the Core inserts bypassed the caches
+            event_caches.rebuild(connection)
         if db.engine.dialect.name == "postgresql":
             vacuum()
         db.engine.dispose()

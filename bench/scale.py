@@ -64,7 +64,7 @@ from connectors.pipeline import Pipeline
 from connectors.readers import Record
 from connectors.tasks import queue_payload
 from connectors.writers import event_rows, thread_facts
-from crm import collected, day_counts
+from crm import event_caches
 from crm.database import storage_columns
 from crm.entities import plan_threads
 from crm.extensions import db
@@ -187,12 +187,10 @@ def load_bulk(accounts: list[tuple[int, str]], events: int, rng) -> None:
         print(f"  {done:,} bulk events written", file=sys.stderr, end="\r")
     print(file=sys.stderr)
     pooled.close()
-    # COPY bypasses the pipeline, which keeps the monthly cache of collected
-    # revenue and the daily counts: rebuild them from the events, as the
-    # migrations that made them do.
+    # COPY bypasses the pipeline, which keeps the caches of the events
+    # (crm.event_caches): rebuild them from the events.
     with db.engine.begin() as connection:
-        collected.rebuild(connection)
-        day_counts.rebuild(connection)
+        event_caches.rebuild(connection)
 
 
 def _copy(cursor, table, columns: dict) -> None:

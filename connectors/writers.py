@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from connectors.base import EventColumns, RecordError, Skip
 from connectors.lifecycle import IMPLIED_BY
-from crm import collected, day_counts
+from crm import event_caches
 from crm.database import (
     insert_ignoring_conflicts,
     insert_new_stored,
@@ -182,12 +182,10 @@ class EventWriter(Writer):
         return {"payload_id": [self.payload_id] * count, "received_at": [utcnow()] * count}
 
     def _count_collected(self, events: EventColumns, client_ids: list[int], new: list[int]):
-        """The money the new events moved, into its monthly cache (crm.collected),
-        and the new events per day and kind, into theirs (crm.day_counts)."""
+        """The new events into the caches every write of events keeps
+        (crm.event_caches: collected revenue, counts per day and kind)."""
         columns = [events[name] for name in ("kind", "occurred_at", "amount", "currency")]
-        collected.record(self.session, ((client_ids[i], *(c[i] for c in columns)) for i in new))
-        kinds, moments = columns[0], columns[1]
-        day_counts.record(self.session, ((client_ids[i], kinds[i], moments[i]) for i in new))
+        event_caches.record(self.session, [(client_ids[i], *(c[i] for c in columns)) for i in new])
 
     def _learn_aliases(self, events: EventColumns, client_ids: list[int], new: list[int]) -> None:
         column = events["aliases"]

@@ -11,11 +11,11 @@ a figure, even when it nets to 0.
 At 10,000 clients and 10 million events, summing every payment of a year
 took seconds (a scan of the events). So the same sum is kept per client,
 calendar month (UTC) and currency in `collected_months` (a cache of this
-rule, never a second one): `record` adds the events a write inserts (the
-pipeline's EventWriter, and any event flushed through the ORM), `rebuild`
-recomputes it all from the events (the migration that made it, a bulk load
-that bypassed the pipeline). A period reads its whole months there and only
-its partial edge months from the events (`collected_in`).
+rule, never a second one): `record` adds the events a write inserts,
+`rebuild` recomputes it all from the events (the migration that made it; the
+doors that write events reach both through crm.event_caches). A period reads
+its whole months there and only its partial edge months from the events
+(`collected_in`).
 
 Events are never changed or deleted but with their client (the cache's rows
 go with it, ON DELETE CASCADE); a future door that moves or deletes events
@@ -31,7 +31,6 @@ from sqlalchemy import (
     Connection,
     and_,
     case,
-    event,
     func,
     literal_column,
     select,
@@ -130,24 +129,6 @@ def rebuild(connection: Connection) -> int:
         )
     )
     return result.rowcount
-
-
-def _flushed_events(session: Session, _flush_context) -> None:
-    """Events added through the ORM (a touch, a commitment, a test's event)
-    are inserted by this flush: add them too."""
-    added = [obj for obj in session.new if isinstance(obj, Event)]
-    if added:
-        record(
-            session,
-            ((e.client_id, e.kind, e.occurred_at, e.amount, e.currency) for e in added),
-        )
-
-
-def init_app(app) -> None:
-    """Keep the cache true of events flushed through the ORM in any session
-    of the app (the pipeline's writer records its own inserts)."""
-    if not event.contains(Session, "after_flush", _flushed_events):
-        event.listen(Session, "after_flush", _flushed_events)
 
 
 # --- reading it ------------------------------------------------------------------------

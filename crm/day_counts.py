@@ -5,12 +5,11 @@ events) and its two periods (half a million): read from the events, each
 count was an index entry per event, some 0.4 s a year on PostgreSQL. The
 same counts are kept per client, UTC day and kind in `day_counts` (a cache
 of the events, never a rule of its own): `record` adds the events a write
-inserts (the pipeline's EventWriter, and any event flushed through the ORM),
-`rebuild` recomputes it all from the events (the migration that made it, a
-bulk load that bypassed the pipeline). `kinds_at` counts up to any moments
-from the whole days there and only the hours between each moment and its
-nearer midnight from the events: a year is some 6,000 rows, whatever the
-client holds.
+inserts, `rebuild` recomputes it all from the events (the migration that made
+it; the doors that write events reach both through crm.event_caches).
+`kinds_at` counts up to any moments from the whole days there and only the
+hours between each moment and its nearer midnight from the events: a year is
+some 6,000 rows, whatever the client holds.
 
 Events are never changed or deleted but with their client (the cache's rows
 go with it, ON DELETE CASCADE); a future door that moves or deletes events
@@ -22,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import Connection, case, event, func, literal, select, text, union_all
+from sqlalchemy import Connection, case, func, literal, select, text, union_all
 from sqlalchemy.orm import Session
 
 from crm.database import add_up
@@ -44,11 +43,12 @@ def _midnight(day: date) -> datetime:
 
 
 def record(session: Session, rows: Iterable[tuple]) -> None:
-    """Add newly inserted events, (client_id, kind, occurred_at) each, to the
-    cache, in the transaction that inserted them: added, not recomputed, and
-    upserted in key order, as crm.collected.record does and for its reasons."""
+    """Add newly inserted events, (client_id, kind, occurred_at, amount,
+    currency) each (crm.event_caches' rows), to the cache, in the transaction
+    that inserted them: added, not recomputed, and upserted in key order, as
+    crm.collected.record does and for its reasons."""
     counts: Counter = Counter(
-        (client_id, day_of(occurred_at), kind) for client_id, kind, occurred_at in rows
+        (client_id, day_of(occurred_at), kind) for client_id, kind, occurred_at, *_ in rows
     )
     if not counts:
         return
@@ -74,20 +74,6 @@ def rebuild(connection: Connection) -> int:
         )
     )
     return result.rowcount
-
-
-def _flushed_events(session: Session, _flush_context) -> None:
-    """Events added through the ORM are inserted by this flush: add them too."""
-    added = [obj for obj in session.new if isinstance(obj, Event)]
-    if added:
-        record(session, ((e.client_id, e.kind, e.occurred_at) for e in added))
-
-
-def init_app(app) -> None:
-    """Keep the cache true of events flushed through the ORM in any session
-    of the app (the pipeline's writer records its own inserts)."""
-    if not event.contains(Session, "after_flush", _flushed_events):
-        event.listen(Session, "after_flush", _flushed_events)
 
 
 # --- reading it ------------------------------------------------------------------------
