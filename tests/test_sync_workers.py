@@ -7,6 +7,7 @@ behind. (The ordinary paths run with workers in test_connections_sync.py.)
 
 import multiprocessing
 import os
+import re
 
 import pytest
 
@@ -64,51 +65,41 @@ def acme(session):
     make_client("acme", identities=[("zendesk", str(api.ORGANIZATION))])
 
 
-def test_a_page_that_fails_stops_the_pages_after_it(session, waits, monkeypatch, acme):
+def _disk_full():
+    raise RuntimeError("the disk is full")
+
+
+@pytest.mark.parametrize(
+    ("failure", "raised", "said"),
+    [
+        (_disk_full, RuntimeError, "the disk is full"),  # the page fails
+        (lambda: os._exit(9), ParallelIngestFailed, "stopped (exit code 9)"),  # its worker dies
+    ],
+    ids=["page-fails", "worker-killed"],
+)
+def test_a_page_that_fails_stops_the_pages_after_it_and_the_next_sync_resumes(
+    session, waits, monkeypatch, acme, failure, raised, said
+):
     connection = zendesk(session)
     tickets = api.zendesk_tickets()
     pages = api.cursor_pages(tickets, "tickets", SIZES, "t")
-
-    def fail():
-        raise RuntimeError("the disk is full")
-
-    monkeypatch.setattr(page_module, "write", fails_on_ticket_page(2, fail))
+    real_write = page_module.write
+    monkeypatch.setattr(page_module, "write", fails_on_ticket_page(2, failure))
     with api.replayed() as mock:
         api.add_zendesk(mock, pages)
-        with pytest.raises(RuntimeError, match="the disk is full"):
+        with pytest.raises(raised, match=re.escape(said)):
             sync(session, connection, "test", processes=2)
     run = session.get(IngestRun, connection.last_run_id)
-    assert run.status == "failed" and "the disk is full" in run.error
+    assert run.status == "failed" and said in run.error
     # Page 3 was read (by the other worker) but never written: its cursor
     # would have skipped page 2.
     assert connection.cursors()["tickets"] == {"cursor": "t1"}
     placed, waiting = tickets_stored(session)
     assert placed | set(waiting) == {str(t["id"]) for t in tickets[:30]}
-    assert multiprocessing.active_children() == []
-
-    monkeypatch.undo()
-    resumed(session, connection, pages, "t1")
-    assert_each_ticket_once(session, tickets)
-
-
-def test_a_worker_killed_mid_page_fails_the_sync_and_the_next_resumes(
-    session, waits, monkeypatch, acme
-):
-    connection = zendesk(session)
-    tickets = api.zendesk_tickets()
-    pages = api.cursor_pages(tickets, "tickets", SIZES, "t")
-    monkeypatch.setattr(page_module, "write", fails_on_ticket_page(2, lambda: os._exit(9)))
-    with api.replayed() as mock:
-        api.add_zendesk(mock, pages)
-        with pytest.raises(ParallelIngestFailed, match="stopped \\(exit code 9\\)"):
-            sync(session, connection, "test", processes=2)
-    run = session.get(IngestRun, connection.last_run_id)
-    assert run.status == "failed" and "exit code 9" in run.error
-    assert connection.cursors()["tickets"] == {"cursor": "t1"}
     assert connection.sync_lease_at is None  # the next sync may start
     assert multiprocessing.active_children() == []
 
-    monkeypatch.undo()
+    monkeypatch.setattr(page_module, "write", real_write)
     resumed(session, connection, pages, "t1")
     assert_each_ticket_once(session, tickets)
 

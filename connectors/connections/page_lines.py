@@ -89,19 +89,31 @@ class InTurn:
         return None
 
     def put(self, saved: StreamState, page: Page) -> None:
-        def move_cursor():
-            saved.state = page.state
-            self._connection.sync_lease_at = utcnow()
-
+        session, connection_id = self._session, self._connection.id
         with collecting_between_batches():
-            read = read_page(self._session, self._connector, page.body, page.filename)
+            read = read_page(session, self._connector, page.body, page.filename)
             self._learnt |= write_page(
-                self._session, self._connector, self._run_id, read, move_cursor
+                session,
+                self._connector,
+                self._run_id,
+                read,
+                lambda: move_cursor(session, saved.id, page.state, connection_id),
             )
         self._on_progress(page.count)
 
     def finish(self) -> set[tuple[str, str]]:
         return self._learnt
+
+
+def move_cursor(session: Session, stream_state_id: int, state: dict, connection_id: int):
+    """In a page's transaction: its stream's cursor moves to the state after
+    it, and the sync's lease on the connection is renewed (crm.heartbeat)."""
+    session.execute(
+        update(StreamState).where(StreamState.id == stream_state_id).values(state=state)
+    )
+    session.execute(
+        update(Connection).where(Connection.id == connection_id).values(sync_lease_at=utcnow())
+    )
 
 
 class Turns:
@@ -293,20 +305,13 @@ def _ingest(session, connector, run_id, connection_id, turns: Turns, task: PageT
             if not turns.wait(task.number, parent):
                 session.rollback()
                 return task.number, "skipped", None
-
-            def move_cursor():
-                session.execute(
-                    update(StreamState)
-                    .where(StreamState.id == task.stream_state_id)
-                    .values(state=task.state)
-                )
-                session.execute(
-                    update(Connection)
-                    .where(Connection.id == connection_id)
-                    .values(sync_lease_at=utcnow())
-                )
-
-            hints = write_page(session, connector, run_id, page, move_cursor)
+            hints = write_page(
+                session,
+                connector,
+                run_id,
+                page,
+                lambda: move_cursor(session, task.stream_state_id, task.state, connection_id),
+            )
         turns.passed(task.number)
         return task.number, "done", (hints, task.count)
     except BaseException as error:
